@@ -1,0 +1,43 @@
+# Commonground: `make run` serves a working instance, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format demo worker bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: install, migrate and serve on http://127.0.0.1:8000 (with a background worker)
+run: $(STAMP)
+	$(BIN)/commonground migrate
+	$(BIN)/commonground serve --host $(HOST) --port $(PORT) --with-worker
+
+## demo: load demo members, communities and threads into the local instance
+demo: $(STAMP)
+	$(BIN)/commonground migrate
+	$(BIN)/commonground demo-data
+
+## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python bench/feed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,104 @@
+"""Accounts, API tokens and the signed-in member's profile."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.api.auth import MaybeAccount, Reader, Writer
+from app.api.schemas import (
+    AccountCreate,
+    AccountOut,
+    FeedOut,
+    PasswordChange,
+    ProfileUpdate,
+    TokenCreate,
+    TokenOut,
+)
+from app.deps import CtxDep, client_ip
+from app.models import Account
+from app.services import Ctx, accounts, auth, communities, feeds
+
+router = APIRouter(tags=["accounts"])
+Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+def account_out(ctx: Ctx, a: Account) -> AccountOut:
+    return AccountOut(
+        username=a.username, domain=a.domain, display_name=a.name, bio=a.bio,
+        avatar_url=a.avatar_url, url=accounts.profile_url(ctx, a), uri=a.uri,
+        is_admin=a.is_admin, created_at=a.created_at,
+    )
+
+
+@router.post("/accounts", status_code=201, response_model=AccountOut)
+def register(body: AccountCreate, ctx: CtxDep) -> AccountOut:
+    """Create a local account."""
+    return account_out(ctx, accounts.register(ctx, body.username, body.password, body.display_name))
+
+
+@router.get("/accounts/{username}", response_model=AccountOut)
+def get_account(username: Username, ctx: CtxDep) -> AccountOut:
+    return account_out(ctx, accounts.get_local(ctx, username))
+
+
+@router.get("/accounts/{username}/posts", response_model=FeedOut)
+def account_posts(
+    username: Username, ctx: CtxDep, viewer: MaybeAccount,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=feeds.MAX_LIMIT)] = 20,
+) -> FeedOut:
+    author = accounts.get_local(ctx, username)
+    return FeedOut.of(feeds.profile(ctx, author, viewer, cursor=cursor, limit=limit))
+
+
+@router.post("/tokens", status_code=201, response_model=TokenOut)
+def create_token(body: TokenCreate, ctx: CtxDep, request: Request) -> TokenOut:
+    """Exchange a username and password for a personal API token (shown once)."""
+    account = accounts.authenticate(ctx, body.username, body.password, client_ip(request))
+    token, raw = auth.create_token(ctx, account, body.scope, body.name)
+    return TokenOut(token=raw, **token.model_dump(include=set(TokenOut.model_fields) - {"token"}))
+
+
+@router.get("/me", response_model=AccountOut)
+def me(ctx: CtxDep, account: Reader) -> AccountOut:
+    return account_out(ctx, account)
+
+
+@router.patch("/me", response_model=AccountOut)
+def update_me(body: ProfileUpdate, ctx: CtxDep, account: Writer) -> AccountOut:
+    accounts.update_profile(
+        ctx, account, display_name=body.display_name, bio=body.bio, avatar_url=body.avatar_url
+    )
+    return account_out(ctx, account)
+
+
+@router.post("/me/password", status_code=204)
+def change_password(body: PasswordChange, ctx: CtxDep, account: Writer) -> Response:
+    accounts.change_password(ctx, account, body.current_password, body.new_password)
+    return Response(status_code=204)
+
+
+@router.get("/me/tokens", response_model=list[TokenOut])
+def list_tokens(ctx: CtxDep, account: Reader) -> list[TokenOut]:
+    return [
+        TokenOut(**t.model_dump(include=set(TokenOut.model_fields) - {"token"}))
+        for t in auth.list_tokens(ctx, account)
+    ]
+
+
+@router.delete("/me/tokens/{token_id}", status_code=204)
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**62)], ctx: CtxDep, account: Writer
+) -> Response:
+    auth.revoke_token(ctx, account, token_id)
+    return Response(status_code=204)
+
+
+@router.get("/me/communities")
+def my_communities(ctx: CtxDep, account: Reader) -> list[dict]:
+    return [
+        {"community": c.name, "title": c.display_title, "role": m.role, "state": m.state}
+        for c, m in communities.of_member(ctx, account)
+    ]

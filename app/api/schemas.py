@@ -1,0 +1,245 @@
+"""Request and response bodies of the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from app.services.feeds import FeedItem, FeedPage
+from app.services.views import PostView
+
+MAX_ID = 2**62
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+CleanStr = Annotated[str, AfterValidator(_no_nul)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AccountCreate(Body):
+    username: CleanStr = Field(max_length=64)
+    password: CleanStr = Field(max_length=1024)
+    display_name: CleanStr = Field(default="", max_length=200)
+
+
+class TokenCreate(Body):
+    username: CleanStr = Field(max_length=64)
+    password: CleanStr = Field(max_length=1024)
+    scope: Literal["read", "write"] = "read"
+    name: CleanStr = Field(default="", max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: int
+    token: str | None = None
+    name: str
+    prefix: str
+    scope: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+class ProfileUpdate(Body):
+    display_name: CleanStr | None = Field(default=None, max_length=200)
+    bio: CleanStr | None = Field(default=None, max_length=10_000)
+    avatar_url: CleanStr | None = Field(default=None, max_length=4096)
+
+
+class PasswordChange(Body):
+    current_password: CleanStr = Field(max_length=1024)
+    new_password: CleanStr = Field(max_length=1024)
+
+
+class AccountOut(BaseModel):
+    username: str
+    domain: str
+    display_name: str
+    bio: str
+    avatar_url: str
+    url: str
+    uri: str
+    is_admin: bool
+    created_at: datetime
+
+
+class CommunityCreate(Body):
+    name: CleanStr = Field(max_length=64)
+    title: CleanStr = Field(default="", max_length=200)
+    description: CleanStr = Field(default="", max_length=4000)
+    charter: CleanStr = Field(default="", max_length=40_000)
+    join_policy: Literal["open", "approval"] = "open"
+
+
+class CommunityUpdate(Body):
+    title: CleanStr | None = Field(default=None, max_length=200)
+    description: CleanStr | None = Field(default=None, max_length=4000)
+    charter: CleanStr | None = Field(default=None, max_length=40_000)
+    join_policy: Literal["open", "approval"] | None = None
+
+
+class CommunityOut(BaseModel):
+    name: str
+    title: str
+    description: str
+    charter: str
+    charter_html: str
+    join_policy: str
+    url: str
+    uri: str
+    members: int
+    created_at: datetime
+
+
+class CommunityPage(BaseModel):
+    items: list[CommunityOut]
+    next_cursor: str | None
+
+
+class MembershipOut(BaseModel):
+    community: str
+    username: str
+    role: str
+    state: str
+
+
+class RoleUpdate(Body):
+    role: Literal["member", "moderator", "admin"]
+
+
+class PostCreate(Body):
+    text: CleanStr = Field(max_length=1_000_000)
+    community: CleanStr | None = Field(default=None, max_length=64)
+    in_reply_to: Id | None = None
+    title: CleanStr | None = Field(default=None, max_length=1000)
+
+
+class PostUpdate(Body):
+    text: CleanStr = Field(max_length=1_000_000)
+    title: CleanStr | None = Field(default=None, max_length=1000)
+
+
+class AuthorOut(BaseModel):
+    username: str
+    domain: str
+    display_name: str
+    url: str
+    uri: str
+    avatar_url: str
+
+
+class CommunityRefOut(BaseModel):
+    name: str
+    title: str
+    url: str
+
+
+class PostOut(BaseModel):
+    id: int
+    uri: str
+    url: str
+    thread_url: str
+    author: AuthorOut
+    community: CommunityRefOut | None
+    in_reply_to: int | None
+    root: int | None
+    title: str | None
+    text: str
+    html: str
+    created_at: datetime
+    updated_at: datetime | None
+    deleted: bool
+    reply_count: int
+    reactions: dict[str, int]
+    my_reactions: list[str]
+
+    @classmethod
+    def of(cls, view: PostView) -> PostOut:
+        return cls.model_validate(view, from_attributes=True)
+
+
+class RevisionOut(BaseModel):
+    title: str | None
+    text: str
+    written_at: datetime
+    replaced_at: datetime
+
+
+class ThreadOut(BaseModel):
+    root: PostOut
+    replies: list[PostOut]
+
+
+class ReactionCreate(Body):
+    kind: Literal["like", "agree", "disagree", "pass"]
+
+
+class ReactionsOut(BaseModel):
+    post: int
+    reactions: dict[str, int]
+    my_reactions: list[str]
+
+
+class FollowCreate(Body):
+    target: CleanStr = Field(max_length=2048)
+
+
+class FollowOut(BaseModel):
+    target: str
+    kind: Literal["account", "community"]
+    state: str
+
+
+class WhyOut(BaseModel):
+    algorithm: str
+    score: float
+    factors: dict[str, float]
+
+
+class FeedItemOut(BaseModel):
+    id: str = Field(description="The item's canonical URI.")
+    kind: Literal["post"] = "post"
+    post: PostOut
+    why: WhyOut
+
+    @classmethod
+    def of(cls, item: FeedItem) -> FeedItemOut:
+        return cls(
+            id=item.post.uri,
+            post=PostOut.of(item.post),
+            why=WhyOut(algorithm=item.algorithm, score=item.score, factors=item.factors),
+        )
+
+
+class FeedOut(BaseModel):
+    algorithm: str
+    items: list[FeedItemOut]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: FeedPage) -> FeedOut:
+        return cls(
+            algorithm=page.algorithm,
+            items=[FeedItemOut.of(i) for i in page.items],
+            next_cursor=page.next_cursor,
+        )
+
+
+class JobStatsOut(BaseModel):
+    by_state: dict[str, int]
+    recent_failures: list[dict]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str | list[dict]

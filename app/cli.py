@@ -1,0 +1,165 @@
+"""The ``commonground`` command: serve, migrate, worker, create-admin, demo-data."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import click
+
+from app.config import Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except Exception as exc:  # noqa: BLE001 - pydantic explains which CG_* variable is wrong
+        raise click.ClickException(f"configuration error:\n{exc}") from exc
+
+
+def _ctx_transaction(settings: Settings):  # noqa: ANN202
+    from contextlib import contextmanager
+
+    from app.db import make_engine, transaction
+    from app.services import Ctx
+
+    @contextmanager
+    def run():  # noqa: ANN202
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with transaction(engine) as db:
+                yield Ctx(db, settings)
+        finally:
+            engine.dispose()
+
+    return run()
+
+
+@click.group()
+def main() -> None:
+    """Commonground: a federated social network for communities."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run any time)."""
+    from app.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    click.echo(f"database is up to date: {_redact(settings.resolved_database_url)}")
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="web worker processes (default CG_WEB_WORKERS)")
+@click.option("--with-worker/--no-worker", default=False,
+              help="also run the background job worker in this process (handy for one-box setups)")
+def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
+    """Serve the web pages and the API."""
+    import uvicorn
+
+    from app.migrate import is_current
+    from app.services import setup
+
+    settings = _settings()
+    if not is_current(settings.resolved_database_url):
+        raise click.ClickException("the database schema is out of date: run `commonground migrate`")
+    with _ctx_transaction(settings) as ctx:
+        token = setup.issue_setup_token(ctx)
+        if token:
+            url = setup.setup_url(ctx, token)
+    if token:
+        banner = "=" * 72
+        click.echo(f"\n{banner}\n  This instance has no admin yet. Open this one-time link to create\n"
+                   f"  the admin account and your first community:\n\n    {url}\n\n"
+                   f"  (or run: commonground create-admin USERNAME)\n{banner}\n")
+    if with_worker:
+        threading.Thread(target=_worker_loop, args=(settings, threading.Event()), daemon=True).start()
+    uvicorn.run(
+        "app.main:create_app", factory=True, host=host, port=port,
+        workers=workers or settings.web_workers, proxy_headers=True, log_level="info",
+    )
+
+
+def _worker_loop(settings: Settings, stop: threading.Event) -> None:
+    from app.db import make_engine
+    from app.services import Ctx, jobs, maintenance
+    from app.db import transaction
+
+    engine = make_engine(settings.resolved_database_url)
+    who = jobs.worker_id()
+    with transaction(engine) as db:
+        jobs.ensure_scheduled(Ctx(db, settings), "maintenance.prune", maintenance.PRUNE_EVERY)
+    while not stop.is_set():
+        try:
+            ran = jobs.run_one(engine, settings, who)
+        except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+            logging.getLogger("commonground.worker").exception("worker loop error")
+            ran = None
+        if ran is None:
+            stop.wait(settings.worker_poll_seconds)
+
+
+@main.command()
+def worker() -> None:
+    """Run background jobs until stopped (SIGTERM/SIGINT finish the current job first)."""
+    settings = _settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"worker {os.getpid()} started")
+    _worker_loop(settings, stop)
+    click.echo("worker stopped")
+
+
+@main.command("create-admin")
+@click.argument("username")
+@click.option("--display-name", default="")
+def create_admin(username: str, display_name: str) -> None:
+    """Create an instance admin. The password comes from CG_ADMIN_PASSWORD or a prompt."""
+    from app.errors import DomainError
+    from app.services import accounts
+
+    password = os.environ.get("CG_ADMIN_PASSWORD") or click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    settings = _settings()
+    try:
+        with _ctx_transaction(settings) as ctx:
+            accounts.register(ctx, username, password, display_name, is_admin=True)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"admin “{username}” created; log in at {settings.base_url}/login")
+
+
+@main.command("demo-data")
+def demo_data() -> None:
+    """Fill the instance with a few members, communities and threads."""
+    from app.services import demo
+
+    settings = _settings()
+    with _ctx_transaction(settings) as ctx:
+        counts = demo.load(ctx)
+    if not counts["members"]:
+        click.echo("demo data is already there")
+    else:
+        click.echo(f"added {counts['members']} members, {counts['communities']} communities and "
+                   f"{counts['posts']} posts; every demo member's password is “{demo.DEMO_PASSWORD}”")
+        click.echo(f"log in as ada at {settings.base_url}/login")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Instance configuration, read from ``CG_*`` environment variables.
+
+Every setting has a safe default for a laptop: SQLite under ``./data``, served on
+http://127.0.0.1:8000. Production sets ``CG_DOMAIN``, ``CG_SCHEME=https`` and a
+PostgreSQL ``CG_DATABASE_URL`` (see ``deploy/``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def host_of(domain: str) -> str:
+    """The host part of ``host[:port]`` (IPv6 literals keep their brackets off)."""
+    if domain.startswith("["):
+        return domain[1 : domain.index("]")]
+    return domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """All knobs an admin can turn. Documented in README.md#configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="CG_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"))
+    database_url: str = ""
+    domain: str = "127.0.0.1:8000"
+    scheme: Literal["http", "https"] = "http"
+    secret_key: str = ""
+    instance_name: str = "Commonground"
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_upload_bytes: int = Field(default=8_388_608, ge=1024)
+    max_post_chars: int = Field(default=10_000, ge=1)
+
+    login_max_failures: int = Field(default=10, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    session_days: int = Field(default=30, ge=1)
+
+    # argon2id cost; tests lower it so the suite stays fast. Production keeps defaults.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=8)
+
+    web_workers: int = Field(default=1, ge=1)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_shape(cls, v: str) -> str:
+        v = v.strip().lower()
+        if not v or "/" in v or "@" in v or " " in v:
+            raise ValueError("CG_DOMAIN must be host[:port], e.g. social.example.org")
+        return v
+
+    @model_validator(mode="after")
+    def _http_only_on_loopback(self) -> Settings:
+        if self.scheme == "http" and not is_loopback_host(host_of(self.domain)):
+            raise ValueError(
+                "CG_SCHEME=http is only allowed for loopback domains (127.0.0.1, localhost, ::1); "
+                "use https for a public domain"
+            )
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.domain}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.scheme == "https"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'commonground.db').resolve()}"
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated on first run and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its key
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,103 @@
+"""The ASGI application: wiring of settings, database, middleware, routes and errors."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.config import Settings, load_settings
+from app.db import make_engine
+from app.errors import DomainError, RateLimited
+from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.web.templating import STATIC_DIR, render_error
+
+log = logging.getLogger("commonground")
+
+HTTP_CODES = {
+    400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 410: "gone",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
+}  # fmt: skip
+
+
+def wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def error_response(request: Request, status: int, code: str, detail: object,
+                   headers: dict[str, str] | None = None) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    return render_error(request, status, detail if isinstance(detail, str) else code, headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[int, str, object]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 400, "invalid_json", "The request body is not valid JSON."
+    detail = [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+        for e in errors
+    ]
+    return 422, "validation_error", detail
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return error_response(request, exc.status, exc.code, exc.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        status, code, detail = _validation_detail(exc)
+        if not wants_json(request) and isinstance(detail, list):
+            detail = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
+        return error_response(request, status, code, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else code
+        return error_response(request, exc.status_code, code, detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(
+            request, 500, "internal_error", "Something went wrong on our side; nothing was saved."
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application. ``uvicorn --factory app.main:create_app`` calls this
+    once per worker process."""
+    from app.api import router as api_router
+    from app.web import router as web_router
+
+    settings = settings or load_settings()
+    settings.resolved_secret_key  # noqa: B018 - create the key file before serving
+    app = FastAPI(
+        title="Commonground API",
+        version=__version__,
+        description="JSON API of a Commonground instance. Authenticate with "
+        "`Authorization: Bearer <token>`; create tokens with `POST /api/v1/tokens`.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.resolved_database_url)
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
+    return app

@@ -1,0 +1,130 @@
+"""ASGI middleware: request body limits, and security headers."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over the configured limit with 413, whether the
+    client announces the size (Content-Length) or streams it (chunked).
+    Multipart uploads get ``max_upload_bytes``; everything else ``max_body_bytes``.
+    URLs carrying NUL bytes are refused too: no database stores them."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("raw_path", b"").lower() or b"%00" in scope.get("query_string", b""):
+            await _send_error(send, 400, "bad_request", "NUL characters are not allowed in URLs.")
+            return
+        headers = dict(scope.get("headers") or [])
+        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        limit = (
+            self.settings.max_upload_bytes
+            if ctype.startswith("multipart/form-data")
+            else self.settings.max_body_bytes
+        )
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                await _send_error(send, 400, "bad_request", "Content-Length is not a number.")
+                return
+            if too_big:
+                await _send_error(send, 413, "payload_too_large", _too_large(limit))
+                return
+
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _send_error(send, 413, "payload_too_large", _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return f"The request body is larger than this instance accepts ({limit:,} bytes)."
+
+
+async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"error": code, "detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' https: data:; style-src 'self'; "
+        b"script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+]
+
+
+DOCS_PATHS = {"/docs", "/redoc", "/docs/oauth2-redirect"}
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        # The interactive API docs load Swagger UI from a CDN; keep CSP off them.
+        skip = {b"content-security-policy"} if scope["path"] in DOCS_PATHS else set()
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                existing = {k.lower() for k, _ in message.get("headers", [])} | skip
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in SECURITY_HEADERS if k not in existing
+                ]
+            await send(message)
+
+        await self.app(scope, receive, add_headers)

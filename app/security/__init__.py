@@ -1,0 +1,1 @@
+"""Credentials and request protection: passwords, tokens, CSRF, rate limits."""

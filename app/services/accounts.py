@@ -1,0 +1,187 @@
+"""Local member accounts: registration, login, profile and password."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from sqlmodel import func, select
+
+from app.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from app.models import Account, Community, utcnow
+from app.security.passwords import hash_password, needs_rehash, verify_password
+from app.services import Ctx, ratelimit
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+
+
+def account_uri(ctx: Ctx, username: str) -> str:
+    return f"{ctx.base_url}/users/{username}"
+
+
+def profile_url(ctx: Ctx, account: Account) -> str:
+    if account.is_local:
+        return f"{ctx.base_url}/@{account.username}"
+    return account.uri
+
+
+def validate_username(username: str) -> str:
+    username = (username or "").strip()
+    if not USERNAME_RE.match(username):
+        raise Invalid(
+            "Usernames are 1–30 letters, digits or underscores.", code="invalid_username"
+        )
+    return username
+
+
+def validate_password(password: str) -> str:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise Invalid(
+            f"Passwords are {MIN_PASSWORD} to {MAX_PASSWORD} characters.", code="invalid_password"
+        )
+    return password
+
+
+def validate_http_url(url: str, field: str) -> str:
+    url = (url or "").strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
+        raise Invalid(f"{field} must be an http(s) URL.", code=f"invalid_{field}")
+    return url
+
+
+def name_taken(ctx: Ctx, key: str) -> bool:
+    """Members and communities share one local namespace, so ``acct:name@domain``
+    always means exactly one actor."""
+    acc = ctx.db.exec(
+        select(func.count()).select_from(Account).where(
+            Account.username_key == key, Account.domain == ""
+        )
+    ).one()
+    com = ctx.db.exec(
+        select(func.count()).select_from(Community).where(
+            Community.name_key == key, Community.domain == ""
+        )
+    ).one()
+    return bool(acc or com)
+
+
+def register(
+    ctx: Ctx,
+    username: str,
+    password: str,
+    display_name: str = "",
+    *,
+    is_admin: bool = False,
+) -> Account:
+    username = validate_username(username)
+    validate_password(password)
+    display_name = (display_name or "").strip()
+    if len(display_name) > 100:
+        raise Invalid("Display names are at most 100 characters.", code="invalid_display_name")
+    if name_taken(ctx, username.lower()):
+        raise Conflict(f"The name “{username}” is taken.", code="username_taken")
+    account = Account(
+        username=username,
+        username_key=username.lower(),
+        uri=account_uri(ctx, username),
+        display_name=display_name,
+        password_hash=hash_password(ctx.settings, password),
+        is_admin=is_admin,
+    )
+    ctx.db.add(account)
+    ctx.db.flush()
+    return account
+
+
+def get_local(ctx: Ctx, username: str, *, include_suspended: bool = False) -> Account:
+    account = find_local(ctx, username, include_suspended=include_suspended)
+    if account is None:
+        raise NotFound(f"No member named “{username}”.", code="account_not_found")
+    return account
+
+
+def find_local(ctx: Ctx, username: str, *, include_suspended: bool = False) -> Account | None:
+    q = select(Account).where(
+        Account.username_key == (username or "").lower(), Account.domain == ""
+    )
+    if not include_suspended:
+        q = q.where(Account.is_active)
+    return ctx.db.exec(q).first()
+
+
+def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Account:
+    """Check a username and password, with failed attempts rate-limited per
+    (username, client) and per client."""
+    key = (username or "").strip().lower()[:64]
+    pair_bucket, ip_bucket = f"login:{key}:{client_ip}", f"login-ip:{client_ip}"
+    s = ctx.settings
+    ratelimit.check(ctx, pair_bucket, limit=s.login_max_failures, window_seconds=s.login_window_seconds)
+    ratelimit.check(
+        ctx, ip_bucket, limit=s.login_max_failures * 5, window_seconds=s.login_window_seconds
+    )
+    account = find_local(ctx, key) if USERNAME_RE.match(key) else None
+    if not verify_password(s, account.password_hash if account else None, password or ""):
+        ratelimit.hit(ctx, pair_bucket)
+        ratelimit.hit(ctx, ip_bucket)
+        raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
+    assert account is not None
+    ratelimit.clear(ctx, pair_bucket)
+    if needs_rehash(s, account.password_hash or ""):
+        account.password_hash = hash_password(s, password)
+    return account
+
+
+def update_profile(
+    ctx: Ctx,
+    account: Account,
+    *,
+    display_name: str | None = None,
+    bio: str | None = None,
+    avatar_url: str | None = None,
+) -> Account:
+    if display_name is not None:
+        display_name = display_name.strip()
+        if len(display_name) > 100:
+            raise Invalid("Display names are at most 100 characters.", code="invalid_display_name")
+        account.display_name = display_name
+    if bio is not None:
+        if len(bio) > 5000:
+            raise Invalid("Bios are at most 5,000 characters.", code="invalid_bio")
+        account.bio = bio.strip()
+    if avatar_url is not None:
+        account.avatar_url = validate_http_url(avatar_url, "avatar_url")
+    account.updated_at = utcnow()
+    ctx.db.add(account)
+    return account
+
+
+def change_password(ctx: Ctx, account: Account, current: str, new: str) -> None:
+    if not verify_password(ctx.settings, account.password_hash, current or ""):
+        raise Invalid("The current password is wrong.", code="bad_current_password")
+    validate_password(new)
+    account.password_hash = hash_password(ctx.settings, new)
+    ctx.db.add(account)
+
+
+def list_local(ctx: Ctx, *, limit: int = 200) -> list[Account]:
+    return list(
+        ctx.db.exec(
+            select(Account).where(Account.domain == "").order_by(Account.username_key).limit(limit)
+        )
+    )
+
+
+def set_active(ctx: Ctx, account: Account, active: bool) -> None:
+    account.is_active = active
+    ctx.db.add(account)
+
+
+def admin_exists(ctx: Ctx) -> bool:
+    return ctx.db.exec(
+        select(func.count()).select_from(Account).where(Account.is_admin, Account.domain == "")
+    ).one() > 0

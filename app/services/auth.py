@@ -1,0 +1,104 @@
+"""Browser sessions, personal API tokens and CSRF tokens.
+
+Only SHA-256 digests of session keys and API tokens are stored, so a database
+leak does not hand out logins.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlmodel import select
+
+from app.errors import Invalid, NotAuthenticated, NotFound
+from app.models import Account, ApiToken, WebSession, utcnow
+from app.security.tokens import digest, new_secret
+from app.services import Ctx
+
+SCOPES = ("read", "write")
+TOKEN_PREFIX = "cg_"
+
+
+def start_session(ctx: Ctx, account: Account) -> str:
+    key = new_secret()
+    ctx.db.add(
+        WebSession(
+            key_hash=digest(key),
+            account_id=account.id,
+            expires_at=utcnow() + timedelta(days=ctx.settings.session_days),
+        )
+    )
+    return key
+
+
+def session_account(ctx: Ctx, key: str | None) -> Account | None:
+    if not key or len(key) > 200:
+        return None
+    row = ctx.db.exec(
+        select(Account)
+        .join(WebSession, WebSession.account_id == Account.id)
+        .where(WebSession.key_hash == digest(key), WebSession.expires_at > utcnow())
+    ).first()
+    return row if row is not None and row.is_active else None
+
+
+def end_session(ctx: Ctx, key: str | None) -> None:
+    if key:
+        ctx.db.execute(delete(WebSession).where(WebSession.key_hash == digest(key)))
+
+
+def end_all_sessions(ctx: Ctx, account: Account) -> None:
+    ctx.db.execute(delete(WebSession).where(WebSession.account_id == account.id))
+
+
+def prune_sessions(ctx: Ctx) -> int:
+    return ctx.db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow())).rowcount or 0
+
+
+def create_token(ctx: Ctx, account: Account, scope: str, name: str = "") -> tuple[ApiToken, str]:
+    if scope not in SCOPES:
+        raise Invalid("Token scope must be “read” or “write”.", code="invalid_scope")
+    name = (name or "").strip()
+    if len(name) > 100:
+        raise Invalid("Token names are at most 100 characters.", code="invalid_name")
+    raw = new_secret(TOKEN_PREFIX)
+    token = ApiToken(
+        account_id=account.id, name=name, token_hash=digest(raw), prefix=raw[:10], scope=scope
+    )
+    ctx.db.add(token)
+    ctx.db.flush()
+    return token, raw
+
+
+def token_account(ctx: Ctx, raw: str) -> tuple[Account, str]:
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+        raise NotAuthenticated("That API token is not valid.", code="invalid_token")
+    row = ctx.db.exec(
+        select(ApiToken, Account)
+        .join(Account, Account.id == ApiToken.account_id)
+        .where(ApiToken.token_hash == digest(raw))
+    ).first()
+    if row is None or not row[1].is_active:
+        raise NotAuthenticated("That API token is not valid.", code="invalid_token")
+    token, account = row
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        token.last_used_at = now  # coarse, so reads do not write on every request
+        ctx.db.add(token)
+    return account, token.scope
+
+
+def list_tokens(ctx: Ctx, account: Account) -> list[ApiToken]:
+    return list(
+        ctx.db.exec(
+            select(ApiToken).where(ApiToken.account_id == account.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_token(ctx: Ctx, account: Account, token_id: int) -> None:
+    token = ctx.db.get(ApiToken, token_id)
+    if token is None or token.account_id != account.id:
+        raise NotFound("No such token.", code="token_not_found")
+    ctx.db.delete(token)

@@ -1,0 +1,24 @@
+"""Periodic housekeeping run by the worker: expired sessions, old rate-limit
+hits and finished jobs are deleted so tables stay small."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from app.models import Job, utcnow
+from app.services import Ctx, auth, jobs, ratelimit
+
+PRUNE_EVERY = timedelta(hours=1)
+KEEP_DONE_JOBS = timedelta(days=7)
+
+
+@jobs.handler("maintenance.prune")
+def prune(ctx: Ctx, payload: dict) -> None:
+    auth.prune_sessions(ctx)
+    ratelimit.prune(ctx, older_than_seconds=max(ctx.settings.login_window_seconds, 3600))
+    ctx.db.execute(
+        delete(Job).where(Job.state == "done", Job.finished_at < utcnow() - KEEP_DONE_JOBS)
+    )
+    jobs.enqueue(ctx, "maintenance.prune", payload, run_at=utcnow() + PRUNE_EVERY)

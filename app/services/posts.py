@@ -1,0 +1,206 @@
+"""Posts: compose, reply (threads), edit with history, delete to a tombstone."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+from sqlmodel import select
+
+from app.errors import Forbidden, Gone, Invalid, NotFound
+from app.models import (
+    Account,
+    Community,
+    Post,
+    PostMention,
+    PostRevision,
+    PostTag,
+    Reaction,
+    utcnow,
+)
+from app.services import Ctx, communities
+from app.services.accounts import find_local, profile_url
+from app.text import Rendered, render_markdown
+
+MAX_TITLE = 200
+
+
+def post_url(ctx: Ctx, post: Post) -> str:
+    return f"{ctx.base_url}/posts/{post.id}"
+
+
+def _validate(ctx: Ctx, text: str, title: str | None) -> tuple[str, str | None]:
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid("A post needs some text.", code="empty_text")
+    if len(text) > ctx.settings.max_post_chars:
+        raise Invalid(
+            f"Posts are at most {ctx.settings.max_post_chars:,} characters "
+            f"(this one has {len(text):,}).",
+            code="text_too_long",
+        )
+    if title is not None:
+        title = title.strip() or None
+        if title and len(title) > MAX_TITLE:
+            raise Invalid(f"Titles are at most {MAX_TITLE} characters.", code="title_too_long")
+    return text.strip(), title
+
+
+def _render(ctx: Ctx, text: str) -> tuple[Rendered, dict[tuple[str, str | None], Account]]:
+    """Render markdown, linking mentions of accounts this instance knows."""
+    known: dict[tuple[str, str | None], Account] = {}
+    own_domain = ctx.settings.domain
+
+    def resolve(user: str, domain: str | None) -> str | None:
+        if domain is None or domain.lower() == own_domain:
+            account = find_local(ctx, user)
+        else:
+            account = ctx.db.exec(
+                select(Account).where(
+                    Account.username_key == user.lower(), Account.domain == domain.lower()
+                )
+            ).first()
+        if account is None:
+            return None
+        known[(user.lower(), domain.lower() if domain else None)] = account
+        return profile_url(ctx, account)
+
+    return render_markdown(text, base_url=ctx.base_url, resolve_mention=resolve), known
+
+
+def _store_links(ctx: Ctx, post: Post, rendered: Rendered, known: dict) -> None:
+    ctx.db.execute(delete(PostTag).where(PostTag.post_id == post.id))
+    ctx.db.execute(delete(PostMention).where(PostMention.post_id == post.id))
+    for tag in rendered.tags:
+        ctx.db.add(PostTag(post_id=post.id, tag=tag[:100]))
+    for account_id in {known[m].id for m in rendered.mentions if m in known}:
+        ctx.db.add(PostMention(post_id=post.id, account_id=account_id))
+
+
+def create(
+    ctx: Ctx,
+    author: Account,
+    text: str,
+    *,
+    community: str | None = None,
+    in_reply_to: int | None = None,
+    title: str | None = None,
+) -> Post:
+    text, title = _validate(ctx, text, title)
+    parent = None
+    target: Community | None = None
+    if in_reply_to is not None:
+        parent = get(ctx, in_reply_to)
+        if parent.is_deleted:
+            raise Gone("That post was deleted; it can't be replied to.", code="post_deleted")
+        if parent.community_id is not None:
+            target = ctx.db.get(Community, parent.community_id)
+    if community:
+        named = communities.get(ctx, community)
+        if target is not None and named.id != target.id:
+            raise Invalid("A reply stays in its thread's community.", code="community_mismatch")
+        target = named
+    if target is not None and not communities.is_active_member(ctx, author, target):
+        raise Forbidden(f"Join “{target.display_title}” to post there.", code="not_a_member")
+    rendered, known = _render(ctx, text)
+    post = Post(
+        uri="",
+        author_id=author.id,
+        community_id=target.id if target else None,
+        in_reply_to_id=parent.id if parent else None,
+        root_id=(parent.root_id or parent.id) if parent else None,
+        title=title if parent is None else None,
+        text=text,
+        html=rendered.html,
+    )
+    ctx.db.add(post)
+    ctx.db.flush()
+    post.uri = post_url(ctx, post)
+    _store_links(ctx, post, rendered, known)
+    if parent is not None:
+        ctx.db.execute(
+            update(Post).where(Post.id == parent.id).values(reply_count=Post.reply_count + 1)
+        )
+    return post
+
+
+def get(ctx: Ctx, post_id: int) -> Post:
+    post = ctx.db.get(Post, post_id) if isinstance(post_id, int) and post_id > 0 else None
+    if post is None:
+        raise NotFound("No such post.", code="post_not_found")
+    return post
+
+
+def _require_author(post: Post, account: Account) -> None:
+    if post.author_id != account.id:
+        raise Forbidden("Only the author can edit a post.", code="not_author")
+
+
+def edit(ctx: Ctx, editor: Account, post_id: int, text: str, title: str | None = None) -> Post:
+    """Replace a post's text, saving the previous version in its history."""
+    post = get(ctx, post_id)
+    if post.is_deleted:
+        raise Gone("That post was deleted.", code="post_deleted")
+    _require_author(post, editor)
+    text, title = _validate(ctx, text, title)
+    if post.in_reply_to_id is not None:
+        title = None
+    if text == post.text and title == post.title:
+        return post
+    ctx.db.add(
+        PostRevision(
+            post_id=post.id,
+            title=post.title,
+            text=post.text,
+            written_at=post.updated_at or post.created_at,
+        )
+    )
+    rendered, known = _render(ctx, text)
+    post.text, post.title, post.html = text, title, rendered.html
+    post.updated_at = utcnow()
+    ctx.db.add(post)
+    _store_links(ctx, post, rendered, known)
+    return post
+
+
+def delete_post(ctx: Ctx, actor: Account, post_id: int) -> Post:
+    """Delete a post's content, leaving a tombstone so replies keep their place.
+    Authors delete their own posts; community moderators and instance admins
+    may delete any post in their care."""
+    post = get(ctx, post_id)
+    if post.is_deleted:
+        return post
+    if post.author_id != actor.id:
+        community = ctx.db.get(Community, post.community_id) if post.community_id else None
+        allowed = (actor.is_admin and actor.is_local) or (
+            community is not None and communities.can_moderate(ctx, actor, community)
+        )
+        if not allowed:
+            raise Forbidden("Only the author or a moderator can delete this post.", code="not_author")
+    post.text, post.html, post.title = "", "", None
+    post.deleted_at = utcnow()
+    ctx.db.add(post)
+    for model in (PostRevision, PostTag, PostMention, Reaction):
+        ctx.db.execute(delete(model).where(model.post_id == post.id))
+    return post
+
+
+def history(ctx: Ctx, post: Post) -> list[PostRevision]:
+    return list(
+        ctx.db.exec(
+            select(PostRevision)
+            .where(PostRevision.post_id == post.id)
+            .order_by(PostRevision.id.desc())
+        )
+    )
+
+
+def thread(ctx: Ctx, post: Post, *, limit: int = 1000) -> tuple[Post, list[Post]]:
+    """The thread's root and its replies in the order they were written."""
+    root = get(ctx, post.root_id) if post.root_id else post
+    replies = list(
+        ctx.db.exec(
+            select(Post)
+            .where(Post.root_id == root.id)
+            .order_by(Post.created_at, Post.id)
+            .limit(limit)
+        )
+    )
+    return root, replies

@@ -1,0 +1,70 @@
+"""First run: a one-time link that creates the admin account and first community.
+
+While the instance has no admin, ``commonground serve`` prints a setup link
+holding a fresh random token (only its hash is stored). Completing setup uses
+the token up, so the link works exactly once.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from app.errors import Forbidden
+from app.models import Account, Community, InstanceSetting
+from app.security.tokens import digest, new_secret, same
+from app.services import Ctx, accounts, communities
+
+SETUP_KEY = "setup_token_sha256"
+
+
+def issue_setup_token(ctx: Ctx) -> str | None:
+    """A new setup token if the instance still needs an admin, else None."""
+    if accounts.admin_exists(ctx):
+        return None
+    token = new_secret()
+    row = ctx.db.get(InstanceSetting, SETUP_KEY) or InstanceSetting(key=SETUP_KEY, value="")
+    row.value = digest(token)
+    ctx.db.add(row)
+    return token
+
+
+def setup_url(ctx: Ctx, token: str) -> str:
+    return f"{ctx.base_url}/setup/{token}"
+
+
+def token_valid(ctx: Ctx, token: str) -> bool:
+    row = ctx.db.get(InstanceSetting, SETUP_KEY)
+    return bool(row and row.value and token) and same(row.value, digest(token)) and not accounts.admin_exists(ctx)
+
+
+def complete(
+    ctx: Ctx,
+    token: str,
+    *,
+    username: str,
+    password: str,
+    display_name: str = "",
+    community_name: str = "",
+    community_title: str = "",
+    community_description: str = "",
+) -> tuple[Account, Community | None]:
+    if not token_valid(ctx, token):
+        raise Forbidden(
+            "This setup link is used up or out of date. Restart `commonground serve` "
+            "for a new one, or use `commonground create-admin`.",
+            code="setup_token_invalid",
+        )
+    admin = accounts.register(ctx, username, password, display_name, is_admin=True)
+    community = None
+    if community_name.strip():
+        community = communities.create(
+            ctx, admin, community_name, title=community_title, description=community_description
+        )
+    row = ctx.db.get(InstanceSetting, SETUP_KEY)
+    if row is not None:
+        ctx.db.delete(row)
+    return admin, community
+
+
+def first_community(ctx: Ctx) -> Community | None:
+    return ctx.db.exec(select(Community).where(Community.domain == "").order_by(Community.id)).first()

@@ -1,0 +1,117 @@
+"""Read models: posts joined with what every page and API answer shows about them.
+
+Built in a fixed number of queries per page (authors, communities, reaction
+counts, the viewer's own reactions), never one query per post.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import select
+
+from app.models import Account, Community, Post
+from app.services import Ctx, reactions
+from app.services.accounts import profile_url
+from app.services.posts import post_url
+
+
+@dataclass
+class AuthorView:
+    username: str
+    display_name: str
+    domain: str
+    url: str
+    uri: str
+    avatar_url: str
+
+    @property
+    def handle(self) -> str:
+        return f"@{self.username}" + (f"@{self.domain}" if self.domain else "")
+
+
+@dataclass
+class CommunityRef:
+    name: str
+    title: str
+    url: str
+
+
+@dataclass
+class PostView:
+    id: int
+    uri: str
+    url: str
+    author: AuthorView
+    community: CommunityRef | None
+    in_reply_to: int | None
+    root: int | None
+    title: str | None
+    text: str
+    html: str
+    created_at: datetime
+    updated_at: datetime | None
+    deleted: bool
+    reply_count: int
+    reactions: dict[str, int] = field(default_factory=dict)
+    thread_url: str = ""
+    my_reactions: list[str] = field(default_factory=list)
+
+
+def author_view(ctx: Ctx, account: Account) -> AuthorView:
+    return AuthorView(
+        username=account.username,
+        display_name=account.name,
+        domain=account.domain,
+        url=profile_url(ctx, account),
+        uri=account.uri,
+        avatar_url=account.avatar_url,
+    )
+
+
+def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostView]:
+    if not posts:
+        return []
+    ids = [p.id for p in posts]
+    authors = {
+        a.id: a
+        for a in ctx.db.exec(select(Account).where(Account.id.in_({p.author_id for p in posts})))
+    }
+    community_ids = {p.community_id for p in posts if p.community_id}
+    groups = (
+        {c.id: c for c in ctx.db.exec(select(Community).where(Community.id.in_(community_ids)))}
+        if community_ids
+        else {}
+    )
+    counts = reactions.counts(ctx, ids)
+    mine = reactions.mine(ctx, viewer, ids)
+    out = []
+    for p in posts:
+        c = groups.get(p.community_id) if p.community_id else None
+        out.append(
+            PostView(
+                id=p.id,
+                uri=p.uri,
+                url=post_url(ctx, p),
+                author=author_view(ctx, authors[p.author_id]),
+                community=CommunityRef(c.name, c.display_title, f"{ctx.base_url}/c/{c.name}")
+                if c
+                else None,
+                in_reply_to=p.in_reply_to_id,
+                root=p.root_id,
+                title=p.title,
+                text=p.text,
+                html=p.html,
+                created_at=p.created_at,
+                updated_at=p.updated_at,
+                deleted=p.is_deleted,
+                reply_count=p.reply_count,
+                reactions=dict(counts[p.id]),
+                thread_url=post_url(ctx, p)
+                if p.root_id is None
+                else f"{ctx.base_url}/posts/{p.root_id}#p{p.id}",
+                my_reactions=sorted(mine[p.id]),
+            )
+        )
+    return out

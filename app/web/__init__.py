@@ -1,0 +1,9 @@
+"""Server-rendered pages (Jinja2). They work without JavaScript."""
+
+from fastapi import APIRouter
+
+from app.web import admin, auth_pages, community_pages, feed_pages, post_pages, profile_pages
+
+router = APIRouter(include_in_schema=False)
+for module in (auth_pages, feed_pages, community_pages, post_pages, profile_pages, admin):
+    router.include_router(module.router)

@@ -1,0 +1,49 @@
+"""The instance admin page: members, communities and the job queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from app.deps import CtxDep
+from app.errors import Forbidden, Invalid
+from app.models import Account
+from app.services import accounts, communities, jobs
+from app.web.deps import Csrf, Member
+from app.web.templating import redirect, render
+
+router = APIRouter(prefix="/admin")
+Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+def _require_admin(viewer: Account) -> None:
+    if not viewer.is_admin:
+        raise Forbidden("Only instance admins can see this page.", code="not_admin")
+
+
+@router.get("")
+def admin_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
+    _require_admin(viewer)
+    return render(
+        request, "admin.html", members=accounts.list_local(ctx),
+        communities=communities.list_all(ctx, limit=200), queue=jobs.stats(ctx),
+    )
+
+
+@router.post("/members/{username}/suspend", dependencies=[Csrf])
+def suspend(request: Request, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+    _require_admin(viewer)
+    person = accounts.get_local(ctx, username)
+    if person.id == viewer.id:
+        raise Invalid("You can't suspend yourself.", code="self_suspend")
+    accounts.set_active(ctx, person, False)
+    return redirect(request, "/admin", flash=f"{username} is suspended.")
+
+
+@router.post("/members/{username}/restore", dependencies=[Csrf])
+def restore(request: Request, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+    _require_admin(viewer)
+    accounts.set_active(ctx, accounts.get_local(ctx, username, include_suspended=True), True)
+    return redirect(request, "/admin", flash=f"{username} is restored.")

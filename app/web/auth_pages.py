@@ -1,0 +1,102 @@
+"""Sign up, log in, log out, and the first-run setup page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import Response
+
+from app.deps import CtxDep, client_ip
+from app.errors import DomainError
+from app.services import accounts, auth, setup
+from app.web.deps import Csrf, Viewer
+from app.web.forms import OptionalShort, ShortField, show_error
+from app.web.templating import SESSION_COOKIE, redirect, render, set_cookie
+
+router = APIRouter()
+Next = Annotated[str, Query(max_length=500)]
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths, so a login link can't bounce members elsewhere."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def _login_response(request: Request, ctx, account, target: str = "/") -> Response:  # noqa: ANN001
+    key = auth.start_session(ctx, account)
+    response = redirect(request, _safe_next(target), flash=f"Welcome, {account.name}.")
+    set_cookie(request, response, SESSION_COOKIE, key, max_age=ctx.settings.session_days * 86400)
+    return response
+
+
+@router.get("/signup")
+def signup_form(request: Request, viewer: Viewer) -> Response:
+    return render(request, "signup.html", form={})
+
+
+@router.post("/signup", dependencies=[Csrf])
+def signup(
+    request: Request, ctx: CtxDep, username: ShortField, password: ShortField,
+    display_name: OptionalShort = "",
+) -> Response:
+    try:
+        account = accounts.register(ctx, username, password, display_name)
+    except DomainError as exc:
+        form = {"username": username, "display_name": display_name}
+        return show_error(request, ctx, exc, "signup.html", form=form)
+    return _login_response(request, ctx, account, "/communities")
+
+
+@router.get("/login")
+def login_form(request: Request, viewer: Viewer, next: Next = "/") -> Response:  # noqa: A002
+    return render(request, "login.html", form={}, next=_safe_next(next))
+
+
+@router.post("/login", dependencies=[Csrf])
+def login(
+    request: Request, ctx: CtxDep, username: ShortField, password: ShortField,
+    next: Annotated[str, Form(max_length=500)] = "/",  # noqa: A002
+) -> Response:
+    try:
+        account = accounts.authenticate(ctx, username, password, client_ip(request))
+    except DomainError as exc:
+        return show_error(request, ctx, exc, "login.html", form={"username": username}, next=next)
+    return _login_response(request, ctx, account, next)
+
+
+@router.post("/logout", dependencies=[Csrf])
+def logout(request: Request, ctx: CtxDep) -> Response:
+    auth.end_session(ctx, request.cookies.get(SESSION_COOKIE))
+    response = redirect(request, "/", flash="You are logged out.")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/setup/{token}")
+def setup_form(request: Request, token: str, ctx: CtxDep, viewer: Viewer) -> Response:
+    if not setup.token_valid(ctx, token[:200]):
+        return render(request, "error.html", status=403, status_code=403,
+                      message="This setup link is used up or out of date. Restart "
+                      "`commonground serve` for a new one, or run `commonground create-admin`.")
+    return render(request, "setup.html", token=token, form={})
+
+
+@router.post("/setup/{token}", dependencies=[Csrf])
+def setup_submit(
+    request: Request, token: str, ctx: CtxDep, username: ShortField, password: ShortField,
+    display_name: OptionalShort = "", community_name: OptionalShort = "",
+    community_title: OptionalShort = "", community_description: OptionalShort = "",
+) -> Response:
+    try:
+        admin, community = setup.complete(
+            ctx, token[:200], username=username, password=password, display_name=display_name,
+            community_name=community_name, community_title=community_title,
+            community_description=community_description,
+        )
+    except DomainError as exc:
+        form = {"username": username, "display_name": display_name,
+                "community_name": community_name, "community_title": community_title,
+                "community_description": community_description}
+        return show_error(request, ctx, exc, "setup.html", token=token, form=form)
+    return _login_response(request, ctx, admin, f"/c/{community.name}" if community else "/")

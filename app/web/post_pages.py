@@ -1,0 +1,115 @@
+"""Composing, threads, replies, editing, deleting and reacting."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import Response
+
+from app.api.schemas import MAX_ID
+from app.deps import CtxDep
+from app.errors import DomainError
+from app.services import communities, posts, reactions
+from app.services.views import present
+from app.web.deps import Csrf, Member, Viewer
+from app.web.forms import OptionalShort, TextField, show_error
+from app.web.templating import redirect, render
+
+router = APIRouter()
+PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Kind = Annotated[str, Form(pattern=r"^(like|agree|disagree|pass)$")]
+
+
+def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
+    root, replies = posts.thread(ctx, post)
+    views = present(ctx, [root, *replies], viewer)
+    return {"root": views[0], "replies": views[1:]}
+
+
+@router.get("/compose")
+def compose_form(
+    request: Request, ctx: CtxDep, viewer: Member,
+    community: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+    return render(request, "compose.html", form={"community": community}, my_communities=mine)
+
+
+@router.post("/compose", dependencies=[Csrf])
+def compose(
+    request: Request, ctx: CtxDep, viewer: Member, text: TextField,
+    community: OptionalShort = "", title: OptionalShort = "",
+) -> Response:
+    try:
+        post = posts.create(ctx, viewer, text, community=community or None, title=title or None)
+    except DomainError as exc:
+        mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+        form = {"text": text, "community": community, "title": title}
+        return show_error(request, ctx, exc, "compose.html", form=form, my_communities=mine)
+    return redirect(request, f"/posts/{post.id}", flash="Posted.")
+
+
+@router.get("/posts/{post_id}")
+def thread_page(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) -> Response:
+    post = posts.get(ctx, post_id)
+    if post.root_id is not None:
+        return redirect(request, f"/posts/{post.root_id}#p{post.id}")
+    return render(request, "thread.html", form={}, **_thread_context(ctx, post, viewer))
+
+
+@router.post("/posts/{post_id}/reply", dependencies=[Csrf])
+def reply(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField) -> Response:
+    try:
+        new = posts.create(ctx, viewer, text, in_reply_to=post_id)
+    except DomainError as exc:
+        ctx.db.rollback()
+        context = _thread_context(ctx, posts.get(ctx, post_id), viewer)
+        return show_error(request, ctx, exc, "thread.html", form={"text": text}, **context)
+    return redirect(request, f"/posts/{new.root_id}#p{new.id}", flash="Reply posted.")
+
+
+@router.get("/posts/{post_id}/edit")
+def edit_form(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) -> Response:
+    post = posts.get(ctx, post_id)
+    if post.author_id != viewer.id or post.is_deleted:
+        return render(request, "error.html", status=403, status_code=403,
+                      message="Only the author can edit a post, and deleted posts can't be edited.")
+    return render(request, "edit.html", post=post, form={"text": post.text, "title": post.title or ""})
+
+
+@router.post("/posts/{post_id}/edit", dependencies=[Csrf])
+def edit(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField,
+         title: OptionalShort = "") -> Response:
+    try:
+        post = posts.edit(ctx, viewer, post_id, text, title or None)
+    except DomainError as exc:
+        return show_error(request, ctx, exc, "edit.html", post=posts.get(ctx, post_id),
+                          form={"text": text, "title": title})
+    return redirect(request, f"/posts/{post.root_id or post.id}#p{post.id}", flash="Saved.")
+
+
+@router.post("/posts/{post_id}/delete", dependencies=[Csrf])
+def delete(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) -> Response:
+    post = posts.delete_post(ctx, viewer, post_id)
+    return redirect(request, f"/posts/{post.root_id or post.id}", flash="Deleted.")
+
+
+@router.get("/posts/{post_id}/history")
+def history(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) -> Response:
+    post = posts.get(ctx, post_id)
+    view = present(ctx, [post], viewer)[0]
+    return render(request, "history.html", post=view, revisions=posts.history(ctx, post))
+
+
+@router.post("/posts/{post_id}/react", dependencies=[Csrf])
+def react(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, kind: Kind,
+          back: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """Toggle: reacting with a kind you already chose takes it back."""
+    mine = reactions.mine(ctx, viewer, [post_id])[post_id]
+    if kind in mine:
+        reactions.unreact(ctx, viewer, post_id, kind)
+    else:
+        reactions.react(ctx, viewer, post_id, kind)
+    target = back if back.startswith("/") and not back.startswith("//") else f"/posts/{post_id}"
+    return redirect(request, f"{target}#p{post_id}" if "#" not in target else target)

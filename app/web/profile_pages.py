@@ -1,0 +1,102 @@
+"""Member profiles and the signed-in member's settings (profile, password, API tokens)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import Response
+
+from app.deps import CtxDep
+from app.errors import DomainError
+from app.services import accounts, auth, communities, feeds, follows
+from app.web.deps import Csrf, Member, Viewer
+from app.web.forms import OptionalShort, ShortField, TextField, show_error
+from app.web.templating import redirect, render
+
+router = APIRouter()
+Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+@router.get("/@{username}")
+def profile(request: Request, username: Username, ctx: CtxDep, viewer: Viewer,
+            cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    person = accounts.get_local(ctx, username)
+    return render(
+        request, "profile.html", person=person, page=feeds.profile(ctx, person, viewer, cursor=cursor),
+        cursor=cursor, following=follows.is_following(ctx, viewer, person),
+        followers=follows.followers_count(ctx, person),
+        member_of=[c for c, m in communities.of_member(ctx, person) if m.state == "active"],
+    )
+
+
+@router.get("/users/{username}")
+def actor_alias(request: Request, username: Username) -> Response:
+    """The actor URI; browsers are sent to the profile page."""
+    return redirect(request, f"/@{username}")
+
+
+@router.post("/@{username}/follow", dependencies=[Csrf])
+def follow(request: Request, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+    follows.follow(ctx, viewer, accounts.get_local(ctx, username))
+    return redirect(request, f"/@{username}", flash=f"Following {username}.")
+
+
+@router.post("/@{username}/unfollow", dependencies=[Csrf])
+def unfollow(request: Request, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+    follows.unfollow(ctx, viewer, accounts.get_local(ctx, username))
+    return redirect(request, f"/@{username}", flash=f"Unfollowed {username}.")
+
+
+def _settings(request: Request, ctx, viewer, status: int = 200, **extra) -> Response:  # noqa: ANN001
+    form = {"display_name": viewer.display_name, "bio": viewer.bio, "avatar_url": viewer.avatar_url}
+    context = {"form": form, "tokens": auth.list_tokens(ctx, viewer), **extra}
+    return render(request, "settings.html", status=status, **context)
+
+
+@router.get("/settings")
+def settings_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
+    return _settings(request, ctx, viewer)
+
+
+@router.post("/settings/profile", dependencies=[Csrf])
+def save_profile(request: Request, ctx: CtxDep, viewer: Member, display_name: OptionalShort = "",
+                 bio: TextField = "", avatar_url: Annotated[str, Form(max_length=4096)] = "") -> Response:
+    try:
+        accounts.update_profile(ctx, viewer, display_name=display_name, bio=bio, avatar_url=avatar_url)
+    except DomainError as exc:
+        ctx.db.rollback()
+        return _settings(request, ctx, viewer, exc.status, error=exc.detail)
+    return redirect(request, "/settings", flash="Profile saved.")
+
+
+@router.post("/settings/password", dependencies=[Csrf])
+def save_password(request: Request, ctx: CtxDep, viewer: Member, current_password: ShortField,
+                  new_password: ShortField) -> Response:
+    try:
+        accounts.change_password(ctx, viewer, current_password, new_password)
+    except DomainError as exc:
+        return show_error(request, ctx, exc, "settings.html",
+                          form={"display_name": viewer.display_name, "bio": viewer.bio,
+                                "avatar_url": viewer.avatar_url},
+                          tokens=auth.list_tokens(ctx, viewer))
+    return redirect(request, "/settings", flash="Password changed.")
+
+
+@router.post("/settings/tokens", dependencies=[Csrf])
+def new_token(request: Request, ctx: CtxDep, viewer: Member,
+              scope: Annotated[str, Form(pattern=r"^(read|write)$")],
+              name: OptionalShort = "") -> Response:
+    try:
+        token, raw = auth.create_token(ctx, viewer, scope, name)
+    except DomainError as exc:
+        ctx.db.rollback()
+        return _settings(request, ctx, viewer, exc.status, error=exc.detail)
+    return _settings(request, ctx, viewer, new_token=raw, new_token_scope=token.scope)
+
+
+@router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])
+def revoke_token(request: Request, token_id: Annotated[int, Path(ge=1, le=2**62)], ctx: CtxDep,
+                 viewer: Member) -> Response:
+    auth.revoke_token(ctx, viewer, token_id)
+    return redirect(request, "/settings#tokens", flash="Token revoked.")

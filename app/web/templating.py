@@ -1,0 +1,98 @@
+"""Jinja2 rendering for the server-side pages, with CSRF tokens and flash notes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app import __version__
+from app.security.tokens import new_secret, sign
+
+WEB_DIR = Path(__file__).parent
+STATIC_DIR = WEB_DIR / "static"
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+
+SESSION_COOKIE = "cg_session"
+BROWSER_COOKIE = "cg_browser"
+FLASH_COOKIE = "cg_flash"
+
+
+def _ago(dt: datetime | None) -> str:
+    if dt is None:
+        return ""
+    seconds = (datetime.now(UTC) - dt).total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+templates.env.filters["ago"] = _ago
+templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
+templates.env.globals["version"] = __version__
+
+
+def browser_key(request: Request) -> tuple[str, bool]:
+    """The key this browser's CSRF token is bound to: its session, else a
+    random pre-login cookie. Returns (key, whether the cookie must be set)."""
+    key = request.cookies.get(SESSION_COOKIE) or request.cookies.get(BROWSER_COOKIE)
+    if key and len(key) <= 200:
+        return key, False
+    return new_secret(), True
+
+
+def csrf_for(request: Request, key: str) -> str:
+    return sign(request.app.state.settings.resolved_secret_key, "csrf:" + key)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="lax",
+        secure=request.app.state.settings.secure_cookies, path="/",
+    )
+
+
+def render(request: Request, template: str, status: int = 200, **context: object) -> HTMLResponse:
+    key, fresh = browser_key(request)
+    settings = request.app.state.settings
+    flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:500]
+    context.setdefault("viewer", getattr(request.state, "viewer", None))
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {
+            "csrf_token": csrf_for(request, key),
+            "instance_name": settings.instance_name,
+            "base_url": settings.base_url,
+            "flash": flash,
+            **context,
+        },
+        status_code=status,
+    )
+    if fresh:
+        set_cookie(request, response, BROWSER_COOKIE, key, max_age=None)
+    if flash:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    return response
+
+
+def redirect(request: Request, url: str, flash: str | None = None) -> RedirectResponse:
+    """Post/Redirect/Get, with an optional one-time note shown on the next page."""
+    response = RedirectResponse(url, status_code=303)
+    if flash:
+        set_cookie(request, response, FLASH_COOKIE, quote(flash), max_age=60)
+    return response
+
+
+def render_error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    if status == 401:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    response = render(request, "error.html", status=status, status_code=status, message=message)
+    if headers:
+        response.headers.update(headers)
+    return response
