@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from sqlalchemy import Engine
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -75,9 +76,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the application. ``uvicorn --factory app.main:create_app`` calls this
-    once per worker process."""
+    once per worker process; tests pass their own settings and engine."""
     from app.api import router as api_router
     from app.web import router as web_router
 
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.resolved_database_url)
+    app.state.engine = engine or make_engine(settings.resolved_database_url)
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(web_router)

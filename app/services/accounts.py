@@ -126,8 +126,7 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
     )
     account = find_local(ctx, key) if USERNAME_RE.match(key) else None
     if not verify_password(s, account.password_hash if account else None, password or ""):
-        ratelimit.hit(ctx, pair_bucket)
-        ratelimit.hit(ctx, ip_bucket)
+        ratelimit.record_failure(ctx, pair_bucket, ip_bucket)
         raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
     assert account is not None
     ratelimit.clear(ctx, pair_bucket)

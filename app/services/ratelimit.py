@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from app.errors import RateLimited
 from app.models import RateLimitHit, utcnow
@@ -26,11 +26,15 @@ def check(ctx: Ctx, bucket: str, *, limit: int, window_seconds: int) -> None:
         )
 
 
-def hit(ctx: Ctx, bucket: str) -> None:
-    """Count one event, committed on its own so it survives the caller's rollback."""
-    with Session(ctx.db.get_bind()) as side:
-        side.add(RateLimitHit(bucket=bucket))
-        side.commit()
+def record_failure(ctx: Ctx, *buckets: str) -> None:
+    """Count one failed attempt in each bucket and commit it at once.
+
+    The caller is about to fail (and its transaction to roll back), but the
+    attempt must still count; committing here, in the same session, also avoids
+    a second writer that SQLite would make wait on the first."""
+    for bucket in buckets:
+        ctx.db.add(RateLimitHit(bucket=bucket))
+    ctx.db.commit()
 
 
 def clear(ctx: Ctx, bucket: str) -> None:

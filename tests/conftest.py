@@ -1,0 +1,183 @@
+"""Shared fixtures.
+
+Database-backed tests run once per backend: SQLite always, PostgreSQL when
+``TEST_DATABASE_URL`` points at a server. Each run creates its own database on
+that server and drops it afterwards, so runs never see each other's data.
+``REQUIRE_POSTGRES=1`` (set by CI) turns a missing server into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+from app.config import Settings
+from app.db import make_engine, transaction
+from app.main import create_app
+from app.migrate import upgrade
+from app.services import Ctx
+
+PASSWORD = "correct horse battery"
+
+
+def _postgres_url_or_skip() -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    reason = ""
+    if not url:
+        reason = "PostgreSQL tests need TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+    else:
+        try:
+            with psycopg.connect(_libpq(url), connect_timeout=5):
+                pass
+        except psycopg.Error as exc:
+            reason = f"PostgreSQL at TEST_DATABASE_URL is not reachable: {exc}"
+    if reason:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    return url
+
+
+def _libpq(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the TEST_DATABASE_URL server, dropped at the end."""
+    base = _postgres_url_or_skip()
+    name = f"cg_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(_libpq(base), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(_libpq(base), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+def _wipe(engine: Engine) -> None:
+    tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "domain": "127.0.0.1:8000",
+        "scheme": "http",
+        "secret_key": "test-secret-key",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, engine: Engine) -> Iterator[Settings]:
+    yield make_settings(tmp_path, database_url)
+    _wipe(engine)
+
+
+@pytest.fixture
+def ctx(settings: Settings, engine: Engine) -> Iterator[Ctx]:
+    """A service context inside one transaction, committed at the end of the test."""
+    with transaction(engine) as db:
+        yield Ctx(db, settings)
+
+
+@pytest.fixture
+def new_ctx(settings: Settings, engine: Engine):  # noqa: ANN201
+    """Open a fresh committed transaction: ``with new_ctx() as ctx: ...``."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def open_ctx() -> Iterator[Ctx]:
+        with transaction(engine) as db:
+            yield Ctx(db, settings)
+
+    return open_ctx
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine):  # noqa: ANN201
+    return create_app(settings, engine)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # noqa: ANN001
+    with TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        yield c
+
+
+class Api:
+    """A thin JSON-API client bound to one member's write token."""
+
+    def __init__(self, client: TestClient, username: str) -> None:
+        self.client = client
+        self.username = username
+        r = client.post("/api/v1/accounts", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 201, r.text
+        r = client.post(
+            "/api/v1/tokens", json={"username": username, "password": PASSWORD, "scope": "write"}
+        )
+        assert r.status_code == 201, r.text
+        self.token = r.json()["token"]
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **kw):  # noqa: ANN003, ANN201
+        return self.client.get(path, headers=self.headers, **kw)
+
+    def post(self, path: str, json: object = None, **kw):  # noqa: ANN003, ANN201
+        return self.client.post(path, json=json, headers=self.headers, **kw)
+
+    def patch(self, path: str, json: object = None, **kw):  # noqa: ANN003, ANN201
+        return self.client.patch(path, json=json, headers=self.headers, **kw)
+
+    def put(self, path: str, json: object = None, **kw):  # noqa: ANN003, ANN201
+        return self.client.put(path, json=json, headers=self.headers, **kw)
+
+    def delete(self, path: str, **kw):  # noqa: ANN003, ANN201
+        return self.client.delete(path, headers=self.headers, **kw)
+
+
+@pytest.fixture
+def api_user(client: TestClient):  # noqa: ANN201
+    """Make members through the API: ``alice = api_user("alice")``."""
+    return lambda username: Api(client, username)

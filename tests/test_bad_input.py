@@ -1,0 +1,166 @@
+"""Bad input gets a clear error with the right status, never a 5xx, and writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlmodel import SQLModel
+
+from tests.conftest import PASSWORD
+
+W = "write"  # a write token
+R = "read"  # a read-only token
+BAD = "bad"  # a token that does not exist
+NONE = None  # no token
+
+HUGE = 2**70
+CASES = [
+    # accounts and tokens
+    ("POST", "/api/v1/accounts", {"username": "alice", "password": PASSWORD}, NONE, 409, "username_taken"),
+    ("POST", "/api/v1/accounts", {"username": "ALICE", "password": PASSWORD}, NONE, 409, "username_taken"),
+    ("POST", "/api/v1/accounts", {"username": "garden", "password": PASSWORD}, NONE, 409, "username_taken"),
+    ("POST", "/api/v1/accounts", {"username": "a b", "password": PASSWORD}, NONE, 422, "invalid_username"),
+    ("POST", "/api/v1/accounts", {"username": "bob", "password": "short"}, NONE, 422, "invalid_password"),
+    ("POST", "/api/v1/accounts", {"username": "bob"}, NONE, 422, "validation_error"),
+    ("POST", "/api/v1/accounts", {"username": "bob", "password": PASSWORD, "admin": True}, NONE, 422, "validation_error"),
+    ("POST", "/api/v1/accounts", {"username": "b\x00b", "password": PASSWORD}, NONE, 422, "validation_error"),
+    ("POST", "/api/v1/accounts", [], NONE, 422, "validation_error"),
+    ("POST", "/api/v1/tokens", {"username": "alice", "password": "wrong pass"}, NONE, 401, "bad_credentials"),
+    ("POST", "/api/v1/tokens", {"username": "nobody", "password": PASSWORD}, NONE, 401, "bad_credentials"),
+    ("POST", "/api/v1/tokens", {"username": "alice", "password": PASSWORD, "scope": "admin"}, NONE, 422, "validation_error"),
+    # authentication
+    ("GET", "/api/v1/feed/home", None, NONE, 401, "not_authenticated"),
+    ("GET", "/api/v1/feed/home", None, BAD, 401, "invalid_token"),
+    ("POST", "/api/v1/posts", {"text": "x"}, R, 403, "insufficient_scope"),
+    ("POST", "/api/v1/posts", {"text": "x"}, NONE, 401, "not_authenticated"),
+    # posts
+    ("POST", "/api/v1/posts", {"text": ""}, W, 422, "empty_text"),
+    ("POST", "/api/v1/posts", {"text": "   "}, W, 422, "empty_text"),
+    ("POST", "/api/v1/posts", {"text": "x" * 10_001}, W, 422, "text_too_long"),
+    ("POST", "/api/v1/posts", {"text": "x", "title": "t" * 201}, W, 422, "title_too_long"),
+    ("POST", "/api/v1/posts", {"text": "x", "community": "nowhere"}, W, 404, "community_not_found"),
+    ("POST", "/api/v1/posts", {"text": "x", "community": "closed"}, W, 403, "not_a_member"),
+    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": 999999}, W, 404, "post_not_found"),
+    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": HUGE}, W, 422, "validation_error"),
+    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": -1}, W, 422, "validation_error"),
+    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": "one"}, W, 422, "validation_error"),
+    ("POST", "/api/v1/posts", {"text": 5}, W, 422, "validation_error"),
+    ("POST", "/api/v1/posts", {"text": "nul\x00byte"}, W, 422, "validation_error"),
+    ("GET", "/api/v1/posts/999999", None, NONE, 404, "post_not_found"),
+    ("GET", f"/api/v1/posts/{HUGE}", None, NONE, 422, "validation_error"),
+    ("GET", "/api/v1/posts/abc", None, NONE, 422, "validation_error"),
+    ("PATCH", "/api/v1/posts/{post}", {"text": ""}, W, 422, "empty_text"),
+    ("PATCH", "/api/v1/posts/{other_post}", {"text": "mine now"}, W, 403, "not_author"),
+    ("DELETE", "/api/v1/posts/{other_post}", None, W, 403, "not_author"),
+    ("POST", "/api/v1/posts/{post}/reactions", {"kind": "love"}, W, 422, "validation_error"),
+    ("POST", "/api/v1/posts/999999/reactions", {"kind": "like"}, W, 404, "post_not_found"),
+    ("DELETE", "/api/v1/posts/{post}/reactions/love", None, W, 422, "invalid_kind"),
+    # communities
+    ("POST", "/api/v1/communities", {"name": "garden"}, W, 409, "community_name_taken"),
+    ("POST", "/api/v1/communities", {"name": "alice"}, W, 409, "community_name_taken"),
+    ("POST", "/api/v1/communities", {"name": "Bad Name!"}, W, 422, "invalid_community_name"),
+    ("POST", "/api/v1/communities", {"name": "ok-name", "join_policy": "secret"}, W, 422, "validation_error"),
+    ("POST", "/api/v1/communities", {"name": "ok-name", "charter": "x" * 20_001}, W, 422, "invalid_charter"),
+    ("GET", "/api/v1/communities/nowhere", None, NONE, 404, "community_not_found"),
+    ("POST", "/api/v1/communities/nowhere/join", None, W, 404, "community_not_found"),
+    ("POST", "/api/v1/communities/closed/leave", None, W, 404, "not_a_member"),
+    ("PATCH", "/api/v1/communities/closed", {"title": "mine"}, W, 403, "insufficient_role"),
+    ("POST", "/api/v1/communities/closed/members/alice/approve", None, W, 403, "insufficient_role"),
+    ("PUT", "/api/v1/communities/garden/members/nobody/role", {"role": "admin"}, W, 404, "not_a_member"),
+    ("PUT", "/api/v1/communities/garden/members/alice/role", {"role": "king"}, W, 422, "validation_error"),
+    # follows and feeds
+    ("POST", "/api/v1/follows", {"target": "ghost"}, W, 404, "target_not_found"),
+    ("POST", "/api/v1/follows", {"target": "alice"}, W, 422, "self_follow"),
+    ("POST", "/api/v1/follows", {"target": ""}, W, 422, "invalid_target"),
+    ("DELETE", "/api/v1/follows?target=bob", None, W, 404, "not_following"),
+    ("GET", "/api/v1/feed/home?cursor=not-a-cursor", None, W, 400, "invalid_cursor"),
+    ("GET", "/api/v1/feed/home?limit=0", None, W, 422, "validation_error"),
+    ("GET", "/api/v1/feed/home?limit=1000", None, W, 422, "validation_error"),
+    ("GET", "/api/v1/feed/home?cursor=%00", None, W, 400, "bad_request"),
+    ("GET", "/api/v1/accounts/nobody", None, NONE, 404, "account_not_found"),
+    ("GET", "/api/v1/nothing-here", None, NONE, 404, "not_found"),
+    ("PUT", "/api/v1/feed/home", None, W, 405, "method_not_allowed"),
+]
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in SQLModel.metadata.sorted_tables
+            if t.name not in ("rate_limit_hits", "api_tokens")  # bookkeeping of auth attempts
+        }
+
+
+@pytest.fixture
+def world(client: TestClient, api_user):  # noqa: ANN001, ANN201
+    alice, bob = api_user("alice"), api_user("bob")
+    read = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD}).json()
+    alice.post("/api/v1/communities", {"name": "garden"})
+    bob.post("/api/v1/communities", {"name": "closed", "join_policy": "approval"})
+    post = alice.post("/api/v1/posts", {"text": "mine"}).json()["id"]
+    other = bob.post("/api/v1/posts", {"text": "bob's"}).json()["id"]
+    tokens = {W: alice.token, R: read["token"], BAD: "cg_not_a_real_token"}
+    return {"tokens": tokens, "ids": {"post": post, "other_post": other}}
+
+
+@pytest.mark.parametrize(("method", "path", "body", "token", "status", "code"), CASES,
+                         ids=[f"{c[0]} {c[1][:40]} {c[5]}" for c in CASES])
+def test_bad_input_is_refused_cleanly(client: TestClient, engine: Engine, world, method, path,  # noqa: ANN001
+                                      body, token, status, code) -> None:
+    headers = {"Authorization": f"Bearer {world['tokens'][token]}"} if token else {}
+    before = row_counts(engine)
+    r = client.request(method, path.format(**world["ids"]), json=body, headers=headers)
+    assert r.status_code == status, r.text
+    payload = r.json()
+    assert payload["error"] == code and payload["detail"], payload
+    assert "Traceback" not in r.text
+    assert row_counts(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "invalid_json"),
+        (b"\xff\xfe", "application/json", 400, "invalid_json"),
+        (b"text=hello", "application/x-www-form-urlencoded", 422, "validation_error"),
+        (b"", "application/json", 422, "validation_error"),
+    ],
+)
+def test_malformed_bodies(client: TestClient, world, content: bytes, ctype: str, status: int,  # noqa: ANN001
+                          code: str) -> None:
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}", "Content-Type": ctype}
+    r = client.post("/api/v1/posts", content=content, headers=headers)
+    assert (r.status_code, r.json()["error"]) == (status, code), r.text
+
+
+def test_body_over_the_limit_is_413(client: TestClient, engine: Engine, world) -> None:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
+    before = row_counts(engine)
+    big = {"text": "x" * (client.app.state.settings.max_body_bytes + 10)}
+    r = client.post("/api/v1/posts", json=big, headers=headers)
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+    assert row_counts(engine) == before
+
+
+def test_streamed_body_over_the_limit_is_413(client: TestClient, world) -> None:  # noqa: ANN001
+    limit = client.app.state.settings.max_body_bytes
+
+    def chunks():  # noqa: ANN202 - no Content-Length: the middleware must count
+        for _ in range(limit // 1024 + 2):
+            yield b"x" * 1024
+
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}", "Content-Type": "application/json"}
+    r = client.post("/api/v1/posts", content=chunks(), headers=headers)
+    assert r.status_code == 413
+
+
+def test_login_rate_limit_answers_429_with_retry_after(client: TestClient, world) -> None:  # noqa: ANN001
+    limit = client.app.state.settings.login_max_failures
+    for _ in range(limit):
+        r = client.post("/api/v1/tokens", json={"username": "alice", "password": "wrong pass"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 429 and r.json()["error"] == "rate_limited"
+    assert int(r.headers["Retry-After"]) > 0
