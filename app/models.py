@@ -28,7 +28,7 @@ class Account(SQLModel, table=True):
     domain: str = Field(default="", max_length=255)  # "" for local accounts
     uri: str = Field(max_length=2048, unique=True)
     display_name: str = Field(default="", max_length=100)
-    bio: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    bio: str = Field(default="", sa_column=Column(Text, nullable=False))
     avatar_url: str = Field(default="", max_length=2048)
     password_hash: str | None = Field(default=None, max_length=255)
     is_admin: bool = False
@@ -92,9 +92,9 @@ class Community(SQLModel, table=True):
     domain: str = Field(default="", max_length=255)
     uri: str = Field(max_length=2048, unique=True)
     title: str = Field(default="", max_length=100)
-    description: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
-    charter: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
-    charter_html: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    charter: str = Field(default="", sa_column=Column(Text, nullable=False))
+    charter_html: str = Field(default="", sa_column=Column(Text, nullable=False))
     join_policy: str = Field(default="open", max_length=10)  # "open" | "approval"
     created_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
@@ -138,8 +138,8 @@ class Post(SQLModel, table=True):
     )
     root_id: int | None = Field(default=None, foreign_key="posts.id", ondelete="SET NULL")
     title: str | None = Field(default=None, max_length=200)
-    text: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
-    html: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    html: str = Field(default="", sa_column=Column(Text, nullable=False))
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
@@ -232,7 +232,7 @@ class Job(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=60, index=True)
-    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     state: str = Field(default="queued", max_length=10)  # queued | running | done | dead
     attempts: int = 0
     max_attempts: int = 10

@@ -49,6 +49,7 @@ CASES = [
     ("POST", "/api/v1/posts", {"text": "nul\x00byte"}, W, 422, "validation_error"),
     ("GET", "/api/v1/posts/999999", None, NONE, 404, "post_not_found"),
     ("GET", f"/api/v1/posts/{HUGE}", None, NONE, 422, "validation_error"),
+    ("GET", f"/api/v1/posts/{2**31}", None, NONE, 422, "validation_error"),
     ("GET", "/api/v1/posts/abc", None, NONE, 422, "validation_error"),
     ("PATCH", "/api/v1/posts/{post}", {"text": ""}, W, 422, "empty_text"),
     ("PATCH", "/api/v1/posts/{other_post}", {"text": "mine now"}, W, 403, "not_author"),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.api.auth import MaybeAccount, Reader, Writer
 from app.api.schemas import (
+    MAX_ID,
     AccountCreate,
     AccountOut,
     FeedOut,
@@ -90,7 +91,7 @@ def list_tokens(ctx: CtxDep, account: Reader) -> list[TokenOut]:
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=2**62)], ctx: CtxDep, account: Writer
+    token_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: CtxDep, account: Writer
 ) -> Response:
     auth.revoke_token(ctx, account, token_id)
     return Response(status_code=204)

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app.services.feeds import FeedItem, FeedPage
 from app.services.views import PostView
 
-MAX_ID = 2**62
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
 
 
 def _no_nul(value: str) -> str:

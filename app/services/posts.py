@@ -122,7 +122,8 @@ def create(
 
 
 def get(ctx: Ctx, post_id: int) -> Post:
-    post = ctx.db.get(Post, post_id) if isinstance(post_id, int) and post_id > 0 else None
+    in_range = isinstance(post_id, int) and 0 < post_id < 2**31  # INTEGER primary keys
+    post = ctx.db.get(Post, post_id) if in_range else None
     if post is None:
         raise NotFound("No such post.", code="post_not_found")
     return post

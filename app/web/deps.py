@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Form, Request
@@ -15,9 +16,24 @@ from app.services import auth
 from app.web.templating import SESSION_COOKIE, browser_key, csrf_for
 
 
+@dataclass(frozen=True)
+class ViewerSnapshot:
+    """What templates know about the viewer; a plain copy, so an error page can
+    still show the header after the request's transaction was rolled back."""
+
+    id: int
+    username: str
+    name: str
+    is_admin: bool
+
+
 def page_viewer(request: Request, ctx: CtxDep) -> Account | None:
     account = auth.session_account(ctx, request.cookies.get(SESSION_COOKIE))
-    request.state.viewer = account
+    request.state.viewer = (
+        ViewerSnapshot(account.id, account.username, account.name, account.is_admin)
+        if account
+        else None
+    )
     return account
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
+from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import DomainError
 from app.services import accounts, auth, communities, feeds, follows
@@ -96,7 +97,7 @@ def new_token(request: Request, ctx: CtxDep, viewer: Member,
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])
-def revoke_token(request: Request, token_id: Annotated[int, Path(ge=1, le=2**62)], ctx: CtxDep,
+def revoke_token(request: Request, token_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: CtxDep,
                  viewer: Member) -> Response:
     auth.revoke_token(ctx, viewer, token_id)
     return redirect(request, "/settings#tokens", flash="Token revoked.")

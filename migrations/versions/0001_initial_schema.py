@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 11:49:19.070053
+Create Date: 2026-11-22
 """
 from alembic import op
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('domain', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('uri', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
     sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('bio', sa.Text(), server_default='', nullable=False),
+    sa.Column('bio', sa.Text(), nullable=False),
     sa.Column('avatar_url', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
     sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('is_admin', sa.Boolean(), nullable=False),
@@ -43,7 +43,7 @@ def upgrade() -> None:
     op.create_table('jobs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
-    sa.Column('payload', sa.Text(), server_default='{}', nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
@@ -91,9 +91,9 @@ def upgrade() -> None:
     sa.Column('domain', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('uri', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-    sa.Column('description', sa.Text(), server_default='', nullable=False),
-    sa.Column('charter', sa.Text(), server_default='', nullable=False),
-    sa.Column('charter_html', sa.Text(), server_default='', nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('charter', sa.Text(), nullable=False),
+    sa.Column('charter_html', sa.Text(), nullable=False),
     sa.Column('join_policy', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -160,8 +160,8 @@ def upgrade() -> None:
     sa.Column('in_reply_to_id', sa.Integer(), nullable=True),
     sa.Column('root_id', sa.Integer(), nullable=True),
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
-    sa.Column('text', sa.Text(), server_default='', nullable=False),
-    sa.Column('html', sa.Text(), server_default='', nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('html', sa.Text(), nullable=False),
     sa.Column('reply_count', sa.Integer(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),

@@ -1,0 +1,114 @@
+"""The durable job queue: runs, retries with backoff, dead letters, crash recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.models import Job, utcnow
+from app.services import jobs
+
+CALLS: list[dict] = []
+
+
+@jobs.handler("test.record")
+def record(ctx, payload: dict) -> None:  # noqa: ANN001
+    CALLS.append(payload)
+
+
+@jobs.handler("test.flaky")
+def flaky(ctx, payload: dict) -> None:  # noqa: ANN001
+    raise RuntimeError("peer said no")
+
+
+@jobs.handler("test.permanent")
+def permanent(ctx, payload: dict) -> None:  # noqa: ANN001
+    raise jobs.PermanentError("this can never work")
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    CALLS.clear()
+
+
+def test_a_job_runs_once(new_ctx, engine: Engine, settings: Settings) -> None:  # noqa: ANN001
+    with new_ctx() as ctx:
+        jobs.enqueue(ctx, "test.record", {"n": 1})
+    job = jobs.run_one(engine, settings, "w1")
+    assert job is not None and job.state == "done" and CALLS == [{"n": 1}]
+    assert jobs.run_one(engine, settings, "w1") is None
+    with new_ctx() as ctx:
+        row = ctx.db.get(Job, job.id)
+        assert (row.state, row.attempts, row.locked_by) == ("done", 1, None)
+
+
+def test_jobs_enqueued_in_a_failed_transaction_never_exist(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    with pytest.raises(RuntimeError), new_ctx() as ctx:
+        jobs.enqueue(ctx, "test.record", {"n": 1})
+        raise RuntimeError("the write failed")
+    assert jobs.run_one(engine, settings, "w1") is None
+
+
+def test_failures_back_off_then_go_dead(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    with new_ctx() as ctx:
+        job_id = jobs.enqueue(ctx, "test.flaky", max_attempts=2).id
+    first = jobs.run_one(engine, settings, "w1")
+    assert first.state == "queued"
+    with new_ctx() as ctx:
+        row = ctx.db.get(Job, job_id)
+        assert row.last_error == "RuntimeError: peer said no"
+        assert row.run_at > utcnow() + timedelta(seconds=10)  # backed off
+        row.run_at = utcnow()  # time passes
+        ctx.db.add(row)
+    assert jobs.run_one(engine, settings, "w1").state == "dead"
+    with new_ctx() as ctx:
+        assert ctx.db.get(Job, job_id).attempts == 2
+        stats = jobs.stats(ctx)
+        assert stats.by_state == {"dead": 1} and stats.recent_failures[0].id == job_id
+
+
+def test_permanent_errors_and_unknown_kinds_are_dead_at_once(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    with new_ctx() as ctx:
+        jobs.enqueue(ctx, "test.permanent")
+        jobs.enqueue(ctx, "no.such.kind")
+    assert jobs.run_one(engine, settings, "w1").state == "dead"
+    assert jobs.run_one(engine, settings, "w1").state == "dead"
+
+
+def test_a_job_held_by_a_dead_worker_is_taken_over(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    with new_ctx() as ctx:
+        job_id = jobs.enqueue(ctx, "test.record", {"n": 7}).id
+    claimed = jobs.claim(engine, "crashed-worker")
+    assert claimed.id == job_id
+    assert jobs.claim(engine, "w2") is None  # lock still fresh
+    later = utcnow() + jobs.LOCK_TIMEOUT + timedelta(seconds=1)
+    again = jobs.claim(engine, "w2", now=later)
+    assert again is not None and again.id == job_id and again.attempts == 2
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    waits = [jobs.backoff(n).total_seconds() for n in range(1, 30)]
+    assert 15 <= waits[0] <= 30
+    assert waits[5] > waits[0]
+    assert max(waits) <= 12 * 3600
+
+
+def test_maintenance_prunes_and_reschedules(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    from app.models import RateLimitHit
+    from app.services import maintenance
+
+    with new_ctx() as ctx:
+        ctx.db.add(RateLimitHit(bucket="old", created_at=utcnow() - timedelta(days=2)))
+        ctx.db.add(RateLimitHit(bucket="new"))
+        jobs.ensure_scheduled(ctx, "maintenance.prune", maintenance.PRUNE_EVERY)
+        jobs.ensure_scheduled(ctx, "maintenance.prune", maintenance.PRUNE_EVERY)  # no duplicate
+    assert jobs.run_one(engine, settings, "w1").state == "done"
+    with new_ctx() as ctx:
+        from sqlmodel import select
+
+        assert [h.bucket for h in ctx.db.exec(select(RateLimitHit))] == ["new"]
+        queued = ctx.db.exec(select(Job).where(Job.state == "queued")).all()
+        assert len(queued) == 1 and queued[0].run_at > utcnow() + timedelta(minutes=50)
