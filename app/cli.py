@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import threading
-import time
 
 import click
 
@@ -42,7 +41,9 @@ def _ctx_transaction(settings: Settings):  # noqa: ANN202
 @click.group()
 def main() -> None:
     """Commonground: a federated social network for communities."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command()
@@ -64,9 +65,14 @@ def _redact(url: str) -> str:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=None, type=int, help="web worker processes (default CG_WEB_WORKERS)")
-@click.option("--with-worker/--no-worker", default=False,
-              help="also run the background job worker in this process (handy for one-box setups)")
+@click.option(
+    "--workers", default=None, type=int, help="web worker processes (default CG_WEB_WORKERS)"
+)
+@click.option(
+    "--with-worker/--no-worker",
+    default=False,
+    help="also run the background job worker in this process (handy for one-box setups)",
+)
 def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
     """Serve the web pages and the API."""
     import uvicorn
@@ -83,21 +89,29 @@ def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
             url = setup.setup_url(ctx, token)
     if token:
         banner = "=" * 72
-        click.echo(f"\n{banner}\n  This instance has no admin yet. Open this one-time link to create\n"
-                   f"  the admin account and your first community:\n\n    {url}\n\n"
-                   f"  (or run: commonground create-admin USERNAME)\n{banner}\n")
+        click.echo(
+            f"\n{banner}\n  This instance has no admin yet. Open this one-time link to create\n"
+            f"  the admin account and your first community:\n\n    {url}\n\n"
+            f"  (or run: commonground create-admin USERNAME)\n{banner}\n"
+        )
     if with_worker:
-        threading.Thread(target=_worker_loop, args=(settings, threading.Event()), daemon=True).start()
+        threading.Thread(
+            target=_worker_loop, args=(settings, threading.Event()), daemon=True
+        ).start()
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host, port=port,
-        workers=workers or settings.web_workers, proxy_headers=True, log_level="info",
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.web_workers,
+        proxy_headers=True,
+        log_level="info",
     )
 
 
 def _worker_loop(settings: Settings, stop: threading.Event) -> None:
-    from app.db import make_engine
+    from app.db import make_engine, transaction
     from app.services import Ctx, jobs, maintenance
-    from app.db import transaction
 
     engine = make_engine(settings.resolved_database_url)
     who = jobs.worker_id()
@@ -156,8 +170,10 @@ def demo_data() -> None:
     if not counts["members"]:
         click.echo("demo data is already there")
     else:
-        click.echo(f"added {counts['members']} members, {counts['communities']} communities and "
-                   f"{counts['posts']} posts; every demo member's password is “{demo.DEMO_PASSWORD}”")
+        click.echo(
+            f"added {counts['members']} members, {counts['communities']} communities and "
+            f"{counts['posts']} posts; every demo member's password is “{demo.DEMO_PASSWORD}”"
+        )
         click.echo(f"log in as ada at {settings.base_url}/login")
 
 

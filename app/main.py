@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from sqlalchemy import Engine
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
@@ -31,8 +31,9 @@ def wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def error_response(request: Request, status: int, code: str, detail: object,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    request: Request, status: int, code: str, detail: object, headers: dict[str, str] | None = None
+) -> Response:
     if wants_json(request):
         return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
     return render_error(request, status, detail if isinstance(detail, str) else code, headers)
@@ -43,7 +44,10 @@ def _validation_detail(exc: RequestValidationError) -> tuple[int, str, object]:
     if any(e.get("type") == "json_invalid" for e in errors):
         return 400, "invalid_json", "The request body is not valid JSON."
     detail = [
-        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+            "message": e.get("msg", ""),
+        }
         for e in errors
     ]
     return 422, "validation_error", detail

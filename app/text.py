@@ -137,7 +137,9 @@ def render_markdown(
     found = Rendered(html="")
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
     md.enable(["linkify", "strikethrough", "table"])
-    md.core.ruler.push("cg_tags_mentions", _make_rule(base_url, resolve_mention or _no_mention, found))
+    md.core.ruler.push(
+        "cg_tags_mentions", _make_rule(base_url, resolve_mention or _no_mention, found)
+    )
     found.html = sanitize_html(md.render(text))
     return found
 

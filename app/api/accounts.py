@@ -27,9 +27,15 @@ Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 def account_out(ctx: Ctx, a: Account) -> AccountOut:
     return AccountOut(
-        username=a.username, domain=a.domain, display_name=a.name, bio=a.bio,
-        avatar_url=a.avatar_url, url=accounts.profile_url(ctx, a), uri=a.uri,
-        is_admin=a.is_admin, created_at=a.created_at,
+        username=a.username,
+        domain=a.domain,
+        display_name=a.name,
+        bio=a.bio,
+        avatar_url=a.avatar_url,
+        url=accounts.profile_url(ctx, a),
+        uri=a.uri,
+        is_admin=a.is_admin,
+        created_at=a.created_at,
     )
 
 
@@ -46,7 +52,9 @@ def get_account(username: Username, ctx: CtxDep) -> AccountOut:
 
 @router.get("/accounts/{username}/posts", response_model=FeedOut)
 def account_posts(
-    username: Username, ctx: CtxDep, viewer: MaybeAccount,
+    username: Username,
+    ctx: CtxDep,
+    viewer: MaybeAccount,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=feeds.MAX_LIMIT)] = 20,
 ) -> FeedOut:

@@ -34,7 +34,9 @@ def _require(ctx: CtxDep, authorization: str | None, scope: str) -> Account:
         raise NotAuthenticated("This needs an API token: `Authorization: Bearer <token>`.")
     account, granted = auth.token_account(ctx, raw)
     if scope == "write" and granted != "write":
-        raise Forbidden("This token is read-only; create one with scope “write”.", code="insufficient_scope")
+        raise Forbidden(
+            "This token is read-only; create one with scope “write”.", code="insufficient_scope"
+        )
     return account
 
 

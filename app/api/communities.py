@@ -28,9 +28,14 @@ Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 def community_out(ctx: Ctx, c: Community, members: int | None = None) -> CommunityOut:
     return CommunityOut(
-        name=c.name, title=c.display_title, description=c.description, charter=c.charter,
-        charter_html=c.charter_html, join_policy=c.join_policy,
-        url=f"{ctx.base_url}/c/{c.name}", uri=c.uri,
+        name=c.name,
+        title=c.display_title,
+        description=c.description,
+        charter=c.charter,
+        charter_html=c.charter_html,
+        join_policy=c.join_policy,
+        url=f"{ctx.base_url}/c/{c.name}",
+        uri=c.uri,
         members=communities.member_count(ctx, c) if members is None else members,
         created_at=c.created_at,
     )
@@ -55,8 +60,13 @@ def list_communities(
 @router.post("", status_code=201, response_model=CommunityOut)
 def create_community(body: CommunityCreate, ctx: CtxDep, account: Writer) -> CommunityOut:
     c = communities.create(
-        ctx, account, body.name, title=body.title, description=body.description,
-        charter=body.charter, join_policy=body.join_policy,
+        ctx,
+        account,
+        body.name,
+        title=body.title,
+        description=body.description,
+        charter=body.charter,
+        join_policy=body.join_policy,
     )
     return community_out(ctx, c, 1)
 
@@ -67,17 +77,26 @@ def get_community(name: Name, ctx: CtxDep) -> CommunityOut:
 
 
 @router.patch("/{name}", response_model=CommunityOut)
-def update_community(name: Name, body: CommunityUpdate, ctx: CtxDep, account: Writer) -> CommunityOut:
+def update_community(
+    name: Name, body: CommunityUpdate, ctx: CtxDep, account: Writer
+) -> CommunityOut:
     c = communities.update(
-        ctx, account, communities.get(ctx, name), title=body.title,
-        description=body.description, charter=body.charter, join_policy=body.join_policy,
+        ctx,
+        account,
+        communities.get(ctx, name),
+        title=body.title,
+        description=body.description,
+        charter=body.charter,
+        join_policy=body.join_policy,
     )
     return community_out(ctx, c)
 
 
 @router.get("/{name}/feed", response_model=FeedOut)
 def community_feed(
-    name: Name, ctx: CtxDep, viewer: MaybeAccount,
+    name: Name,
+    ctx: CtxDep,
+    viewer: MaybeAccount,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=feeds.MAX_LIMIT)] = 20,
 ) -> FeedOut:
@@ -100,7 +119,9 @@ def leave(name: Name, ctx: CtxDep, account: Writer) -> Response:
 
 @router.get("/{name}/members", response_model=list[MembershipOut])
 def members(
-    name: Name, ctx: CtxDep, account: Reader,
+    name: Name,
+    ctx: CtxDep,
+    account: Reader,
     state: Literal["active", "pending"] = "active",
 ) -> list[MembershipOut]:
     c = communities.get(ctx, name)

@@ -12,7 +12,9 @@ from app.deps import CtxDep
 from app.services import feeds
 
 router = APIRouter(prefix="/feed", tags=["feeds"])
-Cursor = Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str | None, Query(max_length=500, description="next_cursor of the previous page")
+]
 Limit = Annotated[int, Query(ge=1, le=feeds.MAX_LIMIT)]
 
 
@@ -25,6 +27,9 @@ def home(ctx: CtxDep, account: Reader, cursor: Cursor = None, limit: Limit = 20)
 @router.get("/tags/{tag}", response_model=FeedOut)
 def by_tag(
     tag: Annotated[str, Path(max_length=100, pattern=r"^\w+$")],
-    ctx: CtxDep, viewer: MaybeAccount, cursor: Cursor = None, limit: Limit = 20,
+    ctx: CtxDep,
+    viewer: MaybeAccount,
+    cursor: Cursor = None,
+    limit: Limit = 20,
 ) -> FeedOut:
     return FeedOut.of(feeds.tag(ctx, tag, viewer, cursor=cursor, limit=limit))

@@ -34,7 +34,11 @@ def post_out(ctx: Ctx, post: Post, viewer: Account | None) -> PostOut:
 def create_post(body: PostCreate, ctx: CtxDep, account: Writer) -> PostOut:
     """Post, optionally into a community and/or as a reply (which joins its thread)."""
     post = posts.create(
-        ctx, account, body.text, community=body.community, in_reply_to=body.in_reply_to,
+        ctx,
+        account,
+        body.text,
+        community=body.community,
+        in_reply_to=body.in_reply_to,
         title=body.title,
     )
     return post_out(ctx, post, account)

@@ -30,9 +30,7 @@ def profile_url(ctx: Ctx, account: Account) -> str:
 def validate_username(username: str) -> str:
     username = (username or "").strip()
     if not USERNAME_RE.match(username):
-        raise Invalid(
-            "Usernames are 1–30 letters, digits or underscores.", code="invalid_username"
-        )
+        raise Invalid("Usernames are 1–30 letters, digits or underscores.", code="invalid_username")
     return username
 
 
@@ -58,14 +56,14 @@ def name_taken(ctx: Ctx, key: str) -> bool:
     """Members and communities share one local namespace, so ``acct:name@domain``
     always means exactly one actor."""
     acc = ctx.db.exec(
-        select(func.count()).select_from(Account).where(
-            Account.username_key == key, Account.domain == ""
-        )
+        select(func.count())
+        .select_from(Account)
+        .where(Account.username_key == key, Account.domain == "")
     ).one()
     com = ctx.db.exec(
-        select(func.count()).select_from(Community).where(
-            Community.name_key == key, Community.domain == ""
-        )
+        select(func.count())
+        .select_from(Community)
+        .where(Community.name_key == key, Community.domain == "")
     ).one()
     return bool(acc or com)
 
@@ -120,7 +118,9 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
     key = (username or "").strip().lower()[:64]
     pair_bucket, ip_bucket = f"login:{key}:{client_ip}", f"login-ip:{client_ip}"
     s = ctx.settings
-    ratelimit.check(ctx, pair_bucket, limit=s.login_max_failures, window_seconds=s.login_window_seconds)
+    ratelimit.check(
+        ctx, pair_bucket, limit=s.login_max_failures, window_seconds=s.login_window_seconds
+    )
     ratelimit.check(
         ctx, ip_bucket, limit=s.login_max_failures * 5, window_seconds=s.login_window_seconds
     )
@@ -181,6 +181,9 @@ def set_active(ctx: Ctx, account: Account, active: bool) -> None:
 
 
 def admin_exists(ctx: Ctx) -> bool:
-    return ctx.db.exec(
-        select(func.count()).select_from(Account).where(Account.is_admin, Account.domain == "")
-    ).one() > 0
+    return (
+        ctx.db.exec(
+            select(func.count()).select_from(Account).where(Account.is_admin, Account.domain == "")
+        ).one()
+        > 0
+    )

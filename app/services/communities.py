@@ -106,7 +106,9 @@ def is_active_member(ctx: Ctx, account: Account, community: Community) -> bool:
     return m is not None and m.state == "active"
 
 
-def can_moderate(ctx: Ctx, account: Account | None, community: Community, *, role: str = "moderator") -> bool:
+def can_moderate(
+    ctx: Ctx, account: Account | None, community: Community, *, role: str = "moderator"
+) -> bool:
     """Instance admins can moderate everywhere; otherwise the community role decides."""
     if account is None:
         return False
@@ -118,9 +120,7 @@ def can_moderate(ctx: Ctx, account: Account | None, community: Community, *, rol
 
 def require_role(ctx: Ctx, account: Account, community: Community, role: str) -> None:
     if not can_moderate(ctx, account, community, role=role):
-        raise Forbidden(
-            f"Only the community's {role}s can do that.", code="insufficient_role"
-        )
+        raise Forbidden(f"Only the community's {role}s can do that.", code="insufficient_role")
 
 
 def update(
@@ -212,7 +212,9 @@ def remove(ctx: Ctx, moderator: Account, community: Community, username: str) ->
     ctx.db.delete(m)
 
 
-def set_role(ctx: Ctx, admin: Account, community: Community, username: str, role: str) -> Membership:
+def set_role(
+    ctx: Ctx, admin: Account, community: Community, username: str, role: str
+) -> Membership:
     require_role(ctx, admin, community, "admin")
     if role not in ROLES:
         raise Invalid("Role must be member, moderator or admin.", code="invalid_role")
@@ -246,7 +248,9 @@ def member_count(ctx: Ctx, community: Community) -> int:
     ).one()
 
 
-def members(ctx: Ctx, community: Community, *, state: str = "active") -> list[tuple[Membership, Account]]:
+def members(
+    ctx: Ctx, community: Community, *, state: str = "active"
+) -> list[tuple[Membership, Account]]:
     return list(
         ctx.db.exec(
             select(Membership, Account)

@@ -41,23 +41,43 @@ COMMUNITIES = [
 ]
 
 THREADS = [
-    ("ada", "riverside", "Clean-up day on the 14th?",
-     "Shall we do a #cleanup on the 14th? I can bring gloves and bags. @ben could you ask the "
-     "council for a skip?",
-     [("ben", "I'll ask. Last time they wanted two weeks' notice."),
-      ("chloe", "My class would join if it's a weekday morning — it counts as a field trip.")]),
-    ("ben", "mobility", "A protected bike lane on Mill Road",
-     "Mill Road is the only direct route to the station. A protected lane would make it safe "
-     "for kids. What would drivers need to accept it? #bikes",
-     [("dev", "Drivers I talk to mostly worry about deliveries. Loading bays at the ends?"),
-      ("ada", "And the bus stop needs to stay where it is.")]),
-    ("chloe", "riverside", "What do we actually assume about the river?",
-     "Before we argue about solutions: I assume the water quality problem is upstream farms. "
-     "Is that *known* or just what we all say? #assumptions",
-     [("dev", "The 2023 survey pointed at storm overflows, not farms.")]),
-    ("dev", "mobility", None,
-     "Repair café fixed 14 bikes last Saturday. Cheapest mobility policy there is. #repair",
-     []),
+    (
+        "ada",
+        "riverside",
+        "Clean-up day on the 14th?",
+        "Shall we do a #cleanup on the 14th? I can bring gloves and bags. @ben could you ask the "
+        "council for a skip?",
+        [
+            ("ben", "I'll ask. Last time they wanted two weeks' notice."),
+            ("chloe", "My class would join if it's a weekday morning — it counts as a field trip."),
+        ],
+    ),
+    (
+        "ben",
+        "mobility",
+        "A protected bike lane on Mill Road",
+        "Mill Road is the only direct route to the station. A protected lane would make it safe "
+        "for kids. What would drivers need to accept it? #bikes",
+        [
+            ("dev", "Drivers I talk to mostly worry about deliveries. Loading bays at the ends?"),
+            ("ada", "And the bus stop needs to stay where it is."),
+        ],
+    ),
+    (
+        "chloe",
+        "riverside",
+        "What do we actually assume about the river?",
+        "Before we argue about solutions: I assume the water quality problem is upstream farms. "
+        "Is that *known* or just what we all say? #assumptions",
+        [("dev", "The 2023 survey pointed at storm overflows, not farms.")],
+    ),
+    (
+        "dev",
+        "mobility",
+        None,
+        "Repair café fixed 14 bikes last Saturday. Cheapest mobility policy there is. #repair",
+        [],
+    ),
 ]
 
 
@@ -70,11 +90,15 @@ def load(ctx: Ctx) -> dict[str, int]:
         person = accounts.register(ctx, username, DEMO_PASSWORD, name)
         accounts.update_profile(ctx, person, bio=bio)
         people[username] = person
-    created = 0
     for i, (name, title, description, charter, policy) in enumerate(COMMUNITIES):
         founder = people[MEMBERS[i % len(MEMBERS)][0]]
         group = communities.create(
-            ctx, founder, name, title=title, description=description, charter=charter,
+            ctx,
+            founder,
+            name,
+            title=title,
+            description=description,
+            charter=charter,
             join_policy=policy,
         )
         for person in people.values():
@@ -91,7 +115,6 @@ def load(ctx: Ctx) -> dict[str, int]:
         for person, kind in zip(people.values(), ("like", "agree", "agree", "pass"), strict=False):
             if person.username != author:
                 reactions.react(ctx, person, root.id, kind)
-        created += 1
     follows.follow(ctx, people["ada"], people["chloe"])
     follows.follow(ctx, people["ben"], people["dev"])
     return {"members": len(people), "communities": len(COMMUNITIES), "posts": n_posts}

@@ -97,7 +97,10 @@ class Chronological:
 
     def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
         ordered = sorted(posts, key=lambda p: (p.created_at, p.id), reverse=True)
-        return [Ranked(p, unix(p.created_at), {"posted at (unix time)": unix(p.created_at)}) for p in ordered]
+        return [
+            Ranked(p, unix(p.created_at), {"posted at (unix time)": unix(p.created_at)})
+            for p in ordered
+        ]
 
 
 CHRONOLOGICAL = Chronological()
@@ -165,7 +168,9 @@ def candidate_posts(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: in
         merged = union(*[select(p.c.id, p.c.created_at) for p in parts]).subquery()
     ids = list(
         ctx.db.exec(
-            select(merged.c.id).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
+            select(merged.c.id)
+            .order_by(merged.c.created_at.desc(), merged.c.id.desc())
+            .limit(limit)
         )
     )
     if not ids:
@@ -191,7 +196,9 @@ def build_feed(
     window = candidate_posts(ctx, sources, after, limit + 1)
     has_more = len(window) > limit
     window = window[:limit]
-    ranked = ranking.rank(window, FeedContext(viewer=viewer, now=now or datetime.now(UTC), limit=limit))
+    ranked = ranking.rank(
+        window, FeedContext(viewer=viewer, now=now or datetime.now(UTC), limit=limit)
+    )
     views = {v.id: v for v in present(ctx, [r.post for r in ranked], viewer)}
     items = [FeedItem(views[r.post.id], r.score, r.factors, ranking.name) for r in ranked]
     oldest = min(window, key=lambda p: (p.created_at, p.id)) if window else None
@@ -222,7 +229,12 @@ def home(ctx: Ctx, viewer: Account, *, cursor: str | None = None, limit: int = 2
 
 
 def community(
-    ctx: Ctx, group: Community, viewer: Account | None, *, cursor: str | None = None, limit: int = 20
+    ctx: Ctx,
+    group: Community,
+    viewer: Account | None,
+    *,
+    cursor: str | None = None,
+    limit: int = 20,
 ) -> FeedPage:
     """A community's threads (top-level posts)."""
     sources = Sources(community_ids=[group.id], top_level_only=True)
@@ -232,8 +244,12 @@ def community(
 def profile(
     ctx: Ctx, author: Account, viewer: Account | None, *, cursor: str | None = None, limit: int = 20
 ) -> FeedPage:
-    return build_feed(ctx, Sources(author_ids=[author.id]), viewer=viewer, cursor=cursor, limit=limit)
+    return build_feed(
+        ctx, Sources(author_ids=[author.id]), viewer=viewer, cursor=cursor, limit=limit
+    )
 
 
-def tag(ctx: Ctx, name: str, viewer: Account | None, *, cursor: str | None = None, limit: int = 20) -> FeedPage:
+def tag(
+    ctx: Ctx, name: str, viewer: Account | None, *, cursor: str | None = None, limit: int = 20
+) -> FeedPage:
     return build_feed(ctx, Sources(tag=name.lower()), viewer=viewer, cursor=cursor, limit=limit)

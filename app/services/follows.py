@@ -15,11 +15,14 @@ def resolve_target(ctx: Ctx, target: str) -> Account | Community:
     ``@name@domain`` or its actor URL."""
     target = (target or "").strip()
     if not target or len(target) > 2048:
-        raise Invalid("Say whom to follow: a name, name@domain or an actor URL.", code="invalid_target")
+        raise Invalid(
+            "Say whom to follow: a name, name@domain or an actor URL.", code="invalid_target"
+        )
     if target.startswith(("http://", "https://")):
-        found = ctx.db.exec(select(Account).where(Account.uri == target)).first() or ctx.db.exec(
-            select(Community).where(Community.uri == target)
-        ).first()
+        found = (
+            ctx.db.exec(select(Account).where(Account.uri == target)).first()
+            or ctx.db.exec(select(Community).where(Community.uri == target)).first()
+        )
     else:
         name, _, domain = target.lstrip("@").partition("@")
         if domain and domain.lower() != ctx.settings.domain:

@@ -51,12 +51,20 @@ class PermanentError(Exception):
 
 
 def enqueue(
-    ctx: Ctx, kind: str, payload: dict | None = None, *, run_at: datetime | None = None,
+    ctx: Ctx,
+    kind: str,
+    payload: dict | None = None,
+    *,
+    run_at: datetime | None = None,
     max_attempts: int = 10,
 ) -> Job:
     """Add a job in the caller's transaction, so it exists iff the caller's write does."""
-    job = Job(kind=kind, payload=json.dumps(payload or {}), run_at=run_at or utcnow(),
-              max_attempts=max_attempts)
+    job = Job(
+        kind=kind,
+        payload=json.dumps(payload or {}),
+        run_at=run_at or utcnow(),
+        max_attempts=max_attempts,
+    )
     ctx.db.add(job)
     ctx.db.flush()
     return job
@@ -99,7 +107,9 @@ def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Job | Non
 
 def _finish(engine: Engine, job: Job, **values: object) -> None:
     with Session(engine) as db:
-        db.execute(update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(**values))
+        db.execute(
+            update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(**values)
+        )
         db.commit()
 
 
@@ -120,17 +130,26 @@ def run_one(engine: Engine, settings: Settings, who: str) -> Job | None:
         dead = isinstance(exc, PermanentError) or job.attempts >= job.max_attempts
         log.warning("job %s (%s) failed, attempt %s: %s", job.id, job.kind, job.attempts, error)
         _finish(
-            engine, job,
+            engine,
+            job,
             state="dead" if dead else "queued",
             last_error=error,
             run_at=utcnow() + backoff(job.attempts),
-            locked_by=None, locked_at=None,
+            locked_by=None,
+            locked_at=None,
             finished_at=utcnow() if dead else None,
         )
         job.state = "dead" if dead else "queued"
         return job
-    _finish(engine, job, state="done", finished_at=utcnow(), locked_by=None, locked_at=None,
-            last_error=None)
+    _finish(
+        engine,
+        job,
+        state="done",
+        finished_at=utcnow(),
+        locked_by=None,
+        locked_at=None,
+        last_error=None,
+    )
     job.state = "done"
     return job
 
@@ -152,7 +171,9 @@ def stats(ctx: Ctx, *, failures: int = 20) -> QueueStats:
 def ensure_scheduled(ctx: Ctx, kind: str, every: timedelta) -> None:
     """Keep one pending run of a periodic job in the queue."""
     pending = ctx.db.exec(
-        select(func.count()).select_from(Job).where(Job.kind == kind, Job.state.in_(("queued", "running")))
+        select(func.count())
+        .select_from(Job)
+        .where(Job.kind == kind, Job.state.in_(("queued", "running")))
     ).one()
     if not pending:
         enqueue(ctx, kind, {"every_seconds": every.total_seconds()})

@@ -174,7 +174,9 @@ def delete_post(ctx: Ctx, actor: Account, post_id: int) -> Post:
             community is not None and communities.can_moderate(ctx, actor, community)
         )
         if not allowed:
-            raise Forbidden("Only the author or a moderator can delete this post.", code="not_author")
+            raise Forbidden(
+                "Only the author or a moderator can delete this post.", code="not_author"
+            )
     post.text, post.html, post.title = "", "", None
     post.deleted_at = utcnow()
     ctx.db.add(post)

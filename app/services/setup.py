@@ -34,7 +34,11 @@ def setup_url(ctx: Ctx, token: str) -> str:
 
 def token_valid(ctx: Ctx, token: str) -> bool:
     row = ctx.db.get(InstanceSetting, SETUP_KEY)
-    return bool(row and row.value and token) and same(row.value, digest(token)) and not accounts.admin_exists(ctx)
+    return (
+        bool(row and row.value and token)
+        and same(row.value, digest(token))
+        and not accounts.admin_exists(ctx)
+    )
 
 
 def complete(
@@ -67,4 +71,6 @@ def complete(
 
 
 def first_community(ctx: Ctx) -> Community | None:
-    return ctx.db.exec(select(Community).where(Community.domain == "").order_by(Community.id)).first()
+    return ctx.db.exec(
+        select(Community).where(Community.domain == "").order_by(Community.id)
+    ).first()

@@ -27,8 +27,11 @@ def _require_admin(viewer: Account) -> None:
 def admin_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
     _require_admin(viewer)
     return render(
-        request, "admin.html", members=accounts.list_local(ctx),
-        communities=communities.list_all(ctx, limit=200), queue=jobs.stats(ctx),
+        request,
+        "admin.html",
+        members=accounts.list_local(ctx),
+        communities=communities.list_all(ctx, limit=200),
+        queue=jobs.stats(ctx),
     )
 
 

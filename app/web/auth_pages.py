@@ -20,7 +20,11 @@ Next = Annotated[str, Query(max_length=500)]
 
 def _safe_next(target: str) -> str:
     """Only same-site paths, so a login link can't bounce members elsewhere."""
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+    return (
+        target
+        if target.startswith("/") and not target.startswith("//") and "\\" not in target
+        else "/"
+    )
 
 
 def _login_response(request: Request, ctx, account, target: str = "/") -> Response:  # noqa: ANN001
@@ -37,7 +41,10 @@ def signup_form(request: Request, viewer: Viewer) -> Response:
 
 @router.post("/signup", dependencies=[Csrf])
 def signup(
-    request: Request, ctx: CtxDep, username: ShortField, password: ShortField,
+    request: Request,
+    ctx: CtxDep,
+    username: ShortField,
+    password: ShortField,
     display_name: OptionalShort = "",
 ) -> Response:
     try:
@@ -55,7 +62,10 @@ def login_form(request: Request, viewer: Viewer, next: Next = "/") -> Response: 
 
 @router.post("/login", dependencies=[Csrf])
 def login(
-    request: Request, ctx: CtxDep, username: ShortField, password: ShortField,
+    request: Request,
+    ctx: CtxDep,
+    username: ShortField,
+    password: ShortField,
     next: Annotated[str, Form(max_length=500)] = "/",  # noqa: A002
 ) -> Response:
     try:
@@ -76,27 +86,47 @@ def logout(request: Request, ctx: CtxDep) -> Response:
 @router.get("/setup/{token}")
 def setup_form(request: Request, token: str, ctx: CtxDep, viewer: Viewer) -> Response:
     if not setup.token_valid(ctx, token[:200]):
-        return render(request, "error.html", status=403, status_code=403,
-                      message="This setup link is used up or out of date. Restart "
-                      "`commonground serve` for a new one, or run `commonground create-admin`.")
+        return render(
+            request,
+            "error.html",
+            status=403,
+            status_code=403,
+            message="This setup link is used up or out of date. Restart "
+            "`commonground serve` for a new one, or run `commonground create-admin`.",
+        )
     return render(request, "setup.html", token=token, form={})
 
 
 @router.post("/setup/{token}", dependencies=[Csrf])
 def setup_submit(
-    request: Request, token: str, ctx: CtxDep, username: ShortField, password: ShortField,
-    display_name: OptionalShort = "", community_name: OptionalShort = "",
-    community_title: OptionalShort = "", community_description: OptionalShort = "",
+    request: Request,
+    token: str,
+    ctx: CtxDep,
+    username: ShortField,
+    password: ShortField,
+    display_name: OptionalShort = "",
+    community_name: OptionalShort = "",
+    community_title: OptionalShort = "",
+    community_description: OptionalShort = "",
 ) -> Response:
     try:
         admin, community = setup.complete(
-            ctx, token[:200], username=username, password=password, display_name=display_name,
-            community_name=community_name, community_title=community_title,
+            ctx,
+            token[:200],
+            username=username,
+            password=password,
+            display_name=display_name,
+            community_name=community_name,
+            community_title=community_title,
             community_description=community_description,
         )
     except DomainError as exc:
-        form = {"username": username, "display_name": display_name,
-                "community_name": community_name, "community_title": community_title,
-                "community_description": community_description}
+        form = {
+            "username": username,
+            "display_name": display_name,
+            "community_name": community_name,
+            "community_title": community_title,
+            "community_description": community_description,
+        }
         return show_error(request, ctx, exc, "setup.html", token=token, form=form)
     return _login_response(request, ctx, admin, f"/c/{community.name}" if community else "/")

@@ -21,11 +21,19 @@ Policy = Annotated[str, Form(pattern=r"^(open|approval)$")]
 
 
 @router.get("/communities")
-def list_page(request: Request, ctx: CtxDep, viewer: Viewer,
-              after: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+def list_page(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    after: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
     rows = communities.list_all(ctx, after=after, limit=51)
-    return render(request, "communities.html", rows=rows[:50],
-                  next_after=rows[49][0].name_key if len(rows) > 50 else None)
+    return render(
+        request,
+        "communities.html",
+        rows=rows[:50],
+        next_after=rows[49][0].name_key if len(rows) > 50 else None,
+    )
 
 
 @router.get("/communities/new")
@@ -35,27 +43,54 @@ def new_form(request: Request, viewer: Member) -> Response:
 
 @router.post("/communities/new", dependencies=[Csrf])
 def create(
-    request: Request, ctx: CtxDep, viewer: Member, name: ShortField,
-    title: OptionalShort = "", description: TextField = "", charter: TextField = "",
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    name: ShortField,
+    title: OptionalShort = "",
+    description: TextField = "",
+    charter: TextField = "",
     join_policy: Policy = "open",
 ) -> Response:
     try:
-        c = communities.create(ctx, viewer, name, title=title, description=description,
-                               charter=charter, join_policy=join_policy)
+        c = communities.create(
+            ctx,
+            viewer,
+            name,
+            title=title,
+            description=description,
+            charter=charter,
+            join_policy=join_policy,
+        )
     except DomainError as exc:
-        form = {"name": name, "title": title, "description": description, "charter": charter,
-                "join_policy": join_policy}
+        form = {
+            "name": name,
+            "title": title,
+            "description": description,
+            "charter": charter,
+            "join_policy": join_policy,
+        }
         return show_error(request, ctx, exc, "community_new.html", form=form)
-    return redirect(request, f"/c/{c.name}", flash=f"“{c.display_title}” is ready. Write its first post!")
+    return redirect(
+        request, f"/c/{c.name}", flash=f"“{c.display_title}” is ready. Write its first post!"
+    )
 
 
 @router.get("/c/{name}")
-def community_page(request: Request, name: Name, ctx: CtxDep, viewer: Viewer,
-                   cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+def community_page(
+    request: Request,
+    name: Name,
+    ctx: CtxDep,
+    viewer: Viewer,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
     c = communities.get(ctx, name)
     return render(
-        request, "community.html", community=c,
-        page=feeds.community(ctx, c, viewer, cursor=cursor), cursor=cursor,
+        request,
+        "community.html",
+        community=c,
+        page=feeds.community(ctx, c, viewer, cursor=cursor),
+        cursor=cursor,
         membership=communities.membership(ctx, viewer, c),
         following=follows.is_following(ctx, viewer, c),
         can_moderate=communities.can_moderate(ctx, viewer, c),
@@ -67,7 +102,9 @@ def community_page(request: Request, name: Name, ctx: CtxDep, viewer: Viewer,
 def join(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
     c = communities.get(ctx, name)
     m = communities.join(ctx, viewer, c)
-    note = "Welcome aboard!" if m.state == "active" else "Asked to join: a moderator will approve you."
+    note = (
+        "Welcome aboard!" if m.state == "active" else "Asked to join: a moderator will approve you."
+    )
     return redirect(request, f"/c/{c.name}", flash=note)
 
 
@@ -82,7 +119,9 @@ def leave(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response
 def follow(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
     c = communities.get(ctx, name)
     follows.follow(ctx, viewer, c)
-    return redirect(request, f"/c/{c.name}", flash="Following: its threads appear in your home feed.")
+    return redirect(
+        request, f"/c/{c.name}", flash="Following: its threads appear in your home feed."
+    )
 
 
 @router.post("/c/{name}/unfollow", dependencies=[Csrf])
@@ -96,23 +135,44 @@ def unfollow(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Respo
 def settings_form(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
     c = communities.get(ctx, name)
     communities.require_role(ctx, viewer, c, "admin")
-    form = {"title": c.title, "description": c.description, "charter": c.charter,
-            "join_policy": c.join_policy}
+    form = {
+        "title": c.title,
+        "description": c.description,
+        "charter": c.charter,
+        "join_policy": c.join_policy,
+    }
     return render(request, "community_settings.html", community=c, form=form)
 
 
 @router.post("/c/{name}/settings", dependencies=[Csrf])
 def settings_submit(
-    request: Request, name: Name, ctx: CtxDep, viewer: Member, title: OptionalShort = "",
-    description: TextField = "", charter: TextField = "", join_policy: Policy = "open",
+    request: Request,
+    name: Name,
+    ctx: CtxDep,
+    viewer: Member,
+    title: OptionalShort = "",
+    description: TextField = "",
+    charter: TextField = "",
+    join_policy: Policy = "open",
 ) -> Response:
     c = communities.get(ctx, name)
     try:
-        communities.update(ctx, viewer, c, title=title, description=description,
-                           charter=charter, join_policy=join_policy)
+        communities.update(
+            ctx,
+            viewer,
+            c,
+            title=title,
+            description=description,
+            charter=charter,
+            join_policy=join_policy,
+        )
     except DomainError as exc:
-        form = {"title": title, "description": description, "charter": charter,
-                "join_policy": join_policy}
+        form = {
+            "title": title,
+            "description": description,
+            "charter": charter,
+            "join_policy": join_policy,
+        }
         return show_error(request, ctx, exc, "community_settings.html", community=c, form=form)
     return redirect(request, f"/c/{c.name}", flash="Community settings saved.")
 
@@ -122,7 +182,9 @@ def members_page(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> R
     c = communities.get(ctx, name)
     can_moderate = communities.can_moderate(ctx, viewer, c)
     return render(
-        request, "community_members.html", community=c,
+        request,
+        "community_members.html",
+        community=c,
         members=communities.members(ctx, c),
         pending=communities.members(ctx, c, state="pending") if can_moderate else [],
         can_moderate=can_moderate,
@@ -131,14 +193,18 @@ def members_page(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> R
 
 
 @router.post("/c/{name}/members/{username}/approve", dependencies=[Csrf])
-def approve(request: Request, name: Name, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+def approve(
+    request: Request, name: Name, username: Username, ctx: CtxDep, viewer: Member
+) -> Response:
     c = communities.get(ctx, name)
     communities.approve(ctx, viewer, c, username)
     return redirect(request, f"/c/{c.name}/members", flash=f"{username} is now a member.")
 
 
 @router.post("/c/{name}/members/{username}/remove", dependencies=[Csrf])
-def remove(request: Request, name: Name, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+def remove(
+    request: Request, name: Name, username: Username, ctx: CtxDep, viewer: Member
+) -> Response:
     c = communities.get(ctx, name)
     communities.remove(ctx, viewer, c, username)
     return redirect(request, f"/c/{c.name}/members", flash=f"{username} was removed.")
@@ -146,7 +212,11 @@ def remove(request: Request, name: Name, username: Username, ctx: CtxDep, viewer
 
 @router.post("/c/{name}/members/{username}/role", dependencies=[Csrf])
 def set_role(
-    request: Request, name: Name, username: Username, ctx: CtxDep, viewer: Member,
+    request: Request,
+    name: Name,
+    username: Username,
+    ctx: CtxDep,
+    viewer: Member,
     role: Annotated[str, Form(pattern=r"^(member|moderator|admin)$")],
 ) -> Response:
     c = communities.get(ctx, name)

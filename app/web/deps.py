@@ -43,7 +43,9 @@ def require_viewer(viewer: Annotated[Account | None, Depends(page_viewer)]) -> A
     return viewer
 
 
-def check_csrf(request: Request, csrf_token: Annotated[CleanStr, Form(max_length=200)] = "") -> None:
+def check_csrf(
+    request: Request, csrf_token: Annotated[CleanStr, Form(max_length=200)] = ""
+) -> None:
     """Every state-changing form carries a token bound to this browser."""
     key, fresh = browser_key(request)
     if fresh or not csrf_token or not same(csrf_for(request, key), csrf_token):

@@ -27,8 +27,11 @@ def home(request: Request, ctx: CtxDep, viewer: Viewer, cursor: Cursor = None) -
 
 @router.get("/tags/{tag}")
 def tag(
-    request: Request, ctx: CtxDep, viewer: Viewer,
-    tag: Annotated[str, Path(max_length=100, pattern=r"^\w+$")], cursor: Cursor = None,
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    tag: Annotated[str, Path(max_length=100, pattern=r"^\w+$")],
+    cursor: Cursor = None,
 ) -> Response:
     page = feeds.tag(ctx, tag, viewer, cursor=cursor)
     return render(request, "tag.html", tag=tag.lower(), page=page, cursor=cursor)

@@ -29,7 +29,9 @@ def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
 
 @router.get("/compose")
 def compose_form(
-    request: Request, ctx: CtxDep, viewer: Member,
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
     community: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
@@ -38,8 +40,12 @@ def compose_form(
 
 @router.post("/compose", dependencies=[Csrf])
 def compose(
-    request: Request, ctx: CtxDep, viewer: Member, text: TextField,
-    community: OptionalShort = "", title: OptionalShort = "",
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    text: TextField,
+    community: OptionalShort = "",
+    title: OptionalShort = "",
 ) -> Response:
     try:
         post = posts.create(ctx, viewer, text, community=community or None, title=title or None)
@@ -59,7 +65,9 @@ def thread_page(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) 
 
 
 @router.post("/posts/{post_id}/reply", dependencies=[Csrf])
-def reply(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField) -> Response:
+def reply(
+    request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField
+) -> Response:
     try:
         new = posts.create(ctx, viewer, text, in_reply_to=post_id)
     except DomainError as exc:
@@ -73,19 +81,38 @@ def reply(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: 
 def edit_form(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) -> Response:
     post = posts.get(ctx, post_id)
     if post.author_id != viewer.id or post.is_deleted:
-        return render(request, "error.html", status=403, status_code=403,
-                      message="Only the author can edit a post, and deleted posts can't be edited.")
-    return render(request, "edit.html", post=post, form={"text": post.text, "title": post.title or ""})
+        return render(
+            request,
+            "error.html",
+            status=403,
+            status_code=403,
+            message="Only the author can edit a post, and deleted posts can't be edited.",
+        )
+    return render(
+        request, "edit.html", post=post, form={"text": post.text, "title": post.title or ""}
+    )
 
 
 @router.post("/posts/{post_id}/edit", dependencies=[Csrf])
-def edit(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField,
-         title: OptionalShort = "") -> Response:
+def edit(
+    request: Request,
+    post_id: PostId,
+    ctx: CtxDep,
+    viewer: Member,
+    text: TextField,
+    title: OptionalShort = "",
+) -> Response:
     try:
         post = posts.edit(ctx, viewer, post_id, text, title or None)
     except DomainError as exc:
-        return show_error(request, ctx, exc, "edit.html", post=posts.get(ctx, post_id),
-                          form={"text": text, "title": title})
+        return show_error(
+            request,
+            ctx,
+            exc,
+            "edit.html",
+            post=posts.get(ctx, post_id),
+            form={"text": text, "title": title},
+        )
     return redirect(request, f"/posts/{post.root_id or post.id}#p{post.id}", flash="Saved.")
 
 
@@ -103,8 +130,14 @@ def history(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) -> R
 
 
 @router.post("/posts/{post_id}/react", dependencies=[Csrf])
-def react(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, kind: Kind,
-          back: Annotated[str, Form(max_length=500)] = "") -> Response:
+def react(
+    request: Request,
+    post_id: PostId,
+    ctx: CtxDep,
+    viewer: Member,
+    kind: Kind,
+    back: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
     """Toggle: reacting with a kind you already chose takes it back."""
     mine = reactions.mine(ctx, viewer, [post_id])[post_id]
     if kind in mine:

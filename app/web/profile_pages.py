@@ -20,12 +20,21 @@ Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 @router.get("/@{username}")
-def profile(request: Request, username: Username, ctx: CtxDep, viewer: Viewer,
-            cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+def profile(
+    request: Request,
+    username: Username,
+    ctx: CtxDep,
+    viewer: Viewer,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
     person = accounts.get_local(ctx, username)
     return render(
-        request, "profile.html", person=person, page=feeds.profile(ctx, person, viewer, cursor=cursor),
-        cursor=cursor, following=follows.is_following(ctx, viewer, person),
+        request,
+        "profile.html",
+        person=person,
+        page=feeds.profile(ctx, person, viewer, cursor=cursor),
+        cursor=cursor,
+        following=follows.is_following(ctx, viewer, person),
         followers=follows.followers_count(ctx, person),
         member_of=[c for c, m in communities.of_member(ctx, person) if m.state == "active"],
     )
@@ -61,10 +70,18 @@ def settings_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
 
 
 @router.post("/settings/profile", dependencies=[Csrf])
-def save_profile(request: Request, ctx: CtxDep, viewer: Member, display_name: OptionalShort = "",
-                 bio: TextField = "", avatar_url: Annotated[str, Form(max_length=4096)] = "") -> Response:
+def save_profile(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    display_name: OptionalShort = "",
+    bio: TextField = "",
+    avatar_url: Annotated[str, Form(max_length=4096)] = "",
+) -> Response:
     try:
-        accounts.update_profile(ctx, viewer, display_name=display_name, bio=bio, avatar_url=avatar_url)
+        accounts.update_profile(
+            ctx, viewer, display_name=display_name, bio=bio, avatar_url=avatar_url
+        )
     except DomainError as exc:
         ctx.db.rollback()
         return _settings(request, ctx, viewer, exc.status, error=exc.detail)
@@ -72,22 +89,39 @@ def save_profile(request: Request, ctx: CtxDep, viewer: Member, display_name: Op
 
 
 @router.post("/settings/password", dependencies=[Csrf])
-def save_password(request: Request, ctx: CtxDep, viewer: Member, current_password: ShortField,
-                  new_password: ShortField) -> Response:
+def save_password(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    current_password: ShortField,
+    new_password: ShortField,
+) -> Response:
     try:
         accounts.change_password(ctx, viewer, current_password, new_password)
     except DomainError as exc:
-        return show_error(request, ctx, exc, "settings.html",
-                          form={"display_name": viewer.display_name, "bio": viewer.bio,
-                                "avatar_url": viewer.avatar_url},
-                          tokens=auth.list_tokens(ctx, viewer))
+        return show_error(
+            request,
+            ctx,
+            exc,
+            "settings.html",
+            form={
+                "display_name": viewer.display_name,
+                "bio": viewer.bio,
+                "avatar_url": viewer.avatar_url,
+            },
+            tokens=auth.list_tokens(ctx, viewer),
+        )
     return redirect(request, "/settings", flash="Password changed.")
 
 
 @router.post("/settings/tokens", dependencies=[Csrf])
-def new_token(request: Request, ctx: CtxDep, viewer: Member,
-              scope: Annotated[str, Form(pattern=r"^(read|write)$")],
-              name: OptionalShort = "") -> Response:
+def new_token(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    scope: Annotated[str, Form(pattern=r"^(read|write)$")],
+    name: OptionalShort = "",
+) -> Response:
     try:
         token, raw = auth.create_token(ctx, viewer, scope, name)
     except DomainError as exc:
@@ -97,7 +131,8 @@ def new_token(request: Request, ctx: CtxDep, viewer: Member,
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])
-def revoke_token(request: Request, token_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: CtxDep,
-                 viewer: Member) -> Response:
+def revoke_token(
+    request: Request, token_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: CtxDep, viewer: Member
+) -> Response:
     auth.revoke_token(ctx, viewer, token_id)
     return redirect(request, "/settings#tokens", flash="Token revoked.")

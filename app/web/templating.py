@@ -50,10 +50,17 @@ def csrf_for(request: Request, key: str) -> str:
     return sign(request.app.state.settings.resolved_secret_key, "csrf:" + key)
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None) -> None:
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, *, max_age: int | None
+) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="lax",
-        secure=request.app.state.settings.secure_cookies, path="/",
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.secure_cookies,
+        path="/",
     )
 
 
@@ -89,7 +96,9 @@ def redirect(request: Request, url: str, flash: str | None = None) -> RedirectRe
     return response
 
 
-def render_error(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+def render_error(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
     if status == 401:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     response = render(request, "error.html", status=status, status_code=status, message=message)
