@@ -47,7 +47,9 @@ def test_thread_reply_react_edit_delete(api_user) -> None:  # noqa: ANN001
 
 def test_approval_community_flow(api_user) -> None:  # noqa: ANN001
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "council", "description": "x", "join_policy": "approval"})
+    alice.post(
+        "/api/v1/communities", {"name": "council", "description": "x", "join_policy": "approval"}
+    )
     assert bob.post("/api/v1/communities/council/join").json()["state"] == "pending"
     assert bob.post("/api/v1/posts", {"text": "hi", "community": "council"}).status_code == 403
     assert bob.get("/api/v1/communities/council/members?state=pending").status_code == 403
@@ -65,7 +67,9 @@ def test_approval_community_flow(api_user) -> None:  # noqa: ANN001
 def test_follows_feed_and_unfollow(api_user) -> None:  # noqa: ANN001
     alice, bob = api_user("alice"), api_user("bob")
     r = alice.post("/api/v1/follows", {"target": "bob"})
-    assert r.status_code == 201 and r.json()["state"] == "accepted" and r.json()["kind"] == "account"
+    assert (
+        r.status_code == 201 and r.json()["state"] == "accepted" and r.json()["kind"] == "account"
+    )
     p = bob.post("/api/v1/posts", {"text": "news from bob"}).json()
     assert [i["post"]["id"] for i in alice.get("/api/v1/feed/home").json()["items"]] == [p["id"]]
     assert alice.delete("/api/v1/follows", params={"target": "bob"}).status_code == 204
@@ -88,7 +92,9 @@ def test_cursor_pagination(api_user) -> None:  # noqa: ANN001
 
 def test_read_tokens_cannot_write(client: TestClient, api_user) -> None:  # noqa: ANN001
     api_user("alice")
-    r = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "read"})
+    r = client.post(
+        "/api/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "read"}
+    )
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     assert client.get("/api/v1/me", headers=headers).json()["username"] == "alice"
     r = client.post("/api/v1/posts", json={"text": "x"}, headers=headers)
@@ -109,9 +115,13 @@ def test_profile_and_password(api_user, client: TestClient) -> None:  # noqa: AN
     r = alice.patch("/api/v1/me", {"display_name": "Alice", "bio": "hi"})
     assert r.json()["display_name"] == "Alice"
     assert client.get("/api/v1/accounts/alice").json()["bio"] == "hi"
-    r = alice.post("/api/v1/me/password", {"current_password": "nope nope", "new_password": "x" * 9})
+    r = alice.post(
+        "/api/v1/me/password", {"current_password": "nope nope", "new_password": "x" * 9}
+    )
     assert r.status_code == 422 and r.json()["error"] == "bad_current_password"
-    r = alice.post("/api/v1/me/password", {"current_password": PASSWORD, "new_password": "new pass 123"})
+    r = alice.post(
+        "/api/v1/me/password", {"current_password": PASSWORD, "new_password": "new pass 123"}
+    )
     assert r.status_code == 204
     r = client.post("/api/v1/tokens", json={"username": "alice", "password": "new pass 123"})
     assert r.status_code == 201
@@ -134,7 +144,9 @@ def test_community_list_pagination(api_user, client: TestClient) -> None:  # noq
     for n in ("c-one", "c-two", "c-three"):
         alice.post("/api/v1/communities", {"name": n})
     page1 = client.get("/api/v1/communities", params={"limit": 2}).json()
-    page2 = client.get("/api/v1/communities", params={"limit": 2, "cursor": page1["next_cursor"]}).json()
+    page2 = client.get(
+        "/api/v1/communities", params={"limit": 2, "cursor": page1["next_cursor"]}
+    ).json()
     names = [c["name"] for c in page1["items"] + page2["items"]]
     assert names == ["c-one", "c-three", "c-two"] and page2["next_cursor"] is None
 

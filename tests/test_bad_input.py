@@ -17,18 +17,88 @@ NONE = None  # no token
 HUGE = 2**70
 CASES = [
     # accounts and tokens
-    ("POST", "/api/v1/accounts", {"username": "alice", "password": PASSWORD}, NONE, 409, "username_taken"),
-    ("POST", "/api/v1/accounts", {"username": "ALICE", "password": PASSWORD}, NONE, 409, "username_taken"),
-    ("POST", "/api/v1/accounts", {"username": "garden", "password": PASSWORD}, NONE, 409, "username_taken"),
-    ("POST", "/api/v1/accounts", {"username": "a b", "password": PASSWORD}, NONE, 422, "invalid_username"),
-    ("POST", "/api/v1/accounts", {"username": "bob", "password": "short"}, NONE, 422, "invalid_password"),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "alice", "password": PASSWORD},
+        NONE,
+        409,
+        "username_taken",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "ALICE", "password": PASSWORD},
+        NONE,
+        409,
+        "username_taken",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "garden", "password": PASSWORD},
+        NONE,
+        409,
+        "username_taken",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "a b", "password": PASSWORD},
+        NONE,
+        422,
+        "invalid_username",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "bob", "password": "short"},
+        NONE,
+        422,
+        "invalid_password",
+    ),
     ("POST", "/api/v1/accounts", {"username": "bob"}, NONE, 422, "validation_error"),
-    ("POST", "/api/v1/accounts", {"username": "bob", "password": PASSWORD, "admin": True}, NONE, 422, "validation_error"),
-    ("POST", "/api/v1/accounts", {"username": "b\x00b", "password": PASSWORD}, NONE, 422, "validation_error"),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "bob", "password": PASSWORD, "admin": True},
+        NONE,
+        422,
+        "validation_error",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts",
+        {"username": "b\x00b", "password": PASSWORD},
+        NONE,
+        422,
+        "validation_error",
+    ),
     ("POST", "/api/v1/accounts", [], NONE, 422, "validation_error"),
-    ("POST", "/api/v1/tokens", {"username": "alice", "password": "wrong pass"}, NONE, 401, "bad_credentials"),
-    ("POST", "/api/v1/tokens", {"username": "nobody", "password": PASSWORD}, NONE, 401, "bad_credentials"),
-    ("POST", "/api/v1/tokens", {"username": "alice", "password": PASSWORD, "scope": "admin"}, NONE, 422, "validation_error"),
+    (
+        "POST",
+        "/api/v1/tokens",
+        {"username": "alice", "password": "wrong pass"},
+        NONE,
+        401,
+        "bad_credentials",
+    ),
+    (
+        "POST",
+        "/api/v1/tokens",
+        {"username": "nobody", "password": PASSWORD},
+        NONE,
+        401,
+        "bad_credentials",
+    ),
+    (
+        "POST",
+        "/api/v1/tokens",
+        {"username": "alice", "password": PASSWORD, "scope": "admin"},
+        NONE,
+        422,
+        "validation_error",
+    ),
     # authentication
     ("GET", "/api/v1/feed/home", None, NONE, 401, "not_authenticated"),
     ("GET", "/api/v1/feed/home", None, BAD, 401, "invalid_token"),
@@ -61,15 +131,43 @@ CASES = [
     ("POST", "/api/v1/communities", {"name": "garden"}, W, 409, "community_name_taken"),
     ("POST", "/api/v1/communities", {"name": "alice"}, W, 409, "community_name_taken"),
     ("POST", "/api/v1/communities", {"name": "Bad Name!"}, W, 422, "invalid_community_name"),
-    ("POST", "/api/v1/communities", {"name": "ok-name", "join_policy": "secret"}, W, 422, "validation_error"),
-    ("POST", "/api/v1/communities", {"name": "ok-name", "charter": "x" * 20_001}, W, 422, "invalid_charter"),
+    (
+        "POST",
+        "/api/v1/communities",
+        {"name": "ok-name", "join_policy": "secret"},
+        W,
+        422,
+        "validation_error",
+    ),
+    (
+        "POST",
+        "/api/v1/communities",
+        {"name": "ok-name", "charter": "x" * 20_001},
+        W,
+        422,
+        "invalid_charter",
+    ),
     ("GET", "/api/v1/communities/nowhere", None, NONE, 404, "community_not_found"),
     ("POST", "/api/v1/communities/nowhere/join", None, W, 404, "community_not_found"),
     ("POST", "/api/v1/communities/closed/leave", None, W, 404, "not_a_member"),
     ("PATCH", "/api/v1/communities/closed", {"title": "mine"}, W, 403, "insufficient_role"),
     ("POST", "/api/v1/communities/closed/members/alice/approve", None, W, 403, "insufficient_role"),
-    ("PUT", "/api/v1/communities/garden/members/nobody/role", {"role": "admin"}, W, 404, "not_a_member"),
-    ("PUT", "/api/v1/communities/garden/members/alice/role", {"role": "king"}, W, 422, "validation_error"),
+    (
+        "PUT",
+        "/api/v1/communities/garden/members/nobody/role",
+        {"role": "admin"},
+        W,
+        404,
+        "not_a_member",
+    ),
+    (
+        "PUT",
+        "/api/v1/communities/garden/members/alice/role",
+        {"role": "king"},
+        W,
+        422,
+        "validation_error",
+    ),
     # follows and feeds
     ("POST", "/api/v1/follows", {"target": "ghost"}, W, 404, "target_not_found"),
     ("POST", "/api/v1/follows", {"target": "alice"}, W, 422, "self_follow"),
@@ -106,10 +204,22 @@ def world(client: TestClient, api_user):  # noqa: ANN001, ANN201
     return {"tokens": tokens, "ids": {"post": post, "other_post": other}}
 
 
-@pytest.mark.parametrize(("method", "path", "body", "token", "status", "code"), CASES,
-                         ids=[f"{c[0]} {c[1][:40]} {c[5]}" for c in CASES])
-def test_bad_input_is_refused_cleanly(client: TestClient, engine: Engine, world, method, path,  # noqa: ANN001
-                                      body, token, status, code) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "token", "status", "code"),
+    CASES,
+    ids=[f"{c[0]} {c[1][:40]} {c[5]}" for c in CASES],
+)
+def test_bad_input_is_refused_cleanly(
+    client: TestClient,
+    engine: Engine,
+    world,
+    method,
+    path,  # noqa: ANN001
+    body,
+    token,
+    status,
+    code,
+) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][token]}"} if token else {}
     before = row_counts(engine)
     r = client.request(method, path.format(**world["ids"]), json=body, headers=headers)
@@ -129,8 +239,14 @@ def test_bad_input_is_refused_cleanly(client: TestClient, engine: Engine, world,
         (b"", "application/json", 422, "validation_error"),
     ],
 )
-def test_malformed_bodies(client: TestClient, world, content: bytes, ctype: str, status: int,  # noqa: ANN001
-                          code: str) -> None:
+def test_malformed_bodies(
+    client: TestClient,
+    world,
+    content: bytes,
+    ctype: str,
+    status: int,  # noqa: ANN001
+    code: str,
+) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][W]}", "Content-Type": ctype}
     r = client.post("/api/v1/posts", content=content, headers=headers)
     assert (r.status_code, r.json()["error"]) == (status, code), r.text

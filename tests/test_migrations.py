@@ -15,7 +15,9 @@ def test_models_and_migrations_do_not_drift(engine: Engine, database_url: str) -
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_server_default": True})
         diff = compare_metadata(ctx, SQLModel.metadata)
-    assert diff == [], f"models differ from migrations; run `alembic revision --autogenerate`: {diff}"
+    assert diff == [], (
+        f"models differ from migrations; run `alembic revision --autogenerate`: {diff}"
+    )
     assert is_current(database_url)
 
 

@@ -29,8 +29,12 @@ def signup(client: TestClient, username: str) -> None:
 
 
 def test_signup_sets_a_safe_session_cookie(client: TestClient) -> None:
-    r = submit(client, "/signup", "/signup", {"username": "alice", "password": PASSWORD,
-                                              "display_name": "Alice"})
+    r = submit(
+        client,
+        "/signup",
+        "/signup",
+        {"username": "alice", "password": PASSWORD, "display_name": "Alice"},
+    )
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
     assert "cg_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
@@ -42,8 +46,9 @@ def test_signup_sets_a_safe_session_cookie(client: TestClient) -> None:
 def test_cookies_are_secure_under_https(settings, engine) -> None:  # noqa: ANN001
     from app.main import create_app
 
-    https = make_settings(settings.data_dir, settings.database_url, domain="cg.example",
-                          scheme="https")
+    https = make_settings(
+        settings.data_dir, settings.database_url, domain="cg.example", scheme="https"
+    )
     with TestClient(create_app(https, engine), base_url="https://cg.example") as c:
         r = submit(c, "/signup", "/signup", {"username": "alice", "password": PASSWORD})
         assert "secure" in r.headers["set-cookie"].lower()
@@ -53,8 +58,9 @@ def test_forms_without_a_valid_csrf_token_are_refused(client: TestClient) -> Non
     client.get("/signup")
     r = client.post("/signup", data={"username": "mallory", "password": PASSWORD})
     assert r.status_code == 403 and "expired" in r.text
-    r = client.post("/signup", data={"username": "mallory", "password": PASSWORD,
-                                     "csrf_token": "forged"})
+    r = client.post(
+        "/signup", data={"username": "mallory", "password": PASSWORD, "csrf_token": "forged"}
+    )
     assert r.status_code == 403
     assert client.get("/@mallory").status_code == 404
 
@@ -74,16 +80,24 @@ def test_login_logout_and_wrong_password(client: TestClient) -> None:
     r = submit(client, "/login", "/login", {"username": "alice", "password": "nope nope"})
     assert r.status_code == 401 and "Wrong username or password" in r.text
     assert 'value="alice"' in r.text  # the form keeps what was typed
-    r = submit(client, "/login?next=/settings", "/login",
-               {"username": "alice", "password": PASSWORD, "next": "/settings"})
+    r = submit(
+        client,
+        "/login?next=/settings",
+        "/login",
+        {"username": "alice", "password": PASSWORD, "next": "/settings"},
+    )
     assert r.headers["location"] == "/settings"
 
 
 def test_login_never_redirects_off_site(client: TestClient) -> None:
     signup(client, "alice")
     submit(client, "/", "/logout", {})
-    r = submit(client, "/login", "/login",
-               {"username": "alice", "password": PASSWORD, "next": "//evil.example/"})
+    r = submit(
+        client,
+        "/login",
+        "/login",
+        {"username": "alice", "password": PASSWORD, "next": "//evil.example/"},
+    )
     assert r.headers["location"] == "/"
 
 
@@ -95,14 +109,27 @@ def test_member_pages_redirect_to_login(client: TestClient) -> None:
 
 def test_community_thread_reply_and_reactions(client: TestClient, app) -> None:  # noqa: ANN001
     signup(client, "alice")
-    r = submit(client, "/communities/new", "/communities/new",
-               {"name": "garden", "title": "Garden", "description": "Grow",
-                "charter": "We **share** seeds", "join_policy": "open"})
+    r = submit(
+        client,
+        "/communities/new",
+        "/communities/new",
+        {
+            "name": "garden",
+            "title": "Garden",
+            "description": "Grow",
+            "charter": "We **share** seeds",
+            "join_policy": "open",
+        },
+    )
     assert r.headers["location"] == "/c/garden"
     page = client.get("/c/garden").text
     assert "<strong>share</strong>" in page and "Your role here: <strong>admin</strong>" in page
-    r = submit(client, "/c/garden", "/compose",
-               {"community": "garden", "title": "Seed swap", "text": "Bring #seeds"})
+    r = submit(
+        client,
+        "/c/garden",
+        "/compose",
+        {"community": "garden", "title": "Seed swap", "text": "Bring #seeds"},
+    )
     assert r.status_code == 303
     thread_url = r.headers["location"]
     post_id = int(thread_url.rsplit("/", 1)[1])
@@ -117,7 +144,9 @@ def test_community_thread_reply_and_reactions(client: TestClient, app) -> None: 
 
     thread = client.get(thread_url).text
     assert "Seed swap" in thread and "bring beans" in thread
-    assert re.search(r'value="agree" aria-pressed="false"[^>]*>Agree <span class="count">1</span>', thread)
+    assert re.search(
+        r'value="agree" aria-pressed="false"[^>]*>Agree <span class="count">1</span>', thread
+    )
     home = client.get("/").text
     assert "bring beans" in home and "Why am I seeing this?" in home
 
@@ -128,9 +157,14 @@ def test_reaction_buttons_toggle(client: TestClient) -> None:
     post = r.headers["location"]
     pid = post.rsplit("/", 1)[1]
     submit(client, post, f"/posts/{pid}/react", {"kind": "like"})
-    assert re.search(r'value="like" aria-pressed="true"[^>]*>♥ Like <span class="count">1', client.get(post).text)
+    assert re.search(
+        r'value="like" aria-pressed="true"[^>]*>♥ Like <span class="count">1', client.get(post).text
+    )
     submit(client, post, f"/posts/{pid}/react", {"kind": "like"})
-    assert re.search(r'value="like" aria-pressed="false"[^>]*>♥ Like <span class="count">0', client.get(post).text)
+    assert re.search(
+        r'value="like" aria-pressed="false"[^>]*>♥ Like <span class="count">0',
+        client.get(post).text,
+    )
 
 
 def test_compose_errors_keep_the_text(client: TestClient) -> None:
@@ -157,14 +191,23 @@ def test_edit_history_and_delete(client: TestClient) -> None:
 
 def test_settings_profile_and_tokens(client: TestClient) -> None:
     signup(client, "alice")
-    r = submit(client, "/settings", "/settings/profile",
-               {"display_name": "Alice A", "bio": "river person", "avatar_url": "ftp://x"})
+    r = submit(
+        client,
+        "/settings",
+        "/settings/profile",
+        {"display_name": "Alice A", "bio": "river person", "avatar_url": "ftp://x"},
+    )
     assert r.status_code == 422 and "http(s) URL" in r.text
-    submit(client, "/settings", "/settings/profile", {"display_name": "Alice A", "bio": "river person"})
+    submit(
+        client, "/settings", "/settings/profile", {"display_name": "Alice A", "bio": "river person"}
+    )
     assert "river person" in client.get("/@alice").text
     r = submit(client, "/settings", "/settings/tokens", {"scope": "write", "name": "script"})
     token = re.search(r'<code class="token">(cg_[^<]+)</code>', r.text).group(1)
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["username"] == "alice"
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["username"]
+        == "alice"
+    )
 
 
 def test_admin_page_is_for_admins_only(client: TestClient, new_ctx) -> None:  # noqa: ANN001
@@ -187,9 +230,17 @@ def test_first_run_setup_link_works_once(client: TestClient, new_ctx) -> None:  
     with new_ctx() as ctx:
         token = setup.issue_setup_token(ctx)
     assert token
-    r = submit(client, f"/setup/{token}", f"/setup/{token}",
-               {"username": "admin", "password": PASSWORD, "community_name": "town",
-                "community_title": "Our Town"})
+    r = submit(
+        client,
+        f"/setup/{token}",
+        f"/setup/{token}",
+        {
+            "username": "admin",
+            "password": PASSWORD,
+            "community_name": "town",
+            "community_title": "Our Town",
+        },
+    )
     assert r.headers["location"] == "/c/town"
     assert "Admin" in client.get("/").text  # logged in as the new admin
     assert client.get(f"/setup/{token}").status_code == 403
@@ -197,7 +248,9 @@ def test_first_run_setup_link_works_once(client: TestClient, new_ctx) -> None:  
         assert setup.issue_setup_token(ctx) is None  # an admin exists now
 
 
-@pytest.mark.parametrize("path", ["/c/nowhere", "/@nobody", "/posts/999999", "/posts/0", "/nothing"])
+@pytest.mark.parametrize(
+    "path", ["/c/nowhere", "/@nobody", "/posts/999999", "/posts/0", "/nothing"]
+)
 def test_missing_pages_are_friendly_404s(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code in (404, 422) and "<h1>" in r.text and "Traceback" not in r.text

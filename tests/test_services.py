@@ -6,7 +6,16 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from app.errors import Conflict, DomainError, Forbidden, Gone, Invalid, NotAuthenticated, NotFound, RateLimited
+from app.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+)
 from app.models import Account, Post, PostMention, PostTag, Reaction
 from app.services import Ctx, accounts, communities, feeds, follows, posts, reactions
 from tests.conftest import PASSWORD
@@ -75,8 +84,9 @@ def test_failed_logins_are_rate_limited_and_the_count_survives_rollback(new_ctx)
 
 def test_profile_update_validates_avatar_url(ctx: Ctx) -> None:
     alice = member(ctx, "alice")
-    accounts.update_profile(ctx, alice, display_name=" Alice A. ", bio="hi",
-                            avatar_url="https://img.example/a.png")
+    accounts.update_profile(
+        ctx, alice, display_name=" Alice A. ", bio="hi", avatar_url="https://img.example/a.png"
+    )
     assert (alice.display_name, alice.avatar_url) == ("Alice A.", "https://img.example/a.png")
     with pytest.raises(Invalid):
         accounts.update_profile(ctx, alice, avatar_url="javascript:alert(1)")
@@ -147,7 +157,11 @@ def test_community_update_needs_admin(ctx: Ctx) -> None:
     with pytest.raises(Forbidden):
         communities.update(ctx, bob, c, title="Mine now")
     communities.update(ctx, alice, c, title="Gardeners", join_policy="approval", charter="*We*")
-    assert (c.title, c.join_policy, c.charter_html.strip()) == ("Gardeners", "approval", "<p><em>We</em></p>")
+    assert (c.title, c.join_policy, c.charter_html.strip()) == (
+        "Gardeners",
+        "approval",
+        "<p><em>We</em></p>",
+    )
 
 
 # --- posts -----------------------------------------------------------------
@@ -158,7 +172,9 @@ def test_post_with_tags_and_mentions(ctx: Ctx) -> None:
     p = posts.create(ctx, alice, "Hello @bob, see #Rivers and #rivers")
     assert p.uri == f"{ctx.base_url}/posts/{p.id}"
     assert ctx.db.exec(select(PostTag.tag).where(PostTag.post_id == p.id)).all() == ["rivers"]
-    assert ctx.db.exec(select(PostMention.account_id).where(PostMention.post_id == p.id)).all() == [bob.id]
+    assert ctx.db.exec(select(PostMention.account_id).where(PostMention.post_id == p.id)).all() == [
+        bob.id
+    ]
     assert f'href="{ctx.base_url}/@bob"' in p.html
 
 

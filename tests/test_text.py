@@ -88,8 +88,9 @@ def test_hashtags_are_found_and_linked() -> None:
 
 
 def test_mentions_link_only_known_accounts() -> None:
-    r = render_markdown("hi @alice and @nobody and @alice@cg.example", base_url=BASE,
-                        resolve_mention=known)
+    r = render_markdown(
+        "hi @alice and @nobody and @alice@cg.example", base_url=BASE, resolve_mention=known
+    )
     assert r.mentions == [("alice", None), ("alice", "cg.example")]
     assert f'href="{BASE}/@alice"' in r.html
     assert "@nobody" in r.html and "/@nobody" not in r.html
