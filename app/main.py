@@ -17,6 +17,8 @@ from app.db import make_engine
 from app.errors import DomainError, RateLimited
 from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.web.templating import STATIC_DIR, render_error
+from federation.negotiation import AS2Negotiation
+from federation.vocab import wants_as2
 
 log = logging.getLogger("commonground")
 
@@ -27,8 +29,17 @@ HTTP_CODES = {
 }  # fmt: skip
 
 
+JSON_PREFIXES = ("/api/", "/.well-known/", "/nodeinfo/", "/ap/", "/actor", "/inbox")
+
+
 def wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """API, discovery and ActivityPub callers get JSON errors; browsers get pages."""
+    path = request.url.path
+    return (
+        path.startswith(JSON_PREFIXES)
+        or path.endswith(("/inbox", "/outbox", "/followers", "/following", "/replies"))
+        or wants_as2(request.headers.get("accept", ""))
+    )
 
 
 def error_response(
@@ -85,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     once per worker process; tests pass their own settings and engine."""
     from app.api import router as api_router
     from app.web import router as web_router
+    from federation import discovery, endpoints
 
     settings = settings or load_settings()
     settings.resolved_secret_key  # noqa: B018 - create the key file before serving
@@ -101,8 +113,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or make_engine(settings.resolved_database_url)
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(discovery.router)
+    app.include_router(endpoints.router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(AS2Negotiation)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     return app

@@ -140,6 +140,10 @@ class Post(SQLModel, table=True):
     title: str | None = Field(default=None, max_length=200)
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
     html: str = Field(default="", sa_column=Column(Text, nullable=False))
+    url: str | None = Field(default=None, max_length=2048)  # HTML page of a remote post
+    object_type: str = Field(
+        default="Note", max_length=20, sa_column_kwargs={"server_default": "Note"}
+    )  # Note | Page | Article
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
@@ -196,6 +200,7 @@ class Reaction(SQLModel, table=True):
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     slot: str = Field(max_length=10)  # "like" | "stance"
     kind: str = Field(max_length=10)  # like | agree | disagree | pass
+    activity_uri: str | None = Field(default=None, max_length=2048, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -221,6 +226,7 @@ class Follow(SQLModel, table=True):
         default=None, foreign_key="communities.id", index=True, ondelete="CASCADE"
     )
     state: str = Field(default="accepted", max_length=10)  # pending | accepted
+    activity_uri: str | None = Field(default=None, max_length=2048, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -251,3 +257,124 @@ class InstanceSetting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=100)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+# --- federation --------------------------------------------------------------
+
+
+class ActorKey(SQLModel, table=True):
+    """An actor's RSA key. Local actors hold the private half; remote keys are
+    cached from fetched actor documents and refreshed when a signature fails."""
+
+    __tablename__ = "actor_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=2048, unique=True)
+    owner_uri: str = Field(max_length=2048, index=True)
+    public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
+    private_key_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+
+class RemoteActor(SQLModel, table=True):
+    """Endpoints of a remote actor (a Person or a Group), from its actor document.
+    The actor itself is an :class:`Account` or a :class:`Community` row."""
+
+    __tablename__ = "remote_actors"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uri: str = Field(max_length=2048, unique=True)
+    actor_type: str = Field(max_length=20)
+    inbox: str = Field(max_length=2048)
+    shared_inbox: str | None = Field(default=None, max_length=2048)
+    outbox: str | None = Field(default=None, max_length=2048)
+    followers: str | None = Field(default=None, max_length=2048)
+    url: str | None = Field(default=None, max_length=2048)
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+
+class InboxItem(SQLModel, table=True):
+    """A verified incoming activity, stored raw before it is processed, so a
+    crash between "202 Accepted" and processing loses nothing."""
+
+    __tablename__ = "inbox_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: str = Field(max_length=2048, unique=True)
+    activity_type: str = Field(max_length=40)
+    actor_uri: str = Field(max_length=2048, index=True)
+    key_id: str = Field(default="", max_length=2048)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="queued", max_length=10)  # queued | done | ignored | failed
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
+
+
+class OutboxItem(SQLModel, table=True):
+    """An activity a local actor published: the outbox collection, and what
+    delivery jobs send."""
+
+    __tablename__ = "outbox_items"
+    __table_args__ = (Index("ix_outbox_items_actor_id", "actor_uri", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uri: str = Field(max_length=2048, unique=True)
+    actor_uri: str = Field(max_length=2048)
+    activity_type: str = Field(max_length=40)
+    object_uri: str | None = Field(default=None, max_length=2048, index=True)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    public: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int | None = Field(default=None, index=True)
+    inbox: str = Field(max_length=2048)
+    domain: str = Field(max_length=255, index=True)
+    status_code: int | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempted_at: datetime = Field(default_factory=utcnow)
+
+
+class PeerDomain(SQLModel, table=True):
+    """What we know of another instance: its circuit-breaker state, and whether
+    an admin blocked it."""
+
+    __tablename__ = "peer_domains"
+
+    domain: str = Field(primary_key=True, max_length=255)
+    consecutive_failures: int = 0
+    open_until: datetime | None = None
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    blocked: bool = False
+    note: str = Field(default="", max_length=500)
+
+
+class DeletedObject(SQLModel, table=True):
+    """A remote object deleted before (or after) we saw it: a Create arriving
+    after its Delete must not resurrect it."""
+
+    __tablename__ = "deleted_objects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uri: str = Field(max_length=2048, unique=True)
+    actor_uri: str = Field(max_length=2048)
+    deleted_at: datetime = Field(default_factory=utcnow)
+
+
+class Block(SQLModel, table=True):
+    """A member blocking an actor: nothing from it reaches them, nothing of
+    theirs is delivered to it."""
+
+    __tablename__ = "blocks"
+    __table_args__ = (UniqueConstraint("account_id", "target_uri", name="uq_blocks_pair"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    target_uri: str = Field(max_length=2048, index=True)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -52,7 +52,8 @@ def get_post(post_id: PostId, ctx: CtxDep, viewer: MaybeAccount) -> PostOut:
 
 @router.patch("/{post_id}", response_model=PostOut)
 def edit_post(post_id: PostId, body: PostUpdate, ctx: CtxDep, account: Writer) -> PostOut:
-    return post_out(ctx, posts.edit(ctx, account, post_id, body.text, body.title), account)
+    title = body.title if "title" in body.model_fields_set else ...
+    return post_out(ctx, posts.edit(ctx, account, post_id, body.text, title), account)
 
 
 @router.delete("/{post_id}", status_code=204)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import EllipsisType
+
 from sqlalchemy import delete, update
 from sqlmodel import select
 
@@ -25,6 +27,13 @@ MAX_TITLE = 200
 
 def post_url(ctx: Ctx, post: Post) -> str:
     return f"{ctx.base_url}/posts/{post.id}"
+
+
+def kind_of(post: Post) -> str:
+    """A community thread starter with a title is a ``Page`` (FEP-1b12); the rest are ``Note``s."""
+    if post.community_id is not None and post.in_reply_to_id is None and post.title:
+        return "Page"
+    return "Note"
 
 
 def _validate(ctx: Ctx, text: str, title: str | None) -> tuple[str, str | None]:
@@ -110,6 +119,7 @@ def create(
         text=text,
         html=rendered.html,
     )
+    post.object_type = kind_of(post)
     ctx.db.add(post)
     ctx.db.flush()
     post.uri = post_url(ctx, post)
@@ -134,13 +144,16 @@ def _require_author(post: Post, account: Account) -> None:
         raise Forbidden("Only the author can edit a post.", code="not_author")
 
 
-def edit(ctx: Ctx, editor: Account, post_id: int, text: str, title: str | None = None) -> Post:
-    """Replace a post's text, saving the previous version in its history."""
+def edit(
+    ctx: Ctx, editor: Account, post_id: int, text: str, title: str | None | EllipsisType = ...
+) -> Post:
+    """Replace a post's text (and title, unless it is ``...``: unchanged), saving
+    the previous version in its history."""
     post = get(ctx, post_id)
     if post.is_deleted:
         raise Gone("That post was deleted.", code="post_deleted")
     _require_author(post, editor)
-    text, title = _validate(ctx, text, title)
+    text, title = _validate(ctx, text, post.title if title is ... else title)
     if post.in_reply_to_id is not None:
         title = None
     if text == post.text and title == post.title:
@@ -155,6 +168,7 @@ def edit(ctx: Ctx, editor: Account, post_id: int, text: str, title: str | None =
     )
     rendered, known = _render(ctx, text)
     post.text, post.title, post.html = text, title, rendered.html
+    post.object_type = kind_of(post)
     post.updated_at = utcnow()
     ctx.db.add(post)
     _store_links(ctx, post, rendered, known)

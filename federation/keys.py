@@ -1,0 +1,55 @@
+"""Local actors' signing keys, made on first use and kept in ``actor_keys``.
+
+Generating an RSA-2048 key takes tens of milliseconds, so it happens the first
+time an actor document is served or an activity is signed, not at sign-up.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from app.models import ActorKey
+
+
+def generate_keypair() -> tuple[str, str]:
+    """A fresh RSA-2048 key pair as (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def key_id_for(actor_uri: str) -> str:
+    return f"{actor_uri}#main-key"
+
+
+def local_key(db: Session, actor_uri: str) -> ActorKey:
+    """The actor's key, created (race-safely) if it has none yet."""
+    key = db.exec(select(ActorKey).where(ActorKey.key_id == key_id_for(actor_uri))).first()
+    if key is not None:
+        return key
+    private_pem, public_pem = generate_keypair()
+    candidate = ActorKey(
+        key_id=key_id_for(actor_uri),
+        owner_uri=actor_uri,
+        public_key_pem=public_pem,
+        private_key_pem=private_pem,
+    )
+    try:
+        with db.begin_nested():
+            db.add(candidate)
+        return candidate
+    except IntegrityError:  # another process made it first: use theirs
+        return db.exec(select(ActorKey).where(ActorKey.key_id == key_id_for(actor_uri))).one()

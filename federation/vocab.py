@@ -1,0 +1,37 @@
+"""ActivityStreams vocabulary shared by every federation module."""
+
+from __future__ import annotations
+
+AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
+SECURITY_CONTEXT = "https://w3id.org/security/v1"
+AS2_TYPE = "application/activity+json"
+LD_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
+JRD_TYPE = "application/jrd+json"
+CG_NS = "https://commonground.social/ns#"
+
+# Our own terms, published as a JSON-LD context (see docs/federation.md).
+CG_CONTEXT = {
+    "cg": CG_NS,
+    "stance": "cg:stance",
+    "Hashtag": "as:Hashtag",
+    "sensitive": "as:sensitive",
+}
+
+CONTEXT = [AS_CONTEXT, SECURITY_CONTEXT, CG_CONTEXT]
+PAGE_SIZE = 20
+
+
+def wants_as2(accept: str) -> bool:
+    """Does an Accept header ask for ActivityStreams JSON rather than HTML?"""
+    accept = accept.lower()
+    if "application/activity+json" in accept:
+        return True
+    return "application/ld+json" in accept and "activitystreams" in accept
+
+
+def is_as2_content_type(value: str) -> bool:
+    value = value.lower()
+    if value.startswith("application/activity+json"):
+        return True
+    return value.startswith("application/ld+json") and "activitystreams" in value
