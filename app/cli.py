@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -95,9 +96,7 @@ def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
             f"  (or run: commonground create-admin USERNAME)\n{banner}\n"
         )
     if with_worker:
-        threading.Thread(
-            target=_worker_loop, args=(settings, threading.Event()), daemon=True
-        ).start()
+        threading.Thread(target=_worker_thread, args=(settings,), daemon=True).start()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -109,33 +108,45 @@ def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
     )
 
 
-def _worker_loop(settings: Settings, stop: threading.Event) -> None:
+def _run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Schedule housekeeping, then run jobs until ``stop`` (or SIGTERM/SIGINT)."""
     from app.db import make_engine, transaction
     from app.services import Ctx, jobs, maintenance
 
     engine = make_engine(settings.resolved_database_url)
-    who = jobs.worker_id()
     with transaction(engine) as db:
         jobs.ensure_scheduled(Ctx(db, settings), "maintenance.prune", maintenance.PRUNE_EVERY)
-    while not stop.is_set():
-        try:
-            ran = jobs.run_one(engine, settings, who)
-        except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
-            logging.getLogger("commonground.worker").exception("worker loop error")
-            ran = None
-        if ran is None:
-            stop.wait(settings.worker_poll_seconds)
+    # SQLite has one writer; a single job at a time there, several on PostgreSQL.
+    concurrency = 1 if engine.dialect.name == "sqlite" else settings.worker_concurrency
+
+    async def main_loop() -> None:
+        done = stop or asyncio.Event()
+        if stop is None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, done.set)
+        await jobs.work(engine, settings, done, concurrency=concurrency)
+
+    try:
+        asyncio.run(main_loop())
+    finally:
+        engine.dispose()
+
+
+def _worker_thread(settings: Settings) -> None:
+    """The worker inside `serve --with-worker`: a daemon thread with its own loop."""
+    try:
+        _run_worker(settings, asyncio.Event())
+    except Exception:  # noqa: BLE001 - the web server keeps serving; the error is logged
+        logging.getLogger("commonground.worker").exception("background worker stopped")
 
 
 @main.command()
 def worker() -> None:
-    """Run background jobs until stopped (SIGTERM/SIGINT finish the current job first)."""
+    """Run background jobs until stopped (SIGTERM/SIGINT finish the running jobs first)."""
     settings = _settings()
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     click.echo(f"worker {os.getpid()} started")
-    _worker_loop(settings, stop)
+    _run_worker(settings)
     click.echo("worker stopped")
 
 

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
 
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_concurrency: int = Field(default=16, ge=1, le=256)
 
     @field_validator("domain")
     @classmethod

@@ -112,3 +112,49 @@ def test_maintenance_prunes_and_reschedules(new_ctx, engine, settings) -> None: 
         assert [h.bucket for h in ctx.db.exec(select(RateLimitHit))] == ["new"]
         queued = ctx.db.exec(select(Job).where(Job.state == "queued")).all()
         assert len(queued) == 1 and queued[0].run_at > utcnow() + timedelta(minutes=50)
+
+
+@jobs.handler("test.async")
+async def async_record(job, payload: dict) -> None:  # noqa: ANN001
+    import asyncio
+
+    await asyncio.sleep(0.05)  # overlapping waits: jobs run concurrently
+    CALLS.append(payload)
+
+
+@jobs.handler("test.retry_at")
+async def retry_at(job, payload: dict) -> None:  # noqa: ANN001
+    raise jobs.RetryAt(utcnow() + timedelta(hours=3), "peer asked us to wait")
+
+
+def test_async_handlers_run_concurrently_in_the_worker_loop(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    import asyncio
+
+    with new_ctx() as ctx:
+        for n in range(12):
+            jobs.enqueue(ctx, "test.async", {"n": n})
+
+    async def drive() -> None:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(jobs.work(engine, settings, stop, concurrency=4))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if len(CALLS) == 12:
+                break
+        stop.set()
+        await worker
+
+    asyncio.run(drive())
+    assert sorted(c["n"] for c in CALLS) == list(range(12))
+    with new_ctx() as ctx:
+        assert jobs.stats(ctx).by_state == {"done": 12}
+
+
+def test_retry_at_is_honoured(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    with new_ctx() as ctx:
+        job_id = jobs.enqueue(ctx, "test.retry_at").id
+    assert jobs.run_one(engine, settings, "w1").state == "queued"
+    with new_ctx() as ctx:
+        row = ctx.db.get(Job, job_id)
+        assert row.run_at > utcnow() + timedelta(hours=2, minutes=59)
+        assert "wait" in row.last_error

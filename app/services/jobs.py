@@ -12,14 +12,18 @@ lock serialises claims; a single worker is the documented mode there.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import logging
 import os
 import random
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, select
@@ -30,16 +34,22 @@ from app.services import Ctx
 
 log = logging.getLogger("commonground.jobs")
 
-Handler = Callable[[Ctx, dict], None]
-HANDLERS: dict[str, Handler] = {}
+SyncHandler = Callable[[Ctx, dict], None]
+AsyncHandler = Callable[["JobContext", dict], Awaitable[None]]
+HANDLERS: dict[str, SyncHandler | AsyncHandler] = {}
 LOCK_TIMEOUT = timedelta(minutes=10)
 MAX_ERROR_CHARS = 2000
 
 
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the function that runs jobs of ``kind``."""
+def handler(kind: str) -> Callable:
+    """Register the function that runs jobs of ``kind``.
 
-    def register(fn: Handler) -> Handler:
+    A plain function gets a :class:`Ctx` inside one transaction; an ``async``
+    one gets a :class:`JobContext` (for network work such as deliveries) and
+    opens its own short transactions with ``job.transaction()``.
+    """
+
+    def register(fn: Callable) -> Callable:
         HANDLERS[kind] = fn
         return fn
 
@@ -48,6 +58,48 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 class PermanentError(Exception):
     """Raised by a handler when retrying can never help; the job goes straight to dead."""
+
+
+class RetryAt(Exception):
+    """Raised by a handler to be retried at a given time (e.g. a peer's Retry-After)."""
+
+    def __init__(self, when: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.when = when
+
+
+@dataclass
+class JobContext:
+    """What an async handler may use: the job, settings, the database, and
+    resources shared by all jobs of one worker (e.g. a pooled HTTP client)."""
+
+    job: Job
+    engine: Engine
+    settings: Settings
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def transaction(self):  # noqa: ANN201 - a context manager yielding Ctx
+        return _ctx_transaction(self.engine, self.settings)
+
+    async def run_db(self, fn: Callable[[Ctx], Any]) -> Any:
+        """Run ``fn(ctx)`` in one transaction, off the event loop."""
+
+        def work() -> Any:
+            with self.transaction() as ctx:
+                return fn(ctx)
+
+        return await asyncio.to_thread(work)
+
+
+@contextmanager
+def _ctx_transaction(engine: Engine, settings: Settings) -> Iterator[Ctx]:
+    with Session(engine, expire_on_commit=False) as db:
+        try:
+            yield Ctx(db, settings)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
 
 
 def enqueue(
@@ -71,7 +123,8 @@ def enqueue(
 
 
 def backoff(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter: ~30 s, 1 min, 2 min … capped at 12 h."""
+    """Exponential backoff with full jitter: ~30 s, 1 min, 2 min … capped at 12 h.
+    Sixteen attempts span about two days, as Mastodon's delivery retries do."""
     base = min(30 * 2 ** max(attempts - 1, 0), 12 * 3600)
     return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
@@ -113,35 +166,43 @@ def _finish(engine: Engine, job: Job, **values: object) -> None:
         db.commit()
 
 
-def run_one(engine: Engine, settings: Settings, who: str) -> Job | None:
-    """Claim and run one job. Returns it, or None when nothing is due."""
-    job = claim(engine, who)
-    if job is None:
-        return None
+async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) -> Job:
+    """Run a claimed job and record the outcome on its row."""
     fn = HANDLERS.get(job.kind)
     try:
         if fn is None:
             raise PermanentError(f"no handler for job kind {job.kind!r}")
-        with Session(engine, expire_on_commit=False) as db:
-            fn(Ctx(db, settings), json.loads(job.payload))
-            db.commit()
+        payload = json.loads(job.payload)
+        if inspect.iscoroutinefunction(fn):
+            await fn(JobContext(job, engine, settings, shared), payload)
+        else:
+
+            def run_sync() -> None:
+                with _ctx_transaction(engine, settings) as ctx:
+                    fn(ctx, payload)
+
+            await asyncio.to_thread(run_sync)
     except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the job
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         dead = isinstance(exc, PermanentError) or job.attempts >= job.max_attempts
+        when = exc.when if isinstance(exc, RetryAt) else utcnow() + backoff(job.attempts)
         log.warning("job %s (%s) failed, attempt %s: %s", job.id, job.kind, job.attempts, error)
-        _finish(
+        state = "dead" if dead else "queued"
+        await asyncio.to_thread(
+            _finish,
             engine,
             job,
-            state="dead" if dead else "queued",
+            state=state,
             last_error=error,
-            run_at=utcnow() + backoff(job.attempts),
+            run_at=when,
             locked_by=None,
             locked_at=None,
             finished_at=utcnow() if dead else None,
         )
-        job.state = "dead" if dead else "queued"
+        job.state = state
         return job
-    _finish(
+    await asyncio.to_thread(
+        _finish,
         engine,
         job,
         state="done",
@@ -152,6 +213,67 @@ def run_one(engine: Engine, settings: Settings, who: str) -> Job | None:
     )
     job.state = "done"
     return job
+
+
+def run_one(engine: Engine, settings: Settings, who: str) -> Job | None:
+    """Claim and run one job (synchronously; used by tests and tools)."""
+    job = claim(engine, who)
+    if job is None:
+        return None
+    return asyncio.run(execute(job, engine, settings, {}))
+
+
+async def work(
+    engine: Engine,
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    concurrency: int = 8,
+    who: str | None = None,
+) -> None:
+    """The worker loop: keep up to ``concurrency`` jobs running until ``stop``.
+
+    Network-bound jobs (deliveries) overlap on one event loop and share pooled
+    connections through ``shared``; database work runs in threads.
+    """
+    who = who or worker_id()
+    shared: dict[str, Any] = {}
+    running: set[asyncio.Task] = set()
+    try:
+        while not stop.is_set():
+            claimed = False
+            while len(running) < concurrency:
+                try:
+                    job = await asyncio.to_thread(claim, engine, who)
+                except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+                    log.exception("could not claim a job")
+                    job = None
+                if job is None:
+                    break
+                claimed = True
+                task = asyncio.create_task(execute(job, engine, settings, shared))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if not claimed:
+                waiters = [asyncio.create_task(stop.wait())]
+                if running:
+                    waiters.append(asyncio.create_task(_first(running)))
+                done, pending = await asyncio.wait(
+                    waiters,
+                    timeout=settings.worker_poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for w in pending:
+                    w.cancel()
+    finally:
+        if running:  # finish what was started; the rows would be retried otherwise
+            await asyncio.gather(*running, return_exceptions=True)
+        for closer in shared.get("closers", []):
+            await closer()
+
+
+async def _first(tasks: set[asyncio.Task]) -> None:
+    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
 
 
 @dataclass
