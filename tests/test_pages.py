@@ -260,3 +260,33 @@ def test_pages_carry_security_headers(client: TestClient) -> None:
     r = client.get("/")
     assert r.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def all_routes(routes, top: str | None = None):  # noqa: ANN001, ANN201
+    """Every route with the prefix of the top-level router it came from (FastAPI
+    nests included routers; a route's own path already has its router's prefix)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from all_routes(nested.routes, nested.prefix if top is None else top)
+        elif hasattr(route, "methods"):
+            yield top or "", route
+
+
+def test_every_page_form_checks_csrf(client: TestClient, app) -> None:  # noqa: ANN001
+    """No state-changing page route exists without the CSRF check."""
+    signup(client, "alice")
+    sample = {"name": "garden", "username": "alice", "token": "x", "post_id": "1", "token_id": "1"}
+    checked = 0
+    for top, route in all_routes(app.routes):
+        path = route.path
+        if "POST" not in (route.methods or set()) or top.startswith("/api"):
+            continue
+        if path.endswith("/inbox"):
+            continue  # ActivityPub inboxes authenticate with HTTP signatures instead
+        r = client.post(
+            path.format(**sample), data={"csrf_token": "forged"}, follow_redirects=False
+        )
+        assert r.status_code == 403, (path, r.status_code)
+        checked += 1
+    assert checked >= 20
