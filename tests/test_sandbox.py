@@ -232,3 +232,28 @@ def test_a_timeout_does_not_block_other_modules(pool: Pool) -> None:
         run(slow, ITEMS, CONTEXT, {}, pool)
     assert time.monotonic() - started < 10  # killed at the deadline, not hanging
     assert run(Module.from_source(GOOD, "good2"), ITEMS, CONTEXT, {}, pool).ranked
+
+
+def test_the_documented_worked_example_runs(pool: Pool) -> None:
+    """The example in docs/algorithms.md, taken from the page itself, passes the
+    linter and ranks in the sandbox as the page says."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "algorithms.md").read_text()
+    start = doc.index('"""Recent posts many people agree with')
+    source = doc[start : doc.index("```", start)]
+    assert lint(source) == []
+    items = [
+        dict(ITEMS[0], reactions={"agree": 4, "disagree": 1}),
+        dict(ITEMS[1], reactions={"agree": 0, "disagree": 6}),
+    ]
+    result = run(
+        Module.from_source(source, "worked example"),
+        items,
+        CONTEXT,
+        {},
+        pool,
+        defaults={"half_life_hours": 24.0, "floor": 0.05},
+    )
+    assert [r.item_id for r in result.ranked] == [items[0]["id"], items[1]["id"]]
+    assert set(result.ranked[0].why) == {"recency", "agrees", "disagrees"}
