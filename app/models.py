@@ -378,3 +378,95 @@ class Block(SQLModel, table=True):
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     target_uri: str = Field(max_length=2048, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- ranking modules ---------------------------------------------------------
+
+
+class AlgorithmModule(SQLModel, table=True):
+    """A ranking module: a named line of versions, possibly forked from another."""
+
+    __tablename__ = "algorithm_modules"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
+    builtin_key: str | None = Field(default=None, max_length=40, unique=True)
+    author_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+    origin_url: str | None = Field(default=None, max_length=2048)  # where it was imported from
+    license: str = Field(default="AGPL-3.0-or-later", max_length=60)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AlgorithmVersion(SQLModel, table=True):
+    """An immutable version of a module: its source, hash and submission report."""
+
+    __tablename__ = "algorithm_versions"
+    __table_args__ = (UniqueConstraint("module_id", "version", name="uq_algorithm_versions"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    module_id: int = Field(foreign_key="algorithm_modules.id", index=True, ondelete="CASCADE")
+    version: int
+    sha256: str = Field(max_length=64, index=True)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    parameters: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON defaults
+    report: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    author_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+    # The version this one was forked or edited from (lineage), with its hash.
+    parent_id: int | None = Field(
+        default=None, foreign_key="algorithm_versions.id", ondelete="SET NULL"
+    )
+    forked_from_sha256: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FeedAlgorithmChoice(SQLModel, table=True):
+    """The algorithm a community (``community_id``) or a member (``account_id``)
+    ranks with, and its parameter overrides."""
+
+    __tablename__ = "feed_algorithm_choices"
+    __table_args__ = (
+        CheckConstraint(
+            "(community_id IS NULL) <> (account_id IS NULL)", name="ck_feed_algorithm_choices_owner"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int | None = Field(
+        default=None, foreign_key="communities.id", unique=True, ondelete="CASCADE"
+    )
+    account_id: int | None = Field(
+        default=None, foreign_key="accounts.id", unique=True, ondelete="CASCADE"
+    )
+    version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON overrides
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AlgorithmChange(SQLModel, table=True):
+    """The public changelog of a community's algorithm: what, who, when, why."""
+
+    __tablename__ = "algorithm_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True, ondelete="CASCADE")
+    version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    changed_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+    reason: str = Field(default="", max_length=1000)
+    tally: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON, votes
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AlgorithmRunError(SQLModel, table=True):
+    """A failed run (timeout, crash, contract violation), so authors and admins
+    see error counts and the last message on the module's page."""
+
+    __tablename__ = "algorithm_run_errors"
+    __table_args__ = (Index("ix_algorithm_run_errors_version_at", "version_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

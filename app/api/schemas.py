@@ -202,6 +202,8 @@ class FollowOut(BaseModel):
 
 class WhyOut(BaseModel):
     algorithm: str
+    version: int | None = None
+    sha256: str | None = None
     score: float
     factors: dict[str, float]
 
@@ -217,12 +219,24 @@ class FeedItemOut(BaseModel):
         return cls(
             id=item.post.uri,
             post=PostOut.of(item.post),
-            why=WhyOut(algorithm=item.algorithm, score=item.score, factors=item.factors),
+            why=WhyOut(
+                algorithm=item.algorithm,
+                version=item.version,
+                sha256=item.sha256,
+                score=item.score,
+                factors=item.factors,
+            ),
         )
 
 
 class FeedOut(BaseModel):
     algorithm: str
+    version: int | None = None
+    sha256: str | None = None
+    notice: str | None = Field(
+        default=None,
+        description="Set when the algorithm failed and the feed fell back to newest first.",
+    )
     items: list[FeedItemOut]
     next_cursor: str | None
 
@@ -230,9 +244,55 @@ class FeedOut(BaseModel):
     def of(cls, page: FeedPage) -> FeedOut:
         return cls(
             algorithm=page.algorithm,
+            version=page.version,
+            sha256=page.sha256,
+            notice=page.notice,
             items=[FeedItemOut.of(i) for i in page.items],
             next_cursor=page.next_cursor,
         )
+
+
+class AlgorithmSubmit(Body):
+    source: CleanStr = Field(max_length=70_000)
+    forked_from: Id | None = Field(default=None, description="version id this one builds on")
+
+
+class AlgorithmVersionOut(BaseModel):
+    version_id: int
+    version: int
+    sha256: str
+    parameters: dict
+    parent_id: int | None
+    forked_from_sha256: str | None
+    created_at: datetime
+
+
+class AlgorithmOut(BaseModel):
+    id: int
+    name: str
+    summary: str
+    builtin: bool
+    author: str | None
+    license: str
+    latest: AlgorithmVersionOut
+    source_url: str
+    report: dict | None = None
+    versions: list[AlgorithmVersionOut] = []
+    errors: dict | None = None
+
+
+class AlgorithmChoice(Body):
+    algorithm: Id = Field(description="the version id to use")
+    params: dict | None = None
+    reason: CleanStr = Field(default="", max_length=1000)
+
+
+class AlgorithmChangeOut(BaseModel):
+    version_id: int
+    params: dict
+    changed_by: str | None
+    reason: str
+    created_at: datetime
 
 
 class JobStatsOut(BaseModel):

@@ -36,11 +36,18 @@ MAX_SOURCE_SUBQUERIES = 200
 
 @dataclass(frozen=True)
 class Cursor:
+    """Where a page starts: before ``(created_at, id)``; for ranked feeds also the
+    ``offset`` into the ranking of the window that ends there."""
+
     created_at: datetime
     id: int
+    offset: int = 0
 
     def encode(self) -> str:
-        raw = json.dumps({"t": self.created_at.isoformat(), "i": self.id}).encode()
+        data = {"t": self.created_at.isoformat(), "i": self.id}
+        if self.offset:
+            data["o"] = self.offset
+        raw = json.dumps(data).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
@@ -48,8 +55,17 @@ class Cursor:
         try:
             padded = value + "=" * (-len(value) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            cursor = cls(datetime.fromisoformat(data["t"]), int(data["i"]))
-        except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+            cursor = cls(datetime.fromisoformat(data["t"]), int(data["i"]), int(data.get("o", 0)))
+            if not 0 <= cursor.offset <= WINDOW:
+                raise ValueError("offset out of range")
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            binascii.Error,
+            UnicodeDecodeError,
+        ) as exc:
             raise DomainError("That page cursor is not valid.", code="invalid_cursor") from exc
         if cursor.created_at.tzinfo is None:
             raise DomainError("That page cursor is not valid.", code="invalid_cursor")
@@ -68,6 +84,7 @@ class Sources:
 
 @dataclass
 class FeedContext:
+    ctx: Ctx
     viewer: Account | None
     now: datetime
     limit: int
@@ -81,7 +98,13 @@ class Ranked:
 
 
 class Ranking(Protocol):
+    """A strategy ranks a window of candidates. ``keyset`` strategies keep time
+    order, so pages are cut by cursor alone; others rank a window of up to
+    ``WINDOW`` candidates and page through that ranking."""
+
     name: str
+    keyset: bool
+    notice: str | None
 
     def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]: ...
 
@@ -94,6 +117,11 @@ class Chronological:
     """Newest first. The placeholder strategy until communities choose modules."""
 
     name = "chronological"
+    keyset = True
+    notice = None
+
+    def __init__(self, version: int | None = None, sha256: str | None = None) -> None:
+        self.version, self.sha256 = version, sha256
 
     def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
         ordered = sorted(posts, key=lambda p: (p.created_at, p.id), reverse=True)
@@ -112,6 +140,8 @@ class FeedItem:
     score: float
     factors: dict[str, float]
     algorithm: str
+    version: int | None = None
+    sha256: str | None = None
 
 
 @dataclass
@@ -119,6 +149,9 @@ class FeedPage:
     items: list[FeedItem]
     next_cursor: str | None
     algorithm: str
+    version: int | None = None
+    sha256: str | None = None
+    notice: str | None = None  # e.g. "the module failed; showing newest first"
 
 
 def _before(cursor: Cursor | None):
@@ -179,6 +212,9 @@ def candidate_posts(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: in
     return [rows[i] for i in ids if i in rows]
 
 
+WINDOW = 300  # candidates a ranking module sees per feed
+
+
 def build_feed(
     ctx: Ctx,
     sources: Sources,
@@ -193,17 +229,31 @@ def build_feed(
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise DomainError(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
     after = Cursor.decode(cursor) if cursor else None
-    window = candidate_posts(ctx, sources, after, limit + 1)
-    has_more = len(window) > limit
-    window = window[:limit]
-    ranked = ranking.rank(
-        window, FeedContext(viewer=viewer, now=now or datetime.now(UTC), limit=limit)
-    )
+    context = FeedContext(ctx=ctx, viewer=viewer, now=now or datetime.now(UTC), limit=limit)
+    if ranking.keyset:
+        window = candidate_posts(ctx, sources, after, limit + 1)
+        ranked = ranking.rank(window[:limit], context)
+        oldest = window[limit - 1] if len(window) > limit else None
+        next_cursor = Cursor(oldest.created_at, oldest.id).encode() if oldest else None
+    else:
+        window = candidate_posts(ctx, sources, after, WINDOW)
+        # the window is fixed by its newest post, so later pages rank the same window
+        anchor = after or (Cursor(window[0].created_at, window[0].id + 1) if window else None)
+        offset = after.offset if after else 0
+        ranked_all = ranking.rank(window, context)
+        ranked = ranked_all[offset : offset + limit]
+        more = offset + limit < len(ranked_all)
+        next_cursor = (
+            Cursor(anchor.created_at, anchor.id, offset + limit).encode()
+            if more and anchor
+            else None
+        )
     views = {v.id: v for v in present(ctx, [r.post for r in ranked], viewer)}
-    items = [FeedItem(views[r.post.id], r.score, r.factors, ranking.name) for r in ranked]
-    oldest = min(window, key=lambda p: (p.created_at, p.id)) if window else None
-    next_cursor = Cursor(oldest.created_at, oldest.id).encode() if has_more and oldest else None
-    return FeedPage(items, next_cursor, ranking.name)
+    version, sha = getattr(ranking, "version", None), getattr(ranking, "sha256", None)
+    items = [
+        FeedItem(views[r.post.id], r.score, r.factors, ranking.name, version, sha) for r in ranked
+    ]
+    return FeedPage(items, next_cursor, ranking.name, version, sha, ranking.notice)
 
 
 def home_sources(ctx: Ctx, viewer: Account) -> Sources:
@@ -224,8 +274,23 @@ def home_sources(ctx: Ctx, viewer: Account) -> Sources:
     return Sources(community_ids=sorted(community_ids), author_ids=sorted(author_ids))
 
 
-def home(ctx: Ctx, viewer: Account, *, cursor: str | None = None, limit: int = 20) -> FeedPage:
-    return build_feed(ctx, home_sources(ctx, viewer), viewer=viewer, cursor=cursor, limit=limit)
+def home(
+    ctx: Ctx,
+    viewer: Account,
+    *,
+    cursor: str | None = None,
+    limit: int = 20,
+    ranking: Ranking | None = None,
+) -> FeedPage:
+    """The viewer's home feed, ranked by the algorithm they chose (or chronological)."""
+    if ranking is None:
+        from app.services import algorithms
+        from app.services import ranking as module_ranking
+
+        ranking = module_ranking.strategy(ctx, *algorithms.active_for_member(ctx, viewer))
+    return build_feed(
+        ctx, home_sources(ctx, viewer), viewer=viewer, cursor=cursor, limit=limit, ranking=ranking
+    )
 
 
 def community(
@@ -236,9 +301,13 @@ def community(
     cursor: str | None = None,
     limit: int = 20,
 ) -> FeedPage:
-    """A community's threads (top-level posts)."""
+    """A community's threads (top-level posts), ranked by the community's algorithm."""
+    from app.services import algorithms
+    from app.services import ranking as module_ranking
+
+    strategy = module_ranking.strategy(ctx, *algorithms.active_for_community(ctx, group))
     sources = Sources(community_ids=[group.id], top_level_only=True)
-    return build_feed(ctx, sources, viewer=viewer, cursor=cursor, limit=limit)
+    return build_feed(ctx, sources, viewer=viewer, cursor=cursor, limit=limit, ranking=strategy)
 
 
 def profile(

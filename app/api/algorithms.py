@@ -1,0 +1,158 @@
+"""Ranking modules: submit, fork, read (with source), and choose for a feed."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import PlainTextResponse
+
+from app.api.auth import Reader, Writer
+from app.api.schemas import (
+    MAX_ID,
+    AlgorithmChangeOut,
+    AlgorithmChoice,
+    AlgorithmOut,
+    AlgorithmSubmit,
+    AlgorithmVersionOut,
+)
+from app.deps import CtxDep
+from app.models import Account, AlgorithmModule, AlgorithmVersion
+from app.services import Ctx, algorithms, communities
+
+router = APIRouter(tags=["algorithms"])
+ModuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def version_out(v: AlgorithmVersion) -> AlgorithmVersionOut:
+    return AlgorithmVersionOut(
+        version_id=v.id,
+        version=v.version,
+        sha256=v.sha256,
+        parameters=json.loads(v.parameters),
+        parent_id=v.parent_id,
+        forked_from_sha256=v.forked_from_sha256,
+        created_at=v.created_at,
+    )
+
+
+def module_out(
+    ctx: Ctx, m: AlgorithmModule, latest: AlgorithmVersion, *, detail: bool = False
+) -> AlgorithmOut:
+    author = ctx.db.get(Account, m.author_id) if m.author_id else None
+    out = AlgorithmOut(
+        id=m.id,
+        name=m.name,
+        summary=m.summary,
+        builtin=m.builtin_key is not None,
+        author=author.uri if author else None,
+        license=m.license,
+        latest=version_out(latest),
+        source_url=f"{ctx.base_url}/api/v1/algorithm-versions/{latest.id}/source",
+        report=json.loads(latest.report),
+    )
+    if detail:
+        out.versions = [version_out(v) for v in algorithms.versions(ctx, m)]
+        out.errors = algorithms.error_stats(ctx, latest)
+    return out
+
+
+@router.get("/algorithms", response_model=list[AlgorithmOut])
+def list_algorithms(ctx: CtxDep) -> list[AlgorithmOut]:
+    return [module_out(ctx, m, v) for m, v in algorithms.list_modules(ctx)]
+
+
+@router.post("/algorithms", status_code=201, response_model=AlgorithmOut)
+def submit(body: AlgorithmSubmit, ctx: CtxDep, account: Writer) -> AlgorithmOut:
+    """Submit a module (or a new version/fork with ``forked_from``). A module the
+    checker rejects answers 422 with each finding (line, message)."""
+    version = algorithms.submit(ctx, account, body.source, body.forked_from)
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    return module_out(ctx, module, version, detail=True)
+
+
+@router.get("/algorithms/{module_id}", response_model=AlgorithmOut)
+def get_algorithm(module_id: ModuleId, ctx: CtxDep) -> AlgorithmOut:
+    module = algorithms.get_module(ctx, module_id)
+    return module_out(ctx, module, algorithms.latest_version(ctx, module), detail=True)
+
+
+@router.get("/algorithms/{module_id}/source", response_class=PlainTextResponse)
+def module_source(module_id: ModuleId, ctx: CtxDep) -> PlainTextResponse:
+    latest = algorithms.latest_version(ctx, algorithms.get_module(ctx, module_id))
+    return _source(latest)
+
+
+@router.get("/algorithm-versions/{version_id}/source", response_class=PlainTextResponse)
+def version_source(version_id: ModuleId, ctx: CtxDep) -> PlainTextResponse:
+    return _source(algorithms.get_version(ctx, version_id))
+
+
+def _source(version: AlgorithmVersion) -> PlainTextResponse:
+    return PlainTextResponse(
+        version.source,
+        media_type="text/x-python; charset=utf-8",
+        headers={"Digest": f"sha-256={version.sha256}", "X-Content-SHA256": version.sha256},
+    )
+
+
+@router.put("/communities/{name}/algorithm", response_model=AlgorithmChangeOut)
+def set_community(
+    name: Name, body: AlgorithmChoice, ctx: CtxDep, account: Writer
+) -> AlgorithmChangeOut:
+    """Switch a community's algorithm (community admins; recorded in the changelog)."""
+    community = communities.get(ctx, name)
+    change = algorithms.set_community_algorithm(
+        ctx, account, community, body.algorithm, body.params, body.reason
+    )
+    return AlgorithmChangeOut(
+        version_id=change.version_id,
+        params=json.loads(change.params),
+        changed_by=account.uri,
+        reason=change.reason,
+        created_at=change.created_at,
+    )
+
+
+@router.get("/communities/{name}/algorithm")
+def community_algorithm(name: Name, ctx: CtxDep) -> dict:
+    community = communities.get(ctx, name)
+    version, params = algorithms.active_for_community(ctx, community)
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    return {
+        "active": {
+            "module": module.id,
+            "name": module.name,
+            **version_out(version).model_dump(mode="json"),
+            "params": params,
+        },
+        "changelog": [
+            AlgorithmChangeOut(
+                version_id=c.version_id,
+                params=json.loads(c.params),
+                reason=c.reason,
+                changed_by=(a.uri if (a := ctx.db.get(Account, c.changed_by_id)) else None),
+                created_at=c.created_at,
+            ).model_dump(mode="json")
+            for c in algorithms.changelog(ctx, community)
+        ],
+    }
+
+
+@router.put("/me/feed-algorithm")
+def set_mine(body: AlgorithmChoice, ctx: CtxDep, account: Writer) -> dict:
+    """Pick, for your home feed, an algorithm one of your communities approved."""
+    choice = algorithms.set_member_algorithm(ctx, account, body.algorithm, body.params)
+    return {"algorithm": choice.version_id, "params": json.loads(choice.params)}
+
+
+@router.get("/me/feed-algorithm")
+def get_mine(ctx: CtxDep, account: Reader) -> dict:
+    version, params = algorithms.active_for_member(ctx, account)
+    return {
+        "algorithm": version.id,
+        "params": params,
+        "approved": sorted(algorithms.approved_for(ctx, account)),
+    }

@@ -1,0 +1,188 @@
+"""Feeds ranked by algorithm modules: candidates become contract-v1 items, the
+module ranks them (built-ins in-process, submitted ones in the sandbox), and a
+failure falls back to newest-first with a visible notice and a recorded error."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from algorithms import contract
+from algorithms.runner import Module, RunFailed, run
+from algorithms.sandbox import SandboxUnavailable
+from app.models import (
+    Account,
+    AlgorithmModule,
+    AlgorithmVersion,
+    Community,
+    Follow,
+    Membership,
+    Post,
+    PostTag,
+    Reaction,
+)
+from app.services import Ctx, algorithms, reactions
+from app.services.feeds import CHRONOLOGICAL, Chronological, FeedContext, Ranked
+from app.text import plain_text
+
+STANCE_VALUE = {"agree": 1.0, "pass": 0.0, "disagree": -1.0}
+
+
+def items_for(ctx: Ctx, posts: list[Post]) -> list[dict]:
+    """Contract-v1 items for posts, in a fixed number of queries."""
+    ids = [p.id for p in posts]
+    authors = (
+        dict(
+            ctx.db.exec(
+                select(Account.id, Account.uri).where(Account.id.in_({p.author_id for p in posts}))
+            ).all()
+        )
+        if posts
+        else {}
+    )
+    community_ids = {p.community_id for p in posts if p.community_id}
+    groups = (
+        dict(
+            ctx.db.exec(
+                select(Community.id, Community.uri).where(Community.id.in_(community_ids))
+            ).all()
+        )
+        if community_ids
+        else {}
+    )
+    tags: dict[int, list[str]] = defaultdict(list)
+    for post_id, tag in (
+        ctx.db.exec(select(PostTag.post_id, PostTag.tag).where(PostTag.post_id.in_(ids)))
+        if ids
+        else []
+    ):
+        tags[post_id].append(tag)
+    repliers = (
+        dict(
+            ctx.db.exec(
+                select(Post.in_reply_to_id, func.count(func.distinct(Post.author_id)))
+                .where(Post.in_reply_to_id.in_(ids))
+                .group_by(Post.in_reply_to_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    counts = reactions.counts(ctx, ids)
+    domain = ctx.settings.domain
+    out = []
+    for p in posts:
+        author_uri = authors.get(p.author_id, "")
+        out.append(
+            {
+                "id": p.uri,
+                "kind": "post",
+                "author": author_uri,
+                "community": groups.get(p.community_id),
+                "created_at": p.created_at.timestamp(),
+                "text": plain_text(p.html, 2000),
+                "tags": tags.get(p.id, []),
+                "reply_count": p.reply_count,
+                "repliers": int(repliers.get(p.id, 0)),
+                "reactions": dict(counts[p.id]),
+                "is_reply": p.in_reply_to_id is not None,
+                "origin": author_uri.split("/")[2] if "://" in author_uri else domain,
+            }
+        )
+    return out
+
+
+def context_for(
+    ctx: Ctx, viewer: Account | None, posts: list[Post], now: float, limit: int
+) -> dict:
+    ratings = []
+    if posts:
+        by_id = {p.id: p.uri for p in posts}
+        rows = ctx.db.exec(
+            select(Reaction.post_id, Account.uri, Reaction.kind)
+            .join(Account, Account.id == Reaction.account_id)
+            .where(Reaction.post_id.in_(by_id), Reaction.slot == "stance")
+        ).all()
+        ratings = [[uri, by_id[pid], STANCE_VALUE[kind]] for pid, uri, kind in rows]
+    following, member_of = [], []
+    if viewer is not None:
+        following = list(
+            ctx.db.exec(
+                select(Account.uri)
+                .join(Follow, Follow.target_account_id == Account.id)
+                .where(Follow.follower_id == viewer.id, Follow.state == "accepted")
+            ).all()
+        )
+        member_of = list(
+            ctx.db.exec(
+                select(Community.uri)
+                .join(Membership, Membership.community_id == Community.id)
+                .where(Membership.account_id == viewer.id, Membership.state == "active")
+            ).all()
+        )
+    return {
+        "now": now,
+        "viewer": viewer.uri if viewer else None,
+        "following": following,
+        "communities": member_of,
+        "ratings": ratings,
+        "limit": limit,
+    }
+
+
+class ModuleRanking:
+    """A feed strategy backed by one module version and its parameter overrides."""
+
+    keyset = False
+
+    def __init__(self, version: AlgorithmVersion, module: AlgorithmModule, params: dict) -> None:
+        self.version_row = version
+        self.module = module
+        self.params = params
+        self.name = module.name
+        self.version = version.version
+        self.sha256 = version.sha256
+        self.notice: str | None = None
+
+    def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
+        ctx = context.ctx
+        items = items_for(ctx, posts)
+        module_context = context_for(
+            ctx, context.viewer, posts, context.now.timestamp(), context.limit
+        )
+        module = (
+            Module.builtin_module(self.module.builtin_key)
+            if self.module.builtin_key
+            else Module(self.module.name, self.version_row.source, self.sha256)
+        )
+        try:
+            pool = None if self.module.builtin_key else algorithms.sandbox_pool()
+            result = run(
+                module,
+                items,
+                module_context,
+                self.params,
+                pool,
+                defaults=json.loads(self.version_row.parameters),
+            )
+        except (RunFailed, SandboxUnavailable, contract.ContractError) as exc:
+            kind = getattr(exc, "kind", "contract")
+            algorithms.record_failure(ctx, self.version_row, kind, str(exc))
+            self.notice = (
+                f"“{self.name}” could not rank this feed ({kind}: {exc}); "
+                "showing newest first instead."
+            )
+            return CHRONOLOGICAL.rank(posts, context)
+        by_uri = {p.uri: p for p in posts}
+        return [Ranked(by_uri[r.item_id], r.score, r.why) for r in result.ranked]
+
+
+def strategy(ctx: Ctx, version: AlgorithmVersion, params: dict):  # noqa: ANN201
+    """Chronological stays a fast keyset feed; anything else ranks a window."""
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    if module.builtin_key == algorithms.DEFAULT and not params:
+        return Chronological(version.version, version.sha256)
+    return ModuleRanking(version, module, params)
