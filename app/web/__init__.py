@@ -2,8 +2,24 @@
 
 from fastapi import APIRouter
 
-from app.web import admin, auth_pages, community_pages, feed_pages, post_pages, profile_pages
+from app.web import (
+    admin,
+    algorithm_pages,
+    auth_pages,
+    community_pages,
+    feed_pages,
+    post_pages,
+    profile_pages,
+)
 
 router = APIRouter(include_in_schema=False)
-for module in (auth_pages, feed_pages, community_pages, post_pages, profile_pages, admin):
+for module in (
+    auth_pages,
+    feed_pages,
+    community_pages,
+    post_pages,
+    profile_pages,
+    admin,
+    algorithm_pages,
+):
     router.include_router(module.router)

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import DomainError
-from app.services import accounts, auth, communities, feeds, follows
+from app.models import AlgorithmModule
+from app.services import accounts, algorithms, auth, communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
 from app.web.templating import redirect, render
@@ -60,7 +61,21 @@ def unfollow(request: Request, username: Username, ctx: CtxDep, viewer: Member) 
 
 def _settings(request: Request, ctx, viewer, status: int = 200, **extra) -> Response:  # noqa: ANN001
     form = {"display_name": viewer.display_name, "bio": viewer.bio, "avatar_url": viewer.avatar_url}
-    context = {"form": form, "tokens": auth.list_tokens(ctx, viewer), **extra}
+    active, params = algorithms.active_for_member(ctx, viewer)
+    approved = [
+        (ctx.db.get(AlgorithmModule, v.module_id), v)
+        for v in (
+            algorithms.get_version(ctx, i) for i in sorted(algorithms.approved_for(ctx, viewer))
+        )
+    ]
+    context = {
+        "form": form,
+        "tokens": auth.list_tokens(ctx, viewer),
+        "active_algorithm": active,
+        "algorithm_params": params,
+        "approved_algorithms": approved,
+        **extra,
+    }
     return render(request, "settings.html", status=status, **context)
 
 

@@ -1,0 +1,148 @@
+"""Algorithm pages: every module's source, versions, hash and error counts, in
+the open; and where communities and members choose theirs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+from sqlmodel import select
+
+from app.api.schemas import MAX_ID
+from app.deps import CtxDep
+from app.errors import Invalid, NotFound
+from app.models import Account, AlgorithmModule, AlgorithmVersion
+from app.services import algorithms, communities
+from app.web.deps import Csrf, Member, Viewer
+from app.web.templating import redirect, render
+
+router = APIRouter()
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+def highlighted(source: str) -> Markup:
+    """Pygments output: it escapes the source itself, so marking it safe is sound."""
+    return Markup(highlight(source, PythonLexer(), HtmlFormatter(linenos="table")))  # noqa: S704
+
+
+@router.get("/algorithms")
+def list_page(request: Request, ctx: CtxDep, viewer: Viewer) -> Response:
+    return render(request, "algorithms.html", modules=algorithms.list_modules(ctx))
+
+
+def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:  # noqa: ANN001
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    author = ctx.db.get(Account, module.author_id) if module.author_id else None
+    parent = ctx.db.get(AlgorithmVersion, version.parent_id) if version.parent_id else None
+    return render(
+        request,
+        "algorithm.html",
+        module=module,
+        version=version,
+        author=author,
+        parent=parent,
+        versions=algorithms.versions(ctx, module),
+        source=highlighted(version.source),
+        report=json.loads(version.report),
+        parameters=json.loads(version.parameters),
+        errors=algorithms.error_stats(ctx, version),
+    )
+
+
+@router.get("/algorithms/{module_id}")
+def module_page(request: Request, module_id: Id, ctx: CtxDep, viewer: Viewer) -> Response:
+    module = algorithms.get_module(ctx, module_id)
+    return _version_page(request, ctx, algorithms.latest_version(ctx, module))
+
+
+@router.get("/algorithm-versions/{version_id}")
+def version_page(request: Request, version_id: Id, ctx: CtxDep, viewer: Viewer) -> Response:
+    return _version_page(request, ctx, algorithms.get_version(ctx, version_id))
+
+
+@router.get("/algorithm-hashes/{digest}")
+def by_hash(
+    request: Request,
+    digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    ctx: CtxDep,
+    viewer: Viewer,
+) -> Response:
+    """Where "Why am I seeing this?" links: the exact version that ranked the item."""
+    version = ctx.db.exec(
+        select(AlgorithmVersion)
+        .where(AlgorithmVersion.sha256 == digest)
+        .order_by(AlgorithmVersion.id)
+    ).first()
+    if version is None:
+        raise NotFound("No module version has that hash here.", code="algorithm_not_found")
+    return _version_page(request, ctx, version)
+
+
+@router.get("/c/{name}/algorithm")
+def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> Response:
+    community = communities.get(ctx, name)
+    version, params = algorithms.active_for_community(ctx, community)
+    return render(
+        request,
+        "community_algorithm.html",
+        community=community,
+        active=version,
+        active_module=ctx.db.get(AlgorithmModule, version.module_id),
+        params=params,
+        changelog=[
+            (
+                c,
+                ctx.db.get(Account, c.changed_by_id) if c.changed_by_id else None,
+                ctx.db.get(AlgorithmVersion, c.version_id),
+            )
+            for c in algorithms.changelog(ctx, community)
+        ],
+        modules=algorithms.list_modules(ctx),
+        is_admin=communities.can_moderate(ctx, viewer, community, role="admin"),
+    )
+
+
+def _params(raw: str) -> dict:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError as exc:
+        raise Invalid(
+            'Parameters must be a JSON object, e.g. {"half_life_hours": 6}.', code="invalid_params"
+        ) from exc
+    if not isinstance(value, dict):
+        raise Invalid("Parameters must be a JSON object.", code="invalid_params")
+    return value
+
+
+@router.post("/c/{name}/algorithm", dependencies=[Csrf])
+def choose_for_community(
+    request: Request,
+    name: Name,
+    ctx: CtxDep,
+    viewer: Member,
+    version_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    params: Annotated[str, Form(max_length=8000)] = "{}",
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    community = communities.get(ctx, name)
+    algorithms.set_community_algorithm(ctx, viewer, community, version_id, _params(params), reason)
+    return redirect(request, f"/c/{community.name}/algorithm", flash="Algorithm changed.")
+
+
+@router.post("/settings/feed-algorithm", dependencies=[Csrf])
+def choose_for_me(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    version_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    params: Annotated[str, Form(max_length=8000)] = "{}",
+) -> Response:
+    algorithms.set_member_algorithm(ctx, viewer, version_id, _params(params))
+    return redirect(request, "/settings#feed", flash="Your home feed uses the new algorithm.")
