@@ -110,9 +110,11 @@ def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
 
 def _run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Schedule housekeeping, then run jobs until ``stop`` (or SIGTERM/SIGINT)."""
+    from app import plugins
     from app.db import make_engine, transaction
     from app.services import Ctx, jobs, maintenance
 
+    plugins.load()
     engine = make_engine(settings.resolved_database_url)
     with transaction(engine) as db:
         jobs.ensure_scheduled(Ctx(db, settings), "maintenance.prune", maintenance.PRUNE_EVERY)

@@ -94,9 +94,12 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the application. ``uvicorn --factory app.main:create_app`` calls this
     once per worker process; tests pass their own settings and engine."""
+    from app import plugins
     from app.api import router as api_router
     from app.web import router as web_router
     from federation import discovery, endpoints
+
+    plugins.load()
 
     settings = settings or load_settings()
     settings.resolved_secret_key  # noqa: B018 - create the key file before serving

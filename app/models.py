@@ -96,6 +96,10 @@ class Community(SQLModel, table=True):
     charter: str = Field(default="", sa_column=Column(Text, nullable=False))
     charter_html: str = Field(default="", sa_column=Column(Text, nullable=False))
     join_policy: str = Field(default="open", max_length=10)  # "open" | "approval"
+    # who changes the ranking algorithm: "admins", or "vote" (member proposals)
+    algorithm_governance: str = Field(
+        default="admins", max_length=10, sa_column_kwargs={"server_default": "admins"}
+    )
     created_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -469,4 +473,37 @@ class AlgorithmRunError(SQLModel, table=True):
     version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
     kind: str = Field(max_length=20)
     message: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AlgorithmProposal(SQLModel, table=True):
+    """A member-voted proposal to change a community's algorithm: it passes when,
+    at its closing time, enough members voted (quorum) and more than
+    ``threshold`` of the yes/no votes are yes; then it is applied automatically."""
+
+    __tablename__ = "algorithm_proposals"
+    __table_args__ = (Index("ix_algorithm_proposals_state_closes", "state", "closes_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True, ondelete="CASCADE")
+    version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
+    params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    proposer_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+    reason: str = Field(default="", max_length=1000)
+    quorum: int
+    threshold: float
+    state: str = Field(default="open", max_length=10)  # open | passed | rejected
+    tally: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    closes_at: datetime
+
+
+class AlgorithmVote(SQLModel, table=True):
+    __tablename__ = "algorithm_votes"
+    __table_args__ = (UniqueConstraint("proposal_id", "account_id", name="uq_algorithm_votes"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="algorithm_proposals.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    choice: str = Field(max_length=10)  # yes | no | abstain
     created_at: datetime = Field(default_factory=utcnow)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
 from algorithms.sandbox import bubblewrap
+from app.models import AlgorithmProposal, Job, utcnow
 
 AGREED = '''"""Most agreed first."""
 NAME = "Most agreed"
@@ -166,3 +168,120 @@ def test_a_failing_module_falls_back_visibly_and_is_counted(garden) -> None:  # 
     ]
     stats = alice.get(f"/api/v1/algorithms/{r.json()['id']}").json()["errors"]
     assert stats["last_24h"] == {"error": 1} and "ZeroDivisionError" in stats["last_error"]
+
+
+def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001
+    """Let the voting window pass."""
+    from datetime import timedelta
+
+    from app.models import AlgorithmProposal, utcnow
+
+    with new_ctx() as ctx:
+        proposal = ctx.db.get(AlgorithmProposal, proposal_id)
+        proposal.closes_at = utcnow() - timedelta(seconds=1)
+        ctx.db.add(proposal)
+
+
+def test_member_vote_lifecycle(garden, api_user, new_ctx) -> None:  # noqa: ANN001
+    alice, bob = garden["alice"], garden["bob"]
+    carol = api_user("carol")
+    carol.post("/api/v1/communities/garden/join")
+    bridging = builtin(alice, "Bridging")["latest"]["version_id"]
+    assert (
+        bob.post("/api/v1/communities/garden/algorithm-proposals", {"algorithm": bridging}).json()[
+            "error"
+        ]
+        == "governed_by_admins"
+    )
+    assert (
+        bob.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"}).status_code
+        == 403
+    )
+    assert (
+        alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"}).json()[
+            "mode"
+        ]
+        == "vote"
+    )
+    r = alice.put("/api/v1/communities/garden/algorithm", {"algorithm": bridging})
+    assert r.status_code == 403 and r.json()["error"] == "governed_by_vote"
+
+    r = bob.post(
+        "/api/v1/communities/garden/algorithm-proposals",
+        {
+            "algorithm": bridging,
+            "reason": "find common ground",
+            "quorum": 2,
+            "threshold": 0.5,
+            "window_hours": 1,
+        },
+    )
+    assert r.status_code == 201 and r.json()["state"] == "open"
+    pid = r.json()["id"]
+    votes = f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes"
+    assert bob.post(votes, {"choice": "yes"}).json()["tally"]["yes"] == 1
+    assert carol.post(votes, {"choice": "no"}).json()["tally"] == {"yes": 1, "no": 1, "abstain": 0}
+    assert carol.post(votes, {"choice": "yes"}).json()["tally"]["yes"] == 2  # changed her mind
+    outsider = api_user("dave")
+    assert outsider.post(votes, {"choice": "no"}).status_code == 403
+    assert (
+        alice.get("/api/v1/communities/garden/algorithm").json()["active"]["name"]
+        == "Chronological"
+    )  # nothing changes before the window closes
+
+    _expire(new_ctx, pid)
+    proposals = alice.get("/api/v1/communities/garden/algorithm-proposals").json()
+    assert proposals[0]["state"] == "passed"
+    state = alice.get("/api/v1/communities/garden/algorithm").json()
+    assert state["active"]["version_id"] == bridging
+    assert state["changelog"][0]["reason"] == "find common ground"
+    assert state["changelog"][0]["tally"] == {
+        "yes": 2,
+        "no": 0,
+        "abstain": 0,
+        "quorum": 2,
+        "threshold": 0.5,
+    }
+    assert bob.post(votes, {"choice": "no"}).json()["error"] == "proposal_closed"
+    assert alice.get("/api/v1/communities/garden/feed").json()["algorithm"] == "Bridging"
+
+
+def test_a_proposal_without_quorum_is_rejected(garden, new_ctx) -> None:  # noqa: ANN001
+    alice, bob = garden["alice"], garden["bob"]
+    alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
+    recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
+    pid = bob.post(
+        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 2}
+    ).json()["id"]
+    bob.post(f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"})
+    _expire(new_ctx, pid)
+    proposal = alice.get("/api/v1/communities/garden/algorithm-proposals").json()[0]
+    assert proposal["state"] == "rejected" and proposal["tally"]["yes"] == 1
+    assert (
+        alice.get("/api/v1/communities/garden/algorithm").json()["active"]["name"]
+        == "Chronological"
+    )
+    bad = bob.post(
+        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 50}
+    )
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_quorum"
+
+
+def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) -> None:  # noqa: ANN001
+    from app.services import jobs
+
+    alice, bob = garden["alice"], garden["bob"]
+    alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
+    needs = builtin(alice, "Questions that need answers")["latest"]["version_id"]
+    pid = bob.post(
+        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": needs, "quorum": 1}
+    ).json()["id"]
+    bob.post(f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"})
+    _expire(new_ctx, pid)
+    with new_ctx() as ctx:  # the job was queued for the closing time; make it due now
+        for job in ctx.db.exec(select(Job).where(Job.kind == "algorithms.close_proposal")):
+            job.run_at = utcnow()
+            ctx.db.add(job)
+    assert jobs.run_one(engine, settings, "w").state == "done"
+    with new_ctx() as ctx:
+        assert ctx.db.get(AlgorithmProposal, pid).state == "passed"

@@ -16,10 +16,14 @@ from app.api.schemas import (
     AlgorithmOut,
     AlgorithmSubmit,
     AlgorithmVersionOut,
+    GovernanceUpdate,
+    ProposalCreate,
+    ProposalOut,
+    VoteCreate,
 )
 from app.deps import CtxDep
-from app.models import Account, AlgorithmModule, AlgorithmVersion
-from app.services import Ctx, algorithms, communities
+from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVersion
+from app.services import Ctx, algorithms, communities, governance
 
 router = APIRouter(tags=["algorithms"])
 ModuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -133,6 +137,7 @@ def community_algorithm(name: Name, ctx: CtxDep) -> dict:
                 version_id=c.version_id,
                 params=json.loads(c.params),
                 reason=c.reason,
+                tally=json.loads(c.tally) if c.tally else None,
                 changed_by=(a.uri if (a := ctx.db.get(Account, c.changed_by_id)) else None),
                 created_at=c.created_at,
             ).model_dump(mode="json")
@@ -156,3 +161,58 @@ def get_mine(ctx: CtxDep, account: Reader) -> dict:
         "params": params,
         "approved": sorted(algorithms.approved_for(ctx, account)),
     }
+
+
+def proposal_out(ctx: Ctx, p: AlgorithmProposal) -> ProposalOut:
+    proposer = ctx.db.get(Account, p.proposer_id) if p.proposer_id else None
+    return ProposalOut(
+        id=p.id,
+        version_id=p.version_id,
+        params=json.loads(p.params),
+        reason=p.reason,
+        proposer=proposer.uri if proposer else None,
+        quorum=p.quorum,
+        threshold=p.threshold,
+        state=p.state,
+        tally=json.loads(p.tally) if p.tally else governance.tally(ctx, p),
+        closes_at=p.closes_at,
+    )
+
+
+@router.put("/communities/{name}/algorithm-governance")
+def set_governance(name: Name, body: GovernanceUpdate, ctx: CtxDep, account: Writer) -> dict:
+    """Community admins choose who changes the algorithm: themselves, or members by vote."""
+    community = governance.set_mode(ctx, account, communities.get(ctx, name), body.mode)
+    return {"community": community.name, "mode": community.algorithm_governance}
+
+
+@router.post("/communities/{name}/algorithm-proposals", status_code=201, response_model=ProposalOut)
+def propose(name: Name, body: ProposalCreate, ctx: CtxDep, account: Writer) -> ProposalOut:
+    proposal = governance.propose(
+        ctx,
+        account,
+        communities.get(ctx, name),
+        body.algorithm,
+        body.params,
+        reason=body.reason,
+        window_hours=body.window_hours,
+        quorum=body.quorum,
+        threshold=body.threshold,
+    )
+    return proposal_out(ctx, proposal)
+
+
+@router.get("/communities/{name}/algorithm-proposals", response_model=list[ProposalOut])
+def list_proposals(name: Name, ctx: CtxDep) -> list[ProposalOut]:
+    return [proposal_out(ctx, p) for p in governance.proposals(ctx, communities.get(ctx, name))]
+
+
+@router.post(
+    "/communities/{name}/algorithm-proposals/{proposal_id}/votes", response_model=ProposalOut
+)
+def vote(
+    name: Name, proposal_id: ModuleId, body: VoteCreate, ctx: CtxDep, account: Writer
+) -> ProposalOut:
+    proposal = governance.get_proposal(ctx, communities.get(ctx, name), proposal_id)
+    governance.vote(ctx, account, proposal, body.choice)
+    return proposal_out(ctx, proposal)

@@ -292,6 +292,7 @@ class AlgorithmChangeOut(BaseModel):
     params: dict
     changed_by: str | None
     reason: str
+    tally: dict | None = None
     created_at: datetime
 
 
@@ -303,3 +304,33 @@ class JobStatsOut(BaseModel):
 class ErrorOut(BaseModel):
     error: str
     detail: str | list[dict]
+
+
+class ProposalCreate(Body):
+    algorithm: Id = Field(description="the version id proposed")
+    params: dict | None = None
+    reason: CleanStr = Field(default="", max_length=1000)
+    window_hours: float = Field(default=72.0, gt=0, le=720)
+    quorum: int | None = Field(default=None, ge=1, le=1_000_000)
+    threshold: float = Field(default=0.5, ge=0, lt=1)
+
+
+class VoteCreate(Body):
+    choice: Literal["yes", "no", "abstain"]
+
+
+class GovernanceUpdate(Body):
+    mode: Literal["admins", "vote"]
+
+
+class ProposalOut(BaseModel):
+    id: int
+    version_id: int
+    params: dict
+    reason: str
+    proposer: str | None
+    quorum: int
+    threshold: float
+    state: str
+    tally: dict
+    closes_at: datetime

@@ -300,7 +300,10 @@ def set_community_algorithm(
 ) -> AlgorithmChange:
     """An admin of an admin-governed community switches its algorithm; the change
     goes into the public changelog."""
+    from app.services import governance
+
     communities.require_role(ctx, actor, community, "admin")
+    governance.require_admin_governed(community)
     version = get_version(ctx, version_id)
     params = _checked_params(version, params)
     if len(reason) > 1000:

@@ -1,0 +1,9 @@
+"""Loads the modules that register job handlers (and, later, event listeners),
+so every process (web server, worker, CLI) runs with the same wiring."""
+
+from __future__ import annotations
+
+
+def load() -> None:
+    import app.services.governance  # noqa: F401
+    import app.services.maintenance  # noqa: F401
