@@ -285,3 +285,21 @@ def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) 
     assert jobs.run_one(engine, settings, "w").state == "done"
     with new_ctx() as ctx:
         assert ctx.db.get(AlgorithmProposal, pid).state == "passed"
+
+
+def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:  # noqa: ANN001
+    from app.services import ranking
+
+    calls = []
+    real_run = ranking.run
+    monkeypatch.setattr(ranking, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    monkeypatch.setattr(ranking, "CACHE", ranking.RankingCache())
+    alice, bob = garden["alice"], garden["bob"]
+    recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
+    alice.put("/api/v1/communities/garden/algorithm", {"algorithm": recent})
+    first = alice.get("/api/v1/communities/garden/feed").json()
+    again = alice.get("/api/v1/communities/garden/feed").json()
+    assert len(calls) == 1 and first["items"] == again["items"]
+    bob.post(f"/api/v1/posts/{garden['second']['id']}/reactions", {"kind": "like"})
+    alice.get("/api/v1/communities/garden/feed")
+    assert len(calls) == 2  # new input, new ranking

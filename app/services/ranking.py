@@ -4,8 +4,11 @@ failure falls back to newest-first with a visible notice and a recorded error.""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections import defaultdict
+import threading
+import time
+from collections import OrderedDict, defaultdict
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -29,6 +32,42 @@ from app.services.feeds import CHRONOLOGICAL, Chronological, FeedContext, Ranked
 from app.text import plain_text
 
 STANCE_VALUE = {"agree": 1.0, "pass": 0.0, "disagree": -1.0}
+CACHE_SECONDS = 60.0
+CACHE_ENTRIES = 512
+
+
+class RankingCache:
+    """Recent rankings by their exact inputs (module hash, parameters, candidates,
+    context apart from the clock), so repeated page loads don't rerun a module.
+    Per process, bounded, and short-lived: a result is at most a minute old."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[float, list]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(sha: str, params: dict, items: list[dict], context: dict) -> str:
+        stable = {k: v for k, v in context.items() if k != "now"}
+        raw = json.dumps([sha, params, items, stable], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def get(self, key: str) -> list | None:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None or time.monotonic() - hit[0] > CACHE_SECONDS:
+                return None
+            self._entries.move_to_end(key)
+            return hit[1]
+
+    def put(self, key: str, value: list) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > CACHE_ENTRIES:
+                self._entries.popitem(last=False)
+
+
+CACHE = RankingCache()
 
 
 def items_for(ctx: Ctx, posts: list[Post]) -> list[dict]:
@@ -158,6 +197,10 @@ class ModuleRanking:
             if self.module.builtin_key
             else Module(self.module.name, self.version_row.source, self.sha256)
         )
+        by_uri = {p.uri: p for p in posts}
+        key = CACHE.key(self.sha256, self.params, items, module_context)
+        if (cached := CACHE.get(key)) is not None:
+            return [Ranked(by_uri[uri], score, why) for uri, score, why in cached]
         try:
             pool = None if self.module.builtin_key else algorithms.sandbox_pool()
             result = run(
@@ -176,7 +219,7 @@ class ModuleRanking:
                 "showing newest first instead."
             )
             return CHRONOLOGICAL.rank(posts, context)
-        by_uri = {p.uri: p for p in posts}
+        CACHE.put(key, [(r.item_id, r.score, r.why) for r in result.ranked])
         return [Ranked(by_uri[r.item_id], r.score, r.why) for r in result.ranked]
 
 
