@@ -303,3 +303,36 @@ def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:
     bob.post(f"/api/v1/posts/{garden['second']['id']}/reactions", {"kind": "like"})
     alice.get("/api/v1/communities/garden/feed")
     assert len(calls) == 2  # new input, new ranking
+
+
+def test_kendall_tau_by_hand() -> None:
+    from app.services.comparison import kendall_tau
+
+    assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0
+    assert kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0
+    # pairs ab ac bc: a<b kept, a<c kept, b<c flipped -> (2 - 1) / 3
+    assert kendall_tau(["a", "b", "c"], ["a", "c", "b"]) == pytest.approx(1 / 3)
+    assert kendall_tau(["a"], ["a"]) is None
+
+
+def test_diff_and_preview(garden) -> None:  # noqa: ANN001
+    alice = garden["alice"]
+    chrono = builtin(alice, "Chronological")["latest"]["version_id"]
+    recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
+    diff = alice.get("/api/v1/algorithm-diff", params={"from": chrono, "to": recent})
+    assert diff.status_code == 200 and diff.text.startswith("--- v1")
+    assert '+NAME = "Recent discussion"' in diff.text and '-NAME = "Chronological"' in diff.text
+    preview = alice.get("/api/v1/feed/home", params={"algorithm": recent}).json()
+    assert preview["algorithm"] == "Recent discussion"
+    assert alice.get("/api/v1/feed/home").json()["algorithm"] == "chronological"  # unchanged
+
+
+@needs_sandbox
+def test_submission_report_compares_with_the_community(garden) -> None:  # noqa: ANN001
+    bob = garden["bob"]
+    r = bob.post("/api/v1/algorithms", {"source": AGREED, "community": "garden"})
+    assert r.status_code == 201, r.text
+    diff = r.json()["report"]["ranking_diff"]
+    assert diff["community"] == "garden" and diff["candidates"] == 2
+    assert diff["overlap_at_20"] == 1.0 and diff["kendall_tau"] == -1.0  # same two, swapped
+    assert diff["moved_in"] == [] and diff["moved_out"] == []

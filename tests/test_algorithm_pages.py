@@ -68,3 +68,21 @@ def test_members_choose_their_home_feed_algorithm(client: TestClient) -> None:
     submit(client, "/compose", "/compose", {"text": "my own post"})
     home = client.get("/").text
     assert "<strong>Bridging</strong>" in home and "not enough ratings" in home
+
+
+def test_diff_lineage_and_preview_pages(client: TestClient) -> None:
+    signup(client, "alice")
+    submit(client, "/compose", "/compose", {"text": "two?"})  # older, but a question
+    submit(client, "/compose", "/compose", {"text": "one"})
+    page = client.get("/algorithms").text
+    ids = dict(re.findall(r'href="/algorithms/(\d+)"><strong>([^<]+)</strong>', page))
+    by_name = {name: int(i) for i, name in ids.items()}
+    chrono = client.get(f"/algorithms/{by_name['Chronological']}").text
+    needs = client.get(f"/algorithms/{by_name['Questions that need answers']}").text
+    v_chrono = re.search(r'href="/algorithm-versions/(\d+)">version 1', chrono).group(1)
+    v_needs = re.search(r'href="/algorithm-versions/(\d+)">version 1', needs).group(1)
+    diff = client.get(f"/algorithm-diff?from={v_chrono}&to={v_needs}").text
+    assert 'class="add">+NAME = &#34;Questions that need answers&#34;' in diff
+    preview = client.get(f"/preview?algorithm={v_needs}").text
+    assert "Under Questions that need answers" in preview
+    assert re.search(r'class="move" aria-label="moved ↑1">↑1</span> <a [^>]*>two\?', preview)

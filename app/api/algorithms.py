@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from app.api.auth import Reader, Writer
@@ -23,7 +23,7 @@ from app.api.schemas import (
 )
 from app.deps import CtxDep
 from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVersion
-from app.services import Ctx, algorithms, communities, governance
+from app.services import Ctx, algorithms, communities, comparison, governance
 
 router = APIRouter(tags=["algorithms"])
 ModuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -72,7 +72,8 @@ def list_algorithms(ctx: CtxDep) -> list[AlgorithmOut]:
 def submit(body: AlgorithmSubmit, ctx: CtxDep, account: Writer) -> AlgorithmOut:
     """Submit a module (or a new version/fork with ``forked_from``). A module the
     checker rejects answers 422 with each finding (line, message)."""
-    version = algorithms.submit(ctx, account, body.source, body.forked_from)
+    community = communities.get(ctx, body.community) if body.community else None
+    version = algorithms.submit(ctx, account, body.source, body.forked_from, community=community)
     module = ctx.db.get(AlgorithmModule, version.module_id)
     return module_out(ctx, module, version, detail=True)
 
@@ -216,3 +217,16 @@ def vote(
     proposal = governance.get_proposal(ctx, communities.get(ctx, name), proposal_id)
     governance.vote(ctx, account, proposal, body.choice)
     return proposal_out(ctx, proposal)
+
+
+@router.get("/algorithm-diff", response_class=PlainTextResponse)
+def diff(
+    ctx: CtxDep,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
+    to: Annotated[int, Query(ge=1, le=MAX_ID)],
+) -> PlainTextResponse:
+    """A unified diff between any two versions (of one module, or a fork and its parent)."""
+    text = comparison.source_diff(
+        algorithms.get_version(ctx, from_), algorithms.get_version(ctx, to)
+    )
+    return PlainTextResponse(text, media_type="text/x-diff; charset=utf-8")

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from app.api.auth import MaybeAccount, Reader
-from app.api.schemas import FeedOut
+from app.api.schemas import MAX_ID, FeedOut
 from app.deps import CtxDep
-from app.services import feeds
+from app.services import algorithms, feeds, ranking
 
 router = APIRouter(prefix="/feed", tags=["feeds"])
 Cursor = Annotated[
@@ -19,9 +19,27 @@ Limit = Annotated[int, Query(ge=1, le=feeds.MAX_LIMIT)]
 
 
 @router.get("/home", response_model=FeedOut)
-def home(ctx: CtxDep, account: Reader, cursor: Cursor = None, limit: Limit = 20) -> FeedOut:
+def home(
+    ctx: CtxDep,
+    account: Reader,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+    algorithm: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ID,
+            description=(
+                "preview the feed under this algorithm version instead of your own choice"
+            ),
+        ),
+    ] = None,
+) -> FeedOut:
     """Posts from your communities, the communities and people you follow, and you."""
-    return FeedOut.of(feeds.home(ctx, account, cursor=cursor, limit=limit))
+    strategy = None
+    if algorithm is not None:
+        strategy = ranking.strategy(ctx, algorithms.get_version(ctx, algorithm), {})
+    return FeedOut.of(feeds.home(ctx, account, cursor=cursor, limit=limit, ranking=strategy))
 
 
 @router.get("/tags/{tag}", response_model=FeedOut)

@@ -255,6 +255,11 @@ class FeedOut(BaseModel):
 class AlgorithmSubmit(Body):
     source: CleanStr = Field(max_length=70_000)
     forked_from: Id | None = Field(default=None, description="version id this one builds on")
+    community: CleanStr | None = Field(
+        default=None,
+        max_length=64,
+        description="also compare it with this community's current algorithm, on its threads",
+    )
 
 
 class AlgorithmVersionOut(BaseModel):

@@ -217,7 +217,12 @@ def dry_run(source: str, params: dict, pool: Pool, runs: int = 15) -> dict:
 
 
 def submit(
-    ctx: Ctx, author: Account, source: str, forked_from: int | None = None, pool: Pool | None = None
+    ctx: Ctx,
+    author: Account,
+    source: str,
+    forked_from: int | None = None,
+    pool: Pool | None = None,
+    community: Community | None = None,
 ) -> AlgorithmVersion:
     """Check, record and dry-run a new module version (a new module, a new version
     of the author's module, or a fork of someone else's)."""
@@ -249,7 +254,14 @@ def submit(
         module = AlgorithmModule(name=name, summary=summary, author_id=author.id)
     ctx.db.add(module)
     ctx.db.flush()
-    return _add_version(ctx, module, source, author, parent, report)
+    version = _add_version(ctx, module, source, author, parent, report)
+    if community is not None:  # what it would change in this community's feed
+        from app.services.comparison import compare
+
+        report["ranking_diff"] = compare(ctx, community, version)
+        version.report = json.dumps(report)
+        ctx.db.add(version)
+    return version
 
 
 class LintFailed(Invalid):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from pygments import highlight
@@ -18,7 +18,7 @@ from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import Invalid, NotFound
 from app.models import Account, AlgorithmModule, AlgorithmVersion
-from app.services import algorithms, communities
+from app.services import algorithms, communities, comparison, feeds, ranking
 from app.web.deps import Csrf, Member, Viewer
 from app.web.templating import redirect, render
 
@@ -146,3 +146,43 @@ def choose_for_me(
 ) -> Response:
     algorithms.set_member_algorithm(ctx, viewer, version_id, _params(params))
     return redirect(request, "/settings#feed", flash="Your home feed uses the new algorithm.")
+
+
+@router.get("/algorithm-diff")
+def diff_page(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
+    to: Annotated[int, Query(ge=1, le=MAX_ID)],
+) -> Response:
+    a, b = algorithms.get_version(ctx, from_), algorithms.get_version(ctx, to)
+    lines = comparison.source_diff(a, b).splitlines()
+    return render(request, "algorithm_diff.html", a=a, b=b, lines=lines)
+
+
+@router.get("/preview")
+def preview(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    algorithm: Annotated[int, Query(ge=1, le=MAX_ID)],
+) -> Response:
+    """My home feed now, and under another algorithm, side by side."""
+    version = algorithms.get_version(ctx, algorithm)
+    current = feeds.home(ctx, viewer, limit=20)
+    other = feeds.home(ctx, viewer, limit=20, ranking=ranking.strategy(ctx, version, {}))
+    before = {item.post.id: i for i, item in enumerate(current.items)}
+    moves = {}
+    for i, item in enumerate(other.items):
+        if item.post.id not in before:
+            moves[item.post.id] = "new"
+        elif before[item.post.id] > i:
+            moves[item.post.id] = f"↑{before[item.post.id] - i}"
+        elif before[item.post.id] < i:
+            moves[item.post.id] = f"↓{i - before[item.post.id]}"
+        else:
+            moves[item.post.id] = "="
+    return render(
+        request, "preview.html", current=current, other=other, moves=moves, version=version
+    )

@@ -1,0 +1,116 @@
+"""Comparing rankings: what a new module version would change in a community's
+feed (for submission reports and previews). Overlap@20 and Kendall's tau are
+computed on real candidates, not fixtures."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from itertools import combinations
+
+from sqlmodel import select
+
+from app.models import AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
+from app.services import Ctx, algorithms
+from app.services.feeds import FeedContext
+from app.services.ranking import ModuleRanking
+
+CANDIDATES = 500
+
+
+def kendall_tau(a: list[str], b: list[str]) -> float | None:
+    """Kendall's tau-a between two orders, over the items both contain."""
+    common = [x for x in a if x in set(b)]
+    if len(common) < 2:
+        return None
+    pos_b = {x: i for i, x in enumerate(b)}
+    concordant = discordant = 0
+    for x, y in combinations(common, 2):  # x before y in a
+        if pos_b[x] < pos_b[y]:
+            concordant += 1
+        else:
+            discordant += 1
+    return (concordant - discordant) / (concordant + discordant)
+
+
+def ranked_ids(ctx: Ctx, version: AlgorithmVersion, params: dict, posts: list[Post]) -> list[str]:
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    ranking = ModuleRanking(version, module, params)
+    context = FeedContext(ctx=ctx, viewer=None, now=utcnow(), limit=20)
+    return [r.post.uri for r in ranking.rank(posts, context)]
+
+
+def community_candidates(ctx: Ctx, community: Community) -> list[Post]:
+    return list(
+        ctx.db.exec(
+            select(Post)
+            .where(
+                Post.community_id == community.id,
+                Post.deleted_at.is_(None),
+                Post.in_reply_to_id.is_(None),
+            )
+            .order_by(Post.created_at.desc(), Post.id.desc())
+            .limit(CANDIDATES)
+        )
+    )
+
+
+def compare(
+    ctx: Ctx, community: Community, version: AlgorithmVersion, params: dict | None = None
+) -> dict:
+    """The new version against the community's current algorithm, on its last
+    500 threads: overlap of the top 20, Kendall's tau, what moves in and out."""
+    current, current_params = algorithms.active_for_community(ctx, community)
+    posts = community_candidates(ctx, community)
+    before = ranked_ids(ctx, current, current_params, posts)
+    after = ranked_ids(ctx, version, params or {}, posts)
+    top_before, top_after = before[:20], after[:20]
+    return {
+        "community": community.name,
+        "candidates": len(posts),
+        "against": {"version_id": current.id, "sha256": current.sha256},
+        "overlap_at_20": (
+            len(set(top_before) & set(top_after)) / min(20, len(top_before)) if top_before else None
+        ),
+        "kendall_tau": kendall_tau(before, after),
+        "moved_in": [x for x in top_after if x not in top_before],
+        "moved_out": [x for x in top_before if x not in top_after],
+    }
+
+
+def source_diff(a: AlgorithmVersion, b: AlgorithmVersion) -> str:
+    return "".join(
+        difflib.unified_diff(
+            a.source.splitlines(keepends=True),
+            b.source.splitlines(keepends=True),
+            fromfile=f"v{a.version} {a.sha256[:12]}",
+            tofile=f"v{b.version} {b.sha256[:12]}",
+        )
+    )
+
+
+def lineage(ctx: Ctx, version: AlgorithmVersion, depth: int = 50) -> list[AlgorithmVersion]:
+    """The version, its parent, its parent's parent … (oldest last)."""
+    chain, seen = [version], {version.id}
+    while chain[-1].parent_id and len(chain) < depth:
+        parent = ctx.db.get(AlgorithmVersion, chain[-1].parent_id)
+        if parent is None or parent.id in seen:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+    return chain
+
+
+def forks_of(ctx: Ctx, module: AlgorithmModule) -> list[tuple[AlgorithmModule, AlgorithmVersion]]:
+    """Other modules whose versions were forked from this module's versions."""
+    mine = [v.id for v in algorithms.versions(ctx, module)]
+    rows = ctx.db.exec(
+        select(AlgorithmModule, AlgorithmVersion)
+        .join(AlgorithmVersion, AlgorithmVersion.module_id == AlgorithmModule.id)
+        .where(AlgorithmVersion.parent_id.in_(mine), AlgorithmModule.id != module.id)
+    ).all()
+    return list(rows)
+
+
+def report_json(report: str) -> dict:
+    return json.loads(report) if report else {}
