@@ -100,3 +100,72 @@ def test_newcomer_signs_up_posts_replies_and_reacts(browser, tmp_path: Path) -> 
         alice.goto(f"{base}/")
         alice.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
+
+
+def test_fork_propose_vote_and_see_why(browser) -> None:  # noqa: ANN001
+    """The co-design loop in a browser: fork a module, edit it, read its report,
+    hand the choice to members, propose, vote, and see the feed say why."""
+    import sqlite3
+
+    with ServerProcess() as server:
+        base = server.url
+        alice = browser.new_context().new_page()
+        sign_up(alice, base, "alice")
+        alice.goto(f"{base}/communities/new")
+        alice.get_by_label("Short name (used in its address)").fill("garden")
+        alice.get_by_role("button", name="Create community").click()
+        for title in ("Where do we store the tools?", "Harvest notes"):
+            alice.get_by_label("Start a thread: title (optional)").fill(title)
+            alice.get_by_label("Your post").fill(f"{title} — let's talk.")
+            alice.get_by_role("button", name="Post to garden").click()
+            alice.goto(f"{base}/c/garden")
+
+        bob = browser.new_context().new_page()
+        sign_up(bob, base, "bob")
+        bob.goto(f"{base}/c/garden")
+        bob.get_by_role("button", name="Join", exact=True).click()
+        bob.goto(f"{base}/algorithms")
+        bob.get_by_role("link", name="Recent discussion").click()
+        bob.get_by_role("link", name="Fork or edit").click()
+        source = bob.get_by_label("Source")
+        source.fill(source.input_value().replace('"Recent discussion"', '"Bob\'s discussion"'))
+        bob.get_by_label("Compare with a community's current algorithm").select_option("garden")
+        bob.get_by_role("button", name="Save version").click()
+        assert bob.get_by_role("heading", name="Bob's discussion").is_visible()
+        assert bob.get_by_text("overlap@20").is_visible()
+        assert bob.get_by_text("Built on:").is_visible()
+        # a second version of his own module
+        bob.get_by_role("link", name="Fork or edit").click()
+        source = bob.get_by_label("Source")
+        source.fill(source.input_value().replace("12.0", "6.0"))
+        bob.get_by_role("button", name="Save version").click()
+        assert bob.get_by_text("Version 2 · SHA-256").is_visible()
+        bob.get_by_role("link", name="what changed").click()
+        assert bob.get_by_text('+PARAMETERS = {"half_life_hours": 6.0}').is_visible()
+
+        alice.goto(f"{base}/c/garden/algorithm")
+        alice.get_by_role("button", name="Let members decide by vote").click()
+        bob.goto(f"{base}/c/garden/algorithm")
+        option = bob.locator("#proposal-version option", has_text="Bob's discussion (v2")
+        bob.get_by_label("Propose an algorithm").select_option(option.get_attribute("value"))
+        bob.get_by_label("Why?").fill("conversations first")
+        bob.get_by_role("button", name="Open the vote").click()
+        bob.get_by_role("button", name="Vote yes").click()
+        alice.goto(f"{base}/c/garden/algorithm")
+        alice.get_by_role("button", name="Vote yes").click()
+        assert alice.get_by_text("yes 2, no 0").is_visible()
+
+        db = sqlite3.connect(server.data_dir / "commonground.db")  # the voting window passes
+        db.execute("UPDATE algorithm_proposals SET closes_at = '2000-01-01 00:00:00.000000'")
+        db.commit()
+        db.close()
+        alice.goto(f"{base}/c/garden/algorithm")
+        assert alice.get_by_text("passed").first.is_visible()
+        assert alice.get_by_text("conversations first").first.is_visible()
+        alice.goto(f"{base}/c/garden")
+        assert alice.get_by_text("Ordered by Bob's discussion").is_visible()
+        alice.get_by_text("Why am I seeing this?").first.click()
+        why = alice.locator("details.why").first
+        assert why.get_by_text("distinct repliers").is_visible()
+        why.get_by_role("link").click()
+        assert alice.get_by_role("heading", name="Bob's discussion").is_visible()

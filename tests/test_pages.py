@@ -276,7 +276,15 @@ def all_routes(routes, top: str | None = None):  # noqa: ANN001, ANN201
 def test_every_page_form_checks_csrf(client: TestClient, app) -> None:  # noqa: ANN001
     """No state-changing page route exists without the CSRF check."""
     signup(client, "alice")
-    sample = {"name": "garden", "username": "alice", "token": "x", "post_id": "1", "token_id": "1"}
+    sample = {
+        "name": "garden",
+        "username": "alice",
+        "token": "x",
+        "post_id": "1",
+        "token_id": "1",
+        "proposal_id": "1",
+        "module_id": "1",
+    }
     checked = 0
     for top, route in all_routes(app.routes):
         path = route.path

@@ -16,9 +16,9 @@ from sqlmodel import select
 
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
-from app.errors import Invalid, NotFound
+from app.errors import DomainError, Invalid, NotFound
 from app.models import Account, AlgorithmModule, AlgorithmVersion
-from app.services import algorithms, communities, comparison, feeds, ranking
+from app.services import algorithms, communities, comparison, feeds, governance, ranking
 from app.web.deps import Csrf, Member, Viewer
 from app.web.templating import redirect, render
 
@@ -48,12 +48,85 @@ def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:
         version=version,
         author=author,
         parent=parent,
+        lineage=comparison.lineage(ctx, version)[1:],
+        forks=comparison.forks_of(ctx, module),
         versions=algorithms.versions(ctx, module),
         source=highlighted(version.source),
         report=json.loads(version.report),
         parameters=json.loads(version.parameters),
         errors=algorithms.error_stats(ctx, version),
     )
+
+
+@router.get("/algorithms/new")
+def new_form(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    from_: Annotated[int | None, Query(alias="from", ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """Write a module, or fork/edit one: the form starts from that version's source."""
+    parent = algorithms.get_version(ctx, from_) if from_ else None
+    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+    return render(
+        request,
+        "algorithm_new.html",
+        parent=parent,
+        my_communities=mine,
+        form={"source": parent.source if parent else STARTER},
+    )
+
+
+@router.post("/algorithms/new", dependencies=[Csrf])
+def submit(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    source: Annotated[str, Form(max_length=70_000)],
+    forked_from: Annotated[str, Form(max_length=12)] = "",
+    community: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
+    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+    try:
+        target = communities.get(ctx, community) if community else None
+        version = algorithms.submit(
+            ctx, viewer, source, parent.id if parent else None, community=target
+        )
+    except DomainError as exc:
+        ctx.db.rollback()
+        findings = exc.detail if isinstance(exc.detail, list) else []
+        message = "The checker found problems:" if findings else exc.detail
+        return render(
+            request,
+            "algorithm_new.html",
+            status=exc.status,
+            error=message,
+            findings=findings,
+            parent=parent,
+            my_communities=mine,
+            form={"source": source, "community": community},
+        )
+    return redirect(
+        request,
+        f"/algorithm-versions/{version.id}",
+        flash=f"Saved as version {version.version} ({version.sha256[:12]}).",
+    )
+
+
+STARTER = '''"""Say in plain words what this module values."""
+NAME = "My ranking"
+PARAMETERS = {"half_life_hours": 24.0}
+
+
+def rank(items, context, params):
+    out = []
+    for it in items:
+        age_h = max(context["now"] - it["created_at"], 0) / 3600
+        recency = 0.5 ** (age_h / params["half_life_hours"])
+        out.append((it["id"], recency, {"recency": recency}))
+    return out
+'''
 
 
 @router.get("/algorithms/{module_id}")
@@ -106,6 +179,11 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
         ],
         modules=algorithms.list_modules(ctx),
         is_admin=communities.can_moderate(ctx, viewer, community, role="admin"),
+        is_member=viewer is not None and communities.is_active_member(ctx, viewer, community),
+        proposals=[
+            (p, governance.tally(ctx, p), ctx.db.get(AlgorithmVersion, p.version_id))
+            for p in governance.proposals(ctx, community)
+        ],
     )
 
 
@@ -186,3 +264,48 @@ def preview(
     return render(
         request, "preview.html", current=current, other=other, moves=moves, version=version
     )
+
+
+@router.post("/c/{name}/algorithm-governance", dependencies=[Csrf])
+def set_governance(
+    request: Request,
+    name: Name,
+    ctx: CtxDep,
+    viewer: Member,
+    mode: Annotated[str, Form(pattern=r"^(admins|vote)$")],
+) -> Response:
+    community = communities.get(ctx, name)
+    governance.set_mode(ctx, viewer, community, mode)
+    note = "Members now decide by vote." if mode == "vote" else "Admins decide again."
+    return redirect(request, f"/c/{community.name}/algorithm", flash=note)
+
+
+@router.post("/c/{name}/algorithm-proposals", dependencies=[Csrf])
+def propose(
+    request: Request,
+    name: Name,
+    ctx: CtxDep,
+    viewer: Member,
+    version_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    window_hours: Annotated[float, Form(gt=0, le=720)] = 72.0,
+) -> Response:
+    community = communities.get(ctx, name)
+    governance.propose(
+        ctx, viewer, community, version_id, {}, reason=reason, window_hours=window_hours
+    )
+    return redirect(request, f"/c/{community.name}/algorithm", flash="Proposal opened.")
+
+
+@router.post("/c/{name}/algorithm-proposals/{proposal_id}/vote", dependencies=[Csrf])
+def vote(
+    request: Request,
+    name: Name,
+    proposal_id: Id,
+    ctx: CtxDep,
+    viewer: Member,
+    choice: Annotated[str, Form(pattern=r"^(yes|no|abstain)$")],
+) -> Response:
+    community = communities.get(ctx, name)
+    governance.vote(ctx, viewer, governance.get_proposal(ctx, community, proposal_id), choice)
+    return redirect(request, f"/c/{community.name}/algorithm", flash=f"You voted {choice}.")
