@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+
+import orjson
 import select
 import shutil
 import struct
@@ -156,7 +158,7 @@ class Worker:
         self.calls = 0
 
     def _send(self, payload: dict) -> None:
-        data = json.dumps(payload).encode()
+        data = orjson.dumps(payload)
         try:
             self.process.stdin.write(struct.pack(">I", len(data)) + data)
             self.process.stdin.flush()
@@ -169,7 +171,10 @@ class Worker:
         (size,) = struct.unpack(">I", header)
         if size > self.limits.output_bytes + 1024:
             raise SandboxError("error", "the module's answer is too large")
-        return json.loads(self._read(size, deadline))
+        try:
+            return orjson.loads(self._read(size, deadline))
+        except orjson.JSONDecodeError as exc:
+            raise SandboxError("error", "the module's answer was not valid") from exc
 
     def _read(self, size: int, deadline: float) -> bytes:
         fd = self.process.stdout.fileno()

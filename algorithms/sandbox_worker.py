@@ -34,6 +34,11 @@ import struct
 import sys
 import typing
 
+try:  # for messages only: the module itself can't import it
+    import orjson as wire
+except ImportError:  # pragma: no cover - orjson is a dependency
+    wire = None
+
 ALLOWED = {
     m.__name__: m
     for m in (
@@ -82,11 +87,15 @@ def read_message(stream):
     if len(header) < 4:
         return None
     (size,) = struct.unpack(">I", header)
-    return json.loads(stream.read(size))
+    data = stream.read(size)
+    return wire.loads(data) if wire else json.loads(data)
 
 
 def write_message(stream, payload, limit):
-    data = json.dumps(payload, allow_nan=True).encode()
+    try:
+        data = wire.dumps(payload) if wire else json.dumps(payload).encode()
+    except TypeError as exc:  # e.g. a score that is not a number
+        data = json.dumps({"error": f"TypeError: {exc}"}).encode()
     if len(data) > limit:
         data = json.dumps({"error": f"output larger than {limit} bytes"}).encode()
     stream.write(struct.pack(">I", len(data)) + data)
