@@ -37,18 +37,18 @@ CACHE_ENTRIES = 512
 
 
 class RankingCache:
-    """Recent rankings by their exact inputs (module hash, parameters, candidates,
-    context apart from the clock), so repeated page loads don't rerun a module.
-    Per process, bounded, and short-lived: a result is at most a minute old."""
+    """Recent rankings by a fingerprint of everything a module sees (module hash,
+    parameters, the candidates and their counters, the reactions on them, the
+    viewer's follows and communities; the clock aside), so repeated page loads
+    don't rerun a module. Per process, bounded, and short-lived: at most a minute."""
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[float, list]] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(sha: str, params: dict, items: list[dict], context: dict) -> str:
-        stable = {k: v for k, v in context.items() if k != "now"}
-        raw = json.dumps([sha, params, items, stable], sort_keys=True, separators=(",", ":"))
+    def key(sha: str, params: dict, inputs: list) -> str:
+        raw = json.dumps([sha, params, inputs], sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(raw.encode()).hexdigest()
 
     def get(self, key: str) -> list | None:
@@ -134,6 +134,41 @@ def items_for(ctx: Ctx, posts: list[Post]) -> list[dict]:
     return out
 
 
+def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post]) -> list:
+    """Cheap to compute, and changes whenever an input to the module changes: every
+    counter of the candidates, and count/max id of their reactions and of the
+    viewer's follows and memberships (a change replaces rows, so ids move)."""
+    ids = [p.id for p in posts]
+    reactions_seen = (
+        list(
+            ctx.db.exec(
+                select(func.count(), func.max(Reaction.id)).where(Reaction.post_id.in_(ids))
+            ).one()
+        )
+        if ids
+        else [0, None]
+    )
+    viewer_seen: list = []
+    if viewer is not None:
+        viewer_seen = [
+            list(
+                ctx.db.exec(
+                    select(func.count(), func.max(Follow.id)).where(Follow.follower_id == viewer.id)
+                ).one()
+            ),
+            list(
+                ctx.db.exec(
+                    select(func.count(), func.max(Membership.id)).where(
+                        Membership.account_id == viewer.id
+                    )
+                ).one()
+            ),
+            viewer.id,
+        ]
+    candidates = [[p.id, p.reply_count, p.updated_at, p.deleted_at] for p in posts]
+    return [candidates, reactions_seen, viewer_seen]
+
+
 def context_for(
     ctx: Ctx, viewer: Account | None, posts: list[Post], now: float, limit: int
 ) -> dict:
@@ -188,6 +223,10 @@ class ModuleRanking:
 
     def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
+        by_uri = {p.uri: p for p in posts}
+        key = CACHE.key(self.sha256, self.params, fingerprint(ctx, context.viewer, posts))
+        if (cached := CACHE.get(key)) is not None:
+            return [Ranked(by_uri[uri], score, why) for uri, score, why in cached if uri in by_uri]
         items = items_for(ctx, posts)
         module_context = context_for(
             ctx, context.viewer, posts, context.now.timestamp(), context.limit
@@ -197,10 +236,6 @@ class ModuleRanking:
             if self.module.builtin_key
             else Module(self.module.name, self.version_row.source, self.sha256)
         )
-        by_uri = {p.uri: p for p in posts}
-        key = CACHE.key(self.sha256, self.params, items, module_context)
-        if (cached := CACHE.get(key)) is not None:
-            return [Ranked(by_uri[uri], score, why) for uri, score, why in cached]
         try:
             pool = None if self.module.builtin_key else algorithms.sandbox_pool()
             result = run(
