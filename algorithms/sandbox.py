@@ -10,10 +10,7 @@ is killed; the next call starts a fresh one. Workers are recycled after
 
 from __future__ import annotations
 
-import json
 import os
-
-import orjson
 import select
 import shutil
 import struct
@@ -23,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import orjson
 
 from algorithms.contract import MAX_OUTPUT_JSON
 
