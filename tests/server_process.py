@@ -1,9 +1,17 @@
-"""Start real ``commonground`` server processes for tests: migrate, serve on a
-free 127.0.0.1 port, wait until it answers, and stop it afterwards (showing its
-output if something went wrong)."""
+"""Start real ``commonground`` server processes for tests, scripts and benchmarks.
+
+``migrate`` then ``serve`` on a free 127.0.0.1 port with a fresh data directory,
+wait until it answers over HTTP, and stop it afterwards (SIGTERM, then SIGKILL),
+showing its output if something went wrong::
+
+    with ServerProcess() as server:
+        httpx.get(f"{server.url}/api/v1/communities")
+        server.setup_link()  # the first-run link that `serve` printed
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -12,113 +20,189 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 import httpx
 
 BIN = Path(sys.executable).parent
+HOST = "127.0.0.1"  # never anything else: these servers run with CG_SCHEME=http
+SETUP_LINK = re.compile(r"https?://\S+/setup/[A-Za-z0-9_\-]+")
 
 
 def free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return s.getsockname()[1]
 
 
+def _terminate(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL for the process and anything it started."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: only our children
+        process.wait()
+
+
+def commonground() -> str:
+    """The ``commonground`` script installed next to the running interpreter."""
+    path = BIN / "commonground"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `pip install -e '.[dev]'` in this venv")
+    return str(path)
+
+
 class ServerProcess:
-    """``with ServerProcess() as server: httpx.get(server.url)``"""
+    """A ``commonground serve`` process on 127.0.0.1; a context manager.
+
+    ``env`` adds or overrides environment variables, ``database_url`` sets
+    ``CG_DATABASE_URL`` (default: SQLite in the fresh data directory).
+    """
 
     def __init__(
         self,
         *,
         env: dict[str, str] | None = None,
+        database_url: str | None = None,
         data_dir: Path | None = None,
         with_worker: bool = False,
         port: int | None = None,
+        startup_timeout: float = 30.0,
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self._fixed_port = port is not None
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="cg-serve-")
         self.data_dir = Path(data_dir or self._tmp.name)
+        self._extra_env = dict(env or {})
+        if database_url:
+            self._extra_env["CG_DATABASE_URL"] = database_url
+        self.with_worker = with_worker
+        self.startup_timeout = startup_timeout
+        self.log_path = self.data_dir / "server.log"
+        self.process: subprocess.Popen | None = None
+        self._log = None
+        self._saved_output: str | None = None
+        self._use_port(port or free_port())
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
         self.env = {
             **os.environ,
             "CG_DATA_DIR": str(self.data_dir),
-            "CG_DOMAIN": f"127.0.0.1:{self.port}",
+            "CG_DOMAIN": f"{HOST}:{port}",
             "CG_SCHEME": "http",
             "CG_ARGON2_TIME_COST": "1",
             "CG_ARGON2_MEMORY_KIB": "1024",
             "CG_WORKER_POLL_SECONDS": "0.2",
-            **(env or {}),
+            "PYTHONUNBUFFERED": "1",
+            **self._extra_env,
         }
-        self.with_worker = with_worker
-        self.log_path = self.data_dir / "server.log"
-        self.process: subprocess.Popen | None = None
 
-    def run(self, *args: str) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """Run another ``commonground`` command against the same instance."""
-        return subprocess.run(
-            [str(BIN / "commonground"), *args],
+        result = subprocess.run(
+            [commonground(), *args],
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=120,
-            check=True,
+            timeout=timeout,
+            check=False,
         )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`commonground {' '.join(args)}` failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result
 
     def start(self) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.run("migrate")
-        command = [
-            str(BIN / "commonground"),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.run("migrate")
+            for attempt in range(3):
+                if self._launch_and_wait():
+                    return self
+                # Another process took the port between free_port() and bind(): try another.
+                if self._fixed_port or attempt == 2:
+                    break
+                self._use_port(free_port())
+            raise RuntimeError(f"the server exited early:\n{self.output()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch_and_wait(self) -> bool:
+        """True once the server answers; False if it lost the port race."""
+        command = [commonground(), "serve", "--host", HOST, "--port", str(self.port)]
         if self.with_worker:
             command.append("--with-worker")
+        if self._log is not None:
+            self._log.close()
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a ^C in the terminal reaches pytest, not the server
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited early:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.url}/", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"the server did not answer within 60 s:\n{self.output()}")
+        # never outlive this interpreter, even if the caller forgets stop()
+        self._finalizer = weakref.finalize(self, _terminate, self.process)
+        deadline = time.monotonic() + self.startup_timeout
+        with httpx.Client(trust_env=False, timeout=2) as http:  # no proxy for 127.0.0.1
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    if "address already in use" in self.output().lower():
+                        return False
+                    raise RuntimeError(
+                        f"the server exited with {self.process.returncode}:\n{self.output()}"
+                    )
+                try:
+                    if http.get(f"{self.url}/").status_code < 500:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        raise RuntimeError(
+            f"the server did not answer at {self.url} within {self.startup_timeout:.0f} s:\n"
+            f"{self.output()}"
+        )
 
     def output(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
+        """Everything the server printed so far (also after it stopped)."""
+        if self._saved_output is not None:
+            return self._saved_output
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def setup_link(self) -> str | None:
-        match = re.search(r"(http://\S+/setup/\S+)", self.output())
-        return match.group(1) if match else None
+        """The first-run setup link printed by ``serve``, if it printed one."""
+        match = SETUP_LINK.search(self.output())
+        return match.group(0) if match else None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if getattr(self, "_log", None):
+        process, self.process = self.process, None
+        if process is not None:
+            _terminate(process)
+        if self._log is not None:
             self._log.close()
+            self._log = None
+        if self._saved_output is None:
+            self._saved_output = self.output()
         if self._tmp is not None:
             self._tmp.cleanup()
+            self._tmp = None
 
     def __enter__(self) -> ServerProcess:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is not None:
-            print(f"--- server output ({self.url}) ---\n{self.output()}")  # noqa: T201
+    def __exit__(self, exc_type: object, *_: object) -> None:
         self.stop()
+        if exc_type is not None:
+            # pytest shows captured stdout of a failing test
+            print(f"--- server output ({self.url}) ---\n{self.output()}")  # noqa: T201

@@ -8,11 +8,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tests.server_process import ServerProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -28,81 +34,99 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
+def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:
         reason = "Debian's chromium is not on PATH (apt-get install chromium)"
         if os.environ.get("REQUIRE_BROWSER") == "1":
             pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
+    expect.set_options(timeout=10_000)  # a busy 2-core CI box can be slow to render
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
 
-def sign_up(page, base: str, username: str) -> None:  # noqa: ANN001
+def sign_up(page: Page, base: str, username: str, display_name: str = "") -> None:
     page.goto(f"{base}/signup")
     page.get_by_label("Username").fill(username)
+    if display_name:
+        page.get_by_label("Display name").fill(display_name)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url(re.compile(r".*/communities$"))
+    expect(page.get_by_text(f"Welcome, {display_name or username}.")).to_be_visible()
 
 
-def test_newcomer_signs_up_posts_replies_and_reacts(browser, tmp_path: Path) -> None:  # noqa: ANN001
+def test_newcomer_signs_up_posts_replies_and_reacts(browser: Browser, tmp_path: Path) -> None:
     with ServerProcess() as server:
         base = server.url
         alice = browser.new_context().new_page()
-        sign_up(alice, base, "alice")
+        sign_up(alice, base, "alice", "Alice Gardener")
         alice.get_by_role("link", name="Start a community").click()
         alice.get_by_label("Short name (used in its address)").fill("garden")
         alice.get_by_label("Title").fill("Garden Friends")
         alice.get_by_label("Description").fill("We grow things together.")
         alice.get_by_role("button", name="Create community").click()
         alice.wait_for_url(f"{base}/c/garden")
+        expect(alice.get_by_role("heading", name="Garden Friends", level=1)).to_be_visible()
         alice.get_by_label("Start a thread: title (optional)").fill("Seed swap on Saturday")
         alice.get_by_label("Your post").fill("Bring your spare #seeds, everyone welcome.")
         alice.get_by_role("button", name="Post to Garden Friends").click()
         alice.wait_for_url(re.compile(r".*/posts/\d+$"))
         thread_url = alice.url
-        assert alice.get_by_role("heading", name="Seed swap on Saturday", level=2).is_visible()
+        expect(alice.get_by_role("heading", name="Seed swap on Saturday", level=2)).to_be_visible()
+        expect(alice.get_by_role("link", name="#seeds")).to_be_visible()
 
         bob = browser.new_context().new_page()
-        sign_up(bob, base, "bob")
+        sign_up(bob, base, "bob", "Bob Builder")
         bob.goto(f"{base}/c/garden")
+        expect(bob.get_by_label("Your post")).to_have_count(0)  # not a member yet
         bob.get_by_role("button", name="Join", exact=True).click()
-        assert bob.get_by_text("Your role here:").is_visible()
+        expect(bob.get_by_text("Your role here:")).to_be_visible()
+        expect(bob.get_by_role("button", name="Leave")).to_be_visible()
         bob.goto(thread_url)
         bob.get_by_label("Your reply").fill("I'll bring bean seeds!")
         bob.get_by_role("button", name="Reply", exact=True).click()
-        bob.wait_for_load_state()
-        root = bob.locator("article.post").first
+        expect(bob.get_by_role("heading", name="1 reply", level=2)).to_be_visible()
+        reply = bob.get_by_role("article", name=re.compile("Bob Builder"))
+        expect(reply).to_contain_text("I'll bring bean seeds!")
+        root = bob.get_by_role("article", name=re.compile("Alice Gardener"))
         root.get_by_role("button", name=re.compile("^Agree")).click()
-        bob.wait_for_load_state()
-        assert (
-            root.get_by_role("button", name=re.compile("^Agree")).get_attribute("aria-pressed")
-            == "true"
-        )
+        agree = root.get_by_role("button", name=re.compile("^Agree"))
+        expect(agree).to_have_attribute("aria-pressed", "true")
+        expect(agree).to_have_text(re.compile(r"^Agree\s+1$"))
 
         alice.goto(f"{base}/")
-        feed = alice.locator("main")
-        assert feed.get_by_text("I'll bring bean seeds!").is_visible()
-        assert feed.get_by_text("Seed swap on Saturday").is_visible()
-        assert alice.get_by_text("Why am I seeing this?").first.is_visible()
+        feed = alice.get_by_role("main")
+        expect(feed.get_by_role("article", name=re.compile("Bob Builder"))).to_contain_text(
+            "I'll bring bean seeds!"
+        )
+        expect(feed.get_by_role("link", name="Seed swap on Saturday")).to_be_visible()
+        expect(feed.get_by_text("Why am I seeing this?").first).to_be_visible()
+
         alice.goto(thread_url)
-        agree = alice.locator("article.post").first.get_by_role("button", name=re.compile("^Agree"))
-        assert agree.inner_text().split() == ["Agree", "1"]
-        assert alice.get_by_text("I'll bring bean seeds!").is_visible()
+        root = alice.get_by_role("article", name=re.compile("Alice Gardener"))
+        agree = root.get_by_role("button", name=re.compile("^Agree"))
+        expect(agree).to_have_text(re.compile(r"^Agree\s+1$"))
+        expect(agree).to_have_attribute("aria-pressed", "false")  # Bob agreed, not Alice
+        expect(root.get_by_role("link", name="1 reply")).to_be_visible()
+        expect(alice.get_by_role("article", name=re.compile("Bob Builder"))).to_contain_text(
+            "I'll bring bean seeds!"
+        )
 
         shot = tmp_path / "home.png"
         alice.goto(f"{base}/")
         alice.screenshot(path=str(shot), full_page=True)
+        assert shot.exists()
         assert shot.stat().st_size > 10_000
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        alice.context.close()
+        bob.context.close()
 
 
-def test_fork_propose_vote_and_see_why(browser) -> None:  # noqa: ANN001
+def test_fork_propose_vote_and_see_why(browser: Browser) -> None:
     """The co-design loop in a browser: fork a module, edit it, read its report,
     hand the choice to members, propose, vote, and see the feed say why."""
     import sqlite3
@@ -131,17 +155,17 @@ def test_fork_propose_vote_and_see_why(browser) -> None:  # noqa: ANN001
         source.fill(source.input_value().replace('"Recent discussion"', '"Bob\'s discussion"'))
         bob.get_by_label("Compare with a community's current algorithm").select_option("garden")
         bob.get_by_role("button", name="Save version").click()
-        assert bob.get_by_role("heading", name="Bob's discussion").is_visible()
-        assert bob.get_by_text("overlap@20").is_visible()
-        assert bob.get_by_text("Built on:").is_visible()
+        expect(bob.get_by_role("heading", name="Bob's discussion")).to_be_visible()
+        expect(bob.get_by_text("overlap@20")).to_be_visible()
+        expect(bob.get_by_text("Built on:")).to_be_visible()
         # a second version of his own module
         bob.get_by_role("link", name="Fork or edit").click()
         source = bob.get_by_label("Source")
         source.fill(source.input_value().replace("12.0", "6.0"))
         bob.get_by_role("button", name="Save version").click()
-        assert bob.get_by_text("Version 2 · SHA-256").is_visible()
+        expect(bob.get_by_text("Version 2 · SHA-256")).to_be_visible()
         bob.get_by_role("link", name="what changed").click()
-        assert bob.get_by_text('+PARAMETERS = {"half_life_hours": 6.0}').is_visible()
+        expect(bob.get_by_text('+PARAMETERS = {"half_life_hours": 6.0}')).to_be_visible()
 
         alice.goto(f"{base}/c/garden/algorithm")
         alice.get_by_role("button", name="Let members decide by vote").click()
@@ -153,19 +177,19 @@ def test_fork_propose_vote_and_see_why(browser) -> None:  # noqa: ANN001
         bob.get_by_role("button", name="Vote yes").click()
         alice.goto(f"{base}/c/garden/algorithm")
         alice.get_by_role("button", name="Vote yes").click()
-        assert alice.get_by_text("yes 2, no 0").is_visible()
+        expect(alice.get_by_text("yes 2, no 0")).to_be_visible()
 
         db = sqlite3.connect(server.data_dir / "commonground.db")  # the voting window passes
         db.execute("UPDATE algorithm_proposals SET closes_at = '2000-01-01 00:00:00.000000'")
         db.commit()
         db.close()
         alice.goto(f"{base}/c/garden/algorithm")
-        assert alice.get_by_text("passed").first.is_visible()
-        assert alice.get_by_text("conversations first").first.is_visible()
+        expect(alice.get_by_text("passed").first).to_be_visible()
+        expect(alice.get_by_text("conversations first").first).to_be_visible()
         alice.goto(f"{base}/c/garden")
-        assert alice.get_by_text("Ordered by Bob's discussion").is_visible()
+        expect(alice.get_by_text("Ordered by Bob's discussion")).to_be_visible()
         alice.get_by_text("Why am I seeing this?").first.click()
         why = alice.locator("details.why").first
-        assert why.get_by_text("distinct repliers").is_visible()
+        expect(why.get_by_text("distinct repliers")).to_be_visible()
         why.get_by_role("link").click()
-        assert alice.get_by_role("heading", name="Bob's discussion").is_visible()
+        expect(alice.get_by_role("heading", name="Bob's discussion")).to_be_visible()
