@@ -7,3 +7,4 @@ from __future__ import annotations
 def load() -> None:
     import app.services.governance  # noqa: F401
     import app.services.maintenance  # noqa: F401
+    import app.services.snapshots  # noqa: F401

@@ -113,7 +113,9 @@ def test_lint_failures_list_each_finding(garden) -> None:  # noqa: ANN001
 
 
 @needs_sandbox
-def test_submit_fork_choose_and_rank(garden) -> None:  # noqa: ANN001
+def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:  # noqa: ANN001
+    from app.services import jobs
+
     alice, bob = garden["alice"], garden["bob"]
     r = bob.post("/api/v1/algorithms", {"source": AGREED})
     assert r.status_code == 201, r.text
@@ -137,19 +139,36 @@ def test_submit_fork_choose_and_rank(garden) -> None:  # noqa: ANN001
         {"source": AGREED + "\n# v2\n", "forked_from": module["latest"]["version_id"]},
     ).json()
     assert v2["id"] == module["id"] and v2["latest"]["version"] == 2
-    # the community adopts bob's module and its feed ranks by agreement
+    # the community adopts bob's module; pages never wait for it: the first view is
+    # newest first while a background job ranks, then the stored ranking is served
     alice.put("/api/v1/communities/garden/algorithm", {"algorithm": v2["latest"]["version_id"]})
     feed = bob.get("/api/v1/communities/garden/feed").json()
+    assert "in the background" in feed["notice"]
+    assert [i["post"]["id"] for i in feed["items"]] == [
+        garden["second"]["id"],
+        garden["first"]["id"],
+    ]
+    assert jobs.run_one(engine, settings, "w").state == "done"
+    feed = bob.get("/api/v1/communities/garden/feed").json()
+    assert feed["notice"] is None
     assert feed["algorithm"] == "Most agreed" and feed["version"] == 2
     assert [i["post"]["id"] for i in feed["items"]] == [
         garden["first"]["id"],
         garden["second"]["id"],
     ]
     assert feed["items"][0]["why"]["factors"] == {"agrees": 1.0}
+    # a thread newer than the ranking is shown on top, and a re-ranking is queued
+    new = alice.post("/api/v1/posts", {"text": "fresh", "community": "garden"}).json()
+    feed = bob.get("/api/v1/communities/garden/feed").json()
+    assert feed["items"][0]["post"]["id"] == new["id"]
+    assert feed["items"][0]["why"]["factors"] == {"newer than the last ranking": 1.0}
+    assert jobs.run_one(engine, settings, "w").state == "done"
 
 
 @needs_sandbox
-def test_a_failing_module_falls_back_visibly_and_is_counted(garden) -> None:  # noqa: ANN001
+def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, settings) -> None:  # noqa: ANN001
+    from app.services import jobs
+
     alice = garden["alice"]
     flaky = AGREED.replace(
         'it["reactions"]["agree"],',
@@ -157,9 +176,10 @@ def test_a_failing_module_falls_back_visibly_and_is_counted(garden) -> None:  # 
     )
     r = alice.post("/api/v1/algorithms", {"source": flaky})
     assert r.status_code == 201, r.text  # fixtures don't start with "older": the dry run passes
-    alice.put(
-        "/api/v1/communities/garden/algorithm", {"algorithm": r.json()["latest"]["version_id"]}
-    )
+    version_id = r.json()["latest"]["version_id"]
+    alice.put("/api/v1/communities/garden/algorithm", {"algorithm": version_id})
+    alice.get("/api/v1/communities/garden/feed")  # queues the background ranking
+    assert jobs.run_one(engine, settings, "w").state == "done"  # the failure is recorded
     feed = alice.get("/api/v1/communities/garden/feed").json()
     assert "showing newest first" in feed["notice"]
     assert [i["post"]["id"] for i in feed["items"]] == [
@@ -168,6 +188,9 @@ def test_a_failing_module_falls_back_visibly_and_is_counted(garden) -> None:  # 
     ]
     stats = alice.get(f"/api/v1/algorithms/{r.json()['id']}").json()["errors"]
     assert stats["last_24h"] == {"error": 1} and "ZeroDivisionError" in stats["last_error"]
+    # a member previewing their home feed under it sees the same, inline
+    preview = alice.get("/api/v1/feed/home", params={"algorithm": version_id}).json()
+    assert "could not rank" in preview["notice"]
 
 
 def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001

@@ -131,7 +131,7 @@ def test_fork_propose_vote_and_see_why(browser: Browser) -> None:
     hand the choice to members, propose, vote, and see the feed say why."""
     import sqlite3
 
-    with ServerProcess() as server:
+    with ServerProcess(with_worker=True) as server:  # the worker ranks submitted modules
         base = server.url
         alice = browser.new_context().new_page()
         sign_up(alice, base, "alice")
@@ -188,6 +188,12 @@ def test_fork_propose_vote_and_see_why(browser: Browser) -> None:
         expect(alice.get_by_text("conversations first").first).to_be_visible()
         alice.goto(f"{base}/c/garden")
         expect(alice.get_by_text("Ordered by Bob's discussion")).to_be_visible()
+        for _ in range(40):  # the background job ranks the community; then the page uses it
+            if alice.get_by_text("in the background").count() == 0:
+                break
+            alice.wait_for_timeout(250)
+            alice.reload()
+        expect(alice.get_by_text("in the background")).to_have_count(0)
         alice.get_by_text("Why am I seeing this?").first.click()
         why = alice.locator("details.why").first
         expect(why.get_by_text("distinct repliers")).to_be_visible()

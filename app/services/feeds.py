@@ -305,7 +305,9 @@ def community(
     from app.services import algorithms
     from app.services import ranking as module_ranking
 
-    strategy = module_ranking.strategy(ctx, *algorithms.active_for_community(ctx, group))
+    strategy = module_ranking.strategy(
+        ctx, *algorithms.active_for_community(ctx, group), community=group
+    )
     sources = Sources(community_ids=[group.id], top_level_only=True)
     return build_feed(ctx, sources, viewer=viewer, cursor=cursor, limit=limit, ranking=strategy)
 

@@ -258,9 +258,14 @@ class ModuleRanking:
         return [Ranked(by_uri[r.item_id], r.score, r.why) for r in result.ranked]
 
 
-def strategy(ctx: Ctx, version: AlgorithmVersion, params: dict):  # noqa: ANN201
-    """Chronological stays a fast keyset feed; anything else ranks a window."""
+def strategy(ctx: Ctx, version: AlgorithmVersion, params: dict, community: Community | None = None):  # noqa: ANN201
+    """Chronological stays a fast keyset feed; built-ins rank a window inline; a
+    community's submitted module is served from its background snapshot."""
     module = ctx.db.get(AlgorithmModule, version.module_id)
     if module.builtin_key == algorithms.DEFAULT and not params:
         return Chronological(version.version, version.sha256)
+    if community is not None and module.builtin_key is None:
+        from app.services.snapshots import SnapshotRanking
+
+        return SnapshotRanking(community, version, module, params)
     return ModuleRanking(version, module, params)

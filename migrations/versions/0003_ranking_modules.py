@@ -52,6 +52,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_algorithm_versions_module_id'), ['module_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_algorithm_versions_sha256'), ['sha256'], unique=False)
 
+    op.create_table('ranking_snapshots',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('params_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('ranked', sa.Text(), nullable=False),
+    sa.Column('computed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('community_id', 'sha256', 'params_key', name='uq_ranking_snapshots')
+    )
     op.create_table('algorithm_changes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('community_id', sa.Integer(), nullable=False),
@@ -155,6 +166,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_algorithm_changes_community_id'))
 
     op.drop_table('algorithm_changes')
+    op.drop_table('ranking_snapshots')
     with op.batch_alter_table('algorithm_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_algorithm_versions_sha256'))
         batch_op.drop_index(batch_op.f('ix_algorithm_versions_module_id'))

@@ -1,0 +1,122 @@
+"""Background rankings of community feeds by submitted (sandboxed) modules.
+
+A job ranks a community's newest threads and stores the order; the community
+page serves that order, with threads newer than the snapshot on top (marked as
+such) until the next run. The page never waits for untrusted code; built-in
+modules, which are trusted and fast, still rank inline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+from sqlmodel import select
+
+from app.models import (
+    AlgorithmModule,
+    AlgorithmVersion,
+    Community,
+    Job,
+    Post,
+    RankingSnapshot,
+    utcnow,
+)
+from app.services import Ctx, algorithms, jobs
+from app.services.feeds import WINDOW, Chronological, FeedContext, Ranked, Sources
+from app.services.feeds import candidate_posts as _candidates
+
+KIND = "algorithms.rank_community"
+REFRESH_AFTER = timedelta(minutes=5)
+
+
+def params_key(params: dict) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def schedule(ctx: Ctx, community_id: int) -> None:
+    """Queue a re-ranking of the community, unless one is already waiting."""
+    waiting = ctx.db.exec(
+        select(Job.id).where(
+            Job.kind == KIND,
+            Job.state == "queued",
+            Job.payload == json.dumps({"community_id": community_id}),
+        )
+    ).first()
+    if waiting is None:
+        jobs.enqueue(ctx, KIND, {"community_id": community_id}, max_attempts=3)
+
+
+def latest(
+    ctx: Ctx, community: Community, version: AlgorithmVersion, params: dict
+) -> RankingSnapshot | None:
+    return ctx.db.exec(
+        select(RankingSnapshot).where(
+            RankingSnapshot.community_id == community.id,
+            RankingSnapshot.sha256 == version.sha256,
+            RankingSnapshot.params_key == params_key(params),
+        )
+    ).first()
+
+
+@jobs.handler(KIND)
+def rank_community(ctx: Ctx, payload: dict) -> None:
+    from app.services.ranking import ModuleRanking
+
+    community = ctx.db.get(Community, payload["community_id"])
+    if community is None:
+        return
+    version, params = algorithms.active_for_community(ctx, community)
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    if module.builtin_key:
+        return  # built-ins rank inline
+    posts = _candidates(
+        ctx, Sources(community_ids=[community.id], top_level_only=True), None, WINDOW
+    )
+    ranking = ModuleRanking(version, module, params)
+    ranked = ranking.rank(posts, FeedContext(ctx=ctx, viewer=None, now=utcnow(), limit=20))
+    if ranking.notice:  # the module failed: keep the last good snapshot
+        return
+    snapshot = latest(ctx, community, version, params) or RankingSnapshot(
+        community_id=community.id, sha256=version.sha256, params_key=params_key(params), ranked="[]"
+    )
+    snapshot.ranked = json.dumps([[r.post.id, r.score, r.factors] for r in ranked])
+    snapshot.computed_at = utcnow()
+    ctx.db.add(snapshot)
+
+
+class SnapshotRanking:
+    """Serves a stored ranking; newer threads go on top until the next run."""
+
+    keyset = False
+
+    def __init__(
+        self, community: Community, version: AlgorithmVersion, module: AlgorithmModule, params: dict
+    ) -> None:
+        self.community, self.version_row, self.params = community, version, params
+        self.name, self.version, self.sha256 = module.name, version.version, version.sha256
+        self.notice: str | None = None
+
+    def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
+        ctx = context.ctx
+        snapshot = latest(ctx, self.community, self.version_row, self.params)
+        if snapshot is None:
+            schedule(ctx, self.community.id)
+            self.notice = (
+                f"“{self.name}” is ranking this community in the background; "
+                "showing newest first until it is done."
+            )
+            return Chronological().rank(posts, context)
+        order = {pid: (score, why) for pid, score, why in json.loads(snapshot.ranked)}
+        fresh = [p for p in posts if p.id not in order and p.created_at > snapshot.computed_at]
+        if fresh:
+            schedule(ctx, self.community.id)
+        on_top = [
+            Ranked(p, float("inf"), {"newer than the last ranking": 1.0})
+            for p in Chronological().rank(fresh, context)
+            for p in [p.post]
+        ]
+        ranked = [Ranked(p, *order[p.id]) for p in posts if p.id in order]
+        ranked.sort(key=lambda r: (-r.score, -r.post.created_at.timestamp()))
+        return on_top + ranked
