@@ -57,7 +57,7 @@ def test_builtins_are_listed_with_source_and_hash(garden) -> None:  # noqa: ANN0
 
 def test_default_feed_is_chronological_with_version_and_hash(garden) -> None:  # noqa: ANN001
     feed = garden["alice"].get("/api/v1/communities/garden/feed").json()
-    assert feed["algorithm"] == "chronological" and len(feed["sha256"]) == 64
+    assert feed["algorithm"] == "Chronological" and len(feed["sha256"]) == 64
     assert [i["post"]["id"] for i in feed["items"]] == [
         garden["second"]["id"],
         garden["first"]["id"],
@@ -347,7 +347,7 @@ def test_diff_and_preview(garden) -> None:  # noqa: ANN001
     assert '+NAME = "Recent discussion"' in diff.text and '-NAME = "Chronological"' in diff.text
     preview = alice.get("/api/v1/feed/home", params={"algorithm": recent}).json()
     assert preview["algorithm"] == "Recent discussion"
-    assert alice.get("/api/v1/feed/home").json()["algorithm"] == "chronological"  # unchanged
+    assert alice.get("/api/v1/feed/home").json()["algorithm"] == "Chronological"  # unchanged
 
 
 @needs_sandbox

@@ -18,7 +18,7 @@ def test_register_token_post_read_feed(api_user) -> None:  # noqa: ANN001
     assert alice.get(f"/api/v1/posts/{post['id']}").json()["text"] == "Seeds #swap"
     feed = alice.get("/api/v1/feed/home").json()
     assert [i["id"] for i in feed["items"]] == [post["uri"]]
-    assert feed["items"][0]["why"]["algorithm"] == "chronological"
+    assert feed["items"][0]["why"]["algorithm"] == "Chronological"
     assert feed["next_cursor"] is None
 
 

@@ -330,7 +330,7 @@ def test_home_feed_has_exactly_the_members_sources(ctx: Ctx) -> None:
     posts.delete_post(ctx, bob, gone.id)
     page = feeds.home(ctx, alice, limit=50)
     assert {i.post.id for i in page.items} == expected
-    assert page.next_cursor is None and page.algorithm == "chronological"
+    assert page.next_cursor is None and page.algorithm == "Chronological"
 
 
 def test_feed_pagination_is_complete_and_ordered(ctx: Ctx) -> None:

@@ -294,7 +294,7 @@ def active_for_community(ctx: Ctx, community: Community) -> tuple[AlgorithmVersi
     return ctx.db.get(AlgorithmVersion, choice.version_id), json.loads(choice.params)
 
 
-def _checked_params(version: AlgorithmVersion, params: dict | None) -> dict:
+def checked_params(version: AlgorithmVersion, params: dict | None) -> dict:
     try:
         contract.merge_params(json.loads(version.parameters), params or {})
     except contract.ContractError as exc:
@@ -317,7 +317,7 @@ def set_community_algorithm(
     communities.require_role(ctx, actor, community, "admin")
     governance.require_admin_governed(community)
     version = get_version(ctx, version_id)
-    params = _checked_params(version, params)
+    params = checked_params(version, params)
     if len(reason) > 1000:
         raise Invalid("Reasons are at most 1,000 characters.", code="invalid_reason")
     choice = choice_of(ctx, community=community) or FeedAlgorithmChoice(
@@ -356,7 +356,7 @@ def set_member_algorithm(
             "Pick an algorithm one of your communities approved, or a built-in.",
             code="algorithm_not_approved",
         )
-    params = _checked_params(version, params)
+    params = checked_params(version, params)
     choice = choice_of(ctx, account=account) or FeedAlgorithmChoice(
         account_id=account.id, version_id=version.id
     )

@@ -116,7 +116,7 @@ def unix(dt: datetime) -> float:
 class Chronological:
     """Newest first. The placeholder strategy until communities choose modules."""
 
-    name = "chronological"
+    name = "Chronological"
     keyset = True
     notice = None
 

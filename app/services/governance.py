@@ -65,7 +65,7 @@ def propose(
     if not communities.is_active_member(ctx, member, community):
         raise Forbidden("Only members can make proposals.", code="not_a_member")
     version = algorithms.get_version(ctx, version_id)
-    params = algorithms._checked_params(version, params)
+    params = algorithms.checked_params(version, params)
     if not (1 / 60 <= window_hours <= 24 * 30):
         raise Invalid("The voting window is between one minute and 30 days.", code="invalid_window")
     if not 0 <= threshold < 1:
