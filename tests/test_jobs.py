@@ -158,3 +158,19 @@ def test_retry_at_is_honoured(new_ctx, engine, settings) -> None:  # noqa: ANN00
         row = ctx.db.get(Job, job_id)
         assert row.run_at > utcnow() + timedelta(hours=2, minutes=59)
         assert "wait" in row.last_error
+
+
+def test_two_periodic_chains_merge_into_one(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    """Two workers starting at once may each queue housekeeping; the chains merge."""
+    from sqlmodel import select
+
+    with new_ctx() as ctx:
+        jobs.enqueue(ctx, "maintenance.prune", {})
+        jobs.enqueue(ctx, "maintenance.prune", {})
+    assert jobs.run_one(engine, settings, "w1").state == "done"
+    assert jobs.run_one(engine, settings, "w2").state == "done"
+    with new_ctx() as ctx:
+        queued = ctx.db.exec(
+            select(Job).where(Job.kind == "maintenance.prune", Job.state == "queued")
+        ).all()
+    assert len(queued) == 1

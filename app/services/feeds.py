@@ -2,8 +2,8 @@
 
 Pages and the API never order posts themselves. They describe *where* a feed's
 candidates come from (:class:`Sources`) and pass a :class:`Ranking` strategy;
-:func:`build_feed` does the rest. Today the only strategy is
-:class:`Chronological`; algorithm modules plug in as further strategies.
+:func:`build_feed` does the rest. :class:`Chronological` is the default; ranking
+modules plug in as further strategies (:mod:`app.services.ranking`).
 
 Candidate sourcing is index-driven: one ``ORDER BY created_at DESC LIMIT n``
 subquery per followed community or author (each a range scan on a composite

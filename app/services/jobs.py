@@ -123,8 +123,9 @@ def enqueue(
 
 
 def backoff(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter: ~30 s, 1 min, 2 min … capped at 12 h.
-    Sixteen attempts span about two days, as Mastodon's delivery retries do."""
+    """Exponential backoff with jitter (between half and all of the base delay):
+    ~30 s, 1 min, 2 min … capped at 12 h, so sixteen attempts span about two days,
+    as Mastodon's delivery retries do."""
     base = min(30 * 2 ** max(attempts - 1, 0), 12 * 3600)
     return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
@@ -288,6 +289,16 @@ def stats(ctx: Ctx, *, failures: int = 20) -> QueueStats:
         select(Job).where(Job.last_error.is_not(None)).order_by(Job.id.desc()).limit(failures)
     ).all()
     return QueueStats({state: n for state, n in rows}, list(failed))
+
+
+def reschedule(ctx: Ctx, kind: str, payload: dict, run_at: datetime) -> None:
+    """Queue the next run of a periodic job unless another run is already queued:
+    if two workers started a chain each, the chains merge back into one."""
+    others = ctx.db.exec(
+        select(func.count()).select_from(Job).where(Job.kind == kind, Job.state == "queued")
+    ).one()
+    if not others:
+        enqueue(ctx, kind, payload, run_at=run_at)
 
 
 def ensure_scheduled(ctx: Ctx, kind: str, every: timedelta) -> None:

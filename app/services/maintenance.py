@@ -21,4 +21,4 @@ def prune(ctx: Ctx, payload: dict) -> None:
     ctx.db.execute(
         delete(Job).where(Job.state == "done", Job.finished_at < utcnow() - KEEP_DONE_JOBS)
     )
-    jobs.enqueue(ctx, "maintenance.prune", payload, run_at=utcnow() + PRUNE_EVERY)
+    jobs.reschedule(ctx, "maintenance.prune", payload, utcnow() + PRUNE_EVERY)
