@@ -13,9 +13,19 @@ from datetime import UTC, datetime
 from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def get_row(db, model: type, row_id: object):  # noqa: ANN001, ANN201
+    """The row with this id, or None; ids outside the column's range (which the
+    database would reject with an error) simply find nothing."""
+    if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 < row_id <= MAX_ID:
+        return None
+    return db.get(model, row_id)
 
 
 class Account(SQLModel, table=True):

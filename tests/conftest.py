@@ -181,3 +181,16 @@ class Api:
 def api_user(client: TestClient):  # noqa: ANN201
     """Make members through the API: ``alice = api_user("alice")``."""
     return lambda username: Api(client, username)
+
+
+@pytest.fixture(scope="session")
+def sandbox_required() -> None:
+    """Tests of submitted modules need bubblewrap: skipped with the reason without
+    it, a failure under REQUIRE_SANDBOX=1 (set by CI)."""
+    from algorithms.sandbox import bubblewrap
+
+    if bubblewrap() is None:
+        reason = "bubblewrap (bwrap) is not installed; submitted modules can't run here"
+        if os.environ.get("REQUIRE_SANDBOX") == "1":
+            pytest.fail(f"REQUIRE_SANDBOX=1 but {reason}")
+        pytest.skip(reason)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from algorithms.sandbox import bubblewrap
 from app.models import AlgorithmProposal, Job, utcnow
 
 AGREED = '''"""Most agreed first."""
@@ -18,9 +17,7 @@ def rank(items, context, params):
              {"agrees": it["reactions"]["agree"]}) for it in items]
 '''
 
-needs_sandbox = pytest.mark.skipif(
-    bubblewrap() is None, reason="bubblewrap is not installed (see test_sandbox.py)"
-)
+needs_sandbox = pytest.mark.usefixtures("sandbox_required")
 
 
 @pytest.fixture

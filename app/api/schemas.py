@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app.models import MAX_ID
 from app.services.feeds import FeedItem, FeedPage
 from app.services.views import PostView
-
-MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns
 
 
 def _no_nul(value: str) -> str:

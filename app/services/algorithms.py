@@ -27,6 +27,7 @@ from app.models import (
     AlgorithmVersion,
     Community,
     FeedAlgorithmChoice,
+    get_row,
     utcnow,
 )
 from app.services import Ctx, communities
@@ -120,14 +121,14 @@ def _add_version(
 
 
 def get_version(ctx: Ctx, version_id: int) -> AlgorithmVersion:
-    version = ctx.db.get(AlgorithmVersion, version_id) if 0 < version_id < 2**31 else None
+    version = get_row(ctx.db, AlgorithmVersion, version_id)
     if version is None:
         raise NotFound("No such algorithm version.", code="algorithm_not_found")
     return version
 
 
 def get_module(ctx: Ctx, module_id: int) -> AlgorithmModule:
-    module = ctx.db.get(AlgorithmModule, module_id) if 0 < module_id < 2**31 else None
+    module = get_row(ctx.db, AlgorithmModule, module_id)
     if module is None:
         raise NotFound("No such algorithm.", code="algorithm_not_found")
     return module

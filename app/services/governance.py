@@ -18,6 +18,7 @@ from app.models import (
     AlgorithmVote,
     Community,
     FeedAlgorithmChoice,
+    get_row,
     utcnow,
 )
 from app.services import Ctx, algorithms, communities, jobs
@@ -95,7 +96,7 @@ def propose(
 
 
 def get_proposal(ctx: Ctx, community: Community, proposal_id: int) -> AlgorithmProposal:
-    proposal = ctx.db.get(AlgorithmProposal, proposal_id) if 0 < proposal_id < 2**31 else None
+    proposal = get_row(ctx.db, AlgorithmProposal, proposal_id)
     if proposal is None or proposal.community_id != community.id:
         raise NotFound("No such proposal.", code="proposal_not_found")
     return proposal

@@ -16,6 +16,7 @@ from app.models import (
     PostRevision,
     PostTag,
     Reaction,
+    get_row,
     utcnow,
 )
 from app.services import Ctx, communities
@@ -132,8 +133,7 @@ def create(
 
 
 def get(ctx: Ctx, post_id: int) -> Post:
-    in_range = isinstance(post_id, int) and 0 < post_id < 2**31  # INTEGER primary keys
-    post = ctx.db.get(Post, post_id) if in_range else None
+    post = get_row(ctx.db, Post, post_id)
     if post is None:
         raise NotFound("No such post.", code="post_not_found")
     return post
