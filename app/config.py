@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65_536, ge=8)
 
+    # Federation. Private/loopback peers are for tests and local demos only.
+    allow_private_addresses: bool = False
+    # "Authorized fetch": ActivityPub documents are served only to signed requests.
+    secure_mode: bool = False
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # First retry delay of a failed job (doubling after); first circuit-breaker pause.
+    # Tests shorten both; production keeps the defaults.
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    breaker_base_seconds: float = Field(default=120.0, gt=0)
+
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=256)

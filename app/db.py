@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import Engine, event
@@ -26,11 +27,31 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own BEGIN handling defers locks; issue BEGIN IMMEDIATE-free
-        # plain BEGIN ourselves so SAVEPOINTs and transactions behave.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # We issue BEGIN ourselves (pysqlite's own handling is off) so SAVEPOINTs
+        # behave, and BEGIN IMMEDIATE for transactions that will write: a deferred
+        # transaction that reads and then writes fails at once with "database is
+        # locked" if another process committed in between (busy_timeout cannot help).
+        event.listen(
+            engine,
+            "begin",
+            lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN"),
+        )
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+_IMMEDIATE: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=False)
+
+
+def begin_writing(session: Session) -> None:
+    """Start the session's transaction now, taking SQLite's write lock up front
+    (waiting up to busy_timeout for it) so that writing later cannot fail.
+    On PostgreSQL it simply begins."""
+    token = _IMMEDIATE.set(True)
+    try:
+        session.connection()
+    finally:
+        _IMMEDIATE.reset(token)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
@@ -44,14 +65,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
+def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error.
 
     Every write in Commonground goes through one of these, so a failure never
-    leaves partial rows behind.
+    leaves partial rows behind. ``write=False`` is for work that only reads (e.g.
+    looking up a key): on SQLite it then runs beside writers instead of waiting.
     """
     with Session(engine, expire_on_commit=False) as session:
         try:
+            if write:
+                begin_writing(session)
+            else:
+                session.info["read_only"] = True  # see federation.keys.local_key
             yield session
             session.commit()
         except BaseException:

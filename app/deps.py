@@ -14,6 +14,10 @@ from app.services import Ctx
 def get_ctx(request: Request) -> Iterator[Ctx]:
     """One transaction per request, committed *before* the response is sent
     (``scope="function"``), so a client never sees success for a lost write."""
+    # Even a GET may write a little (a token's last use, a built-in module's first
+    # row, an actor's key); on SQLite a reader that turns writer fails with "database
+    # is locked" if the worker committed meanwhile, so requests take the write lock
+    # up front there (they are short). On PostgreSQL this costs nothing.
     with transaction(request.app.state.engine) as db:
         yield Ctx(db, request.app.state.settings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from app import plugins
 from app.config import Settings
 from app.db import make_engine, transaction
 from app.main import create_app
@@ -27,6 +29,8 @@ from app.migrate import upgrade
 from app.services import Ctx
 
 PASSWORD = "correct horse battery"
+
+plugins.load()  # every test runs with the same listeners as a server (e.g. federation)
 
 
 def _postgres_url_or_skip() -> str:
@@ -54,11 +58,11 @@ def _libpq(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A fresh database on the TEST_DATABASE_URL server, dropped at the end."""
+@contextmanager
+def _throwaway_database(prefix: str) -> Iterator[str]:
+    """A new database on the TEST_DATABASE_URL server, dropped afterwards."""
     base = _postgres_url_or_skip()
-    name = f"cg_test_{os.getpid()}_{secrets.token_hex(4)}"
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(_libpq(base), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -66,6 +70,20 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(_libpq(base), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The session's PostgreSQL database for in-process tests."""
+    with _throwaway_database("cg_test") as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """A PostgreSQL database of its own (e.g. for a server process), dropped after."""
+    with _throwaway_database("cg_srv") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, func, update
 from sqlmodel import Session, select
 
 from app.config import Settings
+from app.db import begin_writing
 from app.models import Job, utcnow
 from app.services import Ctx
 
@@ -37,6 +38,7 @@ log = logging.getLogger("commonground.jobs")
 SyncHandler = Callable[[Ctx, dict], None]
 AsyncHandler = Callable[["JobContext", dict], Awaitable[None]]
 HANDLERS: dict[str, SyncHandler | AsyncHandler] = {}
+PERIODIC: dict[str, timedelta] = {}  # kinds a worker keeps scheduled, and how often
 LOCK_TIMEOUT = timedelta(minutes=10)
 MAX_ERROR_CHARS = 2000
 
@@ -61,11 +63,13 @@ class PermanentError(Exception):
 
 
 class RetryAt(Exception):
-    """Raised by a handler to be retried at a given time (e.g. a peer's Retry-After)."""
+    """Raised by a handler to be retried at a given time (e.g. a peer's Retry-After).
+    ``free`` retries do not count as an attempt (e.g. waiting for a circuit breaker)."""
 
-    def __init__(self, when: datetime, reason: str) -> None:
+    def __init__(self, when: datetime, reason: str, *, free: bool = False) -> None:
         super().__init__(reason)
         self.when = when
+        self.free = free
 
 
 @dataclass
@@ -95,6 +99,7 @@ class JobContext:
 def _ctx_transaction(engine: Engine, settings: Settings) -> Iterator[Ctx]:
     with Session(engine, expire_on_commit=False) as db:
         try:
+            begin_writing(db)
             yield Ctx(db, settings)
             db.commit()
         except BaseException:
@@ -122,11 +127,11 @@ def enqueue(
     return job
 
 
-def backoff(attempts: int) -> timedelta:
+def backoff(attempts: int, first: float = 30.0) -> timedelta:
     """Exponential backoff with jitter (between half and all of the base delay):
     ~30 s, 1 min, 2 min … capped at 12 h, so sixteen attempts span about two days,
     as Mastodon's delivery retries do."""
-    base = min(30 * 2 ** max(attempts - 1, 0), 12 * 3600)
+    base = min(first * 2 ** max(attempts - 1, 0), 12 * 3600)
     return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
 
@@ -134,29 +139,77 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def release_orphans(engine: Engine) -> int:
+    """Put back jobs held by workers on this host that no longer exist (killed with
+    SIGKILL, or the machine rebooted), so a restarted worker takes them at once
+    instead of after LOCK_TIMEOUT. Workers on other hosts are left to the timeout."""
+    host = socket.gethostname()
+    with Session(engine) as db:
+        begin_writing(db)
+        held = db.exec(
+            select(Job.id, Job.locked_by).where(
+                Job.state == "running", Job.locked_by.like(f"{host}:%")
+            )
+        ).all()
+        dead = [
+            job_id
+            for job_id, who in held
+            if who.rsplit(":", 1)[-1].isdigit() and not _alive(int(who.rsplit(":", 1)[-1]))
+        ]
+        if dead:
+            db.execute(
+                update(Job)
+                .where(Job.id.in_(dead), Job.state == "running")
+                .values(state="queued", locked_by=None, locked_at=None, run_at=utcnow())
+            )
+            db.commit()
+            log.warning("released %d jobs held by workers that died", len(dead))
+        return len(dead)
+
+
 def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Job | None:
     """Atomically take the next due job (or one whose worker died holding it)."""
+    taken = claim_many(engine, who, 1, now=now)
+    return taken[0] if taken else None
+
+
+def claim_many(engine: Engine, who: str, limit: int, *, now: datetime | None = None) -> list[Job]:
+    """Atomically take up to ``limit`` due jobs in one transaction (a busy worker
+    would otherwise spend a round of queries per job just on claiming)."""
     now = now or utcnow()
     due = (Job.state == "queued") & (Job.run_at <= now)
     stale = (Job.state == "running") & (Job.locked_at < now - LOCK_TIMEOUT)
     with Session(engine, expire_on_commit=False) as db:
-        q = select(Job).where(due | stale).order_by(Job.run_at, Job.id).limit(1)
+        begin_writing(db)
+        q = select(Job).where(due | stale).order_by(Job.run_at, Job.id).limit(limit)
         if engine.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        job = db.exec(q).first()
-        if job is None:
-            return None
-        # The guarded UPDATE makes the claim safe even without row locks (SQLite).
-        claimed = db.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.state == job.state, Job.attempts == job.attempts)
-            .values(state="running", locked_by=who, locked_at=now, attempts=Job.attempts + 1)
-        ).rowcount
+        candidates = [(j.id, j.state, j.attempts) for j in db.exec(q).all()]
+        taken = []
+        for job_id, state, attempts in candidates:
+            # The guarded UPDATE makes the claim safe even without row locks (SQLite).
+            claimed = db.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == state, Job.attempts == attempts)
+                .values(state="running", locked_by=who, locked_at=now, attempts=Job.attempts + 1)
+            ).rowcount
+            if claimed == 1:
+                taken.append(job_id)
         db.commit()
-        if claimed != 1:
-            return None
-        db.refresh(job)
-        return job
+        if not taken:
+            return []
+        db.expire_all()
+        return list(db.exec(select(Job).where(Job.id.in_(taken)).order_by(Job.run_at, Job.id)))
 
 
 def _finish(engine: Engine, job: Job, **values: object) -> None:
@@ -185,14 +238,18 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
             await asyncio.to_thread(run_sync)
     except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the job
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        dead = isinstance(exc, PermanentError) or job.attempts >= job.max_attempts
-        when = exc.when if isinstance(exc, RetryAt) else utcnow() + backoff(job.attempts)
+        free = isinstance(exc, RetryAt) and exc.free
+        dead = isinstance(exc, PermanentError) or (job.attempts >= job.max_attempts and not free)
+        delay = backoff(job.attempts, settings.retry_base_seconds)
+        when = exc.when if isinstance(exc, RetryAt) else utcnow() + delay
         log.warning("job %s (%s) failed, attempt %s: %s", job.id, job.kind, job.attempts, error)
         state = "dead" if dead else "queued"
+        extra = {"attempts": Job.attempts - 1} if free else {}
         await asyncio.to_thread(
             _finish,
             engine,
             job,
+            **extra,
             state=state,
             last_error=error,
             run_at=when,
@@ -238,23 +295,25 @@ async def work(
     connections through ``shared``; database work runs in threads.
     """
     who = who or worker_id()
+    await asyncio.to_thread(release_orphans, engine)
     shared: dict[str, Any] = {}
     running: set[asyncio.Task] = set()
     try:
         while not stop.is_set():
             claimed = False
-            while len(running) < concurrency:
+            if len(running) < concurrency:
                 try:
-                    job = await asyncio.to_thread(claim, engine, who)
+                    batch = await asyncio.to_thread(
+                        claim_many, engine, who, concurrency - len(running)
+                    )
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
-                    log.exception("could not claim a job")
-                    job = None
-                if job is None:
-                    break
-                claimed = True
-                task = asyncio.create_task(execute(job, engine, settings, shared))
-                running.add(task)
-                task.add_done_callback(running.discard)
+                    log.exception("could not claim jobs")
+                    batch = []
+                for job in batch:
+                    claimed = True
+                    task = asyncio.create_task(execute(job, engine, settings, shared))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
             if not claimed:
                 waiters = [asyncio.create_task(stop.wait())]
                 if running:
@@ -299,6 +358,11 @@ def reschedule(ctx: Ctx, kind: str, payload: dict, run_at: datetime) -> None:
     ).one()
     if not others:
         enqueue(ctx, kind, payload, run_at=run_at)
+
+
+def periodic(kind: str, every: timedelta) -> None:
+    """Declare a job kind that every worker keeps scheduled (see ensure_scheduled)."""
+    PERIODIC[kind] = every
 
 
 def ensure_scheduled(ctx: Ctx, kind: str, every: timedelta) -> None:
