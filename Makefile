@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format demo worker bench clean
+.PHONY: run test lint format demo federation-demo worker bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/commonground migrate
 	$(BIN)/commonground demo-data
+
+## federation-demo: two instances on :8000 and :8001, with demo data, following each other
+federation-demo: $(STAMP)
+	$(BIN)/python scripts/federation_demo.py
 
 ## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 test: $(STAMP)

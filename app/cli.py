@@ -24,8 +24,11 @@ def _settings() -> Settings:
 def _ctx_transaction(settings: Settings):  # noqa: ANN202
     from contextlib import contextmanager
 
+    from app import plugins
     from app.db import make_engine, transaction
     from app.services import Ctx
+
+    plugins.load()  # the same event listeners (e.g. federation) as the server
 
     @contextmanager
     def run():  # noqa: ANN202
@@ -118,6 +121,8 @@ def _run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     engine = make_engine(settings.resolved_database_url)
     with transaction(engine) as db:
         jobs.ensure_scheduled(Ctx(db, settings), "maintenance.prune", maintenance.PRUNE_EVERY)
+        for kind, every in jobs.PERIODIC.items():
+            jobs.ensure_scheduled(Ctx(db, settings), kind, every)
     # SQLite has one writer; a single job at a time there, several on PostgreSQL.
     concurrency = 1 if engine.dialect.name == "sqlite" else settings.worker_concurrency
 
@@ -170,6 +175,33 @@ def create_admin(username: str, display_name: str) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"admin “{username}” created; log in at {settings.base_url}/login")
+
+
+@main.command()
+@click.argument("username")
+@click.argument("target")
+def follow(username: str, target: str) -> None:
+    """Make a local member follow TARGET (name, name@domain or an actor URL).
+    A remote target is looked up first; the worker delivers the Follow."""
+    from app.db import make_engine
+    from app.errors import DomainError
+    from app.services import accounts, follows
+    from federation.fetcher import FetchError
+    from federation.network import ensure_known
+    from federation.remote import InvalidActor
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        asyncio.run(ensure_known(engine, settings, target))
+        with _ctx_transaction(settings) as ctx:
+            found = follows.resolve_target(ctx, target)
+            state = follows.follow(ctx, accounts.get_local(ctx, username), found).state
+    except (DomainError, FetchError, InvalidActor) as exc:
+        raise click.ClickException(getattr(exc, "detail", None) or str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"{username} follows {found.uri} ({state})")
 
 
 @main.command("demo-data")

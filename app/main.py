@@ -29,7 +29,9 @@ HTTP_CODES = {
 }  # fmt: skip
 
 
-JSON_PREFIXES = ("/api/", "/.well-known/", "/nodeinfo/", "/ap/", "/actor", "/inbox")
+JSON_PREFIXES = (
+    "/api/", "/.well-known/", "/nodeinfo/", "/ap/", "/actor", "/inbox", "/activities/",
+)  # fmt: skip
 
 
 def wants_json(request: Request) -> bool:
@@ -97,7 +99,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from app import plugins
     from app.api import router as api_router
     from app.web import router as web_router
-    from federation import discovery, endpoints
+    from federation import discovery, endpoints, inbox, modules
 
     plugins.load()
 
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(api_router)
     app.include_router(discovery.router)
     app.include_router(endpoints.router)
+    app.include_router(inbox.router)
+    app.include_router(modules.router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(AS2Negotiation)

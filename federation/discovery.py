@@ -108,7 +108,11 @@ def nodeinfo(ctx: CtxDep) -> Response:
         "services": {"inbound": [], "outbound": []},
         "openRegistrations": True,
         "usage": {"users": {"total": users}, "localPosts": local_posts},
-        "metadata": {"nodeName": ctx.settings.instance_name},
+        "metadata": {
+            "nodeName": ctx.settings.instance_name,
+            # where this instance publishes its ranking modules (docs/algorithms.md)
+            "algorithmModules": f"{ctx.base_url}/algorithms",
+        },
     }
     profile = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"'
     return JSONResponse(body, media_type=profile, headers=CORS)

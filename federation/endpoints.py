@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import func, select
 
@@ -20,9 +20,11 @@ from app.errors import NotFound
 from app.models import Account, Community, Follow, OutboxItem, Post
 from app.services import Ctx, accounts, communities, posts
 from federation import actors, objects
+from federation.signatures import require_signed_fetch
 from federation.vocab import AS2_TYPE, CONTEXT, PAGE_SIZE
 
 router = APIRouter(include_in_schema=False)
+Signed = [Depends(require_signed_fetch)]  # secure mode: signed GETs only
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Before = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
@@ -43,17 +45,17 @@ def instance_actor(ctx: CtxDep) -> Response:
     return as2(actors.application(ctx))
 
 
-@router.get("/ap/users/{name}")
+@router.get("/ap/users/{name}", dependencies=Signed)
 def person(ctx: CtxDep, name: Name) -> Response:
     return as2(actors.person(ctx, accounts.get_local(ctx, name)))
 
 
-@router.get("/ap/c/{name}")
+@router.get("/ap/c/{name}", dependencies=Signed)
 def group(ctx: CtxDep, name: Name) -> Response:
     return as2(actors.group(ctx, communities.get(ctx, name)))
 
 
-@router.get("/ap/posts/{post_id}")
+@router.get("/ap/posts/{post_id}", dependencies=Signed)
 def post_object(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     post = posts.get(ctx, post_id)
     author = ctx.db.get(Account, post.author_id)
@@ -107,8 +109,8 @@ def _outbox(ctx: Ctx, actor_uri: str, page: bool, before: int | None, after: int
     return _page(uri, items, next_before, prev_after)
 
 
-@router.get("/users/{name}/outbox")
-@router.get("/c/{name}/outbox")
+@router.get("/users/{name}/outbox", dependencies=Signed)
+@router.get("/c/{name}/outbox", dependencies=Signed)
 def outbox(
     ctx: CtxDep, name: Name, page: bool = False, before: Before = None, after: Before = None
 ) -> Response:
@@ -135,15 +137,15 @@ def _id_page(ctx: Ctx, uri: str, q, page: bool, before: int | None) -> dict:  # 
     return _page(uri, [u for _, u in rows], rows[-1][0] if more else None, before)
 
 
-@router.get("/users/{name}/followers")
-@router.get("/c/{name}/followers")
+@router.get("/users/{name}/followers", dependencies=Signed)
+@router.get("/c/{name}/followers", dependencies=Signed)
 def followers(ctx: CtxDep, name: Name, page: bool = False, before: Before = None) -> Response:
     target = _actor(ctx, name)
     return as2(_id_page(ctx, f"{target.uri}/followers", _follower_query(target), page, before))
 
 
-@router.get("/users/{name}/following")
-@router.get("/c/{name}/following")
+@router.get("/users/{name}/following", dependencies=Signed)
+@router.get("/c/{name}/following", dependencies=Signed)
 def following(ctx: CtxDep, name: Name, page: bool = False, before: Before = None) -> Response:
     target = _actor(ctx, name)
     uri = f"{target.uri}/following"
@@ -171,7 +173,29 @@ def following(ctx: CtxDep, name: Name, page: bool = False, before: Before = None
     return as2(_page(uri, [u for _, u in rows], rows[-1][0] if more else None, before))
 
 
-@router.get("/posts/{post_id}/replies")
+@router.get("/ap/artifacts/{artifact_id}", dependencies=Signed)
+def artifact_object(ctx: CtxDep, artifact_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    from app.services import artifacts as artifact_service
+    from federation.artifacts import page
+
+    artifact = artifact_service.get(ctx, artifact_id)
+    if artifact_service.community_of(ctx, artifact).domain:
+        raise NotFound("That artifact lives on another instance.", code="not_local")
+    return as2({"@context": CONTEXT, **page(ctx, artifact)})
+
+
+@router.get("/activities/{token}", dependencies=Signed)
+def activity(ctx: CtxDep, token: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]) -> Response:
+    """An activity we published, so peers can check a relayed copy at its origin."""
+    item = ctx.db.exec(
+        select(OutboxItem).where(OutboxItem.uri == f"{ctx.base_url}/activities/{token}")
+    ).first()
+    if item is None:
+        raise NotFound("No such activity.", code="activity_not_found")
+    return as2(json.loads(item.body))
+
+
+@router.get("/posts/{post_id}/replies", dependencies=Signed)
 def replies(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     post = posts.get(ctx, post_id)
     uris = ctx.db.exec(

@@ -17,6 +17,9 @@ TWINS = [
     (re.compile(r"^/@([A-Za-z0-9_]+)/?$"), "/ap/users/{}"),
     (re.compile(r"^/c/([A-Za-z0-9_-]+)/?$"), "/ap/c/{}"),
     (re.compile(r"^/posts/([0-9]+)/?$"), "/ap/posts/{}"),
+    (re.compile(r"^/algorithm-versions/([0-9]+)/?$"), "/ap/algorithm-versions/{}"),
+    (re.compile(r"^/algorithms/?()$"), "/ap/algorithms"),
+    (re.compile(r"^/artifacts/([0-9]+)/?$"), "/ap/artifacts/{}"),
 ]
 
 
@@ -35,5 +38,7 @@ class AS2Negotiation:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
             if wants_as2(accept) and (twin := as2_path(scope["path"])):
+                original = scope.get("raw_path") or scope["path"].encode()
                 scope = {**scope, "path": twin, "raw_path": twin.encode()}
+                scope["cg.original_path"] = original  # what a signature covers
         await self.app(scope, receive, send)

@@ -14,6 +14,24 @@ CG_NS = "https://commonground.social/ns#"
 CG_CONTEXT = {
     "cg": CG_NS,
     "stance": "cg:stance",
+    # ranking modules (docs/algorithms.md#publishing)
+    "sha256": "cg:sha256",
+    "version": "cg:version",
+    "license": "cg:license",
+    "forkedFrom": {"@id": "cg:forkedFrom", "@type": "@id"},
+    "parameters": {"@id": "cg:parameters", "@type": "@json"},
+    # shared-reality artifacts (docs/artifacts.md#federation)
+    "Revision": "cg:Revision",
+    "Statement": "cg:Statement",
+    "artifactKind": "cg:artifactKind",
+    "stage": "cg:stage",
+    "revision": {"@id": "cg:revision", "@type": "@id"},
+    "revisionCount": "cg:revisionCount",
+    "revisionAuthor": {"@id": "cg:revisionAuthor", "@type": "@id"},
+    "baseRevision": {"@id": "cg:baseRevision", "@type": "@id"},
+    "contributors": {"@id": "cg:contributors", "@type": "@id", "@container": "@list"},
+    "artifactLinks": {"@id": "cg:artifactLinks", "@container": "@list"},
+    "statements": {"@id": "cg:statements", "@container": "@list"},
     "Hashtag": "as:Hashtag",
     "sensitive": "as:sensitive",
 }

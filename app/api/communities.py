@@ -23,7 +23,9 @@ from app.services import Ctx, communities, feeds
 
 router = APIRouter(prefix="/communities", tags=["communities"])
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+Username = Annotated[
+    str, Path(max_length=300, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9.:\[\]-]+)?$")
+]  # name, or name@domain for a remote member
 
 
 def community_out(ctx: Ctx, c: Community, members: int | None = None) -> CommunityOut:
@@ -42,7 +44,8 @@ def community_out(ctx: Ctx, c: Community, members: int | None = None) -> Communi
 
 
 def membership_out(c: Community, a: Account, m: Membership) -> MembershipOut:
-    return MembershipOut(community=c.name, username=a.username, role=m.role, state=m.state)
+    handle = a.username if a.is_local else f"{a.username}@{a.domain}"
+    return MembershipOut(community=c.name, username=handle, role=m.role, state=m.state)
 
 
 @router.get("", response_model=CommunityPage)

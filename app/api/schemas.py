@@ -261,6 +261,12 @@ class AlgorithmSubmit(Body):
     )
 
 
+class AlgorithmImport(Body):
+    url: CleanStr = Field(
+        max_length=2048, description="a module version published by another instance"
+    )
+
+
 class AlgorithmVersionOut(BaseModel):
     version_id: int
     version: int

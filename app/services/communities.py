@@ -8,7 +8,7 @@ from sqlmodel import func, select
 
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import Account, Community, Membership, utcnow
-from app.services import Ctx
+from app.services import Ctx, events
 from app.services.accounts import name_taken
 from app.text import render_markdown
 
@@ -181,22 +181,26 @@ def _target_membership(ctx: Ctx, community: Community, username: str) -> Members
     target = ctx.db.exec(
         select(Membership)
         .join(Account, Account.id == Membership.account_id)
-        .where(
-            Membership.community_id == community.id,
-            Account.username_key == (username or "").lower(),
-            Account.domain == "",
-        )
+        .where(Membership.community_id == community.id, *_handle_clause(username))
     ).first()
     if target is None:
         raise NotFound(f"“{username}” has not joined or asked to join.", code="not_a_member")
     return target
 
 
+def _handle_clause(handle: str) -> tuple:
+    """``name`` for a local member, ``name@domain`` for a remote one."""
+    name, _, domain = (handle or "").lstrip("@").partition("@")
+    return Account.username_key == name.lower(), Account.domain == domain.lower()
+
+
 def approve(ctx: Ctx, moderator: Account, community: Community, username: str) -> Membership:
     require_role(ctx, moderator, community, "moderator")
     m = _target_membership(ctx, community, username)
-    m.state = "active"
-    ctx.db.add(m)
+    if m.state != "active":
+        m.state = "active"
+        ctx.db.add(m)
+        events.emit(ctx, "membership.approved", membership=m)
     return m
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from sqlmodel import func, select
 
 from app.errors import Invalid, NotFound
-from app.models import Account, Community, Follow
-from app.services import Ctx, communities
+from app.models import Account, Community, Follow, Membership
+from app.services import Ctx, communities, events
 from app.services.accounts import find_local
 
 
 def resolve_target(ctx: Ctx, target: str) -> Account | Community:
-    """Find a local member or community from ``name``, ``name@domain``,
-    ``@name@domain`` or its actor URL."""
+    """Find a member or community from ``name``, ``name@domain``, ``@name@domain``
+    or its actor URL, among the actors this instance knows (remote ones are
+    looked up first by :func:`federation.lookup.ensure_known`)."""
     target = (target or "").strip()
     if not target or len(target) > 2048:
         raise Invalid(
@@ -25,39 +26,74 @@ def resolve_target(ctx: Ctx, target: str) -> Account | Community:
         )
     else:
         name, _, domain = target.lstrip("@").partition("@")
-        if domain and domain.lower() != ctx.settings.domain:
-            raise NotFound(
-                f"“{target}” is not on this instance, and following remote actors "
-                "needs federation, which this instance does not have yet.",
-                code="target_not_found",
+        domain = domain.lower()
+        if domain and domain != ctx.settings.domain:
+            found = (
+                ctx.db.exec(
+                    select(Account).where(
+                        Account.username_key == name.lower(), Account.domain == domain
+                    )
+                ).first()
+                or ctx.db.exec(
+                    select(Community).where(
+                        Community.name_key == name.lower(), Community.domain == domain
+                    )
+                ).first()
             )
-        found = find_local(ctx, name) or communities.find(ctx, name)
+        else:
+            found = find_local(ctx, name) or communities.find(ctx, name)
     if found is None:
-        raise NotFound(f"Nobody called “{target}” here.", code="target_not_found")
+        raise NotFound(f"Nobody called “{target}” is known here.", code="target_not_found")
     return found
 
 
+def _column(target: Account | Community):  # noqa: ANN202
+    return Follow.target_account_id if isinstance(target, Account) else Follow.target_community_id
+
+
 def _existing(ctx: Ctx, follower: Account, target: Account | Community) -> Follow | None:
-    column = Follow.target_account_id if isinstance(target, Account) else Follow.target_community_id
     return ctx.db.exec(
-        select(Follow).where(Follow.follower_id == follower.id, column == target.id)
+        select(Follow).where(Follow.follower_id == follower.id, _column(target) == target.id)
     ).first()
 
 
-def follow(ctx: Ctx, follower: Account, target: Account | Community) -> Follow:
-    """Follow, or return the existing follow (following twice is harmless)."""
+def _initial_state(ctx: Ctx, follower: Account, target: Account | Community) -> str:
+    """Remote targets answer later (Accept); a remote follower of a local community
+    joins it, and waits for a moderator if joining needs approval."""
+    if target.domain:
+        return "pending"
+    if isinstance(target, Community) and not follower.is_local:
+        membership = communities.join(ctx, follower, target)
+        return "accepted" if membership.state == "active" else "pending"
+    return "accepted"
+
+
+def follow(
+    ctx: Ctx, follower: Account, target: Account | Community, *, activity_uri: str | None = None
+) -> Follow:
+    """Follow, or return the existing follow (following twice is harmless).
+    ``activity_uri`` is the remote Follow activity this came from."""
     if isinstance(target, Account) and target.id == follower.id:
         raise Invalid("You can't follow yourself.", code="self_follow")
+    if not follower.is_local and target.domain:
+        raise Invalid("Only local actors can be followed from elsewhere.", code="not_local")
     existing = _existing(ctx, follower, target)
     if existing is not None:
+        if activity_uri and existing.activity_uri != activity_uri:
+            existing.activity_uri = activity_uri  # a re-sent Follow: answer its id
+            ctx.db.add(existing)
+            events.emit(ctx, "follow.created", follow=existing)
         return existing
     follow = Follow(
         follower_id=follower.id,
         target_account_id=target.id if isinstance(target, Account) else None,
         target_community_id=target.id if isinstance(target, Community) else None,
+        state=_initial_state(ctx, follower, target),
+        activity_uri=activity_uri,
     )
     ctx.db.add(follow)
     ctx.db.flush()
+    events.emit(ctx, "follow.created", follow=follow)
     return follow
 
 
@@ -65,7 +101,47 @@ def unfollow(ctx: Ctx, follower: Account, target: Account | Community) -> None:
     existing = _existing(ctx, follower, target)
     if existing is None:
         raise NotFound("You don't follow them.", code="not_following")
-    ctx.db.delete(existing)
+    remove(ctx, existing)
+
+
+def remove(ctx: Ctx, follow: Follow) -> None:
+    """End a follow (an unfollow here, or an Undo / Reject from elsewhere). A remote
+    follower of a community leaves it too: for them following is membership."""
+    follower = ctx.db.get(Account, follow.follower_id)
+    community = (
+        ctx.db.get(Community, follow.target_community_id) if follow.target_community_id else None
+    )
+    if community is not None and follower is not None and (community.domain or follower.domain):
+        # Across instances, following a community and belonging to it are one thing.
+        m = communities.membership(ctx, follower, community)
+        if m is not None and m.role != "admin":
+            ctx.db.delete(m)
+    events.emit(ctx, "follow.removed", follow=follow)
+    ctx.db.delete(follow)
+    ctx.db.flush()
+
+
+def accepted(ctx: Ctx, follow: Follow) -> Follow:
+    """The followed actor said yes."""
+    if follow.state != "accepted":
+        follow.state = "accepted"
+        ctx.db.add(follow)
+        follower = ctx.db.get(Account, follow.follower_id)
+        if follow.target_community_id is not None and follower is not None and follower.is_local:
+            # Following a remote community is how one joins it: members may post there.
+            community = ctx.db.get(Community, follow.target_community_id)
+            if community.domain and communities.membership(ctx, follower, community) is None:
+                ctx.db.add(Membership(community_id=community.id, account_id=follower.id))
+        events.emit(ctx, "follow.accepted", follow=follow)
+    return follow
+
+
+def find_by_activity(ctx: Ctx, activity_uri: str) -> Follow | None:
+    return ctx.db.exec(select(Follow).where(Follow.activity_uri == activity_uri)).first()
+
+
+def between(ctx: Ctx, follower: Account, target: Account | Community) -> Follow | None:
+    return _existing(ctx, follower, target)
 
 
 def is_following(ctx: Ctx, follower: Account | None, target: Account | Community) -> bool:
@@ -88,9 +164,43 @@ def following(ctx: Ctx, account: Account) -> tuple[list[Account], list[Community
     return list(people), list(groups)
 
 
+def remote_followers(ctx: Ctx, target: Account | Community) -> list[Account]:
+    """Accepted followers on other instances: where this actor's activities go."""
+    return list(
+        ctx.db.exec(
+            select(Account)
+            .join(Follow, Follow.follower_id == Account.id)
+            .where(_column(target) == target.id, Follow.state == "accepted", Account.domain != "")
+        )
+    )
+
+
+def remote_is_followed(ctx: Ctx, target: Account | Community) -> bool:
+    """Does anyone here follow this (remote) actor? Only then do we take its boosts."""
+    return (
+        ctx.db.exec(
+            select(Follow.id).where(_column(target) == target.id, Follow.state == "accepted")
+        ).first()
+        is not None
+    )
+
+
 def followers_count(ctx: Ctx, account: Account) -> int:
     return ctx.db.exec(
         select(func.count())
         .select_from(Follow)
         .where(Follow.target_account_id == account.id, Follow.state == "accepted")
     ).one()
+
+
+@events.on("membership.approved")
+def _membership_approved(ctx: Ctx, membership: Membership) -> None:
+    """A remote actor asked to join by following: approving them accepts the follow."""
+    pending = ctx.db.exec(
+        select(Follow).where(
+            Follow.follower_id == membership.account_id,
+            Follow.target_community_id == membership.community_id,
+        )
+    ).first()
+    if pending is not None:
+        accepted(ctx, pending)

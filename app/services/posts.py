@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import EllipsisType
 
 from sqlalchemy import delete, update
@@ -19,9 +20,9 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities
+from app.services import Ctx, communities, events
 from app.services.accounts import find_local, profile_url
-from app.text import Rendered, render_markdown
+from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 
 MAX_TITLE = 200
 
@@ -129,6 +130,7 @@ def create(
         ctx.db.execute(
             update(Post).where(Post.id == parent.id).values(reply_count=Post.reply_count + 1)
         )
+    events.emit(ctx, "post.created", post=post)
     return post
 
 
@@ -172,6 +174,7 @@ def edit(
     post.updated_at = utcnow()
     ctx.db.add(post)
     _store_links(ctx, post, rendered, known)
+    events.emit(ctx, "post.edited", post=post)
     return post
 
 
@@ -191,12 +194,107 @@ def delete_post(ctx: Ctx, actor: Account, post_id: int) -> Post:
             raise Forbidden(
                 "Only the author or a moderator can delete this post.", code="not_author"
             )
+    return _tombstone(ctx, post)
+
+
+def _tombstone(ctx: Ctx, post: Post) -> Post:
     post.text, post.html, post.title = "", "", None
     post.deleted_at = utcnow()
     ctx.db.add(post)
     for model in (PostRevision, PostTag, PostMention, Reaction):
         ctx.db.execute(delete(model).where(model.post_id == post.id))
+    events.emit(ctx, "post.deleted", post=post)
     return post
+
+
+def find_by_uri(ctx: Ctx, uri: str) -> Post | None:
+    return ctx.db.exec(select(Post).where(Post.uri == uri)).first()
+
+
+def store_remote(
+    ctx: Ctx,
+    *,
+    uri: str,
+    author: Account,
+    html: str,
+    object_type: str = "Note",
+    title: str | None = None,
+    url: str | None = None,
+    published: datetime | None = None,
+    updated: datetime | None = None,
+    parent: Post | None = None,
+    community: Community | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+) -> Post | None:
+    """Insert, or update, a post that lives on another instance.
+
+    The HTML is sanitized here with the same allow-list as local posts, whatever the
+    caller did. An update keeps the previous version in the history; a post already
+    deleted stays deleted (None is returned). Only the author may change a post.
+    """
+    html = sanitize_html(html or "")
+    text = plain_text(html)[: ctx.settings.max_post_chars * 2]
+    title = (title or "").strip()[:MAX_TITLE] or None
+    existing = find_by_uri(ctx, uri)
+    if existing is not None:
+        if existing.author_id != author.id:
+            raise Forbidden("Only the author can change a post.", code="not_author")
+        if existing.is_deleted:
+            return None
+        if existing.html == html and existing.title == title:
+            return existing
+        ctx.db.add(
+            PostRevision(
+                post_id=existing.id,
+                title=existing.title,
+                text=existing.text,
+                written_at=existing.updated_at or existing.created_at,
+            )
+        )
+        existing.html, existing.text, existing.title = html, text, title
+        existing.updated_at = updated or utcnow()
+        ctx.db.add(existing)
+        _store_remote_tags(ctx, existing, tags)
+        events.emit(ctx, "post.edited", post=existing)
+        return existing
+    if parent is not None and community is None and parent.community_id is not None:
+        community = ctx.db.get(Community, parent.community_id)
+    now = utcnow()
+    post = Post(
+        uri=uri,
+        author_id=author.id,
+        community_id=community.id if community else None,
+        in_reply_to_id=parent.id if parent else None,
+        root_id=(parent.root_id or parent.id) if parent else None,
+        title=title if parent is None else None,
+        text=text,
+        html=html,
+        url=url,
+        object_type=object_type if object_type in ("Note", "Page", "Article") else "Note",
+        created_at=min(published, now) if published else now,
+    )
+    ctx.db.add(post)
+    ctx.db.flush()
+    _store_remote_tags(ctx, post, tags)
+    if parent is not None:
+        ctx.db.execute(
+            update(Post).where(Post.id == parent.id).values(reply_count=Post.reply_count + 1)
+        )
+    events.emit(ctx, "post.created", post=post)
+    return post
+
+
+def _store_remote_tags(ctx: Ctx, post: Post, tags: list[str] | tuple[str, ...]) -> None:
+    ctx.db.execute(delete(PostTag).where(PostTag.post_id == post.id))
+    for tag in {normalize_tag(t)[:100] for t in tags if t and normalize_tag(t)}:
+        ctx.db.add(PostTag(post_id=post.id, tag=tag))
+
+
+def delete_remote(ctx: Ctx, post: Post) -> Post:
+    """Tombstone a remote post whose author deleted it (federation checked who asked)."""
+    if post.is_deleted:
+        return post
+    return _tombstone(ctx, post)
 
 
 def history(ctx: Ctx, post: Post) -> list[PostRevision]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import delete
 from sqlmodel import func, select
 
 from app.errors import Gone, Invalid
-from app.models import Account, Reaction, utcnow
-from app.services import Ctx
+from app.models import Account, Reaction
+from app.services import Ctx, events
 from app.services.posts import get as get_post
 
 KINDS = ("like", "agree", "disagree", "pass")
@@ -26,7 +25,10 @@ def slot_of(kind: str) -> str:
     return "like" if kind == "like" else "stance"
 
 
-def react(ctx: Ctx, account: Account, post_id: int, kind: str) -> Reaction:
+def react(
+    ctx: Ctx, account: Account, post_id: int, kind: str, *, activity_uri: str | None = None
+) -> Reaction:
+    """Like, or take a stance; ``activity_uri`` is the remote activity this came from."""
     slot = slot_of(kind)
     post = get_post(ctx, post_id)
     if post.is_deleted:
@@ -37,24 +39,34 @@ def react(ctx: Ctx, account: Account, post_id: int, kind: str) -> Reaction:
         )
     ).first()
     if existing is not None:
-        if existing.kind != kind:
-            existing.kind, existing.created_at = kind, utcnow()
-            ctx.db.add(existing)
-        return existing
-    reaction = Reaction(post_id=post.id, account_id=account.id, slot=slot, kind=kind)
+        if existing.kind == kind:
+            return existing
+        # A changed stance is a new reaction: the old one is taken back (and its
+        # activity undone), so every federated peer ends up with the same one.
+        events.emit(ctx, "reaction.removed", reaction=existing)
+        ctx.db.delete(existing)
+        ctx.db.flush()
+    reaction = Reaction(
+        post_id=post.id, account_id=account.id, slot=slot, kind=kind, activity_uri=activity_uri
+    )
     ctx.db.add(reaction)
     ctx.db.flush()
+    events.emit(ctx, "reaction.added", reaction=reaction)
     return reaction
 
 
 def unreact(ctx: Ctx, account: Account, post_id: int, kind: str) -> None:
     slot_of(kind)
     get_post(ctx, post_id)
-    ctx.db.execute(
-        delete(Reaction).where(
+    gone = ctx.db.exec(
+        select(Reaction).where(
             Reaction.post_id == post_id, Reaction.account_id == account.id, Reaction.kind == kind
         )
-    )
+    ).all()
+    for reaction in gone:
+        events.emit(ctx, "reaction.removed", reaction=reaction)
+        ctx.db.delete(reaction)
+    ctx.db.flush()
 
 
 def counts(ctx: Ctx, post_ids: list[int]) -> dict[int, dict[str, int]]:

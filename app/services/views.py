@@ -70,6 +70,13 @@ def author_view(ctx: Ctx, account: Account) -> AuthorView:
     )
 
 
+def _community_ref(ctx: Ctx, c: Community) -> CommunityRef:
+    """A local community links to its page here; a remote one to its home."""
+    if c.domain:
+        return CommunityRef(f"{c.name}@{c.domain}", c.display_title, c.uri)
+    return CommunityRef(c.name, c.display_title, f"{ctx.base_url}/c/{c.name}")
+
+
 def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostView]:
     if not posts:
         return []
@@ -93,11 +100,9 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
             PostView(
                 id=p.id,
                 uri=p.uri,
-                url=post_url(ctx, p),
+                url=p.url or (post_url(ctx, p) if p.uri.startswith(ctx.base_url) else p.uri),
                 author=author_view(ctx, authors[p.author_id]),
-                community=CommunityRef(c.name, c.display_title, f"{ctx.base_url}/c/{c.name}")
-                if c
-                else None,
+                community=_community_ref(ctx, c) if c else None,
                 in_reply_to=p.in_reply_to_id,
                 root=p.root_id,
                 title=p.title,

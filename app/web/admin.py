@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 
 from app.deps import CtxDep
 from app.errors import Forbidden, Invalid
 from app.models import Account
-from app.services import accounts, communities, jobs
+from app.services import accounts, communities, jobs, peers
 from app.web.deps import Csrf, Member
 from app.web.templating import redirect, render
 
@@ -32,7 +32,33 @@ def admin_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
         members=accounts.list_local(ctx),
         communities=communities.list_all(ctx, limit=200),
         queue=jobs.stats(ctx),
+        federation=peers.stats(ctx),
     )
+
+
+@router.post("/domains/block", dependencies=[Csrf])
+def block_domain(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    domain: Annotated[str, Form(max_length=260)],
+    note: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    _require_admin(viewer)
+    peer = peers.set_blocked(ctx, viewer, domain, True, note)
+    return redirect(request, "/admin", flash=f"{peer.domain} is blocked.")
+
+
+@router.post("/domains/{domain}/unblock", dependencies=[Csrf])
+def unblock_domain(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    domain: Annotated[str, Path(max_length=260)],
+) -> Response:
+    _require_admin(viewer)
+    peer = peers.set_blocked(ctx, viewer, domain, False)
+    return redirect(request, "/admin", flash=f"{peer.domain} is no longer blocked.")
 
 
 @router.post("/members/{username}/suspend", dependencies=[Csrf])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from app.deps import CtxDep
@@ -12,11 +12,14 @@ from app.errors import DomainError
 from app.services import communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
+from app.web.lookup import remote_lookup
 from app.web.templating import redirect, render
 
 router = APIRouter()
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+Username = Annotated[
+    str, Path(max_length=300, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9.:\[\]-]+)?$")
+]  # name, or name@domain for a remote member
 Policy = Annotated[str, Form(pattern=r"^(open|approval)$")]
 
 
@@ -113,6 +116,36 @@ def leave(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response
     c = communities.get(ctx, name)
     communities.leave(ctx, viewer, c)
     return redirect(request, f"/c/{c.name}", flash=f"You left “{c.display_title}”.")
+
+
+async def _look_up(request: Request) -> None:
+    """Before the transaction: fetch a remote target the member named."""
+    form = await request.form()
+    try:
+        await remote_lookup(request, str(form.get("target", ""))[:2048])
+        request.state.lookup_error = None
+    except DomainError as exc:
+        request.state.lookup_error = exc
+
+
+@router.post("/follow-remote", dependencies=[Csrf, Depends(_look_up)])
+def follow_remote(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    target: Annotated[str, Form(max_length=2048)],
+) -> Response:
+    """Follow ``name@domain`` or an actor URL, here or on another instance."""
+    try:
+        if request.state.lookup_error is not None:
+            raise request.state.lookup_error
+        found = follows.resolve_target(ctx, target)
+        f = follows.follow(ctx, viewer, found)
+    except DomainError as exc:
+        ctx.db.rollback()
+        return redirect(request, "/communities", flash=str(exc.detail))
+    note = "waiting for them to accept" if f.state == "pending" else "done"
+    return redirect(request, "/communities", flash=f"Following {target.strip()} ({note}).")
 
 
 @router.post("/c/{name}/follow", dependencies=[Csrf])

@@ -1,0 +1,327 @@
+"""Federation throughput, measured side by side in one run on this machine.
+
+1. Inbox acceptance: signed ``Create`` activities POSTed to a real
+   ``commonground serve`` (signature verified with a cached key, origin checks,
+   raw activity + job stored in one transaction, 202) against the same server's
+   rate on a trivial endpoint (``/.well-known/host-meta``), same concurrency.
+   Goal: ≥ 50 % of the trivial rate.
+2. Delivery: ``ap.deliver`` jobs run by one ``commonground worker`` process
+   (signing each POST with RSA-2048, pooled connections) to a local sink that
+   answers 202, against the RSA-2048 signing floor of one process measured in the
+   same run. Goal: ≥ 70 % of the floor per worker process.
+3. Inbox processing: queued ``ap.inbox`` jobs (Creates of Notes from a known actor)
+   applied by one worker: activities per second.
+
+    .venv/bin/python bench/federation.py [--pg URL] [--quick]
+
+Deliveries and processing use PostgreSQL when ``--pg`` or ``TEST_DATABASE_URL``
+names a server (one worker runs 16 jobs at once there; SQLite runs one at a time),
+else SQLite. Only 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+from common import ROOT, database, machine
+from sqlmodel import func, select
+
+from app import plugins
+from app.config import Settings
+from app.db import make_engine, transaction
+from app.migrate import upgrade
+from app.models import Account, InboxItem, Job, RemoteActor
+from app.services import Ctx, accounts, jobs
+from federation import outbound
+from federation.httpsig import generate_keypair, sign_request
+from tests.server_process import HOST, ServerProcess, free_port
+
+BIN = Path(sys.executable).parent
+CONCURRENCY = 16
+
+
+class ActorHost(ThreadingHTTPServer):
+    """Serves a remote sender's actor document (the inbox fetches its key once)."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.base = f"http://{HOST}:{port}"
+        self.actor = f"{self.base}/users/sender"
+        self.private_pem, public_pem = generate_keypair()
+        doc = json.dumps(
+            {
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": self.actor,
+                "type": "Person",
+                "preferredUsername": "sender",
+                "inbox": f"{self.actor}/inbox",
+                "publicKey": {
+                    "id": f"{self.actor}#main-key",
+                    "owner": self.actor,
+                    "publicKeyPem": public_pem,
+                },
+            }
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                self.send_response(200)
+                self.send_header("Content-Type", "application/activity+json")
+                self.send_header("Content-Length", str(len(doc)))
+                self.end_headers()
+                self.wfile.write(doc)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__((HOST, port), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def create_activity(actor: str, i: int, to: str) -> dict:
+    return {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{actor}/activities/{i}",
+        "type": "Create",
+        "actor": actor,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        "cc": [to],
+        "object": {
+            "id": f"{actor}/notes/{i}",
+            "type": "Note",
+            "attributedTo": actor,
+            "content": f"<p>note {i} about the river</p>",
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+        },
+    }
+
+
+async def _blast(requests: list[tuple[str, str, dict, bytes | None]]) -> tuple[float, list[int]]:
+    """Send all requests with CONCURRENCY in flight; (seconds, statuses)."""
+    statuses: list[int] = []
+    queue = list(reversed(requests))
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(trust_env=False, limits=limits, timeout=30) as client:
+
+        async def lane() -> None:
+            while queue:
+                method, url, headers, body = queue.pop()
+                r = await client.request(method, url, headers=headers, content=body)
+                statuses.append(r.status_code)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(lane() for _ in range(CONCURRENCY)))
+        return time.perf_counter() - started, statuses
+
+
+def inbox_acceptance(n: int) -> dict:
+    sender = ActorHost()
+    with ServerProcess(env={"CG_ALLOW_PRIVATE_ADDRESSES": "1"}) as server:
+        with httpx.Client(base_url=server.url, trust_env=False) as http:
+            r = http.post("/api/v1/accounts", json={"username": "alice", "password": "x" * 12})
+            assert r.status_code == 201, r.text
+        inbox = f"{server.url}/users/alice/inbox"
+        to = f"{server.url}/users/alice"
+
+        def signed(i: int) -> tuple[str, str, dict, bytes]:
+            body = json.dumps(create_activity(sender.actor, i, to)).encode()
+            headers = {"Content-Type": "application/activity+json"}
+            headers.update(
+                sign_request(
+                    "POST", inbox, headers, body, f"{sender.actor}#main-key", sender.private_pem
+                )
+            )
+            return "POST", inbox, headers, body
+
+        warm = [signed(i) for i in range(CONCURRENCY)]  # first one fetches and stores the key
+        asyncio.run(_blast(warm[:1]))
+        asyncio.run(_blast(warm[1:]))
+        posts = [signed(i) for i in range(CONCURRENCY, CONCURRENCY + n)]  # signed before timing
+        trivial = [("GET", f"{server.url}/.well-known/host-meta", {}, None)] * n
+        asyncio.run(_blast(trivial[:50]))
+        t_trivial, s_trivial = asyncio.run(_blast(trivial))
+        t_inbox, s_inbox = asyncio.run(_blast(posts))
+    sender.shutdown()
+    assert set(s_trivial) == {200}, set(s_trivial)
+    assert set(s_inbox) == {202}, set(s_inbox)
+    return {"trivial": n / t_trivial, "inbox": n / t_inbox}
+
+
+SINK = """
+import asyncio, sys
+async def handle(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\\r\\n\\r\\n")
+            length = 0
+            for line in head.split(b"\\r\\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 202 Accepted\\r\\nContent-Length: 0\\r\\n\\r\\n")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+"""
+
+
+def signing_floor(n: int) -> float:
+    private_pem, _ = generate_keypair()
+    body = json.dumps(create_activity("https://a.example/users/x", 1, "https://b.example")).encode()
+    started = time.perf_counter()
+    for _ in range(n):
+        sign_request(
+            "POST", "https://b.example/inbox", {}, body, "https://a.example/x#k", private_pem
+        )
+    return n / (time.perf_counter() - started)
+
+
+def _settings(url: str, data_dir: str) -> Settings:
+    return Settings(
+        data_dir=Path(data_dir),
+        database_url=url,
+        domain="127.0.0.1:9",
+        scheme="http",
+        allow_private_addresses=True,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+    )
+
+
+def _worker_env(url: str, data_dir: str) -> dict:
+    return {
+        **os.environ,
+        "CG_DATABASE_URL": url,
+        "CG_DATA_DIR": data_dir,
+        "CG_DOMAIN": "127.0.0.1:9",
+        "CG_SCHEME": "http",
+        "CG_ALLOW_PRIVATE_ADDRESSES": "1",
+        "CG_WORKER_POLL_SECONDS": "0.05",
+        "CG_WORKER_CONCURRENCY": str(CONCURRENCY),
+    }
+
+
+def _drain(engine, kind: str, url: str, data_dir: str, expected: int) -> float:  # noqa: ANN001
+    """Run one worker until ``expected`` jobs of ``kind`` are done; the seconds it took."""
+    worker = subprocess.Popen(  # noqa: S603 - our own command
+        [str(BIN / "commonground"), "worker"],
+        env=_worker_env(url, data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started = time.perf_counter()
+    try:
+        while True:
+            with transaction(engine, write=False) as db:
+                done = db.exec(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.kind == kind, Job.state.in_(("done", "dead")))
+                ).one()
+            if done >= expected:
+                return time.perf_counter() - started
+            if time.perf_counter() - started > 300:
+                raise RuntimeError(f"only {done} of {expected} {kind} jobs finished")
+            time.sleep(0.02)
+    finally:
+        worker.terminate()
+        worker.wait()
+
+
+def delivery_and_processing(url: str, n: int) -> dict:
+    plugins.load()
+    upgrade(url)
+    engine = make_engine(url)
+    data_dir = tempfile.mkdtemp(prefix="cg-bench-fed-")
+    settings = _settings(url, data_dir)
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])  # noqa: S603
+    time.sleep(0.5)
+    inbox = f"http://{HOST}:{port}/inbox"
+    try:
+        with transaction(engine) as db:
+            ctx = Ctx(db, settings)
+            sender = accounts.register(ctx, "sender", "x" * 12)
+            peer = Account(
+                username="peer", username_key="peer", domain=f"{HOST}:{port}", uri=f"{inbox}/peer"
+            )
+            db.add(peer)
+            db.add(RemoteActor(uri=peer.uri, actor_type="Person", inbox=inbox))
+            for i in range(n):
+                activity = create_activity(sender.uri, i, inbox)
+                activity.pop("@context")
+                activity["id"] = outbound.activity_id(ctx)
+                outbound.publish(ctx, activity, [inbox])
+        delivery_seconds = _drain(engine, "ap.deliver", url, data_dir, n)
+        # processing: Creates from a known remote actor, queued as if just received
+        actor = ActorHost()
+        with transaction(engine) as db:
+            ctx = Ctx(db, settings)
+            from federation.remote import store_actor
+
+            store_actor(ctx, httpx.get(actor.actor, trust_env=False).json())
+            for i in range(n):
+                activity = create_activity(actor.actor, i, sender.uri)
+                item = InboxItem(
+                    activity_id=activity["id"],
+                    activity_type="Create",
+                    actor_uri=actor.actor,
+                    body=json.dumps(activity),
+                )
+                db.add(item)
+                db.flush()
+                jobs.enqueue(ctx, "ap.inbox", {"item": item.id})
+        processing_seconds = _drain(engine, "ap.inbox", url, data_dir, n)
+        actor.shutdown()
+    finally:
+        sink.terminate()
+        sink.wait()
+        engine.dispose()
+    return {"delivery": n / delivery_seconds, "processing": n / processing_seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n = 150 if args.quick else 1000
+    print(f"Machine: {machine()}")
+    acceptance = inbox_acceptance(n)
+    floor = signing_floor(100 if args.quick else 400)
+    kind = "postgresql" if args.pg else "sqlite"
+    with database(kind, args.pg) as url:
+        rates = delivery_and_processing(url, n // 2 if args.quick else 600)
+    print(f"\nInbox, {n} signed Creates, {CONCURRENCY} concurrent clients, one uvicorn worker:")
+    print(f"  trivial endpoint (host-meta): {acceptance['trivial']:8.0f} requests/s")
+    print(f"  inbox (verify + enqueue):     {acceptance['inbox']:8.0f} requests/s")
+    ratio = acceptance["inbox"] / acceptance["trivial"]
+    print(f"  ratio: {ratio:.0%} (goal >= 50 %)")
+    print(f"\nDelivery ({kind}, one worker process, {CONCURRENCY} jobs at once on PostgreSQL):")
+    print(f"  RSA-2048 signing floor, one process: {floor:8.0f} signatures/s")
+    print(f"  deliveries to a local sink:          {rates['delivery']:8.0f} per second")
+    print(f"  ratio: {rates['delivery'] / floor:.0%} of the floor (goal >= 70 %)")
+    print(f"\nInbox processing ({kind}, one worker): {rates['processing']:8.0f} activities/s")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()

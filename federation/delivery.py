@@ -1,0 +1,158 @@
+"""Delivery: POST one outbox item to one inbox, signed, with retries and a
+per-domain circuit breaker.
+
+Every attempt is recorded in ``delivery_attempts``. Answers decide what
+happens next: 2xx done; 429/503 with ``Retry-After`` retried then; other 4xx
+(but 408 and 429) are permanent; anything else backs off exponentially (see
+:func:`app.services.jobs.backoff`). After ``BREAKER_THRESHOLD`` failures in a row
+a domain's breaker opens for 2, 4, 8 … minutes (at most a day): its deliveries
+wait without spending attempts, and the first success closes it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from app.models import DeliveryAttempt, OutboxItem, PeerDomain, utcnow
+from app.services import Ctx, jobs
+from federation import network, remote
+from federation.fetcher import FetchError, read_limited
+from federation.httpsig import sign_request
+from federation.keys import key_id_for, local_key
+
+BREAKER_THRESHOLD = 5
+SUCCESS_NOTE = timedelta(minutes=1)  # how fresh "last success" is kept on a healthy peer
+BREAKER_MAX = timedelta(days=1)
+MAX_RETRY_AFTER = timedelta(days=1)
+
+
+def breaker_delay(failures: int, first: float = 120.0) -> timedelta:
+    """2, 4, 8 … minutes (``first`` seconds, doubling) once the threshold is reached,
+    capped at a day."""
+    step = min(max(failures - BREAKER_THRESHOLD, 0), 30)
+    return min(timedelta(seconds=first * 2**step), BREAKER_MAX)
+
+
+def retry_after(value: str | None, now: datetime) -> datetime | None:
+    """A Retry-After header (seconds or an HTTP date) as a time, capped at a day."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        when = now + timedelta(seconds=int(value[:7]))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+    return min(max(when, now), now + MAX_RETRY_AFTER)
+
+
+def peer_domain(ctx: Ctx, domain: str, *, lock: bool = False) -> PeerDomain:
+    """The domain's row, created race-safely (several workers meet new peers at once);
+    ``lock`` holds it (on PostgreSQL) so concurrent breaker updates do not get lost."""
+    q = select(PeerDomain).where(PeerDomain.domain == domain)
+    if lock:
+        q = q.with_for_update()
+    peer = ctx.db.exec(q).first()
+    if peer is not None:
+        return peer
+    try:
+        with ctx.db.begin_nested():
+            ctx.db.add(PeerDomain(domain=domain))
+    except IntegrityError:
+        pass  # another worker made it first
+    return ctx.db.exec(q).one()
+
+
+def _prepare(ctx: Ctx, item_id: int, inbox: str) -> tuple[bytes, str, str, PeerDomain]:
+    item = ctx.db.get(OutboxItem, item_id)
+    if item is None:
+        raise jobs.PermanentError("the outbox item is gone")
+    peer = peer_domain(ctx, remote.authority_of(inbox))
+    key = local_key(ctx.db, item.actor_uri)
+    return item.body.encode(), key_id_for(item.actor_uri), key.private_key_pem, peer
+
+
+def record(
+    ctx: Ctx, job_id: int | None, inbox: str, status: int | None, error: str | None
+) -> PeerDomain:
+    """Log the attempt and move the domain's breaker."""
+    domain = remote.authority_of(inbox)
+    now = utcnow()
+    ctx.db.add(
+        DeliveryAttempt(
+            job_id=job_id,
+            inbox=inbox,
+            domain=domain,
+            status_code=status,
+            error=error[:2000] if error else None,
+        )
+    )
+    ok = status is not None and 200 <= status < 300
+    permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
+    peer = peer_domain(ctx, domain)
+    healthy = not peer.consecutive_failures and peer.open_until is None
+    fresh = peer.last_success_at is not None and peer.last_success_at > now - SUCCESS_NOTE
+    if ok and healthy and fresh:
+        return peer  # nothing changes: don't make every delivery queue on the peer's row
+    peer = peer_domain(ctx, domain, lock=True)
+    if ok or permanent:  # the server answered sensibly: it is up
+        peer.consecutive_failures, peer.open_until = 0, None
+        if ok:
+            peer.last_success_at = now
+    else:
+        peer.consecutive_failures += 1
+        peer.last_failure_at = now
+        if peer.consecutive_failures >= BREAKER_THRESHOLD:
+            peer.open_until = now + breaker_delay(
+                peer.consecutive_failures, ctx.settings.breaker_base_seconds
+            )
+    ctx.db.add(peer)
+    return peer
+
+
+@jobs.handler("ap.deliver")
+async def deliver(job: jobs.JobContext, payload: dict) -> None:
+    inbox, item_id = payload["inbox"], payload["outbox_item"]
+    body, key_id, pem, peer = await job.run_db(lambda ctx: _prepare(ctx, item_id, inbox))
+    now = utcnow()
+    if peer.blocked:
+        raise jobs.PermanentError(f"{peer.domain} is blocked")
+    if peer.open_until is not None and peer.open_until > now:
+        raise jobs.RetryAt(peer.open_until, f"circuit open for {peer.domain}", free=True)
+    net = network.shared(job)
+    status, error, answer_after = None, None, None
+    try:
+        url = str(net.http.policy.check_url(inbox))
+        headers = {"Content-Type": "application/activity+json"}
+        headers.update(sign_request("POST", url, headers, body, key_id, pem))
+        request = net.http.build_request("POST", url, content=body, headers=headers)
+        response = await net.http.send(request, stream=True)
+        try:
+            await read_limited(response, 65_536)
+        except FetchError:
+            pass  # the answer's body does not matter, only its status
+        finally:
+            await response.aclose()
+        status = response.status_code
+        answer_after = response.headers.get("retry-after")
+        if status >= 300:
+            error = f"HTTP {status}"
+    except (TimeoutError, FetchError, httpx.HTTPError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error))
+    if error is None:
+        return
+    if status is not None and 400 <= status < 500 and status not in (408, 429):
+        raise jobs.PermanentError(error)
+    if status in (429, 503) and (when := retry_after(answer_after, utcnow())):
+        raise jobs.RetryAt(when, error)
+    raise RuntimeError(error)

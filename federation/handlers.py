@@ -1,0 +1,428 @@
+"""Processing verified incoming activities: a table of small handlers by type.
+
+The inbox edge (:mod:`federation.inbox`) has already checked the signature and
+the origin rules; here each activity type's handler applies it through the
+service layer. A handler that needs a document we do not have (an unknown actor,
+the post replied to, an announced object) raises :class:`NeedsFetch`; the job
+fetches it, stores it and runs the handler again, within a fetch budget.
+A handler that decides to drop an activity raises :class:`Ignored` with why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel import select
+
+from app.errors import DomainError
+from app.models import Account, Community, DeletedObject, Post, Reaction
+from app.services import Ctx, follows, posts, reactions
+from federation import remote
+from federation.vocab import AS_PUBLIC
+
+OBJECT_TYPES = frozenset({"Note", "Page", "Article", "Question"})
+PUBLIC_ALIASES = frozenset({AS_PUBLIC, "as:Public", "Public"})
+MAX_REPLY_DEPTH = 8
+
+
+class NeedsFetch(Exception):  # noqa: N818 - a request, not an error
+    """The handler needs the document at ``url`` (an actor or an object) first."""
+
+    def __init__(self, url: str, kind: str) -> None:
+        super().__init__(f"needs {kind} {url}")
+        self.url, self.kind = url, kind
+
+
+class Ignored(Exception):  # noqa: N818 - an outcome, not an error
+    """The activity is valid but there is nothing for us to do with it."""
+
+
+class Budget:
+    """How many more documents processing one activity may fetch, how deep a
+    reply chain may be followed, and which fetches already failed (a handler
+    asking again gets no fetch and carries on without the document)."""
+
+    def __init__(self, fetches: int = 12, depth: int = MAX_REPLY_DEPTH) -> None:
+        self.fetches, self.depth = fetches, depth
+        self.failed: set[str] = set()
+
+    def need(self, url: str, kind: str) -> None:
+        if url in self.failed or self.fetches <= 0 or (kind == "object" and self.depth <= 0):
+            return
+        raise NeedsFetch(url, kind)
+
+    def spend(self, need: NeedsFetch) -> None:
+        self.fetches -= 1
+        if need.kind == "object":
+            self.depth -= 1
+
+
+Handler = Callable[[Ctx, dict, Account | Community, Budget], None]
+HANDLERS: dict[str, Handler] = {}
+# Kinds of objects other modules store (e.g. artifacts): (does it apply?, store it)
+OBJECT_STORERS: list[tuple[Callable[[dict], bool], Callable[[Ctx, dict, Budget], object]]] = []
+# Reactions on things that are not posts (e.g. statements): True once handled
+REACTION_TARGETS: list[Callable[[Ctx, dict, Account, str], bool]] = []
+
+
+def stores(applies: Callable[[dict], bool]) -> Callable:
+    """Register a storer for objects that ``applies`` recognises."""
+
+    def register(fn: Callable[[Ctx, dict, Budget], object]) -> Callable:
+        OBJECT_STORERS.append((applies, fn))
+        return fn
+
+    return register
+
+
+def handles(*types: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for t in types:
+            HANDLERS[t] = fn
+        return fn
+
+    return register
+
+
+def process(ctx: Ctx, activity: dict, budget: Budget) -> None:
+    """Apply one activity (Ignored / NeedsFetch propagate to the caller)."""
+    kind = activity.get("type")
+    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
+    if handler is None:
+        raise Ignored(f"{kind!r} activities are not supported")
+    actor = actor_of(ctx, remote.id_of(activity.get("actor")) or "", budget)
+    if isinstance(actor, Account) and not actor.is_active:
+        raise Ignored("the actor was deleted")
+    handler(ctx, activity, actor, budget)
+
+
+def actor_of(ctx: Ctx, uri: str, budget: Budget) -> Account | Community:
+    found = remote.known(ctx, uri)
+    if found is None:
+        budget.need(uri, "actor")
+        raise Ignored(f"unknown actor {uri}")
+    return found
+
+
+def _local_target(ctx: Ctx, uri: str | None) -> Account | Community | None:
+    found = remote.known(ctx, uri) if uri else None
+    return found if found is not None and not found.domain else None
+
+
+# --- follows -----------------------------------------------------------------
+
+
+@handles("Follow")
+def on_follow(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    target = _local_target(ctx, remote.id_of(activity.get("object")))
+    if target is None:
+        raise Ignored("that is not an actor of this instance")
+    if not isinstance(actor, Account):
+        raise Ignored("only people follow here")
+    follows.follow(ctx, actor, target, activity_uri=activity["id"])
+
+
+def _follow_in(ctx: Ctx, obj: object, actor: Account | Community) -> object:
+    """The local follow an Accept / Reject / Undo refers to."""
+    follow_id = remote.id_of(obj)
+    found = follows.find_by_activity(ctx, follow_id) if follow_id else None
+    if found is None and isinstance(obj, dict):
+        follower = remote.known(ctx, remote.id_of(obj.get("actor")) or "")
+        target = remote.known(ctx, remote.id_of(obj.get("object")) or "")
+        if isinstance(follower, Account) and target is not None:
+            found = follows.between(ctx, follower, target)
+    return found
+
+
+@handles("Accept")
+def on_accept(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    follow = _follow_in(ctx, activity.get("object"), actor)
+    if follow is None:
+        raise Ignored("no follow of ours matches")
+    target_id = follow.target_account_id or follow.target_community_id
+    if target_id != actor.id or isinstance(actor, Account) != bool(follow.target_account_id):
+        raise Ignored("only the followed actor can accept")
+    follows.accepted(ctx, follow)
+
+
+@handles("Reject")
+def on_reject(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    follow = _follow_in(ctx, activity.get("object"), actor)
+    if follow is None:
+        raise Ignored("no follow of ours matches")
+    target_id = follow.target_account_id or follow.target_community_id
+    if target_id != actor.id:
+        raise Ignored("only the followed actor can reject")
+    follows.remove(ctx, follow)
+
+
+@handles("Undo")
+def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    obj = activity.get("object")
+    inner_type = obj.get("type") if isinstance(obj, dict) else None
+    inner_id = remote.id_of(obj)
+    if inner_type == "Follow" or (inner_id and follows.find_by_activity(ctx, inner_id)):
+        follow = _follow_in(ctx, obj, actor)
+        if follow is None or follow.follower_id != actor.id:
+            raise Ignored("no follow by that actor matches")
+        follows.remove(ctx, follow)
+        return
+    if inner_id:
+        gone = ctx.db.exec(
+            select(Reaction).where(
+                Reaction.activity_uri == inner_id, Reaction.account_id == actor.id
+            )
+        ).all()
+        for reaction in gone:
+            reactions.unreact(ctx, actor, reaction.post_id, reaction.kind)
+        if gone:
+            return
+    raise Ignored("nothing of ours to undo")
+
+
+# --- reactions ---------------------------------------------------------------
+
+STANCES = {"agree", "disagree", "pass"}
+
+
+def reaction_kind(activity: dict) -> str:
+    """Like is a like, unless it carries our ``stance``; Dislike and Ignore are
+    stances (disagree, pass) and only count as such."""
+    stance = activity.get("stance")
+    if activity["type"] == "Like":
+        return stance if stance == "agree" else "like"
+    return {"Dislike": "disagree", "Ignore": "pass"}[activity["type"]]
+
+
+@handles("Like", "Dislike", "Ignore")
+def on_reaction(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    if not isinstance(actor, Account):
+        raise Ignored("only people react")
+    post = posts.find_by_uri(ctx, remote.id_of(activity.get("object")) or "")
+    if post is None:
+        if any(fn(ctx, activity, actor, reaction_kind(activity)) for fn in REACTION_TARGETS):
+            return
+        raise Ignored("we do not have that post")
+    if post.is_deleted:
+        raise Ignored("that post was deleted")
+    reactions.react(ctx, actor, post.id, reaction_kind(activity), activity_uri=activity["id"])
+
+
+# --- objects -----------------------------------------------------------------
+
+
+def _addressed(obj: dict) -> list[str]:
+    out: list[str] = []
+    for field in ("to", "cc", "audience"):
+        value = obj.get(field)
+        for v in value if isinstance(value, list) else [value]:
+            if (link := remote.id_of(v)) is not None:
+                out.append(link)
+    return out
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _url(obj: dict) -> str | None:
+    url = obj.get("url")
+    if isinstance(url, list):
+        url = url[0] if url else None
+    if isinstance(url, dict):
+        url = url.get("href")
+    ok = isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048
+    return url if ok else None
+
+
+def _tags(obj: dict) -> list[str]:
+    tags = obj.get("tag")
+    out = []
+    for tag in tags if isinstance(tags, list) else []:
+        if (
+            isinstance(tag, dict)
+            and tag.get("type") == "Hashtag"
+            and isinstance(tag.get("name"), str)
+        ):
+            name = tag["name"].lstrip("#").strip()
+            if name and len(name) <= 100 and name.replace("_", "").isalnum():
+                out.append(name)
+    return out[:30]
+
+
+def _community_of(ctx: Ctx, obj: dict, budget: Budget) -> Community | None:
+    audience = remote.id_of(obj.get("audience"))
+    for uri in ([audience] if audience else []) + _addressed(obj):
+        found = remote.known(ctx, uri)
+        if isinstance(found, Community):
+            return found
+    if audience:
+        budget.need(audience, "actor")
+    return None
+
+
+def author_of(obj: dict) -> str | None:
+    """The one author of an object: ``attributedTo`` as a link, an object, or a
+    list holding exactly one person (Groups listed beside them are ignored)."""
+    value = obj.get("attributedTo")
+    if not isinstance(value, list):
+        return remote.id_of(value)
+    people = [
+        remote.id_of(v)
+        for v in value
+        if remote.id_of(v) and not (isinstance(v, dict) and v.get("type") == "Group")
+    ]
+    return people[0] if len(people) == 1 else None
+
+
+def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
+    """Store a Note / Page / Article whose authenticity was established by the caller."""
+    for applies, store in OBJECT_STORERS:
+        if applies(obj):
+            if not isinstance(obj.get("id"), str) or not remote.same_host(
+                obj["id"], author_of(obj) or ""
+            ):
+                raise Ignored("an object must be on its author's host")
+            return store(ctx, obj, budget)
+    if obj.get("type") not in OBJECT_TYPES:
+        raise Ignored(f"{obj.get('type')!r} objects are not stored")
+    uri = obj.get("id")
+    author_uri = author_of(obj)
+    if not isinstance(uri, str) or not author_uri or not remote.same_host(uri, author_uri):
+        raise Ignored("an object must be on its author's host")
+    if uri.startswith(ctx.base_url + "/"):
+        return posts.find_by_uri(ctx, uri)
+    if ctx.db.exec(select(DeletedObject).where(DeletedObject.uri == uri)).first():
+        raise Ignored("that object was already deleted")
+    if not PUBLIC_ALIASES & set(_addressed(obj)):
+        raise Ignored("only public posts are stored")
+    author = actor_of(ctx, author_uri, budget)
+    if not isinstance(author, Account):
+        raise Ignored("posts are written by people")
+    parent = None
+    parent_uri = remote.id_of(obj.get("inReplyTo"))
+    if parent_uri:
+        parent = posts.find_by_uri(ctx, parent_uri)
+        if parent is None:
+            budget.need(parent_uri, "object")
+    community = _community_of(ctx, obj, budget)
+    if parent is not None and parent.community_id is not None:
+        community = ctx.db.get(Community, parent.community_id)
+    if community is not None and not community.domain:
+        from app.services import communities
+
+        if not communities.is_active_member(ctx, author, community):
+            raise Ignored("the author is not a member of that community")
+    content = obj.get("content") if isinstance(obj.get("content"), str) else ""
+    if not content and isinstance(obj.get("contentMap"), dict):
+        content = next((v for v in obj["contentMap"].values() if isinstance(v, str)), "")
+    if len(content) > 500_000:
+        raise Ignored("the content is too long")
+    try:
+        return posts.store_remote(
+            ctx,
+            uri=uri,
+            author=author,
+            html=content,
+            object_type=obj["type"] if obj["type"] != "Question" else "Note",
+            title=obj.get("name") if isinstance(obj.get("name"), str) else None,
+            url=_url(obj),
+            published=_time(obj.get("published")),
+            updated=_time(obj.get("updated")),
+            parent=parent,
+            community=community,
+            tags=_tags(obj),
+        )
+    except DomainError as exc:
+        raise Ignored(exc.detail) from exc
+
+
+def _object(activity: dict) -> dict | None:
+    obj = activity.get("object")
+    return obj if isinstance(obj, dict) else None
+
+
+@handles("Create")
+def on_create(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    obj = _object(activity)
+    if obj is None:
+        raise Ignored("Create needs an embedded object")
+    if author_of(obj) != actor.uri:
+        raise Ignored("the object's author is not the activity's actor")
+    store_object(ctx, obj, budget)
+
+
+@handles("Update")
+def on_update(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    obj = _object(activity)
+    if obj is None:
+        raise Ignored("Update needs an embedded object")
+    if obj.get("id") == actor.uri:
+        remote.store_actor(ctx, obj)
+        return
+    if author_of(obj) != actor.uri:
+        raise Ignored("only the author updates a post")
+    store_object(ctx, obj, budget)
+
+
+@handles("Delete")
+def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    uri = remote.id_of(activity.get("object"))
+    if not uri:
+        raise Ignored("Delete of nothing")
+    if uri == actor.uri:
+        remote.deactivate(ctx, uri)
+        return
+    post = posts.find_by_uri(ctx, uri)
+    if post is None:
+        if remote.same_host(uri, actor.uri):
+            ctx.db.add(DeletedObject(uri=uri[:2048], actor_uri=actor.uri))
+        return
+    author = ctx.db.get(Account, post.author_id)
+    moderator = post.community_id is not None and post.community_id == getattr(actor, "id", None)
+    if author.id != actor.id and not (isinstance(actor, Community) and moderator):
+        raise Ignored("only the author (or its community) deletes a post")
+    if author.is_local:
+        raise Ignored("remote actors cannot delete our members' posts")
+    posts.delete_remote(ctx, post)
+
+
+@handles("Announce")
+def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    """A boost, or (FEP-1b12) a Group relaying what happened in it."""
+    if not follows.remote_is_followed(ctx, actor):
+        raise Ignored("nobody here follows the announcer")
+    obj = activity.get("object")
+    inner_type = obj.get("type") if isinstance(obj, dict) else None
+    if inner_type in ("Create", "Update", "Delete", "Like", "Dislike", "Undo"):
+        inner_actor = remote.id_of(obj.get("actor"))
+        inner_object = remote.id_of(obj.get("object"))
+        trusted = (
+            inner_actor
+            and remote.same_host(inner_actor, actor.uri)
+            and (inner_object is None or remote.same_host(inner_object, actor.uri))
+        )
+        if trusted and isinstance(obj.get("id"), str):
+            process(ctx, obj, budget)
+            return
+        if inner_type in ("Create", "Update") and inner_object:
+            _announced_object(ctx, inner_object, budget)
+            return
+        raise Ignored("an announced activity from another host is not trusted")
+    uri = remote.id_of(obj)
+    if not uri:
+        raise Ignored("Announce of nothing")
+    _announced_object(ctx, uri, budget)
+
+
+def _announced_object(ctx: Ctx, uri: str, budget: Budget) -> None:
+    if posts.find_by_uri(ctx, uri) is None:
+        budget.need(uri, "object")
+        raise Ignored("could not fetch the announced object")

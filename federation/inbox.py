@@ -1,0 +1,257 @@
+"""The inbox: the one door remote servers knock on.
+
+At the edge, in this order and once for every inbox (personal and shared):
+parse (JSON object, no ``@graph``/``@reverse``/``@included``, an id, a type and an
+actor), refuse blocked domains, verify the HTTP signature, make sure the signer
+is the actor (else believe only the copy fetched from the activity's origin),
+check that the activity (and the object of Create/Update/Delete) is on the
+actor's host, then store the raw activity and queue a job in one transaction and
+answer 202. Processing happens in the ``ap.inbox`` job (:mod:`federation.handlers`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from app.db import transaction
+from app.errors import DomainError
+from app.models import InboxItem, PeerDomain, utcnow
+from app.services import Ctx, accounts, communities, jobs
+from federation import handlers, network, remote, signatures
+from federation.fetcher import FetchError, check_jsonld
+from federation.httpsig import SignatureError
+from federation.signatures import in_db as _in_db
+from federation.signatures import network_of as _network
+
+log = logging.getLogger("commonground.inbox")
+router = APIRouter(include_in_schema=False)
+Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ORIGIN_CHECKED = ("Create", "Update", "Delete")
+
+
+class Refused(DomainError):
+    """An inbox POST we do not take, with the status and reason the sender gets."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail, code=code)
+        self.status = status
+
+
+def parse_activity(body: bytes) -> dict[str, Any]:
+    try:
+        activity = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(400, "invalid_json", "The body is not JSON.") from exc
+    if not isinstance(activity, dict):
+        raise Refused(400, "invalid_activity", "An activity is a JSON object.")
+    try:
+        check_jsonld(activity)
+    except FetchError as exc:
+        raise Refused(400, "invalid_activity", str(exc.args[0] if exc.args else exc)) from exc
+    ok_id = isinstance(activity.get("id"), str) and activity["id"].startswith(
+        ("https://", "http://")
+    )
+    if not ok_id or len(activity["id"]) > 2048:
+        raise Refused(400, "invalid_activity", "An activity needs an http(s) id.")
+    if not isinstance(activity.get("type"), str) or len(activity["type"]) > 40:
+        raise Refused(400, "invalid_activity", "An activity needs a type.")
+    actor = remote.id_of(activity.get("actor"))
+    if not actor or not actor.startswith(("https://", "http://")) or len(actor) > 2048:
+        raise Refused(400, "invalid_activity", "An activity needs an actor.")
+    activity["actor"] = actor
+    return activity
+
+
+def _blocked(ctx: Ctx, actor_uri: str) -> bool:
+    host, authority = remote.host_of(actor_uri), remote.authority_of(actor_uri)
+    return (
+        ctx.db.exec(
+            select(PeerDomain.domain).where(
+                PeerDomain.domain.in_({host, authority}), PeerDomain.blocked
+            )
+        ).first()
+        is not None
+    )
+
+
+async def receive(request: Request, owner_name: str | None) -> JSONResponse:
+    settings = request.app.state.settings
+    body = await request.body()
+    activity = parse_activity(body)
+    actor_uri = activity["actor"]
+    try:
+        remote.host_of(actor_uri)
+    except remote.InvalidActor as exc:
+        raise Refused(400, "invalid_activity", str(exc)) from exc
+    if actor_uri.startswith(settings.base_url + "/"):
+        raise Refused(403, "forbidden", "Activities of our own actors do not come in from outside.")
+
+    def facts(ctx: Ctx) -> tuple[bool, bool, bool]:
+        """What the edge needs to know, read in one transaction."""
+        exists = owner_name is None or bool(
+            accounts.find_local(ctx, owner_name) or communities.find(ctx, owner_name)
+        )
+        return exists, _blocked(ctx, actor_uri), remote.known(ctx, actor_uri) is not None
+
+    exists, blocked, known = await _in_db(request, facts)
+    if not exists:
+        raise Refused(404, "unknown_actor", f"No actor named “{owner_name}” here.")
+    if blocked:
+        raise Refused(403, "domain_blocked", "This instance does not accept activities from you.")
+    if activity["type"] in ("Delete", "Update") and not known:
+        # nothing of theirs is stored, so there is nothing to change
+        return JSONResponse({"status": "ignored"}, status_code=202)
+
+    try:
+        verified, signer = await signatures.verify(request, body)
+    except SignatureError as exc:
+        raise Refused(401, "invalid_signature", exc.reason) from exc
+    if signer != actor_uri:
+        activity = await _from_origin(request, activity)
+    _check_origin(activity)
+    return await _store(request, activity, verified.key_id)
+
+
+async def _from_origin(request: Request, activity: dict) -> dict:
+    """The signer is not the actor (a relayed activity): trust only the origin's copy."""
+    actor_uri = activity["actor"]
+    if not remote.same_host(activity["id"], actor_uri):
+        raise Refused(401, "signer_not_actor", "The signer is not the activity's actor.")
+    try:
+        fetched = await _network(request).fetch(activity["id"])
+    except FetchError as exc:
+        raise Refused(
+            401,
+            "signer_not_actor",
+            "The signer is not the activity's actor, and its origin does not confirm it.",
+        ) from exc
+    if remote.id_of(fetched.get("actor")) != actor_uri or fetched.get("type") != activity["type"]:
+        raise Refused(401, "signer_not_actor", "The origin's copy is a different activity.")
+    fetched["actor"] = actor_uri
+    return fetched
+
+
+def _check_origin(activity: dict) -> None:
+    actor_uri = activity["actor"]
+    if not remote.same_host(activity["id"], actor_uri):
+        raise Refused(403, "foreign_origin", "The activity id is not on the actor's host.")
+    if activity["type"] in ORIGIN_CHECKED:
+        obj = remote.id_of(activity.get("object"))
+        if not obj or not remote.same_host(obj, actor_uri):
+            raise Refused(403, "foreign_origin", "The object is not on the actor's host.")
+
+
+async def _store(request: Request, activity: dict, key_id: str) -> JSONResponse:
+    def store() -> bool:
+        with transaction(request.app.state.engine) as db:
+            ctx = Ctx(db, request.app.state.settings)
+            if db.exec(select(InboxItem.id).where(InboxItem.activity_id == activity["id"])).first():
+                return False
+            item = InboxItem(
+                activity_id=activity["id"],
+                activity_type=activity["type"],
+                actor_uri=activity["actor"],
+                key_id=key_id[:2048],
+                body=json.dumps(activity, separators=(",", ":")),
+            )
+            db.add(item)
+            db.flush()
+            jobs.enqueue(ctx, "ap.inbox", {"item": item.id})
+            return True
+
+    try:
+        fresh = await network.to_thread(store)
+    except IntegrityError:  # the same activity arrived twice at the same moment
+        fresh = False
+    return JSONResponse({"status": "accepted" if fresh else "duplicate"}, status_code=202)
+
+
+@router.post("/inbox")
+@router.post("/actor/inbox")
+async def shared_inbox(request: Request) -> JSONResponse:
+    return await receive(request, None)
+
+
+@router.post("/users/{name}/inbox")
+@router.post("/c/{name}/inbox")
+async def personal_inbox(request: Request, name: Name) -> JSONResponse:
+    return await receive(request, name)
+
+
+# --- processing --------------------------------------------------------------
+
+
+def _apply(ctx: Ctx, item_id: int, budget: handlers.Budget) -> None:
+    item = ctx.db.get(InboxItem, item_id)
+    if item is None or item.state != "queued":
+        return
+    try:
+        with ctx.db.begin_nested():
+            handlers.process(ctx, json.loads(item.body), budget)
+        item.state, item.error = "done", None
+    except handlers.Ignored as exc:
+        item.state, item.error = "ignored", str(exc)[:2000]
+    except (DomainError, remote.InvalidActor) as exc:
+        item.state, item.error = "ignored", f"{type(exc).__name__}: {exc}"[:2000]
+    item.processed_at = utcnow()
+    ctx.db.add(item)
+
+
+def _store_fetched(ctx: Ctx, need: handlers.NeedsFetch, doc: dict, budget: handlers.Budget) -> None:
+    if need.kind == "actor":
+        remote.store_actor(ctx, doc)
+    else:
+        with ctx.db.begin_nested():
+            handlers.store_object(ctx, doc, budget)
+
+
+async def run_with_fetches(job: jobs.JobContext, apply: Any) -> None:
+    """Run ``apply(ctx, budget)`` until it no longer needs documents: fetch each
+    one it asks for (and what those need in turn), store it, and try again."""
+    budget = handlers.Budget()
+    net = network.shared(job)
+    while True:
+        try:
+            await job.run_db(lambda ctx: apply(ctx, budget))
+            return
+        except handlers.NeedsFetch as first:
+            stack: list[handlers.NeedsFetch] = [first]
+        docs: dict[str, dict] = {}
+        while stack:
+            need = stack[-1]
+            if need.url not in docs:
+                budget.spend(need)
+                try:
+                    docs[need.url] = await net.fetch(need.url)
+                except FetchError as exc:
+                    if exc.retryable and job.job.attempts < 3:
+                        raise  # a peer hiccup: the whole job is retried later
+                    budget.failed.add(need.url)
+                    stack.pop()
+                    continue
+            try:
+                doc = docs[need.url]
+                await job.run_db(lambda ctx, n=need, d=doc: _store_fetched(ctx, n, d, budget))
+                stack.pop()
+            except handlers.NeedsFetch as deeper:
+                if deeper.url in docs or len(stack) > handlers.MAX_REPLY_DEPTH + 2:
+                    budget.failed.add(need.url)
+                    stack.pop()
+                else:
+                    stack.append(deeper)
+            except (handlers.Ignored, remote.InvalidActor, DomainError) as exc:
+                log.info("not storing %s: %s", need.url, exc)
+                budget.failed.add(need.url)
+                stack.pop()
+
+
+@jobs.handler("ap.inbox")
+async def process_item(job: jobs.JobContext, payload: dict) -> None:
+    await run_with_fetches(job, lambda ctx, budget: _apply(ctx, payload["item"], budget))

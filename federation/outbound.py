@@ -1,0 +1,273 @@
+"""What we send, and to whom: domain events become activities in the outbox.
+
+Each listener runs inside the transaction of the write that caused it, so an
+outbox item and its delivery jobs (one per remote inbox; shared inboxes
+deduplicate fan-out) exist if and only if that write does. The delivery jobs
+themselves run in :mod:`federation.delivery`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+
+from sqlmodel import select
+
+from app.models import (
+    Account,
+    Community,
+    Follow,
+    OutboxItem,
+    PeerDomain,
+    Post,
+    PostMention,
+    Reaction,
+)
+from app.services import Ctx, events, follows, jobs
+from federation import remote
+from federation.objects import note, tombstone
+from federation.vocab import AS_PUBLIC, CONTEXT
+
+DELIVERY_ATTEMPTS = 16  # about two days of backoff (see jobs.backoff)
+STANCE_ACTIVITY = {"like": "Like", "agree": "Like", "disagree": "Dislike", "pass": "Ignore"}
+
+
+def activity_id(ctx: Ctx) -> str:
+    return f"{ctx.base_url}/activities/{uuid.uuid4().hex}"
+
+
+def blocked_domains(ctx: Ctx) -> set[str]:
+    return set(ctx.db.exec(select(PeerDomain.domain).where(PeerDomain.blocked)).all())
+
+
+def publish(ctx: Ctx, activity: dict, inboxes: Iterable[str], *, public: bool = True) -> OutboxItem:
+    """Store an activity in its actor's outbox and queue one delivery per inbox."""
+    activity = {"@context": CONTEXT, **activity}
+    obj = activity.get("object")
+    item = OutboxItem(
+        uri=activity["id"],
+        actor_uri=activity["actor"],
+        activity_type=activity["type"],
+        object_uri=remote.id_of(obj),
+        body=json.dumps(activity, separators=(",", ":")),
+        public=public,
+    )
+    ctx.db.add(item)
+    ctx.db.flush()
+    blocked = blocked_domains(ctx)
+    for inbox in sorted(set(inboxes)):
+        if remote.authority_of(inbox) in blocked or remote.host_of(inbox) in blocked:
+            continue
+        jobs.enqueue(
+            ctx,
+            "ap.deliver",
+            {"outbox_item": item.id, "inbox": inbox},
+            max_attempts=DELIVERY_ATTEMPTS,
+        )
+    return item
+
+
+def inboxes_of(ctx: Ctx, uris: Iterable[str]) -> set[str]:
+    """Shared inboxes where a peer has one: one POST per server, not per follower."""
+    return {inbox for uri in set(uris) if (inbox := remote.inbox_of(ctx, uri))}
+
+
+def _follower_inboxes(ctx: Ctx, target: Account | Community) -> set[str]:
+    return inboxes_of(ctx, [a.uri for a in follows.remote_followers(ctx, target)])
+
+
+def _context(ctx: Ctx, post: Post) -> tuple[Account, Community | None, Post | None]:
+    author = ctx.db.get(Account, post.author_id)
+    community = ctx.db.get(Community, post.community_id) if post.community_id else None
+    parent = ctx.db.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
+    return author, community, parent
+
+
+def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> set[str]:  # noqa: ANN001
+    """Who hears about a local member's post: their remote followers, remote people
+    mentioned, the remote author replied to, and a remote community it is in."""
+    uris = [a.uri for a in follows.remote_followers(ctx, author)]
+    uris += ctx.db.exec(
+        select(Account.uri)
+        .join(PostMention, PostMention.account_id == Account.id)
+        .where(PostMention.post_id == post.id, Account.domain != "")
+    ).all()
+    if parent is not None:
+        parent_author = ctx.db.get(Account, parent.author_id)
+        if parent_author is not None and parent_author.domain:
+            uris.append(parent_author.uri)
+    if community is not None and community.domain:
+        uris.append(community.uri)
+    return inboxes_of(ctx, uris)
+
+
+def _announce(ctx: Ctx, community: Community, obj: dict | str, public: bool = True) -> None:
+    """FEP-1b12: a local community relays what happens in it to its remote followers."""
+    inboxes = _follower_inboxes(ctx, community)
+    if not inboxes:
+        return
+    publish(
+        ctx,
+        {
+            "id": activity_id(ctx),
+            "type": "Announce",
+            "actor": community.uri,
+            "object": obj,
+            "to": [AS_PUBLIC],
+            "cc": [f"{community.uri}/followers"],
+        },
+        inboxes,
+        public=public,
+    )
+
+
+def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
+    author, community, parent = _context(ctx, post)
+    local_community = community is not None and not community.domain
+    if not author.is_local and not local_community:
+        return  # a remote post in a remote place: not ours to relay
+    obj = tombstone(post) if kind == "Delete" else note(ctx, post, with_context=False)
+    obj.pop("@context", None)
+    activity = {
+        "id": activity_id(ctx),
+        "type": kind,
+        "actor": author.uri,
+        "object": obj,
+        "to": [AS_PUBLIC],
+        "cc": obj.get("cc", []) if kind != "Delete" else [f"{author.uri}/followers"],
+    }
+    if kind == "Update":
+        activity["updated"] = obj.get("updated")
+    if author.is_local:
+        publish(ctx, activity, _post_audience(ctx, post, author, community, parent))
+    if local_community:
+        if author.is_local:
+            _announce(ctx, community, activity)
+        if kind == "Create":
+            # Mastodon ignores Announce(Create); it shows a boost of the object.
+            # A remote member's post is announced by id: peers fetch it from its origin.
+            _announce(ctx, community, post.uri)
+
+
+@events.on("post.created")
+def _created(ctx: Ctx, post: Post) -> None:
+    _post_activity(ctx, post, "Create")
+
+
+@events.on("post.edited")
+def _edited(ctx: Ctx, post: Post) -> None:
+    _post_activity(ctx, post, "Update")
+
+
+@events.on("post.deleted")
+def _deleted(ctx: Ctx, post: Post) -> None:
+    _post_activity(ctx, post, "Delete")
+
+
+def _reaction_activity(ctx: Ctx, reaction: Reaction) -> tuple[dict, set[str]] | None:
+    account = ctx.db.get(Account, reaction.account_id)
+    post = ctx.db.get(Post, reaction.post_id)
+    if account is None or not account.is_local or post is None:
+        return None
+    author, community, _ = _context(ctx, post)
+    uris = [author.uri] if author.domain else []
+    if community is not None and community.domain:
+        uris.append(community.uri)
+    inboxes = inboxes_of(ctx, uris)
+    activity = {
+        "id": reaction.activity_uri or activity_id(ctx),
+        "type": STANCE_ACTIVITY[reaction.kind],
+        "actor": account.uri,
+        "object": post.uri,
+    }
+    if reaction.kind != "like":
+        activity["stance"] = reaction.kind
+    return activity, inboxes
+
+
+@events.on("reaction.added")
+def _reacted(ctx: Ctx, reaction: Reaction) -> None:
+    built = _reaction_activity(ctx, reaction)
+    if built is None:
+        return
+    activity, inboxes = built
+    reaction.activity_uri = activity["id"]
+    ctx.db.add(reaction)
+    if inboxes:
+        publish(ctx, activity, inboxes, public=False)
+
+
+@events.on("reaction.removed")
+def _unreacted(ctx: Ctx, reaction: Reaction) -> None:
+    built = _reaction_activity(ctx, reaction)
+    if built is None or not built[1] or not reaction.activity_uri:
+        return
+    activity, inboxes = built
+    undo = {"id": activity_id(ctx), "type": "Undo", "actor": activity["actor"], "object": activity}
+    publish(ctx, undo, inboxes, public=False)
+
+
+def _follow_parts(ctx: Ctx, follow: Follow) -> tuple[Account, Account | Community]:
+    follower = ctx.db.get(Account, follow.follower_id)
+    target = (
+        ctx.db.get(Account, follow.target_account_id)
+        if follow.target_account_id
+        else ctx.db.get(Community, follow.target_community_id)
+    )
+    return follower, target
+
+
+def _follow_object(follow: Follow, follower: Account, target: Account | Community) -> dict:
+    return {
+        "id": follow.activity_uri,
+        "type": "Follow",
+        "actor": follower.uri,
+        "object": target.uri,
+    }
+
+
+def _accept(ctx: Ctx, follow: Follow, follower: Account, target: Account | Community) -> None:
+    accept = {
+        "id": activity_id(ctx),
+        "type": "Accept",
+        "actor": target.uri,
+        "object": _follow_object(follow, follower, target),
+    }
+    publish(ctx, accept, inboxes_of(ctx, [follower.uri]), public=False)
+
+
+@events.on("follow.created")
+def _followed(ctx: Ctx, follow: Follow) -> None:
+    follower, target = _follow_parts(ctx, follow)
+    if follower.is_local and target.domain:
+        follow.activity_uri = follow.activity_uri or activity_id(ctx)
+        ctx.db.add(follow)
+        inbox = remote.inbox_of(ctx, target.uri, shared=False)
+        publish(
+            ctx, _follow_object(follow, follower, target), [inbox] if inbox else [], public=False
+        )
+    elif not follower.is_local and follow.state == "accepted" and follow.activity_uri:
+        _accept(ctx, follow, follower, target)
+
+
+@events.on("follow.accepted")
+def _follow_accepted(ctx: Ctx, follow: Follow) -> None:
+    follower, target = _follow_parts(ctx, follow)
+    if not follower.is_local and not target.domain and follow.activity_uri:
+        _accept(ctx, follow, follower, target)
+    elif follower.is_local and target.domain:
+        jobs.enqueue(ctx, "ap.backfill", {"actor": target.uri, "follower": follower.id})
+
+
+@events.on("follow.removed")
+def _unfollowed(ctx: Ctx, follow: Follow) -> None:
+    follower, target = _follow_parts(ctx, follow)
+    if follower.is_local and target.domain and follow.activity_uri:
+        undo = {
+            "id": activity_id(ctx),
+            "type": "Undo",
+            "actor": follower.uri,
+            "object": _follow_object(follow, follower, target),
+        }
+        publish(ctx, undo, inboxes_of(ctx, [target.uri]), public=False)

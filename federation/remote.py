@@ -1,0 +1,245 @@
+"""Remote actors: validating an actor document and keeping what we need of it.
+
+A remote Person (or Service, Application) becomes an :class:`Account` row with its
+domain, a remote Group a :class:`Community` row; their endpoints go to
+``remote_actors`` and their key to ``actor_keys``. Every URL an actor claims
+(inbox, outbox, followers, key) must be on the actor's own host, so a document
+can never point us at someone else's inbox or key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from app.models import Account, ActorKey, Community, RemoteActor, utcnow
+from app.services import Ctx
+from app.text import plain_text, sanitize_html
+from federation.fetcher import FetchError, normalize_host
+from federation.httpsig import load_public_key
+
+PERSON_TYPES = frozenset({"Person", "Service", "Application", "Organization"})
+GROUP_TYPES = frozenset({"Group"})
+ACTOR_TYPES = PERSON_TYPES | GROUP_TYPES
+HANDLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+MAX_PEM = 16_384
+
+
+class InvalidActor(ValueError):
+    """An actor document we refuse to store, with the reason."""
+
+
+def host_of(url: str) -> str:
+    """The normalised ``host[:port]`` (punycode, lower-case, default port dropped) of a
+    URL, or InvalidActor. This is the one comparison used for every origin check."""
+    try:
+        return normalize_host(url)
+    except FetchError as exc:
+        raise InvalidActor(f"not a usable URL: {url!r}") from exc
+
+
+def authority_of(url: str) -> str:
+    """``host[:port]`` (default port dropped), as a remote actor's ``domain`` is stored;
+    ports matter: two instances on one loopback address are different peers."""
+    return host_of(url)
+
+
+def same_host(a: str, b: str) -> bool:
+    try:
+        return host_of(a) == host_of(b)
+    except InvalidActor:
+        return False
+
+
+def id_of(value: Any) -> str | None:
+    """The id of a link: a string, or an object's ``id``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return value["id"]
+    return None
+
+
+def _url(doc: dict, key: str, *, host: str, required: bool = False) -> str | None:
+    value = doc.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or len(value) > 2048:
+        raise InvalidActor(f"{key} must be a URL")
+    if host_of(value) != host:
+        raise InvalidActor(f"{key} {value!r} is not on the actor's host {host}")
+    return value
+
+
+def _text(value: Any, limit: int) -> str:
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _key(doc: dict, uri: str, host: str) -> tuple[str, str]:
+    key = doc.get("publicKey")
+    if isinstance(key, list):
+        key = next((k for k in key if isinstance(k, dict)), None)
+    if not isinstance(key, dict):
+        raise InvalidActor("the actor has no publicKey")
+    key_id, owner, pem = key.get("id"), key.get("owner"), key.get("publicKeyPem")
+    if not isinstance(key_id, str) or host_of(key_id) != host:
+        raise InvalidActor("publicKey.id must be on the actor's host")
+    if owner != uri:
+        raise InvalidActor("publicKey.owner must be the actor itself")
+    if not isinstance(pem, str) or len(pem) > MAX_PEM:
+        raise InvalidActor("publicKey.publicKeyPem is missing or too long")
+    try:
+        load_public_key(pem)
+    except ValueError as exc:
+        raise InvalidActor("publicKey.publicKeyPem is not a usable public key") from exc
+    return key_id, pem
+
+
+def validate(doc: dict) -> dict:
+    """The fields we keep, or InvalidActor saying what is wrong."""
+    uri = doc.get("id")
+    if not isinstance(uri, str) or not uri.startswith(("https://", "http://")) or "#" in uri:
+        raise InvalidActor("an actor needs an http(s) id without a fragment")
+    if len(uri) > 2048:
+        raise InvalidActor("the actor id is too long")
+    kind = doc.get("type")
+    if kind not in ACTOR_TYPES:
+        raise InvalidActor(f"{kind!r} is not an actor type we follow")
+    host = host_of(uri)
+    handle = doc.get("preferredUsername")
+    if not isinstance(handle, str) or not HANDLE_RE.match(handle):
+        tail = urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]
+        handle = tail if HANDLE_RE.match(tail or "") else "actor"
+    endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
+    key_id, pem = _key(doc, uri, host)
+    icon = doc.get("icon")
+    icon_url = icon.get("url") if isinstance(icon, dict) else None
+    html_url = doc.get("url") if isinstance(doc.get("url"), str) else None
+    return {
+        "uri": uri,
+        "type": kind,
+        "domain": authority_of(uri),
+        "handle": handle,
+        "name": _text(doc.get("name"), 100),
+        "summary": sanitize_html(_text(doc.get("summary"), 20_000)),
+        "inbox": _url(doc, "inbox", host=host, required=True),
+        "shared_inbox": _url(endpoints, "sharedInbox", host=host),
+        "outbox": _url(doc, "outbox", host=host),
+        "followers": _url(doc, "followers", host=host),
+        "url": html_url if html_url and html_url.startswith(("https://", "http://")) else None,
+        "icon": icon_url
+        if isinstance(icon_url, str) and icon_url.startswith("https://") and len(icon_url) < 2048
+        else "",
+        "approval": bool(doc.get("manuallyApprovesFollowers")),
+        "key_id": key_id,
+        "pem": pem,
+    }
+
+
+def known(ctx: Ctx, uri: str) -> Account | Community | None:
+    """The actor with this id, local or remote, if we know it."""
+    return (
+        ctx.db.exec(select(Account).where(Account.uri == uri)).first()
+        or ctx.db.exec(select(Community).where(Community.uri == uri)).first()
+    )
+
+
+def endpoints(ctx: Ctx, uri: str) -> RemoteActor | None:
+    return ctx.db.exec(select(RemoteActor).where(RemoteActor.uri == uri)).first()
+
+
+def inbox_of(ctx: Ctx, uri: str, *, shared: bool = True) -> str | None:
+    found = endpoints(ctx, uri)
+    if found is None:
+        return None
+    return (found.shared_inbox if shared else None) or found.inbox
+
+
+def _free_handle(ctx: Ctx, model: type, key_col: str, handle: str, domain: str, uri: str) -> str:
+    """A handle already taken on that domain by another id (a renamed actor) gets a suffix."""
+    key = handle.lower()
+    column = getattr(model, key_col)
+    taken = ctx.db.exec(
+        select(model).where(column == key, model.domain == domain, model.uri != uri)
+    ).first()
+    return key if taken is None else f"{key[:80]}~{abs(hash(uri)) % 10**8}"
+
+
+def store_actor(ctx: Ctx, doc: dict) -> Account | Community:
+    """Insert or refresh a remote actor from its (already fetched or verified) document."""
+    fields = validate(doc)
+    is_group = fields["type"] in GROUP_TYPES
+    existing = known(ctx, fields["uri"])
+    if existing is not None and existing.domain == "":
+        raise InvalidActor("that id is one of ours")
+    if is_group:
+        row = existing if isinstance(existing, Community) else None
+        key = _free_handle(
+            ctx, Community, "name_key", fields["handle"], fields["domain"], fields["uri"]
+        )
+        row = row or Community(uri=fields["uri"], domain=fields["domain"], name="", name_key="")
+        row.name, row.name_key = fields["handle"], key
+        row.title = fields["name"] or fields["handle"]
+        row.description = plain_text(fields["summary"], 2000)
+        row.join_policy = "approval" if fields["approval"] else "open"
+        row.updated_at = utcnow()
+    else:
+        row = existing if isinstance(existing, Account) else None
+        key = _free_handle(
+            ctx, Account, "username_key", fields["handle"], fields["domain"], fields["uri"]
+        )
+        row = row or Account(
+            uri=fields["uri"], domain=fields["domain"], username="", username_key=""
+        )
+        row.username, row.username_key = fields["handle"], key
+        row.display_name = fields["name"]
+        row.bio = fields["summary"][:5000]
+        row.avatar_url = fields["icon"]
+        row.updated_at = utcnow()
+    try:
+        with ctx.db.begin_nested():
+            ctx.db.add(row)
+            _store_endpoints(ctx, fields)
+            _store_key(ctx, fields)
+    except IntegrityError:  # another process stored it at the same moment: theirs is fine
+        found = known(ctx, fields["uri"])
+        if found is None:
+            raise
+        return found
+    return row
+
+
+def _store_endpoints(ctx: Ctx, fields: dict) -> None:
+    row = endpoints(ctx, fields["uri"]) or RemoteActor(uri=fields["uri"], actor_type="", inbox="")
+    row.actor_type = fields["type"]
+    row.inbox, row.shared_inbox = fields["inbox"], fields["shared_inbox"]
+    row.outbox, row.followers, row.url = fields["outbox"], fields["followers"], fields["url"]
+    row.fetched_at = utcnow()
+    ctx.db.add(row)
+
+
+def _store_key(ctx: Ctx, fields: dict) -> None:
+    key = ctx.db.exec(select(ActorKey).where(ActorKey.key_id == fields["key_id"])).first()
+    if key is not None and key.owner_uri != fields["uri"]:
+        raise InvalidActor("that key id already belongs to another actor")
+    key = key or ActorKey(key_id=fields["key_id"], owner_uri=fields["uri"], public_key_pem="")
+    key.public_key_pem, key.fetched_at = fields["pem"], utcnow()
+    ctx.db.add(key)
+
+
+def stored_key(ctx: Ctx, key_id: str) -> ActorKey | None:
+    return ctx.db.exec(select(ActorKey).where(ActorKey.key_id == key_id)).first()
+
+
+def deactivate(ctx: Ctx, uri: str) -> bool:
+    """A remote actor deleted itself: keep its posts' place, stop listening to it."""
+    actor = known(ctx, uri)
+    if isinstance(actor, Account) and actor.domain:
+        actor.is_active = False
+        ctx.db.add(actor)
+        return True
+    return False

@@ -1,0 +1,116 @@
+"""Verifying HTTP signatures on requests to us: one dependency for every route.
+
+The inbox (every POST) and, in secure mode, ActivityPub GETs use :func:`verify`,
+which resolves the ``keyId`` to a stored key or fetches the key's actor through
+the SSRF-safe fetcher, and says who signed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from fastapi import Request
+
+from app.errors import DomainError
+from app.models import utcnow
+from federation import network, remote
+from federation.fetcher import FetchError
+from federation.httpsig import SignatureError, Verified, verify_request
+
+log = logging.getLogger("commonground.signatures")
+KEY_REFRESH_INTERVAL = timedelta(minutes=1)
+
+
+def in_db(request: Request, fn: Any, *, write: bool = False) -> Any:
+    state = request.app.state
+    return network.in_db(state.engine, state.settings, fn, write=write)
+
+
+def network_of(request: Request) -> network.Network:
+    net = getattr(request.app.state, "network", None)
+    if net is None:
+        net = network.Network(request.app.state.engine, request.app.state.settings)
+        request.app.state.network = net
+    return net
+
+
+class KeyResolver:
+    """Finds the public key a signature names: from the database, else by fetching
+    the key's actor (through the SSRF-safe fetcher) and storing it. Remembers the
+    key's owner, who is the signer. A forced refresh is done at most once a minute
+    per key, so bad signatures cannot make us hammer a peer."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.owner: str | None = None
+
+    async def __call__(self, key_id: str, refresh: bool) -> str | None:
+        stored = await in_db(self.request, lambda ctx: remote.stored_key(ctx, key_id))
+        if stored is not None:
+            recent = stored.fetched_at > utcnow() - KEY_REFRESH_INTERVAL
+            if not refresh or recent or stored.private_key_pem:
+                self.owner = stored.owner_uri
+                return stored.public_key_pem
+        url = key_id.split("#", 1)[0]
+        try:
+            doc = await network_of(self.request).fetch(url)
+            if doc.get("type") not in remote.ACTOR_TYPES and isinstance(doc.get("owner"), str):
+                doc = await network_of(self.request).fetch(doc["owner"])
+            await in_db(self.request, lambda ctx: remote.store_actor(ctx, doc), write=True)
+        except (FetchError, remote.InvalidActor) as exc:
+            log.info("could not resolve key %s: %s", key_id, exc)
+            return None
+        stored = await in_db(self.request, lambda ctx: remote.stored_key(ctx, key_id))
+        if stored is None:
+            return None
+        self.owner = stored.owner_uri
+        return stored.public_key_pem
+
+
+def request_target(request: Request) -> str:
+    """The request target exactly as the client sent it (before content negotiation
+    routed it to an ``/ap/`` twin), as signatures cover it."""
+    raw = request.scope.get("cg.original_path") or request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+async def verify(request: Request, body: bytes | None) -> tuple[Verified, str]:
+    """The verified signature and the signer's actor id, or SignatureError."""
+    resolver = KeyResolver(request)
+    verified = await verify_request(
+        request.method,
+        request_target(request),
+        list(request.headers.items()),
+        body,
+        key_resolver=resolver,
+        base_url=request.app.state.settings.base_url,
+    )
+    if resolver.owner is None:  # pragma: no cover - a key always comes with its owner
+        raise SignatureError("the key has no owner")
+    return verified, resolver.owner
+
+
+class Unsigned(DomainError):
+    status = 401
+
+
+async def require_signed_fetch(request: Request) -> None:
+    """Secure mode ("authorized fetch"): ActivityPub documents only for signed GETs,
+    so an admin can tell who reads, and refuse blocked domains."""
+    if not request.app.state.settings.secure_mode:
+        return
+    try:
+        _, signer = await verify(request, None)
+    except SignatureError as exc:
+        raise Unsigned(
+            f"This instance serves ActivityPub documents to signed requests only: {exc.reason}",
+            code="signature_required",
+        ) from exc
+    from federation.inbox import _blocked
+
+    if await in_db(request, lambda ctx: _blocked(ctx, signer)):
+        raise Unsigned("This instance does not serve your domain.", code="domain_blocked")
