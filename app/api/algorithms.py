@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from app.api.auth import Reader, Writer
@@ -13,6 +13,7 @@ from app.api.schemas import (
     MAX_ID,
     AlgorithmChangeOut,
     AlgorithmChoice,
+    AlgorithmImport,
     AlgorithmOut,
     AlgorithmSubmit,
     AlgorithmVersionOut,
@@ -24,6 +25,7 @@ from app.api.schemas import (
 from app.deps import CtxDep
 from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVersion
 from app.services import Ctx, algorithms, communities, comparison, governance
+from federation import modules
 
 router = APIRouter(tags=["algorithms"])
 ModuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -76,6 +78,28 @@ def submit(body: AlgorithmSubmit, ctx: CtxDep, account: Writer) -> AlgorithmOut:
     version = algorithms.submit(ctx, account, body.source, body.forked_from, community=community)
     module = ctx.db.get(AlgorithmModule, version.module_id)
     return module_out(ctx, module, version, detail=True)
+
+
+async def fetched_module(request: Request, body: AlgorithmImport) -> None:
+    """Before the transaction: fetch the module and check its hash."""
+    state = request.app.state
+    request.state.module = await modules.fetch_module(state.engine, state.settings, body.url)
+
+
+@router.post(
+    "/algorithms/import",
+    status_code=201,
+    response_model=AlgorithmOut,
+    dependencies=[Depends(fetched_module)],
+)
+def import_module(
+    request: Request, body: AlgorithmImport, ctx: CtxDep, account: Writer
+) -> AlgorithmOut:
+    """Import (fork) a module another instance publishes, by its URL. Its source must
+    hash to the sha256 it declares; then it is checked and dry-run like any submission."""
+    url, source, digest = request.state.module
+    version = algorithms.submit(ctx, account, source, imported_from=(url, digest))
+    return module_out(ctx, ctx.db.get(AlgorithmModule, version.module_id), version, detail=True)
 
 
 @router.get("/algorithms/{module_id}", response_model=AlgorithmOut)

@@ -224,11 +224,19 @@ def submit(
     forked_from: int | None = None,
     pool: Pool | None = None,
     community: Community | None = None,
+    imported_from: tuple[str, str] | None = None,
 ) -> AlgorithmVersion:
     """Check, record and dry-run a new module version (a new module, a new version
-    of the author's module, or a fork of someone else's)."""
+    of the author's module, or a fork of someone else's). ``imported_from`` is
+    ``(url, sha256)`` of a version published by another instance: the source must
+    hash to it, and the new module remembers where it came from."""
     if not isinstance(source, str) or not source.strip():
         raise Invalid("The module's source is empty.", code="empty_source")
+    if imported_from is not None and sha256(source) != imported_from[1]:
+        raise Invalid(
+            "The module's source does not match its published sha256; not imported.",
+            code="hash_mismatch",
+        )
     findings = lint(source)
     if findings:
         raise LintFailed([f.as_dict() for f in findings])
@@ -253,9 +261,13 @@ def submit(
         module.name, module.summary = name, summary
     else:
         module = AlgorithmModule(name=name, summary=summary, author_id=author.id)
+    if imported_from is not None:
+        module.origin_url = imported_from[0][:2048]
     ctx.db.add(module)
     ctx.db.flush()
     version = _add_version(ctx, module, source, author, parent, report)
+    if imported_from is not None:
+        version.forked_from_sha256 = imported_from[1]
     if community is not None:  # what it would change in this community's feed
         from app.services.comparison import compare
 

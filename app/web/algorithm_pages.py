@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 from pygments import highlight
@@ -21,6 +21,7 @@ from app.models import Account, AlgorithmModule, AlgorithmVersion
 from app.services import algorithms, communities, comparison, feeds, governance, ranking
 from app.web.deps import Csrf, Member, Viewer
 from app.web.templating import redirect, render
+from federation import modules
 
 router = APIRouter()
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -111,6 +112,51 @@ def submit(
         request,
         f"/algorithm-versions/{version.id}",
         flash=f"Saved as version {version.version} ({version.sha256[:12]}).",
+    )
+
+
+async def _fetch_for_import(request: Request) -> None:
+    """Before the transaction: fetch the module named in the form (hash checked)."""
+    form = await request.form()
+    url = str(form.get("url", ""))[:2048].strip()
+    state = request.app.state
+    try:
+        request.state.module = await modules.fetch_module(state.engine, state.settings, url)
+    except DomainError as exc:
+        request.state.module = exc
+
+
+@router.post("/algorithms/import", dependencies=[Csrf, Depends(_fetch_for_import)])
+def import_page(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    url: Annotated[str, Form(max_length=2048)],
+) -> Response:
+    """Import a module published by another instance (a fork whose origin is kept)."""
+    fetched = request.state.module
+    try:
+        if isinstance(fetched, DomainError):
+            raise fetched
+        origin, source, digest = fetched
+        version = algorithms.submit(ctx, viewer, source, imported_from=(origin, digest))
+    except DomainError as exc:
+        ctx.db.rollback()
+        findings = exc.detail if isinstance(exc.detail, list) else []
+        return render(
+            request,
+            "algorithm_new.html",
+            status=exc.status,
+            error="The checker found problems:" if findings else exc.detail,
+            findings=findings,
+            parent=None,
+            my_communities=[],
+            form={"source": STARTER, "url": url},
+        )
+    return redirect(
+        request,
+        f"/algorithm-versions/{version.id}",
+        flash=f"Imported as version {version.version} ({version.sha256[:12]}).",
     )
 
 
