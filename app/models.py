@@ -33,8 +33,9 @@ class Account(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("username_key", "domain", name="uq_accounts_username"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    username: str = Field(max_length=30)
-    username_key: str = Field(max_length=30)  # lower-cased, for lookups
+    # local usernames are at most 30 characters; remote ones may be longer
+    username: str = Field(max_length=100)
+    username_key: str = Field(max_length=100)  # lower-cased, for lookups
     domain: str = Field(default="", max_length=255)  # "" for local accounts
     uri: str = Field(max_length=2048, unique=True)
     display_name: str = Field(default="", max_length=100)
@@ -97,8 +98,8 @@ class Community(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("name_key", "domain", name="uq_communities_name"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=40)  # URL slug, e.g. "riverside-commons"
-    name_key: str = Field(max_length=40)
+    name: str = Field(max_length=100)  # URL slug, e.g. "riverside-commons" (≤ 40 locally)
+    name_key: str = Field(max_length=100)
     domain: str = Field(default="", max_length=255)
     uri: str = Field(max_length=2048, unique=True)
     title: str = Field(default="", max_length=100)
@@ -534,3 +535,178 @@ class RankingSnapshot(SQLModel, table=True):
     params_key: str = Field(max_length=64)
     ranked: str = Field(sa_column=Column(Text, nullable=False))  # JSON [[post id, score, why]]
     computed_at: datetime = Field(default_factory=utcnow)
+
+
+# --- shared-reality artifacts ------------------------------------------------
+
+
+class Artifact(SQLModel, table=True):
+    """A co-built problem, idea, solution, vision, assumption, decision or lesson.
+
+    Its text lives in immutable revisions; the row holds the current one (and
+    denormalised counters feeds read) so pages need no history walk.
+    """
+
+    __tablename__ = "artifacts"
+    __table_args__ = (Index("ix_artifacts_community_updated", "community_id", "updated_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uri: str = Field(max_length=2048, unique=True)
+    community_id: int = Field(foreign_key="communities.id", ondelete="CASCADE")
+    author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    stage: str = Field(default="draft", max_length=20)
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
+    html: str = Field(default="", sa_column=Column(Text, nullable=False))
+    current_revision_id: int | None = None
+    revision_count: int = 0
+    review_at: datetime | None = Field(default=None, index=True)
+    url: str | None = Field(default=None, max_length=2048)  # HTML page of a remote artifact
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ArtifactTag(SQLModel, table=True):
+    __tablename__ = "artifact_tags"
+
+    artifact_id: int = Field(foreign_key="artifacts.id", primary_key=True, ondelete="CASCADE")
+    tag: str = Field(max_length=100, primary_key=True)
+
+
+class ArtifactRevision(SQLModel, table=True):
+    """One immutable version of an artifact's text: who wrote it, on top of what."""
+
+    __tablename__ = "artifact_revisions"
+    __table_args__ = (Index("ix_artifact_revisions_artifact_id", "artifact_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(foreign_key="artifacts.id", ondelete="CASCADE")
+    parent_id: int | None = Field(
+        default=None, foreign_key="artifact_revisions.id", ondelete="SET NULL"
+    )
+    author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    number: int
+    title: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    message: str = Field(default="", max_length=500)
+    sha256: str = Field(max_length=64)
+    # how it came about: edit | merge (a stale base merged cleanly) | revert | outcome | create
+    change: str = Field(default="edit", max_length=10)
+    remote_uri: str | None = Field(default=None, max_length=2048, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ArtifactLink(SQLModel, table=True):
+    """A typed edge of the artifact graph: source --kind--> target."""
+
+    __tablename__ = "artifact_links"
+    __table_args__ = (UniqueConstraint("source_id", "target_id", "kind", name="uq_artifact_links"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
+    target_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ArtifactTransition(SQLModel, table=True):
+    """A stage change on the idea trip: who moved it, when and why."""
+
+    __tablename__ = "artifact_transitions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
+    from_stage: str = Field(max_length=20)
+    to_stage: str = Field(max_length=20)
+    actor_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    reason: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Statement(SQLModel, table=True):
+    """A short claim about an artifact that members take stances on (Pol.is)."""
+
+    __tablename__ = "statements"
+
+    id: int | None = Field(default=None, primary_key=True)
+    uri: str = Field(max_length=2048, unique=True)
+    artifact_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
+    author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    text: str = Field(max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Stance(SQLModel, table=True):
+    """A member's current stance on an artifact (``statement_id`` empty) or on one
+    of its statements. Earlier stances are kept in :class:`StanceHistory`."""
+
+    __tablename__ = "stances"
+    __table_args__ = (
+        UniqueConstraint("target", "account_id", name="uq_stances_target_account"),
+        Index("ix_stances_artifact", "artifact_id", "statement_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=30)  # "a:{artifact id}" or "s:{statement id}"
+    artifact_id: int = Field(foreign_key="artifacts.id", ondelete="CASCADE")
+    statement_id: int | None = Field(default=None, foreign_key="statements.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    stance: str = Field(max_length=10)  # agree | disagree | pass
+    reason: str = Field(default="", max_length=1000)
+    activity_uri: str | None = Field(default=None, max_length=2048)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StanceHistory(SQLModel, table=True):
+    __tablename__ = "stance_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=30, index=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    stance: str = Field(max_length=10)
+    reason: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CommonGroundMap(SQLModel, table=True):
+    """The computed opinion map of an artifact's statements (see docs/artifacts.md)."""
+
+    __tablename__ = "common_ground_maps"
+
+    artifact_id: int = Field(foreign_key="artifacts.id", primary_key=True, ondelete="CASCADE")
+    data: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    stances_seen: int = 0
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
+class Decision(SQLModel, table=True):
+    """A Loomio-style vote on a proposed artifact."""
+
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    artifact_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
+    method: str = Field(max_length=10)  # consent | consensus
+    quorum: int = 1
+    closes_at: datetime = Field(index=True)
+    state: str = Field(default="open", max_length=10)  # open | adopted | rejected | no_quorum
+    opened_by_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    outcome: str = Field(default="", sa_column=Column(Text, nullable=False))
+    review_at: datetime | None = None
+    tally: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON at close
+    created_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+
+class Ballot(SQLModel, table=True):
+    __tablename__ = "ballots"
+    __table_args__ = (UniqueConstraint("decision_id", "account_id", name="uq_ballots"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(foreign_key="decisions.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    choice: str = Field(max_length=10)  # agree | abstain | disagree | block
+    reason: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -284,6 +284,10 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:  # noqa: 
         "token_id": "1",
         "proposal_id": "1",
         "module_id": "1",
+        "domain": "spam.example",
+        "artifact_id": "1",
+        "statement_id": "1",
+        "decision_id": "1",
     }
     checked = 0
     for top, route in all_routes(app.routes):

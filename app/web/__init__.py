@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.web import (
     admin,
     algorithm_pages,
+    artifact_pages,
     auth_pages,
     community_pages,
     feed_pages,
@@ -21,5 +22,6 @@ for module in (
     profile_pages,
     admin,
     algorithm_pages,
+    artifact_pages,
 ):
     router.include_router(module.router)

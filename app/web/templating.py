@@ -35,6 +35,7 @@ def _ago(dt: datetime | None) -> str:
 templates.env.filters["ago"] = _ago
 templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
 templates.env.globals["version"] = __version__
+templates.env.globals["now"] = lambda: datetime.now(UTC)
 
 
 def browser_key(request: Request) -> tuple[str, bool]:

@@ -1,0 +1,638 @@
+"""Shared-reality artifacts: problems, ideas, solutions, visions, assumptions,
+decisions and lessons that a community builds together.
+
+Every edit is an immutable revision (parent, author, message, time, sha256).
+An edit names the revision it started from; if someone saved in between, the
+two edits are merged line by line when they touch different lines, and the
+editor gets both versions to reconcile when they do not. Nothing is silently
+overwritten. Stage changes ("the idea trip") are recorded with who, when, why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import delete
+from sqlmodel import func, select
+
+from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.models import (
+    Account,
+    Artifact,
+    ArtifactLink,
+    ArtifactRevision,
+    ArtifactTag,
+    ArtifactTransition,
+    Community,
+    get_row,
+    utcnow,
+)
+from app.services import Ctx, communities, events
+from app.services.textmerge import attribute, merge3, word_diff
+from app.text import normalize_tag, render_markdown
+
+KINDS = ("problem", "idea", "solution", "vision", "assumption", "decision", "lesson")
+STAGES = ("draft", "open", "proposed", "adopted", "implemented", "reviewed")
+SIDE_STAGES = ("archived", "superseded")
+LINK_KINDS = ("addresses", "builds-on", "contradicts", "supersedes", "evidence-for")
+MAX_TITLE = 200
+MAX_BODY = 100_000
+MAX_MESSAGE = 500
+MAX_TAGS = 10
+
+# Who may move an artifact from one stage to another: any active "member", its
+# "author", or a community "moderator" (moderators may make every listed move).
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("draft", "open"): "author",
+    ("open", "draft"): "author",
+    ("open", "proposed"): "member",
+    ("proposed", "open"): "author",
+    ("proposed", "adopted"): "moderator",
+    ("adopted", "implemented"): "moderator",
+    ("implemented", "reviewed"): "moderator",
+    ("reviewed", "open"): "moderator",
+}
+for _stage in STAGES:
+    TRANSITIONS[(_stage, "archived")] = "author"
+    TRANSITIONS[(_stage, "superseded")] = "moderator"
+TRANSITIONS[("archived", "open")] = "moderator"
+
+
+def artifact_url(ctx: Ctx, artifact: Artifact) -> str:
+    return f"{ctx.base_url}/artifacts/{artifact.id}"
+
+
+def content_hash(title: str, body: str) -> str:
+    """What a revision's sha256 covers: its title and body, as UTF-8."""
+    return hashlib.sha256(f"{title}\n\n{body}".encode()).hexdigest()
+
+
+def _validate(title: str, body: str, kind: str | None = None) -> tuple[str, str]:
+    if kind is not None and kind not in KINDS:
+        raise Invalid(f"Kind must be one of: {', '.join(KINDS)}.", code="invalid_kind")
+    title = (title or "").strip()
+    if not title or len(title) > MAX_TITLE:
+        raise Invalid(f"A title is 1–{MAX_TITLE} characters.", code="invalid_title")
+    if not isinstance(body, str) or len(body) > MAX_BODY:
+        raise Invalid(f"The text is at most {MAX_BODY:,} characters.", code="body_too_long")
+    return title, body.replace("\r\n", "\n")
+
+
+def _tags(tags: list[str] | None) -> list[str]:
+    out = []
+    for tag in tags or []:
+        tag = normalize_tag(str(tag).strip().lstrip("#"))
+        if not tag:
+            continue
+        if len(tag) > 100 or not tag.replace("_", "").replace("-", "").isalnum():
+            raise Invalid(f"“{tag[:40]}” is not a tag (letters, digits, - and _).", code="bad_tag")
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise Invalid(f"At most {MAX_TAGS} tags.", code="too_many_tags")
+    return out
+
+
+def _require_contributor(ctx: Ctx, account: Account, community: Community) -> None:
+    if not communities.is_active_member(ctx, account, community):
+        raise Forbidden(
+            f"Join “{community.display_title}” to work on its artifacts.", code="not_a_member"
+        )
+
+
+def get(ctx: Ctx, artifact_id: int) -> Artifact:
+    artifact = get_row(ctx.db, Artifact, artifact_id)
+    if artifact is None:
+        raise NotFound("No such artifact.", code="artifact_not_found")
+    return artifact
+
+
+def find_by_uri(ctx: Ctx, uri: str) -> Artifact | None:
+    return ctx.db.exec(select(Artifact).where(Artifact.uri == uri)).first()
+
+
+def community_of(ctx: Ctx, artifact: Artifact) -> Community:
+    return ctx.db.get(Community, artifact.community_id)
+
+
+def tags_of(ctx: Ctx, artifact: Artifact) -> list[str]:
+    return list(
+        ctx.db.exec(
+            select(ArtifactTag.tag).where(ArtifactTag.artifact_id == artifact.id).order_by("tag")
+        )
+    )
+
+
+def _add_revision(
+    ctx: Ctx,
+    artifact: Artifact,
+    author: Account,
+    title: str,
+    body: str,
+    message: str,
+    change: str,
+    *,
+    parent_id: int | None,
+    remote_uri: str | None = None,
+) -> ArtifactRevision:
+    revision = ArtifactRevision(
+        artifact_id=artifact.id,
+        parent_id=parent_id,
+        author_id=author.id,
+        number=artifact.revision_count + 1,
+        title=title,
+        body=body,
+        message=(message or "").strip()[:MAX_MESSAGE],
+        sha256=content_hash(title, body),
+        change=change,
+        remote_uri=remote_uri,
+    )
+    ctx.db.add(revision)
+    ctx.db.flush()
+    artifact.title, artifact.body = title, body
+    artifact.html = render_markdown(body, base_url=ctx.base_url).html
+    artifact.current_revision_id = revision.id
+    artifact.revision_count = revision.number
+    artifact.updated_at = utcnow()
+    ctx.db.add(artifact)
+    return revision
+
+
+def create(
+    ctx: Ctx,
+    author: Account,
+    community: str | Community,
+    kind: str,
+    title: str,
+    body: str,
+    tags: list[str] | None = None,
+    *,
+    message: str = "",
+) -> Artifact:
+    target = communities.get(ctx, community) if isinstance(community, str) else community
+    title, body = _validate(title, body, kind)
+    tag_list = _tags(tags)
+    _require_contributor(ctx, author, target)
+    artifact = Artifact(uri="", community_id=target.id, author_id=author.id, kind=kind, title=title)
+    ctx.db.add(artifact)
+    ctx.db.flush()
+    artifact.uri = artifact_url(ctx, artifact)
+    for tag in tag_list:
+        ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))
+    _add_revision(
+        ctx, artifact, author, title, body, message or "Created", "create", parent_id=None
+    )
+    events.emit(ctx, "artifact.created", artifact=artifact)
+    return artifact
+
+
+class MergeConflict(Conflict):
+    """The edit's base is stale and the lines it changed were changed meanwhile."""
+
+    code = "merge_conflict"
+
+    def __init__(self, detail: dict) -> None:
+        super().__init__("Someone changed the same lines meanwhile.", code="merge_conflict")
+        self.detail = detail
+
+
+@dataclass
+class RevisionResult:
+    revision: ArtifactRevision | None  # None when proposed to another instance
+    outcome: str  # "applied" | "merged" | "unchanged" | "proposed"
+
+
+def revise(
+    ctx: Ctx,
+    editor: Account,
+    artifact_id: int,
+    base_revision: int,
+    body: str,
+    title: str | None = None,
+    message: str = "",
+    *,
+    remote_uri: str | None = None,
+) -> RevisionResult:
+    """Save an edit made on top of ``base_revision``. A stale base is merged with
+    what was saved since when the changes are on different lines; otherwise
+    :class:`MergeConflict` carries both versions and nothing is saved."""
+    artifact = get(ctx, artifact_id)
+    community = community_of(ctx, artifact)
+    if community.domain and editor.is_local:  # its home decides; we send the edit there
+        propose(ctx, editor, artifact, base_revision, body, title, message)
+        return RevisionResult(None, "proposed")
+    _require_contributor(ctx, editor, community)
+    base = get_row(ctx.db, ArtifactRevision, base_revision)
+    if base is None or base.artifact_id != artifact.id:
+        raise Invalid("That base revision is not one of this artifact's.", code="unknown_base")
+    title, body = _validate(title if title is not None else base.title, body)
+    current = ctx.db.get(ArtifactRevision, artifact.current_revision_id)
+    outcome = "applied"
+    if base.id != current.id:
+        merged_body = merge3(base.body, body, current.body)
+        merged_title = merge3(base.title, title, current.title)
+        if not (merged_body.clean and merged_title.clean):
+            raise MergeConflict(
+                {
+                    "base_revision": base.id,
+                    "current_revision": current.id,
+                    "current": {"title": current.title, "body": current.body},
+                    "yours": {"title": title, "body": body},
+                    "conflicts": [
+                        {"base": c.base, "yours": c.mine, "current": c.theirs}
+                        for c in merged_title.conflicts + merged_body.conflicts
+                    ],
+                }
+            )
+        title, body, outcome = merged_title.text, merged_body.text, "merged"
+    if title == current.title and body == current.body:
+        return RevisionResult(current, "unchanged")
+    change = "merge" if outcome == "merged" else "edit"
+    revision = _add_revision(
+        ctx, artifact, editor, title, body, message, change, parent_id=current.id,
+        remote_uri=remote_uri,
+    )  # fmt: skip
+    events.emit(ctx, "artifact.revised", artifact=artifact, revision=revision)
+    return RevisionResult(revision, outcome)
+
+
+def revert(
+    ctx: Ctx, editor: Account, artifact_id: int, to_revision: int, message: str = ""
+) -> ArtifactRevision:
+    """Bring back an earlier revision's text, as a new revision (history stays whole)."""
+    artifact = get(ctx, artifact_id)
+    _require_contributor(ctx, editor, community_of(ctx, artifact))
+    old = get_row(ctx.db, ArtifactRevision, to_revision)
+    if old is None or old.artifact_id != artifact.id:
+        raise Invalid("That revision is not one of this artifact's.", code="unknown_revision")
+    revision = _add_revision(
+        ctx, artifact, editor, old.title, old.body, message or f"Reverted to revision {old.number}",
+        "revert", parent_id=artifact.current_revision_id,
+    )  # fmt: skip
+    events.emit(ctx, "artifact.revised", artifact=artifact, revision=revision)
+    return revision
+
+
+def append_outcome(
+    ctx: Ctx, actor: Account, artifact: Artifact, outcome: str, review_at: datetime | None
+) -> ArtifactRevision:
+    """A decision's outcome (and review date) becomes part of the artifact's text and history."""
+    when = f"\n\nReview on {review_at.date().isoformat()}." if review_at else ""
+    body = f"{artifact.body.rstrip()}\n\n## Outcome\n\n{outcome.strip()}{when}\n"
+    artifact.review_at = review_at
+    revision = _add_revision(
+        ctx, artifact, actor, artifact.title, body[:MAX_BODY], "Decision outcome", "outcome",
+        parent_id=artifact.current_revision_id,
+    )  # fmt: skip
+    events.emit(ctx, "artifact.revised", artifact=artifact, revision=revision)
+    return revision
+
+
+def revisions(
+    ctx: Ctx, artifact: Artifact, *, before: int | None = None, limit: int = 50
+) -> list[ArtifactRevision]:
+    """Newest first, keyset-paginated by revision id."""
+    q = select(ArtifactRevision).where(ArtifactRevision.artifact_id == artifact.id)
+    if before:
+        q = q.where(ArtifactRevision.id < before)
+    return list(ctx.db.exec(q.order_by(ArtifactRevision.id.desc()).limit(limit)))
+
+
+def revision(ctx: Ctx, artifact: Artifact, revision_id: int) -> ArtifactRevision:
+    found = get_row(ctx.db, ArtifactRevision, revision_id)
+    if found is None or found.artifact_id != artifact.id:
+        raise NotFound("No such revision of this artifact.", code="revision_not_found")
+    return found
+
+
+def diff(ctx: Ctx, artifact: Artifact, from_id: int, to_id: int) -> dict:
+    old, new = revision(ctx, artifact, from_id), revision(ctx, artifact, to_id)
+    return {
+        "from": old,
+        "to": new,
+        "title": word_diff(old.title, new.title),
+        "body": word_diff(old.body, new.body),
+    }
+
+
+@lru_cache(maxsize=256)
+def _shares(artifact_id: int, current_revision_id: int, texts: tuple) -> dict[int, int]:
+    return attribute(list(texts))
+
+
+def contributors(ctx: Ctx, artifact: Artifact, *, window: int = 300) -> list[tuple[Account, float]]:
+    """Who wrote the current text, by share of its words (the last ``window``
+    revisions are walked; earlier text is credited to the oldest author in it)."""
+    rows = ctx.db.exec(
+        select(ArtifactRevision.author_id, ArtifactRevision.body)
+        .where(ArtifactRevision.artifact_id == artifact.id)
+        .order_by(ArtifactRevision.id.desc())
+        .limit(window)
+    ).all()
+    counts = _shares(artifact.id, artifact.current_revision_id or 0, tuple(reversed(rows)))
+    total = sum(counts.values()) or 1
+    people = {
+        a.id: a for a in ctx.db.exec(select(Account).where(Account.id.in_(list(counts) or [0])))
+    }
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    return [(people[i], n / total) for i, n in ranked if i in people]
+
+
+def transition(
+    ctx: Ctx, actor: Account, artifact_id: int, to_stage: str, reason: str = ""
+) -> ArtifactTransition:
+    artifact = get(ctx, artifact_id)
+    community = community_of(ctx, artifact)
+    if to_stage not in STAGES + SIDE_STAGES:
+        raise Invalid(f"Stage must be one of: {', '.join(STAGES + SIDE_STAGES)}.", code="bad_stage")
+    needed = TRANSITIONS.get((artifact.stage, to_stage))
+    if needed is None:
+        raise Invalid(
+            f"An artifact can't go from “{artifact.stage}” to “{to_stage}”.", code="bad_transition"
+        )
+    allowed = communities.can_moderate(ctx, actor, community) or (
+        communities.is_active_member(ctx, actor, community)
+        and (needed == "member" or (needed == "author" and artifact.author_id == actor.id))
+    )
+    if not allowed:
+        who = {"author": "its author or a moderator", "moderator": "a moderator"}.get(needed)
+        raise Forbidden(f"Only {who} can move it to “{to_stage}”.", code="transition_not_allowed")
+    record = ArtifactTransition(
+        artifact_id=artifact.id,
+        from_stage=artifact.stage,
+        to_stage=to_stage,
+        actor_id=actor.id,
+        reason=(reason or "").strip()[:1000],
+    )
+    artifact.stage = to_stage
+    artifact.updated_at = utcnow()
+    ctx.db.add(record)
+    ctx.db.add(artifact)
+    events.emit(ctx, "artifact.staged", artifact=artifact, transition=record)
+    return record
+
+
+def transitions(ctx: Ctx, artifact: Artifact) -> list[ArtifactTransition]:
+    return list(
+        ctx.db.exec(
+            select(ArtifactTransition)
+            .where(ArtifactTransition.artifact_id == artifact.id)
+            .order_by(ArtifactTransition.id)
+        )
+    )
+
+
+def link(ctx: Ctx, actor: Account, source_id: int, target_id: int, kind: str) -> ArtifactLink:
+    source, target = get(ctx, source_id), get(ctx, target_id)
+    if kind not in LINK_KINDS:
+        raise Invalid(f"Link kind must be one of: {', '.join(LINK_KINDS)}.", code="bad_link")
+    if source.id == target.id:
+        raise Invalid("An artifact can't link to itself.", code="self_link")
+    _require_contributor(ctx, actor, community_of(ctx, source))
+    existing = ctx.db.exec(
+        select(ArtifactLink).where(
+            ArtifactLink.source_id == source.id,
+            ArtifactLink.target_id == target.id,
+            ArtifactLink.kind == kind,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    edge = ArtifactLink(source_id=source.id, target_id=target.id, kind=kind, author_id=actor.id)
+    ctx.db.add(edge)
+    ctx.db.flush()
+    return edge
+
+
+def unlink(ctx: Ctx, actor: Account, link_id: int) -> None:
+    edge = get_row(ctx.db, ArtifactLink, link_id)
+    if edge is None:
+        raise NotFound("No such link.", code="link_not_found")
+    source = get(ctx, edge.source_id)
+    community = community_of(ctx, source)
+    if edge.author_id != actor.id and not communities.can_moderate(ctx, actor, community):
+        raise Forbidden("Only who made the link or a moderator removes it.", code="not_allowed")
+    ctx.db.delete(edge)
+
+
+def links_of(ctx: Ctx, artifact: Artifact) -> dict[str, list[tuple[ArtifactLink, Artifact]]]:
+    """Outgoing links and backlinks, each with the artifact at the other end."""
+    out = ctx.db.exec(
+        select(ArtifactLink, Artifact)
+        .join(Artifact, Artifact.id == ArtifactLink.target_id)
+        .where(ArtifactLink.source_id == artifact.id)
+    ).all()
+    back = ctx.db.exec(
+        select(ArtifactLink, Artifact)
+        .join(Artifact, Artifact.id == ArtifactLink.source_id)
+        .where(ArtifactLink.target_id == artifact.id)
+    ).all()
+    return {"outgoing": list(out), "backlinks": list(back)}
+
+
+def in_community(
+    ctx: Ctx,
+    community: Community,
+    *,
+    kind: str | None = None,
+    stage: str | None = None,
+    limit: int = 200,
+) -> list[Artifact]:
+    q = select(Artifact).where(Artifact.community_id == community.id)
+    if kind:
+        q = q.where(Artifact.kind == kind)
+    if stage:
+        q = q.where(Artifact.stage == stage)
+    return list(
+        ctx.db.exec(q.order_by(Artifact.updated_at.desc(), Artifact.id.desc()).limit(limit))
+    )
+
+
+def graph(ctx: Ctx, community: Community) -> tuple[list[Artifact], list[ArtifactLink]]:
+    nodes = in_community(ctx, community, limit=500)
+    ids = [a.id for a in nodes] or [0]
+    edges = ctx.db.exec(
+        select(ArtifactLink).where(ArtifactLink.source_id.in_(ids), ArtifactLink.target_id.in_(ids))
+    ).all()
+    return nodes, list(edges)
+
+
+def due_for_review(ctx: Ctx, community: Community) -> list[Artifact]:
+    return list(
+        ctx.db.exec(
+            select(Artifact).where(
+                Artifact.community_id == community.id,
+                Artifact.review_at.is_not(None),
+                Artifact.review_at <= utcnow(),
+                Artifact.stage.not_in(("reviewed", "archived", "superseded")),
+            )
+        )
+    )
+
+
+def set_tags(ctx: Ctx, actor: Account, artifact_id: int, tags: list[str]) -> list[str]:
+    artifact = get(ctx, artifact_id)
+    _require_contributor(ctx, actor, community_of(ctx, artifact))
+    tag_list = _tags(tags)
+    ctx.db.execute(delete(ArtifactTag).where(ArtifactTag.artifact_id == artifact.id))
+    for tag in tag_list:
+        ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))
+    return tag_list
+
+
+def export(ctx: Ctx, artifact: Artifact) -> tuple[str, dict]:
+    """The artifact with its whole history, as Markdown and as JSON."""
+    revs = list(reversed(revisions(ctx, artifact, limit=100_000)))
+    authors = {
+        a.id: a
+        for a in ctx.db.exec(
+            select(Account).where(Account.id.in_({r.author_id for r in revs} or {0}))
+        )
+    }
+
+    def handle(account_id: int) -> str:
+        a = authors[account_id]
+        return f"@{a.username}@{a.domain or ctx.settings.domain}"
+
+    data = {
+        "id": artifact.uri,
+        "kind": artifact.kind,
+        "stage": artifact.stage,
+        "title": artifact.title,
+        "tags": tags_of(ctx, artifact),
+        "body": artifact.body,
+        "review_at": artifact.review_at.isoformat() if artifact.review_at else None,
+        "revisions": [
+            {
+                "id": r.id,
+                "number": r.number,
+                "parent": r.parent_id,
+                "author": handle(r.author_id),
+                "message": r.message,
+                "change": r.change,
+                "created_at": r.created_at.isoformat(),
+                "sha256": r.sha256,
+                "title": r.title,
+                "body": r.body,
+            }
+            for r in revs
+        ],
+        "transitions": [
+            {
+                "from": t.from_stage,
+                "to": t.to_stage,
+                "by": handle(t.actor_id) if t.actor_id in authors else t.actor_id,
+                "reason": t.reason,
+                "at": t.created_at.isoformat(),
+            }
+            for t in transitions(ctx, artifact)
+        ],
+    }
+    lines = [f"# {artifact.title}", "", f"*{artifact.kind}, {artifact.stage}*", "", artifact.body]
+    lines += ["", "## History", ""]
+    for r in reversed(revs):
+        lines.append(
+            f"- r{r.number} {r.created_at.date().isoformat()} {handle(r.author_id)}: "
+            f"{r.message or r.change} (sha256 {r.sha256[:12]})"
+        )
+    return "\n".join(lines) + "\n", json.loads(json.dumps(data))
+
+
+def counts(ctx: Ctx, artifact_ids: list[int]) -> dict[int, int]:
+    """Distinct contributors per artifact."""
+    if not artifact_ids:
+        return {}
+    rows = ctx.db.exec(
+        select(ArtifactRevision.artifact_id, func.count(func.distinct(ArtifactRevision.author_id)))
+        .where(ArtifactRevision.artifact_id.in_(artifact_ids))
+        .group_by(ArtifactRevision.artifact_id)
+    )
+    return dict(rows.all())
+
+
+def revision_uri(artifact: Artifact, revision: ArtifactRevision) -> str:
+    """A revision's id across instances: the one its home gave it, or ours."""
+    return revision.remote_uri or f"{artifact.uri}/revisions/{revision.id}"
+
+
+def propose(
+    ctx: Ctx,
+    editor: Account,
+    artifact: Artifact,
+    base_revision: int,
+    body: str,
+    title: str | None,
+    message: str,
+) -> dict:
+    """An edit of an artifact that lives on another instance: it is sent to its home,
+    which applies it under the same merge rules and federates the result back."""
+    community = community_of(ctx, artifact)
+    _require_contributor(ctx, editor, community)
+    base = get_row(ctx.db, ArtifactRevision, base_revision)
+    if base is None or base.artifact_id != artifact.id:
+        raise Invalid("That base revision is not one of this artifact's.", code="unknown_base")
+    title, body = _validate(title if title is not None else base.title, body)
+    proposal = {
+        "artifact": artifact,
+        "editor": editor,
+        "base": revision_uri(artifact, base),
+        "title": title,
+        "body": body,
+        "message": (message or "").strip()[:MAX_MESSAGE],
+    }
+    events.emit(ctx, "artifact.proposed", **proposal)
+    return proposal
+
+
+def store_remote(
+    ctx: Ctx,
+    *,
+    uri: str,
+    community: Community,
+    author: Account,
+    kind: str,
+    stage: str,
+    title: str,
+    body: str,
+    tags: list[str],
+    revision_id: str,
+    revision_author: Account,
+    url: str | None = None,
+) -> Artifact:
+    """Insert or refresh our copy of an artifact whose home is another instance;
+    each new revision it reports becomes a revision of the copy, attributed."""
+    if kind not in KINDS:
+        raise Invalid("Unknown artifact kind.", code="invalid_kind")
+    if stage not in STAGES + SIDE_STAGES:
+        raise Invalid("Unknown stage.", code="bad_stage")
+    title, body = _validate(title, body)
+    artifact = find_by_uri(ctx, uri)
+    if artifact is None:
+        artifact = Artifact(
+            uri=uri, community_id=community.id, author_id=author.id, kind=kind, title=title,
+            url=url,
+        )  # fmt: skip
+        ctx.db.add(artifact)
+        ctx.db.flush()
+    elif artifact.community_id != community.id:
+        raise Forbidden("That artifact belongs to another community.", code="wrong_community")
+    artifact.stage, artifact.kind = stage, kind
+    known = ctx.db.exec(
+        select(ArtifactRevision.id).where(ArtifactRevision.remote_uri == revision_id)
+    ).first()
+    if known is None and (
+        artifact.current_revision_id is None or (title, body) != (artifact.title, artifact.body)
+    ):
+        _add_revision(
+            ctx, artifact, revision_author, title, body, "", "edit",
+            parent_id=artifact.current_revision_id, remote_uri=revision_id,
+        )  # fmt: skip
+    ctx.db.execute(delete(ArtifactTag).where(ArtifactTag.artifact_id == artifact.id))
+    for tag in _tags(tags[:MAX_TAGS]):
+        ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))
+    ctx.db.add(artifact)
+    return artifact

@@ -1,0 +1,458 @@
+"""Artifact pages: a community's artifacts (list and graph), each artifact with its
+stage, text, links, contributors, stances, statements, map and decision; editing
+with conflict handling; history and diffs. All of it works without JavaScript."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import Response
+
+from app.api.schemas import MAX_ID
+from app.deps import CtxDep
+from app.errors import DomainError, Invalid
+from app.models import Account, Artifact
+from app.services import (
+    Ctx,
+    artifact_feed,
+    artifacts,
+    commonground,
+    communities,
+    decisions,
+    stances,
+)
+from app.services.artifacts import KINDS, LINK_KINDS, TRANSITIONS, MergeConflict
+from app.services.textmerge import diff_stats
+from app.web.deps import Csrf, Member, Viewer
+from app.web.forms import ShortField, TextField
+from app.web.templating import redirect, render
+
+router = APIRouter()
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+FormId = Annotated[int, Form(ge=1, le=MAX_ID)]
+KIND_COLOURS = {
+    "problem": "#b5462f", "idea": "#c98a12", "solution": "#2f7d4f", "vision": "#4460a8",
+    "assumption": "#7a4fa0", "decision": "#1f6f78", "lesson": "#6b6b6b",
+}  # fmt: skip
+GROUP_COLOURS = ["#4460a8", "#c0562f", "#2f7d4f", "#8a4fa0", "#b08a12"]
+
+
+def _people(ctx: Ctx, ids: set[int]) -> dict[int, Account]:
+    from sqlmodel import select
+
+    return {a.id: a for a in ctx.db.exec(select(Account).where(Account.id.in_(ids or {0})))}
+
+
+def _artifact_page(
+    request: Request,
+    ctx: Ctx,
+    viewer: Account | None,
+    artifact: Artifact,
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    community = artifacts.community_of(ctx, artifact)
+    statement_list = stances.statements(ctx, artifact)
+    decision = decisions.current(ctx, artifact)
+    map_data, computed_at = commonground.stored(ctx, artifact)
+    history = artifacts.transitions(ctx, artifact)
+    people = _people(
+        ctx,
+        {artifact.author_id}
+        | {s.author_id for s in statement_list}
+        | {t.actor_id for t in history},
+    )
+    member = viewer is not None and communities.is_active_member(ctx, viewer, community)
+    allowed_moves = [to for (frm, to), _ in TRANSITIONS.items() if frm == artifact.stage]
+    return render(
+        request,
+        "artifact.html",
+        status=status,
+        error=error,
+        artifact=artifact,
+        community=community,
+        tags=artifacts.tags_of(ctx, artifact),
+        links=artifacts.links_of(ctx, artifact),
+        contributors=artifacts.contributors(ctx, artifact),
+        statements=statement_list,
+        tally=stances.tally(ctx, artifact),
+        mine=stances.mine(ctx, viewer, artifact),
+        artifact_stances=stances.stances_on(ctx, artifact),
+        people=people,
+        decision=decision,
+        decision_tally=decisions.tally(ctx, decision) if decision else None,
+        map=map_data,
+        map_computed_at=computed_at,
+        group_colours=GROUP_COLOURS,
+        transitions=history,
+        moves=allowed_moves,
+        member=member,
+        can_moderate=communities.can_moderate(ctx, viewer, community),
+        others=[a for a in artifacts.in_community(ctx, community) if a.id != artifact.id],
+        link_kinds=LINK_KINDS,
+        kind_colours=KIND_COLOURS,
+    )
+
+
+@router.get("/c/{name}/artifacts")
+def list_page(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    name: Name,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    community = communities.get(ctx, name)
+    feed = artifact_feed.community_feed(ctx, community, viewer, limit=200)
+    wanted = kind if kind in KINDS else None
+    ranked = [i for i in feed.items if wanted is None or i.artifact.kind == wanted]
+    items = [i.artifact for i in ranked]
+    return render(
+        request,
+        "artifacts.html",
+        community=community,
+        items=items,
+        kinds=KINDS,
+        kind=kind,
+        due=artifacts.due_for_review(ctx, community),
+        contributors=artifacts.counts(ctx, [a.id for a in items]),
+        member=viewer is not None and communities.is_active_member(ctx, viewer, community),
+        kind_colours=KIND_COLOURS,
+        form={},
+        feed=feed,
+        why={i.artifact.id: i for i in ranked},
+    )
+
+
+@router.get("/c/{name}/artifacts/graph")
+def graph_page(request: Request, ctx: CtxDep, viewer: Viewer, name: Name) -> Response:
+    """The artifacts as a graph of typed links (nodes on a circle, so it is readable
+    without JavaScript and stable between visits)."""
+    community = communities.get(ctx, name)
+    nodes, edges = artifacts.graph(ctx, community)
+    size, radius = 640, 250
+    positions = {}
+    for i, a in enumerate(nodes):
+        angle = 2 * math.pi * i / max(len(nodes), 1) - math.pi / 2
+        positions[a.id] = (
+            round(size / 2 + radius * math.cos(angle), 1),
+            round(size / 2 + radius * math.sin(angle), 1),
+        )
+    return render(
+        request,
+        "artifact_graph.html",
+        community=community,
+        nodes=nodes,
+        edges=edges,
+        positions=positions,
+        size=size,
+        kind_colours=KIND_COLOURS,
+    )
+
+
+@router.post("/c/{name}/artifacts/new", dependencies=[Csrf])
+def create(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    name: Name,
+    kind: ShortField,
+    title: ShortField,
+    body: TextField = "",
+    tags: ShortField = "",
+) -> Response:
+    community = communities.get(ctx, name)
+    try:
+        artifact = artifacts.create(
+            ctx, viewer, community, kind, title, body, tags.replace(",", " ").split()
+        )
+    except DomainError as exc:
+        ctx.db.rollback()
+        return render(
+            request,
+            "artifacts.html",
+            status=exc.status,
+            error=exc.detail,
+            community=community,
+            items=artifacts.in_community(ctx, community),
+            kinds=KINDS,
+            kind=None,
+            due=[],
+            contributors={},
+            member=True,
+            kind_colours=KIND_COLOURS,
+            form={"kind": kind, "title": title, "body": body, "tags": tags},
+        )
+    return redirect(request, f"/artifacts/{artifact.id}", flash="Artifact created.")
+
+
+@router.get("/artifacts/{artifact_id}")
+def artifact_page(request: Request, ctx: CtxDep, viewer: Viewer, artifact_id: Id) -> Response:
+    return _artifact_page(request, ctx, viewer, artifacts.get(ctx, artifact_id))
+
+
+def _act(request: Request, ctx: Ctx, viewer: Account, artifact_id: int, action, done: str):  # noqa: ANN001, ANN202
+    """Run a form's action; on a domain error show the artifact page with the reason."""
+    try:
+        action()
+    except DomainError as exc:
+        ctx.db.rollback()
+        detail = exc.detail if isinstance(exc.detail, str) else exc.code
+        return _artifact_page(
+            request, ctx, viewer, artifacts.get(ctx, artifact_id), status=exc.status, error=detail
+        )
+    return redirect(request, f"/artifacts/{artifact_id}", flash=done)
+
+
+@router.post("/artifacts/{artifact_id}/stage", dependencies=[Csrf])
+def stage(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    artifact_id: Id,
+    stage: ShortField,
+    reason: ShortField = "",
+) -> Response:
+    return _act(
+        request, ctx, viewer, artifact_id,
+        lambda: artifacts.transition(ctx, viewer, artifact_id, stage, reason),
+        f"Moved to {stage}.",
+    )  # fmt: skip
+
+
+@router.post("/artifacts/{artifact_id}/links", dependencies=[Csrf])
+def add_link(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    artifact_id: Id,
+    target: FormId,
+    kind: ShortField,
+) -> Response:
+    return _act(
+        request, ctx, viewer, artifact_id,
+        lambda: artifacts.link(ctx, viewer, artifact_id, target, kind),
+        "Linked.",
+    )  # fmt: skip
+
+
+@router.post("/artifacts/{artifact_id}/stance", dependencies=[Csrf])
+def artifact_stance(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    artifact_id: Id,
+    stance: ShortField,
+    reason: ShortField = "",
+) -> Response:
+    return _act(
+        request, ctx, viewer, artifact_id,
+        lambda: stances.take(ctx, viewer, stance, artifact_id=artifact_id, reason=reason),
+        f"Your stance: {stance}.",
+    )  # fmt: skip
+
+
+@router.post("/artifacts/{artifact_id}/statements", dependencies=[Csrf])
+def add_statement(
+    request: Request, ctx: CtxDep, viewer: Member, artifact_id: Id, text: ShortField
+) -> Response:
+    return _act(
+        request, ctx, viewer, artifact_id,
+        lambda: stances.add_statement(ctx, viewer, artifact_id, text),
+        "Statement added.",
+    )  # fmt: skip
+
+
+@router.post("/statements/{statement_id}/stance", dependencies=[Csrf])
+def statement_stance(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    statement_id: Id,
+    stance: ShortField,
+) -> Response:
+    statement = stances.get_statement(ctx, statement_id)
+    return _act(
+        request, ctx, viewer, statement.artifact_id,
+        lambda: stances.take(ctx, viewer, stance, statement_id=statement_id),
+        f"Your stance: {stance}.",
+    )  # fmt: skip
+
+
+def _when(value: str, what: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise Invalid(f"{what} is not a date and time.", code="bad_date") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.post("/artifacts/{artifact_id}/decisions", dependencies=[Csrf])
+def open_decision(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    artifact_id: Id,
+    method: ShortField,
+    hours: Annotated[int, Form(ge=1, le=24 * 60)] = 72,
+    quorum: Annotated[int, Form(ge=1, le=100_000)] = 1,
+) -> Response:
+    closes = datetime.now(UTC) + timedelta(hours=hours)
+    return _act(
+        request, ctx, viewer, artifact_id,
+        lambda: decisions.open_vote(ctx, viewer, artifact_id, method, closes, quorum),
+        "The vote is open.",
+    )  # fmt: skip
+
+
+@router.post("/decisions/{decision_id}/ballots", dependencies=[Csrf])
+def ballot(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    decision_id: Id,
+    choice: ShortField,
+    reason: ShortField = "",
+) -> Response:
+    decision = decisions.get(ctx, decision_id)
+    return _act(
+        request, ctx, viewer, decision.artifact_id,
+        lambda: decisions.vote(ctx, viewer, decision_id, choice, reason),
+        f"You voted {choice}.",
+    )  # fmt: skip
+
+
+@router.post("/decisions/{decision_id}/outcome", dependencies=[Csrf])
+def outcome(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    decision_id: Id,
+    outcome: TextField,
+    review_on: ShortField = "",
+) -> Response:
+    decision = decisions.get(ctx, decision_id)
+
+    def record() -> None:
+        review = _when(review_on, "The review date") if review_on else None
+        decisions.record_outcome(ctx, viewer, decision_id, outcome, review)
+
+    return _act(request, ctx, viewer, decision.artifact_id, record, "Outcome recorded.")
+
+
+@router.get("/artifacts/{artifact_id}/edit")
+def edit_form(request: Request, ctx: CtxDep, viewer: Member, artifact_id: Id) -> Response:
+    artifact = artifacts.get(ctx, artifact_id)
+    return render(
+        request,
+        "artifact_edit.html",
+        artifact=artifact,
+        form={
+            "title": artifact.title,
+            "body": artifact.body,
+            "base_revision": artifact.current_revision_id,
+        },
+    )
+
+
+@router.post("/artifacts/{artifact_id}/edit", dependencies=[Csrf])
+def edit(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    artifact_id: Id,
+    base_revision: FormId,
+    title: ShortField,
+    body: TextField = "",
+    message: ShortField = "",
+) -> Response:
+    """Save; a stale base is merged, a conflict shows both versions to reconcile
+    (the editor's text stays in the form, and the new base is the current revision)."""
+    artifact = artifacts.get(ctx, artifact_id)
+    try:
+        result = artifacts.revise(ctx, viewer, artifact_id, base_revision, body, title, message)
+    except MergeConflict as exc:
+        ctx.db.rollback()
+        return render(
+            request,
+            "artifact_edit.html",
+            status=409,
+            artifact=artifact,
+            conflict=exc.detail,
+            form={
+                "title": title,
+                "body": body,
+                "message": message,
+                "base_revision": exc.detail["current_revision"],
+            },
+        )
+    except DomainError as exc:
+        ctx.db.rollback()
+        return render(
+            request,
+            "artifact_edit.html",
+            status=exc.status,
+            error=exc.detail,
+            artifact=artifact,
+            form={"title": title, "body": body, "message": message, "base_revision": base_revision},
+        )
+    number = result.revision.number if result.revision else 0
+    notes = {
+        "applied": f"Saved as revision {number}.",
+        "merged": f"Someone saved meanwhile; your edit was merged as revision {number}.",
+        "unchanged": "Nothing changed.",
+        "proposed": "Sent to the artifact's home instance; it shows here once applied.",
+    }
+    return redirect(request, f"/artifacts/{artifact_id}", flash=notes[result.outcome])
+
+
+@router.get("/artifacts/{artifact_id}/history")
+def history(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    artifact_id: Id,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    artifact = artifacts.get(ctx, artifact_id)
+    revs = artifacts.revisions(ctx, artifact, before=before, limit=101)
+    return render(
+        request,
+        "artifact_history.html",
+        artifact=artifact,
+        revisions=revs[:100],
+        next_before=revs[99].id if len(revs) > 100 else None,
+        people=_people(ctx, {r.author_id for r in revs}),
+    )
+
+
+@router.get("/artifacts/{artifact_id}/diff")
+def diff_page(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    artifact_id: Id,
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
+    to: Annotated[int, Query(ge=1, le=MAX_ID)],
+) -> Response:
+    artifact = artifacts.get(ctx, artifact_id)
+    d = artifacts.diff(ctx, artifact, from_, to)
+    return render(
+        request, "artifact_diff.html", artifact=artifact, diff=d, stats=diff_stats(d["body"])
+    )
+
+
+@router.post("/artifacts/{artifact_id}/revert", dependencies=[Csrf])
+def revert(
+    request: Request, ctx: CtxDep, viewer: Member, artifact_id: Id, revision: FormId
+) -> Response:
+    return _act(
+        request, ctx, viewer, artifact_id,
+        lambda: artifacts.revert(ctx, viewer, artifact_id, revision),
+        "Reverted (as a new revision).",
+    )  # fmt: skip
