@@ -12,6 +12,9 @@ wait without spending attempts, and the first success closes it.
 from __future__ import annotations
 
 import email.utils
+import time
+from collections import OrderedDict
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
 import httpx
@@ -72,13 +75,120 @@ def peer_domain(ctx: Ctx, domain: str, *, lock: bool = False) -> PeerDomain:
     return ctx.db.exec(q).one()
 
 
-def _prepare(ctx: Ctx, item_id: int, inbox: str) -> tuple[bytes, str, str, PeerDomain]:
+@dataclass(frozen=True)
+class Prepared:
+    """What signing and sending one delivery needs."""
+
+    body: bytes
+    key_id: str
+    private_pem: str
+
+
+class DeliveryCache:
+    """Per worker: outbox items (immutable), signing keys and peer states, so a
+    delivery to a healthy peer needs no transaction of its own. Peer states are
+    kept only briefly: a breaker or block set elsewhere is seen within seconds."""
+
+    ITEMS = 1024
+    KEY_SECONDS = 300.0
+    PEER_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[int, tuple[bytes, str]] = OrderedDict()
+        self.keys: dict[str, tuple[float, str, str]] = {}
+        self.peers: dict[str, tuple[float, PeerDomain]] = {}
+
+    def prepared(self, item_id: int, domain: str) -> tuple[Prepared, PeerDomain] | None:
+        now = time.monotonic()
+        item, peer = self.items.get(item_id), self.peers.get(domain)
+        if item is None or peer is None or now - peer[0] > self.PEER_SECONDS:
+            return None
+        key = self.keys.get(item[1])
+        if key is None or now - key[0] > self.KEY_SECONDS:
+            return None
+        self.items.move_to_end(item_id)
+        return Prepared(item[0], key[1], key[2]), peer[1]
+
+    def remember(self, item_id: int, actor_uri: str, prepared: Prepared, peer: PeerDomain) -> None:
+        now = time.monotonic()
+        self.items[item_id] = (prepared.body, actor_uri)
+        while len(self.items) > self.ITEMS:
+            self.items.popitem(last=False)
+        self.keys[actor_uri] = (now, prepared.key_id, prepared.private_pem)
+        self.remember_peer(peer)
+
+    def remember_peer(self, peer: PeerDomain) -> None:
+        self.peers[peer.domain] = (time.monotonic(), peer)
+
+
+def _cache(shared: dict) -> DeliveryCache:
+    cache = shared.get("delivery_cache")
+    if cache is None:
+        cache = shared["delivery_cache"] = DeliveryCache()
+    return cache
+
+
+@jobs.prefetch("ap.deliver")
+def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
+    """Load the outbox items, keys and peer states of a claimed batch at once."""
+    cache = _cache(shared)
+    wanted = {p["outbox_item"] for p in payloads} - set(cache.items)
+    if not wanted:
+        return
+    items = {
+        item.id: item
+        for item in ctx.db.exec(select(OutboxItem).where(OutboxItem.id.in_(wanted))).all()
+    }
+    domains = {remote.authority_of(p["inbox"]) for p in payloads}
+    peers = {
+        peer.domain: peer
+        for peer in ctx.db.exec(select(PeerDomain).where(PeerDomain.domain.in_(domains))).all()
+    }
+    for domain in domains - set(peers):
+        peers[domain] = peer_domain(ctx, domain)
+    keys: dict[str, str] = {}
+    for p in payloads:
+        item = items.get(p["outbox_item"])
+        if item is None:
+            continue  # gone: the job itself finds out and says so
+        if item.actor_uri not in keys:
+            keys[item.actor_uri] = local_key(ctx.db, item.actor_uri).private_key_pem
+        prepared = Prepared(item.body.encode(), key_id_for(item.actor_uri), keys[item.actor_uri])
+        cache.remember(item.id, item.actor_uri, prepared, peers[remote.authority_of(p["inbox"])])
+
+
+def _prepare(
+    ctx: Ctx, item_id: int, inbox: str, cache: DeliveryCache
+) -> tuple[Prepared, PeerDomain]:
     item = ctx.db.get(OutboxItem, item_id)
     if item is None:
         raise jobs.PermanentError("the outbox item is gone")
     peer = peer_domain(ctx, remote.authority_of(inbox))
     key = local_key(ctx.db, item.actor_uri)
-    return item.body.encode(), key_id_for(item.actor_uri), key.private_key_pem, peer
+    prepared = Prepared(item.body.encode(), key_id_for(item.actor_uri), key.private_key_pem)
+    cache.remember(item_id, item.actor_uri, prepared, peer)
+    return prepared, peer
+
+
+def attempt_row(
+    job_id: int | None, inbox: str, status: int | None, error: str | None
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        job_id=job_id,
+        inbox=inbox,
+        domain=remote.authority_of(inbox),
+        status_code=status,
+        error=error[:2000] if error else None,
+    )
+
+
+def steady(peer: PeerDomain, status: int | None, now: datetime) -> bool:
+    """A success on a healthy peer that succeeded recently changes nothing in its
+    breaker, so the peer's row is left alone (no lock queue per domain)."""
+    ok = status is not None and 200 <= status < 300
+    healthy = not peer.consecutive_failures and peer.open_until is None
+    fresh = peer.last_success_at is not None and peer.last_success_at > now - SUCCESS_NOTE
+    return ok and healthy and fresh
 
 
 def record(
@@ -87,22 +197,12 @@ def record(
     """Log the attempt and move the domain's breaker."""
     domain = remote.authority_of(inbox)
     now = utcnow()
-    ctx.db.add(
-        DeliveryAttempt(
-            job_id=job_id,
-            inbox=inbox,
-            domain=domain,
-            status_code=status,
-            error=error[:2000] if error else None,
-        )
-    )
+    ctx.db.add(attempt_row(job_id, inbox, status, error))
     ok = status is not None and 200 <= status < 300
     permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
     peer = peer_domain(ctx, domain)
-    healthy = not peer.consecutive_failures and peer.open_until is None
-    fresh = peer.last_success_at is not None and peer.last_success_at > now - SUCCESS_NOTE
-    if ok and healthy and fresh:
-        return peer  # nothing changes: don't make every delivery queue on the peer's row
+    if steady(peer, status, now):
+        return peer
     peer = peer_domain(ctx, domain, lock=True)
     if ok or permanent:  # the server answered sensibly: it is up
         peer.consecutive_failures, peer.open_until = 0, None
@@ -122,7 +222,11 @@ def record(
 @jobs.handler("ap.deliver")
 async def deliver(job: jobs.JobContext, payload: dict) -> None:
     inbox, item_id = payload["inbox"], payload["outbox_item"]
-    body, key_id, pem, peer = await job.run_db(lambda ctx: _prepare(ctx, item_id, inbox))
+    cache = _cache(job.shared)
+    ready = cache.prepared(item_id, remote.authority_of(inbox))
+    if ready is None:
+        ready = await job.run_db(lambda ctx: _prepare(ctx, item_id, inbox, cache))
+    (body, key_id, pem), peer = astuple(ready[0]), ready[1]
     now = utcnow()
     if peer.blocked:
         raise jobs.PermanentError(f"{peer.domain} is blocked")
@@ -148,7 +252,10 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
             error = f"HTTP {status}"
     except (TimeoutError, FetchError, httpx.HTTPError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error))
+    if error is None and steady(peer, status, utcnow()):
+        job.on_done(attempt_row(job.job.id, inbox, status, None))  # logged with the job's end
+        return
+    cache.remember_peer(await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error)))
     if error is None:
         return
     if status is not None and 400 <= status < 500 and status not in (408, 429):

@@ -8,6 +8,8 @@ the SSRF-safe fetcher, and says who signed.
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -36,17 +38,69 @@ def network_of(request: Request) -> network.Network:
     return net
 
 
+class KeyCache:
+    """Recently used remote keys, per process: ``key_id -> (owner, PEM)``.
+
+    A busy peer signs every delivery with the same key; reading it from the
+    database each time would cost a transaction per request. Entries live for
+    ``SECONDS`` (a key rotated through an actor ``Update`` is picked up by then),
+    and a signature that fails with a cached key is retried with the stored or
+    freshly fetched one, so a stale entry never refuses a good request."""
+
+    SECONDS = 60.0
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, tuple[float, str, str]] = OrderedDict()
+
+    def get(self, key_id: str) -> tuple[str, str] | None:
+        entry = self.entries.get(key_id)
+        if entry is None or time.monotonic() - entry[0] > self.SECONDS:
+            return None
+        self.entries.move_to_end(key_id)
+        return entry[1], entry[2]
+
+    def put(self, key_id: str, owner: str, pem: str) -> None:
+        self.entries[key_id] = (time.monotonic(), owner, pem)
+        self.entries.move_to_end(key_id)
+        while len(self.entries) > self.SIZE:
+            self.entries.popitem(last=False)
+
+    def drop(self, key_id: str) -> None:
+        self.entries.pop(key_id, None)
+
+
+def key_cache_of(request: Request) -> KeyCache:
+    cache = getattr(request.app.state, "key_cache", None)
+    if cache is None:
+        cache = request.app.state.key_cache = KeyCache()
+    return cache
+
+
 class KeyResolver:
-    """Finds the public key a signature names: from the database, else by fetching
-    the key's actor (through the SSRF-safe fetcher) and storing it. Remembers the
-    key's owner, who is the signer. A forced refresh is done at most once a minute
-    per key, so bad signatures cannot make us hammer a peer."""
+    """Finds the public key a signature names: from the process's short-lived
+    cache, the database, else by fetching the key's actor (through the SSRF-safe
+    fetcher) and storing it. Remembers the key's owner, who is the signer. A forced
+    refresh is done at most once a minute per key, so bad signatures cannot make
+    us hammer a peer."""
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.owner: str | None = None
 
     async def __call__(self, key_id: str, refresh: bool) -> str | None:
+        cache = key_cache_of(self.request)
+        if refresh:
+            cache.drop(key_id)
+        elif (cached := cache.get(key_id)) is not None:
+            self.owner = cached[0]
+            return cached[1]
+        pem = await self._resolve(key_id, refresh)
+        if pem is not None and self.owner is not None:
+            cache.put(key_id, self.owner, pem)
+        return pem
+
+    async def _resolve(self, key_id: str, refresh: bool) -> str | None:
         stored = await in_db(self.request, lambda ctx: remote.stored_key(ctx, key_id))
         if stored is not None:
             recent = stored.fetched_at > utcnow() - KEY_REFRESH_INTERVAL
@@ -92,6 +146,40 @@ async def verify(request: Request, body: bytes | None) -> tuple[Verified, str]:
     if resolver.owner is None:  # pragma: no cover - a key always comes with its owner
         raise SignatureError("the key has no owner")
     return verified, resolver.owner
+
+
+class _NotCached(Exception):
+    pass
+
+
+async def verify_cached(request: Request, body: bytes | None) -> tuple[Verified, str] | None:
+    """Verify with a key already in the process's cache, touching neither the
+    database nor the network; None if the key is not cached or the check fails
+    (the caller then takes the full path, which decides and explains)."""
+    cache = key_cache_of(request)
+    owner: str | None = None
+
+    async def cached_only(key_id: str, refresh: bool) -> str:
+        nonlocal owner
+        hit = None if refresh else cache.get(key_id)
+        if hit is None:
+            raise _NotCached
+        owner = hit[0]
+        return hit[1]
+
+    try:
+        verified = await verify_request(
+            request.method,
+            request_target(request),
+            list(request.headers.items()),
+            body,
+            key_resolver=cached_only,
+            base_url=request.app.state.settings.base_url,
+        )
+    except (_NotCached, SignatureError):
+        return None
+    assert owner is not None  # set by the resolver before any signature verifies
+    return verified, owner
 
 
 class Unsigned(DomainError):

@@ -23,7 +23,7 @@ from app.config import Settings
 from app.db import make_engine, transaction
 from app.migrate import upgrade
 from app.models import Account, Job, RemoteActor
-from app.services import Ctx, accounts, posts
+from app.services import Ctx, accounts, jobs, posts
 from federation import outbound
 from tests.peers import Instance, eventually
 from tests.server_process import HOST, commonground, free_port
@@ -182,6 +182,7 @@ class Sink(ThreadingHTTPServer):
     """An inbox that records every activity id POSTed to it."""
 
     daemon_threads = True
+    request_queue_size = 128  # a worker opens 16 connections at once; the default is 5
 
     def __init__(self) -> None:
         self.received: list[str] = []
@@ -275,3 +276,65 @@ def test_three_workers_on_postgresql_deliver_each_job_exactly_once(
         rows = db.exec(select(Job.state, Job.attempts).where(Job.kind == "ap.deliver")).all()
     engine.dispose()
     assert [r for r in rows if r != ("done", 1)] == []
+
+
+def test_a_claimed_batch_of_deliveries_is_prepared_in_one_lookup(
+    engine: Engine,
+    settings: Settings,
+    sink: Sink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker loads the outbox items, keys and peer state of a claimed batch at
+    once; no delivery falls back to a lookup of its own, every activity arrives
+    once, and every attempt is logged."""
+    import asyncio
+
+    from app.models import DeliveryAttempt
+    from federation import delivery
+
+    own_lookups: list[int] = []
+    real_prepare = delivery._prepare
+
+    def counting(ctx, item_id, inbox, cache):  # noqa: ANN001, ANN202
+        own_lookups.append(item_id)
+        return real_prepare(ctx, item_id, inbox, cache)
+
+    monkeypatch.setattr(delivery, "_prepare", counting)
+    settings = settings.model_copy(update={"allow_private_addresses": True})
+    inbox = f"http://{HOST}:{sink.server_address[1]}/inbox"
+    expected = _queue_deliveries(engine, settings, inbox, 40)
+
+    async def drive() -> None:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(jobs.work(engine, settings, stop, concurrency=16))
+        for _ in range(400):
+            await asyncio.sleep(0.05)
+            with transaction(engine) as db:
+                states = db.exec(select(Job.state).where(Job.kind == "ap.deliver")).all()
+            if set(states) == {"done"}:
+                break
+        stop.set()
+        await worker
+
+    asyncio.run(drive())
+    assert sorted(sink.received) == sorted(expected)
+    assert own_lookups == []
+    with transaction(engine) as db:
+        logged = db.exec(select(DeliveryAttempt.status_code)).all()
+    assert logged == [202] * 40
+
+
+def test_a_cached_peer_state_expires_so_a_new_block_is_honoured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.models import PeerDomain
+    from federation import delivery
+
+    clock = [1000.0]
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: clock[0])
+    cache = delivery.DeliveryCache()
+    prepared = delivery.Prepared(b"{}", "https://a.test/u#key", "PEM")
+    cache.remember(1, "https://a.test/u", prepared, PeerDomain(domain="b.test"))
+    assert cache.prepared(1, "b.test") == (prepared, PeerDomain(domain="b.test"))
+    clock[0] += delivery.DeliveryCache.PEER_SECONDS + 0.1
+    assert cache.prepared(1, "b.test") is None  # re-read: an admin may have blocked it

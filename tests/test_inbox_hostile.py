@@ -803,3 +803,56 @@ def test_create_attributed_to_someone_else_on_the_same_host(
             text("SELECT a.uri FROM posts p JOIN accounts a ON a.id = p.author_id")
         ).all()
     assert (state, authors) == ("ignored", [])
+
+
+# --- the fast path: a key used a moment ago is cached per process --------------------------
+
+
+def test_a_known_peers_next_activity_needs_no_key_lookup(
+    client: TestClient, engine: Engine, mallory: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from federation import remote
+
+    lookups: list[str] = []
+    real = remote.stored_key
+    monkeypatch.setattr(
+        remote, "stored_key", lambda ctx, key_id: lookups.append(key_id) or real(ctx, key_id)
+    )
+    for _ in range(3):
+        body = dumps(create(mallory))
+        r = post(client, body, mallory.sign(body))
+        assert (r.status_code, r.json()) == (202, {"status": "accepted"})
+    assert set(lookups) == {mallory.key_id}
+    first_request_lookups = len(lookups)
+    body = dumps(create(mallory))
+    assert post(client, body, mallory.sign(body)).status_code == 202
+    assert len(lookups) == first_request_lookups  # the fourth came from the cache
+    assert stored(engine)["inbox_items"] == 4
+
+
+@pytest.mark.parametrize("case", [_other_key, _body_tampered, _digest_of_other_body, _date_old])
+def test_with_the_key_cached_bad_signatures_are_still_refused(
+    client: TestClient,
+    engine: Engine,
+    mallory: Peer,
+    keys: dict[str, tuple[str, str]],
+    case: SignCase,
+) -> None:
+    body = dumps(create(mallory))
+    assert post(client, body, mallory.sign(body)).status_code == 202  # the key is now cached
+    bad_body, headers = case(mallory, dumps(create(mallory)), keys)
+    assert_refused(client, engine, bad_body, headers, 401, "invalid_signature")
+
+
+def test_with_the_key_cached_a_newly_blocked_domain_is_refused(
+    client: TestClient, engine: Engine, mallory: Peer
+) -> None:
+    from app.models import PeerDomain
+    from federation.remote import authority_of
+
+    body = dumps(create(mallory))
+    assert post(client, body, mallory.sign(body)).status_code == 202  # the key is now cached
+    with transaction(engine) as db:
+        db.add(PeerDomain(domain=authority_of(mallory.uri), blocked=True))
+    body = dumps(create(mallory))
+    assert_refused(client, engine, body, mallory.sign(body), 403, "domain_blocked")

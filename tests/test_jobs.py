@@ -174,3 +174,91 @@ def test_two_periodic_chains_merge_into_one(new_ctx, engine, settings) -> None: 
             select(Job).where(Job.kind == "maintenance.prune", Job.state == "queued")
         ).all()
     assert len(queued) == 1
+
+
+BATCHES: list[int] = []
+
+
+@jobs.handler("test.logged")
+async def logged(job, payload: dict) -> None:  # noqa: ANN001
+    import asyncio
+
+    from app.models import DeliveryAttempt
+
+    await asyncio.sleep(0.01)
+    job.on_done(DeliveryAttempt(job_id=job.job.id, inbox="http://x.test/inbox", domain="x.test"))
+
+
+def test_finished_jobs_are_marked_done_in_batches_with_their_rows(
+    new_ctx,  # noqa: ANN001
+    engine,  # noqa: ANN001
+    settings,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A busy worker writes completions (and each job's rows) a batch at a time."""
+    import asyncio
+
+    from sqlmodel import func, select
+
+    from app.models import DeliveryAttempt
+
+    real = jobs._finish_many
+
+    def counting(engine_, batch):  # noqa: ANN001, ANN202
+        BATCHES.append(len(batch))
+        return real(engine_, batch)
+
+    monkeypatch.setattr(jobs, "_finish_many", counting)
+    BATCHES.clear()
+    with new_ctx() as ctx:
+        ids = [jobs.enqueue(ctx, "test.logged").id for _ in range(24)]
+
+    async def drive() -> None:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(jobs.work(engine, settings, stop, concurrency=8))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if sum(BATCHES) == 24:
+                break
+        stop.set()
+        await worker
+
+    asyncio.run(drive())
+    assert sum(BATCHES) == 24 and max(BATCHES) > 1
+    with new_ctx() as ctx:
+        assert jobs.stats(ctx).by_state == {"done": 24}
+        logged_ids = ctx.db.exec(select(DeliveryAttempt.job_id)).all()
+        assert sorted(logged_ids) == sorted(ids)
+        assert (
+            ctx.db.exec(
+                select(func.count()).select_from(Job).where(Job.locked_by.is_not(None))
+            ).one()
+            == 0
+        )
+
+
+def test_a_completion_lost_with_its_worker_runs_the_job_again(new_ctx, engine, settings) -> None:  # noqa: ANN001
+    """Done-marks wait in memory for their batch; if the worker dies first, the job
+    is still ``running`` under a dead worker's name, is released and runs again,
+    and the rows it meant to write with its completion were never half-written."""
+    import socket
+
+    from sqlmodel import select
+
+    from app.models import DeliveryAttempt
+
+    with new_ctx() as ctx:
+        job_id = jobs.enqueue(ctx, "test.record", {"n": 7}).id
+    dead_worker = f"{socket.gethostname()}:999999999"  # no such process
+    (job,) = jobs.claim_many(engine, dead_worker, 10)
+    pending = jobs.Completions(engine)
+    pending.add(job, [DeliveryAttempt(job_id=job.id, inbox="http://x.test/i", domain="x.test")])
+    del pending  # the worker died before the batch was written
+
+    assert jobs.release_orphans(engine) == 1
+    with new_ctx() as ctx:
+        row = ctx.db.get(Job, job_id)
+        assert (row.state, row.locked_by) == ("queued", None)
+        assert ctx.db.exec(select(DeliveryAttempt)).all() == []
+    again = jobs.run_one(engine, settings, "w2")
+    assert again.id == job_id and again.state == "done" and CALLS == [{"n": 7}]

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from app.config import Settings
 from app.db import begin_writing
@@ -41,6 +41,35 @@ HANDLERS: dict[str, SyncHandler | AsyncHandler] = {}
 PERIODIC: dict[str, timedelta] = {}  # kinds a worker keeps scheduled, and how often
 LOCK_TIMEOUT = timedelta(minutes=10)
 MAX_ERROR_CHARS = 2000
+
+
+Prefetcher = Callable[[Ctx, dict[str, Any], list[dict]], None]
+PREFETCHERS: dict[str, Prefetcher] = {}
+
+
+def prefetch(kind: str) -> Callable[[Prefetcher], Prefetcher]:
+    """Register a loader run once per claimed batch of ``kind`` jobs, before they
+    run: it reads what they all need in one transaction and leaves it in the
+    worker's ``shared`` dict, so a thousand jobs do not make a thousand lookups."""
+
+    def register(fn: Prefetcher) -> Prefetcher:
+        PREFETCHERS[kind] = fn
+        return fn
+
+    return register
+
+
+def _prefetch(engine: Engine, settings: Settings, shared: dict, batch: list[Job]) -> None:
+    by_kind: dict[str, list[dict]] = {}
+    for job in batch:
+        if job.kind in PREFETCHERS:
+            by_kind.setdefault(job.kind, []).append(json.loads(job.payload))
+    for kind, payloads in by_kind.items():
+        try:
+            with _ctx_transaction(engine, settings) as ctx:
+                PREFETCHERS[kind](ctx, shared, payloads)
+        except Exception:  # noqa: BLE001 - only an optimisation: each job loads its own
+            log.exception("prefetch for %s failed", kind)
 
 
 def handler(kind: str) -> Callable:
@@ -81,6 +110,12 @@ class JobContext:
     engine: Engine
     settings: Settings
     shared: dict[str, Any] = field(default_factory=dict)
+    done_rows: list[SQLModel] = field(default_factory=list)
+
+    def on_done(self, row: SQLModel) -> None:
+        """Insert ``row`` in the transaction that marks this job done (e.g. the log
+        of a successful delivery), instead of in a transaction of its own."""
+        self.done_rows.append(row)
 
     def transaction(self):  # noqa: ANN201 - a context manager yielding Ctx
         return _ctx_transaction(self.engine, self.settings)
@@ -185,31 +220,103 @@ def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Job | Non
 
 def claim_many(engine: Engine, who: str, limit: int, *, now: datetime | None = None) -> list[Job]:
     """Atomically take up to ``limit`` due jobs in one transaction (a busy worker
-    would otherwise spend a round of queries per job just on claiming)."""
+    would otherwise spend a round of queries per job just on claiming).
+
+    The rows are held from the SELECT to the UPDATE: on PostgreSQL by ``FOR UPDATE
+    SKIP LOCKED`` (other workers skip them), on SQLite by the write lock that
+    ``begin_writing`` takes first. So one UPDATE claims them all."""
     now = now or utcnow()
     due = (Job.state == "queued") & (Job.run_at <= now)
     stale = (Job.state == "running") & (Job.locked_at < now - LOCK_TIMEOUT)
     with Session(engine, expire_on_commit=False) as db:
         begin_writing(db)
-        q = select(Job).where(due | stale).order_by(Job.run_at, Job.id).limit(limit)
+        q = select(Job.id).where(due | stale).order_by(Job.run_at, Job.id).limit(limit)
         if engine.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        candidates = [(j.id, j.state, j.attempts) for j in db.exec(q).all()]
-        taken = []
-        for job_id, state, attempts in candidates:
-            # The guarded UPDATE makes the claim safe even without row locks (SQLite).
-            claimed = db.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == state, Job.attempts == attempts)
-                .values(state="running", locked_by=who, locked_at=now, attempts=Job.attempts + 1)
-            ).rowcount
-            if claimed == 1:
-                taken.append(job_id)
-        db.commit()
+        taken = list(db.exec(q).all())
         if not taken:
+            db.commit()
             return []
-        db.expire_all()
-        return list(db.exec(select(Job).where(Job.id.in_(taken)).order_by(Job.run_at, Job.id)))
+        db.execute(
+            update(Job)
+            .where(Job.id.in_(taken))
+            .values(state="running", locked_by=who, locked_at=now, attempts=Job.attempts + 1)
+        )
+        jobs = list(db.exec(select(Job).where(Job.id.in_(taken)).order_by(Job.run_at, Job.id)))
+        db.commit()
+        return jobs
+
+
+class Completions:
+    """Successful jobs of one worker, marked done in batches.
+
+    A busy worker would otherwise spend a transaction per job just on saying it
+    finished. Until the batch is written the rows stay ``running`` under this
+    worker's name; if the worker dies first, ``release_orphans`` (or the lock
+    timeout) runs them again, the at-least-once delivery every job already
+    allows for (e.g. peers deduplicate activities by id)."""
+
+    MAX_BATCH = 100
+    MAX_WAIT = 0.02  # seconds a finished job may wait for its batch
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.pending: list[tuple[Job, list[SQLModel]]] = []
+        self.wake = asyncio.Event()
+
+    def add(self, job: Job, rows: list[SQLModel]) -> None:
+        self.pending.append((job, rows))
+        self.wake.set()
+
+    async def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(_finish_many, self.engine, batch)
+        except Exception:  # noqa: BLE001 - put them back; the next flush tries again
+            log.exception("could not mark %d jobs done", len(batch))
+            self.pending[:0] = batch
+            await asyncio.sleep(1)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Flush whenever a batch is full or its first job waited MAX_WAIT."""
+        while True:
+            if not self.pending:
+                if stop.is_set():
+                    return
+                self.wake.clear()
+                waiter = asyncio.create_task(self.wake.wait())
+                stopper = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            if len(self.pending) < self.MAX_BATCH and not stop.is_set():
+                await asyncio.sleep(self.MAX_WAIT)
+            await self.flush()
+            if stop.is_set() and self.pending:
+                return  # the database is away: these run again after a restart
+
+
+def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> None:
+    with Session(engine) as db:
+        begin_writing(db)
+        for _, rows in batch:
+            db.add_all(rows)
+        by_worker: dict[str | None, list[int]] = {}
+        for job, _ in batch:
+            by_worker.setdefault(job.locked_by, []).append(job.id)
+        now = utcnow()
+        for who, ids in by_worker.items():
+            db.execute(
+                update(Job)
+                .where(Job.id.in_(ids), Job.locked_by == who)
+                .values(
+                    state="done", finished_at=now, locked_by=None, locked_at=None, last_error=None
+                )
+            )
+        db.commit()
 
 
 def _finish(engine: Engine, job: Job, **values: object) -> None:
@@ -228,7 +335,9 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
             raise PermanentError(f"no handler for job kind {job.kind!r}")
         payload = json.loads(job.payload)
         if inspect.iscoroutinefunction(fn):
-            await fn(JobContext(job, engine, settings, shared), payload)
+            job_ctx = JobContext(job, engine, settings, shared)
+            await fn(job_ctx, payload)
+            rows = job_ctx.done_rows
         else:
 
             def run_sync() -> None:
@@ -236,6 +345,7 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
                     fn(ctx, payload)
 
             await asyncio.to_thread(run_sync)
+            rows = []
     except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the job
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         free = isinstance(exc, RetryAt) and exc.free
@@ -259,16 +369,11 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
         )
         job.state = state
         return job
-    await asyncio.to_thread(
-        _finish,
-        engine,
-        job,
-        state="done",
-        finished_at=utcnow(),
-        locked_by=None,
-        locked_at=None,
-        last_error=None,
-    )
+    completions: Completions | None = shared.get("completions")
+    if completions is not None:
+        completions.add(job, rows)
+    else:
+        await asyncio.to_thread(_finish_many, engine, [(job, rows)])
     job.state = "done"
     return job
 
@@ -296,12 +401,17 @@ async def work(
     """
     who = who or worker_id()
     await asyncio.to_thread(release_orphans, engine)
-    shared: dict[str, Any] = {}
+    completions = Completions(engine)
+    shared: dict[str, Any] = {"completions": completions}
     running: set[asyncio.Task] = set()
+    finished = asyncio.Event()
+    flusher = asyncio.create_task(completions.run(finished))
     try:
         while not stop.is_set():
             claimed = False
-            if len(running) < concurrency:
+            # Refill in batches (when half the slots are free): one claim and one
+            # prefetch serve many jobs.
+            if len(running) <= concurrency // 2:
                 try:
                     batch = await asyncio.to_thread(
                         claim_many, engine, who, concurrency - len(running)
@@ -309,6 +419,8 @@ async def work(
                 except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
                     log.exception("could not claim jobs")
                     batch = []
+                if batch:
+                    await asyncio.to_thread(_prefetch, engine, settings, shared, batch)
                 for job in batch:
                     claimed = True
                     task = asyncio.create_task(execute(job, engine, settings, shared))
@@ -317,7 +429,7 @@ async def work(
             if not claimed:
                 waiters = [asyncio.create_task(stop.wait())]
                 if running:
-                    waiters.append(asyncio.create_task(_first(running)))
+                    waiters.append(asyncio.create_task(_first(set(running))))
                 done, pending = await asyncio.wait(
                     waiters,
                     timeout=settings.worker_poll_seconds,
@@ -328,12 +440,15 @@ async def work(
     finally:
         if running:  # finish what was started; the rows would be retried otherwise
             await asyncio.gather(*running, return_exceptions=True)
+        finished.set()
+        await flusher
         for closer in shared.get("closers", []):
             await closer()
 
 
 async def _first(tasks: set[asyncio.Task]) -> None:
-    await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
+    """Wait for one of ``tasks`` (a snapshot: the running set shrinks as they end)."""
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
 
 
 @dataclass
