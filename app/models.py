@@ -521,19 +521,24 @@ class AlgorithmVote(SQLModel, table=True):
 
 
 class RankingSnapshot(SQLModel, table=True):
-    """A community's threads as ranked by a submitted module, computed by a
-    background job, so page loads never wait on untrusted code."""
+    """A community's threads (or artifacts) as ranked by a submitted module,
+    computed by a background job, so page loads never wait on untrusted code."""
 
     __tablename__ = "ranking_snapshots"
     __table_args__ = (
-        UniqueConstraint("community_id", "sha256", "params_key", name="uq_ranking_snapshots"),
+        UniqueConstraint(
+            "community_id", "feed", "sha256", "params_key", name="uq_ranking_snapshots"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", ondelete="CASCADE")
+    feed: str = Field(
+        default="posts", max_length=10, sa_column_kwargs={"server_default": "posts"}
+    )  # posts | artifacts
     sha256: str = Field(max_length=64)
     params_key: str = Field(max_length=64)
-    ranked: str = Field(sa_column=Column(Text, nullable=False))  # JSON [[post id, score, why]]
+    ranked: str = Field(sa_column=Column(Text, nullable=False))  # JSON [[row id, score, why]]
     computed_at: datetime = Field(default_factory=utcnow)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 def load() -> None:
+    import app.services.artifact_feed  # noqa: F401
     import app.services.commonground  # noqa: F401
     import app.services.decisions  # noqa: F401
     import app.services.governance  # noqa: F401

@@ -86,3 +86,20 @@ def test_statements_stances_and_map_on_the_page(client: TestClient, new_ctx) -> 
     assert "Birds need trees" in page and "yours: agree" in page
     assert "<svg" in page and "group-informed consensus" in page
     assert page.index("Shade matters") < page.index("What divides them")
+
+
+def test_the_community_page_shows_its_top_artifacts_and_why(client: TestClient) -> None:
+    signup(client, "ada")
+    submit(client, "/communities/new", "/communities/new", {"name": "garden"})
+    page = client.get("/c/garden").text
+    assert "Shared artifacts" in page and "No artifacts yet" in page
+    for title in ("Mill Road floods", "Rain gardens"):
+        submit(
+            client,
+            "/c/garden/artifacts",
+            "/c/garden/artifacts/new",
+            {"kind": "idea", "title": title, "body": "Text.", "tags": ""},
+        )
+    page = client.get("/c/garden").text
+    assert page.index("Rain gardens") < page.index("Mill Road floods")  # newest first
+    assert page.count("Why here?") >= 2 and "Chronological" in page

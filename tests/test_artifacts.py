@@ -289,3 +289,51 @@ def test_artifacts_are_feed_candidates_ranked_by_the_communitys_module(ctx: Ctx,
     assert feed.items[0].artifact.id == busy.id
     assert feed.items[0].why["distinct repliers"] == 4  # contributors count as repliers
     assert feed.notice is None
+
+
+LONGEST_FIRST = '''"""Artifacts with the most text first: easy to tell from newest first."""
+NAME = "Longest first"
+PARAMETERS = {}
+
+
+def rank(items, context, params):
+    return [(it["id"], float(len(it["text"])), {"characters": len(it["text"])}) for it in items]
+'''
+
+
+def test_a_submitted_module_ranks_artifacts_in_the_background(
+    ctx: Ctx,
+    town,  # noqa: ANN001
+    sandbox_required: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Page loads never wait on untrusted code: they serve the stored order (or
+    newest first, saying so), and a job runs the module."""
+    from app.services import algorithms, artifact_feed
+
+    ada, ben, garden, long_one = town  # BODY is long
+    short = artifacts.create(ctx, ben, garden, "idea", "Leaves", "Rake them.")
+    version = algorithms.submit(ctx, ada, LONGEST_FIRST)
+    algorithms.set_community_algorithm(ctx, ada, garden, version.id, {})
+    runs: list[int] = []
+    real_run = artifact_feed.run
+    monkeypatch.setattr(artifact_feed, "run", lambda *a, **k: runs.append(1) or real_run(*a, **k))
+
+    feed = artifact_feed.community_feed(ctx, garden, ada)
+    assert "in the background" in feed.notice
+    assert [i.artifact.id for i in feed.items] == [short.id, long_one.id]  # newest first
+    queued = ctx.db.exec(select(Job).where(Job.kind == artifact_feed.RANK_KIND)).all()
+    assert len(queued) == 1 and runs == []
+
+    artifact_feed.rank_community_artifacts(ctx, {"community_id": garden.id})
+    assert runs == [1]
+    feed = artifact_feed.community_feed(ctx, garden, ada)
+    assert feed.notice is None and runs == [1]  # served from the snapshot
+    assert [i.artifact.id for i in feed.items] == [long_one.id, short.id]
+    assert feed.items[0].why["characters"] > feed.items[1].why["characters"]
+
+    artifacts.revise(ctx, ben, short.id, short.current_revision_id, "Rake them. Compost them.")
+    feed = artifact_feed.community_feed(ctx, garden, ada)
+    assert feed.items[0].artifact.id == short.id
+    assert feed.items[0].why == {"changed since the last ranking": 1.0}
+    assert runs == [1]

@@ -19,6 +19,7 @@ from algorithms.sandbox import SandboxUnavailable
 from app.models import (
     Account,
     AlgorithmModule,
+    AlgorithmVersion,
     Artifact,
     ArtifactTag,
     Community,
@@ -26,7 +27,7 @@ from app.models import (
     Statement,
     utcnow,
 )
-from app.services import Ctx, algorithms, artifacts
+from app.services import Ctx, algorithms, artifacts, jobs, snapshots
 from app.services.ranking import STANCE_VALUE, context_for
 from app.text import plain_text
 
@@ -139,14 +140,45 @@ def _ratings(ctx: Ctx, rows: list[Artifact]) -> list[list]:
     return [[uri, by_id[aid], STANCE_VALUE[stance]] for aid, uri, stance in found]
 
 
+RANK_KIND = "algorithms.rank_artifacts"
+
+
 def community_feed(
     ctx: Ctx, community: Community, viewer: Account | None, *, limit: int = 50
 ) -> ArtifactFeed:
     """The community's artifacts ranked by the community's chosen algorithm (the
-    most recently updated ``WINDOW`` are candidates); newest first if it fails."""
+    most recently updated ``WINDOW`` are candidates). Built-in modules rank inline;
+    a submitted module's order comes from a background job's snapshot, so the page
+    never waits on untrusted code. Newest first, with a notice, when neither can."""
     rows = artifacts.in_community(ctx, community, limit=WINDOW)
     version, params = algorithms.active_for_community(ctx, community)
     module_row = ctx.db.get(AlgorithmModule, version.module_id)
+    if module_row.builtin_key:
+        ranked, notice = _rank(ctx, viewer, rows, version, module_row, params, limit)
+    else:
+        ranked, notice = _from_snapshot(ctx, community, rows, version, module_row, params)
+    return ArtifactFeed(module_row.name, version.version, version.sha256, notice, ranked[:limit])
+
+
+def _newest_first(rows: list[Artifact]) -> list[ArtifactItem]:
+    return [
+        ArtifactItem(
+            a, a.updated_at.timestamp(), {"updated at (unix time)": a.updated_at.timestamp()}
+        )
+        for a in sorted(rows, key=lambda a: a.updated_at, reverse=True)
+    ]
+
+
+def _rank(
+    ctx: Ctx,
+    viewer: Account | None,
+    rows: list[Artifact],
+    version: AlgorithmVersion,
+    module_row: AlgorithmModule,
+    params: dict,
+    limit: int,
+) -> tuple[list[ArtifactItem], str | None]:
+    """Run the module now: (ranked items, or newest first with a notice if it failed)."""
     items = items_for(ctx, rows)
     context = context_for(ctx, viewer, [], utcnow().timestamp(), limit)
     context["ratings"] = _ratings(ctx, rows)
@@ -156,18 +188,62 @@ def community_feed(
         else Module(module_row.name, version.source, version.sha256)
     )
     by_uri = {a.uri: a for a in rows}
-    notice = None
     try:
         pool = None if module_row.builtin_key else algorithms.sandbox_pool()
         result = run(module, items, context, params, pool, defaults=json.loads(version.parameters))
-        ranked = [ArtifactItem(by_uri[r.item_id], r.score, r.why) for r in result.ranked]
     except (RunFailed, SandboxUnavailable, contract.ContractError) as exc:
         kind = getattr(exc, "kind", "contract")
         notice = f"“{module_row.name}” could not rank these ({kind}); showing the newest first."
-        ranked = [
-            ArtifactItem(
-                a, a.updated_at.timestamp(), {"updated at (unix time)": a.updated_at.timestamp()}
-            )
-            for a in rows
-        ]
-    return ArtifactFeed(module_row.name, version.version, version.sha256, notice, ranked[:limit])
+        return _newest_first(rows), notice
+    return [ArtifactItem(by_uri[r.item_id], r.score, r.why) for r in result.ranked], None
+
+
+def _from_snapshot(
+    ctx: Ctx,
+    community: Community,
+    rows: list[Artifact],
+    version: AlgorithmVersion,
+    module_row: AlgorithmModule,
+    params: dict,
+) -> tuple[list[ArtifactItem], str | None]:
+    """The stored order; artifacts changed since it was computed go on top (marked
+    so) and a fresh ranking is queued, as is one for a snapshot older than
+    ``REFRESH_AFTER`` (stances move scores without changing the artifact)."""
+    snapshot = snapshots.latest(ctx, community, version, params, feed="artifacts")
+    if snapshot is None:
+        snapshots.schedule(ctx, community.id, RANK_KIND)
+        notice = (
+            f"“{module_row.name}” is ranking these in the background; "
+            "showing the newest first until it is done."
+        )
+        return _newest_first(rows), notice
+    changed = [a for a in rows if a.updated_at > snapshot.computed_at]
+    if changed or snapshot.computed_at < utcnow() - snapshots.REFRESH_AFTER:
+        snapshots.schedule(ctx, community.id, RANK_KIND)
+    order = {row_id: (score, why) for row_id, score, why in json.loads(snapshot.ranked)}
+    on_top = [
+        ArtifactItem(item.artifact, float("inf"), {"changed since the last ranking": 1.0})
+        for item in _newest_first(changed)
+    ]
+    moved = {a.id for a in changed}
+    ranked = [ArtifactItem(a, *order[a.id]) for a in rows if a.id in order and a.id not in moved]
+    ranked.sort(key=lambda i: (-i.score, -i.artifact.updated_at.timestamp()))
+    return on_top + ranked, None
+
+
+@jobs.handler(RANK_KIND)
+def rank_community_artifacts(ctx: Ctx, payload: dict) -> None:
+    """Rank a community's artifacts with its submitted module and keep the order."""
+    community = ctx.db.get(Community, payload["community_id"])
+    if community is None:
+        return
+    version, params = algorithms.active_for_community(ctx, community)
+    module_row = ctx.db.get(AlgorithmModule, version.module_id)
+    if module_row.builtin_key:
+        return  # built-ins rank inline
+    rows = artifacts.in_community(ctx, community, limit=WINDOW)
+    ranked, notice = _rank(ctx, None, rows, version, module_row, params, 50)
+    if notice is not None:
+        return  # the module failed: keep the last good snapshot
+    rows_ranked = [[i.artifact.id, i.score, i.why] for i in ranked]
+    snapshots.store(ctx, community, version, params, rows_ranked, feed="artifacts")

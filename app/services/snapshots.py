@@ -35,29 +35,52 @@ def params_key(params: dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
-def schedule(ctx: Ctx, community_id: int) -> None:
-    """Queue a re-ranking of the community, unless one is already waiting."""
+def schedule(ctx: Ctx, community_id: int, kind: str = KIND) -> None:
+    """Queue a re-ranking of the community (``kind``: its threads, or its
+    artifacts), unless one is already waiting."""
     waiting = ctx.db.exec(
         select(Job.id).where(
-            Job.kind == KIND,
+            Job.kind == kind,
             Job.state == "queued",
             Job.payload == json.dumps({"community_id": community_id}),
         )
     ).first()
     if waiting is None:
-        jobs.enqueue(ctx, KIND, {"community_id": community_id}, max_attempts=3)
+        jobs.enqueue(ctx, kind, {"community_id": community_id}, max_attempts=3)
 
 
 def latest(
-    ctx: Ctx, community: Community, version: AlgorithmVersion, params: dict
+    ctx: Ctx, community: Community, version: AlgorithmVersion, params: dict, feed: str = "posts"
 ) -> RankingSnapshot | None:
     return ctx.db.exec(
         select(RankingSnapshot).where(
             RankingSnapshot.community_id == community.id,
+            RankingSnapshot.feed == feed,
             RankingSnapshot.sha256 == version.sha256,
             RankingSnapshot.params_key == params_key(params),
         )
     ).first()
+
+
+def store(
+    ctx: Ctx,
+    community: Community,
+    version: AlgorithmVersion,
+    params: dict,
+    ranked: list[list],
+    feed: str = "posts",
+) -> None:
+    """Keep ``ranked`` ([[row id, score, why]]) as the community's latest order."""
+    snapshot = latest(ctx, community, version, params, feed) or RankingSnapshot(
+        community_id=community.id,
+        feed=feed,
+        sha256=version.sha256,
+        params_key=params_key(params),
+        ranked="[]",
+    )
+    snapshot.ranked = json.dumps(ranked)
+    snapshot.computed_at = utcnow()
+    ctx.db.add(snapshot)
 
 
 @jobs.handler(KIND)
@@ -78,12 +101,7 @@ def rank_community(ctx: Ctx, payload: dict) -> None:
     ranked = ranking.rank(posts, FeedContext(ctx=ctx, viewer=None, now=utcnow(), limit=20))
     if ranking.notice:  # the module failed: keep the last good snapshot
         return
-    snapshot = latest(ctx, community, version, params) or RankingSnapshot(
-        community_id=community.id, sha256=version.sha256, params_key=params_key(params), ranked="[]"
-    )
-    snapshot.ranked = json.dumps([[r.post.id, r.score, r.factors] for r in ranked])
-    snapshot.computed_at = utcnow()
-    ctx.db.add(snapshot)
+    store(ctx, community, version, params, [[r.post.id, r.score, r.factors] for r in ranked])
 
 
 class SnapshotRanking:

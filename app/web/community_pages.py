@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from app.deps import CtxDep
 from app.errors import DomainError
-from app.services import communities, feeds, follows
+from app.services import artifact_feed, artifacts, communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
 from app.web.lookup import remote_lookup
@@ -93,6 +93,8 @@ def community_page(
         "community.html",
         community=c,
         page=feeds.community(ctx, c, viewer, cursor=cursor),
+        top_artifacts=artifact_feed.community_feed(ctx, c, viewer, limit=5),
+        due_for_review=artifacts.due_for_review(ctx, c),
         cursor=cursor,
         membership=communities.membership(ctx, viewer, c),
         following=follows.is_following(ctx, viewer, c),
