@@ -56,7 +56,7 @@ def test_an_artifact_is_built_edited_compared_and_mapped(browser: Browser) -> No
         page.get_by_role("button", name="Create community").click()
         page.wait_for_url(f"{base}/c/river")
 
-        page.get_by_role("link", name="shared artifacts").click()
+        page.get_by_role("link", name="shared artifacts", exact=True).click()
         page.get_by_label("Kind", exact=True).select_option("problem")
         page.get_by_label("Title", exact=True).fill("The path floods")
         page.get_by_label("Text (markdown)").fill("The river path floods.\n\nNobody clears it.\n")

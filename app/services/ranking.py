@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 
+import orjson
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -48,8 +49,12 @@ class RankingCache:
 
     @staticmethod
     def key(sha: str, params: dict, inputs: list) -> str:
-        raw = json.dumps([sha, params, inputs], sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(raw.encode()).hexdigest()
+        raw = orjson.dumps(
+            [sha, params, inputs],
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+            default=str,
+        )
+        return hashlib.sha256(raw).hexdigest()
 
     def get(self, key: str) -> list | None:
         with self._lock:
