@@ -29,7 +29,7 @@ from app.models import (
     Reaction,
 )
 from app.services import Ctx, algorithms, reactions
-from app.services.feeds import CHRONOLOGICAL, Chronological, FeedContext, Ranked
+from app.services.feeds import CHRONOLOGICAL, Candidate, Chronological, FeedContext, Ranked
 from app.text import plain_text
 
 STANCE_VALUE = {"agree": 1.0, "pass": 0.0, "disagree": -1.0}
@@ -75,9 +75,12 @@ class RankingCache:
 CACHE = RankingCache()
 
 
-def items_for(ctx: Ctx, posts: list[Post]) -> list[dict]:
-    """Contract-v1 items for posts, in a fixed number of queries."""
+def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
+    """Contract-v1 items for posts (or light candidates), in a fixed number of queries."""
     ids = [p.id for p in posts]
+    html = (
+        dict(ctx.db.exec(select(Post.id, Post.html).where(Post.id.in_(ids))).all()) if ids else {}
+    )
     authors = (
         dict(
             ctx.db.exec(
@@ -127,7 +130,7 @@ def items_for(ctx: Ctx, posts: list[Post]) -> list[dict]:
                 "author": author_uri,
                 "community": groups.get(p.community_id),
                 "created_at": p.created_at.timestamp(),
-                "text": plain_text(p.html, 2000),
+                "text": plain_text(html.get(p.id, ""), 2000),
                 "tags": tags.get(p.id, []),
                 "reply_count": p.reply_count,
                 "repliers": int(repliers.get(p.id, 0)),
@@ -139,7 +142,7 @@ def items_for(ctx: Ctx, posts: list[Post]) -> list[dict]:
     return out
 
 
-def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post]) -> list:
+def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candidate]) -> list:
     """Cheap to compute, and changes whenever an input to the module changes: every
     counter of the candidates, and count/max id of their reactions and of the
     viewer's follows and memberships (a change replaces rows, so ids move)."""
@@ -226,7 +229,7 @@ class ModuleRanking:
         self.sha256 = version.sha256
         self.notice: str | None = None
 
-    def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
+    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
         by_uri = {p.uri: p for p in posts}
         key = CACHE.key(self.sha256, self.params, fingerprint(ctx, context.viewer, posts))

@@ -24,8 +24,8 @@ from app.models import (
     utcnow,
 )
 from app.services import Ctx, algorithms, jobs
-from app.services.feeds import WINDOW, Chronological, FeedContext, Ranked, Sources
-from app.services.feeds import candidate_posts as _candidates
+from app.services.feeds import WINDOW, Candidate, Chronological, FeedContext, Ranked, Sources
+from app.services.feeds import candidate_window as _candidates
 
 KIND = "algorithms.rank_community"
 REFRESH_AFTER = timedelta(minutes=5)
@@ -116,7 +116,7 @@ class SnapshotRanking:
         self.name, self.version, self.sha256 = module.name, version.version, version.sha256
         self.notice: str | None = None
 
-    def rank(self, posts: list[Post], context: FeedContext) -> list[Ranked]:
+    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
         snapshot = latest(ctx, self.community, self.version_row, self.params)
         if snapshot is None:
