@@ -157,6 +157,19 @@ def on_reject(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     follows.remove(ctx, follow)
 
 
+@handles("Block")
+def on_block(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    """Someone elsewhere blocked one of our members: their follows of each other
+    end (our member is not told who blocked them, as on Mastodon)."""
+    target = _local_target(ctx, remote.id_of(activity.get("object")))
+    if not isinstance(target, Account) or not isinstance(actor, Account):
+        raise Ignored("only people block people here")
+    for follower, followed in ((actor, target), (target, actor)):
+        follow = follows.between(ctx, follower, followed)
+        if follow is not None:
+            follows.remove(ctx, follow)
+
+
 @handles("Undo")
 def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     obj = activity.get("object")

@@ -23,7 +23,7 @@ from sqlmodel import select
 
 from app.db import transaction
 from app.errors import DomainError
-from app.models import Account, Community, InboxItem, PeerDomain, utcnow
+from app.models import Account, Block, Community, InboxItem, PeerDomain, utcnow
 from app.services import Ctx, jobs
 from federation import handlers, network, remote, signatures
 from federation.fetcher import FetchError, check_jsonld
@@ -104,10 +104,10 @@ async def receive(request: Request, owner_name: str | None) -> JSONResponse:
         _check_origin(activity)
         return await _store(request, activity, verified.key_id, owner_name)
 
-    owner_exists, blocked, known = await _in_db(
+    owner_exists, domain_blocked, owner_blocked, known = await _in_db(
         request, lambda ctx: _facts(ctx, owner_name, actor_uri)
     )
-    _refuse_by_facts(owner_exists, blocked, owner_name)
+    _refuse_by_facts(owner_exists, domain_blocked, owner_blocked, owner_name)
     if activity["type"] in ("Delete", "Update") and not known:
         # nothing of theirs is stored, so there is nothing to change
         return JSONResponse({"status": "ignored"}, status_code=202)
@@ -132,27 +132,38 @@ _FACTS = select(
     exists().where(PeerDomain.domain.in_(bindparam("domains", expanding=True)), PeerDomain.blocked),
     exists().where(Account.uri == bindparam("actor")),
     exists().where(Community.uri == bindparam("actor")),
+    exists().where(  # the inbox's owner blocked the sender
+        Block.target_uri == bindparam("actor"),
+        Block.account_id == Account.id,
+        Account.username_key == bindparam("owner"),
+        Account.domain == "",
+    ),
 )
 
 
-def _facts(ctx: Ctx, owner_name: str | None, actor_uri: str) -> tuple[bool, bool, bool]:
+def _facts(ctx: Ctx, owner_name: str | None, actor_uri: str) -> tuple[bool, bool, bool, bool]:
     """What the edge needs to know, in one query: does the inbox's owner exist (a
-    local member or community), is the sender's domain blocked, do we know the
-    sender."""
+    local member or community), is the sender blocked (its domain by the admins,
+    or itself by the inbox's owner), do we know the sender."""
     domains = sorted({remote.host_of(actor_uri), remote.authority_of(actor_uri)})
     owner = (owner_name or "").strip().lower()
     params = {"owner": owner, "domains": domains, "actor": actor_uri}
-    member, community, blocked, known_account, known_community = ctx.db.execute(
-        _FACTS, params
-    ).one()
-    return owner_name is None or member or community, blocked, known_account or known_community
+    member, community, domain_blocked, known_account, known_community, owner_blocked = (
+        ctx.db.execute(_FACTS, params).one()
+    )
+    exists_ = owner_name is None or member or community
+    return exists_, domain_blocked, owner_blocked, known_account or known_community
 
 
-def _refuse_by_facts(exists: bool, blocked: bool, owner_name: str | None) -> None:
+def _refuse_by_facts(
+    exists: bool, domain_blocked: bool, owner_blocked: bool, owner_name: str | None
+) -> None:
     if not exists:
         raise Refused(404, "unknown_actor", f"No actor named “{owner_name}” here.")
-    if blocked:
+    if domain_blocked:
         raise Refused(403, "domain_blocked", "This instance does not accept activities from you.")
+    if owner_blocked:
+        raise Refused(403, "blocked", "This member does not accept activities from you.")
 
 
 async def _from_origin(request: Request, activity: dict) -> dict:
@@ -190,8 +201,10 @@ async def _store(
     def store() -> str:
         with transaction(request.app.state.engine) as db:
             ctx = Ctx(db, request.app.state.settings)
-            owner_exists, blocked, known = _facts(ctx, owner_name, activity["actor"])
-            _refuse_by_facts(owner_exists, blocked, owner_name)
+            owner_exists, domain_blocked, owner_blocked, known = _facts(
+                ctx, owner_name, activity["actor"]
+            )
+            _refuse_by_facts(owner_exists, domain_blocked, owner_blocked, owner_name)
             if activity["type"] in ("Delete", "Update") and not known:
                 return "ignored"
             # A replay is caught by the unique activity id (IntegrityError below),

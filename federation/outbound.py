@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from app.models import (
     Account,
+    Block,
     Community,
     Follow,
     OutboxItem,
@@ -24,7 +25,7 @@ from app.models import (
     PostMention,
     Reaction,
 )
-from app.services import Ctx, events, follows, jobs
+from app.services import Ctx, blocks, events, follows, jobs
 from federation import remote
 from federation.objects import note, tombstone
 from federation.vocab import AS_PUBLIC, CONTEXT
@@ -99,7 +100,8 @@ def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> 
             uris.append(parent_author.uri)
     if community is not None and community.domain:
         uris.append(community.uri)
-    return inboxes_of(ctx, uris)
+    blocked = blocks.blocked_uris(ctx, author)
+    return inboxes_of(ctx, [uri for uri in uris if uri not in blocked])
 
 
 def _announce(ctx: Ctx, community: Community, obj: dict | str, public: bool = True) -> None:
@@ -271,3 +273,49 @@ def _unfollowed(ctx: Ctx, follow: Follow) -> None:
             "object": _follow_object(follow, follower, target),
         }
         publish(ctx, undo, inboxes_of(ctx, [target.uri]), public=False)
+
+
+# --- member blocks -----------------------------------------------------------
+
+
+@events.on("block.created")
+def _blocked(ctx: Ctx, block: Block, member: Account, target: Account | Community) -> None:
+    """Tell the blocked actor's server (as Mastodon does), so it can stop showing
+    them our member's posts; sent to their own inbox, not the shared one."""
+    if not member.is_local or not target.domain:
+        return
+    inbox = remote.inbox_of(ctx, target.uri, shared=False)
+    if inbox:
+        activity = {
+            "id": activity_id(ctx),
+            "type": "Block",
+            "actor": member.uri,
+            "object": target.uri,
+        }
+        publish(ctx, activity, [inbox], public=False)
+
+
+@events.on("block.removed")
+def _unblocked(ctx: Ctx, block: Block, member: Account) -> None:
+    sent = ctx.db.exec(
+        select(OutboxItem).where(
+            OutboxItem.actor_uri == member.uri,
+            OutboxItem.activity_type == "Block",
+            OutboxItem.object_uri == block.target_uri,
+        )
+    ).first()
+    inbox = remote.inbox_of(ctx, block.target_uri, shared=False)
+    if sent is None or not inbox:
+        return
+    undo = {
+        "id": activity_id(ctx),
+        "type": "Undo",
+        "actor": member.uri,
+        "object": {
+            "id": sent.uri,
+            "type": "Block",
+            "actor": member.uri,
+            "object": block.target_uri,
+        },
+    }
+    publish(ctx, undo, [inbox], public=False)

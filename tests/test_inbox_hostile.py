@@ -856,3 +856,19 @@ def test_with_the_key_cached_a_newly_blocked_domain_is_refused(
         db.add(PeerDomain(domain=authority_of(mallory.uri), blocked=True))
     body = dumps(create(mallory))
     assert_refused(client, engine, body, mallory.sign(body), 403, "domain_blocked")
+
+
+def test_a_member_who_blocked_the_sender_refuses_its_activities(
+    client: TestClient, engine: Engine, hostile_settings: Settings, mallory: Peer
+) -> None:
+    from app.services import blocks
+    from federation import remote
+
+    body = dumps(create(mallory))
+    assert post(client, body, mallory.sign(body)).status_code == 202  # mallory is known now
+    with transaction(engine) as db:
+        ctx = Ctx(db, hostile_settings)
+        alice = accounts.find_local(ctx, MEMBER)
+        blocks.block(ctx, alice, remote.known(ctx, mallory.uri))
+    body = dumps(create(mallory))
+    assert_refused(client, engine, body, mallory.sign(body), 403, "blocked")

@@ -2,11 +2,20 @@
 
 from fastapi import APIRouter
 
-from app.api import accounts, algorithms, artifacts, communities, feeds, follows, posts
+from app.api import (
+    accounts,
+    algorithms,
+    artifacts,
+    blocks,
+    communities,
+    feeds,
+    follows,
+    posts,
+)
 from app.api.schemas import ErrorOut
 
 _errors = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 429)}
 
 router = APIRouter(prefix="/api/v1", responses=_errors)
-for module in (accounts, communities, posts, follows, feeds, algorithms, artifacts):
+for module in (accounts, communities, posts, follows, blocks, feeds, algorithms, artifacts):
     router.include_router(module.router)

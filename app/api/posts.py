@@ -64,7 +64,7 @@ def delete_post(post_id: PostId, ctx: CtxDep, account: Writer) -> Response:
 
 @router.get("/{post_id}/thread", response_model=ThreadOut)
 def thread(post_id: PostId, ctx: CtxDep, viewer: MaybeAccount) -> ThreadOut:
-    root, replies = posts.thread(ctx, posts.get(ctx, post_id))
+    root, replies = posts.thread(ctx, posts.get(ctx, post_id), viewer=viewer)
     views = present(ctx, [root, *replies], viewer)
     return ThreadOut(root=PostOut.of(views[0]), replies=[PostOut.of(v) for v in views[1:]])
 

@@ -34,6 +34,8 @@ EVENTS = (
     "artifact.proposed",  # artifact, editor, base, title, body, message (a remote artifact)
     "statement.created",  # statement
     "stance.taken",  # stance (on an artifact or a statement)
+    "block.created",  # block, member, target
+    "block.removed",  # block, member
 )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Protocol
@@ -26,7 +26,7 @@ from sqlmodel import select
 
 from app.errors import DomainError
 from app.models import Account, Community, Follow, Membership, Post, PostTag
-from app.services import Ctx
+from app.services import Ctx, blocks
 from app.services.views import PostView, present
 
 MAX_LIMIT = 100
@@ -81,6 +81,7 @@ class Sources:
     author_ids: list[int] = field(default_factory=list)
     tag: str | None = None
     top_level_only: bool = False
+    hidden_author_ids: list[int] = field(default_factory=list)  # the viewer blocked them
 
 
 @dataclass
@@ -194,7 +195,13 @@ def _before(cursor: Cursor | None):
 
 @lru_cache(maxsize=256)
 def _candidate_statement(
-    n_communities: int, n_authors: int, tag: bool, top_level_only: bool, after: bool, many: bool
+    n_communities: int,
+    n_authors: int,
+    tag: bool,
+    top_level_only: bool,
+    after: bool,
+    many: bool,
+    hidden: bool = False,
 ) -> Select | None:
     """The candidate query for one *shape* of sources, with bound parameters for
     the ids, the cursor and the limit. Built once per shape: constructing a UNION of
@@ -202,6 +209,8 @@ def _candidate_statement(
     base = [Post.deleted_at.is_(None)]
     if top_level_only:
         base.append(Post.in_reply_to_id.is_(None))
+    if hidden:
+        base.append(Post.author_id.not_in(bindparam("hidden", expanding=True)))
     if after:
         base.append(
             tuple_(Post.created_at, Post.id)
@@ -285,10 +294,13 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
         sources.top_level_only,
         cursor is not None,
         many,
+        bool(sources.hidden_author_ids),
     )
     if stmt is None:
         return []
     params: dict[str, object] = {"lim": limit}
+    if sources.hidden_author_ids:
+        params["hidden"] = list(sources.hidden_author_ids)
     if cursor is not None:
         params.update(before_t=cursor.created_at, before_id=cursor.id)
     if sources.tag:
@@ -321,6 +333,8 @@ def build_feed(
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise DomainError(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
     after = Cursor.decode(cursor) if cursor else None
+    if viewer is not None and not sources.hidden_author_ids:
+        sources = replace(sources, hidden_author_ids=blocks.hidden_author_ids(ctx, viewer))
     context = FeedContext(ctx=ctx, viewer=viewer, now=now or datetime.now(UTC), limit=limit)
     if ranking.keyset:
         window = candidate_posts(ctx, sources, after, limit + 1)

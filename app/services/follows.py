@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import func, select
 
-from app.errors import Invalid, NotFound
-from app.models import Account, Community, Follow, Membership
+from app.errors import Forbidden, Invalid, NotFound
+from app.models import Account, Block, Community, Follow, Membership
 from app.services import Ctx, communities, events
 from app.services.accounts import find_local
 
@@ -47,6 +47,12 @@ def resolve_target(ctx: Ctx, target: str) -> Account | Community:
     return found
 
 
+def _blocked(ctx: Ctx, member: Account, actor: Account) -> bool:
+    """Has ``member`` blocked ``actor``? (See :mod:`app.services.blocks`.)"""
+    q = select(Block.id).where(Block.account_id == member.id, Block.target_uri == actor.uri)
+    return ctx.db.exec(q).first() is not None
+
+
 def _column(target: Account | Community):  # noqa: ANN202
     return Follow.target_account_id if isinstance(target, Account) else Follow.target_community_id
 
@@ -77,6 +83,8 @@ def follow(
         raise Invalid("You can't follow yourself.", code="self_follow")
     if not follower.is_local and target.domain:
         raise Invalid("Only local actors can be followed from elsewhere.", code="not_local")
+    if isinstance(target, Account) and _blocked(ctx, target, follower):
+        raise Forbidden("You can't follow them.", code="blocked")
     existing = _existing(ctx, follower, target)
     if existing is not None:
         if activity_uri and existing.activity_uri != activity_uri:

@@ -11,6 +11,7 @@ from sqlmodel import select
 from app.errors import Forbidden, Gone, Invalid, NotFound
 from app.models import (
     Account,
+    Block,
     Community,
     Post,
     PostMention,
@@ -307,15 +308,15 @@ def history(ctx: Ctx, post: Post) -> list[PostRevision]:
     )
 
 
-def thread(ctx: Ctx, post: Post, *, limit: int = 1000) -> tuple[Post, list[Post]]:
-    """The thread's root and its replies in the order they were written."""
+def thread(
+    ctx: Ctx, post: Post, *, limit: int = 1000, viewer: Account | None = None
+) -> tuple[Post, list[Post]]:
+    """The thread's root and its replies in the order they were written (without
+    those by actors the viewer blocked)."""
     root = get(ctx, post.root_id) if post.root_id else post
-    replies = list(
-        ctx.db.exec(
-            select(Post)
-            .where(Post.root_id == root.id)
-            .order_by(Post.created_at, Post.id)
-            .limit(limit)
-        )
-    )
+    q = select(Post).where(Post.root_id == root.id)
+    if viewer is not None:
+        hidden = select(Account.id).join(Block, Block.target_uri == Account.uri)
+        q = q.where(Post.author_id.not_in(hidden.where(Block.account_id == viewer.id)))
+    replies = list(ctx.db.exec(q.order_by(Post.created_at, Post.id).limit(limit)))
     return root, replies

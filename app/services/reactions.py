@@ -10,8 +10,8 @@ from collections import defaultdict
 
 from sqlmodel import func, select
 
-from app.errors import Gone, Invalid
-from app.models import Account, Reaction
+from app.errors import Forbidden, Gone, Invalid
+from app.models import Account, Block, Reaction
 from app.services import Ctx, events
 from app.services.posts import get as get_post
 
@@ -33,6 +33,11 @@ def react(
     post = get_post(ctx, post_id)
     if post.is_deleted:
         raise Gone("That post was deleted.", code="post_deleted")
+    author_blocked = select(Block.id).where(
+        Block.account_id == post.author_id, Block.target_uri == account.uri
+    )
+    if ctx.db.exec(author_blocked).first() is not None:
+        raise Forbidden("You can't react to their posts.", code="blocked")
     existing = ctx.db.exec(
         select(Reaction).where(
             Reaction.post_id == post.id, Reaction.account_id == account.id, Reaction.slot == slot

@@ -12,7 +12,7 @@ from app.errors import DomainError
 from app.services import artifact_feed, artifacts, communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
-from app.web.lookup import remote_lookup
+from app.web.lookup import look_up_form_target
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -120,17 +120,7 @@ def leave(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response
     return redirect(request, f"/c/{c.name}", flash=f"You left “{c.display_title}”.")
 
 
-async def _look_up(request: Request) -> None:
-    """Before the transaction: fetch a remote target the member named."""
-    form = await request.form()
-    try:
-        await remote_lookup(request, str(form.get("target", ""))[:2048])
-        request.state.lookup_error = None
-    except DomainError as exc:
-        request.state.lookup_error = exc
-
-
-@router.post("/follow-remote", dependencies=[Csrf, Depends(_look_up)])
+@router.post("/follow-remote", dependencies=[Csrf, Depends(look_up_form_target)])
 def follow_remote(
     request: Request,
     ctx: CtxDep,

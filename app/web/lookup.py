@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from app.errors import NotFound
+from app.errors import DomainError, NotFound
 from federation.fetcher import FetchError
 from federation.network import ensure_known
 from federation.remote import InvalidActor
@@ -18,3 +18,14 @@ async def remote_lookup(request: Request, target: str) -> None:
         raise NotFound(
             f"Could not find “{target[:200]}” on its instance: {exc}", code="target_not_found"
         ) from exc
+
+
+async def look_up_form_target(request: Request) -> None:
+    """A page dependency: before the transaction, make the form's ``target`` known;
+    a failure waits in ``request.state.lookup_error`` for the handler to show."""
+    form = await request.form()
+    try:
+        await remote_lookup(request, str(form.get("target", ""))[:2048])
+        request.state.lookup_error = None
+    except DomainError as exc:
+        request.state.lookup_error = exc

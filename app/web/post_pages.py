@@ -22,7 +22,7 @@ Kind = Annotated[str, Form(pattern=r"^(like|agree|disagree|pass)$")]
 
 
 def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
-    root, replies = posts.thread(ctx, post)
+    root, replies = posts.thread(ctx, post, viewer=viewer)
     views = present(ctx, [root, *replies], viewer)
     return {"root": views[0], "replies": views[1:]}
 

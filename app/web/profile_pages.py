@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import DomainError
 from app.models import AlgorithmModule
-from app.services import accounts, algorithms, auth, communities, feeds, follows
+from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
+from app.web.lookup import look_up_form_target
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -74,9 +75,44 @@ def _settings(request: Request, ctx, viewer, status: int = 200, **extra) -> Resp
         "active_algorithm": active,
         "algorithm_params": params,
         "approved_algorithms": approved,
+        "blocked": [
+            (row, blocks.handle_of(ctx, actor)) for row, actor in blocks.listing(ctx, viewer)
+        ],
         **extra,
     }
     return render(request, "settings.html", status=status, **context)
+
+
+@router.post("/settings/blocks", dependencies=[Csrf, Depends(look_up_form_target)])
+def block(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    target: Annotated[str, Form(max_length=2048)],
+) -> Response:
+    """Block ``name``, ``name@domain`` or an actor URL, here or on another instance."""
+    try:
+        if request.state.lookup_error is not None:
+            raise request.state.lookup_error
+        blocks.block(ctx, viewer, follows.resolve_target(ctx, target))
+    except DomainError as exc:
+        ctx.db.rollback()
+        return redirect(request, "/settings#blocks", flash=str(exc.detail))
+    return redirect(request, "/settings#blocks", flash=f"Blocked {target.strip()}.")
+
+
+@router.post("/settings/blocks/remove", dependencies=[Csrf])
+def unblock(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    target: Annotated[str, Form(max_length=2048)],
+) -> Response:
+    try:
+        blocks.unblock(ctx, viewer, target)
+    except DomainError as exc:
+        return redirect(request, "/settings#blocks", flash=str(exc.detail))
+    return redirect(request, "/settings#blocks", flash="Unblocked.")
 
 
 @router.get("/settings")

@@ -1,0 +1,115 @@
+"""Member blocks: a member blocking another actor, here or elsewhere.
+
+Blocking ends follows both ways; afterwards nothing from the blocked actor
+reaches the member (their posts and replies are left out of the member's feeds
+and threads, and their follows, reactions and personal-inbox deliveries are
+refused), and nothing of the member's is delivered to them. Federation is told
+through the ``block.created`` / ``block.removed`` events (a ``Block`` activity,
+as Mastodon sends, and its ``Undo``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from app.errors import Invalid, NotFound
+from app.models import Account, Block, Community, Follow
+from app.services import Ctx, events, follows
+
+
+def block(ctx: Ctx, member: Account, target: Account | Community) -> Block:
+    """Block ``target`` (blocking twice is harmless)."""
+    if isinstance(target, Account) and target.id == member.id:
+        raise Invalid("You can't block yourself.", code="self_block")
+    existing = find(ctx, member, target.uri)
+    if existing is not None:
+        return existing
+    for follow in _follows_between(ctx, member, target):
+        follows.remove(ctx, follow)
+    row = Block(account_id=member.id, target_uri=target.uri)
+    try:
+        with ctx.db.begin_nested():
+            ctx.db.add(row)
+    except IntegrityError:  # the same block, made a moment ago
+        return find(ctx, member, target.uri)
+    events.emit(ctx, "block.created", block=row, member=member, target=target)
+    return row
+
+
+def unblock(ctx: Ctx, member: Account, target_uri: str) -> None:
+    row = find(ctx, member, target_uri)
+    if row is None:
+        raise NotFound("You haven't blocked them.", code="not_blocked")
+    events.emit(ctx, "block.removed", block=row, member=member)
+    ctx.db.delete(row)
+    ctx.db.flush()
+
+
+def find(ctx: Ctx, member: Account, target_uri: str) -> Block | None:
+    return ctx.db.exec(
+        select(Block).where(Block.account_id == member.id, Block.target_uri == target_uri)
+    ).first()
+
+
+def blocked_uris(ctx: Ctx, member: Account | None) -> set[str]:
+    if member is None:
+        return set()
+    return set(ctx.db.exec(select(Block.target_uri).where(Block.account_id == member.id)).all())
+
+
+def listing(ctx: Ctx, member: Account) -> list[tuple[Block, Account | Community | None]]:
+    """The member's blocks, newest first, with the actor each names (if known)."""
+    rows = ctx.db.exec(
+        select(Block).where(Block.account_id == member.id).order_by(Block.id.desc())
+    ).all()
+    return [(row, _actor(ctx, row.target_uri)) for row in rows]
+
+
+def handle_of(ctx: Ctx, actor: Account | Community | None) -> str | None:
+    """``@name@domain`` for a member, ``!name@domain`` for a community."""
+    if actor is None:
+        return None
+    if isinstance(actor, Community):
+        return f"!{actor.name}@{actor.domain or ctx.settings.domain}"
+    return f"@{actor.username}@{actor.domain or ctx.settings.domain}"
+
+
+def hidden_author_ids(ctx: Ctx, viewer: Account | None) -> list[int]:
+    """Accounts whose posts the viewer does not see."""
+    if viewer is None:
+        return []
+    return list(
+        ctx.db.exec(
+            select(Account.id)
+            .join(Block, Block.target_uri == Account.uri)
+            .where(Block.account_id == viewer.id)
+        ).all()
+    )
+
+
+def _actor(ctx: Ctx, uri: str) -> Account | Community | None:
+    return (
+        ctx.db.exec(select(Account).where(Account.uri == uri)).first()
+        or ctx.db.exec(select(Community).where(Community.uri == uri)).first()
+    )
+
+
+def _follows_between(ctx: Ctx, member: Account, target: Account | Community) -> list[Follow]:
+    if isinstance(target, Community):
+        theirs = []
+        mine = select(Follow).where(
+            Follow.follower_id == member.id, Follow.target_community_id == target.id
+        )
+    else:
+        theirs = list(
+            ctx.db.exec(
+                select(Follow).where(
+                    Follow.follower_id == target.id, Follow.target_account_id == member.id
+                )
+            ).all()
+        )
+        mine = select(Follow).where(
+            Follow.follower_id == member.id, Follow.target_account_id == target.id
+        )
+    return [*ctx.db.exec(mine).all(), *theirs]
