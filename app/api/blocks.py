@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from app.api.auth import Reader, Writer
+from app.api.follows import look_up_target
 from app.api.schemas import FollowCreate
 from app.deps import CtxDep
 from app.services import blocks, follows
-from app.web.lookup import remote_lookup
 
 router = APIRouter(tags=["blocks"])
 
@@ -21,11 +21,6 @@ class BlockOut(BaseModel):
     target: str
     handle: str | None
     created_at: datetime
-
-
-async def look_up_target(request: Request, body: FollowCreate) -> None:
-    """Before the transaction: fetch a remote actor we have not met yet."""
-    await remote_lookup(request, body.target)
 
 
 @router.post(

@@ -12,7 +12,7 @@ from app.errors import DomainError
 from app.services import artifact_feed, artifacts, communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
-from app.web.lookup import look_up_form_target
+from app.web.lookup import form_target, look_up_form_target
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -129,10 +129,7 @@ def follow_remote(
 ) -> Response:
     """Follow ``name@domain`` or an actor URL, here or on another instance."""
     try:
-        if request.state.lookup_error is not None:
-            raise request.state.lookup_error
-        found = follows.resolve_target(ctx, target)
-        f = follows.follow(ctx, viewer, found)
+        f = follows.follow(ctx, viewer, form_target(request, ctx, target))
     except DomainError as exc:
         ctx.db.rollback()
         return redirect(request, "/communities", flash=str(exc.detail))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from app.errors import DomainError, NotFound
+from app.models import Account, Community
+from app.services import Ctx, follows
 from federation.fetcher import FetchError
 from federation.network import ensure_known
 from federation.remote import InvalidActor
@@ -29,3 +31,11 @@ async def look_up_form_target(request: Request) -> None:
         request.state.lookup_error = None
     except DomainError as exc:
         request.state.lookup_error = exc
+
+
+def form_target(request: Request, ctx: Ctx, target: str) -> Account | Community:
+    """The actor a form named, after :func:`look_up_form_target` ran (its failure,
+    if any, is raised here, inside the handler's error handling)."""
+    if request.state.lookup_error is not None:
+        raise request.state.lookup_error
+    return follows.resolve_target(ctx, target)

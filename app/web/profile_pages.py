@@ -14,7 +14,7 @@ from app.models import AlgorithmModule
 from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
-from app.web.lookup import look_up_form_target
+from app.web.lookup import form_target, look_up_form_target
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -92,9 +92,7 @@ def block(
 ) -> Response:
     """Block ``name``, ``name@domain`` or an actor URL, here or on another instance."""
     try:
-        if request.state.lookup_error is not None:
-            raise request.state.lookup_error
-        blocks.block(ctx, viewer, follows.resolve_target(ctx, target))
+        blocks.block(ctx, viewer, form_target(request, ctx, target))
     except DomainError as exc:
         ctx.db.rollback()
         return redirect(request, "/settings#blocks", flash=str(exc.detail))
