@@ -234,13 +234,9 @@ def _from_snapshot(
 @jobs.handler(RANK_KIND)
 def rank_community_artifacts(ctx: Ctx, payload: dict) -> None:
     """Rank a community's artifacts with its submitted module and keep the order."""
-    community = ctx.db.get(Community, payload["community_id"])
-    if community is None:
+    if (choice := snapshots.submitted_choice(ctx, payload["community_id"])) is None:
         return
-    version, params = algorithms.active_for_community(ctx, community)
-    module_row = ctx.db.get(AlgorithmModule, version.module_id)
-    if module_row.builtin_key:
-        return  # built-ins rank inline
+    community, version, module_row, params = choice
     rows = artifacts.in_community(ctx, community, limit=WINDOW)
     ranked, notice = _rank(ctx, None, rows, version, module_row, params, 50)
     if notice is not None:

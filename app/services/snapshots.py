@@ -83,17 +83,29 @@ def store(
     ctx.db.add(snapshot)
 
 
+def submitted_choice(
+    ctx: Ctx, community_id: int
+) -> tuple[Community, AlgorithmVersion, AlgorithmModule, dict] | None:
+    """What a background ranking job runs: the community's active module and
+    parameters, or None when there is nothing to do (the community is gone, or
+    its module is a built-in, which ranks inline)."""
+    community = ctx.db.get(Community, community_id)
+    if community is None:
+        return None
+    version, params = algorithms.active_for_community(ctx, community)
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    if module.builtin_key:
+        return None
+    return community, version, module, params
+
+
 @jobs.handler(KIND)
 def rank_community(ctx: Ctx, payload: dict) -> None:
     from app.services.ranking import ModuleRanking
 
-    community = ctx.db.get(Community, payload["community_id"])
-    if community is None:
+    if (choice := submitted_choice(ctx, payload["community_id"])) is None:
         return
-    version, params = algorithms.active_for_community(ctx, community)
-    module = ctx.db.get(AlgorithmModule, version.module_id)
-    if module.builtin_key:
-        return  # built-ins rank inline
+    community, version, module, params = choice
     posts = _candidates(
         ctx, Sources(community_ids=[community.id], top_level_only=True), None, WINDOW
     )
