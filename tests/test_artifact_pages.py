@@ -103,3 +103,23 @@ def test_the_community_page_shows_its_top_artifacts_and_why(client: TestClient) 
     page = client.get("/c/garden").text
     assert page.index("Rain gardens") < page.index("Mill Road floods")  # newest first
     assert page.count("Why here?") >= 2 and "Chronological" in page
+
+
+def test_templates_use_no_inline_styles() -> None:
+    """The Content-Security-Policy is ``style-src 'self'``: a browser ignores inline
+    ``style`` attributes, so colours set that way silently vanish (they did)."""
+    import re
+    from pathlib import Path
+
+    from app import middleware
+
+    csp = dict(middleware.SECURITY_HEADERS)[b"content-security-policy"]
+    assert b"style-src 'self';" in csp and b"unsafe-inline" not in csp
+    templates = Path(__file__).resolve().parent.parent / "app" / "web" / "templates"
+    offenders = [
+        f"{path.name}:{n}"
+        for path in sorted(templates.glob("*.html"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\sstyle\s*=", line)
+    ]
+    assert offenders == []

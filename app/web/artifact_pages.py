@@ -95,7 +95,6 @@ def _artifact_page(
         can_moderate=communities.can_moderate(ctx, viewer, community),
         others=[a for a in artifacts.in_community(ctx, community) if a.id != artifact.id],
         link_kinds=LINK_KINDS,
-        kind_colours=KIND_COLOURS,
     )
 
 
@@ -122,7 +121,6 @@ def list_page(
         due=artifacts.due_for_review(ctx, community),
         contributors=artifacts.counts(ctx, [a.id for a in items]),
         member=viewer is not None and communities.is_active_member(ctx, viewer, community),
-        kind_colours=KIND_COLOURS,
         form={},
         feed=feed,
         why={i.artifact.id: i for i in ranked},
@@ -185,7 +183,6 @@ def create(
             due=[],
             contributors={},
             member=True,
-            kind_colours=KIND_COLOURS,
             form={"kind": kind, "title": title, "body": body, "tags": tags},
         )
     return redirect(request, f"/artifacts/{artifact.id}", flash="Artifact created.")
