@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 ## run: install, migrate and serve on http://127.0.0.1:8000 (with a background worker)
 run: $(STAMP)
 	$(BIN)/commonground migrate
-	$(BIN)/commonground serve --host $(HOST) --port $(PORT) --with-worker
+	CG_DOMAIN=$${CG_DOMAIN:-127.0.0.1:$(PORT)} $(BIN)/commonground serve --host $(HOST) --port $(PORT) --with-worker
 
 ## demo: load demo members, communities and threads into the local instance
 demo: $(STAMP)

@@ -128,3 +128,23 @@ def test_first_run_setup_link() -> None:
         assert (me["username"], me["is_admin"]) == ("root", True)
         town = http.get("/api/v1/communities/town").json()
         assert (town["title"], town["members"]) == ("Our Town", 1)
+
+
+def test_make_run_names_the_port_it_serves_in_links() -> None:
+    """`make run PORT=…` serves on that port, so the first-run setup link (built
+    from CG_DOMAIN) must name it too, unless the admin set CG_DOMAIN."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parent.parent
+    dry_run = subprocess.run(
+        ["make", "-s", "-n", "-C", str(root), "run", "PORT=8123"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    serve = next(line for line in dry_run.splitlines() if "commonground serve" in line)
+    assert "CG_DOMAIN=${CG_DOMAIN:-127.0.0.1:8123}" in serve and "--port 8123" in serve
