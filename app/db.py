@@ -1,19 +1,50 @@
 """Database engine and transactions.
 
-One engine per process. SQLite runs in WAL mode with a busy timeout so the web
-server and a worker can share the file; PostgreSQL is used as-is.
+One engine per process. SQLite runs in WAL mode so readers never wait for the
+writer; PostgreSQL is used as-is. Every transaction is either *reading* or
+*writing*, and the database itself enforces the difference:
+
+- a reading transaction is ``BEGIN`` + ``PRAGMA query_only`` on SQLite and
+  ``SET TRANSACTION READ ONLY`` on PostgreSQL, so a GET that tries to write fails
+  loudly in tests instead of quietly taking SQLite's one write lock;
+- a writing transaction on SQLite takes the write lock with ``BEGIN IMMEDIATE``
+  (a deferred transaction that reads and then writes fails at once with
+  "database is locked" if another connection committed in between), after first
+  taking this process's writer lock for that database file. So threads of one
+  process queue for the lock in order, and wake the moment it is free, instead of
+  sleeping in SQLite's busy handler; other processes (a worker, more web workers)
+  still meet at SQLite's own lock, within ``busy_timeout``.
+
+A writing transaction begins at its first statement (``open_session``), so work
+done before it (hashing a password, fetching a remote document) holds no lock.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Literal
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
+
+from app.errors import DomainError
+
+Mode = Literal["read", "write"]
+BUSY_SECONDS = 30.0  # how long a writer waits for the lock before giving up
+_MODE_OPTION = "cg_mode"
+
+
+class DatabaseBusy(DomainError):
+    """The write lock stayed taken for longer than anyone should wait."""
+
+    status = 503
+    code = "busy"
+    retry_after = 5
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -25,33 +56,76 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # We issue BEGIN ourselves (pysqlite's own handling is off) so SAVEPOINTs
-        # behave, and BEGIN IMMEDIATE for transactions that will write: a deferred
-        # transaction that reads and then writes fails at once with "database is
-        # locked" if another process committed in between (busy_timeout cannot help).
-        event.listen(
-            engine,
-            "begin",
-            lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE" if _IMMEDIATE.get() else "BEGIN"),
+        # Enough connections for every request slot (app.deps.DbGate) plus a few
+        # short side transactions; readers never wait for each other in WAL mode.
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
+            pool_size=32,
+            max_overflow=8,
         )
+        lock = _writer_lock(parsed.database or ":memory:")
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, lock))
+        event.listen(engine, "commit", _release_writer)
+        event.listen(engine, "rollback", _release_writer)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=12, max_overflow=28)
+    event.listen(engine, "begin", _postgres_begin)
+    return engine
 
 
-_IMMEDIATE: ContextVar[bool] = ContextVar("sqlite_begin_immediate", default=False)
+# One writer lock per database file, shared by every engine of this process on
+# that file (a web worker running its job worker in-process has two engines).
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
 
 
-def begin_writing(session: Session) -> None:
-    """Start the session's transaction now, taking SQLite's write lock up front
-    (waiting up to busy_timeout for it) so that writing later cannot fail.
-    On PostgreSQL it simply begins."""
-    token = _IMMEDIATE.set(True)
-    try:
-        session.connection()
-    finally:
-        _IMMEDIATE.reset(token)
+def _writer_lock(database: str) -> threading.Lock:
+    key = str(Path(database).resolve()) if database != ":memory:" else database
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+
+
+# Set by begin_writing for the one call that begins a transaction eagerly.
+_EAGER_WRITE: ContextVar[bool] = ContextVar("begin_writing", default=False)
+
+
+def _mode_of(conn: Connection) -> Mode | None:
+    if _EAGER_WRITE.get():
+        return "write"
+    return conn.get_execution_options().get(_MODE_OPTION)
+
+
+def _sqlite_begin(conn: Connection, lock: threading.Lock) -> None:
+    mode = _mode_of(conn)
+    if mode == "write":
+        # Released by _release_writer when this transaction commits or rolls back
+        # (the lock may be released by another thread: a request's transaction
+        # begins in one threadpool thread and commits in another).
+        if not lock.acquire(timeout=BUSY_SECONDS):
+            raise DatabaseBusy("The instance is very busy right now; try again in a moment.")
+        conn.info["cg_writer_lock"] = lock
+        try:
+            conn.exec_driver_sql("PRAGMA query_only = 0")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release_writer(conn)
+            raise
+        return
+    conn.exec_driver_sql(f"PRAGMA query_only = {1 if mode == 'read' else 0}")
+    conn.exec_driver_sql("BEGIN")
+
+
+def _release_writer(conn: Connection) -> None:
+    lock = conn.info.pop("cg_writer_lock", None)
+    if lock is not None:
+        lock.release()
+
+
+def _postgres_begin(conn: Connection) -> None:
+    if _mode_of(conn) == "read":
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
@@ -60,8 +134,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     cur.close()
+
+
+def open_session(engine: Engine, mode: Mode) -> Session:
+    """A session whose transaction begins lazily, at its first statement, in
+    ``mode``. The caller commits or rolls back and closes it."""
+    session = Session(engine.execution_options(**{_MODE_OPTION: mode}), expire_on_commit=False)
+    session.info["read_only"] = mode == "read"
+    return session
+
+
+def begin_writing(session: Session) -> None:
+    """Start the session's transaction now, as a writing one (on SQLite: take
+    the write lock, waiting for it if need be), so writing later cannot fail."""
+    token = _EAGER_WRITE.set(True)
+    try:
+        session.connection()
+    finally:
+        _EAGER_WRITE.reset(token)
 
 
 @contextmanager
@@ -70,16 +162,50 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
 
     Every write in Commonground goes through one of these, so a failure never
     leaves partial rows behind. ``write=False`` is for work that only reads (e.g.
-    looking up a key): on SQLite it then runs beside writers instead of waiting.
+    looking up a key): it runs beside writers instead of waiting, and cannot write.
     """
-    with Session(engine, expire_on_commit=False) as session:
+    with open_session(engine, "write" if write else "read") as session:
         try:
             if write:
                 begin_writing(session)
-            else:
-                session.info["read_only"] = True  # see federation.keys.local_key
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def side_transaction(session: Session) -> Iterator[Session]:
+    """A short writing transaction of its own, for the rare write a *reading*
+    request must make (an actor's first key, a built-in module's first row).
+
+    Committed at the end; then the reading session ends its snapshot too (it has
+    nothing to write), so its next statement sees what was just written."""
+    if not session.info.get("read_only"):
+        raise RuntimeError("side_transaction is for reading sessions; write in your own")
+    with transaction(session.get_bind()) as own:
+        yield own
+    session.commit()
+
+
+@contextmanager
+def unlocked(session: Session) -> Iterator[None]:
+    """Run slow work (hashing a password, running a module) without holding the
+    write lock: what ``session``'s transaction wrote so far is committed here, the
+    block may read (in a reading transaction), and writing resumes afterwards in
+    a new transaction. Use it where the work before the block may stand alone."""
+    writing = not session.info.get("read_only")
+    session.commit()
+    if not writing:
+        yield
+        return
+    bind = session.bind
+    session.bind = bind.execution_options(**{_MODE_OPTION: "read"})
+    session.info["read_only"] = True
+    try:
+        yield
+    finally:
+        session.commit()  # end the reading transaction (nothing to write)
+        session.bind = bind
+        session.info["read_only"] = False

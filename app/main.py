@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from anyio.to_thread import run_sync
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -13,8 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.config import Settings, load_settings
-from app.db import make_engine
-from app.errors import DomainError, RateLimited
+from app.db import make_engine, transaction
+from app.errors import DomainError
 from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from app.web.templating import STATIC_DIR, render_error
 from federation.negotiation import AS2Negotiation
@@ -69,7 +72,8 @@ def _validation_detail(exc: RequestValidationError) -> tuple[int, str, object]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
         return error_response(request, exc.status, exc.code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -93,6 +97,21 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Before the first request: record the built-in modules' current versions, so
+    that no page has to write them."""
+    await run_sync(_record_builtins, app.state.engine, app.state.settings)
+    yield
+
+
+def _record_builtins(engine: Engine, settings: Settings) -> None:
+    from app.services import Ctx, algorithms
+
+    with transaction(engine) as db:
+        algorithms.record_builtins(Ctx(db, settings))
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the application. ``uvicorn --factory app.main:create_app`` calls this
     once per worker process; tests pass their own settings and engine."""
@@ -113,6 +132,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.resolved_database_url)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from app.db import begin_writing
+from app.db import side_transaction
 from app.models import ActorKey
 from federation.httpsig import generate_keypair
 
@@ -21,9 +21,9 @@ def key_id_for(actor_uri: str) -> str:
 def local_key(db: Session, actor_uri: str) -> ActorKey:
     """The actor's key, created (race-safely) if it has none yet.
 
-    In a read-only request (serving an actor document) the new key is written in
-    its own short transaction, so on SQLite the reader never turns into a writer
-    half-way; in a writing transaction it is simply added there.
+    In a reading request (serving an actor document) the new key is written in
+    its own short transaction (a reading one cannot write); in a writing
+    transaction it is simply added there.
     """
     key = _find(db, actor_uri)
     if key is not None:
@@ -36,25 +36,22 @@ def local_key(db: Session, actor_uri: str) -> ActorKey:
         private_key_pem=private_pem,
     )
     if db.info.get("read_only"):
-        with Session(db.get_bind(), expire_on_commit=False) as own:
-            begin_writing(own)
-            return _insert(own, candidate, actor_uri, commit=True)
-    return _insert(db, candidate, actor_uri, commit=False)
+        with side_transaction(db) as own:
+            return _insert(own, candidate, actor_uri)
+    return _insert(db, candidate, actor_uri)
 
 
 def _find(db: Session, actor_uri: str) -> ActorKey | None:
     return db.exec(select(ActorKey).where(ActorKey.key_id == key_id_for(actor_uri))).first()
 
 
-def _insert(db: Session, candidate: ActorKey, actor_uri: str, *, commit: bool) -> ActorKey:
+def _insert(db: Session, candidate: ActorKey, actor_uri: str) -> ActorKey:
     existing = _find(db, actor_uri)
     if existing is not None:
         return existing
     try:
         with db.begin_nested():
             db.add(candidate)
-        if commit:
-            db.commit()
         return candidate
     except IntegrityError:  # another process made it first: use theirs
         return _find(db, actor_uri)

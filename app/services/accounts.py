@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import func, select
 
+from app.db import unlocked
 from app.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from app.models import Account, Community, utcnow
 from app.security.passwords import hash_password, needs_rehash, verify_password
@@ -81,6 +82,8 @@ def register(
     display_name = (display_name or "").strip()
     if len(display_name) > 100:
         raise Invalid("Display names are at most 100 characters.", code="invalid_display_name")
+    with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
+        password_hash = hash_password(ctx.settings, password)
     if name_taken(ctx, username.lower()):
         raise Conflict(f"The name “{username}” is taken.", code="username_taken")
     account = Account(
@@ -88,7 +91,7 @@ def register(
         username_key=username.lower(),
         uri=account_uri(ctx, username),
         display_name=display_name,
-        password_hash=hash_password(ctx.settings, password),
+        password_hash=password_hash,
         is_admin=is_admin,
     )
     ctx.db.add(account)
@@ -125,7 +128,9 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
         ctx, ip_bucket, limit=s.login_max_failures * 5, window_seconds=s.login_window_seconds
     )
     account = find_local(ctx, key) if USERNAME_RE.match(key) else None
-    if not verify_password(s, account.password_hash if account else None, password or ""):
+    with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
+        verified = verify_password(s, account.password_hash if account else None, password or "")
+    if not verified:
         ratelimit.record_failure(ctx, pair_bucket, ip_bucket)
         raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
     assert account is not None
@@ -160,10 +165,12 @@ def update_profile(
 
 
 def change_password(ctx: Ctx, account: Account, current: str, new: str) -> None:
-    if not verify_password(ctx.settings, account.password_hash, current or ""):
-        raise Invalid("The current password is wrong.", code="bad_current_password")
-    validate_password(new)
-    account.password_hash = hash_password(ctx.settings, new)
+    with unlocked(ctx.db):  # argon2 twice: hold no lock meanwhile
+        if not verify_password(ctx.settings, account.password_hash, current or ""):
+            raise Invalid("The current password is wrong.", code="bad_current_password")
+        validate_password(new)
+        password_hash = hash_password(ctx.settings, new)
+    account.password_hash = password_hash
     ctx.db.add(account)
 
 

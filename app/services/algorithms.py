@@ -18,6 +18,7 @@ from algorithms.builtin import source_of
 from algorithms.lint import lint
 from algorithms.runner import Module, RunFailed, run
 from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap
+from app.db import side_transaction, unlocked
 from app.errors import DomainError, Forbidden, Invalid, NotFound
 from app.models import (
     Account,
@@ -67,8 +68,30 @@ def sha256(source: str) -> str:
 
 
 def builtin_version(ctx: Ctx, key: str) -> AlgorithmVersion:
-    """The current version of a built-in module, recorded on first use (and again
-    when an upgrade changes its source)."""
+    """The current version of a built-in module. ``record_builtins`` writes them
+    when the server starts; a reading request that finds one missing (a new
+    database) records it in a short transaction of its own."""
+    source = source_of(key)
+    module = ctx.db.exec(select(AlgorithmModule).where(AlgorithmModule.builtin_key == key)).first()
+    latest = latest_version(ctx, module) if module is not None else None
+    if latest is not None and latest.sha256 == sha256(source):
+        return latest
+    if not ctx.db.info.get("read_only"):
+        return _record_builtin(ctx, key)
+    with side_transaction(ctx.db) as own:
+        recorded = _record_builtin(Ctx(own, ctx.settings), key)
+    return ctx.db.merge(recorded, load=False)
+
+
+def record_builtins(ctx: Ctx) -> None:
+    """Record every built-in module's current source (at start-up and migration)."""
+    for key in BUILTINS:
+        builtin_version(ctx, key)
+
+
+def _record_builtin(ctx: Ctx, key: str) -> AlgorithmVersion:
+    """Add the built-in's module row and a version for its current source, unless
+    another transaction just did (this one re-reads under the write lock)."""
     source = source_of(key)
     module = ctx.db.exec(select(AlgorithmModule).where(AlgorithmModule.builtin_key == key)).first()
     if module is None:
@@ -145,8 +168,7 @@ def versions(ctx: Ctx, module: AlgorithmModule) -> list[AlgorithmVersion]:
 
 
 def list_modules(ctx: Ctx) -> list[tuple[AlgorithmModule, AlgorithmVersion]]:
-    for key in BUILTINS:
-        builtin_version(ctx, key)
+    record_builtins(ctx)
     out = []
     for module in ctx.db.exec(select(AlgorithmModule).order_by(AlgorithmModule.id)):
         latest = latest_version(ctx, module)
@@ -249,7 +271,8 @@ def submit(
             f"Submitted modules can't run on this server: {exc}. An admin must install bubblewrap.",
             code="sandbox_unavailable",
         ) from exc
-    report = {"lint": [], "dry_run": dry_run(source, params, pool)}
+    with unlocked(ctx.db):  # the sandboxed dry run is slow: hold no lock meanwhile
+        report = {"lint": [], "dry_run": dry_run(source, params, pool)}
     if report["dry_run"]["errors"]:
         raise Invalid(
             f"The module failed on the test items: {report['dry_run']['errors'][0]}",
@@ -271,7 +294,8 @@ def submit(
     if community is not None:  # what it would change in this community's feed
         from app.services.comparison import compare
 
-        report["ranking_diff"] = compare(ctx, community, version)
+        with unlocked(ctx.db):  # the version is stored; comparing runs the module twice
+            report["ranking_diff"] = compare(ctx, community, version)
         version.report = json.dumps(report)
         ctx.db.add(version)
     return version
@@ -397,7 +421,13 @@ def changelog(ctx: Ctx, community: Community) -> list[AlgorithmChange]:
 
 
 def record_failure(ctx: Ctx, version: AlgorithmVersion, kind: str, message: str) -> None:
-    ctx.db.add(AlgorithmRunError(version_id=version.id, kind=kind[:20], message=message[:1000]))
+    """Count a failed run against its version (also while a page is only read)."""
+    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=message[:1000])
+    if not ctx.db.info.get("read_only"):
+        ctx.db.add(row)
+        return
+    with side_transaction(ctx.db) as own:
+        own.add(row)
 
 
 def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:

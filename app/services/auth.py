@@ -6,11 +6,12 @@ leak does not hand out logins.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlmodel import select
 
+from app.db import side_transaction
 from app.errors import Invalid, NotAuthenticated, NotFound
 from app.models import Account, ApiToken, WebSession, utcnow
 from app.security.tokens import digest, new_secret
@@ -84,9 +85,17 @@ def token_account(ctx: Ctx, raw: str) -> tuple[Account, str]:
     token, account = row
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
-        token.last_used_at = now  # coarse, so reads do not write on every request
-        ctx.db.add(token)
+        _note_use(ctx, token, now)  # coarse, so reads do not write on every request
     return account, token.scope
+
+
+def _note_use(ctx: Ctx, token: ApiToken, now: datetime) -> None:
+    if not ctx.db.info.get("read_only"):
+        token.last_used_at = now
+        ctx.db.add(token)
+        return
+    with side_transaction(ctx.db) as own:  # a reading request cannot write itself
+        own.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
 
 
 def list_tokens(ctx: Ctx, account: Account) -> list[ApiToken]:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from app.db import side_transaction
 from app.models import (
     AlgorithmModule,
     AlgorithmVersion,
@@ -45,8 +46,15 @@ def schedule(ctx: Ctx, community_id: int, kind: str = KIND) -> None:
             Job.payload == json.dumps({"community_id": community_id}),
         )
     ).first()
-    if waiting is None:
+    if waiting is not None:
+        return
+    if not ctx.db.info.get("read_only"):
         jobs.enqueue(ctx, kind, {"community_id": community_id}, max_attempts=3)
+        return
+    # A page found the ranking stale: queue the run in a short transaction of its
+    # own (at most once per run, since the next view finds it waiting).
+    with side_transaction(ctx.db) as own:
+        jobs.enqueue(Ctx(own, ctx.settings), kind, {"community_id": community_id}, max_attempts=3)
 
 
 def latest(
