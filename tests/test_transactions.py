@@ -22,7 +22,8 @@ from tests.test_algorithm_api import AGREED
 
 def test_a_reading_transaction_cannot_write(engine) -> None:  # noqa: ANN001
     insert = text(
-        "INSERT INTO peer_domains (domain, consecutive_failures, blocked, note) VALUES ('x.example', 0, false, '')"
+        "INSERT INTO peer_domains (domain, consecutive_failures, blocked, note) "
+        "VALUES ('x.example', 0, false, '')"
     )
     with pytest.raises(exc.DBAPIError), transaction(engine, write=False) as db:
         db.execute(insert)
