@@ -1,16 +1,22 @@
 """What our ActivityPub documents serve about posts, and what we keep of remote
-ones: a deleted post is served nowhere (its history included), and outboxes list
-every public post whether or not anyone followed. On both databases."""
+ones: a deleted post is served nowhere (its history included), outboxes list every
+public post whether or not anyone followed, and inbound content warnings,
+attachments and polls are stored and shown. On both databases."""
 
 from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from app.models import OutboxItem, PostRevision
+from app.models import OutboxItem, Post, PostRevision
 from app.services import accounts, communities, follows
-from federation import remote
+from federation import handlers, remote
 from federation.httpsig import generate_keypair
+from federation.vocab import AS_PUBLIC
+from tests.conftest import PASSWORD
 
 AS2 = {"Accept": "application/activity+json"}
 BASE = "http://127.0.0.1:8000"
@@ -182,3 +188,198 @@ def test_a_bad_outbox_page_cursor_is_refused_clearly(client: TestClient, api_use
     for cursor in ("abc", "12.x3", "1" * 30 + ".p1", "5"):
         r = client.get(f"/users/alice/outbox?page=true&before={cursor}", headers=AS2)
         assert r.status_code == 422 and "before" in r.text, cursor
+
+
+# --- 20: inbound content warnings, attachments and polls ---------------------
+
+
+def note(n: int, **extra: object) -> dict:
+    return {
+        "id": f"{PEER}/notes/{n}",
+        "type": "Note",
+        "attributedTo": f"{PEER}/users/rita",
+        "content": f"<p>note {n} #mystery</p>",
+        "tag": [{"type": "Hashtag", "name": "#mystery", "href": f"{PEER}/tags/mystery"}],
+        "to": [AS_PUBLIC],
+        **extra,
+    }
+
+
+def receive(new_ctx, obj: dict, kind: str = "Create") -> None:  # noqa: ANN001
+    with new_ctx() as ctx:
+        if remote.known(ctx, f"{PEER}/users/rita") is None:
+            remote.store_actor(ctx, actor_doc("rita"))
+        activity = {
+            "id": f"{obj['id']}/{kind.lower()}/{len(str(obj))}",
+            "type": kind,
+            "actor": f"{PEER}/users/rita",
+            "object": obj,
+        }
+        handlers.process(ctx, activity, handlers.Budget())
+
+
+def stored(new_ctx, uri: str) -> Post:  # noqa: ANN001
+    with new_ctx() as ctx:
+        post = ctx.db.exec(select(Post).where(Post.uri == uri)).one()
+        ctx.db.expunge(post)
+        return post
+
+
+def log_in(client: TestClient, username: str) -> None:
+    page = client.get("/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = client.post(
+        "/login",
+        data={"csrf_token": token, "username": username, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def pages_showing(client: TestClient, post: Post) -> dict[str, str]:
+    """Every kind of page a remote post appears on: feeds (home, tag) and its thread."""
+    return {
+        "home": client.get("/").text,
+        "tag": client.get("/tags/mystery").text,
+        "thread": client.get(f"/posts/{post.id}").text,
+    }
+
+
+def test_a_remote_content_warning_is_kept_and_the_body_is_shown_behind_it(
+    client: TestClient,
+    api_user,  # noqa: ANN001
+    new_ctx,  # noqa: ANN001
+) -> None:
+    api_user("alice")
+    receive(new_ctx, note(1, summary="Spoilers: the <b>finale</b>", sensitive=True))
+    with new_ctx() as ctx:  # alice follows rita, so the post is in her home feed
+        rita = remote.known(ctx, f"{PEER}/users/rita")
+        follows.accepted(ctx, follows.follow(ctx, accounts.get_local(ctx, "alice"), rita))
+    post = stored(new_ctx, f"{PEER}/notes/1")
+    assert post.content_warning == "Spoilers: the finale"
+    api = client.get(f"/api/v1/posts/{post.id}").json()
+    assert api["content_warning"] == "Spoilers: the finale" and "note 1" in api["html"]
+    log_in(client, "alice")
+    warning = re.compile(
+        r'<details class="content-warning">\s*<summary>Spoilers: the finale</summary>'
+        r"(?:(?!</details>).)*note 1(?:(?!</details>).)*</details>",
+        re.S,
+    )
+    for where, html in pages_showing(client, post).items():
+        assert warning.search(html), f"no warning on the {where} page"
+        assert html.count("note 1") == 1, f"the body is also outside the warning ({where})"
+
+
+def test_a_sensitive_post_without_a_summary_still_gets_a_warning(new_ctx) -> None:  # noqa: ANN001
+    receive(new_ctx, note(2, sensitive=True))
+    receive(new_ctx, note(3, summary=""))
+    assert stored(new_ctx, f"{PEER}/notes/2").content_warning == "Sensitive content"
+    assert stored(new_ctx, f"{PEER}/notes/3").content_warning is None
+
+
+def test_remote_attachments_are_kept_as_links_with_their_alt_text(
+    client: TestClient,
+    new_ctx,  # noqa: ANN001
+) -> None:
+    kite = {
+        "type": "Document",
+        "mediaType": "image/png",
+        "url": f"{PEER}/media/kite.png",
+        "name": "A red <b>kite</b>",
+    }
+    hostile = [
+        {"type": "Document", "mediaType": "image/png", "url": "javascript:alert(1)"},
+        {"type": "Document", "mediaType": "text/html", "url": "data:text/html,<script>"},
+        {"type": "Document", "url": "ftp://peer.example/x"},
+        {"type": "Document", "url": f"{PEER}/" + "x" * 3000},
+        "not an object",
+        {"type": "Document", "url": {"type": "Link", "href": f"{PEER}/media/linked.png"}},
+        {
+            "type": "Image",
+            "mediaType": "image/jpeg",
+            "url": f"{PEER}/media/long.jpg",
+            "name": "n" * 5000,
+        },
+    ]
+    many = [{"type": "Document", "url": f"{PEER}/media/{i}.png"} for i in range(40)]
+    receive(new_ctx, note(4, attachment=[kite, *hostile, *many]))
+    post = stored(new_ctx, f"{PEER}/notes/4")
+    api = client.get(f"/api/v1/posts/{post.id}").json()
+    kept = api["attachments"]
+    assert kept[0] == {
+        "url": f"{PEER}/media/kite.png",
+        "media_type": "image/png",
+        "name": "A red kite",
+    }
+    assert kept[1]["url"] == f"{PEER}/media/linked.png"
+    assert len(kept[2]["name"]) <= 1500
+    assert len(kept) <= 8
+    assert all(k["url"].startswith("https://") and len(k["url"]) <= 2048 for k in kept)
+    html = client.get(f"/posts/{post.id}").text
+    assert f'href="{PEER}/media/kite.png"' in html and ">A red kite<" in html
+    assert "javascript:" not in html and "data:text" not in html and "<b>kite" not in html
+    receive(new_ctx, note(5, attachment=kite))  # a single object, not a list
+    assert client.get(f"/api/v1/posts/{stored(new_ctx, f'{PEER}/notes/5').id}").json()[
+        "attachments"
+    ] == [kept[0]]
+
+
+def _question(n: int, tea: int, coffee: int, **extra: object) -> dict:
+    return note(
+        n,
+        type="Question",
+        content="<p>Tea or coffee? #mystery</p>",
+        endTime="2030-01-01T12:00:00Z",
+        oneOf=[
+            {"type": "Note", "name": "Tea", "replies": {"type": "Collection", "totalItems": tea}},
+            {"type": "Note", "name": "Coffee", "replies": {"totalItems": coffee}},
+        ],
+        **extra,
+    )
+
+
+def test_a_remote_poll_shows_its_options_and_counts_read_only(
+    client: TestClient,
+    new_ctx,  # noqa: ANN001
+) -> None:
+    receive(new_ctx, _question(6, tea=3, coffee=5))
+    post = stored(new_ctx, f"{PEER}/notes/6")
+    poll = client.get(f"/api/v1/posts/{post.id}").json()["poll"]
+    assert datetime.fromisoformat(poll.pop("end_time")) == datetime(2030, 1, 1, 12, tzinfo=UTC)
+    assert poll == {
+        "multiple": False,
+        "options": [{"name": "Tea", "votes": 3}, {"name": "Coffee", "votes": 5}],
+    }
+    html = client.get(f"/posts/{post.id}").text
+    block = re.search(r'<div class="poll">.*?</div>', html, re.S).group(0)
+    assert "Tea" in block and "3 votes" in block and "Coffee" in block and "5 votes" in block
+    assert "<input" not in block and "<form" not in block
+
+    receive(new_ctx, _question(6, tea=4, coffee=5, updated="2029-01-01T00:00:00Z"), kind="Update")
+    poll = client.get(f"/api/v1/posts/{post.id}").json()["poll"]
+    assert poll["options"][0] == {"name": "Tea", "votes": 4}
+    assert client.get(f"/api/v1/posts/{post.id}/history").json() == []  # a count is no edit
+
+    many = note(
+        7,
+        type="Question",
+        anyOf=[
+            {"type": "Note", "name": f"option {i}", "replies": {"totalItems": -1}}
+            for i in range(50)
+        ],
+    )
+    receive(new_ctx, many)
+    poll = client.get(f"/api/v1/posts/{stored(new_ctx, f'{PEER}/notes/7').id}").json()["poll"]
+    assert poll["multiple"] is True and len(poll["options"]) <= 20
+    assert all(o["votes"] == 0 for o in poll["options"]) and poll["end_time"] is None
+
+
+def test_our_own_notes_carry_no_warning_attachments_or_poll(
+    client: TestClient,
+    api_user,  # noqa: ANN001
+) -> None:
+    alice = api_user("alice")
+    post = alice.post("/api/v1/posts", {"text": "plain"}).json()
+    assert (post["content_warning"], post["attachments"], post["poll"]) == (None, [], None)
+    doc = client.get(f"/posts/{post['id']}", headers=AS2).json()
+    assert not {"summary", "sensitive", "attachment", "oneOf", "anyOf"} & set(doc)
