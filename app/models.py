@@ -159,6 +159,10 @@ class Post(SQLModel, table=True):
     object_type: str = Field(
         default="Note", max_length=20, sa_column_kwargs={"server_default": "Note"}
     )  # Note | Page | Article
+    # what a remote post carries beyond its text (see docs/federation.md, "Objects we accept")
+    content_warning: str | None = Field(default=None, max_length=500)  # AS2 summary / sensitive
+    attachments: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
+    poll: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON, Question
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None

@@ -8,16 +8,18 @@ the HTML pages defined here.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import bindparam, literal, tuple_, union_all
 from sqlmodel import func, select
 
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import NotFound
-from app.models import Account, Community, Follow, OutboxItem, Post
+from app.models import Account, Artifact, Community, Follow, OutboxItem, Post
 from app.services import Ctx, accounts, communities, posts
 from federation import actors, objects
 from federation.signatures import require_signed_fetch
@@ -87,34 +89,90 @@ def _page(uri: str, items: list, next_before: int | None, prev_after: int | None
     return doc
 
 
-def _outbox(ctx: Ctx, actor_uri: str, page: bool, before: int | None, after: int | None) -> dict:
-    uri = f"{actor_uri}/outbox"
-    base = select(OutboxItem).where(OutboxItem.actor_uri == actor_uri, OutboxItem.public)
+# An outbox page cursor: the (time, kind, id) of the last item seen, as
+# "<microseconds since 1970>.<p|a><id>" (p: a post, a: an artifact).
+CURSOR_PATTERN = r"^[0-9]{1,17}\.[pa][0-9]{1,10}$"
+OutboxCursor = Annotated[str | None, Query(max_length=40, pattern=CURSOR_PATTERN)]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _outbox_rows(actor: Account | Community):  # noqa: ANN202
+    """What an actor's outbox lists: a member's own posts, or a community's posts and
+    artifacts, whether or not anyone followed it when they were written."""
+    column = Post.author_id if isinstance(actor, Account) else Post.community_id
+    parts = [
+        select(literal("p").label("kind"), Post.id.label("id"), Post.created_at.label("at")).where(
+            column == actor.id, Post.deleted_at.is_(None)
+        )
+    ]
+    if isinstance(actor, Community):
+        parts.append(
+            select(literal("a"), Artifact.id, Artifact.created_at).where(
+                Artifact.community_id == actor.id
+            )
+        )
+    return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+
+
+def _cursor(kind: str, row_id: int, at: datetime) -> str:
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return f"{(at - EPOCH) // timedelta(microseconds=1)}.{kind}{row_id}"
+
+
+def _outbox_items(ctx: Ctx, actor: Account | Community, rows: list) -> list[dict]:
+    """The activities for a page of rows, in order: a member's ``Create``s, a
+    community's ``Announce``s, and its artifacts' ``Create(Page)`` (stable ids)."""
+    from federation.artifacts import page as artifact_page
+
+    post_ids = [r.id for r in rows if r.kind == "p"]
+    found = {p.id: p for p in ctx.db.exec(select(Post).where(Post.id.in_(post_ids or [0])))}
+    art_ids = [r.id for r in rows if r.kind == "a"]
+    arts = {a.id: a for a in ctx.db.exec(select(Artifact).where(Artifact.id.in_(art_ids or [0])))}
+    items = []
+    for r in rows:
+        if r.kind == "a":
+            items.append(objects.artifact_create(actor, artifact_page(ctx, arts[r.id])))
+        elif isinstance(actor, Account):
+            items.append(objects.create_activity(ctx, found[r.id]))
+        else:
+            items.append(objects.announce_activity(ctx, found[r.id], actor))
+    return items
+
+
+def _outbox(ctx: Ctx, actor: Account | Community, page: bool, before: str | None) -> dict:
+    """The outbox, derived from the posts (and a community's artifacts) themselves,
+    newest first, so a new follower's backfill finds the history; the activities
+    have the stable ids of :mod:`federation.objects`."""
+    uri = f"{actor.uri}/outbox"
+    rows_q = _outbox_rows(actor)
     if not page:
-        total = ctx.db.exec(select(func.count()).select_from(base.subquery())).one()
-        return _collection(uri, total)
-    q = base.order_by(OutboxItem.id.desc())
+        return _collection(uri, ctx.db.exec(select(func.count()).select_from(rows_q)).one())
+    q = select(rows_q.c.kind, rows_q.c.id, rows_q.c.at)
     if before:
-        q = q.where(OutboxItem.id < before)
-    if after:
-        q = base.where(OutboxItem.id > after).order_by(OutboxItem.id).limit(PAGE_SIZE)
-        rows = list(reversed(ctx.db.exec(q).all()))
-    else:
-        rows = ctx.db.exec(q.limit(PAGE_SIZE + 1)).all()
-    more = len(rows) > PAGE_SIZE if not after else True
-    rows = rows[:PAGE_SIZE]
-    items = [{k: v for k, v in json.loads(r.body).items() if k != "@context"} for r in rows]
-    next_before = rows[-1].id if rows and more else None
-    prev_after = rows[0].id if rows and (before or after) else None
-    return _page(uri, items, next_before, prev_after)
+        micros, rest = before.split(".")
+        at = EPOCH + timedelta(microseconds=int(micros))
+        q = q.where(
+            tuple_(rows_q.c.at, rows_q.c.kind, rows_q.c.id)
+            < tuple_(
+                bindparam("before_at", at, type_=Post.created_at.type),
+                bindparam("before_kind", rest[0]),
+                bindparam("before_id", int(rest[1:])),
+            )
+        )
+    order = (rows_q.c.at.desc(), rows_q.c.kind.desc(), rows_q.c.id.desc())
+    rows = list(ctx.db.exec(q.order_by(*order).limit(PAGE_SIZE + 1)).all())
+    more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    doc = _page(uri, _outbox_items(ctx, actor, rows), None, None)
+    doc["id"] = f"{uri}?page=true" + (f"&before={before}" if before else "")
+    if more:
+        doc["next"] = f"{uri}?page=true&before={_cursor(*rows[-1])}"
+    return doc
 
 
 @router.get("/users/{name}/outbox", dependencies=Signed)
 @router.get("/c/{name}/outbox", dependencies=Signed)
-def outbox(
-    ctx: CtxDep, name: Name, page: bool = False, before: Before = None, after: Before = None
-) -> Response:
-    return as2(_outbox(ctx, _actor(ctx, name).uri, page, before, after))
+def outbox(ctx: CtxDep, name: Name, page: bool = False, before: OutboxCursor = None) -> Response:
+    return as2(_outbox(ctx, _actor(ctx, name), page, before))
 
 
 def _follower_query(target: Account | Community):
@@ -184,15 +242,54 @@ def artifact_object(ctx: CtxDep, artifact_id: Annotated[int, Path(ge=1, le=MAX_I
     return as2({"@context": CONTEXT, **page(ctx, artifact)})
 
 
+@router.get("/artifacts/{artifact_id}/activity", dependencies=Signed)
+def artifact_activity(ctx: CtxDep, artifact_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+    """The community's ``Create`` of a local artifact, at the id its outbox lists."""
+    from app.services import artifacts as artifact_service
+    from federation.artifacts import page
+
+    artifact = artifact_service.get(ctx, artifact_id)
+    community = artifact_service.community_of(ctx, artifact)
+    if community.domain:
+        raise NotFound("That artifact lives on another instance.", code="not_local")
+    return as2({"@context": CONTEXT, **objects.artifact_create(community, page(ctx, artifact))})
+
+
 @router.get("/activities/{token}", dependencies=Signed)
 def activity(ctx: CtxDep, token: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]) -> Response:
-    """An activity we published, so peers can check a relayed copy at its origin."""
+    """An activity we published, so peers can check a relayed copy at its origin
+    (a Tombstone once the post it carries is deleted)."""
     item = ctx.db.exec(
         select(OutboxItem).where(OutboxItem.uri == f"{ctx.base_url}/activities/{token}")
     ).first()
     if item is None:
         raise NotFound("No such activity.", code="activity_not_found")
-    return as2(json.loads(item.body))
+    body, status = objects.served_activity(ctx, json.loads(item.body))
+    return as2(body, status=status)
+
+
+PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("/posts/{post_id}/activity", dependencies=Signed)
+def post_create(ctx: CtxDep, post_id: PostId) -> Response:
+    """The ``Create`` of a local member's post, at the id its outbox lists."""
+    post = posts.get(ctx, post_id)
+    if not ctx.db.get(Account, post.author_id).is_local:
+        raise NotFound("That post lives on another instance.", code="not_local")
+    body, status = objects.served_activity(ctx, objects.create_activity(ctx, post))
+    return as2(body, status=status)
+
+
+@router.get("/posts/{post_id}/announce", dependencies=Signed)
+def post_announce(ctx: CtxDep, post_id: PostId) -> Response:
+    """A local community's ``Announce`` of a post in it, at the id its outbox lists."""
+    post = posts.get(ctx, post_id)
+    community = ctx.db.get(Community, post.community_id) if post.community_id else None
+    if community is None or community.domain:
+        raise NotFound("No local community announced that post.", code="not_announced")
+    body, status = objects.served_activity(ctx, objects.announce_activity(ctx, post, community))
+    return as2(body, status=status)
 
 
 @router.get("/posts/{post_id}/replies", dependencies=Signed)

@@ -270,6 +270,51 @@ def _tags(obj: dict) -> list[str]:
     return out[:30]
 
 
+def _warning(obj: dict) -> str | None:
+    """Mastodon's content warning is a Note's ``summary``; on a Page or Article the
+    summary is an excerpt unless the object is marked ``sensitive``."""
+    summary = obj.get("summary")
+    if not isinstance(summary, str):
+        return None
+    warns = obj.get("type") in ("Note", "Question") or obj.get("sensitive") is True
+    return summary if warns else None
+
+
+def _link(value: object) -> object:
+    """A URL given as a string, a Link object or a list of them (the first)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value.get("href") if isinstance(value, dict) else value
+
+
+def _attachments(obj: dict) -> list[dict]:
+    """Candidate attachments (validated and bounded by ``posts.store_remote``)."""
+    items = obj.get("attachment")
+    items = items if isinstance(items, list) else [items]
+    return [
+        {"url": _link(a.get("url")), "media_type": a.get("mediaType"), "name": a.get("name")}
+        for a in items[:100]
+        if isinstance(a, dict)
+    ]
+
+
+def _poll(obj: dict) -> dict | None:
+    """A ``Question``'s options (``oneOf``, or ``anyOf`` for several choices) with their
+    counts (``replies.totalItems``) and end (``endTime``, or ``closed``)."""
+    if obj.get("type") != "Question":
+        return None
+    multiple = isinstance(obj.get("anyOf"), list)
+    choices = obj.get("anyOf") if multiple else obj.get("oneOf")
+    options = []
+    for choice in choices[:100] if isinstance(choices, list) else []:
+        if isinstance(choice, dict):
+            replies = choice.get("replies")
+            votes = replies.get("totalItems") if isinstance(replies, dict) else 0
+            options.append({"name": choice.get("name"), "votes": votes})
+    end = _time(obj.get("endTime")) or _time(obj.get("closed"))
+    return {"multiple": multiple, "options": options, "end_time": end}
+
+
 def _community_of(ctx: Ctx, obj: dict, budget: Budget) -> Community | None:
     audience = remote.id_of(obj.get("audience"))
     for uri in ([audience] if audience else []) + _addressed(obj):
@@ -352,6 +397,10 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
             parent=parent,
             community=community,
             tags=_tags(obj),
+            summary=_warning(obj),
+            sensitive=obj.get("sensitive") is True,
+            attachments=_attachments(obj),
+            poll=_poll(obj),
         )
     except DomainError as exc:
         raise Ignored(exc.detail) from exc

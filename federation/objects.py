@@ -10,8 +10,12 @@ from sqlmodel import select
 
 from app.models import Account, Community, Post, PostMention, PostTag
 from app.services import Ctx
-from app.services.posts import post_url
+from app.services.posts import find_by_uri, post_url
+from federation import remote
 from federation.vocab import AS_PUBLIC, CONTEXT
+
+# Activities that carry (a copy of) their object; once it is deleted they are not served.
+CARRIES_OBJECT = frozenset({"Create", "Update", "Announce"})
 
 
 def tombstone(post: Post) -> dict:
@@ -73,3 +77,78 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
     if with_context:
         doc = {"@context": CONTEXT, **doc}
     return doc
+
+
+def create_activity(ctx: Ctx, post: Post) -> dict:
+    """A local member's ``Create`` of their post, with an id derived from the post."""
+    obj = note(ctx, post, with_context=False)
+    author = ctx.db.get(Account, post.author_id)
+    return {
+        "id": f"{post_url(ctx, post)}/activity",
+        "type": "Create",
+        "actor": author.uri,
+        "published": post.created_at.isoformat(),
+        "object": obj,
+        "to": [AS_PUBLIC],
+        "cc": obj.get("cc", [f"{author.uri}/followers"]),
+    }
+
+
+def announce_activity(ctx: Ctx, post: Post, community: Community) -> dict:
+    """FEP-1b12: a local community's ``Announce`` of a post in it. A local member's
+    post is announced with its ``Create``; a remote member's by id only, so peers
+    fetch it from its origin."""
+    author = ctx.db.get(Account, post.author_id)
+    return {
+        "id": f"{post_url(ctx, post)}/announce",
+        "type": "Announce",
+        "actor": community.uri,
+        "published": post.created_at.isoformat(),
+        "object": create_activity(ctx, post) if author.is_local else post.uri,
+        "to": [AS_PUBLIC],
+        "cc": [f"{community.uri}/followers"],
+    }
+
+
+def artifact_create(community: Community, page: dict) -> dict:
+    """A local community's ``Create`` of one of its artifacts (``page``, its AS2
+    object), with an id derived from the artifact, as its outbox lists it."""
+    return {
+        "id": f"{page['id']}/activity",
+        "type": "Create",
+        "actor": community.uri,
+        "published": page["published"],
+        "object": page,
+        "to": [AS_PUBLIC],
+        "cc": [f"{community.uri}/followers"],
+    }
+
+
+def _deleted_post_in(ctx: Ctx, activity: dict) -> Post | None:
+    """The deleted post an activity (or the activity it wraps) carries, if any."""
+    node: object = activity
+    for _ in range(4):  # Announce(Create(Note)) is as deep as we nest
+        if not isinstance(node, dict) or node.get("type") not in CARRIES_OBJECT:
+            return None
+        node = node.get("object")
+        uri = remote.id_of(node)
+        post = find_by_uri(ctx, uri) if uri else None
+        if post is not None:
+            return post if post.is_deleted else None
+    return None
+
+
+def served_activity(ctx: Ctx, activity: dict) -> tuple[dict, int]:
+    """The JSON to serve for an activity of ours and its status: the activity, or a
+    ``Tombstone`` (410) once the post it carries is deleted, so neither its text
+    nor any earlier version of it is served again."""
+    gone = _deleted_post_in(ctx, activity)
+    if gone is None:
+        return {"@context": CONTEXT, **{k: v for k, v in activity.items() if k != "@context"}}, 200
+    return {
+        "@context": CONTEXT,
+        "id": activity.get("id"),
+        "type": "Tombstone",
+        "formerType": activity.get("type"),
+        "deleted": gone.deleted_at.isoformat() if gone.deleted_at else None,
+    }, 410

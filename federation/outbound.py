@@ -27,7 +27,7 @@ from app.models import (
 )
 from app.services import Ctx, blocks, events, follows, jobs
 from federation import remote
-from federation.objects import note, tombstone
+from federation.objects import announce_activity, create_activity, note, tombstone
 from federation.vocab import AS_PUBLIC, CONTEXT
 
 DELIVERY_ATTEMPTS = 16  # about two days of backoff (see jobs.backoff)
@@ -104,24 +104,23 @@ def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> 
     return inboxes_of(ctx, [uri for uri in uris if uri not in blocked])
 
 
-def _announce(ctx: Ctx, community: Community, obj: dict | str, public: bool = True) -> None:
-    """FEP-1b12: a local community relays what happens in it to its remote followers."""
+def _announce(
+    ctx: Ctx, community: Community, obj: dict | str, *, announce: dict | None = None
+) -> None:
+    """FEP-1b12: a local community relays what happens in it to its remote followers
+    (``announce``: a ready-made Announce with a stable id, else one is built)."""
     inboxes = _follower_inboxes(ctx, community)
     if not inboxes:
         return
-    publish(
-        ctx,
-        {
-            "id": activity_id(ctx),
-            "type": "Announce",
-            "actor": community.uri,
-            "object": obj,
-            "to": [AS_PUBLIC],
-            "cc": [f"{community.uri}/followers"],
-        },
-        inboxes,
-        public=public,
-    )
+    announce = announce or {
+        "id": activity_id(ctx),
+        "type": "Announce",
+        "actor": community.uri,
+        "object": obj,
+        "to": [AS_PUBLIC],
+        "cc": [f"{community.uri}/followers"],
+    }
+    publish(ctx, announce, inboxes)
 
 
 def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
@@ -129,26 +128,33 @@ def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
     local_community = community is not None and not community.domain
     if not author.is_local and not local_community:
         return  # a remote post in a remote place: not ours to relay
-    obj = tombstone(post) if kind == "Delete" else note(ctx, post, with_context=False)
-    obj.pop("@context", None)
-    activity = {
-        "id": activity_id(ctx),
-        "type": kind,
-        "actor": author.uri,
-        "object": obj,
-        "to": [AS_PUBLIC],
-        "cc": obj.get("cc", []) if kind != "Delete" else [f"{author.uri}/followers"],
-    }
-    if kind == "Update":
-        activity["updated"] = obj.get("updated")
+    if kind == "Create":
+        activity = create_activity(ctx, post)  # its id is the post's, as in the outbox
+    else:
+        obj = tombstone(post) if kind == "Delete" else note(ctx, post, with_context=False)
+        obj.pop("@context", None)
+        activity = {
+            "id": activity_id(ctx),
+            "type": kind,
+            "actor": author.uri,
+            "object": obj,
+            "to": [AS_PUBLIC],
+            "cc": obj.get("cc", []) if kind != "Delete" else [f"{author.uri}/followers"],
+        }
+        if kind == "Update":
+            activity["updated"] = obj.get("updated")
     if author.is_local:
         publish(ctx, activity, _post_audience(ctx, post, author, community, parent))
     if local_community:
+        if kind != "Create":
+            if author.is_local:
+                _announce(ctx, community, activity)
+            return
+        # Announce(Create), or by id for a remote member's post (peers fetch it from
+        # its origin): the same activity, with the same id, as the community's outbox.
+        _announce(ctx, community, post.uri, announce=announce_activity(ctx, post, community))
         if author.is_local:
-            _announce(ctx, community, activity)
-        if kind == "Create":
             # Mastodon ignores Announce(Create); it shows a boost of the object.
-            # A remote member's post is announced by id: peers fetch it from its origin.
             _announce(ctx, community, post.uri)
 
 

@@ -143,6 +143,25 @@ class CommunityRefOut(BaseModel):
     url: str
 
 
+class AttachmentOut(BaseModel):
+    url: str
+    media_type: str
+    name: str
+
+
+class PollOptionOut(BaseModel):
+    name: str
+    votes: int
+
+
+class PollOut(BaseModel):
+    """A remote poll, read-only (vote on its home server)."""
+
+    multiple: bool
+    options: list[PollOptionOut]
+    end_time: datetime | None
+
+
 class PostOut(BaseModel):
     id: int
     uri: str
@@ -161,6 +180,9 @@ class PostOut(BaseModel):
     reply_count: int
     reactions: dict[str, int]
     my_reactions: list[str]
+    content_warning: str | None = None  # show the text behind it
+    attachments: list[AttachmentOut] = []
+    poll: PollOut | None = None
 
     @classmethod
     def of(cls, view: PostView) -> PostOut:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
 from types import EllipsisType
 
@@ -26,6 +28,17 @@ from app.services.accounts import find_local, profile_url
 from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 
 MAX_TITLE = 200
+# What a remote post may carry beyond its text, bounded (docs/federation.md)
+MAX_WARNING = 500
+MAX_ATTACHMENTS = 8
+MAX_ALT_TEXT = 1500
+MAX_URL = 2048
+MAX_POLL_OPTIONS = 20
+MAX_OPTION_NAME = 200
+MAX_VOTES = 10**9
+SENSITIVE = "Sensitive content"
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,49}/[a-z0-9][a-z0-9.+-]{0,49}$")
+_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 
 
 def post_url(ctx: Ctx, post: Post) -> str:
@@ -200,6 +213,7 @@ def delete_post(ctx: Ctx, actor: Account, post_id: int) -> Post:
 
 def _tombstone(ctx: Ctx, post: Post) -> Post:
     post.text, post.html, post.title = "", "", None
+    post.content_warning = post.attachments = post.poll = None
     post.deleted_at = utcnow()
     ctx.db.add(post)
     for model in (PostRevision, PostTag, PostMention, Reaction):
@@ -210,6 +224,78 @@ def _tombstone(ctx: Ctx, post: Post) -> Post:
 
 def find_by_uri(ctx: Ctx, uri: str) -> Post | None:
     return ctx.db.exec(select(Post).where(Post.uri == uri)).first()
+
+
+def _web_url(value: object) -> str | None:
+    ok = isinstance(value, str) and len(value) <= MAX_URL and _URL.match(value)
+    return value if ok else None
+
+
+def content_warning(summary: str | None, sensitive: bool) -> str | None:
+    """A remote post's warning as plain text: its summary, or a general one when it
+    is only marked sensitive."""
+    warning = plain_text(sanitize_html(summary or ""), MAX_WARNING)
+    return warning or (SENSITIVE if sensitive else None)
+
+
+def _attachments_json(items: list[dict] | tuple[dict, ...]) -> str | None:
+    """Links to a remote post's media (until media support lands): http(s) URLs
+    only, a bounded number, the alt text as plain text."""
+    kept = []
+    for item in items:
+        url = _web_url(item.get("url")) if isinstance(item, dict) else None
+        if url is None:
+            continue
+        media_type = item.get("media_type")
+        media_type = media_type.lower() if isinstance(media_type, str) else ""
+        name = item.get("name") if isinstance(item.get("name"), str) else ""
+        kept.append(
+            {
+                "url": url,
+                "media_type": media_type if _MEDIA_TYPE.match(media_type) else "",
+                "name": plain_text(sanitize_html(name), MAX_ALT_TEXT),
+            }
+        )
+        if len(kept) == MAX_ATTACHMENTS:
+            break
+    return json.dumps(kept) if kept else None
+
+
+def _poll_json(poll: dict | None) -> str | None:
+    """A remote poll, read-only: its options with their vote counts, and when it ends."""
+    if not isinstance(poll, dict):
+        return None
+    options = []
+    for option in poll.get("options") or []:
+        name = plain_text(sanitize_html(str(option.get("name") or "")), MAX_OPTION_NAME)
+        votes = option.get("votes")
+        votes = votes if isinstance(votes, int) and not isinstance(votes, bool) else 0
+        if name:
+            options.append({"name": name, "votes": min(max(votes, 0), MAX_VOTES)})
+        if len(options) == MAX_POLL_OPTIONS:
+            break
+    if not options:
+        return None
+    end = poll.get("end_time")
+    return json.dumps(
+        {
+            "multiple": bool(poll.get("multiple")),
+            "options": options,
+            "end_time": end.isoformat() if isinstance(end, datetime) and end.tzinfo else None,
+        }
+    )
+
+
+def attachments_of(post: Post) -> list[dict]:
+    return json.loads(post.attachments) if post.attachments else []
+
+
+def poll_of(post: Post) -> dict | None:
+    if not post.poll:
+        return None
+    poll = json.loads(post.poll)
+    end = poll.get("end_time")
+    return {**poll, "end_time": datetime.fromisoformat(end) if end else None}
 
 
 def store_remote(
@@ -226,16 +312,29 @@ def store_remote(
     parent: Post | None = None,
     community: Community | None = None,
     tags: list[str] | tuple[str, ...] = (),
+    summary: str | None = None,
+    sensitive: bool = False,
+    attachments: list[dict] | tuple[dict, ...] = (),
+    poll: dict | None = None,
 ) -> Post | None:
     """Insert, or update, a post that lives on another instance.
 
     The HTML is sanitized here with the same allow-list as local posts, whatever the
-    caller did. An update keeps the previous version in the history; a post already
-    deleted stays deleted (None is returned). Only the author may change a post.
+    caller did, and so are its content warning (``summary``, or ``sensitive``),
+    attachments (``url``, ``media_type``, ``name``) and poll (``multiple``,
+    ``options`` of ``name`` and ``votes``, ``end_time``). An update keeps the
+    previous version in the history (a poll's new counts alone are no new version);
+    a post already deleted stays deleted (None is returned). Only the author may
+    change a post.
     """
     html = sanitize_html(html or "")
     text = plain_text(html)[: ctx.settings.max_post_chars * 2]
     title = (title or "").strip()[:MAX_TITLE] or None
+    extras = {
+        "content_warning": content_warning(summary, sensitive),
+        "attachments": _attachments_json(attachments),
+        "poll": _poll_json(poll),
+    }
     existing = find_by_uri(ctx, uri)
     if existing is not None:
         if existing.author_id != author.id:
@@ -243,7 +342,13 @@ def store_remote(
         if existing.is_deleted:
             return None
         if existing.html == html and existing.title == title:
+            if any(getattr(existing, k) != v for k, v in extras.items()):
+                for k, v in extras.items():
+                    setattr(existing, k, v)
+                ctx.db.add(existing)
             return existing
+        for k, v in extras.items():
+            setattr(existing, k, v)
         ctx.db.add(
             PostRevision(
                 post_id=existing.id,
@@ -273,6 +378,7 @@ def store_remote(
         url=url,
         object_type=object_type if object_type in ("Note", "Page", "Article") else "Note",
         created_at=min(published, now) if published else now,
+        **extras,
     )
     ctx.db.add(post)
     ctx.db.flush()

@@ -14,7 +14,7 @@ from sqlmodel import select
 from app.models import Account, Community, Post
 from app.services import Ctx, reactions
 from app.services.accounts import profile_url
-from app.services.posts import post_url
+from app.services.posts import attachments_of, poll_of, post_url
 
 
 @dataclass
@@ -57,6 +57,10 @@ class PostView:
     reactions: dict[str, int] = field(default_factory=dict)
     thread_url: str = ""
     my_reactions: list[str] = field(default_factory=list)
+    # a remote post's warning, media links and read-only poll (posts.store_remote)
+    content_warning: str | None = None
+    attachments: list[dict] = field(default_factory=list)
+    poll: dict | None = None
 
 
 def author_view(ctx: Ctx, account: Account) -> AuthorView:
@@ -117,6 +121,9 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
                 if p.root_id is None
                 else f"{ctx.base_url}/posts/{p.root_id}#p{p.id}",
                 my_reactions=sorted(mine[p.id]),
+                content_warning=p.content_warning,
+                attachments=attachments_of(p),
+                poll=poll_of(p),
             )
         )
     return out
