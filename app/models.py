@@ -111,6 +111,12 @@ class Community(SQLModel, table=True):
     algorithm_governance: str = Field(
         default="admins", max_length=10, sa_column_kwargs={"server_default": "admins"}
     )
+    # floors on every vote it takes (app/services/governance.py VoteRules)
+    vote_min_hours: int = Field(default=24, sa_column_kwargs={"server_default": "24"})
+    vote_quorum_percent: int = Field(default=10, sa_column_kwargs={"server_default": "10"})
+    vote_openers: str = Field(  # "members" | "moderators"
+        default="members", max_length=10, sa_column_kwargs={"server_default": "members"}
+    )
     created_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

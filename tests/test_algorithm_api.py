@@ -191,7 +191,7 @@ def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, sett
 
 
 def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001
-    """Let the voting window pass."""
+    """Let the voting window pass (its closing job waits for the closing time)."""
     from datetime import timedelta
 
     from app.models import AlgorithmProposal, utcnow
@@ -202,7 +202,19 @@ def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001
         ctx.db.add(proposal)
 
 
-def test_member_vote_lifecycle(garden, api_user, new_ctx) -> None:  # noqa: ANN001
+def _close(new_ctx, engine, settings, proposal_id: int) -> None:  # noqa: ANN001
+    """Let the voting window pass and the closing job run (reads never close a vote)."""
+    from app.services import jobs
+
+    _expire(new_ctx, proposal_id)
+    with new_ctx() as ctx:  # the job was queued for the closing time; make it due now
+        for job in ctx.db.exec(select(Job).where(Job.kind == "algorithms.close_proposal")):
+            job.run_at = utcnow()
+            ctx.db.add(job)
+    assert jobs.run_one(engine, settings, "w").state == "done"
+
+
+def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> None:  # noqa: ANN001
     alice, bob = garden["alice"], garden["bob"]
     carol = api_user("carol")
     carol.post("/api/v1/communities/garden/join")
@@ -233,7 +245,7 @@ def test_member_vote_lifecycle(garden, api_user, new_ctx) -> None:  # noqa: ANN0
             "reason": "find common ground",
             "quorum": 2,
             "threshold": 0.5,
-            "window_hours": 1,
+            "window_hours": 24,
         },
     )
     assert r.status_code == 201 and r.json()["state"] == "open"
@@ -251,6 +263,10 @@ def test_member_vote_lifecycle(garden, api_user, new_ctx) -> None:  # noqa: ANN0
 
     _expire(new_ctx, pid)
     proposals = alice.get("/api/v1/communities/garden/algorithm-proposals").json()
+    assert proposals[0]["state"] == "open"  # until its closing job has run
+    assert bob.post(votes, {"choice": "no"}).json()["error"] == "proposal_closed"
+    _close(new_ctx, engine, settings, pid)
+    proposals = alice.get("/api/v1/communities/garden/algorithm-proposals").json()
     assert proposals[0]["state"] == "passed"
     state = alice.get("/api/v1/communities/garden/algorithm").json()
     assert state["active"]["version_id"] == bridging
@@ -266,7 +282,7 @@ def test_member_vote_lifecycle(garden, api_user, new_ctx) -> None:  # noqa: ANN0
     assert alice.get("/api/v1/communities/garden/feed").json()["algorithm"] == "Bridging"
 
 
-def test_a_proposal_without_quorum_is_rejected(garden, new_ctx) -> None:  # noqa: ANN001
+def test_a_proposal_without_quorum_is_rejected(garden, new_ctx, engine, settings) -> None:  # noqa: ANN001
     alice, bob = garden["alice"], garden["bob"]
     alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
@@ -274,7 +290,7 @@ def test_a_proposal_without_quorum_is_rejected(garden, new_ctx) -> None:  # noqa
         "/api/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 2}
     ).json()["id"]
     bob.post(f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"})
-    _expire(new_ctx, pid)
+    _close(new_ctx, engine, settings, pid)
     proposal = alice.get("/api/v1/communities/garden/algorithm-proposals").json()[0]
     assert proposal["state"] == "rejected" and proposal["tally"]["yes"] == 1
     assert (
@@ -294,9 +310,12 @@ def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) 
     alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
     needs = builtin(alice, "Questions that need answers")["latest"]["version_id"]
     pid = bob.post(
-        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": needs, "quorum": 1}
+        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": needs, "quorum": 2}
     ).json()["id"]
-    bob.post(f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"})
+    for member in (alice, bob):
+        member.post(
+            f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"}
+        )
     _expire(new_ctx, pid)
     with new_ctx() as ctx:  # the job was queued for the closing time; make it due now
         for job in ctx.db.exec(select(Job).where(Job.kind == "algorithms.close_proposal")):

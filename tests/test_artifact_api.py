@@ -188,7 +188,7 @@ def test_decision_through_the_api(world) -> None:  # noqa: ANN001
     )
     assert r.status_code == 422 and r.json()["error"] == "not_proposed"
     ada.post(f"/api/v1/artifacts/{art['id']}/stage", {"stage": "proposed"})
-    closes = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    closes = (datetime.now(UTC) + timedelta(hours=24)).isoformat()  # the floor, exactly
     r = ada.post(
         f"/api/v1/artifacts/{art['id']}/decisions",
         {"method": "consent", "closes_at": closes, "quorum": 2},

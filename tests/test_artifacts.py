@@ -218,7 +218,7 @@ def _proposed(ctx: Ctx, town):  # noqa: ANN001, ANN202
 
 def test_decision_lifecycle_quorum_block_outcome_and_review(ctx: Ctx, town) -> None:  # noqa: ANN001
     ada, ben, garden, art = _proposed(ctx, town)
-    closes = utcnow() + timedelta(hours=1)
+    closes = utcnow() + timedelta(hours=25)  # the community's floor is a day
     vote = decisions.open_vote(ctx, ada, art.id, "consent", closes, quorum=2)
     decisions.vote(ctx, ada, vote.id, "agree")
     decisions.close(ctx, vote)  # not due yet: nothing happens
@@ -252,7 +252,7 @@ def test_decision_lifecycle_quorum_block_outcome_and_review(ctx: Ctx, town) -> N
 
 def test_the_closing_job_is_queued_for_the_closing_time(ctx: Ctx, town) -> None:  # noqa: ANN001
     ada, *_, art = _proposed(ctx, town)
-    closes = utcnow() + timedelta(hours=2)
+    closes = utcnow() + timedelta(hours=26)
     vote = decisions.open_vote(ctx, ada, art.id, "consent", closes)
     job = ctx.db.exec(select(Job).where(Job.kind == "decisions.close")).one()
     assert job.run_at == closes and f'"decision": {vote.id}' in job.payload

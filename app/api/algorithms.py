@@ -21,6 +21,8 @@ from app.api.schemas import (
     ProposalCreate,
     ProposalOut,
     VoteCreate,
+    VoteRulesOut,
+    VoteRulesUpdate,
 )
 from app.deps import CtxDep
 from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVersion
@@ -209,6 +211,36 @@ def set_governance(name: Name, body: GovernanceUpdate, ctx: CtxDep, account: Wri
     """Community admins choose who changes the algorithm: themselves, or members by vote."""
     community = governance.set_mode(ctx, account, communities.get(ctx, name), body.mode)
     return {"community": community.name, "mode": community.algorithm_governance}
+
+
+def vote_rules_out(rules: governance.VoteRules) -> VoteRulesOut:
+    return VoteRulesOut(
+        min_hours=rules.min_hours,
+        quorum_percent=rules.quorum_percent,
+        openers=rules.openers,
+        members=rules.members,
+        min_quorum=rules.min_quorum,
+    )
+
+
+@router.get("/communities/{name}/vote-rules", response_model=VoteRulesOut)
+def get_vote_rules(name: Name, ctx: CtxDep) -> VoteRulesOut:
+    """The floors on this community's votes: shortest window, smallest quorum, who opens."""
+    return vote_rules_out(governance.vote_rules(ctx, communities.get(ctx, name)))
+
+
+@router.put("/communities/{name}/vote-rules", response_model=VoteRulesOut)
+def set_vote_rules(name: Name, body: VoteRulesUpdate, ctx: CtxDep, account: Writer) -> VoteRulesOut:
+    """Community admins set the floors; votes already open keep theirs."""
+    rules = governance.set_vote_rules(
+        ctx,
+        account,
+        communities.get(ctx, name),
+        min_hours=body.min_hours,
+        quorum_percent=body.quorum_percent,
+        openers=body.openers,
+    )
+    return vote_rules_out(rules)
 
 
 @router.post("/communities/{name}/algorithm-proposals", status_code=201, response_model=ProposalOut)

@@ -58,7 +58,9 @@ class StanceSet(Body):
 class DecisionCreate(Body):
     method: Literal["consent", "consensus"]
     closes_at: datetime
-    quorum: int = Field(default=1, ge=1, le=100_000)
+    quorum: int | None = Field(
+        default=None, ge=1, le=100_000, description="ballots needed; default the community's floor"
+    )
 
 
 class BallotCreate(Body):

@@ -355,6 +355,22 @@ class GovernanceUpdate(Body):
     mode: Literal["admins", "vote"]
 
 
+class VoteRulesUpdate(Body):
+    """A community's floors on its votes (algorithm proposals and artifact decisions)."""
+
+    min_hours: int = Field(description="shortest voting window, 1 to 720 hours")
+    quorum_percent: int = Field(description="smallest quorum as a share of members, 0 to 100")
+    openers: Literal["members", "moderators"] = Field(description="who opens votes")
+
+
+class VoteRulesOut(BaseModel):
+    min_hours: int
+    quorum_percent: int
+    openers: str
+    members: int
+    min_quorum: int = Field(description="the share of members, rounded up, never below 2")
+
+
 class ProposalOut(BaseModel):
     id: int
     version_id: int

@@ -28,6 +28,7 @@ from app.models import (
     ArtifactTag,
     ArtifactTransition,
     Community,
+    Decision,
     get_row,
     utcnow,
 )
@@ -343,8 +344,16 @@ def contributors(ctx: Ctx, artifact: Artifact, *, window: int = 300) -> list[tup
 
 
 def transition(
-    ctx: Ctx, actor: Account, artifact_id: int, to_stage: str, reason: str = ""
+    ctx: Ctx,
+    actor: Account,
+    artifact_id: int,
+    to_stage: str,
+    reason: str = "",
+    *,
+    decision: Decision | None = None,
 ) -> ArtifactTransition:
+    """Every stage change, by hand or by a vote (``decision``, an adopting vote on
+    this artifact, stands in for a moderator's say-so on that one move)."""
     artifact = get(ctx, artifact_id)
     community = community_of(ctx, artifact)
     if to_stage not in STAGES + SIDE_STAGES:
@@ -358,6 +367,8 @@ def transition(
         communities.is_active_member(ctx, actor, community)
         and (needed == "member" or (needed == "author" and artifact.author_id == actor.id))
     )
+    if decision is not None and decision.artifact_id == artifact.id:  # the vote decided it
+        allowed = allowed or (decision.state == "adopted" and to_stage == "adopted")
     if not allowed:
         who = {"author": "its author or a moderator", "moderator": "a moderator"}.get(needed)
         raise Forbidden(f"Only {who} can move it to “{to_stage}”.", code="transition_not_allowed")

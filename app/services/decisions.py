@@ -2,9 +2,12 @@
 
 *Consent* passes unless someone blocks; *consensus* passes only if nobody
 disagrees or blocks (abstaining is fine). Either way fewer ballots than the
-quorum means no decision. The vote closes at its closing time (a job does it),
-the artifact is adopted when it passes, and the outcome statement with a review
-date becomes part of the artifact's history; on that date it shows up for review.
+quorum means no decision. The vote closes at its closing time (a job does it,
+never a read), the artifact is adopted when it passes (through the same stage
+change as a moderator's, so its event fires and it federates), and the outcome
+statement with a review date becomes part of the artifact's history; on that
+date it shows up for review. The community's floors (window, quorum, who opens
+votes) are the same as for algorithm proposals: governance.VoteRules.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import select
 
-from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.models import Account, Artifact, Ballot, Decision, get_row, utcnow
-from app.services import Ctx, artifacts, communities, jobs
+from app.services import Ctx, artifacts, communities, governance, jobs
 
 METHODS = ("consent", "consensus")
 CHOICES = ("agree", "abstain", "disagree", "block")
@@ -37,20 +40,45 @@ def current(ctx: Ctx, artifact: Artifact) -> Decision | None:
     ).first()
 
 
+def _refusal(ctx: Ctx, account: Account | None, artifact: Artifact) -> DomainError | None:
+    """Why ``account`` may not put ``artifact`` to a vote now, or None if it may:
+    the one rule behind both the page's offer and the action."""
+    if artifact.stage != "proposed":
+        return Invalid("Only a proposed artifact can be put to a vote.", code="not_proposed")
+    community = artifacts.community_of(ctx, artifact)
+    moderator = communities.can_moderate(ctx, account, community)
+    if not moderator:
+        if account is None or not communities.is_active_member(ctx, account, community):
+            return Forbidden("Only members open votes.", code="not_a_member")
+        if not governance.may_open_votes(ctx, account, community):
+            return Forbidden("In this community only moderators open votes.", code="not_allowed")
+        if artifact.author_id != account.id:
+            return Forbidden("Its author or a moderator opens the vote.", code="not_allowed")
+    open_one = current(ctx, artifact)
+    if open_one is not None and open_one.state == "open":
+        return Conflict("A vote on this artifact is already open.", code="vote_open")
+    return None
+
+
+def may_open_vote(ctx: Ctx, account: Account | None, artifact: Artifact) -> bool:
+    """Whether to offer ``account`` to put the artifact to a vote."""
+    return _refusal(ctx, account, artifact) is None
+
+
 def open_vote(
     ctx: Ctx,
     actor: Account,
     artifact_id: int,
     method: str,
     closes_at: datetime,
-    quorum: int = 1,
+    quorum: int | None = None,
 ) -> Decision:
+    """Open a vote; without a quorum it takes the community's smallest allowed."""
     artifact = artifacts.get(ctx, artifact_id)
     community = artifacts.community_of(ctx, artifact)
-    if artifact.stage != "proposed":
-        raise Invalid("Only a proposed artifact can be put to a vote.", code="not_proposed")
-    if not (artifact.author_id == actor.id or communities.can_moderate(ctx, actor, community)):
-        raise Forbidden("Its author or a moderator opens the vote.", code="not_allowed")
+    refusal = _refusal(ctx, actor, artifact)
+    if refusal is not None:
+        raise refusal
     if method not in METHODS:
         raise Invalid("The method is consent or consensus.", code="bad_method")
     now = utcnow()
@@ -58,11 +86,9 @@ def open_vote(
         raise Invalid(
             f"The vote must close in the future, within {MAX_DAYS} days.", code="bad_closing"
         )
-    if not 1 <= quorum <= 100_000:
-        raise Invalid("The quorum is a number of ballots, at least 1.", code="bad_quorum")
-    open_one = current(ctx, artifact)
-    if open_one is not None and open_one.state == "open":
-        raise Conflict("A vote on this artifact is already open.", code="vote_open")
+    rules = governance.vote_rules(ctx, community)
+    quorum = rules.min_quorum if quorum is None else quorum
+    governance.check_floors(rules, closes_at - now, quorum)
     decision = Decision(
         artifact_id=artifact.id,
         method=method,
@@ -77,7 +103,8 @@ def open_vote(
 
 
 def vote(ctx: Ctx, account: Account, decision_id: int, choice: str, reason: str = "") -> Ballot:
-    decision = get(ctx, decision_id)
+    """A ballot, until the closing time; its closer waits for it and then counts it."""
+    decision = governance.locked(ctx, get(ctx, decision_id), shared=True)
     artifact = artifacts.get(ctx, decision.artifact_id)
     if not communities.is_active_member(ctx, account, artifacts.community_of(ctx, artifact)):
         raise Forbidden("Only members vote.", code="not_a_member")
@@ -120,42 +147,32 @@ def result(method: str, quorum: int, counts: dict[str, int]) -> str:
 
 
 def close(ctx: Ctx, decision: Decision, *, now: datetime | None = None) -> Decision:
-    """Close a vote whose time has come (idempotent)."""
+    """Close a vote whose time has come: once, however many closers race (its row
+    is locked and its state read again). A passed vote adopts the artifact
+    through artifacts.transition, like a moderator's adoption."""
     now = now or utcnow()
     if decision.state != "open" or decision.closes_at > now:
+        return decision
+    decision = governance.locked(ctx, decision)
+    if decision.state != "open":
         return decision
     counts = tally(ctx, decision)
     decision.state = result(decision.method, decision.quorum, counts)
     decision.tally = json.dumps(counts)
     decision.closed_at = now
     ctx.db.add(decision)
-    artifact = ctx.db.get(Artifact, decision.artifact_id)
-    if decision.state == "adopted" and artifact.stage == "proposed":
-        opener = ctx.db.get(Account, decision.opened_by_id)
-        _move(
-            ctx,
-            artifact,
-            opener,
-            "adopted",
-            f"Decision #{decision.id} ({decision.method}): {counts}",
-        )
+    if decision.state == "adopted":
+        artifact = governance.locked(ctx, ctx.db.get(Artifact, decision.artifact_id))
+        if artifact.stage == "proposed":  # not moved back to "open" meanwhile
+            artifacts.transition(
+                ctx,
+                ctx.db.get(Account, decision.opened_by_id),
+                artifact.id,
+                "adopted",
+                f"Decision #{decision.id} ({decision.method}): {counts}",
+                decision=decision,
+            )
     return decision
-
-
-def _move(ctx: Ctx, artifact: Artifact, actor: Account, stage: str, reason: str) -> None:
-    from app.models import ArtifactTransition
-
-    ctx.db.add(
-        ArtifactTransition(
-            artifact_id=artifact.id,
-            from_stage=artifact.stage,
-            to_stage=stage,
-            actor_id=actor.id,
-            reason=reason[:1000],
-        )
-    )
-    artifact.stage = stage
-    ctx.db.add(artifact)
 
 
 def record_outcome(
@@ -165,7 +182,10 @@ def record_outcome(
     decision = get(ctx, decision_id)
     artifact = artifacts.get(ctx, decision.artifact_id)
     community = artifacts.community_of(ctx, artifact)
-    if not (decision.opened_by_id == actor.id or communities.can_moderate(ctx, actor, community)):
+    opener = decision.opened_by_id == actor.id and communities.is_active_member(
+        ctx, actor, community
+    )
+    if not (opener or communities.can_moderate(ctx, actor, community)):
         raise Forbidden(
             "Who opened the vote, or a moderator, records its outcome.", code="not_allowed"
         )

@@ -1,12 +1,19 @@
 """How a community changes its ranking algorithm: by its admins, or by member
 vote (a proposal with a closing time, a quorum and a threshold, applied
-automatically when it passes). Every change lands in the public changelog."""
+automatically when it passes). Every change lands in the public changelog.
+
+Also the floors a community puts on every vote it takes, algorithm proposals
+and artifact decisions (app/services/decisions.py) alike: :class:`VoteRules`.
+Votes close only in their closing jobs, never on a read: a page shows an open
+vote past its closing time as "closing…" until the job has decided it."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlmodel import func, select
 
@@ -17,6 +24,7 @@ from app.models import (
     AlgorithmProposal,
     AlgorithmVote,
     Community,
+    Decision,
     FeedAlgorithmChoice,
     get_row,
     utcnow,
@@ -25,6 +33,153 @@ from app.services import Ctx, algorithms, communities, jobs
 
 MODES = ("admins", "vote")
 CHOICES = ("yes", "no", "abstain")
+OPENERS = ("members", "moderators")
+MAX_WINDOW_HOURS = 24 * 30
+# A window asked for as "now + N hours" is a moment shorter when it is checked.
+WINDOW_SLACK = timedelta(minutes=1)
+Row = TypeVar("Row")
+
+
+@dataclass(frozen=True)
+class VoteRules:
+    """A community's floors on its votes. The defaults (a day, a tenth of the
+    members, never fewer than two ballots, any member opens) give everyone, in
+    any time zone, a day and a night to see a vote and make sure no one passes
+    one alone, while a small community is not blocked by a large quorum."""
+
+    min_hours: int
+    quorum_percent: int
+    openers: str  # "members" | "moderators"
+    members: int
+
+    @property
+    def min_quorum(self) -> int:
+        """The share of members, rounded up; never fewer than two ballots (a
+        community of one excepted)."""
+        share = math.ceil(self.members * self.quorum_percent / 100)
+        return max(share, min(2, self.members), 1)
+
+    @property
+    def quorum_explained(self) -> str:
+        people = f"{self.members} member{'s' if self.members != 1 else ''}"
+        never = ", never fewer than 2" if self.members >= 2 else ""
+        n = self.min_quorum
+        return f"{n} ballot{'s' if n != 1 else ''} ({self.quorum_percent}% of the {people}{never})"
+
+    @property
+    def summary(self) -> str:
+        """What pages say about the floors."""
+        if self.openers == "members":
+            who = (
+                "Any member may propose an algorithm; an artifact's author or a "
+                "moderator puts it to a vote."
+            )
+        else:
+            who = "Only moderators open votes."
+        return (
+            f"Votes here stay open at least {self.min_hours} hours and need at least "
+            f"{self.quorum_explained}. {who}"
+        )
+
+
+def vote_rules(ctx: Ctx, community: Community) -> VoteRules:
+    return VoteRules(
+        min_hours=community.vote_min_hours,
+        quorum_percent=community.vote_quorum_percent,
+        openers=community.vote_openers,
+        members=communities.member_count(ctx, community),
+    )
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def set_vote_rules(
+    ctx: Ctx,
+    admin: Account,
+    community: Community,
+    *,
+    min_hours: int,
+    quorum_percent: int,
+    openers: str,
+) -> VoteRules:
+    """Community admins set the floors; votes already open keep theirs."""
+    communities.require_role(ctx, admin, community, "admin")
+    if not _whole(min_hours, 1, MAX_WINDOW_HOURS):
+        raise Invalid(
+            f"The shortest voting window is between 1 and {MAX_WINDOW_HOURS} hours (30 days).",
+            code="invalid_min_hours",
+        )
+    if not _whole(quorum_percent, 0, 100):
+        raise Invalid("The quorum share is a whole percentage, 0 to 100.", code="invalid_quorum")
+    if openers not in OPENERS:
+        raise Invalid("Votes are opened by “members” or “moderators”.", code="invalid_openers")
+    community.vote_min_hours, community.vote_quorum_percent = min_hours, quorum_percent
+    community.vote_openers = openers
+    ctx.db.add(community)
+    return vote_rules(ctx, community)
+
+
+def may_open_votes(ctx: Ctx, account: Account | None, community: Community) -> bool:
+    """Who opens votes here: moderators always; active members unless the
+    community leaves it to moderators."""
+    if communities.can_moderate(ctx, account, community):
+        return True
+    return (
+        account is not None
+        and community.vote_openers == "members"
+        and communities.is_active_member(ctx, account, community)
+    )
+
+
+def require_may_open_votes(ctx: Ctx, account: Account, community: Community) -> None:
+    if may_open_votes(ctx, account, community):
+        return
+    if communities.is_active_member(ctx, account, community):
+        raise Forbidden("In this community only moderators open votes.", code="not_allowed")
+    raise Forbidden("Only members can open votes.", code="not_a_member")
+
+
+def check_floors(rules: VoteRules, window: timedelta, quorum: int) -> None:
+    """Refuse a vote shorter or with a smaller quorum than the community allows."""
+    if window + WINDOW_SLACK < timedelta(hours=rules.min_hours):
+        raise Invalid(
+            f"Votes in this community stay open at least {rules.min_hours} hours.",
+            code="window_below_floor",
+        )
+    if quorum < rules.min_quorum:
+        raise Invalid(
+            f"Votes in this community need at least {rules.quorum_explained}.",
+            code="quorum_below_floor",
+        )
+    if quorum > max(rules.members, 1):
+        raise Invalid(
+            f"The quorum is at most the community's {rules.members} members.",
+            code="invalid_quorum",
+        )
+
+
+def locked(ctx: Ctx, row: Row, *, shared: bool = False) -> Row:
+    """The row read again and held until the transaction ends (PostgreSQL: FOR
+    UPDATE, or FOR SHARE when ``shared``; SQLite's write lock already serialises
+    writers), so a decision taken on it sees what other transactions committed."""
+    model = type(row)
+    query = (
+        select(model)
+        .where(model.id == row.id)
+        .with_for_update(read=shared)
+        .execution_options(populate_existing=True)
+    )
+    return ctx.db.exec(query).one()
+
+
+def shown_state(vote: AlgorithmProposal | Decision) -> str:
+    """A vote's state as pages show it: past its closing time it is "closing…"
+    until its closing job has decided it (reads never close anything)."""
+    if vote.state == "open" and vote.closes_at <= utcnow():
+        return "closing…"
+    return vote.state
 
 
 def set_mode(ctx: Ctx, admin: Account, community: Community, mode: str) -> Community:
@@ -63,18 +218,16 @@ def propose(
             "to let members vote.",
             code="governed_by_admins",
         )
-    if not communities.is_active_member(ctx, member, community):
-        raise Forbidden("Only members can make proposals.", code="not_a_member")
+    require_may_open_votes(ctx, member, community)
     version = algorithms.get_version(ctx, version_id)
     params = algorithms.checked_params(version, params)
-    if not (1 / 60 <= window_hours <= 24 * 30):
-        raise Invalid("The voting window is between one minute and 30 days.", code="invalid_window")
+    if not window_hours <= MAX_WINDOW_HOURS:  # the shortest is the community's floor
+        raise Invalid("The voting window is at most 30 days.", code="invalid_window")
     if not 0 <= threshold < 1:
         raise Invalid("The threshold is a fraction from 0 to below 1.", code="invalid_threshold")
-    members = communities.member_count(ctx, community)
-    quorum = max(1, math.ceil(members * 0.1)) if quorum is None else quorum
-    if not 1 <= quorum <= max(members, 1):
-        raise Invalid(f"The quorum is between 1 and the {members} members.", code="invalid_quorum")
+    rules = vote_rules(ctx, community)
+    quorum = rules.min_quorum if quorum is None else quorum
+    check_floors(rules, timedelta(hours=window_hours), quorum)
     if len(reason) > 1000:
         raise Invalid("Reasons are at most 1,000 characters.", code="invalid_reason")
     proposal = AlgorithmProposal(
@@ -103,8 +256,9 @@ def get_proposal(ctx: Ctx, community: Community, proposal_id: int) -> AlgorithmP
 
 
 def vote(ctx: Ctx, member: Account, proposal: AlgorithmProposal, choice: str) -> AlgorithmVote:
-    close_if_due(ctx, proposal)
-    if proposal.state != "open":
+    """A ballot, until the closing time; its closer waits for it and then counts it."""
+    proposal = locked(ctx, proposal, shared=True)
+    if proposal.state != "open" or proposal.closes_at <= utcnow():
         raise Conflict("Voting on this proposal has closed.", code="proposal_closed")
     if choice not in CHOICES:
         raise Invalid("Vote yes, no or abstain.", code="invalid_choice")
@@ -135,8 +289,12 @@ def tally(ctx: Ctx, proposal: AlgorithmProposal) -> dict[str, int]:
 
 
 def close_if_due(ctx: Ctx, proposal: AlgorithmProposal) -> AlgorithmProposal:
-    """Decide a proposal whose window has ended, applying it if it passed."""
+    """Decide a proposal whose window has ended, applying it if it passed: once,
+    however many closers race (its row is locked and its state read again)."""
     if proposal.state != "open" or proposal.closes_at > utcnow():
+        return proposal
+    proposal = locked(ctx, proposal)
+    if proposal.state != "open":
         return proposal
     counts = tally(ctx, proposal)
     voted = sum(counts.values())
@@ -174,14 +332,14 @@ def close_if_due(ctx: Ctx, proposal: AlgorithmProposal) -> AlgorithmProposal:
 
 
 def proposals(ctx: Ctx, community: Community) -> list[AlgorithmProposal]:
-    rows = list(
+    """Newest first, as stored: closing is the closing job's (reads never write)."""
+    return list(
         ctx.db.exec(
             select(AlgorithmProposal)
             .where(AlgorithmProposal.community_id == community.id)
             .order_by(AlgorithmProposal.id.desc())
         )
     )
-    return [close_if_due(ctx, p) for p in rows]
 
 
 @jobs.handler("algorithms.close_proposal")

@@ -226,8 +226,15 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
         modules=algorithms.list_modules(ctx),
         is_admin=communities.can_moderate(ctx, viewer, community, role="admin"),
         is_member=viewer is not None and communities.is_active_member(ctx, viewer, community),
+        may_propose=governance.may_open_votes(ctx, viewer, community),
+        vote_rules=governance.vote_rules(ctx, community),
         proposals=[
-            (p, governance.tally(ctx, p), ctx.db.get(AlgorithmVersion, p.version_id))
+            (
+                p,
+                governance.tally(ctx, p),
+                ctx.db.get(AlgorithmVersion, p.version_id),
+                governance.shown_state(p),
+            )
             for p in governance.proposals(ctx, community)
         ],
     )

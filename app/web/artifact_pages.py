@@ -22,6 +22,7 @@ from app.services import (
     commonground,
     communities,
     decisions,
+    governance,
     stances,
 )
 from app.services.artifacts import KINDS, LINK_KINDS, TRANSITIONS, MergeConflict
@@ -86,6 +87,9 @@ def _artifact_page(
         people=people,
         decision=decision,
         decision_tally=decisions.tally(ctx, decision) if decision else None,
+        decision_state=governance.shown_state(decision) if decision else None,
+        may_open_vote=decisions.may_open_vote(ctx, viewer, artifact),
+        vote_rules=governance.vote_rules(ctx, community),
         map=map_data,
         map_computed_at=computed_at,
         group_colours=GROUP_COLOURS,
@@ -297,7 +301,7 @@ def open_decision(
     artifact_id: Id,
     method: ShortField,
     hours: Annotated[int, Form(ge=1, le=24 * 60)] = 72,
-    quorum: Annotated[int, Form(ge=1, le=100_000)] = 1,
+    quorum: Annotated[int | None, Form(ge=1, le=100_000)] = None,
 ) -> Response:
     closes = datetime.now(UTC) + timedelta(hours=hours)
     return _act(

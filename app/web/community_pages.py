@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from app.deps import CtxDep
-from app.errors import DomainError
-from app.services import artifact_feed, artifacts, communities, feeds, follows
+from app.errors import DomainError, Forbidden
+from app.models import Community
+from app.services import Ctx, artifact_feed, artifacts, communities, feeds, follows, governance
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
 from app.web.lookup import form_target, look_up_form_target
@@ -157,13 +158,48 @@ def unfollow(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Respo
 def settings_form(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
     c = communities.get(ctx, name)
     communities.require_role(ctx, viewer, c, "admin")
-    form = {
+    return _settings_page(request, ctx, c, _fields(c))
+
+
+def _settings_page(
+    request: Request,
+    ctx: Ctx,
+    c: Community,
+    form: dict,
+    *,
+    rules_form: dict | None = None,
+    error: DomainError | None = None,
+) -> Response:
+    """The settings page: the community's fields and its voting rules (an error
+    shows the page again with what was typed)."""
+    rules = governance.vote_rules(ctx, c)
+    rules_form = rules_form or {
+        "min_hours": rules.min_hours,
+        "quorum_percent": rules.quorum_percent,
+        "openers": rules.openers,
+    }
+    if error is not None:
+        return show_error(
+            request, ctx, error, "community_settings.html", community=c, form=form,
+            vote_rules=rules, rules_form=rules_form,
+        )  # fmt: skip
+    return render(
+        request,
+        "community_settings.html",
+        community=c,
+        form=form,
+        vote_rules=rules,
+        rules_form=rules_form,
+    )
+
+
+def _fields(c: Community) -> dict:
+    return {
         "title": c.title,
         "description": c.description,
         "charter": c.charter,
         "join_policy": c.join_policy,
     }
-    return render(request, "community_settings.html", community=c, form=form)
 
 
 @router.post("/c/{name}/settings", dependencies=[Csrf])
@@ -195,8 +231,30 @@ def settings_submit(
             "charter": charter,
             "join_policy": join_policy,
         }
-        return show_error(request, ctx, exc, "community_settings.html", community=c, form=form)
+        return _settings_page(request, ctx, c, form, error=exc)
     return redirect(request, f"/c/{c.name}", flash="Community settings saved.")
+
+
+@router.post("/c/{name}/vote-rules", dependencies=[Csrf])
+def vote_rules_submit(
+    request: Request,
+    name: Name,
+    ctx: CtxDep,
+    viewer: Member,
+    min_hours: Annotated[int, Form()],
+    quorum_percent: Annotated[int, Form()],
+    openers: ShortField,
+) -> Response:
+    """Admins set the floors on the community's votes (the service checks the ranges)."""
+    c = communities.get(ctx, name)
+    typed = {"min_hours": min_hours, "quorum_percent": quorum_percent, "openers": openers}
+    try:
+        governance.set_vote_rules(ctx, viewer, c, **typed)
+    except Forbidden:
+        raise
+    except DomainError as exc:
+        return _settings_page(request, ctx, c, _fields(c), rules_form=typed, error=exc)
+    return redirect(request, f"/c/{c.name}/settings", flash="Voting rules saved.")
 
 
 @router.get("/c/{name}/members")
