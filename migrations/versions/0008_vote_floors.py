@@ -1,7 +1,7 @@
 """communities set floors on their votes: shortest window, smallest quorum, who opens
 
-Revision ID: 0007_vote_floors
-Revises: 0006
+Revision ID: 0008_vote_floors
+Revises: 0007_fedcontent
 Create Date: 2026-12-02
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0007_vote_floors"
-down_revision = "0006"
+revision = "0008_vote_floors"
+down_revision = "0007_fedcontent"
 branch_labels = None
 depends_on = None
 
