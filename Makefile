@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The instance's address, from which every stored URL is made: CG_DOMAIN if set, else this port.
+INSTANCE_DOMAIN := CG_DOMAIN=$${CG_DOMAIN:-127.0.0.1:$(PORT)}
 
 .PHONY: run test lint format demo federation-demo worker bench clean
 
@@ -17,12 +19,13 @@ $(STAMP): pyproject.toml
 ## run: install, migrate and serve on http://127.0.0.1:8000 (with a background worker)
 run: $(STAMP)
 	$(BIN)/commonground migrate
-	CG_DOMAIN=$${CG_DOMAIN:-127.0.0.1:$(PORT)} $(BIN)/commonground serve --host $(HOST) --port $(PORT) --with-worker
+	$(INSTANCE_DOMAIN) $(BIN)/commonground serve --host $(HOST) --port $(PORT) --with-worker
 
 ## demo: load demo members, communities and threads into the local instance
+## (run it with the PORT or CG_DOMAIN you give `make run`: links in the posts name it)
 demo: $(STAMP)
 	$(BIN)/commonground migrate
-	$(BIN)/commonground demo-data
+	$(INSTANCE_DOMAIN) $(BIN)/commonground demo-data
 
 ## federation-demo: two instances on :8000 and :8001, with demo data, following each other
 federation-demo: $(STAMP)

@@ -55,6 +55,7 @@ __all__ = [
     "MAX_REDIRECTS",
     "FetchError",
     "FetchErrorKind",
+    "plain_reason",
     "Fetched",
     "Fetcher",
     "SafeClient",
@@ -103,7 +104,17 @@ FetchErrorKind = Literal[
     "timeout",
     "invalid_json",  # not JSON, or not a JSON object
     "network",  # DNS failure, refused connection, TLS failure, protocol error
+    "bad_document",  # fetched fine, but not the kind of document asked for
 ]
+
+_UNUSABLE = "That server answered, but not with anything we can use here."
+PLAIN_REASONS: dict[str, str] = {
+    "network": "We couldn't reach that server. Check the address, or try again later.",
+    "timeout": "That server took too long to answer. Try again later.",
+    "blocked_address": "That address is on a private network, which this server never contacts.",
+    "bad_scheme": "That address must start with https://.",
+    "bad_url": "That isn't an address we can look up: write name@example.org or an https:// link.",
+}
 
 
 class FetchError(Exception):
@@ -136,6 +147,16 @@ class FetchError(Exception):
             and self.status is not None
             and (self.status >= 500 or self.status == 429)
         )
+
+
+def plain_reason(exc: FetchError) -> str:
+    """What a person is told when a remote request failed (the kind, in words,
+    without exception names or errno codes; the technical text is for logs)."""
+    if exc.kind == "http_status" and exc.status in (404, 410):
+        return "That server has nothing at that address (no such account or community)."
+    if exc.kind == "http_status" and exc.status is not None and exc.status >= 500:
+        return "That server had a problem answering. Try again later."
+    return PLAIN_REASONS.get(exc.kind, _UNUSABLE)
 
 
 # --- addresses ---------------------------------------------------------------------------

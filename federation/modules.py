@@ -27,7 +27,7 @@ from app.errors import Invalid
 from app.models import Account, AlgorithmModule, AlgorithmVersion
 from app.services import Ctx, algorithms
 from federation.actors import instance_actor_uri
-from federation.fetcher import FetchError
+from federation.fetcher import FetchError, plain_reason
 from federation.network import Network
 from federation.signatures import require_signed_fetch
 from federation.vocab import AS2_TYPE, CONTEXT
@@ -122,7 +122,9 @@ async def fetch_module(engine: Engine, settings: Settings, url: str) -> tuple[st
     try:
         doc = await net.fetch(url)
     except FetchError as exc:
-        raise Invalid(f"Could not fetch that module: {exc}", code="fetch_failed") from exc
+        raise Invalid(
+            f"Could not fetch that module. {plain_reason(exc)}", code="fetch_failed"
+        ) from exc
     finally:
         await net.aclose()
     source, digest = parse_module(doc, url)

@@ -85,7 +85,7 @@ def test_newcomer_signs_up_posts_replies_and_reacts(browser: Browser, tmp_path: 
         expect(bob.get_by_label("Your post")).to_have_count(0)  # not a member yet
         bob.get_by_role("button", name="Join", exact=True).click()
         expect(bob.get_by_text("Your role here:")).to_be_visible()
-        expect(bob.get_by_role("button", name="Leave")).to_be_visible()
+        expect(bob.get_by_role("link", name="Leave", exact=True)).to_be_visible()
         bob.goto(thread_url)
         bob.get_by_label("Your reply").fill("I'll bring bean seeds!")
         bob.get_by_role("button", name="Reply", exact=True).click()

@@ -96,7 +96,7 @@ def test_an_artifact_is_built_edited_compared_and_mapped(browser: Browser) -> No
         others_take_stances(base, artifact_id)
         for _ in range(60):  # the map job runs a few seconds after the stances
             page.reload()
-            if page.locator("svg.map").count():
+            if page.get_by_text("7 people, 2 statements").count():  # not ada's map alone
                 break
             page.wait_for_timeout(500)
         expect(page.locator("svg.map")).to_be_visible()

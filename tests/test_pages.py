@@ -184,7 +184,7 @@ def test_edit_history_and_delete(client: TestClient) -> None:
     submit(client, f"/posts/{pid}/edit", f"/posts/{pid}/edit", {"text": "second draft"})
     history = client.get(f"/posts/{pid}/history").text
     assert "second draft" in history and "first draft" in history
-    submit(client, f"/posts/{pid}/edit", f"/posts/{pid}/delete", {})
+    submit(client, f"/posts/{pid}/delete", f"/posts/{pid}/delete", {"confirm": "yes"})
     page = client.get(post).text
     assert "This post was deleted." in page and "second draft" not in page
 
@@ -221,7 +221,7 @@ def test_admin_page_is_for_admins_only(client: TestClient, new_ctx) -> None:  # 
     submit(client, "/login", "/login", {"username": "root", "password": PASSWORD})
     page = client.get("/admin").text
     assert "Background jobs" in page and "@alice" in page
-    r = submit(client, "/admin", "/admin/members/alice/suspend", {})
+    r = submit(client, "/admin", "/admin/members/alice/suspend", {"confirm": "yes"})
     assert r.status_code == 303
     assert client.get("/@alice").status_code == 404
 

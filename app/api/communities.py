@@ -107,6 +107,13 @@ def community_feed(
     return FeedOut.of(feeds.community(ctx, c, viewer, cursor=cursor, limit=limit))
 
 
+@router.delete("/{name}", status_code=204)
+def dissolve_community(name: Name, ctx: CtxDep, account: Writer) -> Response:
+    """Dissolve the community: it is deleted with everything in it (its admins only)."""
+    communities.dissolve(ctx, account, communities.get(ctx, name))
+    return Response(status_code=204)
+
+
 @router.post("/{name}/join", response_model=MembershipOut)
 def join(name: Name, ctx: CtxDep, account: Writer) -> MembershipOut:
     """Join an open community, or ask to join one that needs approval (state ``pending``)."""

@@ -241,6 +241,7 @@ def revise(
                 {
                     "base_revision": base.id,
                     "current_revision": current.id,
+                    "current_number": current.number,  # what people call it
                     "current": {"title": current.title, "body": current.body},
                     "yours": {"title": title, "body": body},
                     "conflicts": [

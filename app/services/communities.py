@@ -165,16 +165,40 @@ def join(ctx: Ctx, account: Account, community: Community) -> Membership:
     return m
 
 
+def is_only_admin(ctx: Ctx, account: Account | None, community: Community) -> bool:
+    """Would the community be left without an admin if this member went?"""
+    m = membership(ctx, account, community)
+    return (
+        m is not None
+        and m.state == "active"
+        and m.role == "admin"
+        and _admin_count(ctx, community) == 1
+    )
+
+
 def leave(ctx: Ctx, account: Account, community: Community) -> None:
+    """Leave a community. Its only admin must first hand over (make another member
+    admin) or dissolve it on purpose: a community is never left without an admin,
+    not even an empty one."""
     m = membership(ctx, account, community)
     if m is None:
         raise NotFound("You are not a member of this community.", code="not_a_member")
-    if m.role == "admin" and _admin_count(ctx, community) == 1 and member_count(ctx, community) > 1:
+    if is_only_admin(ctx, account, community):
         raise Conflict(
-            "You are the community's only admin: make someone else admin before leaving.",
+            f"You are the only admin of “{community.display_title}”: make another member "
+            "admin before you leave, or dissolve the community.",
             code="last_admin",
         )
     ctx.db.delete(m)
+
+
+def dissolve(ctx: Ctx, admin: Account, community: Community) -> None:
+    """End a community on purpose: it is deleted with everything in it (threads,
+    artifacts, decisions, memberships, follows). Only its admins (and instance
+    admins) may; pages ask for confirmation first, API callers ask explicitly."""
+    require_role(ctx, admin, community, "admin")
+    ctx.db.delete(community)
+    ctx.db.flush()
 
 
 def _target_membership(ctx: Ctx, community: Community, username: str) -> Membership:

@@ -192,22 +192,24 @@ def edit(
     return post
 
 
+def can_delete(ctx: Ctx, actor: Account | None, post: Post) -> bool:
+    """Authors delete their own posts; community moderators and instance admins
+    may delete any post in their care. (Pages ask this to offer the action.)"""
+    if actor is None or post.is_deleted:
+        return False
+    if post.author_id == actor.id or (actor.is_admin and actor.is_local):
+        return True
+    community = ctx.db.get(Community, post.community_id) if post.community_id else None
+    return community is not None and communities.can_moderate(ctx, actor, community)
+
+
 def delete_post(ctx: Ctx, actor: Account, post_id: int) -> Post:
-    """Delete a post's content, leaving a tombstone so replies keep their place.
-    Authors delete their own posts; community moderators and instance admins
-    may delete any post in their care."""
+    """Delete a post's content, leaving a tombstone so replies keep their place."""
     post = get(ctx, post_id)
     if post.is_deleted:
         return post
-    if post.author_id != actor.id:
-        community = ctx.db.get(Community, post.community_id) if post.community_id else None
-        allowed = (actor.is_admin and actor.is_local) or (
-            community is not None and communities.can_moderate(ctx, actor, community)
-        )
-        if not allowed:
-            raise Forbidden(
-                "Only the author or a moderator can delete this post.", code="not_author"
-            )
+    if not can_delete(ctx, actor, post):
+        raise Forbidden("Only the author or a moderator can delete this post.", code="not_author")
     return _tombstone(ctx, post)
 
 

@@ -12,6 +12,7 @@ from app.errors import Forbidden, Invalid
 from app.models import Account
 from app.services import accounts, communities, jobs, peers
 from app.web.deps import Csrf, Member
+from app.web.forms import Confirm, confirmation, unconfirmed
 from app.web.templating import redirect, render
 
 router = APIRouter(prefix="/admin")
@@ -61,8 +62,28 @@ def unblock_domain(
     return redirect(request, "/admin", flash=f"{peer.domain} is no longer blocked.")
 
 
+@router.get("/members/{username}/suspend")
+def suspend_confirmation(
+    request: Request, username: Username, ctx: CtxDep, viewer: Member
+) -> Response:
+    _require_admin(viewer)
+    person = accounts.get_local(ctx, username)
+    return confirmation(
+        request,
+        question=f"Suspend {person.name} (@{person.username})?",
+        consequence="They are logged out and can't log in, and their profile disappears "
+        "until an admin restores them. Nothing they wrote is deleted.",
+        button=f"Suspend @{person.username}",
+        back="/admin",
+    )
+
+
 @router.post("/members/{username}/suspend", dependencies=[Csrf])
-def suspend(request: Request, username: Username, ctx: CtxDep, viewer: Member) -> Response:
+def suspend(
+    request: Request, username: Username, ctx: CtxDep, viewer: Member, confirm: Confirm = ""
+) -> Response:
+    if asked := unconfirmed(request, confirm):
+        return asked
     _require_admin(viewer)
     person = accounts.get_local(ctx, username)
     if person.id == viewer.id:

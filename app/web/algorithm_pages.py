@@ -208,6 +208,7 @@ def by_hash(
 def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> Response:
     community = communities.get(ctx, name)
     version, params = algorithms.active_for_community(ctx, community)
+    modules = algorithms.list_modules(ctx)
     return render(
         request,
         "community_algorithm.html",
@@ -223,7 +224,8 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
             )
             for c in algorithms.changelog(ctx, community)
         ],
-        modules=algorithms.list_modules(ctx),
+        modules=modules,
+        module_names={m.id: m.name for m, _ in modules},  # proposals and changes name theirs
         is_admin=communities.can_moderate(ctx, viewer, community, role="admin"),
         is_member=viewer is not None and communities.is_active_member(ctx, viewer, community),
         may_propose=governance.may_open_votes(ctx, viewer, community),

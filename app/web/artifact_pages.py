@@ -131,28 +131,69 @@ def list_page(
     )
 
 
-@router.get("/c/{name}/artifacts/graph")
-def graph_page(request: Request, ctx: CtxDep, viewer: Viewer, name: Name) -> Response:
-    """The artifacts as a graph of typed links (nodes on a circle, so it is readable
-    without JavaScript and stable between visits)."""
-    community = communities.get(ctx, name)
-    nodes, edges = artifacts.graph(ctx, community)
-    size, radius = 640, 250
-    positions = {}
+GRAPH_RADIUS, NODE_RADIUS, LABEL_CHARS = 220, 9, 32
+GRAPH_WIDTH, GRAPH_HEIGHT = 960, 520  # room for a full label on either side of the circle
+
+
+def graph_layout(nodes: list[Artifact], edges: list) -> tuple[dict, list[dict]]:
+    """Nodes on a circle (readable without JavaScript, stable between visits), each
+    label on the outer side of its node so none runs off the picture, and each link
+    ending at the edge of its target's circle so its arrowhead is not hidden under it."""
+    cx, cy = GRAPH_WIDTH / 2, GRAPH_HEIGHT / 2
+    places: dict[int, dict] = {}
     for i, a in enumerate(nodes):
         angle = 2 * math.pi * i / max(len(nodes), 1) - math.pi / 2
-        positions[a.id] = (
-            round(size / 2 + radius * math.cos(angle), 1),
-            round(size / 2 + radius * math.sin(angle), 1),
+        x, y = cx + GRAPH_RADIUS * math.cos(angle), cy + GRAPH_RADIUS * math.sin(angle)
+        side = math.cos(angle)
+        anchor = "start" if side > 0.2 else "end" if side < -0.2 else "middle"
+        gap = NODE_RADIUS + 4
+        label_x = x + gap if anchor == "start" else x - gap if anchor == "end" else x
+        label_y = y + 4 if anchor != "middle" else y + (gap + 10 if y > cy else -gap)
+        title = a.title if len(a.title) <= LABEL_CHARS else a.title[: LABEL_CHARS - 1] + "…"
+        places[a.id] = {
+            "x": round(x, 1), "y": round(y, 1), "anchor": anchor,
+            "label_x": round(label_x, 1), "label_y": round(label_y, 1), "label": title,
+        }  # fmt: skip
+    lines = []
+    for e in edges:
+        s, t = places[e.source_id], places[e.target_id]
+        dx, dy = t["x"] - s["x"], t["y"] - s["y"]
+        length = math.hypot(dx, dy) or 1.0
+        ux, uy = dx / length, dy / length
+        start, stop = NODE_RADIUS, NODE_RADIUS + 2  # leave the target's circle visible
+        lines.append(
+            {
+                "kind": e.kind,
+                "x1": round(s["x"] + ux * start, 1),
+                "y1": round(s["y"] + uy * start, 1),
+                "x2": round(t["x"] - ux * stop, 1),
+                "y2": round(t["y"] - uy * stop, 1),
+                "mid_x": round((s["x"] + t["x"]) / 2, 1),
+                "mid_y": round((s["y"] + t["y"]) / 2, 1),
+            }
         )
+    return places, lines
+
+
+@router.get("/c/{name}/artifacts/graph")
+def graph_page(request: Request, ctx: CtxDep, viewer: Viewer, name: Name) -> Response:
+    """The artifacts as a graph of typed links."""
+    community = communities.get(ctx, name)
+    nodes, edges = artifacts.graph(ctx, community)
+    places, lines = graph_layout(nodes, edges)
+    titles = {a.id: a.title for a in nodes}
     return render(
         request,
         "artifact_graph.html",
         community=community,
         nodes=nodes,
         edges=edges,
-        positions=positions,
-        size=size,
+        titles=titles,
+        places=places,
+        lines=lines,
+        width=GRAPH_WIDTH,
+        height=GRAPH_HEIGHT,
+        node_radius=NODE_RADIUS,
         kind_colours=KIND_COLOURS,
     )
 

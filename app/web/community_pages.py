@@ -12,9 +12,17 @@ from app.errors import DomainError, Forbidden
 from app.models import Community
 from app.services import Ctx, artifact_feed, artifacts, communities, feeds, follows, governance
 from app.web.deps import Csrf, Member, Viewer
-from app.web.forms import OptionalShort, ShortField, TextField, show_error
+from app.web.forms import (
+    Confirm,
+    OptionalShort,
+    ShortField,
+    TextField,
+    confirmation,
+    show_error,
+    unconfirmed,
+)
 from app.web.lookup import form_target, look_up_form_target
-from app.web.templating import redirect, render
+from app.web.templating import plural, redirect, render
 
 router = APIRouter()
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -114,11 +122,56 @@ def join(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
     return redirect(request, f"/c/{c.name}", flash=note)
 
 
+@router.get("/c/{name}/leave")
+def leave_confirmation(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
+    """Ask before leaving; the only admin is told how to hand over or dissolve instead."""
+    c = communities.get(ctx, name)
+    only_admin = communities.is_only_admin(ctx, viewer, c)
+    return render(
+        request,
+        "community_leave.html",
+        community=c,
+        only_admin=only_admin,
+        alone=only_admin and communities.member_count(ctx, c) == 1,
+    )
+
+
 @router.post("/c/{name}/leave", dependencies=[Csrf])
-def leave(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
+def leave(
+    request: Request, name: Name, ctx: CtxDep, viewer: Member, confirm: Confirm = ""
+) -> Response:
+    if asked := unconfirmed(request, confirm):
+        return asked
     c = communities.get(ctx, name)
     communities.leave(ctx, viewer, c)
     return redirect(request, f"/c/{c.name}", flash=f"You left “{c.display_title}”.")
+
+
+@router.get("/c/{name}/dissolve")
+def dissolve_confirmation(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
+    c = communities.get(ctx, name)
+    communities.require_role(ctx, viewer, c, "admin")
+    return confirmation(
+        request,
+        question=f"Dissolve “{c.display_title}”?",
+        consequence=f"The community is deleted with everything in it: its "
+        f"{plural(communities.member_count(ctx, c), 'membership')}, threads, shared artifacts "
+        "and decisions. Its name becomes free again. This can't be undone.",
+        button="Dissolve the community",
+        back=f"/c/{c.name}",
+    )
+
+
+@router.post("/c/{name}/dissolve", dependencies=[Csrf])
+def dissolve(
+    request: Request, name: Name, ctx: CtxDep, viewer: Member, confirm: Confirm = ""
+) -> Response:
+    if asked := unconfirmed(request, confirm):
+        return asked
+    c = communities.get(ctx, name)
+    title = c.display_title
+    communities.dissolve(ctx, viewer, c)
+    return redirect(request, "/communities", flash=f"“{title}” was dissolved.")
 
 
 @router.post("/follow-remote", dependencies=[Csrf, Depends(look_up_form_target)])
@@ -281,10 +334,32 @@ def approve(
     return redirect(request, f"/c/{c.name}/members", flash=f"{username} is now a member.")
 
 
-@router.post("/c/{name}/members/{username}/remove", dependencies=[Csrf])
-def remove(
+@router.get("/c/{name}/members/{username}/remove")
+def remove_confirmation(
     request: Request, name: Name, username: Username, ctx: CtxDep, viewer: Member
 ) -> Response:
+    c = communities.get(ctx, name)
+    communities.require_role(ctx, viewer, c, "moderator")
+    return confirmation(
+        request,
+        question=f"Remove {username} from “{c.display_title}”?",
+        consequence="They stop being a member (their posts stay). They can ask to join again.",
+        button=f"Remove {username}",
+        back=f"/c/{c.name}/members",
+    )
+
+
+@router.post("/c/{name}/members/{username}/remove", dependencies=[Csrf])
+def remove(
+    request: Request,
+    name: Name,
+    username: Username,
+    ctx: CtxDep,
+    viewer: Member,
+    confirm: Confirm = "",
+) -> Response:
+    if asked := unconfirmed(request, confirm):
+        return asked
     c = communities.get(ctx, name)
     communities.remove(ctx, viewer, c, username)
     return redirect(request, f"/c/{c.name}/members", flash=f"{username} was removed.")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Request
 
 from app.errors import DomainError, NotFound
 from app.models import Account, Community
 from app.services import Ctx, follows
-from federation.fetcher import FetchError
+from federation.fetcher import FetchError, plain_reason
 from federation.network import ensure_known
 from federation.remote import InvalidActor
+
+log = logging.getLogger("commonground.lookup")
 
 
 async def remote_lookup(request: Request, target: str) -> None:
@@ -17,8 +21,14 @@ async def remote_lookup(request: Request, target: str) -> None:
     try:
         await ensure_known(request.app.state.engine, request.app.state.settings, target)
     except (FetchError, InvalidActor) as exc:
+        log.info("looking up %r failed: %s", target[:200], exc)  # the technical reason
+        reason = (
+            plain_reason(exc)
+            if isinstance(exc, FetchError)
+            else "That server answered, but not with an account or community we can use."
+        )
         raise NotFound(
-            f"Could not find “{target[:200]}” on its instance: {exc}", code="target_not_found"
+            f"Could not find “{target[:200]}”. {reason}", code="target_not_found"
         ) from exc
 
 

@@ -9,11 +9,11 @@ from fastapi.responses import Response
 
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
-from app.errors import DomainError
+from app.errors import DomainError, Forbidden
 from app.services import communities, posts, reactions
 from app.services.views import present
 from app.web.deps import Csrf, Member, Viewer
-from app.web.forms import OptionalShort, TextField, show_error
+from app.web.forms import Confirm, OptionalShort, TextField, confirmation, show_error, unconfirmed
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -24,7 +24,8 @@ Kind = Annotated[str, Form(pattern=r"^(like|agree|disagree|pass)$")]
 def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
     root, replies = posts.thread(ctx, post, viewer=viewer)
     views = present(ctx, [root, *replies], viewer)
-    return {"root": views[0], "replies": views[1:]}
+    deletable = {p.id for p in (root, *replies) if posts.can_delete(ctx, viewer, p)}
+    return {"root": views[0], "replies": views[1:], "deletable": deletable}
 
 
 @router.get("/compose")
@@ -116,8 +117,28 @@ def edit(
     return redirect(request, f"/posts/{post.root_id or post.id}#p{post.id}", flash="Saved.")
 
 
+@router.get("/posts/{post_id}/delete")
+def delete_confirmation(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) -> Response:
+    post = posts.get(ctx, post_id)
+    if not posts.can_delete(ctx, viewer, post):
+        raise Forbidden("Only the author or a moderator can delete this post.", code="not_author")
+    whose = "your post" if post.author_id == viewer.id else "this post"
+    return confirmation(
+        request,
+        question=f"Delete {whose}?",
+        consequence="Its text is removed for everyone; replies stay, under a “deleted” "
+        "placeholder. This can't be undone.",
+        button="Delete the post",
+        back=f"/posts/{post.root_id or post.id}#p{post.id}",
+    )
+
+
 @router.post("/posts/{post_id}/delete", dependencies=[Csrf])
-def delete(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) -> Response:
+def delete(
+    request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, confirm: Confirm = ""
+) -> Response:
+    if asked := unconfirmed(request, confirm):
+        return asked
     post = posts.delete_post(ctx, viewer, post_id)
     return redirect(request, f"/posts/{post.root_id or post.id}", flash="Deleted.")
 

@@ -9,6 +9,7 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from app import __version__
 from app.security.tokens import new_secret, sign
@@ -22,19 +23,56 @@ BROWSER_COOKIE = "cg_browser"
 FLASH_COOKIE = "cg_flash"
 
 
-def _ago(dt: datetime | None) -> str:
-    if dt is None:
-        return ""
-    seconds = (datetime.now(UTC) - dt).total_seconds()
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 person``, ``3 people``: the one way pages put a number before a noun."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count} {word}"
+
+
+RELATIVE_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
+
+
+def _relative(seconds: float) -> str:
+    """``5 minutes ago`` or ``in 3 hours``, for moments less than a day away."""
+    ahead, seconds = seconds < 0, abs(seconds)
+    for unit, size in RELATIVE_UNITS:
         if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
-    return "just now"
+            amount = plural(int(seconds // size), unit)
+            return f"in {amount}" if ahead else f"{amount} ago"
+    return "in a moment" if ahead else "just now"
 
 
-templates.env.filters["ago"] = _ago
-templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
-templates.env.globals["version"] = __version__
+def when(
+    dt: datetime | str | None, *, date_only: bool = False, now: datetime | None = None
+) -> Markup:
+    """Every moment shown on a page, one way: a ``<time>`` element whose text a
+    person reads (``in 3 hours``, ``2 Dec 2026, 14:05 UTC``) and whose title is the
+    exact time. ``date_only`` is for days (a review date) rather than moments."""
+    if not dt:
+        return Markup("")
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)  # a service's JSON-ready value
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # stored as UTC; some drivers return it naive
+    dt = dt.astimezone(UTC)
+    day = f"{dt.day} {dt:%b %Y}"
+    if date_only:
+        return Markup('<time datetime="{}" title="{}">{}</time>').format(
+            dt.date().isoformat(), f"{dt:%A} {dt.day} {dt:%B %Y}", day
+        )
+    seconds = ((now or datetime.now(UTC)) - dt).total_seconds()
+    shown = _relative(seconds) if abs(seconds) < 86400 else f"{day}, {dt:%H:%M} UTC"
+    exact = f"{dt:%A} {dt.day} {dt:%B %Y}, {dt:%H:%M:%S} UTC"
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        dt.isoformat(timespec="seconds"), exact, shown
+    )
+
+
+templates.env.filters["when"] = when
+templates.env.filters["ago"] = when  # the old name, so templates written meanwhile still render
+templates.env.filters["plural"] = plural
+# Not "version": pages pass their own ``version`` (an algorithm version) and would shadow it.
+templates.env.globals["app_version"] = __version__
 templates.env.globals["now"] = lambda: datetime.now(UTC)
 
 
