@@ -3,13 +3,24 @@ and the federation inbox, all through the one limiter in app/services/ratelimit.
 
 from __future__ import annotations
 
+import html
+import json
 import threading
 from collections import Counter
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
+from app.config import Settings
+from app.errors import RateLimited
+from app.main import create_app
+from app.services import Ctx, accounts, posts
+from tests.conftest import Api
 from tests.server_process import ServerProcess
+from tests.test_algorithm_api import AGREED
+from tests.test_pages import signup, submit
 
 PASSWORD = "correct horse battery"
 ATTEMPTS = 45
@@ -64,3 +75,159 @@ def test_parallel_wrong_passwords_are_checked_at_most_the_limit_times(
         refused = [r for r in responses if r.status_code == 429]
         assert all(int(r.headers["Retry-After"]) > 0 for r in refused)
         assert all(r.json()["error"] == "rate_limited" for r in refused)
+
+
+# --- every limited action, in-process on both backends ------------------------------------
+
+
+@pytest.fixture
+def limited(settings: Settings, engine: Engine):  # noqa: ANN201
+    """A client of an app with some limits made small: ``limited(post_limit_per_account=2)``."""
+    clients: list[TestClient] = []
+
+    def make(**limits: int) -> TestClient:
+        app = create_app(settings.model_copy(update=limits), engine)
+        client = TestClient(app, base_url="http://127.0.0.1:8000")
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def assert_refused(r: httpx.Response, doing: str) -> None:
+    """A 429 a person and a program both understand."""
+    assert r.status_code == 429, r.text
+    assert r.json()["error"] == "rate_limited"
+    assert f"You're {doing} faster than this instance allows; try again in" in r.json()["detail"]
+    assert int(r.headers["Retry-After"]) > 0
+
+
+def test_posts_and_replies_are_limited_per_account(limited) -> None:  # noqa: ANN001
+    client = limited(post_limit_per_account=3)
+    alice, bob = Api(client, "alice"), Api(client, "bob")
+    first = alice.post("/api/v1/posts", {"text": "one"})
+    assert first.status_code == 201
+    assert alice.post("/api/v1/posts", {"text": "two"}).status_code == 201
+    reply = alice.post("/api/v1/posts", {"text": "a reply", "in_reply_to": first.json()["id"]})
+    assert reply.status_code == 201
+    assert_refused(alice.post("/api/v1/posts", {"text": "four"}), "posting")
+    assert_refused(alice.post("/api/v1/posts", {"text": "5", "in_reply_to": 1}), "posting")
+    assert len(alice.get("/api/v1/accounts/alice/posts").json()["items"]) == 3  # nothing lost
+    assert bob.post("/api/v1/posts", {"text": "bob has his own count"}).status_code == 201
+
+
+def test_posts_are_limited_per_client_address(limited) -> None:  # noqa: ANN001
+    client = limited(post_limit_per_client=3)
+    alice, bob = Api(client, "alice"), Api(client, "bob")
+    for api, text in ((alice, "one"), (bob, "two"), (alice, "three")):
+        assert api.post("/api/v1/posts", {"text": text}).status_code == 201
+    assert_refused(bob.post("/api/v1/posts", {"text": "same address"}), "posting")
+
+
+def test_reactions_are_limited(limited) -> None:  # noqa: ANN001
+    client = limited(reaction_limit_per_account=2)
+    alice = Api(client, "alice")
+    ids = [alice.post("/api/v1/posts", {"text": f"p{i}"}).json()["id"] for i in range(3)]
+    assert alice.post(f"/api/v1/posts/{ids[0]}/reactions", {"kind": "like"}).status_code == 200
+    assert alice.post(f"/api/v1/posts/{ids[1]}/reactions", {"kind": "agree"}).status_code == 200
+    r = alice.post(f"/api/v1/posts/{ids[2]}/reactions", {"kind": "like"})
+    assert_refused(r, "reacting to posts")
+
+
+def test_signups_are_limited_per_client_address(limited) -> None:  # noqa: ANN001
+    client = limited(signup_limit_per_client=2)
+    for name in ("alice", "bob"):
+        r = client.post("/api/v1/accounts", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 201
+    r = client.post("/api/v1/accounts", json={"username": "carol", "password": PASSWORD})
+    assert_refused(r, "signing up")
+    assert client.get("/api/v1/accounts/carol").status_code == 404
+
+
+def test_api_token_creation_is_limited(limited) -> None:  # noqa: ANN001
+    client = limited(token_limit_per_account=2)
+    Api(client, "alice")  # its first token
+    login = {"username": "alice", "password": PASSWORD, "scope": "read"}
+    assert client.post("/api/v1/tokens", json=login).status_code == 201
+    assert_refused(client.post("/api/v1/tokens", json=login), "creating API tokens")
+
+
+@pytest.mark.usefixtures("sandbox_required")
+def test_module_submissions_are_limited(limited) -> None:  # noqa: ANN001
+    client = limited(module_limit_per_account=1)
+    alice = Api(client, "alice")
+    assert alice.post("/api/v1/algorithms", {"source": AGREED}).status_code == 201
+    r = alice.post("/api/v1/algorithms", {"source": AGREED.replace("Most agreed", "Agreed")})
+    assert_refused(r, "submitting algorithm modules")
+
+
+def test_trusted_callers_are_not_limited(new_ctx, settings: Settings) -> None:  # noqa: ANN001
+    """Demo data and the CLI pass no client address: they are not counted."""
+    small = settings.model_copy(update={"post_limit_per_account": 1, "post_limit_per_client": 1})
+    with new_ctx() as ctx:
+        alice = accounts.register(Ctx(ctx.db, small), "alice", PASSWORD)
+        for n in range(3):
+            posts.create(Ctx(ctx.db, small), alice, f"demo post {n}")
+    with pytest.raises(RateLimited), new_ctx() as ctx:
+        for n in range(2):
+            posts.create(Ctx(ctx.db, small), alice, f"typed {n}", client="10.0.0.1")
+
+
+# --- pages: a clear message, and what was typed is kept -------------------------------------
+
+
+def test_a_refused_post_page_explains_and_keeps_the_text(limited) -> None:  # noqa: ANN001
+    client = limited(post_limit_per_account=1)
+    signup(client, "alice")
+    assert submit(client, "/compose", "/compose", {"text": "first"}).status_code == 303
+    r = submit(client, "/compose", "/compose", {"text": "my carefully typed second post"})
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "posting faster than this instance allows; try again in" in html.unescape(r.text)
+    assert "my carefully typed second post</textarea>" in r.text
+
+
+def test_a_refused_sign_up_page_keeps_the_form(limited) -> None:  # noqa: ANN001
+    client = limited(signup_limit_per_client=1)
+    signup(client, "alice")
+    client.cookies.clear()
+    form = {"username": "bob", "password": PASSWORD, "display_name": "Bob B."}
+    r = submit(client, "/signup", "/signup", form)
+    assert r.status_code == 429
+    assert "signing up faster than this instance allows" in html.unescape(r.text)
+    assert 'value="bob"' in r.text and 'value="Bob B."' in r.text
+
+
+def test_a_refused_token_keeps_its_name(limited) -> None:  # noqa: ANN001
+    client = limited(token_limit_per_account=1)
+    signup(client, "alice")
+    form = {"scope": "read", "name": "first"}
+    assert submit(client, "/settings", "/settings/tokens", form).status_code == 200
+    r = submit(client, "/settings", "/settings/tokens", {"scope": "read", "name": "my script"})
+    assert r.status_code == 429
+    assert "creating API tokens faster than this instance allows" in html.unescape(r.text)
+    assert 'value="my script"' in r.text
+
+
+# --- the inbox: per remote domain, before any signature work -------------------------------
+
+
+def _activity(domain: str, n: int) -> bytes:
+    actor = f"https://{domain}/users/mallory"
+    return json.dumps(
+        {"id": f"{actor}/follow/{n}", "type": "Follow", "actor": actor, "object": "x"}
+    ).encode()
+
+
+def test_inbox_limits_each_domain_before_checking_signatures(limited) -> None:  # noqa: ANN001
+    client = limited(inbox_limit_per_domain=2)
+    headers = {"Content-Type": "application/activity+json"}
+    # unsigned: the signature check refuses them, and they still count
+    for n in range(2):
+        r = client.post("/inbox", content=_activity("spam.example", n), headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "invalid_signature"
+    r = client.post("/inbox", content=_activity("spam.example", 3), headers=headers)
+    assert_refused(r, "delivering activities")
+    r = client.post("/inbox", content=_activity("other.example", 1), headers=headers)
+    assert r.status_code == 401  # another domain has its own count

@@ -75,12 +75,16 @@ def register(
     display_name: str = "",
     *,
     is_admin: bool = False,
+    client: str | None = None,
 ) -> Account:
+    """A new local account; ``client`` (the address of a sign-up through a page or
+    the API) is rate-limited, trusted callers (setup, the CLI) pass none."""
     username = validate_username(username)
     validate_password(password)
     display_name = (display_name or "").strip()
     if len(display_name) > 100:
         raise Invalid("Display names are at most 100 characters.", code="invalid_display_name")
+    ratelimit.limit(ctx, "signup", client=client)
     if name_taken(ctx, username.lower()):
         raise Conflict(f"The name “{username}” is taken.", code="username_taken")
     account = Account(
