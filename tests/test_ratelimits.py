@@ -7,16 +7,19 @@ import html
 import json
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from app.config import Settings
 from app.errors import RateLimited
 from app.main import create_app
-from app.services import Ctx, accounts, posts
+from app.models import RateLimitHit, utcnow
+from app.services import Ctx, accounts, maintenance, posts, ratelimit
 from tests.conftest import Api
 from tests.server_process import ServerProcess
 from tests.test_algorithm_api import AGREED
@@ -231,3 +234,29 @@ def test_inbox_limits_each_domain_before_checking_signatures(limited) -> None:  
     assert_refused(r, "delivering activities")
     r = client.post("/inbox", content=_activity("other.example", 1), headers=headers)
     assert r.status_code == 401  # another domain has its own count
+
+
+# --- the limiter itself -----------------------------------------------------------------------
+
+
+def test_retry_after_is_when_the_oldest_hit_leaves_the_window(new_ctx, settings: Settings) -> None:  # noqa: ANN001
+    small = settings.model_copy(
+        update={"post_limit_per_account": 1, "post_limit_window_seconds": 600}
+    )
+    with new_ctx() as ctx:
+        ctx.db.add(RateLimitHit(bucket="post:7", created_at=utcnow() - timedelta(seconds=570)))
+    with pytest.raises(RateLimited) as refused, new_ctx() as ctx:
+        ratelimit.limit(Ctx(ctx.db, small), "post", account=7, client="10.0.0.1")
+    assert 1 <= refused.value.retry_after <= 30
+    assert f"try again in {refused.value.retry_after} second" in refused.value.detail
+
+
+def test_pruning_keeps_hits_the_longest_window_still_sees(new_ctx, settings: Settings) -> None:  # noqa: ANN001
+    long = settings.model_copy(update={"module_limit_window_seconds": 3 * 3600})
+    with new_ctx() as ctx:
+        for hours, bucket in ((2, "module:1"), (4, "module:2")):
+            ctx.db.add(RateLimitHit(bucket=bucket, created_at=utcnow() - timedelta(hours=hours)))
+    with new_ctx() as ctx:
+        maintenance.prune(Ctx(ctx.db, long), {})
+    with new_ctx() as ctx:
+        assert [h.bucket for h in ctx.db.exec(select(RateLimitHit))] == ["module:1"]
