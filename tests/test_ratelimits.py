@@ -260,3 +260,16 @@ def test_pruning_keeps_hits_the_longest_window_still_sees(new_ctx, settings: Set
         maintenance.prune(Ctx(ctx.db, long), {})
     with new_ctx() as ctx:
         assert [h.bucket for h in ctx.db.exec(select(RateLimitHit))] == ["module:1"]
+
+
+def test_a_very_long_sender_domain_is_counted_too(limited) -> None:  # noqa: ANN001
+    """Bucket names have a bounded column; a 250-character host must not make a 500."""
+    client = limited(inbox_limit_per_domain=1)
+    domain = ".".join(["a" * 60] * 4) + ".example"
+    headers = {"Content-Type": "application/activity+json"}
+    r = client.post("/inbox", content=_activity(domain, 1), headers=headers)
+    assert r.status_code == 401 and r.json()["error"] == "invalid_signature"
+    assert_refused(
+        client.post("/inbox", content=_activity(domain, 2), headers=headers),
+        "delivering activities",
+    )

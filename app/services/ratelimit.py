@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -35,6 +35,7 @@ from app.errors import RateLimited
 from app.models import RateLimitHit, utcnow
 from app.services import Ctx
 
+BUCKET_MAX = 255  # RateLimitHit.bucket
 Action = Literal["login", "signup", "post", "reaction", "token", "module", "inbox"]
 
 # What a refused person was doing, for "You're … faster than this instance allows".
@@ -94,6 +95,26 @@ def rules(
 ) -> list[Rule]:
     """The buckets an attempt counts in. ``account`` is an account id, or for a
     login the lower-cased name typed (unknown names count too)."""
+    found = _rules(settings, action, account=account, client=client, domain=domain)
+    return [replace(rule, bucket=_fitting(rule.bucket)) for rule in found]
+
+
+def _fitting(bucket: str) -> str:
+    """The bucket name, shortened to fit its column (255) if a long host or name
+    would overflow it; a digest of the whole keeps it distinct."""
+    if len(bucket) <= BUCKET_MAX:
+        return bucket
+    return f"{bucket[:160]}#{hashlib.sha256(bucket.encode()).hexdigest()}"
+
+
+def _rules(
+    settings: Settings,
+    action: Action,
+    *,
+    account: int | str | None = None,
+    client: str | None = None,
+    domain: str | None = None,
+) -> list[Rule]:
     s = settings
     if action == "inbox":
         if not domain:
