@@ -56,6 +56,26 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, ge=1)
     session_days: int = Field(default=30, ge=1)
 
+    # Rate limits (app/services/ratelimit.py): at most N attempts per sliding window,
+    # per account and per client address (the inbox: per remote domain). Generous:
+    # a normal member never meets them; they stop scripts. README "Rate limits".
+    signup_limit_per_client: int = Field(default=50, ge=1)
+    signup_limit_window_seconds: int = Field(default=3600, ge=1)
+    post_limit_per_account: int = Field(default=60, ge=1)
+    post_limit_per_client: int = Field(default=300, ge=1)
+    post_limit_window_seconds: int = Field(default=600, ge=1)
+    reaction_limit_per_account: int = Field(default=600, ge=1)
+    reaction_limit_per_client: int = Field(default=3000, ge=1)
+    reaction_limit_window_seconds: int = Field(default=600, ge=1)
+    token_limit_per_account: int = Field(default=30, ge=1)
+    token_limit_per_client: int = Field(default=100, ge=1)
+    token_limit_window_seconds: int = Field(default=3600, ge=1)
+    module_limit_per_account: int = Field(default=30, ge=1)
+    module_limit_per_client: int = Field(default=100, ge=1)
+    module_limit_window_seconds: int = Field(default=3600, ge=1)
+    inbox_limit_per_domain: int = Field(default=3000, ge=1)
+    inbox_limit_window_seconds: int = Field(default=300, ge=1)
+
     # argon2id cost; tests lower it so the suite stays fast. Production keeps defaults.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65_536, ge=8)

@@ -2,7 +2,8 @@
 
 At the edge, in this order and once for every inbox (personal and shared):
 parse (JSON object, no ``@graph``/``@reverse``/``@included``, an id, a type and an
-actor), refuse blocked domains, verify the HTTP signature, make sure the signer
+actor), count the delivery against its domain's rate limit, refuse blocked domains,
+verify the HTTP signature, make sure the signer
 is the actor (else believe only the copy fetched from the activity's origin),
 check that the activity (and the object of Create/Update/Delete) is on the
 actor's host, then store the raw activity and queue a job in one transaction and
@@ -24,7 +25,7 @@ from sqlmodel import select
 from app.db import transaction
 from app.errors import DomainError
 from app.models import Account, Block, Community, InboxItem, PeerDomain, utcnow
-from app.services import Ctx, jobs
+from app.services import Ctx, jobs, ratelimit
 from federation import handlers, network, remote, signatures
 from federation.fetcher import FetchError, check_jsonld
 from federation.httpsig import SignatureError
@@ -93,6 +94,7 @@ async def receive(request: Request, owner_name: str | None) -> JSONResponse:
         raise Refused(400, "invalid_activity", str(exc)) from exc
     if actor_uri.startswith(settings.base_url + "/"):
         raise Refused(403, "forbidden", "Activities of our own actors do not come in from outside.")
+    await _count_delivery(request, actor_uri)
 
     # The common case, a known peer whose key we used a moment ago: verify with
     # no I/O, then check the facts and store in one transaction. Anything else
@@ -120,6 +122,18 @@ async def receive(request: Request, owner_name: str | None) -> JSONResponse:
         activity = await _from_origin(request, activity)
     _check_origin(activity)
     return await _store(request, activity, verified.key_id, owner_name)
+
+
+async def _count_delivery(request: Request, actor_uri: str) -> None:
+    """The per-domain rate limit, before any signature check or key fetch: a sender
+    over its limit costs one short transaction and gets 429 with Retry-After. The
+    domain is the one the activity claims (nothing is verified yet)."""
+    domain = remote.authority_of(actor_uri)
+    await _in_db(
+        request,
+        lambda ctx: ratelimit.limit(ctx, "inbox", domain=domain, write_after=False),
+        write=True,
+    )
 
 
 # Built once: this runs for every POST, and building the expression costs more

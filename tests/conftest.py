@@ -27,6 +27,7 @@ from app.db import make_engine, transaction
 from app.main import create_app
 from app.migrate import upgrade
 from app.services import Ctx
+from tests.server_process import ROOMY_LIMITS
 
 PASSWORD = "correct horse battery"
 
@@ -122,6 +123,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         "secret_key": "test-secret-key",
         "argon2_time_cost": 1,
         "argon2_memory_kib": 1024,
+        **{name.removeprefix("CG_").lower(): int(n) for name, n in ROOMY_LIMITS.items()},
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -28,6 +28,23 @@ import httpx
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"  # never anything else: these servers run with CG_SCHEME=http
 SETUP_LINK = re.compile(r"https?://\S+/setup/[A-Za-z0-9_\-]+")
+# Tests and benchmarks sign up, post and deliver far faster than people, all from
+# 127.0.0.1: they run with roomy rate limits (tests of the limits set small ones).
+ROOMY_LIMITS = {
+    f"CG_{name}": "1000000"
+    for name in (
+        "SIGNUP_LIMIT_PER_CLIENT",
+        "POST_LIMIT_PER_ACCOUNT",
+        "POST_LIMIT_PER_CLIENT",
+        "REACTION_LIMIT_PER_ACCOUNT",
+        "REACTION_LIMIT_PER_CLIENT",
+        "TOKEN_LIMIT_PER_ACCOUNT",
+        "TOKEN_LIMIT_PER_CLIENT",
+        "MODULE_LIMIT_PER_ACCOUNT",
+        "MODULE_LIMIT_PER_CLIENT",
+        "INBOX_LIMIT_PER_DOMAIN",
+    )
+}
 
 
 def free_port() -> int:
@@ -100,6 +117,7 @@ class ServerProcess:
             "CG_ARGON2_MEMORY_KIB": "1024",
             "CG_WORKER_POLL_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
+            **ROOMY_LIMITS,
             **self._extra_env,
         }
 

@@ -23,7 +23,7 @@ CLIENTS = 120
 
 
 def test_many_concurrent_members_get_no_server_error_and_lose_nothing() -> None:
-    with ServerProcess(env={"CG_RATE_LIMITS_ENABLED": "0"}, startup_timeout=90) as server:
+    with ServerProcess(startup_timeout=90) as server:
         seed = load_traffic.seed(server.url, members=12, posts=30)
         results = asyncio.run(load_traffic.run(server.url, seed, clients=CLIENTS, seconds=4.0))
         output = server.output()

@@ -40,9 +40,12 @@ def account_out(ctx: Ctx, a: Account) -> AccountOut:
 
 
 @router.post("/accounts", status_code=201, response_model=AccountOut)
-def register(body: AccountCreate, ctx: CtxDep) -> AccountOut:
+def register(body: AccountCreate, ctx: CtxDep, request: Request) -> AccountOut:
     """Create a local account."""
-    return account_out(ctx, accounts.register(ctx, body.username, body.password, body.display_name))
+    account = accounts.register(
+        ctx, body.username, body.password, body.display_name, client=client_ip(request)
+    )
+    return account_out(ctx, account)
 
 
 @router.get("/accounts/{username}", response_model=AccountOut)
@@ -66,7 +69,7 @@ def account_posts(
 def create_token(body: TokenCreate, ctx: CtxDep, request: Request) -> TokenOut:
     """Exchange a username and password for a personal API token (shown once)."""
     account = accounts.authenticate(ctx, body.username, body.password, client_ip(request))
-    token, raw = auth.create_token(ctx, account, body.scope, body.name)
+    token, raw = auth.create_token(ctx, account, body.scope, body.name, client=client_ip(request))
     return TokenOut(token=raw, **token.model_dump(include=set(TokenOut.model_fields) - {"token"}))
 
 

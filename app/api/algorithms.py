@@ -24,7 +24,7 @@ from app.api.schemas import (
     VoteRulesOut,
     VoteRulesUpdate,
 )
-from app.deps import CtxDep
+from app.deps import CtxDep, client_ip
 from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVersion
 from app.services import Ctx, algorithms, communities, comparison, governance
 from federation import modules
@@ -73,11 +73,13 @@ def list_algorithms(ctx: CtxDep) -> list[AlgorithmOut]:
 
 
 @router.post("/algorithms", status_code=201, response_model=AlgorithmOut)
-def submit(body: AlgorithmSubmit, ctx: CtxDep, account: Writer) -> AlgorithmOut:
+def submit(body: AlgorithmSubmit, ctx: CtxDep, account: Writer, request: Request) -> AlgorithmOut:
     """Submit a module (or a new version/fork with ``forked_from``). A module the
     checker rejects answers 422 with each finding (line, message)."""
     community = communities.get(ctx, body.community) if body.community else None
-    version = algorithms.submit(ctx, account, body.source, body.forked_from, community=community)
+    version = algorithms.submit(
+        ctx, account, body.source, body.forked_from, community=community, client=client_ip(request)
+    )
     module = ctx.db.get(AlgorithmModule, version.module_id)
     return module_out(ctx, module, version, detail=True)
 
@@ -100,7 +102,9 @@ def import_module(
     """Import (fork) a module another instance publishes, by its URL. Its source must
     hash to the sha256 it declares; then it is checked and dry-run like any submission."""
     url, source, digest = request.state.module
-    version = algorithms.submit(ctx, account, source, imported_from=(url, digest))
+    version = algorithms.submit(
+        ctx, account, source, imported_from=(url, digest), client=client_ip(request)
+    )
     return module_out(ctx, ctx.db.get(AlgorithmModule, version.module_id), version, detail=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from app.api.auth import MaybeAccount, Writer
 from app.api.schemas import (
@@ -17,7 +17,7 @@ from app.api.schemas import (
     RevisionOut,
     ThreadOut,
 )
-from app.deps import CtxDep
+from app.deps import CtxDep, client_ip
 from app.models import Account, Post
 from app.services import Ctx, posts, reactions
 from app.services.views import present
@@ -31,7 +31,7 @@ def post_out(ctx: Ctx, post: Post, viewer: Account | None) -> PostOut:
 
 
 @router.post("", status_code=201, response_model=PostOut)
-def create_post(body: PostCreate, ctx: CtxDep, account: Writer) -> PostOut:
+def create_post(body: PostCreate, ctx: CtxDep, account: Writer, request: Request) -> PostOut:
     """Post, optionally into a community and/or as a reply (which joins its thread)."""
     post = posts.create(
         ctx,
@@ -40,6 +40,7 @@ def create_post(body: PostCreate, ctx: CtxDep, account: Writer) -> PostOut:
         community=body.community,
         in_reply_to=body.in_reply_to,
         title=body.title,
+        client=client_ip(request),
     )
     return post_out(ctx, post, account)
 
@@ -84,9 +85,11 @@ def _reactions_out(ctx: Ctx, post_id: int, account: Account) -> ReactionsOut:
 
 
 @router.post("/{post_id}/reactions", response_model=ReactionsOut)
-def react(post_id: PostId, body: ReactionCreate, ctx: CtxDep, account: Writer) -> ReactionsOut:
+def react(
+    post_id: PostId, body: ReactionCreate, ctx: CtxDep, account: Writer, request: Request
+) -> ReactionsOut:
     """Like, or take a stance (agree / disagree / pass). A new stance replaces the old one."""
-    reactions.react(ctx, account, post_id, body.kind)
+    reactions.react(ctx, account, post_id, body.kind, client=client_ip(request))
     return _reactions_out(ctx, post_id, account)
 
 

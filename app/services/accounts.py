@@ -76,12 +76,16 @@ def register(
     display_name: str = "",
     *,
     is_admin: bool = False,
+    client: str | None = None,
 ) -> Account:
+    """A new local account; ``client`` (the address of a sign-up through a page or
+    the API) is rate-limited, trusted callers (setup, the CLI) pass none."""
     username = validate_username(username)
     validate_password(password)
     display_name = (display_name or "").strip()
     if len(display_name) > 100:
         raise Invalid("Display names are at most 100 characters.", code="invalid_display_name")
+    ratelimit.limit(ctx, "signup", client=client)
     with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
         password_hash = hash_password(ctx.settings, password)
     if name_taken(ctx, username.lower()):
@@ -117,24 +121,21 @@ def find_local(ctx: Ctx, username: str, *, include_suspended: bool = False) -> A
 
 def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Account:
     """Check a username and password, with failed attempts rate-limited per
-    (username, client) and per client."""
+    (username, client) and per client.
+
+    The attempt is counted (committed) before the password is checked, so parallel
+    attempts cannot all pass a check that none has counted yet; the check itself
+    holds no lock, and a right password takes the attempt back."""
     key = (username or "").strip().lower()[:64]
-    pair_bucket, ip_bucket = f"login:{key}:{client_ip}", f"login-ip:{client_ip}"
     s = ctx.settings
-    ratelimit.check(
-        ctx, pair_bucket, limit=s.login_max_failures, window_seconds=s.login_window_seconds
-    )
-    ratelimit.check(
-        ctx, ip_bucket, limit=s.login_max_failures * 5, window_seconds=s.login_window_seconds
-    )
+    attempt = ratelimit.limit(ctx, "login", account=key, client=client_ip, write_after=False)
     account = find_local(ctx, key) if USERNAME_RE.match(key) else None
     with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
         verified = verify_password(s, account.password_hash if account else None, password or "")
     if not verified:
-        ratelimit.record_failure(ctx, pair_bucket, ip_bucket)
         raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
     assert account is not None
-    ratelimit.clear(ctx, pair_bucket)
+    ratelimit.refund(ctx, attempt, forget_earlier=True)
     if needs_rehash(s, account.password_hash or ""):
         account.password_hash = hash_password(s, password)
     return account

@@ -31,7 +31,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities
+from app.services import Ctx, communities, ratelimit
 
 DEFAULT = "chronological"
 _pool: Pool | None = None
@@ -247,11 +247,14 @@ def submit(
     pool: Pool | None = None,
     community: Community | None = None,
     imported_from: tuple[str, str] | None = None,
+    client: str | None = None,
 ) -> AlgorithmVersion:
     """Check, record and dry-run a new module version (a new module, a new version
     of the author's module, or a fork of someone else's). ``imported_from`` is
     ``(url, sha256)`` of a version published by another instance: the source must
-    hash to it, and the new module remembers where it came from."""
+    hash to it, and the new module remembers where it came from. A submission from
+    a ``client`` address is rate-limited once it passes the linter, before the
+    (expensive) dry run."""
     if not isinstance(source, str) or not source.strip():
         raise Invalid("The module's source is empty.", code="empty_source")
     if imported_from is not None and sha256(source) != imported_from[1]:
@@ -263,6 +266,7 @@ def submit(
     if findings:
         raise LintFailed([f.as_dict() for f in findings])
     name, summary, params = metadata(source)
+    ratelimit.limit(ctx, "module", account=author.id, client=client)
     parent = get_version(ctx, forked_from) if forked_from is not None else None
     try:
         pool = pool or sandbox_pool()

@@ -15,7 +15,7 @@ from app.db import side_transaction
 from app.errors import Invalid, NotAuthenticated, NotFound
 from app.models import Account, ApiToken, WebSession, utcnow
 from app.security.tokens import digest, new_secret
-from app.services import Ctx
+from app.services import Ctx, ratelimit
 
 SCOPES = ("read", "write")
 TOKEN_PREFIX = "cg_"  # noqa: S105 - a prefix, not a secret
@@ -57,12 +57,16 @@ def prune_sessions(ctx: Ctx) -> int:
     return ctx.db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow())).rowcount or 0
 
 
-def create_token(ctx: Ctx, account: Account, scope: str, name: str = "") -> tuple[ApiToken, str]:
+def create_token(
+    ctx: Ctx, account: Account, scope: str, name: str = "", *, client: str | None = None
+) -> tuple[ApiToken, str]:
+    """A new API token (rate-limited per account and per ``client`` address)."""
     if scope not in SCOPES:
         raise Invalid("Token scope must be “read” or “write”.", code="invalid_scope")
     name = (name or "").strip()
     if len(name) > 100:
         raise Invalid("Token names are at most 100 characters.", code="invalid_name")
+    ratelimit.limit(ctx, "token", account=account.id, client=client)
     raw = new_secret(TOKEN_PREFIX)
     token = ApiToken(
         account_id=account.id, name=name, token_hash=digest(raw), prefix=raw[:10], scope=scope

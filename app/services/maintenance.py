@@ -17,7 +17,7 @@ KEEP_DONE_JOBS = timedelta(days=7)
 @jobs.handler("maintenance.prune")
 def prune(ctx: Ctx, payload: dict) -> None:
     auth.prune_sessions(ctx)
-    ratelimit.prune(ctx, older_than_seconds=max(ctx.settings.login_window_seconds, 3600))
+    ratelimit.prune(ctx)
     ctx.db.execute(
         delete(Job).where(Job.state == "done", Job.finished_at < utcnow() - KEEP_DONE_JOBS)
     )

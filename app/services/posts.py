@@ -23,7 +23,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities, events
+from app.services import Ctx, communities, events, ratelimit
 from app.services.accounts import find_local, profile_url
 from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 
@@ -107,8 +107,12 @@ def create(
     community: str | None = None,
     in_reply_to: int | None = None,
     title: str | None = None,
+    client: str | None = None,
 ) -> Post:
+    """A post or reply by a local member; ``client`` (the address of a page or API
+    request) makes it rate-limited, trusted callers (demo data) pass none."""
     text, title = _validate(ctx, text, title)
+    ratelimit.limit(ctx, "post", account=author.id, client=client)
     parent = None
     target: Community | None = None
     if in_reply_to is not None:

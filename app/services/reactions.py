@@ -12,7 +12,7 @@ from sqlmodel import func, select
 
 from app.errors import Forbidden, Gone, Invalid
 from app.models import Account, Block, Reaction
-from app.services import Ctx, events
+from app.services import Ctx, events, ratelimit
 from app.services.posts import get as get_post
 
 KINDS = ("like", "agree", "disagree", "pass")
@@ -26,10 +26,19 @@ def slot_of(kind: str) -> str:
 
 
 def react(
-    ctx: Ctx, account: Account, post_id: int, kind: str, *, activity_uri: str | None = None
+    ctx: Ctx,
+    account: Account,
+    post_id: int,
+    kind: str,
+    *,
+    activity_uri: str | None = None,
+    client: str | None = None,
 ) -> Reaction:
-    """Like, or take a stance; ``activity_uri`` is the remote activity this came from."""
+    """Like, or take a stance; ``activity_uri`` is the remote activity this came from,
+    ``client`` the address of a page or API request (rate-limited; federation
+    handlers pass none, the inbox limits them)."""
     slot = slot_of(kind)
+    ratelimit.limit(ctx, "reaction", account=account.id, client=client)
     post = get_post(ctx, post_id)
     if post.is_deleted:
         raise Gone("That post was deleted.", code="post_deleted")

@@ -15,7 +15,7 @@ from pygments.lexers import PythonLexer
 from sqlmodel import select
 
 from app.api.schemas import MAX_ID
-from app.deps import CtxDep
+from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Invalid, NotFound
 from app.models import Account, AlgorithmModule, AlgorithmVersion
 from app.services import algorithms, communities, comparison, feeds, governance, ranking
@@ -92,7 +92,12 @@ def submit(
     try:
         target = communities.get(ctx, community) if community else None
         version = algorithms.submit(
-            ctx, viewer, source, parent.id if parent else None, community=target
+            ctx,
+            viewer,
+            source,
+            parent.id if parent else None,
+            community=target,
+            client=client_ip(request),
         )
     except DomainError as exc:
         ctx.db.rollback()
@@ -139,7 +144,9 @@ def import_page(
         if isinstance(fetched, DomainError):
             raise fetched
         origin, source, digest = fetched
-        version = algorithms.submit(ctx, viewer, source, imported_from=(origin, digest))
+        version = algorithms.submit(
+            ctx, viewer, source, imported_from=(origin, digest), client=client_ip(request)
+        )
     except DomainError as exc:
         ctx.db.rollback()
         findings = exc.detail if isinstance(exc.detail, list) else []

@@ -48,7 +48,9 @@ def signup(
     display_name: OptionalShort = "",
 ) -> Response:
     try:
-        account = accounts.register(ctx, username, password, display_name)
+        account = accounts.register(
+            ctx, username, password, display_name, client=client_ip(request)
+        )
     except DomainError as exc:
         form = {"username": username, "display_name": display_name}
         return show_error(request, ctx, exc, "signup.html", form=form)

@@ -8,7 +8,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.schemas import CleanStr
-from app.errors import DomainError
+from app.errors import DomainError, RateLimited
 from app.services import Ctx
 from app.web.templating import render
 
@@ -24,7 +24,10 @@ def show_error(
     """Roll back whatever the failed action wrote, then show the form again with
     the member's input kept and the problem explained."""
     ctx.db.rollback()
-    return render(request, template, status=exc.status, error=exc.detail, **context)
+    response = render(request, template, status=exc.status, error=exc.detail, **context)
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def unconfirmed(request: Request, confirm: str) -> RedirectResponse | None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from app.api.schemas import MAX_ID
-from app.deps import CtxDep
+from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden
 from app.services import communities, posts, reactions
 from app.services.views import present
@@ -49,7 +49,14 @@ def compose(
     title: OptionalShort = "",
 ) -> Response:
     try:
-        post = posts.create(ctx, viewer, text, community=community or None, title=title or None)
+        post = posts.create(
+            ctx,
+            viewer,
+            text,
+            community=community or None,
+            title=title or None,
+            client=client_ip(request),
+        )
     except DomainError as exc:
         mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
         form = {"text": text, "community": community, "title": title}
@@ -70,7 +77,7 @@ def reply(
     request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField
 ) -> Response:
     try:
-        new = posts.create(ctx, viewer, text, in_reply_to=post_id)
+        new = posts.create(ctx, viewer, text, in_reply_to=post_id, client=client_ip(request))
     except DomainError as exc:
         ctx.db.rollback()
         context = _thread_context(ctx, posts.get(ctx, post_id), viewer)
@@ -164,6 +171,6 @@ def react(
     if kind in mine:
         reactions.unreact(ctx, viewer, post_id, kind)
     else:
-        reactions.react(ctx, viewer, post_id, kind)
+        reactions.react(ctx, viewer, post_id, kind, client=client_ip(request))
     target = back if back.startswith("/") and not back.startswith("//") else f"/posts/{post_id}"
     return redirect(request, f"{target}#p{post_id}" if "#" not in target else target)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from app.api.schemas import MAX_ID
-from app.deps import CtxDep
+from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
 from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
@@ -172,10 +172,10 @@ def new_token(
     name: OptionalShort = "",
 ) -> Response:
     try:
-        token, raw = auth.create_token(ctx, viewer, scope, name)
+        token, raw = auth.create_token(ctx, viewer, scope, name, client=client_ip(request))
     except DomainError as exc:
         ctx.db.rollback()
-        return _settings(request, ctx, viewer, exc.status, error=exc.detail)
+        return _settings(request, ctx, viewer, exc.status, error=exc.detail, token_name=name)
     return _settings(request, ctx, viewer, new_token=raw, new_token_scope=token.scope)
 
 
