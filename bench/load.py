@@ -31,7 +31,6 @@ from tests import load_traffic
 from tests.server_process import ServerProcess
 
 
-
 def _row(clients: int, r: load_traffic.Results) -> dict:
     reads, writes = r.of(writes=False), r.of(writes=True)
     return {
