@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from app.deps import CtxDep
 from app.errors import DomainError
 from app.services import artifact_feed, artifacts, communities, feeds, follows
+from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
 from app.web.lookup import form_target, look_up_form_target
@@ -74,9 +75,8 @@ def create(
             "join_policy": join_policy,
         }
         return show_error(request, ctx, exc, "community_new.html", form=form)
-    return redirect(
-        request, f"/c/{c.name}", flash=f"“{c.display_title}” is ready. Write its first post!"
-    )
+    ready = f"“{isolate(c.display_title)}” is ready. Write its first post!"
+    return redirect(request, f"/c/{c.name}", flash=ready)
 
 
 @router.get("/c/{name}")
@@ -117,7 +117,7 @@ def join(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
 def leave(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
     c = communities.get(ctx, name)
     communities.leave(ctx, viewer, c)
-    return redirect(request, f"/c/{c.name}", flash=f"You left “{c.display_title}”.")
+    return redirect(request, f"/c/{c.name}", flash=f"You left “{isolate(c.display_title)}”.")
 
 
 @router.post("/follow-remote", dependencies=[Csrf, Depends(look_up_form_target)])
@@ -134,7 +134,7 @@ def follow_remote(
         ctx.db.rollback()
         return redirect(request, "/communities", flash=str(exc.detail))
     note = "waiting for them to accept" if f.state == "pending" else "done"
-    return redirect(request, "/communities", flash=f"Following {target.strip()} ({note}).")
+    return redirect(request, "/communities", flash=f"Following {isolate(target.strip())} ({note}).")
 
 
 @router.post("/c/{name}/follow", dependencies=[Csrf])

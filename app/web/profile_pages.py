@@ -12,6 +12,7 @@ from app.deps import CtxDep
 from app.errors import DomainError
 from app.models import AlgorithmModule
 from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
+from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
 from app.web.lookup import form_target, look_up_form_target
@@ -96,7 +97,7 @@ def block(
     except DomainError as exc:
         ctx.db.rollback()
         return redirect(request, "/settings#blocks", flash=str(exc.detail))
-    return redirect(request, "/settings#blocks", flash=f"Blocked {target.strip()}.")
+    return redirect(request, "/settings#blocks", flash=f"Blocked {isolate(target.strip())}.")
 
 
 @router.post("/settings/blocks/remove", dependencies=[Csrf])

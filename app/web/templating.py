@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.security.tokens import new_secret, sign
+from app.web import bidi
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -34,6 +35,7 @@ def _ago(dt: datetime | None) -> str:
 
 templates.env.filters["ago"] = _ago
 templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
+templates.env.filters.update(bdi=bidi.bdi, isolate=bidi.isolate, isolated=bidi.isolated)
 templates.env.globals["version"] = __version__
 templates.env.globals["now"] = lambda: datetime.now(UTC)
 
