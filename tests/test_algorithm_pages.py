@@ -29,8 +29,7 @@ def test_community_admin_switches_and_the_feed_says_so(client: TestClient) -> No
     submit(client, "/c/garden", "/compose", {"community": "garden", "text": "hello?"})
     page = client.get("/c/garden/algorithm").text
     assert "Never changed" in page
-    needs_answers = r'<option value="(\d+)"[^>]*>\u2068Questions that need answers'  # isolated
-    version_id = re.search(needs_answers, page).group(1)
+    version_id = re.search(r'<option value="(\d+)"[^>]*>Questions that need answers', page).group(1)
     r = submit(
         client,
         "/c/garden/algorithm",
@@ -63,7 +62,7 @@ def test_community_admin_switches_and_the_feed_says_so(client: TestClient) -> No
 def test_members_choose_their_home_feed_algorithm(client: TestClient) -> None:
     signup(client, "alice")
     settings = client.get("/settings").text
-    bridging = re.search(r'<option value="(\d+)"[^>]*>\u2068Bridging', settings).group(1)
+    bridging = re.search(r'<option value="(\d+)"[^>]*>Bridging', settings).group(1)
     r = submit(client, "/settings", "/settings/feed-algorithm", {"version_id": bridging})
     assert r.status_code == 303
     submit(client, "/compose", "/compose", {"text": "my own post"})

@@ -37,8 +37,8 @@ class IsolationCheck(HTMLParser):
                 pass
 
     def handle_data(self, data: str) -> None:
-        if RLO not in data or "bdi" in self.open or "textarea" in self.open:
-            return  # a form field's own value is the member's text to edit
+        if RLO not in data or "bdi" in self.open or {"textarea", "option"} & set(self.open):
+            return  # a form control's own text: nothing else shares its line
         prefixes = [data[:i] for i, char in enumerate(data) if char == RLO]
         if all(p.count(bidi.FSI) > p.count(bidi.PDI) for p in prefixes):  # FSI … PDI
             return

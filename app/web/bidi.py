@@ -4,8 +4,9 @@ A display name ending in U+202E (RIGHT-TO-LEFT OVERRIDE), or simply written in
 Arabic or Hebrew, reorders the text that follows it: "Zoe‮ @zoe" shows as
 "Zoe eoz@". Every template prints such strings through one of these filters:
 ``|bdi`` in HTML text (a ``<bdi>`` element, which browsers isolate), ``|isolate``
-where no element may go (``<title>``, ``<option>``, SVG text): the Unicode
-isolates FSI … PDI, which do the same for plain text. A message built in Python
+where no element may go (``<title>``, SVG text): the Unicode
+isolates FSI … PDI, which do the same for plain text. (An ``<option>`` is left
+as it is: its text shares its line with nothing else.) A message built in Python
 (a flash note) marks its member-written parts with :func:`isolate`, and the page
 prints it with ``|isolated``, which turns those marks into ``<bdi>`` elements (so
 the text a reader copies or a test looks for has no invisible characters).
