@@ -13,7 +13,7 @@ from tests.test_pages import signup, submit
 def test_algorithm_list_and_source_pages(client: TestClient) -> None:
     page = client.get("/algorithms").text
     assert "Bridging" in page and "Chronological" in page
-    module_id = re.search(r'href="/algorithms/(\d+)"><strong>Bridging', page).group(1)
+    module_id = re.search(r'href="/algorithms/(\d+)"><strong><bdi>Bridging', page).group(1)
     detail = client.get(f"/algorithms/{module_id}").text
     assert detail.count('class="highlight"') == 1, detail[-3000:]
     assert '<span class="nf">rank</span>' in detail
@@ -45,8 +45,8 @@ def test_community_admin_switches_and_the_feed_says_so(client: TestClient) -> No
     assert "answer newcomers first" in page and "question_boost" in page
     feed = client.get("/c/garden").text
     assert re.search(
-        r'Ordered by <a href="/algorithm-hashes/[0-9a-f]{64}"><strong>Questions that '
-        r"need answers</strong>",
+        r'Ordered by <a href="/algorithm-hashes/[0-9a-f]{64}"><strong><bdi>Questions that '
+        r"need answers</bdi></strong>",
         feed,
     )
     assert "is a question: 1.0" in feed
@@ -67,7 +67,7 @@ def test_members_choose_their_home_feed_algorithm(client: TestClient) -> None:
     assert r.status_code == 303
     submit(client, "/compose", "/compose", {"text": "my own post"})
     home = client.get("/").text
-    assert "<strong>Bridging</strong>" in home and "not enough ratings" in home
+    assert "<strong><bdi>Bridging</bdi></strong>" in home and "not enough ratings" in home
 
 
 def test_diff_lineage_and_preview_pages(client: TestClient) -> None:
@@ -75,7 +75,7 @@ def test_diff_lineage_and_preview_pages(client: TestClient) -> None:
     submit(client, "/compose", "/compose", {"text": "two?"})  # older, but a question
     submit(client, "/compose", "/compose", {"text": "one"})
     page = client.get("/algorithms").text
-    ids = dict(re.findall(r'href="/algorithms/(\d+)"><strong>([^<]+)</strong>', page))
+    ids = dict(re.findall(r'href="/algorithms/(\d+)"><strong><bdi>([^<]+)</bdi></strong>', page))
     by_name = {name: int(i) for i, name in ids.items()}
     chrono = client.get(f"/algorithms/{by_name['Chronological']}").text
     needs = client.get(f"/algorithms/{by_name['Questions that need answers']}").text
@@ -84,5 +84,5 @@ def test_diff_lineage_and_preview_pages(client: TestClient) -> None:
     diff = client.get(f"/algorithm-diff?from={v_chrono}&to={v_needs}").text
     assert 'class="add">+NAME = &#34;Questions that need answers&#34;' in diff
     preview = client.get(f"/preview?algorithm={v_needs}").text
-    assert "Under Questions that need answers" in preview
-    assert re.search(r'class="move" aria-label="moved ↑1">↑1</span> <a [^>]*>two\?', preview)
+    assert "Under <bdi>Questions that need answers</bdi>" in preview
+    assert re.search(r'class="move" aria-label="moved ↑1">↑1</span> <a [^>]*><bdi>two\?', preview)

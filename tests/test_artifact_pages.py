@@ -22,7 +22,7 @@ def test_create_edit_history_and_diff_through_pages(client: TestClient) -> None:
     assert r.status_code == 303
     url = r.headers["location"]
     page = client.get(url).text
-    assert "Floods" in page and "The drains overflow." in page and "#water" in page
+    assert "Floods" in page and "The drains overflow." in page and "#<bdi>water</bdi>" in page
     artifact_id = int(url.rsplit("/", 1)[1])
     base = client.get(f"/api/v1/artifacts/{artifact_id}").json()["revision"]
     edit = {"title": "Floods", "body": "The gutters overflow.", "message": "gutters"}

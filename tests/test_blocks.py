@@ -13,9 +13,9 @@ from sqlmodel import select
 from app.errors import Forbidden, Invalid, NotFound
 from app.models import Follow, Job, OutboxItem
 from app.services import Ctx, accounts, blocks, communities, feeds, follows, posts, reactions
-from federation import remote
+from federation import handlers, remote
 from tests.conftest import PASSWORD
-from tests.test_federation_handlers import actor_doc, apply
+from tests.test_federation_handlers import PEER, actor_doc, apply, create
 from tests.test_pages import signup, submit
 
 
@@ -158,3 +158,50 @@ def test_blocks_through_the_settings_page(client: TestClient) -> None:
     )
     assert r.status_code == 303
     assert "Nobody." in client.get("/settings").text
+
+
+def test_a_blocked_member_cannot_reply_to_the_blockers_posts(ctx: Ctx, people) -> None:  # noqa: ANN001
+    ada, ben, _ = people
+    root = posts.create(ctx, ada, "Who mends the fence?", community="garden")
+    theirs = posts.create(ctx, ben, "I will.", in_reply_to=root.id)
+    blocks.block(ctx, ada, ben)
+    with pytest.raises(Forbidden) as refused:
+        posts.create(ctx, ben, "Let me in anyway.", in_reply_to=root.id)
+    assert refused.value.code == "blocked_by_author"
+    assert "blocked you" in refused.value.detail
+    assert ctx.db.get(type(root), root.id).reply_count == 1
+    # ada may still answer ben, and ben may still reply to his own posts
+    posts.create(ctx, ada, "No thanks.", in_reply_to=theirs.id)
+    posts.create(ctx, ben, "Fine.", in_reply_to=theirs.id)
+    blocks.unblock(ctx, ada, ben.uri)
+    assert posts.create(ctx, ben, "Sorry.", in_reply_to=root.id).in_reply_to_id == root.id
+
+
+def test_replies_to_a_blocker_are_refused_on_pages_and_in_the_api(
+    client: TestClient, api_user
+) -> None:  # noqa: ANN001
+    ada, ben = api_user("ada"), api_user("ben")
+    root = ada.post("/api/v1/posts", json={"text": "Mine."}).json()["id"]
+    assert ada.post("/api/v1/blocks", json={"target": "ben"}).status_code == 201
+    r = ben.post("/api/v1/posts", json={"text": "Hi!", "in_reply_to": root})
+    assert r.status_code == 403, r.text
+    assert r.json()["error"] == "blocked_by_author"
+    submit(client, "/login", "/login", {"username": "ben", "password": PASSWORD})
+    r = submit(client, f"/posts/{root}", f"/posts/{root}/reply", {"text": "Hi again!"})
+    assert r.status_code == 403
+    assert "blocked you" in r.text and "Hi again!" in r.text  # the reason, and nothing lost
+    assert ada.get(f"/api/v1/posts/{root}/thread").json()["replies"] == []
+
+
+def test_a_remote_reply_from_a_blocked_actor_is_not_stored(ctx: Ctx, people) -> None:  # noqa: ANN001
+    ada, _, _ = people
+    rita = remote.store_actor(ctx, actor_doc("rita"))
+    root = posts.create(ctx, ada, "Who mends the fence?")
+    blocks.block(ctx, ada, rita)
+    with pytest.raises(handlers.Ignored, match="blocked"):
+        apply(ctx, create(7, inReplyTo=root.uri))
+    assert posts.find_by_uri(ctx, f"{PEER}/notes/7") is None
+    assert ctx.db.get(type(root), root.id).reply_count == 0
+    blocks.unblock(ctx, ada, rita.uri)
+    apply(ctx, create(8, inReplyTo=root.uri))
+    assert posts.find_by_uri(ctx, f"{PEER}/notes/8").in_reply_to_id == root.id

@@ -103,7 +103,7 @@ def test_members_follow_by_handle_from_the_communities_page(client: TestClient, 
         ben = accounts.register(ctx, "ben", PASSWORD)
     r = submit(client, "/communities", "/follow-remote", {"target": "ben@127.0.0.1:8000"})
     assert r.status_code == 303
-    assert "Following ben@127.0.0.1:8000 (done)." in client.get("/communities").text
+    assert "Following <bdi>ben@127.0.0.1:8000</bdi> (done)." in client.get("/communities").text
     with new_ctx() as ctx:
         ada = accounts.get_local(ctx, "ada")
         from app.services import follows

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.api.auth import MaybeAccount, Reader, Writer
+from app.api.auth import BearerToken, MaybeAccount, Reader, Writer
 from app.api.schemas import (
     MAX_ID,
     AccountCreate,
@@ -87,8 +87,18 @@ def update_me(body: ProfileUpdate, ctx: CtxDep, account: Writer) -> AccountOut:
 
 
 @router.post("/me/password", status_code=204)
-def change_password(body: PasswordChange, ctx: CtxDep, account: Writer) -> Response:
-    accounts.change_password(ctx, account, body.current_password, body.new_password)
+def change_password(
+    body: PasswordChange, ctx: CtxDep, account: Writer, token: BearerToken
+) -> Response:
+    """Every browser session of the account ends; see ``revoke_tokens``."""
+    accounts.change_password(
+        ctx,
+        account,
+        body.current_password,
+        body.new_password,
+        revoke_tokens=body.revoke_tokens,
+        keep_token=token,
+    )
     return Response(status_code=204)
 
 

@@ -48,6 +48,12 @@ def writer(ctx: CtxDep, authorization: Annotated[str | None, Header()] = None) -
     return _require(ctx, authorization, "write")
 
 
+def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The raw token of this request (e.g. to keep it when revoking the others)."""
+    return _bearer(authorization)
+
+
 MaybeAccount = Annotated[Account | None, Depends(optional_account)]
 Reader = Annotated[Account, Depends(reader)]
 Writer = Annotated[Account, Depends(writer)]
+BearerToken = Annotated[str | None, Depends(bearer_token)]

@@ -48,7 +48,7 @@ def create_post(body: PostCreate, ctx: CtxDep, account: Writer, request: Request
 @router.get("/{post_id}", response_model=PostOut)
 def get_post(post_id: PostId, ctx: CtxDep, viewer: MaybeAccount) -> PostOut:
     """A post; a deleted one comes back as a tombstone (``deleted: true``, no text)."""
-    return post_out(ctx, posts.get(ctx, post_id), viewer)
+    return post_out(ctx, posts.get_visible(ctx, post_id), viewer)
 
 
 @router.patch("/{post_id}", response_model=PostOut)
@@ -75,7 +75,7 @@ def history(post_id: PostId, ctx: CtxDep) -> list[RevisionOut]:
     """Earlier versions of an edited post, newest first."""
     return [
         RevisionOut.model_validate(r, from_attributes=True)
-        for r in posts.history(ctx, posts.get(ctx, post_id))
+        for r in posts.history(ctx, posts.get_visible(ctx, post_id))
     ]
 
 

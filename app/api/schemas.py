@@ -58,6 +58,10 @@ class ProfileUpdate(Body):
 class PasswordChange(Body):
     current_password: CleanStr = Field(max_length=1024)
     new_password: CleanStr = Field(max_length=1024)
+    revoke_tokens: bool = Field(
+        default=False,
+        description="Also revoke every other API token (the one making this request stays).",
+    )
 
 
 class AccountOut(BaseModel):

@@ -11,7 +11,7 @@ from app.db import unlocked
 from app.errors import Conflict, Invalid, NotAuthenticated, NotFound
 from app.models import Account, Community, utcnow
 from app.security.passwords import hash_password, needs_rehash, verify_password
-from app.services import Ctx, ratelimit
+from app.services import Ctx, auth, ratelimit
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 MIN_PASSWORD = 8
@@ -165,7 +165,19 @@ def update_profile(
     return account
 
 
-def change_password(ctx: Ctx, account: Account, current: str, new: str) -> None:
+def change_password(
+    ctx: Ctx,
+    account: Account,
+    current: str,
+    new: str,
+    *,
+    keep_session: str | None = None,
+    revoke_tokens: bool = False,
+    keep_token: str | None = None,
+) -> None:
+    """Set a new password. Whoever learnt the old one is logged out: every browser
+    session ends but ``keep_session`` (the one asking); with ``revoke_tokens``
+    every API token goes too, but ``keep_token`` (an API caller's own)."""
     with unlocked(ctx.db):  # argon2 twice: hold no lock meanwhile
         if not verify_password(ctx.settings, account.password_hash, current or ""):
             raise Invalid("The current password is wrong.", code="bad_current_password")
@@ -173,6 +185,9 @@ def change_password(ctx: Ctx, account: Account, current: str, new: str) -> None:
         password_hash = hash_password(ctx.settings, new)
     account.password_hash = password_hash
     ctx.db.add(account)
+    auth.end_other_sessions(ctx, account, keep_session)
+    if revoke_tokens:
+        auth.revoke_all_tokens(ctx, account, keep_token)
 
 
 def list_local(ctx: Ctx, *, limit: int = 200) -> list[Account]:

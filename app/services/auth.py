@@ -53,6 +53,14 @@ def end_all_sessions(ctx: Ctx, account: Account) -> None:
     ctx.db.execute(delete(WebSession).where(WebSession.account_id == account.id))
 
 
+def end_other_sessions(ctx: Ctx, account: Account, keep_key: str | None) -> None:
+    """Log the account out everywhere but the browser holding ``keep_key``."""
+    q = delete(WebSession).where(WebSession.account_id == account.id)
+    if keep_key:
+        q = q.where(WebSession.key_hash != digest(keep_key))
+    ctx.db.execute(q)
+
+
 def prune_sessions(ctx: Ctx) -> int:
     return ctx.db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow())).rowcount or 0
 
@@ -108,6 +116,15 @@ def list_tokens(ctx: Ctx, account: Account) -> list[ApiToken]:
             select(ApiToken).where(ApiToken.account_id == account.id).order_by(ApiToken.id.desc())
         )
     )
+
+
+def revoke_all_tokens(ctx: Ctx, account: Account, keep_raw: str | None = None) -> int:
+    """Revoke every API token of the account (but the one ``keep_raw``, if given):
+    how many were revoked."""
+    q = delete(ApiToken).where(ApiToken.account_id == account.id)
+    if keep_raw:
+        q = q.where(ApiToken.token_hash != digest(keep_raw))
+    return ctx.db.execute(q).rowcount or 0
 
 
 def revoke_token(ctx: Ctx, account: Account, token_id: int) -> None:

@@ -6,15 +6,20 @@ and threads, and their follows, reactions and personal-inbox deliveries are
 refused), and nothing of the member's is delivered to them. Federation is told
 through the ``block.created`` / ``block.removed`` events (a ``Block`` activity,
 as Mastodon sends, and its ``Undo``).
+
+:func:`hides_account` is the one definition of whose posts a viewer does not
+see: those they blocked, and for everyone suspended members, remote actors that
+deleted themselves, and actors on a domain an admin blocked.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from app.errors import Invalid, NotFound
-from app.models import Account, Block, Community, Follow
+from app.models import Account, Block, Community, Follow, PeerDomain
 from app.services import Ctx, events, follows
 
 
@@ -52,6 +57,12 @@ def find(ctx: Ctx, member: Account, target_uri: str) -> Block | None:
     ).first()
 
 
+def has_blocked(ctx: Ctx, member_id: int, actor_uri: str) -> bool:
+    """Whether the account ``member_id`` blocked the actor at ``actor_uri``."""
+    found = select(Block.id).where(Block.account_id == member_id, Block.target_uri == actor_uri)
+    return ctx.db.exec(found).first() is not None
+
+
 def blocked_uris(ctx: Ctx, member: Account | None) -> set[str]:
     if member is None:
         return set()
@@ -75,17 +86,27 @@ def handle_of(ctx: Ctx, actor: Account | Community | None) -> str | None:
     return f"@{actor.username}@{actor.domain or ctx.settings.domain}"
 
 
-def hidden_author_ids(ctx: Ctx, viewer: Account | None) -> list[int]:
-    """Accounts whose posts the viewer does not see."""
-    if viewer is None:
-        return []
-    return list(
-        ctx.db.exec(
-            select(Account.id)
-            .join(Block, Block.target_uri == Account.uri)
-            .where(Block.account_id == viewer.id)
-        ).all()
-    )
+def hides_account(viewer_id: int | ColumnElement[int] | None) -> ColumnElement[bool]:
+    """The condition on an :class:`Account` row that hides its posts from
+    ``viewer_id`` (``None``: an anonymous reader): a suspended or self-deleted
+    account, one on a domain an admin blocked, or one the viewer blocked. The one
+    definition feeds, threads and single posts use; ``viewer_id`` may be a bound
+    parameter of a cached statement."""
+    # listed once per statement, however many feed sources test it
+    domains = select(PeerDomain.domain).where(PeerDomain.blocked)
+    blocked_domains = domains.cte("blocked_domains").prefix_with("MATERIALIZED")
+    hidden = or_(Account.is_active.is_(False), Account.domain.in_(select(blocked_domains)))
+    if viewer_id is None:
+        return hidden
+    by_viewer = select(Block.target_uri).where(Block.account_id == viewer_id)
+    return or_(hidden, Account.uri.in_(by_viewer))
+
+
+def hidden_from_everyone(ctx: Ctx, author_id: int) -> bool:
+    """Whether this author's posts are hidden whoever looks (suspended, deleted,
+    or on a blocked domain), so that even a link to one of them finds nothing."""
+    found = select(Account.id).where(Account.id == author_id, hides_account(None))
+    return ctx.db.exec(found).first() is not None
 
 
 def _actor(ctx: Ctx, uri: str) -> Account | Community | None:

@@ -81,7 +81,7 @@ class Sources:
     author_ids: list[int] = field(default_factory=list)
     tag: str | None = None
     top_level_only: bool = False
-    hidden_author_ids: list[int] = field(default_factory=list)  # the viewer blocked them
+    viewer_id: int | None = None  # whose blocks hide authors (see blocks.hides_account)
 
 
 @dataclass
@@ -201,16 +201,17 @@ def _candidate_statement(
     top_level_only: bool,
     after: bool,
     many: bool,
-    hidden: bool = False,
+    viewer: bool = False,
 ) -> Select | None:
     """The candidate query for one *shape* of sources, with bound parameters for
     the ids, the cursor and the limit. Built once per shape: constructing a UNION of
     a dozen subqueries costs milliseconds of Python, more than running it."""
-    base = [Post.deleted_at.is_(None)]
+    # posts of authors hidden from this viewer (suspended, blocked...) are never
+    # candidates: each post considered joins its author by primary key
+    hidden = blocks.hides_account(bindparam("viewer_id") if viewer else None)
+    base = [Post.deleted_at.is_(None), ~hidden]
     if top_level_only:
         base.append(Post.in_reply_to_id.is_(None))
-    if hidden:
-        base.append(Post.author_id.not_in(bindparam("hidden", expanding=True)))
     if after:
         base.append(
             tuple_(Post.created_at, Post.id)
@@ -234,6 +235,7 @@ def _candidate_statement(
     limit = bindparam("lim")
     parts = [
         select(Post.id.label("id"), Post.created_at.label("created_at"))
+        .join(Account, Account.id == Post.author_id)
         .where(cond, *base)
         .order_by(Post.created_at.desc(), Post.id.desc())
         .limit(limit)
@@ -294,13 +296,13 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
         sources.top_level_only,
         cursor is not None,
         many,
-        bool(sources.hidden_author_ids),
+        sources.viewer_id is not None,
     )
     if stmt is None:
         return []
     params: dict[str, object] = {"lim": limit}
-    if sources.hidden_author_ids:
-        params["hidden"] = list(sources.hidden_author_ids)
+    if sources.viewer_id is not None:
+        params["viewer_id"] = sources.viewer_id
     if cursor is not None:
         params.update(before_t=cursor.created_at, before_id=cursor.id)
     if sources.tag:
@@ -333,8 +335,8 @@ def build_feed(
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise DomainError(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
     after = Cursor.decode(cursor) if cursor else None
-    if viewer is not None and not sources.hidden_author_ids:
-        sources = replace(sources, hidden_author_ids=blocks.hidden_author_ids(ctx, viewer))
+    if viewer is not None and sources.viewer_id is None:
+        sources = replace(sources, viewer_id=viewer.id)
     context = FeedContext(ctx=ctx, viewer=viewer, now=now or datetime.now(UTC), limit=limit)
     if ranking.keyset:
         window = candidate_posts(ctx, sources, after, limit + 1)

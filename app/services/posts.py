@@ -13,7 +13,6 @@ from sqlmodel import select
 from app.errors import Forbidden, Gone, Invalid, NotFound
 from app.models import (
     Account,
-    Block,
     Community,
     Post,
     PostMention,
@@ -23,7 +22,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities, events, ratelimit
+from app.services import Ctx, blocks, communities, events, ratelimit
 from app.services.accounts import find_local, profile_url
 from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 
@@ -99,6 +98,16 @@ def _store_links(ctx: Ctx, post: Post, rendered: Rendered, known: dict) -> None:
         ctx.db.add(PostMention(post_id=post.id, account_id=account_id))
 
 
+def _check_reply_allowed(ctx: Ctx, author: Account, parent: Post) -> None:
+    """A member who blocked someone gets no replies from them, from here or from
+    elsewhere (the Create handler turns the refusal into an ignored activity)."""
+    if blocks.has_blocked(ctx, parent.author_id, author.uri):
+        raise Forbidden(
+            "The author of that post has blocked you, so you can't reply to it.",
+            code="blocked_by_author",
+        )
+
+
 def create(
     ctx: Ctx,
     author: Account,
@@ -116,9 +125,10 @@ def create(
     parent = None
     target: Community | None = None
     if in_reply_to is not None:
-        parent = get(ctx, in_reply_to)
+        parent = get_visible(ctx, in_reply_to)
         if parent.is_deleted:
             raise Gone("That post was deleted; it can't be replied to.", code="post_deleted")
+        _check_reply_allowed(ctx, author, parent)
         if parent.community_id is not None:
             target = ctx.db.get(Community, parent.community_id)
     if community:
@@ -369,6 +379,8 @@ def store_remote(
         _store_remote_tags(ctx, existing, tags)
         events.emit(ctx, "post.edited", post=existing)
         return existing
+    if parent is not None:
+        _check_reply_allowed(ctx, author, parent)
     if parent is not None and community is None and parent.community_id is not None:
         community = ctx.db.get(Community, parent.community_id)
     now = utcnow()
@@ -420,15 +432,26 @@ def history(ctx: Ctx, post: Post) -> list[PostRevision]:
     )
 
 
+def get_visible(ctx: Ctx, post_id: int) -> Post:
+    """A post to show: like :func:`get`, but a post whose author is hidden from
+    everyone (suspended, deleted, on a blocked domain) is not found."""
+    return _visible(ctx, get(ctx, post_id))
+
+
+def _visible(ctx: Ctx, post: Post) -> Post:
+    if blocks.hidden_from_everyone(ctx, post.author_id):
+        raise NotFound("No such post.", code="post_not_found")
+    return post
+
+
 def thread(
     ctx: Ctx, post: Post, *, limit: int = 1000, viewer: Account | None = None
 ) -> tuple[Post, list[Post]]:
-    """The thread's root and its replies in the order they were written (without
-    those by actors the viewer blocked)."""
-    root = get(ctx, post.root_id) if post.root_id else post
-    q = select(Post).where(Post.root_id == root.id)
-    if viewer is not None:
-        hidden = select(Account.id).join(Block, Block.target_uri == Account.uri)
-        q = q.where(Post.author_id.not_in(hidden.where(Block.account_id == viewer.id)))
+    """The thread's root and its replies in the order they were written, without
+    those by authors hidden from the viewer (:func:`blocks.hides_account`)."""
+    root = _visible(ctx, get(ctx, post.root_id) if post.root_id else post)
+    hidden = blocks.hides_account(viewer.id if viewer is not None else None)
+    q = select(Post).join(Account, Account.id == Post.author_id)
+    q = q.where(Post.root_id == root.id, ~hidden)
     replies = list(ctx.db.exec(q.order_by(Post.created_at, Post.id).limit(limit)))
     return root, replies

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.services import accounts, auth, setup
+from app.web.bidi import isolate
 from app.web.deps import Csrf, Viewer
 from app.web.forms import OptionalShort, ShortField, show_error
 from app.web.templating import SESSION_COOKIE, redirect, render, set_cookie
@@ -29,7 +30,7 @@ def _safe_next(target: str) -> str:
 
 def _login_response(request: Request, ctx, account, target: str = "/") -> Response:  # noqa: ANN001
     key = auth.start_session(ctx, account)
-    response = redirect(request, _safe_next(target), flash=f"Welcome, {account.name}.")
+    response = redirect(request, _safe_next(target), flash=f"Welcome, {isolate(account.name)}.")
     set_cookie(request, response, SESSION_COOKIE, key, max_age=ctx.settings.session_days * 86400)
     return response
 

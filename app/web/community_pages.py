@@ -11,6 +11,7 @@ from app.deps import CtxDep
 from app.errors import DomainError, Forbidden
 from app.models import Community
 from app.services import Ctx, artifact_feed, artifacts, communities, feeds, follows, governance
+from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import (
     Confirm,
@@ -83,9 +84,8 @@ def create(
             "join_policy": join_policy,
         }
         return show_error(request, ctx, exc, "community_new.html", form=form)
-    return redirect(
-        request, f"/c/{c.name}", flash=f"“{c.display_title}” is ready. Write its first post!"
-    )
+    ready = f"“{isolate(c.display_title)}” is ready. Write its first post!"
+    return redirect(request, f"/c/{c.name}", flash=ready)
 
 
 @router.get("/c/{name}")
@@ -144,7 +144,7 @@ def leave(
         return asked
     c = communities.get(ctx, name)
     communities.leave(ctx, viewer, c)
-    return redirect(request, f"/c/{c.name}", flash=f"You left “{c.display_title}”.")
+    return redirect(request, f"/c/{c.name}", flash=f"You left “{isolate(c.display_title)}”.")
 
 
 @router.get("/c/{name}/dissolve")
@@ -188,7 +188,7 @@ def follow_remote(
         ctx.db.rollback()
         return redirect(request, "/communities", flash=str(exc.detail))
     note = "waiting for them to accept" if f.state == "pending" else "done"
-    return redirect(request, "/communities", flash=f"Following {target.strip()} ({note}).")
+    return redirect(request, "/communities", flash=f"Following {isolate(target.strip())} ({note}).")
 
 
 @router.post("/c/{name}/follow", dependencies=[Csrf])

@@ -152,7 +152,7 @@ def delete(
 
 @router.get("/posts/{post_id}/history")
 def history(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) -> Response:
-    post = posts.get(ctx, post_id)
+    post = posts.get_visible(ctx, post_id)
     view = present(ctx, [post], viewer)[0]
     return render(request, "history.html", post=view, revisions=posts.history(ctx, post))
 

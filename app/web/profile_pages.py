@@ -12,10 +12,11 @@ from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
 from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
+from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, ShortField, TextField, show_error
 from app.web.lookup import form_target, look_up_form_target
-from app.web.templating import redirect, render
+from app.web.templating import SESSION_COOKIE, redirect, render
 
 router = APIRouter()
 Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
@@ -96,7 +97,7 @@ def block(
     except DomainError as exc:
         ctx.db.rollback()
         return redirect(request, "/settings#blocks", flash=str(exc.detail))
-    return redirect(request, "/settings#blocks", flash=f"Blocked {target.strip()}.")
+    return redirect(request, "/settings#blocks", flash=f"Blocked {isolate(target.strip())}.")
 
 
 @router.post("/settings/blocks/remove", dependencies=[Csrf])
@@ -144,9 +145,18 @@ def save_password(
     viewer: Member,
     current_password: ShortField,
     new_password: ShortField,
+    revoke_tokens: Annotated[bool, Form()] = False,
 ) -> Response:
+    """Other browsers are logged out; this one stays (see accounts.change_password)."""
     try:
-        accounts.change_password(ctx, viewer, current_password, new_password)
+        accounts.change_password(
+            ctx,
+            viewer,
+            current_password,
+            new_password,
+            keep_session=request.cookies.get(SESSION_COOKIE),
+            revoke_tokens=revoke_tokens,
+        )
     except DomainError as exc:
         return show_error(
             request,
@@ -160,7 +170,9 @@ def save_password(
             },
             tokens=auth.list_tokens(ctx, viewer),
         )
-    return redirect(request, "/settings", flash="Password changed.")
+    flash = "Password changed; you are logged out in every other browser"
+    flash += " and your API tokens are revoked." if revoke_tokens else "."
+    return redirect(request, "/settings", flash=flash)
 
 
 @router.post("/settings/tokens", dependencies=[Csrf])
@@ -177,6 +189,13 @@ def new_token(
         ctx.db.rollback()
         return _settings(request, ctx, viewer, exc.status, error=exc.detail, token_name=name)
     return _settings(request, ctx, viewer, new_token=raw, new_token_scope=token.scope)
+
+
+@router.post("/settings/tokens/revoke-all", dependencies=[Csrf])
+def revoke_all_tokens(request: Request, ctx: CtxDep, viewer: Member) -> Response:
+    count = auth.revoke_all_tokens(ctx, viewer)
+    flash = f"{count} token{'' if count == 1 else 's'} revoked."
+    return redirect(request, "/settings#tokens", flash=flash)
 
 
 @router.post("/settings/tokens/{token_id}/revoke", dependencies=[Csrf])

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from app import __version__
 from app.security.tokens import new_secret, sign
+from app.web import bidi
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -73,6 +74,7 @@ templates.env.filters["ago"] = when  # the old name, so templates written meanwh
 templates.env.filters["plural"] = plural
 # Not "version": pages pass their own ``version`` (an algorithm version) and would shadow it.
 templates.env.globals["app_version"] = __version__
+templates.env.filters.update(bdi=bidi.bdi, isolate=bidi.isolate, isolated=bidi.isolated)
 templates.env.globals["now"] = lambda: datetime.now(UTC)
 
 
