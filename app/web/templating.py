@@ -34,7 +34,7 @@ def _ago(dt: datetime | None) -> str:
 
 templates.env.filters["ago"] = _ago
 templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
-templates.env.globals["version"] = __version__
+templates.env.globals["app_version"] = __version__  # not "version": pages pass their own
 templates.env.globals["now"] = lambda: datetime.now(UTC)
 
 
