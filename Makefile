@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Test-only JavaScript (axe-core for the accessibility test), exactly as package-lock.json
+# Test-only JavaScript (axe-core for tests/test_every_page.py), exactly as package-lock.json
 # pins it, from the npm registry. Without npm the accessibility test skips and says why.
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --no-audit --no-fund --ignore-scripts && touch $(NODE_STAMP); \
-	else echo "npm is not installed: tests/test_accessibility.py will skip (apt-get install npm)"; fi
+	else echo "npm is not installed: the axe-core test in tests/test_every_page.py will skip (apt-get install npm)"; fi
 
 ## run: install, migrate and serve on http://127.0.0.1:8000 (with a background worker)
 run: $(STAMP)

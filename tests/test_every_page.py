@@ -401,3 +401,47 @@ def test_api_docs_render_offline(browser: Browser, site: Site) -> None:  # noqa:
     assert elsewhere == []
     assert console_errors == []
     context.close()
+
+
+def relative_luminance(css_colour: str) -> float:
+    """WCAG relative luminance of a computed ``rgb(r, g, b)`` colour."""
+    channels = [int(c) / 255 for c in css_colour[css_colour.index("(") + 1 : -1].split(",")[:3]]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+MAP_COLOURS = """() => {
+  const map = document.querySelector("svg.map");
+  const style = element => getComputedStyle(element);
+  return {
+    background: style(map).backgroundColor,
+    axis: style(map.querySelector("line")).stroke,
+    dots: [...map.querySelectorAll("circle")].map(dot => style(dot).fill),
+  };
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_common_ground_map_follows_the_colour_scheme(
+    browser: Browser,  # noqa: F811
+    site: Site,
+    scheme: str,
+) -> None:
+    context = browser.new_context(storage_state=site.sessions["member"])
+    page = context.new_page()
+    page.emulate_media(color_scheme=scheme)
+    page.goto(f"{site.server.url}/artifacts/{site.names['artifact']}")
+    colours = page.evaluate(MAP_COLOURS)
+    page_background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    context.close()
+    is_dark = relative_luminance(colours["background"]) < 0.1
+    assert is_dark == (scheme == "dark"), colours
+    assert contrast(colours["background"], page_background) < 1.5  # no glaring box
+    assert contrast(colours["axis"], colours["background"]) > 1.2, colours
+    assert len(colours["dots"]) == 4
+    assert all(contrast(dot, colours["background"]) >= 3 for dot in colours["dots"]), colours
