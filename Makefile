@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # The instance's address, from which every stored URL is made: CG_DOMAIN if set, else this port.
@@ -15,6 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
+
+# Test-only JavaScript (axe-core for tests/test_browser_every_page.py), exactly as package-lock.json
+# pins it, from the npm registry. Without npm the accessibility test skips and says why.
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --ignore-scripts && touch $(NODE_STAMP); \
+	else echo "npm is not installed: the axe-core test in tests/test_browser_every_page.py will skip (apt-get install npm)"; fi
 
 ## run: install, migrate and serve on http://127.0.0.1:8000 (with a background worker)
 run: $(STAMP)
@@ -32,7 +40,7 @@ federation-demo: $(STAMP)
 	$(BIN)/python scripts/federation_demo.py
 
 ## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -47,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/feed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis

@@ -117,6 +117,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     once per worker process; tests pass their own settings and engine."""
     from app import plugins
     from app.api import router as api_router
+    from app.web import api_docs
     from app.web import router as web_router
     from federation import discovery, endpoints, inbox, modules
 
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="JSON API of a Commonground instance. Authenticate with "
         "`Authorization: Bearer <token>`; create tokens with `POST /api/v1/tokens`.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # app/web/api_docs.py serves /docs without a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -143,6 +144,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(inbox.router)
     app.include_router(modules.router)
     app.include_router(web_router)
+    app.include_router(api_docs.router)
+    app.mount(api_docs.ASSETS, StaticFiles(directory=api_docs.SWAGGER_UI_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(AS2Negotiation)
     app.add_middleware(SecurityHeadersMiddleware)

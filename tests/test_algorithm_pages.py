@@ -86,3 +86,14 @@ def test_diff_lineage_and_preview_pages(client: TestClient) -> None:
     preview = client.get(f"/preview?algorithm={v_needs}").text
     assert "Under <bdi>Questions that need answers</bdi>" in preview
     assert re.search(r'class="move" aria-label="moved ↑1">↑1</span> <a [^>]*><bdi>two\?', preview)
+
+
+def test_a_module_page_footer_names_the_app_version(client: TestClient) -> None:
+    """The page's own ``version`` (a module version) must not replace the app's
+    version in the footer (it printed the whole module, source and all)."""
+    from app import __version__
+
+    page = client.get("/algorithms").text
+    module_id = re.search(r'href="/algorithms/(\d+)"><strong>Bridging', page).group(1)
+    footer = client.get(f"/algorithms/{module_id}").text.rsplit('<footer class="site">', 1)[1]
+    assert f"Commonground {__version__} ·" in footer and "source=" not in footer

@@ -302,3 +302,9 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:  # noqa: 
         assert r.status_code == 403, (path, r.status_code)
         checked += 1
     assert checked >= 20
+
+
+def test_the_site_icon_is_served(client: TestClient) -> None:
+    r = client.get("/favicon.ico")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/x-icon"
+    assert r.content[:4] == b"\0\0\1\0"  # an ICO file's header

@@ -39,7 +39,6 @@ KIND_COLOURS = {
     "problem": "#b5462f", "idea": "#c98a12", "solution": "#2f7d4f", "vision": "#4460a8",
     "assumption": "#7a4fa0", "decision": "#1f6f78", "lesson": "#6b6b6b",
 }  # fmt: skip
-GROUP_COLOURS = ["#4460a8", "#c0562f", "#2f7d4f", "#8a4fa0", "#b08a12"]
 
 
 def _people(ctx: Ctx, ids: set[int]) -> dict[int, Account]:
@@ -92,7 +91,6 @@ def _artifact_page(
         vote_rules=governance.vote_rules(ctx, community),
         map=map_data,
         map_computed_at=computed_at,
-        group_colours=GROUP_COLOURS,
         transitions=history,
         moves=allowed_moves,
         member=member,
