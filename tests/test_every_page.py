@@ -75,7 +75,7 @@ def build_world(ctx: Ctx) -> dict[str, str]:
         if (idea.stage, stage) in artifacts.TRANSITIONS:
             artifacts.transition(ctx, ada, idea.id, stage)
     decisions.open_vote(
-        ctx, ada, idea.id, "consent", datetime.now(UTC) + timedelta(days=3), quorum=1
+        ctx, ada, idea.id, "consent", datetime.now(UTC) + timedelta(days=3), quorum=2
     )
 
     modules = algorithms.list_modules(ctx)
