@@ -250,10 +250,10 @@ def release_orphans(engine: Engine) -> int:
 def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[int]:
     """Of jobs whose worker died holding them, make those whose attempts are used
     up ``dead`` (running their on_dead hooks); the ids of those buried."""
-    exhausted = [job for job in abandoned if job.attempts >= job.max_attempts]
-    for job in exhausted:
+    buried = []
+    for job in (job for job in abandoned if job.attempts >= job.max_attempts):
         error = f"{WORKER_DIED} (attempt {job.attempts} of {job.max_attempts})"
-        db.execute(
+        marked = db.execute(
             update(Job)
             .where(Job.id == job.id, _holds(job.claim_token))
             .values(
@@ -264,10 +264,12 @@ def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[in
                 claim_token=None,
                 finished_at=now,
             )
-        )
-        _run_dead_hook(db, job, error)
-        log.warning("job %s (%s) buried: %s", job.id, job.kind, error)
-    return [job.id for job in exhausted]
+        ).rowcount
+        if marked:
+            _run_dead_hook(db, job, error)
+            buried.append(job.id)
+            log.warning("job %s (%s) buried: %s", job.id, job.kind, error)
+    return buried
 
 
 def _run_dead_hook(db: Session, job: Job, error: str) -> None:
