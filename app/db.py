@@ -26,15 +26,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, create_engine, select
 
 from app.errors import DomainError
 
 Mode = Literal["read", "write"]
+T = TypeVar("T")
 BUSY_SECONDS = 30.0  # how long a writer waits for the lock before giving up
 _MODE_OPTION = "cg_mode"
 
@@ -209,3 +210,17 @@ def unlocked(session: Session) -> Iterator[None]:
         session.commit()  # end the reading transaction (nothing to write)
         session.bind = bind
         session.info["read_only"] = False
+
+
+def lock_row(session: Session, model: type[T], row_id: int, *, shared: bool = False) -> T | None:
+    """The row read again and held until the transaction ends, for a
+    read-decide-write: PostgreSQL holds it (``FOR UPDATE``, or ``FOR SHARE`` when
+    ``shared``); on SQLite the write lock every writing transaction takes already
+    serialises writers. The session's copy is refreshed from the database."""
+    query = (
+        select(model)
+        .where(model.id == row_id)
+        .with_for_update(read=shared)
+        .execution_options(populate_existing=True)
+    )
+    return session.exec(query).first()

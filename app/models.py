@@ -271,6 +271,9 @@ class Job(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     locked_by: str | None = Field(default=None, max_length=100)
     locked_at: datetime | None = None
+    # new with every claim; a completion must name it, so a worker whose claim was
+    # taken over (its lock expired) cannot mark the job done or failed
+    claim_token: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
 
@@ -593,7 +596,11 @@ class ArtifactRevision(SQLModel, table=True):
     """One immutable version of an artifact's text: who wrote it, on top of what."""
 
     __tablename__ = "artifact_revisions"
-    __table_args__ = (Index("ix_artifact_revisions_artifact_id", "artifact_id", "id"),)
+    __table_args__ = (
+        Index("ix_artifact_revisions_artifact_id", "artifact_id", "id"),
+        # one revision per number: two saves racing to the same number cannot both land
+        UniqueConstraint("artifact_id", "number", name="uq_artifact_revisions_number"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     artifact_id: int = Field(foreign_key="artifacts.id", ondelete="CASCADE")

@@ -2,11 +2,12 @@
 per-domain circuit breaker.
 
 Every attempt is recorded in ``delivery_attempts``. Answers decide what
-happens next: 2xx done; 429/503 with ``Retry-After`` retried then; other 4xx
-(but 408 and 429) are permanent; anything else backs off exponentially (see
-:func:`app.services.jobs.backoff`). After ``BREAKER_THRESHOLD`` failures in a row
-a domain's breaker opens for 2, 4, 8 … minutes (at most a day): its deliveries
-wait without spending attempts, and the first success closes it.
+happens next, all in one pure function, :func:`outcome`: 2xx done; 429/503 with
+``Retry-After`` retried then; other 4xx (but 408 and 429) are permanent; anything
+else backs off exponentially (see :func:`app.services.jobs.backoff`). Only
+network errors and 5xx count towards the breaker: after ``BREAKER_THRESHOLD`` in
+a row a domain's breaker opens for 2, 4, 8 … minutes (at most a day), its
+deliveries wait without spending attempts, and any other answer closes it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
@@ -56,6 +58,39 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
         if when is None or when.tzinfo is None:
             return None
     return min(max(when, now), now + MAX_RETRY_AFTER)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt's answer means.
+
+    ``action``: ``done``; ``retry`` (with backoff); ``retry_at`` (at ``when``, the
+    peer's Retry-After); ``permanent`` (retrying cannot help: the job is dead).
+    ``breaker_failure``: the peer looks down (a network error or a 5xx), which
+    counts towards its breaker; any other answer shows it is up and closes it."""
+
+    action: str
+    breaker_failure: bool
+    when: datetime | None = None
+
+
+def outcome(
+    status: int | None, network_error: bool, headers: Mapping[str, str], now: datetime
+) -> Outcome:
+    """The one place that turns an answer (status, or a network error, and its
+    headers) into what happens next; see the module docstring for the rules."""
+    if network_error or status is None:
+        return Outcome("retry", breaker_failure=True)
+    down = status >= 500
+    if 200 <= status < 300:
+        return Outcome("done", breaker_failure=False)
+    if 400 <= status < 500 and status not in (408, 429):
+        return Outcome("permanent", breaker_failure=False)
+    if status in (429, 503):
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        if (when := retry_after(value, now)) is not None:
+            return Outcome("retry_at", breaker_failure=down, when=when)
+    return Outcome("retry", breaker_failure=down)
 
 
 def peer_domain(ctx: Ctx, domain: str, *, lock: bool = False) -> PeerDomain:
@@ -182,31 +217,33 @@ def attempt_row(
     )
 
 
-def steady(peer: PeerDomain, status: int | None, now: datetime) -> bool:
+def steady(peer: PeerDomain, result: Outcome, now: datetime) -> bool:
     """A success on a healthy peer that succeeded recently changes nothing in its
     breaker, so the peer's row is left alone (no lock queue per domain)."""
-    ok = status is not None and 200 <= status < 300
     healthy = not peer.consecutive_failures and peer.open_until is None
     fresh = peer.last_success_at is not None and peer.last_success_at > now - SUCCESS_NOTE
-    return ok and healthy and fresh
+    return result.action == "done" and healthy and fresh
 
 
 def record(
-    ctx: Ctx, job_id: int | None, inbox: str, status: int | None, error: str | None
+    ctx: Ctx,
+    job_id: int | None,
+    inbox: str,
+    status: int | None,
+    error: str | None,
+    result: Outcome,
 ) -> PeerDomain:
     """Log the attempt and move the domain's breaker."""
     domain = remote.authority_of(inbox)
     now = utcnow()
     ctx.db.add(attempt_row(job_id, inbox, status, error))
-    ok = status is not None and 200 <= status < 300
-    permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
     peer = peer_domain(ctx, domain)
-    if steady(peer, status, now):
+    if steady(peer, result, now):
         return peer
     peer = peer_domain(ctx, domain, lock=True)
-    if ok or permanent:  # the server answered sensibly: it is up
+    if not result.breaker_failure:  # the server answered: it is up
         peer.consecutive_failures, peer.open_until = 0, None
-        if ok:
+        if result.action == "done":
             peer.last_success_at = now
     else:
         peer.consecutive_failures += 1
@@ -233,7 +270,7 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     if peer.open_until is not None and peer.open_until > now:
         raise jobs.RetryAt(peer.open_until, f"circuit open for {peer.domain}", free=True)
     net = network.shared(job)
-    status, error, answer_after = None, None, None
+    status, error, answer_headers = None, None, {}
     try:
         url = str(net.http.policy.check_url(inbox))
         headers = {"Content-Type": "application/activity+json"}
@@ -247,19 +284,23 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
         finally:
             await response.aclose()
         status = response.status_code
-        answer_after = response.headers.get("retry-after")
+        answer_headers = response.headers
         if status >= 300:
             error = f"HTTP {status}"
     except (TimeoutError, FetchError, httpx.HTTPError, OSError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    if error is None and steady(peer, status, utcnow()):
+        status, error = None, f"{type(exc).__name__}: {exc}"
+    now = utcnow()
+    result = outcome(status, status is None, answer_headers, now)
+    if steady(peer, result, now):
         job.on_done(attempt_row(job.job.id, inbox, status, None))  # logged with the job's end
         return
-    cache.remember_peer(await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error)))
-    if error is None:
+    cache.remember_peer(
+        await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error, result))
+    )
+    if result.action == "done":
         return
-    if status is not None and 400 <= status < 500 and status not in (408, 429):
+    if result.action == "permanent":
         raise jobs.PermanentError(error)
-    if status in (429, 503) and (when := retry_after(answer_after, utcnow())):
-        raise jobs.RetryAt(when, error)
+    if result.action == "retry_at":
+        raise jobs.RetryAt(result.when, error)
     raise RuntimeError(error)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import bindparam, exists
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.db import transaction
 from app.errors import DomainError
@@ -324,3 +324,13 @@ async def run_with_fetches(job: jobs.JobContext, apply: Any) -> None:
 @jobs.handler("ap.inbox")
 async def process_item(job: jobs.JobContext, payload: dict) -> None:
     await run_with_fetches(job, lambda ctx, budget: _apply(ctx, payload["item"], budget))
+
+
+@jobs.on_dead("ap.inbox")
+def _item_failed(db: Session, payload: dict, error: str) -> None:
+    """The job gave up (or kept killing its worker): its item ends ``failed``, with
+    the reason, for the admin page, instead of staying ``queued`` forever."""
+    item = db.get(InboxItem, payload.get("item"))
+    if item is not None and item.state == "queued":
+        item.state, item.error, item.processed_at = "failed", error[:2000], utcnow()
+        db.add(item)

@@ -844,6 +844,20 @@ def test_with_the_key_cached_bad_signatures_are_still_refused(
     assert_refused(client, engine, bad_body, headers, 401, "invalid_signature")
 
 
+@pytest.mark.parametrize(
+    "forge",
+    [_foreign_embedded, _foreign_link, _object_without_id, _foreign_activity_id],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_with_the_key_cached_objects_must_still_be_on_the_actors_host(
+    client: TestClient, engine: Engine, mallory: Peer, forge: Callable[[dict], dict]
+) -> None:
+    body = dumps(create(mallory))
+    assert post(client, body, mallory.sign(body)).status_code == 202  # the key is now cached
+    body = dumps(forge(create(mallory)))
+    assert_refused(client, engine, body, mallory.sign(body), 403, "foreign_origin")
+
+
 def test_with_the_key_cached_a_newly_blocked_domain_is_refused(
     client: TestClient, engine: Engine, mallory: Peer
 ) -> None:

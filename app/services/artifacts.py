@@ -19,8 +19,10 @@ from functools import lru_cache
 from sqlalchemy import delete
 from sqlmodel import func, select
 
+from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import (
+    MAX_ID,
     Account,
     Artifact,
     ArtifactLink,
@@ -107,6 +109,22 @@ def _require_contributor(ctx: Ctx, account: Account, community: Community) -> No
 
 def get(ctx: Ctx, artifact_id: int) -> Artifact:
     artifact = get_row(ctx.db, Artifact, artifact_id)
+    if artifact is None:
+        raise NotFound("No such artifact.", code="artifact_not_found")
+    return artifact
+
+
+def lock_for_change(ctx: Ctx, artifact_id: int) -> Artifact:
+    """The artifact, held until the transaction ends, for a read-decide-write
+    (an edit, a revert, a stage move, a decision's outcome): concurrent changes
+    then run one after the other, each seeing what the one before it saved, as
+    if they had been sequential. PostgreSQL holds the row (``FOR UPDATE``); on
+    SQLite the write lock every writing transaction takes already serialises.
+    The copy in the session is refreshed from the database, not trusted."""
+    valid_id = isinstance(artifact_id, int) and not isinstance(artifact_id, bool)
+    if not valid_id or not 0 < artifact_id <= MAX_ID:
+        raise NotFound("No such artifact.", code="artifact_not_found")
+    artifact = lock_row(ctx.db, Artifact, artifact_id)
     if artifact is None:
         raise NotFound("No such artifact.", code="artifact_not_found")
     return artifact
@@ -221,7 +239,7 @@ def revise(
     """Save an edit made on top of ``base_revision``. A stale base is merged with
     what was saved since when the changes are on different lines; otherwise
     :class:`MergeConflict` carries both versions and nothing is saved."""
-    artifact = get(ctx, artifact_id)
+    artifact = lock_for_change(ctx, artifact_id)
     community = community_of(ctx, artifact)
     if community.domain and editor.is_local:  # its home decides; we send the edit there
         propose(ctx, editor, artifact, base_revision, body, title, message)
@@ -266,7 +284,7 @@ def revert(
     ctx: Ctx, editor: Account, artifact_id: int, to_revision: int, message: str = ""
 ) -> ArtifactRevision:
     """Bring back an earlier revision's text, as a new revision (history stays whole)."""
-    artifact = get(ctx, artifact_id)
+    artifact = lock_for_change(ctx, artifact_id)
     _require_contributor(ctx, editor, community_of(ctx, artifact))
     old = get_row(ctx.db, ArtifactRevision, to_revision)
     if old is None or old.artifact_id != artifact.id:
@@ -283,6 +301,7 @@ def append_outcome(
     ctx: Ctx, actor: Account, artifact: Artifact, outcome: str, review_at: datetime | None
 ) -> ArtifactRevision:
     """A decision's outcome (and review date) becomes part of the artifact's text and history."""
+    artifact = lock_for_change(ctx, artifact.id)
     when = f"\n\nReview on {review_at.date().isoformat()}." if review_at else ""
     body = f"{artifact.body.rstrip()}\n\n## Outcome\n\n{outcome.strip()}{when}\n"
     artifact.review_at = review_at
@@ -355,7 +374,7 @@ def transition(
 ) -> ArtifactTransition:
     """Every stage change, by hand or by a vote (``decision``, an adopting vote on
     this artifact, stands in for a moderator's say-so on that one move)."""
-    artifact = get(ctx, artifact_id)
+    artifact = lock_for_change(ctx, artifact_id)
     community = community_of(ctx, artifact)
     if to_stage not in STAGES + SIDE_STAGES:
         raise Invalid(f"Stage must be one of: {', '.join(STAGES + SIDE_STAGES)}.", code="bad_stage")
@@ -487,7 +506,7 @@ def due_for_review(ctx: Ctx, community: Community) -> list[Artifact]:
 
 
 def set_tags(ctx: Ctx, actor: Account, artifact_id: int, tags: list[str]) -> list[str]:
-    artifact = get(ctx, artifact_id)
+    artifact = lock_for_change(ctx, artifact_id)
     _require_contributor(ctx, actor, community_of(ctx, artifact))
     tag_list = _tags(tags)
     ctx.db.execute(delete(ArtifactTag).where(ArtifactTag.artifact_id == artifact.id))
@@ -632,6 +651,8 @@ def store_remote(
         ctx.db.flush()
     elif artifact.community_id != community.id:
         raise Forbidden("That artifact belongs to another community.", code="wrong_community")
+    else:
+        artifact = lock_for_change(ctx, artifact.id)
     artifact.stage, artifact.kind = stage, kind
     known = ctx.db.exec(
         select(ArtifactRevision.id).where(ArtifactRevision.remote_uri == revision_id)

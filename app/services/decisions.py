@@ -162,7 +162,7 @@ def close(ctx: Ctx, decision: Decision, *, now: datetime | None = None) -> Decis
     decision.closed_at = now
     ctx.db.add(decision)
     if decision.state == "adopted":
-        artifact = governance.locked(ctx, ctx.db.get(Artifact, decision.artifact_id))
+        artifact = artifacts.lock_for_change(ctx, decision.artifact_id)
         if artifact.stage == "proposed":  # not moved back to "open" meanwhile
             artifacts.transition(
                 ctx,

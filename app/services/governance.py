@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from sqlmodel import func, select
 
+from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.models import (
     Account,
@@ -161,17 +162,9 @@ def check_floors(rules: VoteRules, window: timedelta, quorum: int) -> None:
 
 
 def locked(ctx: Ctx, row: Row, *, shared: bool = False) -> Row:
-    """The row read again and held until the transaction ends (PostgreSQL: FOR
-    UPDATE, or FOR SHARE when ``shared``; SQLite's write lock already serialises
-    writers), so a decision taken on it sees what other transactions committed."""
-    model = type(row)
-    query = (
-        select(model)
-        .where(model.id == row.id)
-        .with_for_update(read=shared)
-        .execution_options(populate_existing=True)
-    )
-    return ctx.db.exec(query).one()
+    """The row read again and held until the transaction ends (``app.db.lock_row``),
+    so a decision taken on it sees what other transactions committed."""
+    return lock_row(ctx.db, type(row), row.id, shared=shared)
 
 
 def shown_state(vote: AlgorithmProposal | Decision) -> str:

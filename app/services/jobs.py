@@ -8,6 +8,14 @@ mid-job leaves a ``running`` row whose lock expires and is claimed again.
 On PostgreSQL, claims use ``SELECT … FOR UPDATE SKIP LOCKED`` so any number of
 ``commonground worker`` processes can share the queue. On SQLite the database
 lock serialises claims; a single worker is the documented mode there.
+
+Every claim is an attempt, also one whose worker died: a job that kills its
+worker is buried (``dead``, "worker died while running this job") once its
+attempts are used up, instead of being taken again forever. Each claim carries a
+fresh ``claim_token`` and a completion only counts with the token of the claim
+it finishes, so a worker whose claim expired and was taken over cannot mark the
+job done or failed. ``@jobs.on_dead(kind)`` hooks run in the transaction that
+buries a job of that kind (e.g. its inbox item is marked failed).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +50,22 @@ HANDLERS: dict[str, SyncHandler | AsyncHandler] = {}
 PERIODIC: dict[str, timedelta] = {}  # kinds a worker keeps scheduled, and how often
 LOCK_TIMEOUT = timedelta(minutes=10)
 MAX_ERROR_CHARS = 2000
+WORKER_DIED = "worker died while running this job"
+
+DeadHook = Callable[[Session, dict, str], None]
+DEAD_HOOKS: dict[str, DeadHook] = {}
+
+
+def on_dead(kind: str) -> Callable[[DeadHook], DeadHook]:
+    """Register ``fn(db, payload, error)``, run in the transaction that makes a job
+    of ``kind`` dead (however it died: failures, or workers dying with it), so what
+    it stood for can end too."""
+
+    def register(fn: DeadHook) -> DeadHook:
+        DEAD_HOOKS[kind] = fn
+        return fn
+
+    return register
 
 
 Prefetcher = Callable[[Ctx, dict[str, Any], list[dict]], None]
@@ -202,14 +227,55 @@ def release_orphans(engine: Engine) -> int:
             if who.rsplit(":", 1)[-1].isdigit() and not _alive(int(who.rsplit(":", 1)[-1]))
         ]
         if dead:
+            now = utcnow()
+            orphans = db.exec(select(Job).where(Job.id.in_(dead), Job.state == "running")).all()
+            exhausted = _bury_exhausted(db, list(orphans), now)
             db.execute(
                 update(Job)
-                .where(Job.id.in_(dead), Job.state == "running")
-                .values(state="queued", locked_by=None, locked_at=None, run_at=utcnow())
+                .where(Job.id.in_(dead), Job.id.not_in(exhausted or [0]), Job.state == "running")
+                .values(
+                    state="queued",
+                    locked_by=None,
+                    locked_at=None,
+                    claim_token=None,
+                    run_at=now,
+                    last_error=WORKER_DIED,
+                )
             )
             db.commit()
             log.warning("released %d jobs held by workers that died", len(dead))
         return len(dead)
+
+
+def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[int]:
+    """Of jobs whose worker died holding them, make those whose attempts are used
+    up ``dead`` (running their on_dead hooks); the ids of those buried."""
+    buried = []
+    for job in (job for job in abandoned if job.attempts >= job.max_attempts):
+        error = f"{WORKER_DIED} (attempt {job.attempts} of {job.max_attempts})"
+        marked = db.execute(
+            update(Job)
+            .where(Job.id == job.id, _holds(job.claim_token))
+            .values(
+                state="dead",
+                last_error=error,
+                locked_by=None,
+                locked_at=None,
+                claim_token=None,
+                finished_at=now,
+            )
+        ).rowcount
+        if marked:
+            _run_dead_hook(db, job, error)
+            buried.append(job.id)
+            log.warning("job %s (%s) buried: %s", job.id, job.kind, error)
+    return buried
+
+
+def _run_dead_hook(db: Session, job: Job, error: str) -> None:
+    hook = DEAD_HOOKS.get(job.kind)
+    if hook is not None:
+        hook(db, json.loads(job.payload), error)
 
 
 def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Job | None:
@@ -228,19 +294,36 @@ def claim_many(engine: Engine, who: str, limit: int, *, now: datetime | None = N
     now = now or utcnow()
     due = (Job.state == "queued") & (Job.run_at <= now)
     stale = (Job.state == "running") & (Job.locked_at < now - LOCK_TIMEOUT)
+    postgres = engine.dialect.name == "postgresql"
     with Session(engine, expire_on_commit=False) as db:
         begin_writing(db)
-        q = select(Job.id).where(due | stale).order_by(Job.run_at, Job.id).limit(limit)
-        if engine.dialect.name == "postgresql":
+        spent = select(Job).where(stale, Job.attempts >= Job.max_attempts).limit(100)
+        if postgres:
+            spent = spent.with_for_update(skip_locked=True)
+        _bury_exhausted(db, list(db.exec(spent).all()), now)
+        q = select(Job.id).where(due | (stale & (Job.attempts < Job.max_attempts)))
+        q = q.order_by(Job.run_at, Job.id).limit(limit)
+        if postgres:
             q = q.with_for_update(skip_locked=True)
         taken = list(db.exec(q).all())
         if not taken:
             db.commit()
             return []
+        db.execute(  # a claim taken over from a worker that went silent
+            update(Job)
+            .where(Job.id.in_(taken), Job.state == "running")
+            .values(last_error=WORKER_DIED)
+        )
         db.execute(
             update(Job)
             .where(Job.id.in_(taken))
-            .values(state="running", locked_by=who, locked_at=now, attempts=Job.attempts + 1)
+            .values(
+                state="running",
+                locked_by=who,
+                locked_at=now,
+                attempts=Job.attempts + 1,
+                claim_token=secrets.token_hex(16),
+            )
         )
         jobs = list(db.exec(select(Job).where(Job.id.in_(taken)).order_by(Job.run_at, Job.id)))
         db.commit()
@@ -304,27 +387,47 @@ def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> Non
         begin_writing(db)
         for _, rows in batch:
             db.add_all(rows)
-        by_worker: dict[str | None, list[int]] = {}
+        by_claim: dict[str | None, list[int]] = {}
         for job, _ in batch:
-            by_worker.setdefault(job.locked_by, []).append(job.id)
+            by_claim.setdefault(job.claim_token, []).append(job.id)
         now = utcnow()
-        for who, ids in by_worker.items():
-            db.execute(
+        for token, ids in by_claim.items():
+            marked = db.execute(
                 update(Job)
-                .where(Job.id.in_(ids), Job.locked_by == who)
+                .where(Job.id.in_(ids), _holds(token))
                 .values(
-                    state="done", finished_at=now, locked_by=None, locked_at=None, last_error=None
+                    state="done",
+                    finished_at=now,
+                    locked_by=None,
+                    locked_at=None,
+                    claim_token=None,
+                    last_error=None,
                 )
-            )
+            ).rowcount
+            if marked != len(ids):
+                log.warning("%d finished jobs had been taken over meanwhile", len(ids) - marked)
         db.commit()
 
 
-def _finish(engine: Engine, job: Job, **values: object) -> None:
+def _holds(token: str | None):  # noqa: ANN202 - a SQL condition
+    """The fence of every completion: the job is still under this very claim."""
+    return (Job.state == "running") & (Job.claim_token == token)
+
+
+def _finish(engine: Engine, job: Job, **values: object) -> bool:
+    """Record a failed attempt's outcome, if ``job``'s claim still holds the row;
+    a job made dead here runs its on_dead hook in the same transaction."""
     with Session(engine) as db:
-        db.execute(
-            update(Job).where(Job.id == job.id, Job.locked_by == job.locked_by).values(**values)
-        )
+        begin_writing(db)
+        fenced = update(Job).where(Job.id == job.id, _holds(job.claim_token))
+        if not db.execute(fenced.values(claim_token=None, **values)).rowcount:
+            db.rollback()
+            log.warning("job %s was taken over meanwhile; its outcome is dropped", job.id)
+            return False
+        if values.get("state") == "dead":
+            _run_dead_hook(db, job, str(values.get("last_error") or ""))
         db.commit()
+        return True
 
 
 async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) -> Job:
@@ -355,7 +458,7 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
         log.warning("job %s (%s) failed, attempt %s: %s", job.id, job.kind, job.attempts, error)
         state = "dead" if dead else "queued"
         extra = {"attempts": Job.attempts - 1} if free else {}
-        await asyncio.to_thread(
+        recorded = await asyncio.to_thread(
             _finish,
             engine,
             job,
@@ -367,7 +470,8 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
             locked_at=None,
             finished_at=utcnow() if dead else None,
         )
-        job.state = state
+        if recorded:
+            job.state = state
         return job
     completions: Completions | None = shared.get("completions")
     if completions is not None:

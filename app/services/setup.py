@@ -33,7 +33,10 @@ def setup_url(ctx: Ctx, token: str) -> str:
 
 
 def token_valid(ctx: Ctx, token: str) -> bool:
-    row = ctx.db.get(InstanceSetting, SETUP_KEY)
+    return _matches(ctx, ctx.db.get(InstanceSetting, SETUP_KEY), token)
+
+
+def _matches(ctx: Ctx, row: InstanceSetting | None, token: str) -> bool:
     return (
         bool(row and row.value and token)
         and same(row.value, digest(token))
@@ -52,7 +55,7 @@ def complete(
     community_title: str = "",
     community_description: str = "",
 ) -> tuple[Account, Community | None]:
-    if not token_valid(ctx, token):
+    if not _use_up(ctx, token):
         raise Forbidden(
             "This setup link is used up or out of date. Restart `commonground serve` "
             "for a new one, or use `commonground create-admin`.",
@@ -64,10 +67,24 @@ def complete(
         community = communities.create(
             ctx, admin, community_name, title=community_title, description=community_description
         )
-    row = ctx.db.get(InstanceSetting, SETUP_KEY)
-    if row is not None:
-        ctx.db.delete(row)
     return admin, community
+
+
+def _use_up(ctx: Ctx, token: str) -> bool:
+    """Check the token and delete it, holding its row meanwhile: of simultaneous
+    uses of the link, one gets it; the others wait for its transaction, then find
+    the token gone (PostgreSQL's ``FOR UPDATE``; SQLite's write lock serialises)."""
+    row = ctx.db.exec(
+        select(InstanceSetting)
+        .where(InstanceSetting.key == SETUP_KEY)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if not _matches(ctx, row, token):
+        return False
+    ctx.db.delete(row)
+    ctx.db.flush()
+    return True
 
 
 def first_community(ctx: Ctx) -> Community | None:
