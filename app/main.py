@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, safejson
 from app.config import Settings, load_settings
 from app.db import make_engine
 from app.errors import DomainError, RateLimited
@@ -54,8 +54,12 @@ def error_response(
 
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str, object]:
     errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "invalid_json", "The request body is not valid JSON."
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            reason = (e.get("ctx") or {}).get("error")
+            if reason in (safejson.TOO_DEEP, safejson.LONE_SURROGATE):
+                return 400, "invalid_json", f"The request body was refused: {reason}."
+            return 400, "invalid_json", "The request body is not valid JSON."
     detail = [
         {
             "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),

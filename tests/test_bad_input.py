@@ -326,3 +326,122 @@ def test_garbled_or_out_of_range_cursors_are_400(client: TestClient, world) -> N
             assert "cursor is not valid" in r.text, (name, path)
             if path.startswith("/api/"):
                 assert r.json()["error"] == "invalid_cursor"
+
+
+# "@" stands for a JSON escape of a lone surrogate, which no database stores
+SURROGATE_CASES = [
+    ("POST", "/api/v1/posts", '{"text": "x", "title": @}'),
+    ("POST", "/api/v1/posts", '{"text": "x", "community": @}'),
+    ("POST", "/api/v1/posts", '{"text": "fine \\ud83d\\ude00 pair", "title": @}'),
+    ("PATCH", "/api/v1/me", '{"display_name": @}'),
+    ("PATCH", "/api/v1/me", '{"bio": "ok", "avatar_url": @}'),
+    ("POST", "/api/v1/communities", '{"name": "fine", "description": @}'),
+    ("POST", "/api/v1/communities", '{"name": "fine", "charter": @}'),
+    ("PATCH", "/api/v1/communities/garden", '{"title": @}'),
+    ("PUT", "/api/v1/me/feed-algorithm", '{"algorithm": 1, "params": {"k": @}}'),
+    ("PUT", "/api/v1/me/feed-algorithm", '{"algorithm": 1, "params": {@: 1}}'),
+    ("POST", "/api/v1/tokens", '{"username": "alice", "password": "x", "name": @}'),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SURROGATE_CASES)
+def test_lone_surrogates_in_any_text_field_are_refused(
+    client: TestClient, engine: Engine, world, method: str, path: str, body: str
+) -> None:  # noqa: ANN001
+    headers = {
+        "Authorization": f"Bearer {world['tokens'][W]}",
+        "Content-Type": "application/json",
+    }
+    before = row_counts(engine)
+    content = body.replace("@", '"\\ud800"').encode()
+    r = client.request(method, path, content=content, headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_json" and "surrogate" in r.json()["detail"]
+    assert row_counts(engine) == before
+
+
+def test_a_surrogate_pair_is_ordinary_text(client: TestClient, world) -> None:  # noqa: ANN001
+    headers = {
+        "Authorization": f"Bearer {world['tokens'][W]}",
+        "Content-Type": "application/json",
+    }
+    r = client.post("/api/v1/posts", content=b'{"text": "smile \\ud83d\\ude00"}', headers=headers)
+    assert r.status_code == 201 and "\U0001f600" in r.json()["text"], r.text
+
+
+def nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def test_deeply_nested_json_is_refused_by_every_api_body(client: TestClient, app, world) -> None:  # noqa: ANN001
+    """Every JSON body the API parses is depth-bounded: a hostile document is a 400
+    invalid_json, not a RecursionError (500), whichever route it is sent to."""
+    from tests.test_pages import all_routes
+
+    headers = {
+        "Authorization": f"Bearer {world['tokens'][W]}",
+        "Content-Type": "application/json",
+    }
+    sample = {"name": "garden", "username": "alice", "post_id": "1", "module_id": "1",
+              "proposal_id": "1", "artifact_id": "1", "statement_id": "1", "decision_id": "1",
+              "kind": "like", "token_id": "1"}  # fmt: skip
+    checked = 0
+    for top, route in all_routes(app.routes):
+        methods = (route.methods or set()) & {"POST", "PUT", "PATCH"}
+        if not top.startswith("/api") or not methods or not route.dependant.body_params:
+            continue
+        path = top + route.path.format(**sample)
+        method = sorted(methods)[0]
+        for body in ("[" * 100_000, nested(100), '{"params": ' + nested(70) + "}"):
+            r = client.request(method, path, content=body.encode(), headers=headers)
+            assert r.status_code == 400, (path, body[:20], r.status_code, r.text[:200])
+            assert r.json()["error"] == "invalid_json" and "nested" in r.json()["detail"]
+        checked += 1
+    assert checked >= 20
+
+
+def test_deeply_nested_json_is_refused_by_the_inbox(client: TestClient, world) -> None:  # noqa: ANN001
+    for body in ("[" * 100_000 + "]" * 100_000, nested(200)):
+        for path in ("/inbox", "/users/alice/inbox"):
+            r = client.post(
+                path, content=body.encode(), headers={"Content-Type": "application/activity+json"}
+            )
+            assert r.status_code == 400, (path, r.status_code, r.text[:200])
+            assert r.json()["error"] == "invalid_json" and "nested" in r.json()["detail"]
+
+
+def test_params_form_refuses_deep_nesting_and_lone_surrogates(client: TestClient) -> None:
+    from tests.test_pages import signup, submit
+
+    signup(client, "carol")
+    for params in ("[" * 4000, nested(100), '{"k": "\\ud800"}'):
+        r = submit(client, "/settings", "/settings/feed-algorithm",
+                   {"version_id": "1", "params": params})  # fmt: skip
+        assert r.status_code == 422, (params[:20], r.status_code, r.text[:300])
+        assert "nested too deeply" in r.text or "surrogate" in r.text
+
+
+# Sources under 64 KiB that broke the parser (MemoryError, RecursionError) or
+# would break compile() and literal_eval() later.
+DEEP_SOURCES = {
+    "unary minus": "-" * 60_000,
+    "long sum": "1+" * 30_000 + "1",
+    "nested lambdas": "lambda:" * 6_000 + "1",
+    "long attribute chain": "a." * 30_000 + "a",
+    "sum that parses but can't compile": "x = " + "1+" * 2_000 + "1\n",
+    "deep PARAMETERS": "PARAMETERS = " + "{'a': " * 150 + "1" + "}" * 150 + "\n",
+}
+
+
+@pytest.mark.parametrize("name", list(DEEP_SOURCES))
+def test_deeply_nested_module_sources_get_a_lint_error(
+    client: TestClient, world, name: str
+) -> None:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
+    source = DEEP_SOURCES[name]
+    assert len(source.encode()) < 64 * 1024
+    r = client.post("/api/v1/algorithms", json={"source": source}, headers=headers)
+    assert r.status_code == 422, r.text[:300]
+    body = r.json()
+    assert body["error"] == "lint_failed"
+    assert any("nested too deeply" in f["message"] for f in body["detail"]), body

@@ -17,6 +17,7 @@ from app.api.schemas import (
     AlgorithmOut,
     AlgorithmSubmit,
     AlgorithmVersionOut,
+    BoundedJSONRoute,
     GovernanceUpdate,
     ProposalCreate,
     ProposalOut,
@@ -27,7 +28,7 @@ from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVer
 from app.services import Ctx, algorithms, communities, comparison, governance
 from federation import modules
 
-router = APIRouter(tags=["algorithms"])
+router = APIRouter(tags=["algorithms"], route_class=BoundedJSONRoute)
 ModuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

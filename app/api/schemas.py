@@ -5,21 +5,50 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app import safejson
 from app.models import MAX_ID
 from app.services.feeds import FeedItem, FeedPage
 from app.services.views import PostView
 
 
-def _no_nul(value: str) -> str:
+def _clean_text(value: str) -> str:
+    """Every text field from outside passes here: no database stores NUL or a
+    lone surrogate (e.g. a JSON "\\ud800"), so both are refused up front."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not safejson.storable_text(value):
+        raise ValueError("must not contain lone surrogate characters")
     return value
 
 
-CleanStr = Annotated[str, AfterValidator(_no_nul)]
+CleanStr = Annotated[str, AfterValidator(_clean_text)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class BoundedJSONRequest(Request):
+    """A request whose JSON body is parsed by :func:`app.safejson.loads` (depth and
+    surrogate bounds); FastAPI turns its refusal into a 400 ``invalid_json``."""
+
+    async def json(self) -> object:
+        if not hasattr(self, "_json"):
+            self._json = safejson.loads(await self.body())
+        return self._json
+
+
+class BoundedJSONRoute(APIRoute):
+    """The route class of every API router, so every JSON body we take is bounded."""
+
+    def get_route_handler(self):  # noqa: ANN201
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(BoundedJSONRequest(request.scope, request.receive))
+
+        return bounded
 
 
 class Body(BaseModel):

@@ -14,6 +14,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from sqlmodel import select
 
+from app import safejson
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import DomainError, Invalid, NotFound
@@ -235,7 +236,9 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
 
 def _params(raw: str) -> dict:
     try:
-        value = json.loads(raw or "{}")
+        value = safejson.loads(raw or "{}")
+    except safejson.UnsafeJSON as exc:
+        raise Invalid(f"Parameters were refused: {exc}.", code="invalid_params") from exc
     except ValueError as exc:
         raise Invalid(
             'Parameters must be a JSON object, e.g. {"half_life_hours": 6}.', code="invalid_params"
