@@ -56,6 +56,8 @@ def module_out(
         builtin=m.builtin_key is not None,
         author=author.uri if author else None,
         license=m.license,
+        version=latest.version,
+        sha256=latest.sha256,
         latest=version_out(latest),
         source_url=f"{ctx.base_url}/api/v1/algorithm-versions/{latest.id}/source",
         report=json.loads(latest.report),

@@ -313,6 +313,8 @@ class AlgorithmOut(BaseModel):
     builtin: bool
     author: str | None
     license: str
+    version: int = Field(description="the latest version's number (also in ``latest``)")
+    sha256: str = Field(description="the latest version's SHA-256 (also in ``latest``)")
     latest: AlgorithmVersionOut
     source_url: str
     report: dict | None = None
