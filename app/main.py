@@ -16,6 +16,7 @@ from app.config import Settings, load_settings
 from app.db import make_engine
 from app.errors import DomainError, RateLimited
 from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.web import forms
 from app.web.templating import STATIC_DIR, render_error
 from federation.negotiation import AS2Negotiation
 from federation.vocab import wants_as2
@@ -80,7 +81,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         status, code, detail = _validation_detail(exc)
         if not wants_json(request) and isinstance(detail, list):
-            detail = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
+            return await forms.redisplay(request, exc.errors())  # the form again, filled in
         return error_response(request, status, code, detail)
 
     @app.exception_handler(StarletteHTTPException)

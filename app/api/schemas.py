@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app import safejson
 from app.models import MAX_ID
+from app.services.accounts import MAX_PASSWORD
 from app.services.feeds import FeedItem, FeedPage
 from app.services.views import PostView
 
@@ -57,13 +58,13 @@ class Body(BaseModel):
 
 class AccountCreate(Body):
     username: CleanStr = Field(max_length=64)
-    password: CleanStr = Field(max_length=1024)
+    password: CleanStr = Field(max_length=MAX_PASSWORD)
     display_name: CleanStr = Field(default="", max_length=200)
 
 
 class TokenCreate(Body):
     username: CleanStr = Field(max_length=64)
-    password: CleanStr = Field(max_length=1024)
+    password: CleanStr = Field(max_length=MAX_PASSWORD)
     scope: Literal["read", "write"] = "read"
     name: CleanStr = Field(default="", max_length=100)
 
@@ -85,8 +86,8 @@ class ProfileUpdate(Body):
 
 
 class PasswordChange(Body):
-    current_password: CleanStr = Field(max_length=1024)
-    new_password: CleanStr = Field(max_length=1024)
+    current_password: CleanStr = Field(max_length=MAX_PASSWORD)
+    new_password: CleanStr = Field(max_length=MAX_PASSWORD)
 
 
 class AccountOut(BaseModel):

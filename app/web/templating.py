@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from app import __version__
 from app.security.tokens import new_secret, sign
+from app.services.accounts import MAX_PASSWORD, MIN_PASSWORD
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -36,6 +37,8 @@ templates.env.filters["ago"] = _ago
 templates.env.filters["iso"] = lambda dt: dt.isoformat() if dt else ""
 templates.env.globals["version"] = __version__
 templates.env.globals["now"] = lambda: datetime.now(UTC)
+# the one password length rule, for minlength/maxlength and the help texts
+templates.env.globals["password_lengths"] = (MIN_PASSWORD, MAX_PASSWORD)
 
 
 def browser_key(request: Request) -> tuple[str, bool]:
