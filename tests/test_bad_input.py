@@ -445,3 +445,14 @@ def test_deeply_nested_module_sources_get_a_lint_error(
     body = r.json()
     assert body["error"] == "lint_failed"
     assert any("nested too deeply" in f["message"] for f in body["detail"]), body
+
+
+def test_parameters_that_are_not_plain_literals_are_a_clear_422(client: TestClient, world) -> None:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
+    for params in ("{[]: 1}", "{{1}: 2}"):
+        source = (
+            f'NAME = "x"\nPARAMETERS = {params}\ndef rank(items, context, params):\n    return []\n'
+        )
+        r = client.post("/api/v1/algorithms", json={"source": source}, headers=headers)
+        assert r.status_code == 422, (params, r.status_code, r.text[:300])
+        assert r.json()["error"] in ("invalid_module", "invalid_parameters"), r.text
