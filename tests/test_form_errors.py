@@ -135,3 +135,12 @@ def test_every_form_error_path_keeps_what_was_typed(client: TestClient, app, new
             assert value in r.text, (route.path, value)
         checked += 1
     assert checked >= 25
+
+
+def test_an_oversized_module_source_is_kept_on_the_module_form(client: TestClient) -> None:
+    signup(client, "alice")
+    source = "# " + "x" * 70_000
+    r = submit(client, "/algorithms/new", "/algorithms/new", {"source": source})
+    assert r.status_code == 422
+    assert "Source can be at most 70000 characters." in r.text
+    assert 'action="/algorithms/new"' in r.text and source in r.text

@@ -81,7 +81,17 @@ def new_form(
     )
 
 
+def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The module form filled with what was typed (its error paths)."""
+    forked_from = typed.get("forked_from", "")
+    parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
+    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+    form = {"source": typed.get("source", ""), "community": typed.get("community", "")}
+    return "algorithm_new.html", {"parent": parent, "my_communities": mine, "form": form}
+
+
 @router.post("/algorithms/new", dependencies=[Csrf])
+@redisplayed_by(new_module_page)
 def submit(
     request: Request,
     ctx: CtxDep,
@@ -91,7 +101,6 @@ def submit(
     community: Annotated[CleanStr, Form(max_length=64)] = "",
 ) -> Response:
     parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
-    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     try:
         target = communities.get(ctx, community) if community else None
         version = algorithms.submit(
@@ -101,15 +110,10 @@ def submit(
         ctx.db.rollback()
         findings = exc.detail if isinstance(exc.detail, list) else []
         message = "The checker found problems:" if findings else exc.detail
+        typed = {"source": source, "community": community, "forked_from": forked_from}
+        template, context = new_module_page(request, ctx, viewer, typed)
         return render(
-            request,
-            "algorithm_new.html",
-            status=exc.status,
-            error=message,
-            findings=findings,
-            parent=parent,
-            my_communities=mine,
-            form={"source": source, "community": community},
+            request, template, status=exc.status, error=message, findings=findings, **context
         )
     return redirect(
         request,
