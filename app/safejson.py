@@ -10,6 +10,7 @@ and orjson refuses to serialise them).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_JSON_DEPTH = 64
@@ -36,8 +37,24 @@ def loads(raw: bytes | str) -> Any:
         value = json.loads(raw)
     except RecursionError as exc:
         raise UnsafeJSON(TOO_DEEP) from exc
-    check(value)
+    if _may_be_unsafe(raw):
+        check(value)
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _may_be_unsafe(raw: bytes | str) -> bool:
+    """Whether the walk of :func:`check` is needed: only a document with more
+    brackets than the depth bound can be too deep, and only a \\uD800–\\uDFFF escape
+    can make a lone surrogate (raw UTF-8 cannot). Most documents skip the walk."""
+    if isinstance(raw, str):
+        brackets = raw.count("[") + raw.count("{")
+        return brackets > MAX_JSON_DEPTH or _SURROGATE_ESCAPE.search(raw) is not None
+    brackets = raw.count(b"[") + raw.count(b"{")
+    return brackets > MAX_JSON_DEPTH or _SURROGATE_ESCAPE_BYTES.search(raw) is not None
 
 
 def check(value: Any) -> None:
