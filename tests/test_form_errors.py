@@ -144,3 +144,34 @@ def test_an_oversized_module_source_is_kept_on_the_module_form(client: TestClien
     assert r.status_code == 422
     assert "Source can be at most 70000 characters." in r.text
     assert 'action="/algorithms/new"' in r.text and source in r.text
+
+
+def test_nul_and_broken_utf8_in_optional_form_fields_are_refused_or_replaced(
+    client: TestClient,
+) -> None:
+    """Forms can't carry lone surrogates (percent-encoded ones arrive as U+FFFD),
+    and NUL in any text field, optional ones too, is a 422 with the form kept."""
+    signup(client, "alice")
+    token = csrf(client.get("/settings").text)
+    for field in ("avatar_url", "bio", "display_name"):
+        body = f"csrf_token={token}&{field}=a%00b&display_name=Kept+Name"
+        if field == "display_name":
+            body = f"csrf_token={token}&bio=kept+bio&display_name=a%00b"
+        r = client.post(
+            "/settings/profile",
+            content=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 422, (field, r.status_code, r.text[:300])
+        assert "must not contain NUL characters" in r.text
+        assert ("Kept Name" if field != "display_name" else "kept bio") in r.text
+    body = f"csrf_token={token}&display_name=x%ED%A0%80y&bio=".encode()
+    r = client.post(
+        "/settings/profile",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text[:300]
+    assert "x\ufffd" in client.get("/settings").text
