@@ -68,8 +68,9 @@ def test_every_password_field_states_the_one_limit(client: TestClient) -> None:
     assert ok.status_code == 201, ok.text
 
 
-# where to go afterwards (only same-site paths), or a pick from a list on the page: not typed
-NAVIGATION = ("next", "back", "community")
+# not typed: where to go afterwards (only same-site paths), a pick from a list on the
+# page, a hidden id the page carries itself
+NAVIGATION = ("next", "back", "community", "forked_from")
 
 
 def _fields(route) -> list[tuple[str, int | None, str | None, bool]]:  # noqa: ANN001
