@@ -8,6 +8,7 @@ caught before anything runs.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from algorithms.contract import MAX_NAME, MAX_SOURCE_BYTES
@@ -29,6 +30,10 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "ag_code", "f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "tb_next",
     "co_code", "co_consts", "mro",
 })  # fmt: skip
+# Deeper syntax trees than this are refused: real ranking code stays far below
+# (a function, a loop, a condition, a call: about 10), while ``1+1+…+1`` of a few
+# thousand terms would exhaust the recursion of compile() and literal_eval().
+MAX_AST_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -48,11 +53,35 @@ def lint(source: str) -> list[Finding]:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return [Finding(exc.lineno or 1, f"syntax error: {exc.msg}")]
+    except (RecursionError, MemoryError):
+        # the parser gives up on very deep expressions ("-"*60000, "1+"*30000)
+        return [Finding(1, TOO_DEEP)]
     findings: list[Finding] = []
-    for node in ast.walk(tree):
+    for node in _walk_bounded(tree):
+        if node is None:
+            return [Finding(1, TOO_DEEP)]
         findings += _check(node)
     findings += _check_shape(tree)
     return sorted(set(findings), key=lambda f: (f.line, f.message))
+
+
+TOO_DEEP = (
+    f"the code is nested too deeply (more than {MAX_AST_DEPTH} levels of expressions "
+    "and blocks); split it into smaller expressions or functions"
+)
+
+
+def _walk_bounded(tree: ast.AST) -> Iterator[ast.AST | None]:
+    """Every node, like ast.walk, but without recursion and yielding None (then
+    stopping) once a node lies deeper than MAX_AST_DEPTH."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_AST_DEPTH:
+            yield None
+            return
+        yield node
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _check(node: ast.AST) -> list[Finding]:

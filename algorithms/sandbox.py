@@ -121,8 +121,12 @@ class Worker:
             "output_bytes": self.limits.output_bytes,
             "seccomp": self.limits.seccomp,
         }
-        self._send({"source": self.source, "limits": limits})
-        reply = self._receive(self.limits.start_seconds)
+        try:
+            self._send({"source": self.source, "limits": limits})
+            reply = self._receive(self.limits.start_seconds)
+        except SandboxError:
+            self.stop()  # kill and reap: a worker that never started is not left running
+            raise
         if "error" in reply:
             self.stop()
             raise SandboxError("error", reply["error"])

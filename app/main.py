@@ -14,11 +14,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import __version__
+from app import __version__, safejson
 from app.config import Settings, load_settings
 from app.db import make_engine, transaction
 from app.errors import DomainError
 from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.web import forms
 from app.web.templating import STATIC_DIR, render_error
 from federation.negotiation import AS2Negotiation
 from federation.vocab import wants_as2
@@ -57,8 +58,12 @@ def error_response(
 
 def _validation_detail(exc: RequestValidationError) -> tuple[int, str, object]:
     errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "invalid_json", "The request body is not valid JSON."
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            reason = (e.get("ctx") or {}).get("error")
+            if reason in (safejson.TOO_DEEP, safejson.LONE_SURROGATE):
+                return 400, "invalid_json", f"The request body was refused: {reason}."
+            return 400, "invalid_json", "The request body is not valid JSON."
     detail = [
         {
             "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
@@ -80,7 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         status, code, detail = _validation_detail(exc)
         if not wants_json(request) and isinstance(detail, list):
-            detail = "; ".join(f"{d['field']}: {d['message']}" for d in detail)
+            return await forms.redisplay(request, exc.errors())  # the form again, filled in
         return error_response(request, status, code, detail)
 
     @app.exception_handler(StarletteHTTPException)

@@ -43,7 +43,7 @@ import httpcore
 import httpx
 import orjson
 
-from app import __version__
+from app import __version__, safejson
 from federation.vocab import AS2_TYPE, AS_CONTEXT, JRD_TYPE, LD_TYPE
 
 __all__ = [
@@ -79,7 +79,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 10.0
 MAX_BODY_BYTES = 1_048_576
 MAX_REDIRECTS = 2
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = safejson.MAX_JSON_DEPTH
 AS2_ACCEPT = f"{AS2_TYPE}, {LD_TYPE}"
 JSON_ACCEPT = f"{JRD_TYPE}, application/json"
 JSON_MEDIA_TYPES = frozenset({JRD_TYPE, "application/json"})

@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from app import safejson
 from app.db import transaction
 from app.errors import DomainError
 from app.models import Account, Block, Community, InboxItem, PeerDomain, utcnow
@@ -48,7 +49,9 @@ class Refused(DomainError):
 
 def parse_activity(body: bytes) -> dict[str, Any]:
     try:
-        activity = json.loads(body)
+        activity = safejson.loads(body)
+    except safejson.UnsafeJSON as exc:
+        raise Refused(400, "invalid_json", f"The body was refused: {exc}.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, "invalid_json", "The body is not JSON.") from exc
     if not isinstance(activity, dict):

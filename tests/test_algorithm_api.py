@@ -375,3 +375,28 @@ def test_submission_report_compares_with_the_community(garden) -> None:  # noqa:
     assert diff["community"] == "garden" and diff["candidates"] == 2
     assert diff["overlap_at_20"] == 1.0 and diff["kendall_tau"] == -1.0  # same two, swapped
     assert diff["moved_in"] == [] and diff["moved_out"] == []
+
+
+@needs_sandbox
+def test_submit_answers_id_version_sha256_and_report_at_the_top_level(garden) -> None:  # noqa: ANN001
+    """The stable interface of docs/algorithms.md: a submission answers
+    {id, version, sha256, report, ...}; ``latest`` stays for older clients."""
+    import hashlib
+
+    r = garden["alice"].post("/api/v1/algorithms", {"source": AGREED})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert isinstance(body["id"], int) and body["version"] == 1
+    assert body["sha256"] == hashlib.sha256(AGREED.encode()).hexdigest()
+    assert body["report"]["dry_run"]
+    assert (body["latest"]["version"], body["latest"]["sha256"]) == (1, body["sha256"])
+    again = (
+        garden["alice"]
+        .post(
+            "/api/v1/algorithms",
+            {"source": AGREED + "\n# v2\n", "forked_from": body["latest"]["version_id"]},
+        )
+        .json()
+    )
+    assert (again["id"], again["version"]) == (body["id"], 2)
+    assert again["sha256"] == again["latest"]["sha256"] != body["sha256"]

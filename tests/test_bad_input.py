@@ -281,3 +281,178 @@ def test_login_rate_limit_answers_429_with_retry_after(client: TestClient, world
     r = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD})
     assert r.status_code == 429 and r.json()["error"] == "rate_limited"
     assert int(r.headers["Retry-After"]) > 0
+
+
+def _cursor(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+T = b'"2024-01-01T00:00:00+00:00"'
+BAD_CURSORS = {
+    "id beyond 64 bits": _cursor(b'{"t":' + T + b',"i":' + str(2**70).encode() + b"}"),
+    "id beyond the id columns": _cursor(b'{"t":' + T + b',"i":' + str(2**40).encode() + b"}"),
+    "negative id": _cursor(b'{"t":' + T + b',"i":-5}'),
+    "infinite id": _cursor(b'{"t":' + T + b',"i":1e400}'),
+    "boolean id": _cursor(b'{"t":' + T + b',"i":true}'),
+    "string id": _cursor(b'{"t":' + T + b',"i":"5"}'),
+    "huge offset": _cursor(b'{"t":' + T + b',"i":5,"o":' + str(2**70).encode() + b"}"),
+    "time before year 1 in UTC": _cursor(b'{"t":"0001-01-01T00:00:00+14:00","i":5}'),
+    "time after year 9999 in UTC": _cursor(b'{"t":"9999-12-31T23:59:59-14:00","i":5}'),
+    "time without offset": _cursor(b'{"t":"2024-01-01T00:00:00","i":5}'),
+    "time not a string": _cursor(b'{"t":5,"i":5}'),
+    "a list": _cursor(b"[1,2]"),
+    "nested": _cursor(b"[" * 300),
+    "not base64": "!!!",
+}
+
+
+def test_garbled_or_out_of_range_cursors_are_400(client: TestClient, world) -> None:  # noqa: ANN001
+    """Every feed decodes its cursor in one place, with the id range of the
+    columns and the datetime range checked: the anonymous tag page and API
+    feeds answer 400 invalid_cursor, never a database error."""
+    token = {"Authorization": f"Bearer {world['tokens'][W]}"}
+    feeds = [
+        ("/tags/x", {}),  # a page, anonymous
+        ("/api/v1/feed/tags/x", {}),  # the API, anonymous
+        ("/api/v1/feed/home", token),
+        ("/api/v1/accounts/alice/posts", {}),
+    ]
+    for name, cursor in BAD_CURSORS.items():
+        for path, headers in feeds:
+            r = client.get(path, params={"cursor": cursor}, headers=headers)
+            assert r.status_code == 400, (name, path, r.status_code, r.text[:300])
+            assert "cursor is not valid" in r.text, (name, path)
+            if path.startswith("/api/"):
+                assert r.json()["error"] == "invalid_cursor"
+
+
+# "@" stands for a JSON escape of a lone surrogate, which no database stores
+SURROGATE_CASES = [
+    ("POST", "/api/v1/posts", '{"text": "x", "title": @}'),
+    ("POST", "/api/v1/posts", '{"text": "x", "community": @}'),
+    ("POST", "/api/v1/posts", '{"text": "fine \\ud83d\\ude00 pair", "title": @}'),
+    ("PATCH", "/api/v1/me", '{"display_name": @}'),
+    ("PATCH", "/api/v1/me", '{"bio": "ok", "avatar_url": @}'),
+    ("POST", "/api/v1/communities", '{"name": "fine", "description": @}'),
+    ("POST", "/api/v1/communities", '{"name": "fine", "charter": @}'),
+    ("PATCH", "/api/v1/communities/garden", '{"title": @}'),
+    ("PUT", "/api/v1/me/feed-algorithm", '{"algorithm": 1, "params": {"k": @}}'),
+    ("PUT", "/api/v1/me/feed-algorithm", '{"algorithm": 1, "params": {@: 1}}'),
+    ("POST", "/api/v1/tokens", '{"username": "alice", "password": "x", "name": @}'),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), SURROGATE_CASES)
+def test_lone_surrogates_in_any_text_field_are_refused(
+    client: TestClient, engine: Engine, world, method: str, path: str, body: str
+) -> None:  # noqa: ANN001
+    headers = {
+        "Authorization": f"Bearer {world['tokens'][W]}",
+        "Content-Type": "application/json",
+    }
+    before = row_counts(engine)
+    content = body.replace("@", '"\\ud800"').encode()
+    r = client.request(method, path, content=content, headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == "invalid_json" and "surrogate" in r.json()["detail"]
+    assert row_counts(engine) == before
+
+
+def test_a_surrogate_pair_is_ordinary_text(client: TestClient, world) -> None:  # noqa: ANN001
+    headers = {
+        "Authorization": f"Bearer {world['tokens'][W]}",
+        "Content-Type": "application/json",
+    }
+    r = client.post("/api/v1/posts", content=b'{"text": "smile \\ud83d\\ude00"}', headers=headers)
+    assert r.status_code == 201 and "\U0001f600" in r.json()["text"], r.text
+
+
+def nested(depth: int) -> str:
+    return '{"a": ' * depth + "1" + "}" * depth
+
+
+def test_deeply_nested_json_is_refused_by_every_api_body(client: TestClient, app, world) -> None:  # noqa: ANN001
+    """Every JSON body the API parses is depth-bounded: a hostile document is a 400
+    invalid_json, not a RecursionError (500), whichever route it is sent to."""
+    from tests.test_pages import all_routes
+
+    headers = {
+        "Authorization": f"Bearer {world['tokens'][W]}",
+        "Content-Type": "application/json",
+    }
+    sample = {"name": "garden", "username": "alice", "post_id": "1", "module_id": "1",
+              "proposal_id": "1", "artifact_id": "1", "statement_id": "1", "decision_id": "1",
+              "kind": "like", "token_id": "1"}  # fmt: skip
+    checked = 0
+    for top, route in all_routes(app.routes):
+        methods = (route.methods or set()) & {"POST", "PUT", "PATCH"}
+        if not top.startswith("/api") or not methods or not route.dependant.body_params:
+            continue
+        path = top + route.path.format(**sample)
+        method = sorted(methods)[0]
+        for body in ("[" * 100_000, nested(100), '{"params": ' + nested(70) + "}"):
+            r = client.request(method, path, content=body.encode(), headers=headers)
+            assert r.status_code == 400, (path, body[:20], r.status_code, r.text[:200])
+            assert r.json()["error"] == "invalid_json" and "nested" in r.json()["detail"]
+        checked += 1
+    assert checked >= 20
+
+
+def test_deeply_nested_json_is_refused_by_the_inbox(client: TestClient, world) -> None:  # noqa: ANN001
+    for body in ("[" * 100_000 + "]" * 100_000, nested(200)):
+        for path in ("/inbox", "/users/alice/inbox"):
+            r = client.post(
+                path, content=body.encode(), headers={"Content-Type": "application/activity+json"}
+            )
+            assert r.status_code == 400, (path, r.status_code, r.text[:200])
+            assert r.json()["error"] == "invalid_json" and "nested" in r.json()["detail"]
+
+
+def test_params_form_refuses_deep_nesting_and_lone_surrogates(client: TestClient) -> None:
+    from tests.test_pages import signup, submit
+
+    signup(client, "carol")
+    for params in ("[" * 4000, nested(100), '{"k": "\\ud800"}'):
+        r = submit(client, "/settings", "/settings/feed-algorithm",
+                   {"version_id": "1", "params": params})  # fmt: skip
+        assert r.status_code == 422, (params[:20], r.status_code, r.text[:300])
+        assert "nested too deeply" in r.text or "surrogate" in r.text
+
+
+# Sources under 64 KiB that broke the parser (MemoryError, RecursionError) or
+# would break compile() and literal_eval() later.
+DEEP_SOURCES = {
+    "unary minus": "-" * 60_000,
+    "long sum": "1+" * 30_000 + "1",
+    "nested lambdas": "lambda:" * 6_000 + "1",
+    "long attribute chain": "a." * 30_000 + "a",
+    "sum that parses but can't compile": "x = " + "1+" * 2_000 + "1\n",
+    "deep PARAMETERS": "PARAMETERS = " + "{'a': " * 150 + "1" + "}" * 150 + "\n",
+}
+
+
+@pytest.mark.parametrize("name", list(DEEP_SOURCES))
+def test_deeply_nested_module_sources_get_a_lint_error(
+    client: TestClient, world, name: str
+) -> None:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
+    source = DEEP_SOURCES[name]
+    assert len(source.encode()) < 64 * 1024
+    r = client.post("/api/v1/algorithms", json={"source": source}, headers=headers)
+    assert r.status_code == 422, r.text[:300]
+    body = r.json()
+    assert body["error"] == "lint_failed"
+    assert any("nested too deeply" in f["message"] for f in body["detail"]), body
+
+
+def test_parameters_that_are_not_plain_literals_are_a_clear_422(client: TestClient, world) -> None:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
+    for params in ("{[]: 1}", "{{1}: 2}"):
+        source = (
+            f'NAME = "x"\nPARAMETERS = {params}\ndef rank(items, context, params):\n    return []\n'
+        )
+        r = client.post("/api/v1/algorithms", json={"source": source}, headers=headers)
+        assert r.status_code == 422, (params, r.status_code, r.text[:300])
+        assert r.json()["error"] in ("invalid_module", "invalid_parameters"), r.text

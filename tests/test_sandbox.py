@@ -252,3 +252,41 @@ def test_the_documented_worked_example_runs(pool: Pool) -> None:
     )
     assert [r.item_id for r in result.ranked] == [items[0]["id"], items[1]["id"]]
     assert set(result.ranked[0].why) == {"recency", "agrees", "disagrees"}
+
+
+def child_processes() -> dict[int, str]:
+    """This process's children and their state ("Z" is a zombie: ended, never
+    reaped), read from /proc."""
+    import os
+    from pathlib import Path
+
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == os.getpid():
+            children[int(stat.parent.name)] = fields[0]
+    return children
+
+
+@pytest.mark.parametrize(
+    "source",
+    [body("while True:\n    pass"), HEADER + "while True:\n    pass\n" + GOOD],
+    ids=["in rank", "while loading"],
+)
+def test_a_timed_out_module_leaves_no_child_behind(sandbox_required, source: str) -> None:  # noqa: ANN001
+    """A worker killed at its deadline (a call's, or the start's) is gone and
+    reaped: no <defunct> child, and none still running until its CPU limit
+    kills it unreaped later."""
+    before = child_processes()
+    pool = Pool(Limits(call_seconds=1.0, start_seconds=1.0))
+    try:
+        with pytest.raises(RunFailed) as failed:
+            run(Module.from_source(source, "slow"), ITEMS, CONTEXT, {}, pool)
+        assert failed.value.kind == "timeout"
+        left = {pid: state for pid, state in child_processes().items() if pid not in before}
+        assert left == {}, f"children left behind (Z = defunct): {left}"
+    finally:
+        pool.close()

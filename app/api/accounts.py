@@ -11,6 +11,7 @@ from app.api.schemas import (
     MAX_ID,
     AccountCreate,
     AccountOut,
+    BoundedJSONRoute,
     FeedOut,
     PasswordChange,
     ProfileUpdate,
@@ -21,7 +22,7 @@ from app.deps import CtxDep, client_ip
 from app.models import Account
 from app.services import Ctx, accounts, auth, communities, feeds
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], route_class=BoundedJSONRoute)
 Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 

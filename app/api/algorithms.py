@@ -17,6 +17,7 @@ from app.api.schemas import (
     AlgorithmOut,
     AlgorithmSubmit,
     AlgorithmVersionOut,
+    BoundedJSONRoute,
     GovernanceUpdate,
     ProposalCreate,
     ProposalOut,
@@ -29,7 +30,7 @@ from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVer
 from app.services import Ctx, algorithms, communities, comparison, governance
 from federation import modules
 
-router = APIRouter(tags=["algorithms"])
+router = APIRouter(tags=["algorithms"], route_class=BoundedJSONRoute)
 ModuleId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -57,6 +58,8 @@ def module_out(
         builtin=m.builtin_key is not None,
         author=author.uri if author else None,
         license=m.license,
+        version=latest.version,
+        sha256=latest.sha256,
         latest=version_out(latest),
         source_url=f"{ctx.base_url}/api/v1/algorithm-versions/{latest.id}/source",
         report=json.loads(latest.report),

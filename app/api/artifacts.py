@@ -34,14 +34,14 @@ from app.api.artifact_schemas import (
     TransitionOut,
 )
 from app.api.auth import MaybeAccount, Writer
-from app.api.schemas import MAX_ID
+from app.api.schemas import MAX_ID, BoundedJSONRoute
 from app.deps import CtxDep
 from app.models import Account, Artifact, ArtifactRevision, Decision, Stance
 from app.services import Ctx, artifacts, commonground, communities, decisions, stances
 from app.services import artifact_feed as artifact_feed_service
 from app.services.textmerge import diff_stats
 
-router = APIRouter(tags=["artifacts"])
+router = APIRouter(tags=["artifacts"], route_class=BoundedJSONRoute)
 ArtifactId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

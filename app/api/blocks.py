@@ -10,11 +10,11 @@ from pydantic import BaseModel
 
 from app.api.auth import Reader, Writer
 from app.api.follows import look_up_target
-from app.api.schemas import FollowCreate
+from app.api.schemas import BoundedJSONRoute, FollowCreate
 from app.deps import CtxDep
 from app.services import blocks, follows
 
-router = APIRouter(tags=["blocks"])
+router = APIRouter(tags=["blocks"], route_class=BoundedJSONRoute)
 
 
 class BlockOut(BaseModel):

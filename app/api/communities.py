@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.api.auth import MaybeAccount, Reader, Writer
 from app.api.schemas import (
+    BoundedJSONRoute,
     CommunityCreate,
     CommunityOut,
     CommunityPage,
@@ -21,7 +22,7 @@ from app.errors import Forbidden
 from app.models import Account, Community, Membership
 from app.services import Ctx, communities, feeds
 
-router = APIRouter(prefix="/communities", tags=["communities"])
+router = APIRouter(prefix="/communities", tags=["communities"], route_class=BoundedJSONRoute)
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Username = Annotated[
     str, Path(max_length=300, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9.:\[\]-]+)?$")

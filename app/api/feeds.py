@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from app.api.auth import MaybeAccount, Reader
-from app.api.schemas import MAX_ID, FeedOut
+from app.api.schemas import MAX_ID, BoundedJSONRoute, FeedOut
 from app.deps import CtxDep
 from app.services import algorithms, feeds, ranking
 
-router = APIRouter(prefix="/feed", tags=["feeds"])
+router = APIRouter(prefix="/feed", tags=["feeds"], route_class=BoundedJSONRoute)
 Cursor = Annotated[
     str | None, Query(max_length=500, description="next_cursor of the previous page")
 ]

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api.auth import Reader, Writer
-from app.api.schemas import FollowCreate, FollowOut
+from app.api.schemas import BoundedJSONRoute, FollowCreate, FollowOut
 from app.deps import CtxDep
 from app.models import Account
 from app.services import follows
 from app.web.lookup import remote_lookup
 
-router = APIRouter(tags=["follows"])
+router = APIRouter(tags=["follows"], route_class=BoundedJSONRoute)
 
 
 async def look_up_target(request: Request, body: FollowCreate) -> None:

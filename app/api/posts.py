@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 from app.api.auth import MaybeAccount, Writer
 from app.api.schemas import (
     MAX_ID,
+    BoundedJSONRoute,
     PostCreate,
     PostOut,
     PostUpdate,
@@ -22,7 +23,7 @@ from app.models import Account, Post
 from app.services import Ctx, posts, reactions
 from app.services.views import present
 
-router = APIRouter(prefix="/posts", tags=["posts"])
+router = APIRouter(prefix="/posts", tags=["posts"], route_class=BoundedJSONRoute)
 PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

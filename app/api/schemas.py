@@ -5,21 +5,51 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app import safejson
 from app.models import MAX_ID
+from app.services.accounts import MAX_PASSWORD
 from app.services.feeds import FeedItem, FeedPage
 from app.services.views import PostView
 
 
-def _no_nul(value: str) -> str:
+def _clean_text(value: str) -> str:
+    """Every text field from outside passes here: no database stores NUL or a
+    lone surrogate (e.g. a JSON "\\ud800"), so both are refused up front."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    if not safejson.storable_text(value):
+        raise ValueError("must not contain lone surrogate characters")
     return value
 
 
-CleanStr = Annotated[str, AfterValidator(_no_nul)]
+CleanStr = Annotated[str, AfterValidator(_clean_text)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class BoundedJSONRequest(Request):
+    """A request whose JSON body is parsed by :func:`app.safejson.loads` (depth and
+    surrogate bounds); FastAPI turns its refusal into a 400 ``invalid_json``."""
+
+    async def json(self) -> object:
+        if not hasattr(self, "_json"):
+            self._json = safejson.loads(await self.body())
+        return self._json
+
+
+class BoundedJSONRoute(APIRoute):
+    """The route class of every API router, so every JSON body we take is bounded."""
+
+    def get_route_handler(self):  # noqa: ANN201
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(BoundedJSONRequest(request.scope, request.receive))
+
+        return bounded
 
 
 class Body(BaseModel):
@@ -28,13 +58,13 @@ class Body(BaseModel):
 
 class AccountCreate(Body):
     username: CleanStr = Field(max_length=64)
-    password: CleanStr = Field(max_length=1024)
+    password: CleanStr = Field(max_length=MAX_PASSWORD)
     display_name: CleanStr = Field(default="", max_length=200)
 
 
 class TokenCreate(Body):
     username: CleanStr = Field(max_length=64)
-    password: CleanStr = Field(max_length=1024)
+    password: CleanStr = Field(max_length=MAX_PASSWORD)
     scope: Literal["read", "write"] = "read"
     name: CleanStr = Field(default="", max_length=100)
 
@@ -56,8 +86,8 @@ class ProfileUpdate(Body):
 
 
 class PasswordChange(Body):
-    current_password: CleanStr = Field(max_length=1024)
-    new_password: CleanStr = Field(max_length=1024)
+    current_password: CleanStr = Field(max_length=MAX_PASSWORD)
+    new_password: CleanStr = Field(max_length=MAX_PASSWORD)
     revoke_tokens: bool = Field(
         default=False,
         description="Also revoke every other API token (the one making this request stays).",
@@ -310,6 +340,8 @@ class AlgorithmOut(BaseModel):
     builtin: bool
     author: str | None
     license: str
+    version: int = Field(description="the latest version's number (also in ``latest``)")
+    sha256: str = Field(description="the latest version's SHA-256 (also in ``latest``)")
     latest: AlgorithmVersionOut
     source_url: str
     report: dict | None = None

@@ -57,7 +57,7 @@ def metadata(source: str) -> tuple[str, str, dict]:
             if isinstance(target, ast.Name) and target.id in ("NAME", "PARAMETERS"):
                 try:
                     values[target.id] = ast.literal_eval(node.value)
-                except ValueError as exc:
+                except (ValueError, TypeError) as exc:  # TypeError: e.g. {[]: 1}
                     raise Invalid(f"{target.id} must be a literal", code="invalid_module") from exc
     params = contract.check_parameters(values.get("PARAMETERS", {}))
     return str(values.get("NAME", "")), ast.get_docstring(tree) or "", params

@@ -25,7 +25,7 @@ from sqlalchemy import Select, bindparam, tuple_, union
 from sqlmodel import select
 
 from app.errors import DomainError
-from app.models import Account, Community, Follow, Membership, Post, PostTag
+from app.models import MAX_ID, Account, Community, Follow, Membership, Post, PostTag
 from app.services import Ctx, blocks
 from app.services.views import PostView, present
 
@@ -53,24 +53,31 @@ class Cursor:
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
+        """The cursor a client sent back, or ``invalid_cursor`` (400) for anything
+        we did not make: garbled, out of range, or a time the database can't hold."""
         try:
             padded = value + "=" * (-len(value) % 4)
             data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            cursor = cls(datetime.fromisoformat(data["t"]), int(data["i"]), int(data.get("o", 0)))
-            if not 0 <= cursor.offset <= WINDOW:
+            if not isinstance(data, dict) or not isinstance(data.get("t"), str):
+                raise ValueError("not a cursor")
+            created_at = datetime.fromisoformat(data["t"])
+            if created_at.tzinfo is None:
+                raise ValueError("a cursor's time carries its offset")
+            created_at = created_at.astimezone(UTC)  # OverflowError near year 1 or 9999
+            row_id, offset = data.get("i"), data.get("o", 0)
+            # ids follow the columns' range (models.MAX_ID); a ranked window's
+            # anchor lies one past its newest id
+            if not _is_int(row_id) or not 0 < row_id <= MAX_ID + 1:
+                raise ValueError("id out of range")
+            if not _is_int(offset) or not 0 <= offset <= WINDOW:
                 raise ValueError("offset out of range")
-        except (
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-            binascii.Error,
-            UnicodeDecodeError,
-        ) as exc:
+        except (ValueError, OverflowError, RecursionError, binascii.Error) as exc:
             raise DomainError("That page cursor is not valid.", code="invalid_cursor") from exc
-        if cursor.created_at.tzinfo is None:
-            raise DomainError("That page cursor is not valid.", code="invalid_cursor")
-        return cursor
+        return cls(created_at, row_id, offset)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 
+from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import Forbidden, Invalid
 from app.models import Account
@@ -42,8 +43,8 @@ def block_domain(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    domain: Annotated[str, Form(max_length=260)],
-    note: Annotated[str, Form(max_length=500)] = "",
+    domain: Annotated[CleanStr, Form(max_length=260)],
+    note: Annotated[CleanStr, Form(max_length=500)] = "",
 ) -> Response:
     _require_admin(viewer)
     peer = peers.set_blocked(ctx, viewer, domain, True, note)

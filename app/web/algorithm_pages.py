@@ -14,12 +14,15 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 from sqlmodel import select
 
-from app.api.schemas import MAX_ID
+from app import safejson
+from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Invalid, NotFound
 from app.models import Account, AlgorithmModule, AlgorithmVersion
 from app.services import algorithms, communities, comparison, feeds, governance, ranking
 from app.web.deps import Csrf, Member, Viewer
+from app.web.forms import redisplayed_by
+from app.web.profile_pages import settings_form
 from app.web.templating import redirect, render
 from federation import modules
 
@@ -78,17 +81,26 @@ def new_form(
     )
 
 
+def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The module form filled with what was typed (its error paths)."""
+    forked_from = typed.get("forked_from", "")
+    parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
+    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+    form = {"source": typed.get("source", ""), "community": typed.get("community", "")}
+    return "algorithm_new.html", {"parent": parent, "my_communities": mine, "form": form}
+
+
 @router.post("/algorithms/new", dependencies=[Csrf])
+@redisplayed_by(new_module_page)
 def submit(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    source: Annotated[str, Form(max_length=70_000)],
-    forked_from: Annotated[str, Form(max_length=12)] = "",
-    community: Annotated[str, Form(max_length=64)] = "",
+    source: Annotated[CleanStr, Form(max_length=70_000)],
+    forked_from: Annotated[CleanStr, Form(max_length=12)] = "",
+    community: Annotated[CleanStr, Form(max_length=64)] = "",
 ) -> Response:
     parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
-    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     try:
         target = communities.get(ctx, community) if community else None
         version = algorithms.submit(
@@ -103,15 +115,10 @@ def submit(
         ctx.db.rollback()
         findings = exc.detail if isinstance(exc.detail, list) else []
         message = "The checker found problems:" if findings else exc.detail
+        typed = {"source": source, "community": community, "forked_from": forked_from}
+        template, context = new_module_page(request, ctx, viewer, typed)
         return render(
-            request,
-            "algorithm_new.html",
-            status=exc.status,
-            error=message,
-            findings=findings,
-            parent=parent,
-            my_communities=mine,
-            form={"source": source, "community": community},
+            request, template, status=exc.status, error=message, findings=findings, **context
         )
     return redirect(
         request,
@@ -136,7 +143,7 @@ def import_page(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    url: Annotated[str, Form(max_length=2048)],
+    url: Annotated[CleanStr, Form(max_length=2048)],
 ) -> Response:
     """Import a module published by another instance (a fork whose origin is kept)."""
     fetched = request.state.module
@@ -251,7 +258,9 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
 
 def _params(raw: str) -> dict:
     try:
-        value = json.loads(raw or "{}")
+        value = safejson.loads(raw or "{}")
+    except safejson.UnsafeJSON as exc:
+        raise Invalid(f"Parameters were refused: {exc}.", code="invalid_params") from exc
     except ValueError as exc:
         raise Invalid(
             'Parameters must be a JSON object, e.g. {"half_life_hours": 6}.', code="invalid_params"
@@ -268,8 +277,8 @@ def choose_for_community(
     ctx: CtxDep,
     viewer: Member,
     version_id: Annotated[int, Form(ge=1, le=MAX_ID)],
-    params: Annotated[str, Form(max_length=8000)] = "{}",
-    reason: Annotated[str, Form(max_length=1000)] = "",
+    params: Annotated[CleanStr, Form(max_length=8000)] = "{}",
+    reason: Annotated[CleanStr, Form(max_length=1000)] = "",
 ) -> Response:
     community = communities.get(ctx, name)
     algorithms.set_community_algorithm(ctx, viewer, community, version_id, _params(params), reason)
@@ -277,14 +286,20 @@ def choose_for_community(
 
 
 @router.post("/settings/feed-algorithm", dependencies=[Csrf])
+@redisplayed_by(settings_form)
 def choose_for_me(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
     version_id: Annotated[int, Form(ge=1, le=MAX_ID)],
-    params: Annotated[str, Form(max_length=8000)] = "{}",
+    params: Annotated[CleanStr, Form(max_length=8000)] = "{}",
 ) -> Response:
-    algorithms.set_member_algorithm(ctx, viewer, version_id, _params(params))
+    try:
+        algorithms.set_member_algorithm(ctx, viewer, version_id, _params(params))
+    except DomainError as exc:
+        ctx.db.rollback()
+        template, context = settings_form(request, ctx, viewer, {"params": params})
+        return render(request, template, status=exc.status, error=exc.detail, **context)
     return redirect(request, "/settings#feed", flash="Your home feed uses the new algorithm.")
 
 
@@ -334,7 +349,7 @@ def set_governance(
     name: Name,
     ctx: CtxDep,
     viewer: Member,
-    mode: Annotated[str, Form(pattern=r"^(admins|vote)$")],
+    mode: Annotated[CleanStr, Form(pattern=r"^(admins|vote)$")],
 ) -> Response:
     community = communities.get(ctx, name)
     governance.set_mode(ctx, viewer, community, mode)
@@ -349,7 +364,7 @@ def propose(
     ctx: CtxDep,
     viewer: Member,
     version_id: Annotated[int, Form(ge=1, le=MAX_ID)],
-    reason: Annotated[str, Form(max_length=1000)] = "",
+    reason: Annotated[CleanStr, Form(max_length=1000)] = "",
     window_hours: Annotated[float, Form(gt=0, le=720)] = 72.0,
 ) -> Response:
     community = communities.get(ctx, name)
@@ -366,7 +381,7 @@ def vote(
     proposal_id: Id,
     ctx: CtxDep,
     viewer: Member,
-    choice: Annotated[str, Form(pattern=r"^(yes|no|abstain)$")],
+    choice: Annotated[CleanStr, Form(pattern=r"^(yes|no|abstain)$")],
 ) -> Response:
     community = communities.get(ctx, name)
     governance.vote(ctx, viewer, governance.get_proposal(ctx, community, proposal_id), choice)

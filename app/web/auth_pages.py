@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
+from app.api.schemas import CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.services import accounts, auth, setup
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Viewer
-from app.web.forms import OptionalShort, ShortField, show_error
+from app.web.forms import OptionalShort, PasswordField, ShortField, redisplayed_by, show_error
 from app.web.templating import SESSION_COOKIE, redirect, render, set_cookie
 
 router = APIRouter()
@@ -40,12 +41,17 @@ def signup_form(request: Request, viewer: Viewer) -> Response:
     return render(request, "signup.html", form={})
 
 
+def signup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    return "signup.html", {"form": {k: typed.get(k, "") for k in ("username", "display_name")}}
+
+
 @router.post("/signup", dependencies=[Csrf])
+@redisplayed_by(signup_page)
 def signup(
     request: Request,
     ctx: CtxDep,
     username: ShortField,
-    password: ShortField,
+    password: PasswordField,
     display_name: OptionalShort = "",
 ) -> Response:
     try:
@@ -53,8 +59,9 @@ def signup(
             ctx, username, password, display_name, client=client_ip(request)
         )
     except DomainError as exc:
-        form = {"username": username, "display_name": display_name}
-        return show_error(request, ctx, exc, "signup.html", form=form)
+        typed = {"username": username, "display_name": display_name}
+        template, context = signup_page(request, ctx, None, typed)
+        return show_error(request, ctx, exc, template, **context)
     return _login_response(request, ctx, account, "/communities")
 
 
@@ -63,13 +70,19 @@ def login_form(request: Request, viewer: Viewer, next: Next = "/") -> Response: 
     return render(request, "login.html", form={}, next=_safe_next(next))
 
 
+def login_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    form = {"username": typed.get("username", "")}
+    return "login.html", {"form": form, "next": _safe_next(typed.get("next", "/"))}
+
+
 @router.post("/login", dependencies=[Csrf])
+@redisplayed_by(login_page)
 def login(
     request: Request,
     ctx: CtxDep,
     username: ShortField,
-    password: ShortField,
-    next: Annotated[str, Form(max_length=500)] = "/",  # noqa: A002
+    password: PasswordField,
+    next: Annotated[CleanStr, Form(max_length=500)] = "/",  # noqa: A002
 ) -> Response:
     try:
         account = accounts.authenticate(ctx, username, password, client_ip(request))
@@ -100,13 +113,28 @@ def setup_form(request: Request, token: str, ctx: CtxDep, viewer: Viewer) -> Res
     return render(request, "setup.html", token=token, form={})
 
 
+SETUP_FIELDS = (
+    "username",
+    "display_name",
+    "community_name",
+    "community_title",
+    "community_description",
+)
+
+
+def setup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    form = {k: typed.get(k, "") for k in SETUP_FIELDS}
+    return "setup.html", {"token": request.path_params.get("token", ""), "form": form}
+
+
 @router.post("/setup/{token}", dependencies=[Csrf])
+@redisplayed_by(setup_page)
 def setup_submit(
     request: Request,
     token: str,
     ctx: CtxDep,
     username: ShortField,
-    password: ShortField,
+    password: PasswordField,
     display_name: OptionalShort = "",
     community_name: OptionalShort = "",
     community_title: OptionalShort = "",
@@ -124,12 +152,13 @@ def setup_submit(
             community_description=community_description,
         )
     except DomainError as exc:
-        form = {
-            "username": username,
-            "display_name": display_name,
-            "community_name": community_name,
-            "community_title": community_title,
-            "community_description": community_description,
-        }
-        return show_error(request, ctx, exc, "setup.html", token=token, form=form)
+        typed = dict(
+            zip(
+                SETUP_FIELDS,
+                (username, display_name, community_name, community_title, community_description),
+                strict=True,
+            )
+        )
+        template, context = setup_page(request, ctx, None, typed)
+        return show_error(request, ctx, exc, template, **context)
     return _login_response(request, ctx, admin, f"/c/{community.name}" if community else "/")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
+from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import DomainError, Forbidden
 from app.models import Community
@@ -19,6 +20,7 @@ from app.web.forms import (
     ShortField,
     TextField,
     confirmation,
+    redisplayed_by,
     show_error,
     unconfirmed,
 )
@@ -30,7 +32,7 @@ Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Username = Annotated[
     str, Path(max_length=300, pattern=r"^[A-Za-z0-9_.-]+(@[A-Za-z0-9.:\[\]-]+)?$")
 ]  # name, or name@domain for a remote member
-Policy = Annotated[str, Form(pattern=r"^(open|approval)$")]
+Policy = Annotated[CleanStr, Form(pattern=r"^(open|approval)$")]
 
 
 @router.get("/communities")
@@ -54,7 +56,13 @@ def new_form(request: Request, viewer: Member) -> Response:
     return render(request, "community_new.html", form={})
 
 
+def new_community_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    fields = ("name", "title", "description", "charter", "join_policy")
+    return "community_new.html", {"form": {k: typed.get(k, "") for k in fields}}
+
+
 @router.post("/communities/new", dependencies=[Csrf])
+@redisplayed_by(new_community_page)
 def create(
     request: Request,
     ctx: CtxDep,
@@ -179,7 +187,7 @@ def follow_remote(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    target: Annotated[str, Form(max_length=2048)],
+    target: Annotated[CleanStr, Form(max_length=2048)],
 ) -> Response:
     """Follow ``name@domain`` or an actor URL, here or on another instance."""
     try:
@@ -372,7 +380,7 @@ def set_role(
     username: Username,
     ctx: CtxDep,
     viewer: Member,
-    role: Annotated[str, Form(pattern=r"^(member|moderator|admin)$")],
+    role: Annotated[CleanStr, Form(pattern=r"^(member|moderator|admin)$")],
 ) -> Response:
     c = communities.get(ctx, name)
     communities.set_role(ctx, viewer, c, username, role)

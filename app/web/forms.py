@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.schemas import CleanStr
 from app.errors import DomainError, RateLimited
+from app.models import Account
 from app.services import Ctx
+from app.services.accounts import MAX_PASSWORD
 from app.web.templating import render
 
 ShortField = Annotated[CleanStr, Form(max_length=300)]
 TextField = Annotated[CleanStr, Form(max_length=1_000_000)]
 OptionalShort = Annotated[CleanStr, Form(max_length=300)]
 Confirm = Annotated[str, Form(max_length=10)]
+# the one limit of every password field (sign-up, setup, log-in, change password)
+PasswordField = Annotated[CleanStr, Form(max_length=MAX_PASSWORD)]
 
 
 def show_error(
@@ -53,3 +58,119 @@ def confirmation(
         action=request.url.path,
         back=back,
     )
+
+
+# --- input the form's own fields refuse (too long, missing, not a choice) ------
+
+FormPage = Callable[[Request, Ctx, Account | None, dict[str, str]], tuple[str, dict]]
+"""A form page filled with what was typed: (request, ctx, viewer, typed) →
+(template, context). The form's GET page and its error paths use the same one."""
+
+_form_pages: dict[Callable, FormPage] = {}
+
+
+def redisplayed_by(page: FormPage) -> Callable[[Callable], Callable]:
+    """Mark a POST handler whose form ``page`` shows again, filled in and with a
+    message next to each refused field, when its fields fail validation."""
+
+    def register(endpoint: Callable) -> Callable:
+        _form_pages[endpoint] = page
+        return endpoint
+
+    return register
+
+
+def form_page_of(endpoint: object) -> FormPage | None:
+    return _form_pages.get(endpoint)  # type: ignore[arg-type]
+
+
+PLAIN_MESSAGES = {
+    "missing": "{label} is required.",
+    "string_too_long": "{label} can be at most {max_length} characters.",
+    "string_too_short": "{label} must be at least {min_length} characters.",
+    "too_long": "{label} can be at most {max_length} characters.",  # a form field's text
+    "too_short": "{label} must be at least {min_length} characters.",
+    "string_pattern_mismatch": "{label} is not one of the allowed values.",
+    "int_parsing": "{label} must be a whole number.",
+    "float_parsing": "{label} must be a number.",
+    "greater_than_equal": "{label} must be at least {ge}.",
+    "greater_than": "{label} must be more than {gt}.",
+    "less_than_equal": "{label} must be at most {le}.",
+    "less_than": "{label} must be less than {lt}.",
+    "literal_error": "{label} must be one of: {expected}.",
+    "value_error": "{label} {error}.",
+}
+
+
+def field_label(name: str) -> str:
+    """``new_password`` → ``New password``: how a person would name the field."""
+    return name.replace("_", " ").strip().capitalize() or "This field"
+
+
+def plain_errors(errors: list[dict]) -> dict[str, str]:
+    """Pydantic's validation errors as {field: a sentence a person understands}."""
+    out: dict[str, str] = {}
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        field = ".".join(loc)
+        ctx = {k: v for k, v in (e.get("ctx") or {}).items()}
+        if "error" in ctx:
+            ctx["error"] = str(ctx["error"]).removeprefix("Value error, ")
+        template = PLAIN_MESSAGES.get(e.get("type", ""), "{label}: {msg}")
+        try:
+            message = template.format(label=field_label(field), msg=e.get("msg", ""), **ctx)
+        except (KeyError, IndexError):
+            message = f"{field_label(field)}: {e.get('msg', '')}"
+        out.setdefault(field, message)
+    return out
+
+
+def summary(fields: dict[str, str]) -> str:
+    return " ".join(fields.values()) or "Some of what you entered is not accepted."
+
+
+async def redisplay(request: Request, errors: list[dict]) -> Response:
+    """The answer to a page request whose fields failed validation: its form page
+    again (422), filled with what was typed and a message at each refused field;
+    for a form without a registered page, an error page that still shows what was
+    typed, so nothing is lost."""
+    from starlette.concurrency import run_in_threadpool
+
+    fields = plain_errors(errors)
+    typed: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            submitted = await request.form()
+        except Exception:  # noqa: BLE001 - an unreadable body has nothing to keep
+            submitted = {}
+        typed = {k: v for k, v in submitted.items() if isinstance(v, str) and k != "csrf_token"}
+    page = form_page_of(request.scope.get("endpoint"))
+    return await run_in_threadpool(_redisplay, request, page, typed, fields)
+
+
+def _redisplay(
+    request: Request, page: FormPage | None, typed: dict[str, str], fields: dict[str, str]
+) -> Response:
+    from app.db import transaction
+    from app.web.deps import page_viewer
+
+    with transaction(request.app.state.engine, write=False) as db:
+        ctx = Ctx(db, request.app.state.settings)
+        viewer = page_viewer(request, ctx)
+        if page is not None:
+            try:
+                template, context = page(request, ctx, viewer, typed)
+            except DomainError:
+                page = None  # e.g. the form's own target is gone: the plain page below
+            else:
+                return render(
+                    request, template, status=422, error=summary(fields), errors=fields, **context
+                )
+        return render(
+            request,
+            "error.html",
+            status=422,
+            status_code=422,
+            message=summary(fields),
+            typed={k: v for k, v in typed.items() if v},
+        )

@@ -7,18 +7,26 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from app.api.schemas import MAX_ID
+from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden
 from app.services import communities, posts, reactions
 from app.services.views import present
 from app.web.deps import Csrf, Member, Viewer
-from app.web.forms import Confirm, OptionalShort, TextField, confirmation, show_error, unconfirmed
+from app.web.forms import (
+    Confirm,
+    OptionalShort,
+    TextField,
+    confirmation,
+    redisplayed_by,
+    show_error,
+    unconfirmed,
+)
 from app.web.templating import redirect, render
 
 router = APIRouter()
 PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Kind = Annotated[str, Form(pattern=r"^(like|agree|disagree|pass)$")]
+Kind = Annotated[CleanStr, Form(pattern=r"^(like|agree|disagree|pass)$")]
 
 
 def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
@@ -39,7 +47,14 @@ def compose_form(
     return render(request, "compose.html", form={"community": community}, my_communities=mine)
 
 
+def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
+    form = {k: typed.get(k, "") for k in ("text", "community", "title")}
+    return "compose.html", {"form": form, "my_communities": mine}
+
+
 @router.post("/compose", dependencies=[Csrf])
+@redisplayed_by(compose_page)
 def compose(
     request: Request,
     ctx: CtxDep,
@@ -58,9 +73,9 @@ def compose(
             client=client_ip(request),
         )
     except DomainError as exc:
-        mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
-        form = {"text": text, "community": community, "title": title}
-        return show_error(request, ctx, exc, "compose.html", form=form, my_communities=mine)
+        typed = {"text": text, "community": community, "title": title}
+        template, context = compose_page(request, ctx, viewer, typed)
+        return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/posts/{post.id}", flash="Posted.")
 
 
@@ -164,7 +179,7 @@ def react(
     ctx: CtxDep,
     viewer: Member,
     kind: Kind,
-    back: Annotated[str, Form(max_length=500)] = "",
+    back: Annotated[CleanStr, Form(max_length=500)] = "",
 ) -> Response:
     """Toggle: reacting with a kind you already chose takes it back."""
     mine = reactions.mine(ctx, viewer, [post_id])[post_id]

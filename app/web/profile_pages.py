@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from app.api.schemas import MAX_ID
+from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
 from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
-from app.web.forms import OptionalShort, ShortField, TextField, show_error
+from app.web.forms import OptionalShort, PasswordField, TextField, redisplayed_by
 from app.web.lookup import form_target, look_up_form_target
 from app.web.templating import SESSION_COOKIE, redirect, render
 
@@ -61,8 +61,11 @@ def unfollow(request: Request, username: Username, ctx: CtxDep, viewer: Member) 
     return redirect(request, f"/@{username}", flash=f"Unfollowed {username}.")
 
 
-def _settings(request: Request, ctx, viewer, status: int = 200, **extra) -> Response:  # noqa: ANN001
+def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The settings page's one context, for its GET and every form's error path;
+    ``typed`` (what was just entered) overrides the stored values."""
     form = {"display_name": viewer.display_name, "bio": viewer.bio, "avatar_url": viewer.avatar_url}
+    form.update({k: v for k, v in typed.items() if k in form})
     active, params = algorithms.active_for_member(ctx, viewer)
     approved = [
         (ctx.db.get(AlgorithmModule, v.module_id), v)
@@ -79,17 +82,33 @@ def _settings(request: Request, ctx, viewer, status: int = 200, **extra) -> Resp
         "blocked": [
             (row, blocks.handle_of(ctx, actor)) for row, actor in blocks.listing(ctx, viewer)
         ],
-        **extra,
+        "token_name": typed.get("name", ""),
+        "block_target": typed.get("target", ""),
     }
-    return render(request, "settings.html", status=status, **context)
+    if "params" in typed:
+        context["typed_params"] = typed["params"]
+    return "settings.html", context
+
+
+def _settings(
+    request: Request,
+    ctx,  # noqa: ANN001
+    viewer,  # noqa: ANN001
+    status: int = 200,
+    typed: dict | None = None,
+    **extra,  # noqa: ANN003
+) -> Response:
+    template, context = settings_form(request, ctx, viewer, typed or {})
+    return render(request, template, status=status, **{**context, **extra})
 
 
 @router.post("/settings/blocks", dependencies=[Csrf, Depends(look_up_form_target)])
+@redisplayed_by(settings_form)
 def block(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    target: Annotated[str, Form(max_length=2048)],
+    target: Annotated[CleanStr, Form(max_length=2048)],
 ) -> Response:
     """Block ``name``, ``name@domain`` or an actor URL, here or on another instance."""
     try:
@@ -101,11 +120,12 @@ def block(
 
 
 @router.post("/settings/blocks/remove", dependencies=[Csrf])
+@redisplayed_by(settings_form)
 def unblock(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    target: Annotated[str, Form(max_length=2048)],
+    target: Annotated[CleanStr, Form(max_length=2048)],
 ) -> Response:
     try:
         blocks.unblock(ctx, viewer, target)
@@ -120,13 +140,14 @@ def settings_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
 
 
 @router.post("/settings/profile", dependencies=[Csrf])
+@redisplayed_by(settings_form)
 def save_profile(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
     display_name: OptionalShort = "",
     bio: TextField = "",
-    avatar_url: Annotated[str, Form(max_length=4096)] = "",
+    avatar_url: Annotated[CleanStr, Form(max_length=4096)] = "",
 ) -> Response:
     try:
         accounts.update_profile(
@@ -134,17 +155,19 @@ def save_profile(
         )
     except DomainError as exc:
         ctx.db.rollback()
-        return _settings(request, ctx, viewer, exc.status, error=exc.detail)
+        typed = {"display_name": display_name, "bio": bio, "avatar_url": avatar_url}
+        return _settings(request, ctx, viewer, exc.status, typed, error=exc.detail)
     return redirect(request, "/settings", flash="Profile saved.")
 
 
 @router.post("/settings/password", dependencies=[Csrf])
+@redisplayed_by(settings_form)
 def save_password(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    current_password: ShortField,
-    new_password: ShortField,
+    current_password: PasswordField,
+    new_password: PasswordField,
     revoke_tokens: Annotated[bool, Form()] = False,
 ) -> Response:
     """Other browsers are logged out; this one stays (see accounts.change_password)."""
@@ -158,36 +181,27 @@ def save_password(
             revoke_tokens=revoke_tokens,
         )
     except DomainError as exc:
-        return show_error(
-            request,
-            ctx,
-            exc,
-            "settings.html",
-            form={
-                "display_name": viewer.display_name,
-                "bio": viewer.bio,
-                "avatar_url": viewer.avatar_url,
-            },
-            tokens=auth.list_tokens(ctx, viewer),
-        )
+        ctx.db.rollback()
+        return _settings(request, ctx, viewer, exc.status, error=exc.detail)
     flash = "Password changed; you are logged out in every other browser"
     flash += " and your API tokens are revoked." if revoke_tokens else "."
     return redirect(request, "/settings", flash=flash)
 
 
 @router.post("/settings/tokens", dependencies=[Csrf])
+@redisplayed_by(settings_form)
 def new_token(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    scope: Annotated[str, Form(pattern=r"^(read|write)$")],
+    scope: Annotated[CleanStr, Form(pattern=r"^(read|write)$")],
     name: OptionalShort = "",
 ) -> Response:
     try:
         token, raw = auth.create_token(ctx, viewer, scope, name, client=client_ip(request))
     except DomainError as exc:
         ctx.db.rollback()
-        return _settings(request, ctx, viewer, exc.status, error=exc.detail, token_name=name)
+        return _settings(request, ctx, viewer, exc.status, {"name": name}, error=exc.detail)
     return _settings(request, ctx, viewer, new_token=raw, new_token_scope=token.scope)
 
 

@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from app import __version__
 from app.security.tokens import new_secret, sign
+from app.services.accounts import MAX_PASSWORD, MIN_PASSWORD
 from app.web import bidi
 
 WEB_DIR = Path(__file__).parent
@@ -76,6 +77,8 @@ templates.env.filters["plural"] = plural
 templates.env.globals["app_version"] = __version__
 templates.env.filters.update(bdi=bidi.bdi, isolate=bidi.isolate, isolated=bidi.isolated)
 templates.env.globals["now"] = lambda: datetime.now(UTC)
+# the one password length rule, for minlength/maxlength and the help texts
+templates.env.globals["password_lengths"] = (MIN_PASSWORD, MAX_PASSWORD)
 
 
 def browser_key(request: Request) -> tuple[str, bool]:
