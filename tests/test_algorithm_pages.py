@@ -94,6 +94,6 @@ def test_a_module_page_footer_names_the_app_version(client: TestClient) -> None:
     from app import __version__
 
     page = client.get("/algorithms").text
-    module_id = re.search(r'href="/algorithms/(\d+)"><strong>Bridging', page).group(1)
+    module_id = re.search(r'href="/algorithms/(\d+)"><strong><bdi>Bridging', page).group(1)
     footer = client.get(f"/algorithms/{module_id}").text.rsplit('<footer class="site">', 1)[1]
     assert f"Commonground {__version__} ·" in footer and "source=" not in footer
