@@ -67,6 +67,13 @@ PAGES = [
     PageCase("/posts/{post_id}", "/posts/{post}"),
     PageCase("/posts/{post_id}/edit", "/posts/{post}/edit"),
     PageCase("/posts/{post_id}/history", "/posts/{post}/history"),
+    PageCase("/posts/{post_id}/delete", "/posts/{post}/delete"),
+    PageCase("/c/{name}/leave", "/c/riverside/leave"),
+    PageCase("/c/{name}/dissolve", "/c/riverside/dissolve", who="admin"),
+    PageCase(
+        "/c/{name}/members/{username}/remove", "/c/riverside/members/chloe/remove", who="admin"
+    ),
+    PageCase("/admin/members/{username}/suspend", "/admin/members/chloe/suspend", who="admin"),
     PageCase("/@{username}", "/@ada"),
     PageCase("/users/{username}", "/users/chloe"),
     PageCase("/settings", "/settings"),
