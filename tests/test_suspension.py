@@ -111,7 +111,8 @@ def test_pages_and_api_hide_a_suspended_members_posts(client: TestClient, new_ct
     assert all("Ben-reply-text" in client.get(p).text for p in pages[1:3])
     submit(client, "/", "/logout", {})
     submit(client, "/login", "/login", {"username": "root", "password": PASSWORD})
-    assert submit(client, "/admin", "/admin/members/ben/suspend", {"confirm": "yes"}).status_code == 303
+    suspended = submit(client, "/admin", "/admin/members/ben/suspend", {"confirm": "yes"})
+    assert suspended.status_code == 303
 
     for page in pages:
         r = client.get(page)
