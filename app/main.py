@@ -108,7 +108,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Before the first request: record the built-in modules' current versions, so
     that no page has to write them."""
     await run_sync(_record_builtins, app.state.engine, app.state.settings)
-    yield
+    try:
+        yield
+    finally:
+        # Peer connections and cached keys belong to this run of the app: close and
+        # forget them, so nothing outlives the event loop it was made on.
+        net = getattr(app.state, "network", None)
+        app.state.network = None
+        app.state.key_cache = None
+        if net is not None:
+            await net.aclose()
 
 
 def _record_builtins(engine: Engine, settings: Settings) -> None:

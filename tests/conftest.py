@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -155,9 +156,28 @@ def new_ctx(settings: Settings, engine: Engine):  # noqa: ANN201
     return open_ctx
 
 
+_APPS: dict[tuple[Engine, str], FastAPI] = {}
+
+
+def app_for(settings: Settings, engine: Engine) -> FastAPI:
+    """The application for these settings, built once per session and reused.
+
+    Building an app is cheap, but FastAPI prepares every route of an app on its
+    first request (about half a second), which per test was a third of the suite's
+    time. Settings that differ only in ``data_dir`` (a test's tmp_path, which the
+    app never reads) share an app; each run of the app (``with TestClient(app)``)
+    starts its lifespan afresh, which drops peer connections and cached keys."""
+    key = (engine, settings.model_dump_json(exclude={"data_dir"}))
+    app = _APPS.get(key)
+    if app is None:
+        app = _APPS[key] = create_app(settings, engine)
+    app.state.settings = settings
+    return app
+
+
 @pytest.fixture
-def app(settings: Settings, engine: Engine):  # noqa: ANN201
-    return create_app(settings, engine)
+def app(settings: Settings, engine: Engine) -> FastAPI:
+    return app_for(settings, engine)
 
 
 @pytest.fixture

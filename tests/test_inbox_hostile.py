@@ -28,7 +28,6 @@ from sqlalchemy import Engine, text
 
 from app.config import Settings
 from app.db import transaction
-from app.main import create_app
 from app.services import Ctx, accounts, jobs
 from federation.httpsig import (
     content_digest_header,
@@ -38,7 +37,7 @@ from federation.httpsig import (
     sign_request_rfc9421,
 )
 from federation.vocab import AS_CONTEXT, AS_PUBLIC
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, app_for
 
 AS2 = "application/activity+json"
 BASE = "http://127.0.0.1:8000"
@@ -208,12 +207,8 @@ def member(hostile_settings: Settings, engine: Engine) -> None:
 
 @contextmanager
 def _client(app_settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    app = create_app(app_settings, engine)
-    with TestClient(app, base_url=BASE) as client:
+    with TestClient(app_for(app_settings, engine), base_url=BASE) as client:
         yield client
-        net = getattr(app.state, "network", None)
-        if net is not None:
-            client.portal.call(net.aclose)
 
 
 @pytest.fixture

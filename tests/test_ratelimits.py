@@ -17,10 +17,9 @@ from sqlmodel import select
 
 from app.config import Settings
 from app.errors import RateLimited
-from app.main import create_app
 from app.models import RateLimitHit, utcnow
 from app.services import Ctx, accounts, maintenance, posts, ratelimit
-from tests.conftest import Api
+from tests.conftest import Api, app_for
 from tests.server_process import ServerProcess
 from tests.test_algorithm_api import AGREED
 from tests.test_pages import signup, submit
@@ -89,7 +88,7 @@ def limited(settings: Settings, engine: Engine):  # noqa: ANN201
     clients: list[TestClient] = []
 
     def make(**limits: int) -> TestClient:
-        app = create_app(settings.model_copy(update=limits), engine)
+        app = app_for(settings.model_copy(update=limits), engine)
         client = TestClient(app, base_url="http://127.0.0.1:8000")
         clients.append(client.__enter__())
         return client
