@@ -106,13 +106,23 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def _wipe(engine: Engine) -> None:
+    """Empty every table and restart the ids, as a new database would have them.
+
+    DELETE, children first, rather than TRUNCATE: on PostgreSQL a TRUNCATE of every
+    table takes about half a second (it rewrites each table's files), DELETE of the
+    few rows a test made takes milliseconds."""
     tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
     with engine.begin() as conn:
+        for name in tables:
+            conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our table names
         if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))  # noqa: S608
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - our table names
+            conn.execute(
+                text(
+                    "SELECT setval(c.oid, 1, false) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+                )
+            )
 
 
 def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
