@@ -15,8 +15,14 @@ writer; PostgreSQL is used as-is. Every transaction is either *reading* or
   sleeping in SQLite's busy handler; other processes (a worker, more web workers)
   still meet at SQLite's own lock, within ``busy_timeout``.
 
-A writing transaction begins at its first statement (``open_session``), so work
-done before it (hashing a password, fetching a remote document) holds no lock.
+A writing transaction on SQLite takes the write lock at its first *write*
+(INSERT, UPDATE, DELETE, SAVEPOINT…), not at its first statement: what a request
+reads before it decides to write (its token, the thread it answers) is read
+outside any transaction, as PostgreSQL's READ COMMITTED reads it, so the one
+write lock is held only for the writing itself. A read-decide-write that needs
+its reads to stay true takes the lock first with ``lock_row`` or
+``begin_writing``, on both databases. Work done before the first write (hashing a
+password, fetching a remote document, rendering markdown) holds no lock.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ def make_engine(url: str) -> Engine:
         lock = _writer_lock(parsed.database or ":memory:")
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: _sqlite_begin(conn, lock))
+        event.listen(engine, "before_cursor_execute", _sqlite_before_execute)
         event.listen(engine, "commit", _release_writer)
         event.listen(engine, "rollback", _release_writer)
         return engine
@@ -100,25 +107,60 @@ def _mode_of(conn: Connection) -> Mode | None:
 
 def _sqlite_begin(conn: Connection, lock: threading.Lock) -> None:
     mode = _mode_of(conn)
+    conn.info.pop("cg_deferred_writer", None)
     if mode == "write":
-        # Released by _release_writer when this transaction commits or rolls back
-        # (the lock may be released by another thread: a request's transaction
-        # begins in one threadpool thread and commits in another).
-        if not lock.acquire(timeout=BUSY_SECONDS):
-            raise DatabaseBusy("The instance is very busy right now; try again in a moment.")
-        conn.info["cg_writer_lock"] = lock
-        try:
-            conn.exec_driver_sql("PRAGMA query_only = 0")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            _release_writer(conn)
-            raise
+        conn.exec_driver_sql("PRAGMA query_only = 0")
+        conn.info["cg_deferred_writer"] = lock  # BEGIN IMMEDIATE at the first write
+        if _EAGER_WRITE.get():
+            _start_writing(conn)
         return
     conn.exec_driver_sql(f"PRAGMA query_only = {1 if mode == 'read' else 0}")
     conn.exec_driver_sql("BEGIN")
 
 
+# Statements that only read: anything else begins a deferred writing transaction,
+# and so does a read that asks to hold rows (``with_for_update``: SQLite's SQL has
+# no FOR UPDATE, the write lock is how it holds them).
+_READING_STATEMENTS = ("SELECT", "PRAGMA")
+
+
+def _sqlite_before_execute(  # noqa: PLR0913 - SQLAlchemy's event signature
+    conn: Connection,
+    cursor,
+    statement: str,
+    parameters,
+    context,
+    executemany: bool,  # noqa: ANN001
+) -> None:
+    if "cg_deferred_writer" not in conn.info:
+        return
+    compiled = getattr(context, "compiled", None)
+    holds_rows = getattr(getattr(compiled, "statement", None), "_for_update_arg", None)
+    if holds_rows is not None or not statement.lstrip().upper().startswith(_READING_STATEMENTS):
+        _start_writing(conn)
+
+
+def _start_writing(conn: Connection) -> None:
+    """Take this process's writer lock, then SQLite's (``BEGIN IMMEDIATE``).
+
+    Released by _release_writer when the transaction commits or rolls back (the
+    lock may be released by another thread: a request's transaction begins in one
+    threadpool thread and commits in another)."""
+    lock = conn.info.pop("cg_deferred_writer", None)
+    if lock is None:
+        return
+    if not lock.acquire(timeout=BUSY_SECONDS):
+        raise DatabaseBusy("The instance is very busy right now; try again in a moment.")
+    conn.info["cg_writer_lock"] = lock
+    try:
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+    except BaseException:
+        _release_writer(conn)
+        raise
+
+
 def _release_writer(conn: Connection) -> None:
+    conn.info.pop("cg_deferred_writer", None)
     lock = conn.info.pop("cg_writer_lock", None)
     if lock is not None:
         lock.release()
@@ -149,12 +191,15 @@ def open_session(engine: Engine, mode: Mode) -> Session:
 
 def begin_writing(session: Session) -> None:
     """Start the session's transaction now, as a writing one (on SQLite: take
-    the write lock, waiting for it if need be), so writing later cannot fail."""
+    the write lock, waiting for it if need be), so writing later cannot fail and
+    what it reads from now on stays true until it commits."""
     token = _EAGER_WRITE.set(True)
     try:
-        session.connection()
+        conn = session.connection()
     finally:
         _EAGER_WRITE.reset(token)
+    if "cg_deferred_writer" in conn.info:  # began earlier, deferred: take the lock now
+        _start_writing(conn)
 
 
 @contextmanager
@@ -215,7 +260,7 @@ def unlocked(session: Session) -> Iterator[None]:
 def lock_row(session: Session, model: type[T], row_id: int, *, shared: bool = False) -> T | None:
     """The row read again and held until the transaction ends, for a
     read-decide-write: PostgreSQL holds it (``FOR UPDATE``, or ``FOR SHARE`` when
-    ``shared``); on SQLite the write lock every writing transaction takes already
+    ``shared``); on SQLite the writing transaction takes the write lock now, which
     serialises writers. The session's copy is refreshed from the database."""
     query = (
         select(model)
