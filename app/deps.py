@@ -27,10 +27,18 @@ class DbGate:
     are fewer than the threads, and the pool has a connection for every slot.
     Writers have their own, smaller share, so a burst of posts cannot keep readers
     out (on SQLite, writers then queue for the one write lock in app.db).
+
+    The shares are small, about two requests per core each: Python runs one
+    thread at a time, and a request that makes many database round trips (a post:
+    its token, the rate limit, the rows it writes) waits for the interpreter again
+    after each one. With twenty requests running, a write queued twenty deep at
+    every step, and on SQLite held the write lock all that while; with few
+    running, each finishes quickly and the rest wait here, where waiting costs
+    nothing (bench/load.py: 20/8 against 4/3 doubled SQLite's throughput).
     """
 
-    READERS = 20
-    WRITERS = 8
+    READERS = 4
+    WRITERS = 3
 
     def __init__(self) -> None:
         self._readers = asyncio.Semaphore(self.READERS)

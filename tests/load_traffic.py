@@ -31,12 +31,24 @@ WRITES = {"post", "react"}
 
 @dataclass
 class Member:
+    """A member online from an address of their own, as members are: the server
+    sits behind a proxy on loopback (as nginx in deploy/), which names the address
+    in ``X-Forwarded-For``. One shared address would put every member in one
+    per-address rate-limit bucket, which no real instance sees."""
+
     username: str
     token: str
+    address: str
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return {"Authorization": f"Bearer {self.token}", "X-Forwarded-For": self.address}
+
+
+def address_of(i: int) -> str:
+    """The i-th address of 198.18.0.0/15, the range set aside for benchmarks
+    (RFC 2544); only ever a header value, never a network target."""
+    return f"198.{18 + i // 65536 % 2}.{i // 256 % 256}.{i % 256}"
 
 
 @dataclass
@@ -94,7 +106,7 @@ def seed(base_url: str, *, members: int = 20, posts: int = 60) -> Seed:
                 json={"username": name, "password": PASSWORD, "scope": "write"},
             )
             r.raise_for_status()
-            made.append(Member(name, r.json()["token"]))
+            made.append(Member(name, r.json()["token"], address_of(i)))
         community = "riverside"
         r = http.post(
             "/api/v1/communities",
