@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from app.errors import NotFound
 from app.models import Account, Community, Post, PostMention, PostTag
 from app.services import Ctx, blocks
 from app.services.posts import find_by_uri, post_url
@@ -151,16 +152,15 @@ def withheld_post_in(ctx: Ctx, activity: dict) -> Post | None:
     return post if post is not None and withheld(ctx, post) else None
 
 
-def _deleted_post_in(ctx: Ctx, activity: dict) -> Post | None:
-    post = carried_post(ctx, activity)
-    return post if post is not None and post.is_deleted else None
-
-
 def served_activity(ctx: Ctx, activity: dict) -> tuple[dict, int]:
     """The JSON to serve for an activity of ours and its status: the activity, or a
     ``Tombstone`` (410) once the post it carries is deleted, so neither its text
-    nor any earlier version of it is served again."""
-    gone = _deleted_post_in(ctx, activity)
+    nor any earlier version of it is served again. While the post's author is
+    hidden from everyone (suspended), it is not found, as the post itself is not."""
+    post = carried_post(ctx, activity)
+    if post is not None and not post.is_deleted and withheld(ctx, post):
+        raise NotFound("No such activity.", code="activity_not_found")
+    gone = post if post is not None and post.is_deleted else None
     if gone is None:
         return {"@context": CONTEXT, **{k: v for k, v in activity.items() if k != "@context"}}, 200
     return {
