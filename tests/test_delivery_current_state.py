@@ -26,18 +26,22 @@ SECRET = "the words that were taken back"
 
 
 class RecordingPeer(ThreadingHTTPServer):
-    """Inboxes on 127.0.0.1 that accept every POST and keep its JSON body."""
+    """Inboxes on 127.0.0.1 that accept every POST and keep its JSON body (and, in
+    ``signed_by``, the keyId of its signature)."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         self.received: list[dict] = []
+        self.signed_by: list[str] = []
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 peer.received.append(json.loads(body))
+                signature = self.headers.get("Signature", "")
+                peer.signed_by.append(signature.split('keyId="', 1)[-1].split('"', 1)[0])
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
