@@ -247,3 +247,22 @@ def test_every_form_shows_its_own_page_again_with_what_was_typed(
             refilled += True in shown
     assert not failures, "\n".join(f"{a}: {why}" for a, why in failures)
     assert checked >= 25 and refilled >= 30
+
+
+def test_a_refused_action_keeps_the_form_that_was_sent_on_a_page_of_several(
+    client: TestClient,
+    new_ctx,  # noqa: ANN001
+) -> None:
+    """A domain error (parameters that are not JSON) shows the community's algorithm
+    page with that form refilled, the message beside it in the page's error note."""
+    signup(client, "alice")
+    submit(client, "/communities/new", "/communities/new", {"name": "garden"})
+    page = client.get("/c/garden/algorithm").text
+    version = re.search(r'name="version_id">\s*<option value="(\d+)"', page).group(1)
+    typed = {"version_id": version, "params": "{not json", "reason": "kept reason"}
+    r = submit(client, "/c/garden/algorithm", "/c/garden/algorithm", typed)
+    assert r.status_code == 422, r.text[:300]
+    form = Forms(r.text).forms["/c/garden/algorithm"]
+    by_name = {c[1].get("name"): c for c in form["controls"]}
+    assert _kept(by_name["params"], "{not json") and _kept(by_name["reason"], "kept reason")
+    assert "Parameters must be a JSON object" in r.text
