@@ -8,11 +8,20 @@ else backs off exponentially (see :func:`app.services.jobs.backoff`). Only
 network errors and 5xx count towards the breaker: after ``BREAKER_THRESHOLD`` in
 a row a domain's breaker opens for 2, 4, 8 … minutes (at most a day), its
 deliveries wait without spending attempts, and any other answer closes it.
+
+What is sent is what is true when it is sent: an activity carrying a copy of a
+post that has since been deleted, or whose author was suspended, is dropped
+(:func:`federation.objects.withheld`; a deleted post's ``Delete`` has its own
+jobs). That state is read in the transaction that prepares a delivery, or for a
+whole claimed batch by the prefetch, and a cached item is trusted for at most
+``DeliveryCache.STATE_SECONDS``.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,11 +34,12 @@ from sqlmodel import select
 
 from app.models import DeliveryAttempt, OutboxItem, PeerDomain, utcnow
 from app.services import Ctx, jobs
-from federation import network, remote
+from federation import network, objects, remote
 from federation.fetcher import FetchError, read_limited
 from federation.httpsig import sign_request
 from federation.keys import key_id_for, local_key
 
+log = logging.getLogger(__name__)
 BREAKER_THRESHOLD = 5
 SUCCESS_NOTE = timedelta(minutes=1)  # how fresh "last success" is kept on a healthy peer
 BREAKER_MAX = timedelta(days=1)
@@ -112,24 +122,29 @@ def peer_domain(ctx: Ctx, domain: str, *, lock: bool = False) -> PeerDomain:
 
 @dataclass(frozen=True)
 class Prepared:
-    """What signing and sending one delivery needs."""
+    """What signing and sending one delivery needs; ``withheld``: the post it
+    carries may no longer leave (deleted, or its author suspended), so nothing is sent."""
 
     body: bytes
     key_id: str
     private_pem: str
+    withheld: bool = False
 
 
 class DeliveryCache:
-    """Per worker: outbox items (immutable), signing keys and peer states, so a
-    delivery to a healthy peer needs no transaction of its own. Peer states are
-    kept only briefly: a breaker or block set elsewhere is seen within seconds."""
+    """Per worker: outbox items, signing keys and peer states, so a delivery to a
+    healthy peer needs no transaction of its own. An item's body never changes, but
+    whether it may still be sent does, so that and peer states are kept only
+    briefly: a deletion, suspension, breaker or block is seen within seconds."""
 
     ITEMS = 1024
     KEY_SECONDS = 300.0
     PEER_SECONDS = 2.0
+    STATE_SECONDS = 2.0
 
     def __init__(self) -> None:
-        self.items: OrderedDict[int, tuple[bytes, str]] = OrderedDict()
+        # item id → (body, actor uri, when its state was read, withheld)
+        self.items: OrderedDict[int, tuple[bytes, str, float, bool]] = OrderedDict()
         self.keys: dict[str, tuple[float, str, str]] = {}
         self.peers: dict[str, tuple[float, PeerDomain]] = {}
 
@@ -138,19 +153,27 @@ class DeliveryCache:
         item, peer = self.items.get(item_id), self.peers.get(domain)
         if item is None or peer is None or now - peer[0] > self.PEER_SECONDS:
             return None
+        if now - item[2] > self.STATE_SECONDS:
+            return None
         key = self.keys.get(item[1])
         if key is None or now - key[0] > self.KEY_SECONDS:
             return None
         self.items.move_to_end(item_id)
-        return Prepared(item[0], key[1], key[2]), peer[1]
+        return Prepared(item[0], key[1], key[2], item[3]), peer[1]
 
     def remember(self, item_id: int, actor_uri: str, prepared: Prepared, peer: PeerDomain) -> None:
         now = time.monotonic()
-        self.items[item_id] = (prepared.body, actor_uri)
+        self.items[item_id] = (prepared.body, actor_uri, now, prepared.withheld)
         while len(self.items) > self.ITEMS:
             self.items.popitem(last=False)
         self.keys[actor_uri] = (now, prepared.key_id, prepared.private_pem)
         self.remember_peer(peer)
+
+    def recheck(self, item_id: int, withheld: bool) -> None:
+        """The item's state, just read again (for a claimed batch)."""
+        item = self.items.get(item_id)
+        if item is not None:
+            self.items[item_id] = (item[0], item[1], time.monotonic(), withheld)
 
     def remember_peer(self, peer: PeerDomain) -> None:
         self.peers[peer.domain] = (time.monotonic(), peer)
@@ -165,9 +188,14 @@ def _cache(shared: dict) -> DeliveryCache:
 
 @jobs.prefetch("ap.deliver")
 def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
-    """Load the outbox items, keys and peer states of a claimed batch at once."""
+    """Load the outbox items, keys and peer states of a claimed batch at once, and
+    read again whether the items already cached may still be sent."""
     cache = _cache(shared)
-    wanted = {p["outbox_item"] for p in payloads} - set(cache.items)
+    batch = {p["outbox_item"] for p in payloads}
+    for item_id in batch & set(cache.items):
+        body = cache.items[item_id][0]
+        cache.recheck(item_id, _withheld(ctx, json.loads(body)))
+    wanted = batch - set(cache.items)
     if not wanted:
         return
     items = {
@@ -188,8 +216,17 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
             continue  # gone: the job itself finds out and says so
         if item.actor_uri not in keys:
             keys[item.actor_uri] = local_key(ctx.db, item.actor_uri).private_key_pem
-        prepared = Prepared(item.body.encode(), key_id_for(item.actor_uri), keys[item.actor_uri])
+        prepared = Prepared(
+            item.body.encode(),
+            key_id_for(item.actor_uri),
+            keys[item.actor_uri],
+            _withheld(ctx, json.loads(item.body)),
+        )
         cache.remember(item.id, item.actor_uri, prepared, peers[remote.authority_of(p["inbox"])])
+
+
+def _withheld(ctx: Ctx, activity: dict) -> bool:
+    return objects.withheld_post_in(ctx, activity) is not None
 
 
 def _prepare(
@@ -200,7 +237,12 @@ def _prepare(
         raise jobs.PermanentError("the outbox item is gone")
     peer = peer_domain(ctx, remote.authority_of(inbox))
     key = local_key(ctx.db, item.actor_uri)
-    prepared = Prepared(item.body.encode(), key_id_for(item.actor_uri), key.private_key_pem)
+    prepared = Prepared(
+        item.body.encode(),
+        key_id_for(item.actor_uri),
+        key.private_key_pem,
+        _withheld(ctx, json.loads(item.body)),
+    )
     cache.remember(item_id, item.actor_uri, prepared, peer)
     return prepared, peer
 
@@ -263,7 +305,10 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     ready = cache.prepared(item_id, remote.authority_of(inbox))
     if ready is None:
         ready = await job.run_db(lambda ctx: _prepare(ctx, item_id, inbox, cache))
-    (body, key_id, pem), peer = astuple(ready[0]), ready[1]
+    (body, key_id, pem, withheld), peer = astuple(ready[0]), ready[1]
+    if withheld:
+        log.info("not sending outbox item %s: the post it carries is withheld", item_id)
+        return  # done: what it carried may no longer leave
     now = utcnow()
     if peer.blocked:
         raise jobs.PermanentError(f"{peer.domain} is blocked")

@@ -21,6 +21,7 @@ from app.deps import CtxDep
 from app.errors import NotFound
 from app.models import Account, Artifact, Community, Follow, OutboxItem, Post
 from app.services import Ctx, accounts, communities, posts
+from app.services.blocks import hides_account
 from federation import actors, objects
 from federation.signatures import require_signed_fetch
 from federation.vocab import AS2_TYPE, CONTEXT, PAGE_SIZE
@@ -59,7 +60,7 @@ def group(ctx: CtxDep, name: Name) -> Response:
 
 @router.get("/ap/posts/{post_id}", dependencies=Signed)
 def post_object(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
-    post = posts.get(ctx, post_id)
+    post = posts.get_visible(ctx, post_id)  # a suspended member's post is not there
     author = ctx.db.get(Account, post.author_id)
     if not author.is_local:
         raise NotFound("That post lives on another instance.", code="not_local")
@@ -98,12 +99,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _outbox_rows(actor: Account | Community):  # noqa: ANN202
     """What an actor's outbox lists: a member's own posts, or a community's posts and
-    artifacts, whether or not anyone followed it when they were written."""
+    artifacts, whether or not anyone followed it when they were written (not
+    deleted posts, nor those of authors hidden from everyone, e.g. suspended)."""
     column = Post.author_id if isinstance(actor, Account) else Post.community_id
     parts = [
-        select(literal("p").label("kind"), Post.id.label("id"), Post.created_at.label("at")).where(
-            column == actor.id, Post.deleted_at.is_(None)
-        )
+        select(literal("p").label("kind"), Post.id.label("id"), Post.created_at.label("at"))
+        .join(Account, Account.id == Post.author_id)
+        .where(column == actor.id, Post.deleted_at.is_(None), ~hides_account(None))
     ]
     if isinstance(actor, Community):
         parts.append(
@@ -274,7 +276,7 @@ PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 @router.get("/posts/{post_id}/activity", dependencies=Signed)
 def post_create(ctx: CtxDep, post_id: PostId) -> Response:
     """The ``Create`` of a local member's post, at the id its outbox lists."""
-    post = posts.get(ctx, post_id)
+    post = posts.get_visible(ctx, post_id)
     if not ctx.db.get(Account, post.author_id).is_local:
         raise NotFound("That post lives on another instance.", code="not_local")
     body, status = objects.served_activity(ctx, objects.create_activity(ctx, post))
@@ -284,7 +286,7 @@ def post_create(ctx: CtxDep, post_id: PostId) -> Response:
 @router.get("/posts/{post_id}/announce", dependencies=Signed)
 def post_announce(ctx: CtxDep, post_id: PostId) -> Response:
     """A local community's ``Announce`` of a post in it, at the id its outbox lists."""
-    post = posts.get(ctx, post_id)
+    post = posts.get_visible(ctx, post_id)
     community = ctx.db.get(Community, post.community_id) if post.community_id else None
     if community is None or community.domain:
         raise NotFound("No local community announced that post.", code="not_announced")
@@ -294,10 +296,11 @@ def post_announce(ctx: CtxDep, post_id: PostId) -> Response:
 
 @router.get("/posts/{post_id}/replies", dependencies=Signed)
 def replies(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
-    post = posts.get(ctx, post_id)
+    post = posts.get_visible(ctx, post_id)
     uris = ctx.db.exec(
         select(Post.uri)
-        .where(Post.in_reply_to_id == post.id, Post.deleted_at.is_(None))
+        .join(Account, Account.id == Post.author_id)
+        .where(Post.in_reply_to_id == post.id, Post.deleted_at.is_(None), ~hides_account(None))
         .order_by(Post.created_at)
         .limit(PAGE_SIZE * 10)
     ).all()

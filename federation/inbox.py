@@ -134,7 +134,7 @@ async def _count_delivery(request: Request, actor_uri: str) -> None:
     domain = remote.authority_of(actor_uri)
     await _in_db(
         request,
-        lambda ctx: ratelimit.limit(ctx, "inbox", domain=domain, write_after=False),
+        lambda ctx: ratelimit.limit(ctx, "inbox", domain=domain),
         write=True,
     )
 

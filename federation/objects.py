@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from app.errors import NotFound
 from app.models import Account, Community, Post, PostMention, PostTag
-from app.services import Ctx
+from app.services import Ctx, blocks
 from app.services.posts import find_by_uri, post_url
 from federation import remote
 from federation.vocab import AS_PUBLIC, CONTEXT
@@ -124,8 +125,15 @@ def artifact_create(community: Community, page: dict) -> dict:
     }
 
 
-def _deleted_post_in(ctx: Ctx, activity: dict) -> Post | None:
-    """The deleted post an activity (or the activity it wraps) carries, if any."""
+def withheld(ctx: Ctx, post: Post) -> bool:
+    """Whether nothing of ``post`` may leave this instance, served or sent: it is
+    deleted, or its author is hidden from everyone (suspended, self-deleted, on a
+    blocked domain: :func:`app.services.blocks.hidden_from_everyone`)."""
+    return post.is_deleted or blocks.hidden_from_everyone(ctx, post.author_id)
+
+
+def carried_post(ctx: Ctx, activity: dict) -> Post | None:
+    """The post an activity (or the activity it wraps) carries a copy of, if any."""
     node: object = activity
     for _ in range(4):  # Announce(Create(Note)) is as deep as we nest
         if not isinstance(node, dict) or node.get("type") not in CARRIES_OBJECT:
@@ -134,15 +142,25 @@ def _deleted_post_in(ctx: Ctx, activity: dict) -> Post | None:
         uri = remote.id_of(node)
         post = find_by_uri(ctx, uri) if uri else None
         if post is not None:
-            return post if post.is_deleted else None
+            return post
     return None
+
+
+def withheld_post_in(ctx: Ctx, activity: dict) -> Post | None:
+    """The post an activity carries when that post is :func:`withheld`."""
+    post = carried_post(ctx, activity)
+    return post if post is not None and withheld(ctx, post) else None
 
 
 def served_activity(ctx: Ctx, activity: dict) -> tuple[dict, int]:
     """The JSON to serve for an activity of ours and its status: the activity, or a
     ``Tombstone`` (410) once the post it carries is deleted, so neither its text
-    nor any earlier version of it is served again."""
-    gone = _deleted_post_in(ctx, activity)
+    nor any earlier version of it is served again. While the post's author is
+    hidden from everyone (suspended), it is not found, as the post itself is not."""
+    post = carried_post(ctx, activity)
+    if post is not None and not post.is_deleted and withheld(ctx, post):
+        raise NotFound("No such activity.", code="activity_not_found")
+    gone = post if post is not None and post.is_deleted else None
     if gone is None:
         return {"@context": CONTEXT, **{k: v for k, v in activity.items() if k != "@context"}}, 200
     return {

@@ -173,6 +173,24 @@ def _deleted(ctx: Ctx, post: Post) -> None:
     _post_activity(ctx, post, "Delete")
 
 
+@events.on("community.dissolving")
+def _dissolving(ctx: Ctx, community: Community) -> None:
+    """A dissolved community tells its remote followers' servers that its Group is
+    gone (a Delete of the actor by itself, as when an account is deleted), while
+    its followers are still known. It is signed with the Group's key, which stays
+    (peers know it; its actor document is gone)."""
+    if community.domain:
+        return
+    activity = {
+        "id": activity_id(ctx),
+        "type": "Delete",
+        "actor": community.uri,
+        "object": community.uri,
+        "to": [AS_PUBLIC],
+    }
+    publish(ctx, activity, _follower_inboxes(ctx, community))
+
+
 def _reaction_activity(ctx: Ctx, reaction: Reaction) -> tuple[dict, set[str]] | None:
     account = ctx.db.get(Account, reaction.account_id)
     post = ctx.db.get(Post, reaction.post_id)

@@ -239,10 +239,16 @@ def stored_key(ctx: Ctx, key_id: str) -> ActorKey | None:
 
 
 def deactivate(ctx: Ctx, uri: str) -> bool:
-    """A remote actor deleted itself: keep its posts' place, stop listening to it."""
+    """A remote actor deleted itself: a person's posts keep their place and we stop
+    listening to them; a Group (a community dissolved at its home) is gone here
+    with what it held, as a community dissolved here is."""
     actor = known(ctx, uri)
     if isinstance(actor, Account) and actor.domain:
         actor.is_active = False
         ctx.db.add(actor)
+        return True
+    if isinstance(actor, Community) and actor.domain:
+        ctx.db.delete(actor)
+        ctx.db.flush()
         return True
     return False

@@ -128,7 +128,7 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
     holds no lock, and a right password takes the attempt back."""
     key = (username or "").strip().lower()[:64]
     s = ctx.settings
-    attempt = ratelimit.limit(ctx, "login", account=key, client=client_ip, write_after=False)
+    attempt = ratelimit.limit(ctx, "login", account=key, client=client_ip)
     account = find_local(ctx, key) if USERNAME_RE.match(key) else None
     with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
         verified = verify_password(s, account.password_hash if account else None, password or "")

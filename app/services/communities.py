@@ -197,6 +197,7 @@ def dissolve(ctx: Ctx, admin: Account, community: Community) -> None:
     artifacts, decisions, memberships, follows). Only its admins (and instance
     admins) may; pages ask for confirmation first, API callers ask explicitly."""
     require_role(ctx, admin, community, "admin")
+    events.emit(ctx, "community.dissolving", community=community)
     ctx.db.delete(community)
     ctx.db.flush()
 

@@ -28,6 +28,7 @@ EVENTS = (
     "follow.removed",  # follow
     "follow.accepted",  # follow (a pending follower was approved locally)
     "membership.approved",  # membership
+    "community.dissolving",  # community (a local one, just before it is deleted)
     "artifact.created",  # artifact
     "artifact.revised",  # artifact, revision
     "artifact.staged",  # artifact, transition

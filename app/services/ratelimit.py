@@ -143,16 +143,15 @@ def limit(
     account: int | str | None = None,
     client: str | None = None,
     domain: str | None = None,
-    write_after: bool = True,
 ) -> Attempt:
     """Refuse the attempt with :class:`RateLimited` if any of its buckets is full,
     else count it, committed at once. Call it first, before the action writes.
 
     It ends the caller's transaction (on SQLite that transaction may hold the write
-    lock the count needs) and counts in a new one. Then, with ``write_after``, it
-    begins a new writing transaction for the action, as a request has; without it
-    the session is left with none, so that what the caller does next (checking a
-    password) holds no lock until :func:`refund` or ``begin_writing``."""
+    lock the count needs) and counts in a new one, leaving the session with none:
+    the action's next statement begins the session's own kind of transaction
+    (a writing one in a request, :func:`app.db.open_session`), so no lock is held
+    until then (e.g. across a password check)."""
     found = rules(ctx.settings, action, account=account, client=client, domain=domain)
     if not found:
         return Attempt()
@@ -164,8 +163,6 @@ def limit(
         ctx.db.rollback()
         raise
     ctx.db.commit()
-    if write_after:
-        begin_writing(ctx.db)
     account_bucket = next((rule.bucket for rule in found if rule.per_account), None)
     return Attempt(hit_ids, account_bucket)
 

@@ -13,7 +13,7 @@ from app.errors import Forbidden, Invalid
 from app.models import Account
 from app.services import accounts, communities, jobs, peers
 from app.web.deps import Csrf, Member
-from app.web.forms import Confirm, confirmation, unconfirmed
+from app.web.forms import Confirm, confirmation, member, redisplayed_by, unconfirmed
 from app.web.templating import redirect, render
 
 router = APIRouter(prefix="/admin")
@@ -27,18 +27,23 @@ def _require_admin(viewer: Account) -> None:
 
 @router.get("")
 def admin_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
-    _require_admin(viewer)
-    return render(
-        request,
-        "admin.html",
-        members=accounts.list_local(ctx),
-        communities=communities.list_all(ctx, limit=200),
-        queue=jobs.stats(ctx),
-        federation=peers.stats(ctx),
-    )
+    template, context = admin_form(request, ctx, viewer, {})
+    return render(request, template, **context)
+
+
+def admin_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The admin page, for instance admins (its forms' error path too)."""
+    _require_admin(member(viewer))
+    return "admin.html", {
+        "members": accounts.list_local(ctx),
+        "communities": communities.list_all(ctx, limit=200),
+        "queue": jobs.stats(ctx),
+        "federation": peers.stats(ctx),
+    }
 
 
 @router.post("/domains/block", dependencies=[Csrf])
+@redisplayed_by(admin_form)
 def block_domain(
     request: Request,
     ctx: CtxDep,

@@ -17,11 +17,11 @@ from sqlmodel import select
 from app import safejson
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
-from app.errors import DomainError, Invalid, NotFound
+from app.errors import DomainError, Forbidden, Invalid, NotFound
 from app.models import Account, AlgorithmModule, AlgorithmVersion
 from app.services import algorithms, communities, comparison, feeds, governance, ranking
 from app.web.deps import Csrf, Member, Viewer
-from app.web.forms import redisplayed_by
+from app.web.forms import member, redisplayed_by, show_error
 from app.web.profile_pages import settings_form
 from app.web.templating import redirect, render
 from federation import modules
@@ -85,8 +85,12 @@ def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, di
     """The module form filled with what was typed (its error paths)."""
     forked_from = typed.get("forked_from", "")
     parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
-    mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
-    form = {"source": typed.get("source", ""), "community": typed.get("community", "")}
+    mine = [c for c, m in communities.of_member(ctx, member(viewer)) if m.state == "active"]
+    form = {
+        "source": typed.get("source", parent.source if parent else STARTER),
+        "community": typed.get("community", ""),
+        "url": typed.get("url", ""),
+    }
     return "algorithm_new.html", {"parent": parent, "my_communities": mine, "form": form}
 
 
@@ -139,6 +143,7 @@ async def _fetch_for_import(request: Request) -> None:
 
 
 @router.post("/algorithms/import", dependencies=[Csrf, Depends(_fetch_for_import)])
+@redisplayed_by(new_module_page)
 def import_page(
     request: Request,
     ctx: CtxDep,
@@ -157,15 +162,14 @@ def import_page(
     except DomainError as exc:
         ctx.db.rollback()
         findings = exc.detail if isinstance(exc.detail, list) else []
+        template, context = new_module_page(request, ctx, viewer, {"url": url})
         return render(
             request,
-            "algorithm_new.html",
+            template,
             status=exc.status,
             error="The checker found problems:" if findings else exc.detail,
             findings=findings,
-            parent=None,
-            my_communities=[],
-            form={"source": STARTER, "url": url},
+            **context,
         )
     return redirect(
         request,
@@ -220,17 +224,22 @@ def by_hash(
 
 @router.get("/c/{name}/algorithm")
 def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> Response:
-    community = communities.get(ctx, name)
+    template, context = community_algorithm_page(request, ctx, viewer, {})
+    return render(request, template, **context)
+
+
+def community_algorithm_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """A community's algorithm, changelog and proposals, with the form to switch or
+    to propose (its forms' error paths show it again, filled in)."""
+    community = communities.get(ctx, str(request.path_params.get("name", "")))
     version, params = algorithms.active_for_community(ctx, community)
     modules = algorithms.list_modules(ctx)
-    return render(
-        request,
-        "community_algorithm.html",
-        community=community,
-        active=version,
-        active_module=ctx.db.get(AlgorithmModule, version.module_id),
-        params=params,
-        changelog=[
+    return "community_algorithm.html", {
+        "community": community,
+        "active": version,
+        "active_module": ctx.db.get(AlgorithmModule, version.module_id),
+        "params": params,
+        "changelog": [
             (
                 c,
                 ctx.db.get(Account, c.changed_by_id) if c.changed_by_id else None,
@@ -238,13 +247,13 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
             )
             for c in algorithms.changelog(ctx, community)
         ],
-        modules=modules,
-        module_names={m.id: m.name for m, _ in modules},  # proposals and changes name theirs
-        is_admin=communities.can_moderate(ctx, viewer, community, role="admin"),
-        is_member=viewer is not None and communities.is_active_member(ctx, viewer, community),
-        may_propose=governance.may_open_votes(ctx, viewer, community),
-        vote_rules=governance.vote_rules(ctx, community),
-        proposals=[
+        "modules": modules,
+        "module_names": {m.id: m.name for m, _ in modules},  # proposals and changes name theirs
+        "is_admin": communities.can_moderate(ctx, viewer, community, role="admin"),
+        "is_member": viewer is not None and communities.is_active_member(ctx, viewer, community),
+        "may_propose": governance.may_open_votes(ctx, viewer, community),
+        "vote_rules": governance.vote_rules(ctx, community),
+        "proposals": [
             (
                 p,
                 governance.tally(ctx, p),
@@ -253,7 +262,7 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
             )
             for p in governance.proposals(ctx, community)
         ],
-    )
+    }
 
 
 def _params(raw: str) -> dict:
@@ -271,6 +280,7 @@ def _params(raw: str) -> dict:
 
 
 @router.post("/c/{name}/algorithm", dependencies=[Csrf])
+@redisplayed_by(community_algorithm_page)
 def choose_for_community(
     request: Request,
     name: Name,
@@ -281,7 +291,13 @@ def choose_for_community(
     reason: Annotated[CleanStr, Form(max_length=1000)] = "",
 ) -> Response:
     community = communities.get(ctx, name)
-    algorithms.set_community_algorithm(ctx, viewer, community, version_id, _params(params), reason)
+    try:
+        algorithms.set_community_algorithm(
+            ctx, viewer, community, version_id, _params(params), reason
+        )
+    except DomainError as exc:
+        typed = {"version_id": version_id, "params": params, "reason": reason}
+        return _community_algorithm_error(request, ctx, viewer, exc, typed)
     return redirect(request, f"/c/{community.name}/algorithm", flash="Algorithm changed.")
 
 
@@ -357,7 +373,24 @@ def set_governance(
     return redirect(request, f"/c/{community.name}/algorithm", flash=note)
 
 
+def _community_algorithm_error(
+    request: Request,
+    ctx,  # noqa: ANN001
+    viewer: Account,
+    exc: DomainError,
+    typed: dict,
+) -> Response:
+    """A refused switch or proposal: the page again, the form as it was sent (one
+    who may not use the form gets the plain refusal)."""
+    if isinstance(exc, Forbidden):
+        raise exc
+    ctx.db.rollback()
+    template, context = community_algorithm_page(request, ctx, viewer, typed)
+    return show_error(request, ctx, exc, template, typed, **context)
+
+
 @router.post("/c/{name}/algorithm-proposals", dependencies=[Csrf])
+@redisplayed_by(community_algorithm_page)
 def propose(
     request: Request,
     name: Name,
@@ -368,9 +401,13 @@ def propose(
     window_hours: Annotated[float, Form(gt=0, le=720)] = 72.0,
 ) -> Response:
     community = communities.get(ctx, name)
-    governance.propose(
-        ctx, viewer, community, version_id, {}, reason=reason, window_hours=window_hours
-    )
+    try:
+        governance.propose(
+            ctx, viewer, community, version_id, {}, reason=reason, window_hours=window_hours
+        )
+    except DomainError as exc:
+        typed = {"version_id": version_id, "reason": reason, "window_hours": window_hours}
+        return _community_algorithm_error(request, ctx, viewer, exc, typed)
     return redirect(request, f"/c/{community.name}/algorithm", flash="Proposal opened.")
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
 from app.errors import DomainError, Invalid
-from app.models import Account, Artifact
+from app.models import Account, Artifact, Community
 from app.services import (
     Ctx,
     artifact_feed,
@@ -28,7 +28,7 @@ from app.services import (
 from app.services.artifacts import KINDS, LINK_KINDS, TRANSITIONS, MergeConflict
 from app.services.textmerge import diff_stats
 from app.web.deps import Csrf, Member, Viewer
-from app.web.forms import ShortField, TextField
+from app.web.forms import ShortField, TextField, path_id, redisplayed_by, show_error, submitted
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -47,15 +47,8 @@ def _people(ctx: Ctx, ids: set[int]) -> dict[int, Account]:
     return {a.id: a for a in ctx.db.exec(select(Account).where(Account.id.in_(ids or {0})))}
 
 
-def _artifact_page(
-    request: Request,
-    ctx: Ctx,
-    viewer: Account | None,
-    artifact: Artifact,
-    *,
-    status: int = 200,
-    error: str | None = None,
-) -> Response:
+def _artifact_context(ctx: Ctx, viewer: Account | None, artifact: Artifact) -> dict:
+    """Everything the artifact page shows, with the forms its viewer may use."""
     community = artifacts.community_of(ctx, artifact)
     statement_list = stances.statements(ctx, artifact)
     decision = decisions.current(ctx, artifact)
@@ -69,11 +62,7 @@ def _artifact_page(
     )
     member = viewer is not None and communities.is_active_member(ctx, viewer, community)
     allowed_moves = [to for (frm, to), _ in TRANSITIONS.items() if frm == artifact.stage]
-    return render(
-        request,
-        "artifact.html",
-        status=status,
-        error=error,
+    return dict(
         artifact=artifact,
         community=community,
         tags=artifacts.tags_of(ctx, artifact),
@@ -100,6 +89,42 @@ def _artifact_page(
     )
 
 
+def _artifact_of_form(request: Request, ctx: Ctx) -> Artifact:
+    """The artifact whose page holds the form ``request`` was sent from."""
+    params = request.path_params
+    if "decision_id" in params:
+        return artifacts.get(ctx, decisions.get(ctx, path_id(request, "decision_id")).artifact_id)
+    if "statement_id" in params:
+        statement = stances.get_statement(ctx, path_id(request, "statement_id"))
+        return artifacts.get(ctx, statement.artifact_id)
+    return artifacts.get(ctx, path_id(request, "artifact_id"))
+
+
+def artifact_form_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The artifact page holding the form that was sent (stance, statement, stage,
+    vote, ballot, outcome, link); the templates refill that form with ``kept``."""
+    return "artifact.html", _artifact_context(ctx, viewer, _artifact_of_form(request, ctx))
+
+
+def artifacts_list_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """A community's artifacts with the form for a new one (``typed`` fills it)."""
+    community = communities.get(ctx, str(request.path_params.get("name", "")))
+    return "artifacts.html", _list_context(ctx, viewer, community, None, typed)
+
+
+def artifact_edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The edit form, from the current revision or from what was typed."""
+    artifact = artifacts.get(ctx, path_id(request, "artifact_id"))
+    form = {
+        "title": artifact.title,
+        "body": artifact.body,
+        "message": "",
+        "base_revision": artifact.current_revision_id,
+    }
+    form.update({k: v for k, v in typed.items() if k in form})
+    return "artifact_edit.html", {"artifact": artifact, "form": form}
+
+
 @router.get("/c/{name}/artifacts")
 def list_page(
     request: Request,
@@ -109,13 +134,21 @@ def list_page(
     kind: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     community = communities.get(ctx, name)
+    return render(request, "artifacts.html", **_list_context(ctx, viewer, community, kind, {}))
+
+
+def _list_context(
+    ctx: Ctx,
+    viewer: Account | None,
+    community: Community,
+    kind: str | None,
+    form: dict,
+) -> dict:
     feed = artifact_feed.community_feed(ctx, community, viewer, limit=200)
     wanted = kind if kind in KINDS else None
     ranked = [i for i in feed.items if wanted is None or i.artifact.kind == wanted]
     items = [i.artifact for i in ranked]
-    return render(
-        request,
-        "artifacts.html",
+    return dict(
         community=community,
         items=items,
         kinds=KINDS,
@@ -123,7 +156,7 @@ def list_page(
         due=artifacts.due_for_review(ctx, community),
         contributors=artifacts.counts(ctx, [a.id for a in items]),
         member=viewer is not None and communities.is_active_member(ctx, viewer, community),
-        form={},
+        form=form,
         feed=feed,
         why={i.artifact.id: i for i in ranked},
     )
@@ -197,6 +230,7 @@ def graph_page(request: Request, ctx: CtxDep, viewer: Viewer, name: Name) -> Res
 
 
 @router.post("/c/{name}/artifacts/new", dependencies=[Csrf])
+@redisplayed_by(artifacts_list_page)
 def create(
     request: Request,
     ctx: CtxDep,
@@ -214,42 +248,42 @@ def create(
         )
     except DomainError as exc:
         ctx.db.rollback()
-        return render(
-            request,
-            "artifacts.html",
-            status=exc.status,
-            error=exc.detail,
-            community=community,
-            items=artifacts.in_community(ctx, community),
-            kinds=KINDS,
-            kind=None,
-            due=[],
-            contributors={},
-            member=True,
-            form={"kind": kind, "title": title, "body": body, "tags": tags},
-        )
+        typed = {"kind": kind, "title": title, "body": body, "tags": tags}
+        context = _list_context(ctx, viewer, community, None, typed)
+        return show_error(request, ctx, exc, "artifacts.html", **context)
     return redirect(request, f"/artifacts/{artifact.id}", flash="Artifact created.")
 
 
 @router.get("/artifacts/{artifact_id}")
 def artifact_page(request: Request, ctx: CtxDep, viewer: Viewer, artifact_id: Id) -> Response:
-    return _artifact_page(request, ctx, viewer, artifacts.get(ctx, artifact_id))
+    context = _artifact_context(ctx, viewer, artifacts.get(ctx, artifact_id))
+    return render(request, "artifact.html", **context)
 
 
-def _act(request: Request, ctx: Ctx, viewer: Account, artifact_id: int, action, done: str):  # noqa: ANN001, ANN202
-    """Run a form's action; on a domain error show the artifact page with the reason."""
+def _act(  # noqa: ANN202
+    request: Request,
+    ctx: Ctx,
+    viewer: Account,
+    artifact_id: int,
+    action,  # noqa: ANN001
+    done: str,
+    typed: dict | None = None,
+):
+    """Run a form's action; on a domain error show the artifact page with the reason
+    and the form as it was sent (``typed``)."""
     try:
         action()
     except DomainError as exc:
         ctx.db.rollback()
+        context = _artifact_context(ctx, viewer, artifacts.get(ctx, artifact_id))
+        context["submitted"] = submitted(request, typed or {})
         detail = exc.detail if isinstance(exc.detail, str) else exc.code
-        return _artifact_page(
-            request, ctx, viewer, artifacts.get(ctx, artifact_id), status=exc.status, error=detail
-        )
+        return render(request, "artifact.html", status=exc.status, error=detail, **context)
     return redirect(request, f"/artifacts/{artifact_id}", flash=done)
 
 
 @router.post("/artifacts/{artifact_id}/stage", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def stage(
     request: Request,
     ctx: CtxDep,
@@ -261,11 +295,12 @@ def stage(
     return _act(
         request, ctx, viewer, artifact_id,
         lambda: artifacts.transition(ctx, viewer, artifact_id, stage, reason),
-        f"Moved to {stage}.",
+        f"Moved to {stage}.", {"stage": stage, "reason": reason},
     )  # fmt: skip
 
 
 @router.post("/artifacts/{artifact_id}/links", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def add_link(
     request: Request,
     ctx: CtxDep,
@@ -277,11 +312,12 @@ def add_link(
     return _act(
         request, ctx, viewer, artifact_id,
         lambda: artifacts.link(ctx, viewer, artifact_id, target, kind),
-        "Linked.",
+        "Linked.", {"target": target, "kind": kind},
     )  # fmt: skip
 
 
 @router.post("/artifacts/{artifact_id}/stance", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def artifact_stance(
     request: Request,
     ctx: CtxDep,
@@ -293,18 +329,19 @@ def artifact_stance(
     return _act(
         request, ctx, viewer, artifact_id,
         lambda: stances.take(ctx, viewer, stance, artifact_id=artifact_id, reason=reason),
-        f"Your stance: {stance}.",
+        f"Your stance: {stance}.", {"reason": reason},
     )  # fmt: skip
 
 
 @router.post("/artifacts/{artifact_id}/statements", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def add_statement(
     request: Request, ctx: CtxDep, viewer: Member, artifact_id: Id, text: ShortField
 ) -> Response:
     return _act(
         request, ctx, viewer, artifact_id,
         lambda: stances.add_statement(ctx, viewer, artifact_id, text),
-        "Statement added.",
+        "Statement added.", {"text": text},
     )  # fmt: skip
 
 
@@ -333,6 +370,7 @@ def _when(value: str, what: str) -> datetime:
 
 
 @router.post("/artifacts/{artifact_id}/decisions", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def open_decision(
     request: Request,
     ctx: CtxDep,
@@ -346,11 +384,12 @@ def open_decision(
     return _act(
         request, ctx, viewer, artifact_id,
         lambda: decisions.open_vote(ctx, viewer, artifact_id, method, closes, quorum),
-        "The vote is open.",
+        "The vote is open.", {"method": method, "hours": hours, "quorum": quorum},
     )  # fmt: skip
 
 
 @router.post("/decisions/{decision_id}/ballots", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def ballot(
     request: Request,
     ctx: CtxDep,
@@ -363,11 +402,12 @@ def ballot(
     return _act(
         request, ctx, viewer, decision.artifact_id,
         lambda: decisions.vote(ctx, viewer, decision_id, choice, reason),
-        f"You voted {choice}.",
+        f"You voted {choice}.", {"reason": reason},
     )  # fmt: skip
 
 
 @router.post("/decisions/{decision_id}/outcome", dependencies=[Csrf])
+@redisplayed_by(artifact_form_page)
 def outcome(
     request: Request,
     ctx: CtxDep,
@@ -382,25 +422,18 @@ def outcome(
         review = _when(review_on, "The review date") if review_on else None
         decisions.record_outcome(ctx, viewer, decision_id, outcome, review)
 
-    return _act(request, ctx, viewer, decision.artifact_id, record, "Outcome recorded.")
+    typed = {"outcome": outcome, "review_on": review_on}
+    return _act(request, ctx, viewer, decision.artifact_id, record, "Outcome recorded.", typed)
 
 
 @router.get("/artifacts/{artifact_id}/edit")
 def edit_form(request: Request, ctx: CtxDep, viewer: Member, artifact_id: Id) -> Response:
-    artifact = artifacts.get(ctx, artifact_id)
-    return render(
-        request,
-        "artifact_edit.html",
-        artifact=artifact,
-        form={
-            "title": artifact.title,
-            "body": artifact.body,
-            "base_revision": artifact.current_revision_id,
-        },
-    )
+    template, context = artifact_edit_page(request, ctx, viewer, {})
+    return render(request, template, **context)
 
 
 @router.post("/artifacts/{artifact_id}/edit", dependencies=[Csrf])
+@redisplayed_by(artifact_edit_page)
 def edit(
     request: Request,
     ctx: CtxDep,

@@ -20,6 +20,7 @@ from app.web.forms import (
     ShortField,
     TextField,
     confirmation,
+    member,
     redisplayed_by,
     show_error,
     unconfirmed,
@@ -42,13 +43,17 @@ def list_page(
     viewer: Viewer,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    return render(request, "communities.html", **_list_context(ctx, after))
+
+
+def _list_context(ctx: Ctx, after: str | None) -> dict:
     rows = communities.list_all(ctx, after=after, limit=51)
-    return render(
-        request,
-        "communities.html",
-        rows=rows[:50],
-        next_after=rows[49][0].name_key if len(rows) > 50 else None,
-    )
+    return {"rows": rows[:50], "next_after": rows[49][0].name_key if len(rows) > 50 else None}
+
+
+def communities_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The communities list with its follow form (the form's error path)."""
+    return "communities.html", _list_context(ctx, None)
 
 
 @router.get("/communities/new")
@@ -183,6 +188,7 @@ def dissolve(
 
 
 @router.post("/follow-remote", dependencies=[Csrf, Depends(look_up_form_target)])
+@redisplayed_by(communities_page)
 def follow_remote(
     request: Request,
     ctx: CtxDep,
@@ -217,41 +223,30 @@ def unfollow(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Respo
 
 @router.get("/c/{name}/settings")
 def settings_form(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> Response:
-    c = communities.get(ctx, name)
-    communities.require_role(ctx, viewer, c, "admin")
-    return _settings_page(request, ctx, c, _fields(c))
+    template, context = community_settings_page(request, ctx, viewer, {})
+    return render(request, template, **context)
 
 
-def _settings_page(
-    request: Request,
-    ctx: Ctx,
-    c: Community,
-    form: dict,
-    *,
-    rules_form: dict | None = None,
-    error: DomainError | None = None,
-) -> Response:
-    """The settings page: the community's fields and its voting rules (an error
-    shows the page again with what was typed)."""
+def community_settings_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The settings page: the community's fields and its voting rules, for its admins;
+    what was typed into the form just sent overrides the stored values."""
+    c = communities.get(ctx, str(request.path_params.get("name", "")))
+    communities.require_role(ctx, member(viewer), c, "admin")
     rules = governance.vote_rules(ctx, c)
-    rules_form = rules_form or {
+    form = _fields(c)
+    rules_form = {
         "min_hours": rules.min_hours,
         "quorum_percent": rules.quorum_percent,
         "openers": rules.openers,
     }
-    if error is not None:
-        return show_error(
-            request, ctx, error, "community_settings.html", community=c, form=form,
-            vote_rules=rules, rules_form=rules_form,
-        )  # fmt: skip
-    return render(
-        request,
-        "community_settings.html",
-        community=c,
-        form=form,
-        vote_rules=rules,
-        rules_form=rules_form,
-    )
+    sent = rules_form if request.url.path.endswith("/vote-rules") else form
+    sent.update({k: v for k, v in typed.items() if k in sent})
+    return "community_settings.html", {
+        "community": c,
+        "form": form,
+        "vote_rules": rules,
+        "rules_form": rules_form,
+    }
 
 
 def _fields(c: Community) -> dict:
@@ -264,6 +259,7 @@ def _fields(c: Community) -> dict:
 
 
 @router.post("/c/{name}/settings", dependencies=[Csrf])
+@redisplayed_by(community_settings_page)
 def settings_submit(
     request: Request,
     name: Name,
@@ -286,17 +282,20 @@ def settings_submit(
             join_policy=join_policy,
         )
     except DomainError as exc:
-        form = {
+        ctx.db.rollback()
+        typed = {
             "title": title,
             "description": description,
             "charter": charter,
             "join_policy": join_policy,
         }
-        return _settings_page(request, ctx, c, form, error=exc)
+        template, context = community_settings_page(request, ctx, viewer, typed)
+        return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/c/{c.name}", flash="Community settings saved.")
 
 
 @router.post("/c/{name}/vote-rules", dependencies=[Csrf])
+@redisplayed_by(community_settings_page)
 def vote_rules_submit(
     request: Request,
     name: Name,
@@ -314,23 +313,29 @@ def vote_rules_submit(
     except Forbidden:
         raise
     except DomainError as exc:
-        return _settings_page(request, ctx, c, _fields(c), rules_form=typed, error=exc)
+        ctx.db.rollback()
+        template, context = community_settings_page(request, ctx, viewer, typed)
+        return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/c/{c.name}/settings", flash="Voting rules saved.")
 
 
 @router.get("/c/{name}/members")
 def members_page(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> Response:
-    c = communities.get(ctx, name)
+    template, context = members_page_form(request, ctx, viewer, {})
+    return render(request, template, **context)
+
+
+def members_page_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The members page, with its role forms for admins."""
+    c = communities.get(ctx, str(request.path_params.get("name", "")))
     can_moderate = communities.can_moderate(ctx, viewer, c)
-    return render(
-        request,
-        "community_members.html",
-        community=c,
-        members=communities.members(ctx, c),
-        pending=communities.members(ctx, c, state="pending") if can_moderate else [],
-        can_moderate=can_moderate,
-        is_admin=communities.can_moderate(ctx, viewer, c, role="admin"),
-    )
+    return "community_members.html", {
+        "community": c,
+        "members": communities.members(ctx, c),
+        "pending": communities.members(ctx, c, state="pending") if can_moderate else [],
+        "can_moderate": can_moderate,
+        "is_admin": communities.can_moderate(ctx, viewer, c, role="admin"),
+    }
 
 
 @router.post("/c/{name}/members/{username}/approve", dependencies=[Csrf])
@@ -374,6 +379,7 @@ def remove(
 
 
 @router.post("/c/{name}/members/{username}/role", dependencies=[Csrf])
+@redisplayed_by(members_page_form)
 def set_role(
     request: Request,
     name: Name,

@@ -9,7 +9,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.api.schemas import CleanStr
-from app.errors import DomainError, RateLimited
+from app.errors import DomainError, Forbidden, NotFound, RateLimited
 from app.models import Account
 from app.services import Ctx
 from app.services.accounts import MAX_PASSWORD
@@ -24,11 +24,19 @@ PasswordField = Annotated[CleanStr, Form(max_length=MAX_PASSWORD)]
 
 
 def show_error(
-    request: Request, ctx: Ctx, exc: DomainError, template: str, **context: object
+    request: Request,
+    ctx: Ctx,
+    exc: DomainError,
+    template: str,
+    typed: dict[str, object] | None = None,
+    **context: object,
 ) -> HTMLResponse:
     """Roll back whatever the failed action wrote, then show the form again with
-    the member's input kept and the problem explained."""
+    the member's input kept (``typed``, for the templates' ``kept``) and the
+    problem explained."""
     ctx.db.rollback()
+    if typed is not None:
+        context.setdefault("submitted", submitted(request, typed))
     response = render(request, template, status=exc.status, error=exc.detail, **context)
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -58,6 +66,29 @@ def confirmation(
         action=request.url.path,
         back=back,
     )
+
+
+def submitted(request: Request, typed: dict[str, object]) -> dict[str, object]:
+    """What a page shown again after an error needs to refill the one form that was
+    sent (a page may hold several): its action and the values typed into it. The
+    templates read it through ``kept(action, field)`` and ``error_at(action, field)``."""
+    return {"action": request.url.path, "values": typed}
+
+
+def path_id(request: Request, name: str) -> int:
+    """An id from the path of a request whose parameters may not have been
+    validated (a form page shown again after refused input)."""
+    raw = str(request.path_params.get(name, ""))
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("There is nothing at this address.", code="not_found")
+    return int(raw)
+
+
+def member(viewer: Account | None) -> Account:
+    """The signed-in member a form page is for (its form is only for members)."""
+    if viewer is None:
+        raise Forbidden("Log in to use this form.", code="login_required")
+    return viewer
 
 
 # --- input the form's own fields refuse (too long, missing, not a choice) ------
@@ -163,6 +194,7 @@ def _redisplay(
             except DomainError:
                 page = None  # e.g. the form's own target is gone: the plain page below
             else:
+                context.setdefault("submitted", submitted(request, typed))
                 return render(
                     request, template, status=422, error=summary(fields), errors=fields, **context
                 )

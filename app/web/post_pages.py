@@ -18,6 +18,8 @@ from app.web.forms import (
     OptionalShort,
     TextField,
     confirmation,
+    member,
+    path_id,
     redisplayed_by,
     show_error,
     unconfirmed,
@@ -87,7 +89,18 @@ def thread_page(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) 
     return render(request, "thread.html", form={}, **_thread_context(ctx, post, viewer))
 
 
+def thread_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The thread of the post replied to, its reply form holding what was typed."""
+    post = posts.get(ctx, path_id(request, "post_id"))
+    root = posts.get(ctx, post.root_id) if post.root_id is not None else post
+    return "thread.html", {
+        "form": {"text": typed.get("text", "")},
+        **_thread_context(ctx, root, viewer),
+    }
+
+
 @router.post("/posts/{post_id}/reply", dependencies=[Csrf])
+@redisplayed_by(thread_form)
 def reply(
     request: Request, post_id: PostId, ctx: CtxDep, viewer: Member, text: TextField
 ) -> Response:
@@ -95,28 +108,32 @@ def reply(
         new = posts.create(ctx, viewer, text, in_reply_to=post_id, client=client_ip(request))
     except DomainError as exc:
         ctx.db.rollback()
-        context = _thread_context(ctx, posts.get(ctx, post_id), viewer)
-        return show_error(request, ctx, exc, "thread.html", form={"text": text}, **context)
+        template, context = thread_form(request, ctx, viewer, {"text": text})
+        return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/posts/{new.root_id}#p{new.id}", flash="Reply posted.")
 
 
 @router.get("/posts/{post_id}/edit")
 def edit_form(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) -> Response:
-    post = posts.get(ctx, post_id)
-    if post.author_id != viewer.id or post.is_deleted:
-        return render(
-            request,
-            "error.html",
-            status=403,
-            status_code=403,
-            message="Only the author can edit a post, and deleted posts can't be edited.",
+    template, context = edit_page(request, ctx, viewer, {})
+    return render(request, template, **context)
+
+
+def edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+    """The author's edit form, starting from the post or from what was typed."""
+    post = posts.get(ctx, path_id(request, "post_id"))
+    if post.author_id != member(viewer).id or post.is_deleted:
+        raise Forbidden(
+            "Only the author can edit a post, and deleted posts can't be edited.",
+            code="not_author",
         )
-    return render(
-        request, "edit.html", post=post, form={"text": post.text, "title": post.title or ""}
-    )
+    form = {"text": post.text, "title": post.title or ""}
+    form.update({k: v for k, v in typed.items() if k in form})
+    return "edit.html", {"post": post, "form": form}
 
 
 @router.post("/posts/{post_id}/edit", dependencies=[Csrf])
+@redisplayed_by(edit_page)
 def edit(
     request: Request,
     post_id: PostId,
@@ -128,14 +145,10 @@ def edit(
     try:
         post = posts.edit(ctx, viewer, post_id, text, title or None)
     except DomainError as exc:
-        return show_error(
-            request,
-            ctx,
-            exc,
-            "edit.html",
-            post=posts.get(ctx, post_id),
-            form={"text": text, "title": title},
-        )
+        ctx.db.rollback()
+        post = posts.get(ctx, post_id)
+        form = {"text": text, "title": title}
+        return show_error(request, ctx, exc, "edit.html", post=post, form=form)
     return redirect(request, f"/posts/{post.root_id or post.id}#p{post.id}", flash="Saved.")
 
 

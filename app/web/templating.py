@@ -9,6 +9,8 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from app import __version__
@@ -79,6 +81,33 @@ templates.env.filters.update(bdi=bidi.bdi, isolate=bidi.isolate, isolated=bidi.i
 templates.env.globals["now"] = lambda: datetime.now(UTC)
 # the one password length rule, for minlength/maxlength and the help texts
 templates.env.globals["password_lengths"] = (MIN_PASSWORD, MAX_PASSWORD)
+
+
+@pass_context
+def kept(context: Context, action: str, name: str, default: object = "") -> object:
+    """What was typed into field ``name`` of the form posting to ``action``, when
+    the page shows that form again after an error (``forms.submitted``); else
+    ``default``, the value the page shows anyway."""
+    sent = context.get("submitted") or {}
+    if sent.get("action") == action and name in sent.get("values", {}):
+        return sent["values"][name]
+    return default
+
+
+@pass_context
+def error_at(context: Context, action: str, name: str) -> Markup:
+    """The message for a refused field, next to it, in the form that was sent only
+    (a page's other forms may have a field of the same name)."""
+    sent = context.get("submitted") or {}
+    message = (context.get("errors") or {}).get(name)
+    if sent.get("action") != action or not message:
+        return Markup("")
+    return Markup('<small class="error" id="{}-error" role="alert">{}</small>').format(
+        name, message
+    )
+
+
+templates.env.globals.update(kept=kept, error_at=error_at)
 
 
 def browser_key(request: Request) -> tuple[str, bool]:
