@@ -1,9 +1,19 @@
-"""The process that runs one untrusted ranking module (started by sandbox.py).
+"""The zygote of one untrusted ranking module (started by sandbox.py in bubblewrap).
 
-Order matters: first every allowed module is imported (that needs file
-access), then resource limits and a seccomp filter are applied (after which
-opening files, sockets, exec and fork kill the process), and only then is the
-author's code executed. Messages are length-prefixed JSON on stdin/stdout.
+It never runs the author's code itself. It imports every allowed library,
+compiles the module, drops to an unprivileged uid, applies its limits and a
+seccomp allow-list, then, for each request, forks a child that runs the
+module's top level and exactly one ``rank`` call, writes its answer into a
+pipe only it and the zygote hold, and exits. Nothing the module does (globals,
+default arguments, caches, signal handlers, buffered output) outlives its one
+call, so nothing can reach the next viewer.
+
+The module cannot speak the protocol: the child's stdin and stdout are
+/dev/null before any author code runs, so the server's channel (fd 0/1 of the
+zygote) is out of its reach. The zygote reads the child's answer only after the
+child has exited, checks it carries the request's nonce, enforces the deadline
+(SIGKILL, which also ends a child that stopped itself) and answers the server
+with the request's sequence number.
 
 This file must not import anything from the project: it runs inside bubblewrap
 with only the Python installation visible.
@@ -14,24 +24,30 @@ import _strptime  # noqa: F401 - datetime.strptime imports it on first use
 # Everything a module may import, plus what those import lazily, loaded up front.
 import bisect
 import collections
+import ctypes
+import ctypes.util
 import dataclasses
 import datetime
 import decimal
 import enum
 import fractions
 import functools
+import gc
 import heapq
 import itertools
 import json
 import math
 import operator
+import os
 import random
 import re
 import resource
+import select
+import signal
 import statistics
 import string
 import struct
-import sys
+import time
 import typing
 
 try:  # for messages only: the module itself can't import it
@@ -71,35 +87,74 @@ SAFE_BUILTINS = (  # noqa: SIM905 - reads better as prose
     "TypeError ValueError ZeroDivisionError OSError ImportError True False None "
     "NotImplemented "
 ).split()
-DENIED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
+
+# The seccomp allow-list: what the zygote and a ranking call need. Anything not
+# listed fails with EPERM (SysV shm, memfd, mount_setattr, mknodat, fchmodat2,
+# setxattr, ...); the calls below that would reach outside are listed to kill.
+ALLOWED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
+    "read write readv writev pread64 pwrite64 lseek close close_range dup dup2 dup3 fcntl "
+    "fstat newfstatat statx ioctl mmap munmap mremap mprotect madvise brk "
+    "rt_sigaction rt_sigprocmask rt_sigreturn sigaltstack restart_syscall "
+    "getpid gettid getppid getuid geteuid getgid getegid getresuid getresgid getgroups "
+    "clock_gettime clock_getres gettimeofday time nanosleep clock_nanosleep "
+    "futex set_robust_list get_robust_list rseq set_tid_address sched_yield sched_getaffinity "
+    "exit exit_group getrandom select pselect6 poll ppoll wait4 waitid kill tgkill tkill "
+    "pipe pipe2 pidfd_open getrlimit prlimit64 setrlimit uname sysinfo getcwd prctl seccomp "
+    "alarm setitimer getitimer pause "
+).split()
+KILLED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
     "socket socketpair connect bind listen accept accept4 sendto sendmsg recvfrom recvmsg "
-    "execve execveat fork vfork clone clone3 open openat openat2 creat mkdir mkdirat rmdir "
+    "execve execveat vfork open openat openat2 creat mkdir mkdirat rmdir "
     "unlink unlinkat rename renameat renameat2 link linkat symlink symlinkat chmod fchmod "
     "fchmodat chown fchown lchown fchownat truncate ftruncate ptrace mount umount2 unshare "
     "setns chroot pivot_root kexec_load init_module finit_module bpf userfaultfd "
     "io_uring_setup process_vm_readv process_vm_writev perf_event_open setuid setgid setreuid "
     "setregid setresuid setresgid keyctl add_key request_key "
 ).split()
+# What a child may no longer do once it is forked (stacked on the zygote's filter).
+CHILD_KILLED = ["clone", "clone3", "fork", "vfork", "seccomp", "prctl", "setrlimit", "prlimit64"]
+NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+NOBODY = 65534
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+
+REQUEST = struct.Struct(">4sQI")  # magic, sequence, length
+ANSWER = struct.Struct(">4sQBI")  # magic, sequence, kind, length
+OK, ERROR, TIMEOUT, CRASH, NEED_ITEMS = 0, 1, 2, 3, 4
+LOADED = b"L"  # the child wrote this after its top level ran
 
 
-def read_message(stream):
-    header = stream.read(4)
-    if len(header) < 4:
-        return None
-    (size,) = struct.unpack(">I", header)
-    data = stream.read(size)
-    return wire.loads(data) if wire else json.loads(data)
+def read_exact(fd, size):
+    chunks, have = [], 0
+    while have < size:
+        chunk = os.read(fd, min(size - have, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        have += len(chunk)
+    return b"".join(chunks)
 
 
-def write_message(stream, payload, limit):
-    try:
-        data = wire.dumps(payload) if wire else json.dumps(payload).encode()
-    except TypeError as exc:  # e.g. a score that is not a number
-        data = json.dumps({"error": f"TypeError: {exc}"}).encode()
-    if len(data) > limit:
-        data = json.dumps({"error": f"output larger than {limit} bytes"}).encode()
-    stream.write(struct.pack(">I", len(data)) + data)
-    stream.flush()
+def read_request(fd):
+    header = read_exact(fd, REQUEST.size)
+    if header is None:
+        return None, None
+    magic, seq, size = REQUEST.unpack(header)
+    if magic != b"CGRQ":
+        return None, None
+    data = read_exact(fd, size)
+    return seq, (wire.loads(data) if wire else json.loads(data))
+
+
+def answer(seq, kind, payload):
+    data = ANSWER.pack(b"CGAN", seq, kind, len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]
+
+
+def message(text):
+    return json.dumps({"message": text}).encode()
 
 
 def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
@@ -120,80 +175,236 @@ def no_private(fn):
     return guarded
 
 
+def drop_root():
+    """When the server runs as root, bubblewrap runs without a user namespace and
+    keeps only the capabilities needed for this: empty the bounding set, then
+    become nobody (which clears the remaining capabilities)."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(64):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+    if os.geteuid() == 0 or os.getuid() == 0:  # pragma: no cover - the kernel refused
+        raise SystemExit("could not drop root")
+
+
+def seccomp_filters(enabled):
+    """The zygote's allow-list, and the child's extra filter (built here, loaded
+    after each fork)."""
+    if not enabled:
+        return None, None
+    # pyseccomp looks libraries up with ldconfig/gcc, which the sandbox lacks;
+    # these sonames are stable on glibc systems.
+    known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+    ctypes.util.find_library = known.get
+    import pyseccomp as seccomp
+
+    zygote = seccomp.SyscallFilter(defaction=seccomp.ERRNO(1))  # EPERM
+    for name in ALLOWED_SYSCALLS:
+        add(seccomp, zygote, seccomp.ALLOW, name)
+    for name in KILLED_SYSCALLS:
+        add(seccomp, zygote, seccomp.KILL_PROCESS, name)
+    # fork, but never into new namespaces; clone3 hides its flags, so glibc is
+    # told it does not exist and falls back to clone.
+    add(
+        seccomp,
+        zygote,
+        seccomp.ALLOW,
+        "clone",
+        seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0),
+    )
+    add(seccomp, zygote, seccomp.ERRNO(38), "clone3")  # ENOSYS
+    child = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in CHILD_KILLED:
+        add(seccomp, child, seccomp.KILL_PROCESS, name)
+    return zygote, child
+
+
+def add(seccomp, rules, action, name, *args):
+    try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
+        rules.add_rule(action, name, *args)
+    except (RuntimeError, ValueError, OSError):
+        pass  # not a syscall on this architecture
+
+
 def confine(limits):
     memory = limits["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
-    if limits.get("seccomp", True):
-        import ctypes.util
-
-        # pyseccomp looks libraries up with ldconfig/gcc, which the sandbox lacks;
-        # these sonames are stable on glibc systems.
-        known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
-        ctypes.util.find_library = known.get
-        import pyseccomp as seccomp
-
-        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-        for name in DENIED_SYSCALLS:
-            try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
-                rules.add_rule(seccomp.KILL_PROCESS, name)
-            except (RuntimeError, ValueError, OSError):
-                pass  # not a syscall on this architecture
-        rules.load()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
 
 
-def main():
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    init = read_message(stdin)
-    limits = init["limits"]
+def module_namespace():
     builtins_dict = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)
     safe = {name: builtins_dict[name] for name in SAFE_BUILTINS if name in builtins_dict}
     safe["__import__"] = guarded_import
-    safe["print"] = lambda *args, **kwargs: None  # stdout is the message channel
+    safe["print"] = lambda *args, **kwargs: None  # output goes nowhere anyway
     for name in ("getattr", "hasattr", "setattr"):
         safe[name] = no_private(builtins_dict[name])
     safe["__build_class__"] = builtins_dict["__build_class__"]
-    namespace = {"__builtins__": safe, "__name__": "ranking_module"}
-    code = compile(init["source"], "<module>", "exec")
-    confine(limits)
+    return {"__builtins__": safe, "__name__": "ranking_module"}
+
+
+def error_of(exc):
+    """The error's class, the module's line it was raised from, and its message
+    (which may carry viewer data: the server decides who sees it)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<module>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None and isinstance(exc, SyntaxError):
+        line = exc.lineno
+    text = {MemoryError: "the module used too much memory", RecursionError: "too deep"}
+    return {
+        "class": type(exc).__name__,
+        "line": line,
+        "message": text.get(type(exc), str(exc)[:500]),
+    }
+
+
+def child(code, request, nonce, out, devnull, child_filter, limits):
+    """Runs in the forked child: the module's top level and one call, then exit."""
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.closerange(3, out)
+    os.closerange(out + 1, 64)
+    cpu = int(limits["call_seconds"]) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if child_filter is not None:
+        child_filter.load()
+    kind = OK
     try:
+        namespace = module_namespace()
         exec(code, namespace)  # noqa: S102 - this is the sandbox
-        meta = {"name": namespace["NAME"], "parameters": namespace["PARAMETERS"]}
-        json.dumps(meta)
+        os.write(out, LOADED)
         rank = namespace["rank"]
+        result = [
+            list(entry) if isinstance(entry, tuple) else entry
+            for entry in rank(request["items"], request["context"], request["params"])
+        ]
+        try:
+            payload = wire.dumps(result) if wire else json.dumps(result).encode()
+        except TypeError as exc:  # e.g. a score that is not a number
+            kind, payload = ERROR, json.dumps(error_of(exc)).encode()
+        if len(payload) > limits["output_bytes"]:
+            kind = ERROR
+            payload = message(f"output larger than {limits['output_bytes']} bytes")
     except BaseException as exc:  # noqa: BLE001 - report, don't die silently
-        write_message(
-            stdout,
-            {"error": f"module failed to load: {type(exc).__name__}: {exc}"},
-            limits["output_bytes"],
-        )
+        kind, payload = ERROR, json.dumps(error_of(exc)).encode()
+    data = memoryview(nonce + bytes([kind]) + payload)
+    while data:
+        data = data[os.write(out, data) :]
+    os._exit(0)
+
+
+def collect(pid, inp, limits, nonce):
+    """Wait (up to the call's deadline) for the child to exit; return its answer."""
+    deadline = time.monotonic() + limits["call_seconds"]
+    limit = limits["output_bytes"] + 64
+    try:
+        watch = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # pragma: no cover - Linux < 5.3
+        watch = None
+    chunks, have, exited, eof = [], 0, False, False
+    try:
+        while not (exited and eof):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or have > limit:
+                break
+            fds = [inp] if not eof else []
+            if watch is not None and not exited:
+                fds.append(watch)
+            wait = remaining if watch is not None else min(remaining, 0.05)
+            ready, _, _ = select.select(fds, [], [], wait)
+            if inp in ready:
+                chunk = os.read(inp, 1 << 20)
+                if chunk:
+                    chunks.append(chunk)
+                    have += len(chunk)
+                else:
+                    eof = True
+            if watch in ready or watch is None:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    exited = True
+                    pid_status = status
+    finally:
+        if watch is not None:
+            os.close(watch)
+        os.close(inp)
+    data = b"".join(chunks)
+    loaded = data.startswith(LOADED)
+    if not exited:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        if have > limit:
+            return ERROR, message(f"output larger than {limits['output_bytes']} bytes")
+        where = "in rank" if loaded else "while loading (its top level runs on every call)"
+        return TIMEOUT, message(f"the module took longer than {limits['call_seconds']} s {where}")
+    if os.WIFSIGNALED(pid_status):
+        return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(pid_status)})")
+    body = data[1:] if loaded else data
+    if os.waitstatus_to_exitcode(pid_status) != 0 or body[:8] != nonce or len(body) < 9:
+        return CRASH, message("the module's process ended without an answer")
+    kind = body[8]
+    if kind not in (OK, ERROR):
+        return CRASH, message("the module's process gave a malformed answer")
+    return kind, body[9:]
+
+
+def main():
+    seq, init = read_request(0)
+    if init is None:
         return
-    write_message(stdout, {"ok": True, **meta}, limits["output_bytes"])
+    limits = init["limits"]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        code = compile(init["source"], "<module>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        answer(seq, ERROR, json.dumps(error_of(exc)).encode())
+        return
+    zygote_filter, child_filter = seccomp_filters(limits.get("seccomp", True))
+    drop_root()
+    confine(limits)
+    if zygote_filter is not None:
+        zygote_filter.load()
+    answer(seq, OK, json.dumps({"pid": os.getpid(), "uid": os.getuid()}).encode())
+    windows = collections.OrderedDict()  # decoded candidate windows, shared copy-on-write
     while True:
-        request = read_message(stdin)
+        seq, request = read_request(0)
         if request is None:
             return
-        try:
-            result = [
-                list(entry) if isinstance(entry, tuple) else entry
-                for entry in rank(request["items"], request["context"], request["params"])
-            ]
-            write_message(stdout, {"result": result}, limits["output_bytes"])
-        except MemoryError:
-            write_message(
-                stdout,
-                {"error": "MemoryError: the module used too much memory"},
-                limits["output_bytes"],
-            )
-        except RecursionError:
-            write_message(stdout, {"error": "RecursionError: too deep"}, limits["output_bytes"])
-        except BaseException as exc:  # noqa: BLE001
-            write_message(
-                stdout, {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}, limits["output_bytes"]
-            )
+        key = request.get("window")
+        if request.get("items") is None:
+            if key not in windows:
+                answer(seq, NEED_ITEMS, b"{}")
+                continue
+            request["items"] = windows[key]
+            windows.move_to_end(key)
+        elif key is not None:
+            windows[key] = request["items"]
+            while len(windows) > limits.get("windows", 4):
+                windows.popitem(last=False)
+        nonce = os.urandom(8)
+        inp, out = os.pipe()
+        gc.freeze()  # the child's collector leaves the zygote's objects (and pages) alone
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            try:
+                os.close(inp)
+                child(code, request, nonce, out, devnull, child_filter, limits)
+            finally:
+                os._exit(70)
+        os.close(out)
+        del request
+        kind, payload = collect(pid, inp, limits, nonce)
+        answer(seq, kind, payload)
 
 
 if __name__ == "__main__":
