@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 ITEMS = [{"id": f"https://x.example/posts/{i}", "created_at": 1.0 + i} for i in range(3)]
 CONTEXT = {"now": 10.0, "viewer": None, "following": [], "communities": [], "ratings": []}
 
-PROBE = '''NAME = "probe"
+PROBE = """NAME = "probe"
 PARAMETERS = {}
 import typing
 ctypes = typing.sys.modules["ctypes"]
@@ -59,7 +59,7 @@ def rank(items, context, params):
     why["shmget"] = attempt(29, 0, 64 * 1024 * 1024, 0o1600)  # IPC_PRIVATE, IPC_CREAT|0600
     why["memfd_create"] = attempt(319, ctypes.c_char_p(b"x"), 0)
     return [(items[0]["id"], 1.0, why)]
-'''
+"""
 
 
 @pytest.fixture
