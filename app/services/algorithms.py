@@ -8,6 +8,7 @@ import hashlib
 import json
 import statistics
 import time
+from dataclasses import replace
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -18,6 +19,7 @@ from algorithms.builtin import source_of
 from algorithms.lint import lint
 from algorithms.runner import Module, RunFailed, run
 from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap
+from app.config import Settings
 from app.db import side_transaction, unlocked
 from app.errors import DomainError, Forbidden, Invalid, NotFound
 from app.models import (
@@ -37,13 +39,16 @@ DEFAULT = "chronological"
 _pool: Pool | None = None
 
 
-def sandbox_pool() -> Pool:
-    """This process's pool of sandboxed workers (refuses to exist without bubblewrap)."""
+def sandbox_pool(settings: Settings | None = None) -> Pool:
+    """This process's pool of sandbox zygotes (refuses to exist without bubblewrap),
+    sized by ``settings.sandbox_max_zygotes`` when a caller has the settings."""
     global _pool
     if _pool is None:
         if bubblewrap() is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed on this server")
         _pool = Pool()
+    if settings is not None and _pool.limits.max_zygotes != settings.sandbox_max_zygotes:
+        _pool.limits = replace(_pool.limits, max_zygotes=settings.sandbox_max_zygotes)
     return _pool
 
 
@@ -269,7 +274,7 @@ def submit(
     ratelimit.limit(ctx, "module", account=author.id, client=client)
     parent = get_version(ctx, forked_from) if forked_from is not None else None
     try:
-        pool = pool or sandbox_pool()
+        pool = pool or sandbox_pool(ctx.settings)
     except SandboxUnavailable as exc:
         raise DomainError(
             f"Submitted modules can't run on this server: {exc}. An admin must install bubblewrap.",
