@@ -287,7 +287,8 @@ def _failure(kind: int, payload: bytes) -> SandboxError:
     if kind == ERROR and detail.get("class"):
         error_class = str(detail["class"])[:80]
         line = detail.get("line") if isinstance(detail.get("line"), int) else None
-        return SandboxError("error", f"{error_class}: {text}", error_class, line)
+        where = f" (line {line})" if line else ""
+        return SandboxError("error", f"{error_class}{where}: {text}", error_class, line)
     return SandboxError("error" if kind == ERROR else "crash", text)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import statistics
 import time
 from dataclasses import replace
@@ -429,9 +430,25 @@ def changelog(ctx: Ctx, community: Community) -> list[AlgorithmChange]:
     )
 
 
+_RAISED = re.compile(r"^(\w{1,80})(?: \(line (\d{1,6})\))?: ")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def public_error(message: str) -> str:
+    """What anyone may see of a live run's failure: for an exception the module
+    raised, its class and line only (its text can carry the viewer's data); our
+    own words otherwise, minus anything quoted from the module's output (an item
+    id or factor name can smuggle data out too). The full text is shown only for
+    dry runs on the shipped fixtures, to the author who submits."""
+    if raised := _RAISED.match(message):
+        return f"{raised[1]} at line {raised[2]}" if raised[2] else raised[1]
+    return _QUOTED.sub("…", message)[:300]
+
+
 def record_failure(ctx: Ctx, version: AlgorithmVersion, kind: str, message: str) -> None:
-    """Count a failed run against its version (also while a page is only read)."""
-    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=message[:1000])
+    """Count a failed run against its version (also while a page is only read),
+    keeping only the data-free part of its message."""
+    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=public_error(message))
     if not ctx.db.info.get("read_only"):
         ctx.db.add(row)
         return
@@ -453,8 +470,16 @@ def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:
         .where(AlgorithmRunError.version_id == version.id)
         .order_by(AlgorithmRunError.id.desc())
     ).first()
+    classes = ctx.db.exec(
+        select(AlgorithmRunError.message, func.count())
+        .where(AlgorithmRunError.version_id == version.id, AlgorithmRunError.created_at >= since)
+        .group_by(AlgorithmRunError.message)
+        .order_by(func.count().desc())
+        .limit(10)
+    ).all()
     return {
         "last_24h": dict(rows),
-        "last_error": last.message if last else None,
+        "classes": {public_error(message): n for message, n in classes},
+        "last_error": public_error(last.message) if last else None,
         "last_error_at": last.created_at.isoformat() if last else None,
     }
