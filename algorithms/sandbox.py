@@ -67,12 +67,26 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
-def isolation_mode() -> str:
-    """What bounds a module's memory here, in words for the admin page."""
-    return (
-        "rlimits + seccomp allow-list: SysV shm, memfd and file-backed shm are refused "
-        "(no delegated cgroup v2)"
-    )
+def isolation() -> dict[str, str]:
+    """How a call is confined on this server, in words for the admin page.
+
+    Memory is bounded by RLIMIT_AS per call; what RLIMIT_AS does not count is
+    refused by the seccomp allow-list. A delegated cgroup v2 is not used yet, so
+    this is the mode everywhere (docs/algorithms.md)."""
+    from algorithms.sandbox_worker import ALLOWED_SYSCALLS
+
+    root = os.geteuid() == 0
+    return {
+        "sandbox": "bubblewrap" if bubblewrap() else "unavailable: install bubblewrap",
+        "memory": "rlimits + seccomp: RLIMIT_AS per call; SysV shared memory, memfd and "
+        "file-backed shm are refused (no cgroup v2 in use)",
+        "uid": "nobody (65534), as the server runs as root"
+        if root
+        else "the server's own uid, in a user namespace",
+        "capabilities": "none (--cap-drop ALL; the bounding set is emptied)",
+        "syscalls": f"allow-list of {len(ALLOWED_SYSCALLS) + 1} syscalls, the rest refused",
+        "calls": "a fresh process per call, forked from a zygote per module version",
+    }
 
 
 def _python_roots() -> list[str]:

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.usefixtures("sandbox_required")
 MAX_ZYGOTES = 3
@@ -16,7 +17,7 @@ MAX_ZYGOTES = 3
 
 @pytest.fixture
 def settings(tmp_path, database_url, engine):  # noqa: ANN001, ANN201 - overrides conftest's
-    from conftest import _wipe
+    from tests.conftest import _wipe
 
     yield make_settings(tmp_path, database_url, sandbox_max_zygotes=MAX_ZYGOTES)
     _wipe(engine)

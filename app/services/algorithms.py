@@ -19,7 +19,7 @@ from algorithms.builtin import NAMES as BUILTINS
 from algorithms.builtin import source_of
 from algorithms.lint import lint
 from algorithms.runner import Module, RunFailed, run
-from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap
+from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap, isolation
 from app.config import Settings
 from app.db import side_transaction, unlocked
 from app.errors import DomainError, Forbidden, Invalid, NotFound
@@ -51,6 +51,15 @@ def sandbox_pool(settings: Settings | None = None) -> Pool:
     if settings is not None and _pool.limits.max_zygotes != settings.sandbox_max_zygotes:
         _pool.limits = replace(_pool.limits, max_zygotes=settings.sandbox_max_zygotes)
     return _pool
+
+
+def sandbox_status(settings: Settings) -> dict:
+    """For the admin page: how submitted modules are confined, and the pool."""
+    status = isolation()
+    status["zygotes"] = (
+        f"{_pool.live() if _pool else 0} live, at most {settings.sandbox_max_zygotes}"
+    )
+    return status
 
 
 def metadata(source: str) -> tuple[str, str, dict]:

@@ -11,7 +11,7 @@ from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import Forbidden, Invalid
 from app.models import Account
-from app.services import accounts, communities, jobs, peers
+from app.services import accounts, algorithms, communities, jobs, peers
 from app.web.deps import Csrf, Member
 from app.web.forms import Confirm, confirmation, unconfirmed
 from app.web.templating import redirect, render
@@ -35,6 +35,7 @@ def admin_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
         communities=communities.list_all(ctx, limit=200),
         queue=jobs.stats(ctx),
         federation=peers.stats(ctx),
+        sandbox=algorithms.sandbox_status(ctx.settings),
     )
 
 
