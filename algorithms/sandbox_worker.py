@@ -117,6 +117,7 @@ NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWP
 NOBODY = 65534
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 REQUEST = struct.Struct(">4sQI")  # magic, sequence, length
 ANSWER = struct.Struct(">4sQBI")  # magic, sequence, kind, length
@@ -220,7 +221,41 @@ def seccomp_filters(enabled):
     child = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
     for name in CHILD_KILLED:
         add(seccomp, child, seccomp.KILL_PROCESS, name)
-    return zygote, child
+    return zygote, compiled(child)
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+class Compiled:
+    """A filter compiled once in the zygote, so that a child installs it with a
+    single prctl instead of libseccomp compiling it again for every call."""
+
+    def __init__(self, program):
+        self.buffer = ctypes.create_string_buffer(program, len(program))
+        self.prog = SockFprog(len(program) // 8, ctypes.addressof(self.buffer))
+        self.prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def load(self):
+        if self.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+            os._exit(71)  # never run the module without its filter
+
+
+def compiled(rules):
+    inp, out = os.pipe()
+
+    class Sink:
+        def fileno(self):
+            return out
+
+    rules.export_bpf(Sink())
+    os.close(out)
+    program = b""
+    while chunk := os.read(inp, 65536):
+        program += chunk
+    os.close(inp)
+    return Compiled(program)
 
 
 def add(seccomp, rules, action, name, *args):
@@ -300,25 +335,38 @@ def child(code, request, nonce, out, devnull, child_filter, limits):
     data = memoryview(nonce + bytes([kind]) + payload)
     while data:
         data = data[os.write(out, data) :]
+    os.close(out)  # the answer is complete: the zygote need not wait for the exit
     os._exit(0)
 
 
+def parse(data, nonce):
+    """(loaded, kind, payload) of a complete answer with this call's nonce, else None."""
+    loaded = data.startswith(LOADED)
+    body = data[1:] if loaded else data
+    if len(body) < 9 or body[:8] != nonce or body[8] not in (OK, ERROR):
+        return None
+    return loaded, body[8], body[9:]
+
+
 def collect(pid, inp, limits, nonce):
-    """Wait (up to the call's deadline) for the child to exit; return its answer."""
+    """Read the child's answer before the call's deadline. A complete answer with
+    the nonce counts once the child has closed its end (as it does just before
+    exiting); the child is then killed, whatever it meant to do next. Without a
+    complete answer, the child's exit (or the deadline, then SIGKILL) decides."""
     deadline = time.monotonic() + limits["call_seconds"]
     limit = limits["output_bytes"] + 64
     try:
         watch = os.pidfd_open(pid)
     except (AttributeError, OSError):  # pragma: no cover - Linux < 5.3
         watch = None
-    chunks, have, exited, eof = [], 0, False, False
+    chunks, have, eof, status = [], 0, False, None
     try:
-        while not (exited and eof):
+        while status is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or have > limit:
                 break
-            fds = [inp] if not eof else []
-            if watch is not None and not exited:
+            fds = [] if eof else [inp]
+            if watch is not None:
                 fds.append(watch)
             wait = remaining if watch is not None else min(remaining, 0.05)
             ready, _, _ = select.select(fds, [], [], wait)
@@ -329,33 +377,43 @@ def collect(pid, inp, limits, nonce):
                     have += len(chunk)
                 else:
                     eof = True
-            if watch in ready or watch is None:
-                done, status = os.waitpid(pid, os.WNOHANG)
+                    answer = parse(b"".join(chunks), nonce)
+                    if answer is not None:
+                        os.kill(pid, signal.SIGKILL)
+                        return answer[1], answer[2]
+            if watch is None or watch in ready:
+                done, code = os.waitpid(pid, os.WNOHANG)
                 if done:
-                    exited = True
-                    pid_status = status
+                    status = code
     finally:
         if watch is not None:
             os.close(watch)
         os.close(inp)
     data = b"".join(chunks)
-    loaded = data.startswith(LOADED)
-    if not exited:
+    if status is None:
         os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
         if have > limit:
             return ERROR, message(f"output larger than {limits['output_bytes']} bytes")
-        where = "in rank" if loaded else "while loading (its top level runs on every call)"
-        return TIMEOUT, message(f"the module took longer than {limits['call_seconds']} s {where}")
-    if os.WIFSIGNALED(pid_status):
-        return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(pid_status)})")
-    body = data[1:] if loaded else data
-    if os.waitstatus_to_exitcode(pid_status) != 0 or body[:8] != nonce or len(body) < 9:
+        if data.startswith(LOADED):
+            return TIMEOUT, message(f"the module took longer than {limits['call_seconds']} s")
+        return TIMEOUT, message(
+            f"the module took longer than {limits['call_seconds']} s while loading "
+            "(its top level runs on every call)"
+        )
+    if os.WIFSIGNALED(status):
+        return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(status)})")
+    answer = parse(data, nonce)
+    if answer is None:
         return CRASH, message("the module's process ended without an answer")
-    kind = body[8]
-    if kind not in (OK, ERROR):
-        return CRASH, message("the module's process gave a malformed answer")
-    return kind, body[9:]
+    return answer[1], answer[2]
+
+
+def reap(pid):
+    """Collect an ended (or killed) child, after the server has its answer."""
+    try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # already collected
 
 
 def main():
@@ -405,6 +463,7 @@ def main():
         del request
         kind, payload = collect(pid, inp, limits, nonce)
         answer(seq, kind, payload)
+        reap(pid)
 
 
 if __name__ == "__main__":

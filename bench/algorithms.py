@@ -70,9 +70,23 @@ def time_calls(fn, repeats: int) -> float:  # noqa: ANN001
     return statistics.median(samples)
 
 
+def side_by_side(first, second, repeats: int) -> tuple[float, float]:  # noqa: ANN001
+    """Medians of two calls timed alternately, so that load from elsewhere on the
+    machine falls on both alike."""
+    a, b = [], []
+    for _ in range(repeats):
+        for fn, samples in ((first, a), (second, b)):
+            t = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t)
+    return statistics.median(a), statistics.median(b)
+
+
 def module_latency(repeats: int) -> None:
+    """Each built-in, trusted in-process against the same source in the sandbox
+    (a fresh child of its zygote per call), on the same candidates."""
     rng = random.Random(1)
-    pool = Pool(Limits(call_seconds=30, recycle_after=10_000))
+    pool = Pool(Limits(call_seconds=30))
     print("| module | candidates | in-process p50 (ms) | sandbox p50 (ms) | ratio |")
     print("|---|---:|---:|---:|---:|")
     try:
@@ -84,11 +98,9 @@ def module_latency(repeats: int) -> None:
             for n in (50, 500, 2000):
                 batch, context = items(n, rng)
                 reps = max(3, repeats // (4 if n == 2000 else 1))
-                run(sandboxed, batch, context, {}, pool, defaults=defaults)  # start the worker
-                inproc = time_calls(
-                    lambda m=trusted, b=batch, c=context: run(m, b, c, {}, None), reps
-                )
-                boxed = time_calls(
+                run(sandboxed, batch, context, {}, pool, defaults=defaults)  # start the zygote
+                inproc, boxed = side_by_side(
+                    lambda m=trusted, b=batch, c=context: run(m, b, c, {}, None),
                     lambda m=sandboxed, b=batch, c=context, d=defaults: run(
                         m, b, c, {}, pool, defaults=d
                     ),
@@ -98,8 +110,55 @@ def module_latency(repeats: int) -> None:
                     f"| {name} | {n:,} | {ms(inproc)} | {ms(boxed)} | {boxed / inproc:.2f}x |",
                     flush=True,
                 )
+        fork_cost(pool, repeats * 3)
+        shared_window(pool, rng, repeats)
     finally:
         pool.close()
+
+
+EMPTY = 'NAME = "empty"\nPARAMETERS = {}\n\n\ndef rank(items, context, params):\n    return []\n'
+
+
+def fork_cost(pool: Pool, repeats: int) -> None:
+    """A module that does nothing, on no candidates: the price of a fresh process
+    per call (request, fork, top level, answer, the child killed)."""
+    module = Module.from_source(EMPTY, "empty")
+    run(module, [], {}, {}, pool)
+    cost = time_calls(lambda: run(module, [], {}, {}, pool), repeats)
+    print(f"| fork cost alone (empty module, 0 candidates) | 0 | | {ms(cost)} | |")
+
+
+def shared_window(pool: Pool, rng: random.Random, repeats: int) -> None:
+    """One community's window of 500 candidates ranked for 20 viewers: sent and
+    decoded once, then handed to each viewer's child copy-on-write."""
+    name = "recent_discussion"
+    trusted = Module.builtin_module(name)
+    sandboxed = Module.from_source(source_of(name), name)
+    defaults = metadata(source_of(name))[2]
+    batch, context = items(500, rng)
+    viewers = [dict(context, viewer=f"https://bench.example/users/v{v}") for v in range(20)]
+
+    def each(module: Module, box: Pool | None, window: str | None) -> None:
+        for viewer in viewers:
+            run(module, batch, viewer, {}, box, defaults=defaults, window=window)
+
+    each(sandboxed, pool, "community-window")
+    inproc, boxed = side_by_side(
+        lambda: each(trusted, None, None),
+        lambda: each(sandboxed, pool, "community-window"),
+        max(3, repeats // 3),
+    )
+    _, resent = side_by_side(
+        lambda: None, lambda: each(sandboxed, pool, None), max(3, repeats // 3)
+    )
+    print(
+        f"| {name}, one 500-candidate window for 20 viewers | 500 x 20 | {ms(inproc)} | "
+        f"{ms(boxed)} | {boxed / inproc:.2f}x |"
+    )
+    print(
+        f"| the same, window sent again for each viewer | 500 x 20 | {ms(inproc)} | "
+        f"{ms(resent)} | {resent / inproc:.2f}x |"
+    )
 
 
 def feed_pages(requests: int) -> None:
