@@ -27,7 +27,17 @@ from pathlib import Path
 import orjson
 
 from algorithms.contract import MAX_OUTPUT_JSON
-from algorithms.sandbox_worker import ANSWER, ERROR, NEED_ITEMS, OK, REQUEST, TIMEOUT
+from algorithms.sandbox_worker import (
+    ANSWER,
+    CALL,
+    ERROR,
+    INIT,
+    NEED_ITEMS,
+    OK,
+    REQUEST,
+    TIMEOUT,
+    WINDOW,
+)
 
 WORKER = Path(__file__).with_name("sandbox_worker.py")
 SLACK_SECONDS = 1.0  # the zygote's own margin over a call's deadline
@@ -186,7 +196,7 @@ class Zygote:
         }
         try:
             kind, payload = self._exchange(
-                {"source": self.source, "limits": limits}, self.limits.start_seconds
+                INIT, {"source": self.source, "limits": limits}, self.limits.start_seconds
             )
         except SandboxError:
             self.stop()  # kill and reap: a zygote that never started is not left running
@@ -197,26 +207,26 @@ class Zygote:
         self.info = orjson.loads(payload)
 
     def call(self, items: list, context: dict, params: dict, window: str | None = None) -> list:
+        """One call in a fresh child. With ``window``, the candidates are sent once as
+        a community window the zygote keeps decoded; without, they travel with the
+        viewer's request and only the child decodes them."""
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
-        request = {"context": context, "params": params, "window": window, "items": items}
-        if window is not None and window in self.windows:
-            request["items"] = None  # the zygote has it decoded: the child gets it copy-on-write
         seconds = self.limits.call_seconds + SLACK_SECONDS
+        request = {"context": context, "params": params, "window": window}
+        if window is None:
+            request["items"] = items
         try:
-            kind, payload = self._exchange(request, seconds)
-            if kind == NEED_ITEMS:
-                request["items"] = items
-                kind, payload = self._exchange(request, seconds)
+            if window is not None and window not in self.windows:
+                self._send_window(window, items, seconds)
+            kind, payload = self._exchange(CALL, request, seconds)
+            if kind == NEED_ITEMS and window is not None:
+                self._send_window(window, items, seconds)
+                kind, payload = self._exchange(CALL, request, seconds)
         except SandboxError:
             self.stop()
             raise
-        if window is not None:
-            self.windows[window] = None
-            self.windows.move_to_end(window)
-            while len(self.windows) > WINDOWS:
-                self.windows.popitem(last=False)
         if self.retired:
             self.stop()
         if kind != OK:
@@ -225,6 +235,14 @@ class Zygote:
             return orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
             raise SandboxError("error", "the module's answer was not valid") from exc
+
+    def _send_window(self, key: str, items: list, seconds: float) -> None:
+        kind, _ = self._exchange(WINDOW, {"key": key, "items": items}, seconds)
+        if kind != OK:
+            raise SandboxError("crash", "the sandbox did not take the candidate window")
+        self.windows[key] = None
+        while len(self.windows) > WINDOWS:
+            self.windows.popitem(last=False)
 
     def stop(self) -> None:
         """Kill and reap the zygote (its children die with it: --die-with-parent
@@ -238,13 +256,13 @@ class Zygote:
                     stream.close()
         self.process = None
 
-    def _exchange(self, payload: dict, seconds: float) -> tuple[int, bytes]:
+    def _exchange(self, operation: int, payload: dict, seconds: float) -> tuple[int, bytes]:
         """Send one request and read its answer, both before the deadline; the
         answer must echo the request's sequence number."""
         deadline = time.monotonic() + seconds
         self.seq += 1
         data = orjson.dumps(payload)
-        self._write(REQUEST.pack(b"CGRQ", self.seq, len(data)) + data, deadline)
+        self._write(REQUEST.pack(b"CGRQ", self.seq, operation, len(data)) + data, deadline)
         magic, seq, kind, size = ANSWER.unpack(self._read(ANSWER.size, deadline))
         if magic != b"CGAN" or seq != self.seq:
             raise SandboxError("crash", "the sandbox answered out of turn")

@@ -119,39 +119,85 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
-REQUEST = struct.Struct(">4sQI")  # magic, sequence, length
+REQUEST = struct.Struct(">4sQBI")  # magic, sequence, operation, length
 ANSWER = struct.Struct(">4sQBI")  # magic, sequence, kind, length
-OK, ERROR, TIMEOUT, CRASH, NEED_ITEMS = 0, 1, 2, 3, 4
+INIT, WINDOW, CALL = 0, 1, 2  # operations
+OK, ERROR, TIMEOUT, CRASH, NEED_ITEMS = 0, 1, 2, 3, 4  # kinds of answer
 LOADED = b"L"  # the child wrote this after its top level ran
 
 
-def read_exact(fd, size):
-    chunks, have = [], 0
-    while have < size:
-        chunk = os.read(fd, min(size - have, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        have += len(chunk)
-    return b"".join(chunks)
+class Buffer:
+    """A reusable buffer that each call's request and answer pass through, zeroed
+    after the call: no freed copy of one viewer's data stays in the zygote's heap
+    for the next viewer's child (a copy of that heap) to find."""
+
+    def __init__(self, size=1 << 16):
+        self.data = bytearray(size)
+        self.used = 0
+
+    def reserve(self, size):
+        if len(self.data) < size:
+            self.scrub()
+            self.data = bytearray(size)
+
+    def fill(self, fd, size):
+        """Read exactly ``size`` bytes from ``fd``; False at end of file."""
+        self.reserve(size)
+        self.used = 0
+        view = memoryview(self.data)
+        while self.used < size:
+            n = os.readv(fd, [view[self.used : size]])
+            if n == 0:
+                return False
+            self.used += n
+        return True
+
+    def read_some(self, fd, limit):
+        """One read of what is available (at most ``limit`` bytes in all): 0 at end
+        of file, -1 once more than ``limit`` was offered."""
+        if self.used >= limit:
+            return -1
+        n = os.readv(fd, [memoryview(self.data)[self.used : limit]])
+        self.used += n
+        return n
+
+    def view(self):
+        return memoryview(self.data)[: self.used]
+
+    def scrub(self):
+        self.data[: self.used] = bytes(self.used)
+        self.used = 0
 
 
-def read_request(fd):
-    header = read_exact(fd, REQUEST.size)
-    if header is None:
+def read_request(fd, buffer):
+    """(sequence, operation) of the next request, its body left in ``buffer``."""
+    header = os.read(fd, REQUEST.size)
+    while header and len(header) < REQUEST.size:
+        more = os.read(fd, REQUEST.size - len(header))
+        if not more:
+            return None, None
+        header += more
+    if len(header) < REQUEST.size:
         return None, None
-    magic, seq, size = REQUEST.unpack(header)
-    if magic != b"CGRQ":
+    magic, seq, operation, size = REQUEST.unpack(header)
+    if magic != b"CGRQ" or not buffer.fill(fd, size):
         return None, None
-    data = read_exact(fd, size)
-    return seq, (wire.loads(data) if wire else json.loads(data))
+    return seq, operation
+
+
+def decode(view):
+    return wire.loads(view) if wire else json.loads(bytes(view))
 
 
 def answer(seq, kind, payload):
-    data = ANSWER.pack(b"CGAN", seq, kind, len(payload)) + payload
-    view = memoryview(data)
-    while view:
-        view = view[os.write(1, view) :]
+    parts = [ANSWER.pack(b"CGAN", seq, kind, len(payload)), memoryview(payload)]
+    while parts:
+        n = os.writev(1, parts)
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts.pop(0)
+        if parts:
+            parts[0] = parts[0][n:]
 
 
 def message(text):
@@ -303,8 +349,9 @@ def error_of(exc):
     }
 
 
-def child(code, request, nonce, out, devnull, child_filter, limits):
-    """Runs in the forked child: the module's top level and one call, then exit."""
+def child(code, body, windows, nonce, out, devnull, child_filter, limits):
+    """Runs in the forked child: decodes its own request, runs the module's top
+    level and one call, writes the answer, exits."""
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.closerange(3, out)
@@ -313,25 +360,30 @@ def child(code, request, nonce, out, devnull, child_filter, limits):
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if child_filter is not None:
         child_filter.load()
-    kind = OK
-    try:
-        namespace = module_namespace()
-        exec(code, namespace)  # noqa: S102 - this is the sandbox
-        os.write(out, LOADED)
-        rank = namespace["rank"]
-        result = [
-            list(entry) if isinstance(entry, tuple) else entry
-            for entry in rank(request["items"], request["context"], request["params"])
-        ]
+    request = decode(body)
+    items = request["items"] if "items" in request else windows.get(request.get("window"))
+    kind, payload = OK, b""
+    if items is None:
+        kind = NEED_ITEMS
+    else:
         try:
-            payload = wire.dumps(result) if wire else json.dumps(result).encode()
-        except TypeError as exc:  # e.g. a score that is not a number
+            namespace = module_namespace()
+            exec(code, namespace)  # noqa: S102 - this is the sandbox
+            os.write(out, LOADED)
+            rank = namespace["rank"]
+            result = [
+                list(entry) if isinstance(entry, tuple) else entry
+                for entry in rank(items, request["context"], request["params"])
+            ]
+            try:
+                payload = wire.dumps(result) if wire else json.dumps(result).encode()
+            except TypeError as exc:  # e.g. a score that is not a number
+                kind, payload = ERROR, json.dumps(error_of(exc)).encode()
+            if len(payload) > limits["output_bytes"]:
+                kind = ERROR
+                payload = message(f"output larger than {limits['output_bytes']} bytes")
+        except BaseException as exc:  # noqa: BLE001 - report, don't die silently
             kind, payload = ERROR, json.dumps(error_of(exc)).encode()
-        if len(payload) > limits["output_bytes"]:
-            kind = ERROR
-            payload = message(f"output larger than {limits['output_bytes']} bytes")
-    except BaseException as exc:  # noqa: BLE001 - report, don't die silently
-        kind, payload = ERROR, json.dumps(error_of(exc)).encode()
     data = memoryview(nonce + bytes([kind]) + payload)
     while data:
         data = data[os.write(out, data) :]
@@ -340,30 +392,31 @@ def child(code, request, nonce, out, devnull, child_filter, limits):
 
 
 def parse(data, nonce):
-    """(loaded, kind, payload) of a complete answer with this call's nonce, else None."""
-    loaded = data.startswith(LOADED)
-    body = data[1:] if loaded else data
-    if len(body) < 9 or body[:8] != nonce or body[8] not in (OK, ERROR):
+    """(kind, payload) of a complete answer with this call's nonce, else None."""
+    body = data[1:] if data[:1] == LOADED else data
+    if len(body) < 9 or body[:8] != nonce or body[8] not in (OK, ERROR, NEED_ITEMS):
         return None
-    return loaded, body[8], body[9:]
+    return body[8], body[9:]
 
 
-def collect(pid, inp, limits, nonce):
-    """Read the child's answer before the call's deadline. A complete answer with
-    the nonce counts once the child has closed its end (as it does just before
-    exiting); the child is then killed, whatever it meant to do next. Without a
-    complete answer, the child's exit (or the deadline, then SIGKILL) decides."""
+def collect(pid, inp, limits, nonce, buffer):
+    """Read the child's answer (into ``buffer``) before the call's deadline. A
+    complete answer with the nonce counts once the child has closed its end (as
+    it does just before exiting); the child is then killed, whatever it meant to
+    do next. Without one, the child's exit (or the deadline, then SIGKILL) decides."""
     deadline = time.monotonic() + limits["call_seconds"]
     limit = limits["output_bytes"] + 64
+    buffer.reserve(limit + 1)
+    buffer.used = 0
     try:
         watch = os.pidfd_open(pid)
     except (AttributeError, OSError):  # pragma: no cover - Linux < 5.3
         watch = None
-    chunks, have, eof, status = [], 0, False, None
+    eof, too_large, status = False, False, None
     try:
         while status is None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or have > limit:
+            if remaining <= 0 or too_large:
                 break
             fds = [] if eof else [inp]
             if watch is not None:
@@ -371,16 +424,14 @@ def collect(pid, inp, limits, nonce):
             wait = remaining if watch is not None else min(remaining, 0.05)
             ready, _, _ = select.select(fds, [], [], wait)
             if inp in ready:
-                chunk = os.read(inp, 1 << 20)
-                if chunk:
-                    chunks.append(chunk)
-                    have += len(chunk)
-                else:
+                n = buffer.read_some(inp, limit + 1)
+                too_large = n < 0 or buffer.used > limit
+                if n == 0:
                     eof = True
-                    answer = parse(b"".join(chunks), nonce)
-                    if answer is not None:
+                    found = parse(buffer.view(), nonce)
+                    if found is not None:
                         os.kill(pid, signal.SIGKILL)
-                        return answer[1], answer[2]
+                        return found
             if watch is None or watch in ready:
                 done, code = os.waitpid(pid, os.WNOHANG)
                 if done:
@@ -389,12 +440,11 @@ def collect(pid, inp, limits, nonce):
         if watch is not None:
             os.close(watch)
         os.close(inp)
-    data = b"".join(chunks)
     if status is None:
         os.kill(pid, signal.SIGKILL)
-        if have > limit:
+        if too_large:
             return ERROR, message(f"output larger than {limits['output_bytes']} bytes")
-        if data.startswith(LOADED):
+        if buffer.view()[:1] == LOADED:
             return TIMEOUT, message(f"the module took longer than {limits['call_seconds']} s")
         return TIMEOUT, message(
             f"the module took longer than {limits['call_seconds']} s while loading "
@@ -402,10 +452,10 @@ def collect(pid, inp, limits, nonce):
         )
     if os.WIFSIGNALED(status):
         return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(status)})")
-    answer = parse(data, nonce)
-    if answer is None:
+    found = parse(buffer.view(), nonce)
+    if found is None:
         return CRASH, message("the module's process ended without an answer")
-    return answer[1], answer[2]
+    return found
 
 
 def reap(pid):
@@ -417,9 +467,12 @@ def reap(pid):
 
 
 def main():
-    seq, init = read_request(0)
-    if init is None:
+    requests, answers = Buffer(), Buffer()
+    seq, operation = read_request(0, requests)
+    if operation != INIT:
         return
+    init = decode(requests.view())
+    requests.scrub()
     limits = init["limits"]
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
@@ -427,28 +480,28 @@ def main():
     except (SyntaxError, ValueError) as exc:
         answer(seq, ERROR, json.dumps(error_of(exc)).encode())
         return
+    del init
     zygote_filter, child_filter = seccomp_filters(limits.get("seccomp", True))
     drop_root()
     confine(limits)
     if zygote_filter is not None:
         zygote_filter.load()
     answer(seq, OK, json.dumps({"pid": os.getpid(), "uid": os.getuid()}).encode())
-    windows = collections.OrderedDict()  # decoded candidate windows, shared copy-on-write
+    # Community windows (the same candidates for every viewer), decoded once and
+    # handed to each child copy-on-write. Viewer data is never decoded here.
+    windows = collections.OrderedDict()
     while True:
-        seq, request = read_request(0)
-        if request is None:
-            return
-        key = request.get("window")
-        if request.get("items") is None:
-            if key not in windows:
-                answer(seq, NEED_ITEMS, b"{}")
-                continue
-            request["items"] = windows[key]
-            windows.move_to_end(key)
-        elif key is not None:
-            windows[key] = request["items"]
+        seq, operation = read_request(0, requests)
+        if operation == WINDOW:
+            window = decode(requests.view())
+            requests.scrub()
+            windows[window["key"]] = window["items"]
             while len(windows) > limits.get("windows", 4):
                 windows.popitem(last=False)
+            answer(seq, OK, b"{}")
+            continue
+        if operation != CALL:
+            return
         nonce = os.urandom(8)
         inp, out = os.pipe()
         gc.freeze()  # the child's collector leaves the zygote's objects (and pages) alone
@@ -456,13 +509,15 @@ def main():
         if pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.close(inp)
-                child(code, request, nonce, out, devnull, child_filter, limits)
+                child(code, requests.view(), windows, nonce, out, devnull, child_filter, limits)
             finally:
                 os._exit(70)
         os.close(out)
-        del request
-        kind, payload = collect(pid, inp, limits, nonce)
+        requests.scrub()
+        kind, payload = collect(pid, inp, limits, nonce, answers)
         answer(seq, kind, payload)
+        del payload
+        answers.scrub()
         reap(pid)
 
 
