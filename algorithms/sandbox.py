@@ -354,6 +354,11 @@ class Pool:
             self._zygotes.move_to_end(sha256)
             while len(self._zygotes) > max(1, self.limits.max_zygotes):
                 evicted.append(self._zygotes.popitem(last=False)[1])
+            idle = [z for z in self._zygotes.values() if z is not zygote and not z.lock.locked()]
+        for other in idle:  # a zygote that died between calls (say, a child killed it)
+            if other.process is not None and other.process.poll() is not None:
+                with other.lock:
+                    other.stop()  # reaped now, not left a zombie until its next call
         for old in evicted:
             old.retired = True
             with old.lock:  # waits at most for its current call's deadline

@@ -1,12 +1,13 @@
 """Ranking modules: in-process vs sandboxed latency, and feed pages ranked by
 bridging vs chronological, measured side by side in one run.
 
-    .venv/bin/python bench/algorithms.py [--quick]
+    .venv/bin/python bench/algorithms.py [--quick] [--modules-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -201,10 +202,13 @@ def feed_pages(requests: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--modules-only", action="store_true", help="skip the feed pages")
     args = parser.parse_args()
-    print(f"# Algorithm benchmark\nmachine: {machine()}\n")
+    print(f"# Algorithm benchmark\nmachine: {machine()}")
+    print("load average at start: {:.2f} {:.2f} {:.2f}\n".format(*os.getloadavg()))
     module_latency(5 if args.quick else 21)
-    feed_pages(20 if args.quick else 100)
+    if not args.modules_only:
+        feed_pages(20 if args.quick else 100)
 
 
 if __name__ == "__main__":

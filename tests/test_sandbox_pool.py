@@ -65,3 +65,33 @@ def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:  # noqa: ANN0
     left = {pid: info for pid, info in children().items() if pid not in before}
     assert left == {}, f"left behind after closing the pool: {left}"
     assert open_fds() <= fds
+
+
+def test_a_zygote_killed_by_its_child_is_reaped(sandbox_required) -> None:  # noqa: ANN001
+    """A child may signal its own zygote (both run as the same uid in the same pid
+    namespace). The call fails, the dead zygote is reaped (by the failed call, or
+    by the pool's next call should it die between calls), and the module's next
+    call gets a fresh one: no zombie."""
+    from algorithms.runner import Module, RunFailed, run
+    from algorithms.sandbox import Limits, Pool
+
+    killer = Module.from_source(
+        'NAME = "k"\nPARAMETERS = {}\nimport typing\nos = typing.sys.modules["os"]\n'
+        "def rank(items, context, params):\n    os.kill(os.getppid(), 9)\n    return []\n"
+    )
+    good = Module.from_source(
+        'NAME = "g"\nPARAMETERS = {}\ndef rank(items, context, params):\n    return []\n'
+    )
+    before = children()
+    pool = Pool(Limits(call_seconds=5))
+    try:
+        with pytest.raises(RunFailed):
+            run(killer, [], {}, {}, pool)
+        run(good, [], {}, {}, pool)
+        with pytest.raises(RunFailed):
+            run(killer, [], {}, {}, pool)  # a fresh zygote, killed again
+        run(good, [], {}, {}, pool)
+        new = {pid: info for pid, info in children().items() if pid not in before}
+        assert [info for info in new.values() if info[1] == "Z"] == [], new
+    finally:
+        pool.close()
