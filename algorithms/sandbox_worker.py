@@ -349,18 +349,28 @@ def error_of(exc):
     }
 
 
-def child(code, body, windows, nonce, out, devnull, child_filter, limits):
-    """Runs in the forked child: decodes its own request, runs the module's top
-    level and one call, writes the answer, exits."""
+def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
+    """Runs in the forked child, which is forked before its request exists: waits
+    for the request on its own pipe, decodes it, runs the module's top level and
+    one call, writes the answer, exits."""
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    os.closerange(3, out)
-    os.closerange(out + 1, 64)
+    low, high = sorted((inp, out))
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 64)
     cpu = int(limits["call_seconds"]) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if child_filter is not None:
         child_filter.load()
-    request = decode(body)
+    body = Buffer()
+    header = os.read(inp, 4)
+    while header and len(header) < 4:
+        header += os.read(inp, 4 - len(header))
+    if len(header) < 4 or not body.fill(inp, struct.unpack(">I", header)[0]):
+        os._exit(0)  # the zygote is gone, or retired this spare
+    os.close(inp)
+    request = decode(body.view())
     items = request["items"] if "items" in request else windows.get(request.get("window"))
     kind, payload = OK, b""
     if items is None:
@@ -490,6 +500,7 @@ def main():
     # Community windows (the same candidates for every viewer), decoded once and
     # handed to each child copy-on-write. Viewer data is never decoded here.
     windows = collections.OrderedDict()
+    spare = Spare(code, windows, devnull, child_filter, limits)
     while True:
         seq, operation = read_request(0, requests)
         if operation == WINDOW:
@@ -499,26 +510,64 @@ def main():
             while len(windows) > limits.get("windows", 4):
                 windows.popitem(last=False)
             answer(seq, OK, b"{}")
+            spare.retire()  # forked before this window: it would not have it
+            spare = Spare(code, windows, devnull, child_filter, limits)
             continue
         if operation != CALL:
+            spare.retire()
             return
-        nonce = os.urandom(8)
-        inp, out = os.pipe()
-        gc.freeze()  # the child's collector leaves the zygote's objects (and pages) alone
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            try:
-                os.close(inp)
-                child(code, requests.view(), windows, nonce, out, devnull, child_filter, limits)
-            finally:
-                os._exit(70)
-        os.close(out)
+        spare.send(requests.view())
         requests.scrub()
-        kind, payload = collect(pid, inp, limits, nonce, answers)
+        kind, payload = collect(spare.pid, spare.answers, limits, spare.nonce, answers)
         answer(seq, kind, payload)
         del payload
         answers.scrub()
-        reap(pid)
+        reap(spare.pid)
+        spare = Spare(code, windows, devnull, child_filter, limits)  # off the next call's path
+
+
+class Spare:
+    """The child for the next call, forked ahead of it (so the fork is not on the
+    call's path, and the child is a copy of the zygote without any request)."""
+
+    def __init__(self, code, windows, devnull, child_filter, limits):
+        self.nonce = os.urandom(8)
+        request_in, self.requests = os.pipe()
+        self.answers, answer_out = os.pipe()
+        gc.freeze()  # the child's collector leaves the zygote's objects (and pages) alone
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - runs in the child
+            try:
+                os.close(self.requests)
+                os.close(self.answers)
+                child(
+                    code, request_in, windows, self.nonce, answer_out, devnull, child_filter, limits
+                )
+            finally:
+                os._exit(70)
+        os.close(request_in)
+        os.close(answer_out)
+
+    def send(self, body):
+        """Hand the child its request (it is reading: a trusted prelude runs until then)."""
+        parts = [struct.pack(">I", len(body)), body]
+        try:
+            while parts:
+                n = os.writev(self.requests, parts)
+                while parts and n >= len(parts[0]):
+                    n -= len(parts[0])
+                    parts.pop(0)
+                if parts:
+                    parts[0] = parts[0][n:]
+        except OSError:
+            pass  # the child died: collect() reports it
+        os.close(self.requests)
+
+    def retire(self):
+        os.close(self.requests)
+        os.close(self.answers)
+        os.kill(self.pid, signal.SIGKILL)
+        reap(self.pid)
 
 
 if __name__ == "__main__":
