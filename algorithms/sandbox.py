@@ -13,6 +13,8 @@ least recently used is evicted.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import select
 import shutil
@@ -34,6 +36,7 @@ from algorithms.sandbox_worker import (
     INIT,
     NEED_ITEMS,
     OK,
+    PIPE_BYTES,
     REQUEST,
     TIMEOUT,
     WINDOW,
@@ -186,6 +189,9 @@ class Zygote:
             bufsize=0,
         )
         os.set_blocking(self.process.stdin.fileno(), False)
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):  # a request crosses in one write
+                fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.windows.clear()
         limits = {
             "memory_bytes": self.limits.memory_bytes,

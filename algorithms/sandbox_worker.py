@@ -30,6 +30,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import fcntl
 import fractions
 import functools
 import gc
@@ -526,6 +527,17 @@ def main():
         spare = Spare(code, windows, devnull, child_filter, limits)  # off the next call's path
 
 
+PIPE_BYTES = 1 << 20  # a request or answer crosses a pipe in one write, not 16 turns
+
+
+def widen(*fds):
+    for fd in fds:
+        try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # above this system's pipe-max-size: smaller pipes still work
+
+
 class Spare:
     """The child for the next call, forked ahead of it (so the fork is not on the
     call's path, and the child is a copy of the zygote without any request)."""
@@ -534,6 +546,7 @@ class Spare:
         self.nonce = os.urandom(8)
         request_in, self.requests = os.pipe()
         self.answers, answer_out = os.pipe()
+        widen(self.requests, self.answers)
         gc.freeze()  # the child's collector leaves the zygote's objects (and pages) alone
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - runs in the child
