@@ -154,11 +154,17 @@ class Buffer:
         return True
 
     def read_some(self, fd, limit):
-        """One read of what is available (at most ``limit`` bytes in all): 0 at end
-        of file, -1 once more than ``limit`` was offered."""
+        """One read of what is available (at most ``limit`` bytes in all, the buffer
+        growing as needed): 0 at end of file, -1 once more than ``limit`` was offered."""
         if self.used >= limit:
             return -1
-        n = os.readv(fd, [memoryview(self.data)[self.used : limit]])
+        if self.used == len(self.data):
+            used = self.used
+            grown = bytearray(min(limit, 2 * used))
+            grown[:used] = self.data
+            self.scrub()
+            self.data, self.used = grown, used
+        n = os.readv(fd, [memoryview(self.data)[self.used : min(limit, len(self.data))]])
         self.used += n
         return n
 
@@ -417,7 +423,6 @@ def collect(pid, inp, limits, nonce, buffer):
     do next. Without one, the child's exit (or the deadline, then SIGKILL) decides."""
     deadline = time.monotonic() + limits["call_seconds"]
     limit = limits["output_bytes"] + 64
-    buffer.reserve(limit + 1)
     buffer.used = 0
     try:
         watch = os.pidfd_open(pid)
