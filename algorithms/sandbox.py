@@ -369,8 +369,14 @@ class Pool:
             old.retired = True
             with old.lock:  # waits at most for its current call's deadline
                 old.stop()
-        with zygote.lock:
+        # Viewers of one module wait for each other at most one call's deadline:
+        # beyond it, the feed falls back rather than queueing behind a slow module.
+        if not zygote.lock.acquire(timeout=self.limits.call_seconds + SLACK_SECONDS):
+            raise SandboxError("timeout", "the module is busy with other calls")
+        try:
             return zygote.call(items, context, params, window)
+        finally:
+            zygote.lock.release()
 
     def live(self) -> int:
         with self._guard:

@@ -45,3 +45,21 @@ def test_a_window_is_sent_once_and_kept_decoded(pool: Pool) -> None:
     run(module, ITEMS, {"now": 1.0}, {}, pool, window="garden:2")
     raw = pool.run(module.sha256, module.source, [], {"now": 1.0}, {}, window="garden:2")
     assert raw[0][2] == {"seen": 50, "first n": 0}
+
+
+def test_a_busy_module_fails_over_instead_of_queueing(sandbox_required) -> None:  # noqa: ANN001
+    """While one call holds a module's zygote, the next viewer waits at most a
+    call's deadline, then gets a timeout (and so the fallback), not a queue."""
+    from algorithms.runner import RunFailed
+
+    pool = Pool(Limits(call_seconds=0.2))
+    module = Module.from_source(MUTATES, "mutates")
+    try:
+        run(module, ITEMS, {"now": 1.0}, {}, pool)
+        zygote = pool._zygotes[module.sha256]
+        with zygote.lock, pytest.raises(RunFailed) as failed:  # a call in flight
+            run(module, ITEMS, {"now": 1.0}, {}, pool)
+        assert failed.value.kind == "timeout" and "busy" in str(failed.value)
+        assert run(module, ITEMS, {"now": 1.0}, {}, pool).ranked  # free again: served
+    finally:
+        pool.close()
