@@ -79,4 +79,4 @@ def test_a_slow_module_does_not_delay_other_feeds() -> None:
         output = server.output()
     assert set(statuses) == {200}, (statuses, output[-3000:])
     assert served_meanwhile >= 3, "other feeds were not served while the slow module ran"
-    assert slow_statuses == [200] * 9, slow_statuses  # slow but valid: served, not failed
+    assert slow_statuses == [200] * 9, slow_statuses  # ranked, or the fallback: never an error
