@@ -20,9 +20,16 @@ from algorithms.sandbox import Pool, SandboxError
 
 
 class RunFailed(Exception):
-    def __init__(self, kind: str, message: str) -> None:
+    """``error_class`` and ``line`` (for errors raised by the module) can be shown
+    to anyone; the message may carry the viewer's data."""
+
+    def __init__(
+        self, kind: str, message: str, error_class: str | None = None, line: int | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
+        self.error_class = error_class
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -55,11 +62,14 @@ def run(
     overrides: dict | None,
     pool: Pool | None,
     defaults: dict | None = None,
+    window: str | None = None,
 ) -> Result:
     """Rank ``items`` (≤ MAX_CANDIDATES) and return the validated, ordered result.
 
     ``defaults`` are the module's PARAMETERS as recorded when it was submitted
     (built-ins bring their own); ``overrides`` the community's or member's choices.
+    ``window`` names the candidate list (e.g. a community window's fingerprint),
+    so that a sandbox reuses it, already decoded, for the next viewer.
     """
     if len(items) > contract.MAX_CANDIDATES:
         items = items[: contract.MAX_CANDIDATES]
@@ -73,10 +83,10 @@ def run(
             if pool is None:
                 raise RunFailed("unavailable", "submitted modules need the sandbox")
             params = contract.merge_params(defaults or {}, overrides)
-            raw = pool.run(module.sha256, module.source, items, context, params)
+            raw = pool.run(module.sha256, module.source, items, context, params, window)
         ranked = contract.validate_output(raw, {it["id"] for it in items})
     except SandboxError as exc:
-        raise RunFailed(exc.kind, str(exc)) from exc
+        raise RunFailed(exc.kind, str(exc), exc.error_class, exc.line) from exc
     except contract.ContractError as exc:
         raise RunFailed("contract", str(exc)) from exc
     created = {it["id"]: it["created_at"] for it in items}

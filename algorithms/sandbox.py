@@ -1,39 +1,64 @@
-"""Running untrusted ranking modules: one persistent worker process per module
-version, confined by bubblewrap (no network, read-only file system, fresh
-namespaces), resource limits and a seccomp filter (see sandbox_worker.py).
+"""Running untrusted ranking modules: one zygote per module version, confined by
+bubblewrap (no network, read-only file system, fresh namespaces, no
+capabilities, an unprivileged uid), resource limits and a seccomp allow-list,
+which forks a fresh child for every call (see sandbox_worker.py).
 
-The server talks to it over pipes with length-prefixed JSON and enforces a
-wall-clock deadline per call. A worker that times out, crashes or misbehaves
-is killed; the next call starts a fresh one. Workers are recycled after
-``recycle_after`` calls, so a module can't accumulate state for long.
+The server talks only to the zygote, which never runs the module's code, over
+pipes the children cannot reach: binary frames carrying a sequence number the
+answer must echo. Every write and every read has a deadline; on any violation
+the zygote is killed and reaped, the call fails (the feed falls back) and the
+next call starts a fresh zygote. At most ``max_zygotes`` live at once, the
+least recently used is evicted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import select
 import shutil
-import struct
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from algorithms.contract import MAX_OUTPUT_JSON
+from algorithms.sandbox_worker import (
+    ANSWER,
+    CALL,
+    ERROR,
+    INIT,
+    NEED_ITEMS,
+    OK,
+    PIPE_BYTES,
+    REQUEST,
+    TIMEOUT,
+    WINDOW,
+)
 
 WORKER = Path(__file__).with_name("sandbox_worker.py")
+SLACK_SECONDS = 1.0  # the zygote's own margin over a call's deadline
+WINDOWS = 4  # candidate windows each zygote keeps decoded
 
 
 class SandboxError(Exception):
-    """A call failed; ``kind`` is timeout, crash, error or unavailable."""
+    """A call failed; ``kind`` is timeout, crash, error or unavailable. For an
+    error raised by the module, ``error_class`` and ``line`` say what and where
+    without the message (which may carry viewer data)."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(
+        self, kind: str, message: str, error_class: str | None = None, line: int | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
+        self.error_class = error_class
+        self.line = line
 
 
 class SandboxUnavailable(SandboxError):
@@ -44,11 +69,10 @@ class SandboxUnavailable(SandboxError):
 @dataclass(frozen=True)
 class Limits:
     memory_bytes: int = 256 * 1024 * 1024
-    cpu_seconds: int = 30  # over the worker's whole life; calls have wall deadlines
     output_bytes: int = MAX_OUTPUT_JSON
-    call_seconds: float = 2.0
-    start_seconds: float = 10.0
-    recycle_after: int = 500
+    call_seconds: float = 2.0  # one call, the module's top level included
+    start_seconds: float = 10.0  # the zygote's own start (bubblewrap, imports)
+    max_zygotes: int = 8
     seccomp: bool = True
 
 
@@ -56,9 +80,31 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def isolation() -> dict[str, str]:
+    """How a call is confined on this server, in words for the admin page.
+
+    Memory is bounded by RLIMIT_AS per call; what RLIMIT_AS does not count is
+    refused by the seccomp allow-list. A delegated cgroup v2 is not used yet, so
+    this is the mode everywhere (docs/algorithms.md)."""
+    from algorithms.sandbox_worker import ALLOWED_SYSCALLS
+
+    root = os.geteuid() == 0
+    return {
+        "sandbox": "bubblewrap" if bubblewrap() else "unavailable: install bubblewrap",
+        "memory": "rlimits + seccomp: RLIMIT_AS per call; SysV shared memory, memfd and "
+        "file-backed shm are refused (no cgroup v2 in use)",
+        "uid": "nobody (65534), as the server runs as root"
+        if root
+        else "the server's own uid, in a user namespace",
+        "capabilities": "none (--cap-drop ALL; the bounding set is emptied)",
+        "syscalls": f"allow-list of {len(ALLOWED_SYSCALLS) + 1} syscalls, the rest refused",
+        "calls": "a fresh process per call, forked from a zygote per module version",
+    }
+
+
 def _python_roots() -> list[str]:
     """Directories the sandboxed interpreter needs to read: the base install,
-    the virtualenv (for pyseccomp), and the shared libraries."""
+    the virtualenv (for pyseccomp and orjson), and the shared libraries."""
     roots = {sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent)}
     import pyseccomp
 
@@ -67,16 +113,25 @@ def _python_roots() -> list[str]:
 
 
 def command(weak: bool = False) -> list[str]:
-    """The command line that starts a worker."""
+    """The command line that starts a zygote. As root, bubblewrap creates no user
+    namespace and keeps only what the zygote needs to become nobody (it then
+    drops even those); otherwise all capabilities are dropped."""
     python = [sys.executable, "-I", "-B", "/sandbox/worker.py"]
     if weak:
         return [sys.executable, "-I", "-B", str(WORKER)]
     bwrap = bubblewrap()
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
+    if os.geteuid() == 0:
+        namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        namespaces += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
+        namespaces += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        namespaces += ["--cap-add", "CAP_SETPCAP"]
+    else:
+        namespaces = ["--unshare-all", "--cap-drop", "ALL"]
     args = [
         bwrap,
-        "--unshare-all",
+        *namespaces,
         "--die-with-parent",
         "--new-session",
         "--clearenv",
@@ -88,68 +143,116 @@ def command(weak: bool = False) -> list[str]:
         "--chdir",
         "/",
     ]
-    for system_dir in ("/usr", "/lib", "/lib64", "/etc/alternatives"):
-        if os.path.exists(system_dir):
-            args += ["--ro-bind", system_dir, system_dir]
-    for root in _python_roots():
-        args += ["--ro-bind", root, root]
+    binds = [d for d in ("/usr", "/lib", "/lib64", "/etc/alternatives") if os.path.exists(d)]
+    binds += _python_roots()
+    for parent in _parents([*binds, "/sandbox/worker.py"]):
+        args += ["--perms", "0755", "--dir", parent]  # nobody must traverse to the binds
+    for bound in binds:
+        args += ["--ro-bind", bound, bound]
     args += ["--ro-bind", str(WORKER), "/sandbox/worker.py", "--remount-ro", "/"]
     return args + python
 
 
-@dataclass
-class Worker:
-    """One running module. Not thread-safe: the pool serialises calls to it."""
+def _parents(paths: list[str]) -> list[str]:
+    """The directories above each path, outermost first, that no other path covers
+    (bubblewrap would otherwise copy the host's modes, such as /root's 0700)."""
+    out: list[str] = []
+    for path in paths:
+        for parent in reversed(Path(path).parents):
+            name = str(parent)
+            covered = any(name == p or name.startswith(p.rstrip("/") + "/") for p in paths)
+            if name != "/" and not covered and name not in out:
+                out.append(name)
+    return out
 
-    source: str
-    limits: Limits
-    weak: bool = False
-    calls: int = 0
-    process: subprocess.Popen | None = None
-    meta: dict = field(default_factory=dict)
 
-    def start(self) -> dict:
+class Zygote:
+    """One module version's zygote. Not thread-safe: callers hold ``lock``."""
+
+    def __init__(self, source: str, limits: Limits, weak: bool = False) -> None:
+        self.source = source
+        self.limits = limits
+        self.weak = weak
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen | None = None
+        self.seq = 0
+        self.info: dict = {}
+        self.windows: OrderedDict[str, None] = OrderedDict()  # what the zygote has decoded
+        self.retired = False  # evicted from the pool: stopped after any call in flight
+
+    def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 - a fixed command line
             command(self.weak),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            bufsize=0,
         )
+        os.set_blocking(self.process.stdin.fileno(), False)
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):  # a request crosses in one write
+                fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        self.windows.clear()
         limits = {
             "memory_bytes": self.limits.memory_bytes,
-            "cpu_seconds": self.limits.cpu_seconds,
             "output_bytes": self.limits.output_bytes,
+            "call_seconds": self.limits.call_seconds,
             "seccomp": self.limits.seccomp,
+            "windows": WINDOWS,
         }
         try:
-            self._send({"source": self.source, "limits": limits})
-            reply = self._receive(self.limits.start_seconds)
+            kind, payload = self._exchange(
+                INIT, {"source": self.source, "limits": limits}, self.limits.start_seconds
+            )
         except SandboxError:
-            self.stop()  # kill and reap: a worker that never started is not left running
+            self.stop()  # kill and reap: a zygote that never started is not left running
             raise
-        if "error" in reply:
+        if kind != OK:
             self.stop()
-            raise SandboxError("error", reply["error"])
-        self.meta = reply
-        return reply
+            raise _failure(kind, payload)
+        self.info = orjson.loads(payload)
 
-    def call(self, items: list, context: dict, params: dict) -> list:
+    def call(self, items: list, context: dict, params: dict, window: str | None = None) -> list:
+        """One call in a fresh child. With ``window``, the candidates are sent once as
+        a community window the zygote keeps decoded; without, they travel with the
+        viewer's request and only the child decodes them."""
         if self.process is None or self.process.poll() is not None:
+            self.stop()
             self.start()
-        self.calls += 1
+        seconds = self.limits.call_seconds + SLACK_SECONDS
+        request = {"context": context, "params": params, "window": window}
+        if window is None:
+            request["items"] = items
         try:
-            self._send({"items": items, "context": context, "params": params})
-            reply = self._receive(self.limits.call_seconds)
+            if window is not None and window not in self.windows:
+                self._send_window(window, items, seconds)
+            kind, payload = self._exchange(CALL, request, seconds)
+            if kind == NEED_ITEMS and window is not None:
+                self._send_window(window, items, seconds)
+                kind, payload = self._exchange(CALL, request, seconds)
         except SandboxError:
             self.stop()
             raise
-        if self.calls >= self.limits.recycle_after:
+        if self.retired:
             self.stop()
-        if "error" in reply:
-            raise SandboxError("error", reply["error"])
-        return reply["result"]
+        if kind != OK:
+            raise _failure(kind, payload)
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise SandboxError("error", "the module's answer was not valid") from exc
+
+    def _send_window(self, key: str, items: list, seconds: float) -> None:
+        kind, _ = self._exchange(WINDOW, {"key": key, "items": items}, seconds)
+        if kind != OK:
+            raise SandboxError("crash", "the sandbox did not take the candidate window")
+        self.windows[key] = None
+        while len(self.windows) > WINDOWS:
+            self.windows.popitem(last=False)
 
     def stop(self) -> None:
+        """Kill and reap the zygote (its children die with it: --die-with-parent
+        and the pid namespace); close both pipes."""
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.kill()
@@ -158,26 +261,37 @@ class Worker:
                 if stream:
                     stream.close()
         self.process = None
-        self.calls = 0
 
-    def _send(self, payload: dict) -> None:
-        data = orjson.dumps(payload)
-        try:
-            self.process.stdin.write(struct.pack(">I", len(data)) + data)
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            raise SandboxError("crash", "the module's process died") from exc
-
-    def _receive(self, seconds: float) -> dict:
+    def _exchange(self, operation: int, payload: dict, seconds: float) -> tuple[int, bytes]:
+        """Send one request and read its answer, both before the deadline; the
+        answer must echo the request's sequence number."""
         deadline = time.monotonic() + seconds
-        header = self._read(4, deadline)
-        (size,) = struct.unpack(">I", header)
+        self.seq += 1
+        data = orjson.dumps(payload)
+        self._write(REQUEST.pack(b"CGRQ", self.seq, operation, len(data)) + data, deadline)
+        magic, seq, kind, size = ANSWER.unpack(self._read(ANSWER.size, deadline))
+        if magic != b"CGAN" or seq != self.seq:
+            raise SandboxError("crash", "the sandbox answered out of turn")
         if size > self.limits.output_bytes + 1024:
             raise SandboxError("error", "the module's answer is too large")
-        try:
-            return orjson.loads(self._read(size, deadline))
-        except orjson.JSONDecodeError as exc:
-            raise SandboxError("error", "the module's answer was not valid") from exc
+        return kind, self._read(size, deadline)
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        fd = self.process.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxError("timeout", "the sandbox did not take the request in time")
+            _, ready, _ = select.select([], [fd], [], remaining)
+            if not ready:
+                continue
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise SandboxError("crash", "the module's process died") from exc
 
     def _read(self, size: int, deadline: float) -> bytes:
         fd = self.process.stdout.fileno()
@@ -198,28 +312,80 @@ class Worker:
         return b"".join(chunks)
 
 
+def _failure(kind: int, payload: bytes) -> SandboxError:
+    try:
+        detail = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        detail = {}
+    if not isinstance(detail, dict):
+        detail = {}
+    text = str(detail.get("message", "the module failed"))[:1000]
+    if kind == TIMEOUT:
+        return SandboxError("timeout", text)
+    if kind == ERROR and detail.get("class"):
+        error_class = str(detail["class"])[:80]
+        line = detail.get("line") if isinstance(detail.get("line"), int) else None
+        where = f" (line {line})" if line else ""
+        return SandboxError("error", f"{error_class}{where}: {text}", error_class, line)
+    return SandboxError("error" if kind == ERROR else "crash", text)
+
+
 class Pool:
-    """Persistent workers keyed by module version (sha256)."""
+    """Zygotes keyed by module version (sha256), at most ``limits.max_zygotes``,
+    the least recently used evicted (killed and reaped)."""
 
     def __init__(self, limits: Limits | None = None, *, weak: bool = False) -> None:
         self.limits = limits or Limits()
         self.weak = weak
-        self._workers: dict[str, Worker] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self._zygotes: OrderedDict[str, Zygote] = OrderedDict()
         self._guard = threading.Lock()
 
-    def run(self, sha256: str, source: str, items: list, context: dict, params: dict) -> list:
+    def run(
+        self,
+        sha256: str,
+        source: str,
+        items: list,
+        context: dict,
+        params: dict,
+        window: str | None = None,
+    ) -> list:
+        """Rank in a fresh child of this version's zygote. ``window`` names the
+        candidate list (e.g. a community window's fingerprint) so the zygote
+        keeps it decoded for the next viewers."""
+        evicted = []
         with self._guard:
-            worker = self._workers.get(sha256)
-            if worker is None:
-                worker = self._workers[sha256] = Worker(source, self.limits, self.weak)
-                self._locks[sha256] = threading.Lock()
-            lock = self._locks[sha256]
-        with lock:
-            return worker.call(items, context, params)
+            zygote = self._zygotes.get(sha256)
+            if zygote is None:
+                zygote = self._zygotes[sha256] = Zygote(source, self.limits, self.weak)
+            self._zygotes.move_to_end(sha256)
+            while len(self._zygotes) > max(1, self.limits.max_zygotes):
+                evicted.append(self._zygotes.popitem(last=False)[1])
+            idle = [z for z in self._zygotes.values() if z is not zygote and not z.lock.locked()]
+        for other in idle:  # a zygote that died between calls (say, a child killed it)
+            if other.process is not None and other.process.poll() is not None:
+                with other.lock:
+                    other.stop()  # reaped now, not left a zombie until its next call
+        for old in evicted:
+            old.retired = True
+            with old.lock:  # waits at most for its current call's deadline
+                old.stop()
+        # Viewers of one module wait for each other at most one call's deadline:
+        # beyond it, the feed falls back rather than queueing behind a slow module.
+        if not zygote.lock.acquire(timeout=self.limits.call_seconds + SLACK_SECONDS):
+            raise SandboxError("timeout", "the module is busy with other calls")
+        try:
+            return zygote.call(items, context, params, window)
+        finally:
+            zygote.lock.release()
+
+    def live(self) -> int:
+        with self._guard:
+            return sum(1 for z in self._zygotes.values() if z.process is not None)
 
     def close(self) -> None:
         with self._guard:
-            for worker in self._workers.values():
-                worker.stop()
-            self._workers.clear()
+            zygotes = list(self._zygotes.values())
+            self._zygotes.clear()
+        for zygote in zygotes:
+            with zygote.lock:
+                zygote.stop()

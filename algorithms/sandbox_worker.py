@@ -1,9 +1,19 @@
-"""The process that runs one untrusted ranking module (started by sandbox.py).
+"""The zygote of one untrusted ranking module (started by sandbox.py in bubblewrap).
 
-Order matters: first every allowed module is imported (that needs file
-access), then resource limits and a seccomp filter are applied (after which
-opening files, sockets, exec and fork kill the process), and only then is the
-author's code executed. Messages are length-prefixed JSON on stdin/stdout.
+It never runs the author's code itself. It imports every allowed library,
+compiles the module, drops to an unprivileged uid, applies its limits and a
+seccomp allow-list, then, for each request, forks a child that runs the
+module's top level and exactly one ``rank`` call, writes its answer into a
+pipe only it and the zygote hold, and exits. Nothing the module does (globals,
+default arguments, caches, signal handlers, buffered output) outlives its one
+call, so nothing can reach the next viewer.
+
+The module cannot speak the protocol: the child's stdin and stdout are
+/dev/null before any author code runs, so the server's channel (fd 0/1 of the
+zygote) is out of its reach. The zygote reads the child's answer only after the
+child has exited, checks it carries the request's nonce, enforces the deadline
+(SIGKILL, which also ends a child that stopped itself) and answers the server
+with the request's sequence number.
 
 This file must not import anything from the project: it runs inside bubblewrap
 with only the Python installation visible.
@@ -14,24 +24,31 @@ import _strptime  # noqa: F401 - datetime.strptime imports it on first use
 # Everything a module may import, plus what those import lazily, loaded up front.
 import bisect
 import collections
+import ctypes
+import ctypes.util
 import dataclasses
 import datetime
 import decimal
 import enum
+import fcntl
 import fractions
 import functools
+import gc
 import heapq
 import itertools
 import json
 import math
 import operator
+import os
 import random
 import re
 import resource
+import select
+import signal
 import statistics
 import string
 import struct
-import sys
+import time
 import typing
 
 try:  # for messages only: the module itself can't import it
@@ -71,35 +88,127 @@ SAFE_BUILTINS = (  # noqa: SIM905 - reads better as prose
     "TypeError ValueError ZeroDivisionError OSError ImportError True False None "
     "NotImplemented "
 ).split()
-DENIED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
+
+# The seccomp allow-list: what the zygote and a ranking call need. Anything not
+# listed fails with EPERM (SysV shm, memfd, mount_setattr, mknodat, fchmodat2,
+# setxattr, ...); the calls below that would reach outside are listed to kill.
+ALLOWED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
+    "read write readv writev pread64 pwrite64 lseek close close_range dup dup2 dup3 fcntl "
+    "fstat newfstatat statx ioctl mmap munmap mremap mprotect madvise brk "
+    "rt_sigaction rt_sigprocmask rt_sigreturn sigaltstack restart_syscall "
+    "getpid gettid getppid getuid geteuid getgid getegid getresuid getresgid getgroups "
+    "clock_gettime clock_getres gettimeofday time nanosleep clock_nanosleep "
+    "futex set_robust_list get_robust_list rseq set_tid_address sched_yield sched_getaffinity "
+    "exit exit_group getrandom select pselect6 poll ppoll wait4 waitid kill tgkill tkill "
+    "pipe pipe2 pidfd_open getrlimit prlimit64 setrlimit uname sysinfo getcwd prctl seccomp "
+    "alarm setitimer getitimer pause "
+).split()
+KILLED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
     "socket socketpair connect bind listen accept accept4 sendto sendmsg recvfrom recvmsg "
-    "execve execveat fork vfork clone clone3 open openat openat2 creat mkdir mkdirat rmdir "
+    "execve execveat vfork open openat openat2 creat mkdir mkdirat rmdir "
     "unlink unlinkat rename renameat renameat2 link linkat symlink symlinkat chmod fchmod "
     "fchmodat chown fchown lchown fchownat truncate ftruncate ptrace mount umount2 unshare "
     "setns chroot pivot_root kexec_load init_module finit_module bpf userfaultfd "
     "io_uring_setup process_vm_readv process_vm_writev perf_event_open setuid setgid setreuid "
     "setregid setresuid setresgid keyctl add_key request_key "
 ).split()
+# What a child may no longer do once it is forked (stacked on the zygote's filter).
+CHILD_KILLED = ["clone", "clone3", "fork", "vfork", "seccomp", "prctl", "setrlimit", "prlimit64"]
+NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+NOBODY = 65534
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+
+REQUEST = struct.Struct(">4sQBI")  # magic, sequence, operation, length
+ANSWER = struct.Struct(">4sQBI")  # magic, sequence, kind, length
+INIT, WINDOW, CALL = 0, 1, 2  # operations
+OK, ERROR, TIMEOUT, CRASH, NEED_ITEMS = 0, 1, 2, 3, 4  # kinds of answer
+LOADED = b"L"  # the child wrote this after its top level ran
 
 
-def read_message(stream):
-    header = stream.read(4)
-    if len(header) < 4:
-        return None
-    (size,) = struct.unpack(">I", header)
-    data = stream.read(size)
-    return wire.loads(data) if wire else json.loads(data)
+class Buffer:
+    """A reusable buffer that each call's request and answer pass through, zeroed
+    after the call: no freed copy of one viewer's data stays in the zygote's heap
+    for the next viewer's child (a copy of that heap) to find."""
+
+    def __init__(self, size=1 << 16):
+        self.data = bytearray(size)
+        self.used = 0
+
+    def reserve(self, size):
+        if len(self.data) < size:
+            self.scrub()
+            self.data = bytearray(size)
+
+    def fill(self, fd, size):
+        """Read exactly ``size`` bytes from ``fd``; False at end of file."""
+        self.reserve(size)
+        self.used = 0
+        view = memoryview(self.data)
+        while self.used < size:
+            n = os.readv(fd, [view[self.used : size]])
+            if n == 0:
+                return False
+            self.used += n
+        return True
+
+    def read_some(self, fd, limit):
+        """One read of what is available (at most ``limit`` bytes in all, the buffer
+        growing as needed): 0 at end of file, -1 once more than ``limit`` was offered."""
+        if self.used >= limit:
+            return -1
+        if self.used == len(self.data):
+            used = self.used
+            grown = bytearray(min(limit, 2 * used))
+            grown[:used] = self.data
+            self.scrub()
+            self.data, self.used = grown, used
+        n = os.readv(fd, [memoryview(self.data)[self.used : min(limit, len(self.data))]])
+        self.used += n
+        return n
+
+    def view(self):
+        return memoryview(self.data)[: self.used]
+
+    def scrub(self):
+        self.data[: self.used] = bytes(self.used)
+        self.used = 0
 
 
-def write_message(stream, payload, limit):
-    try:
-        data = wire.dumps(payload) if wire else json.dumps(payload).encode()
-    except TypeError as exc:  # e.g. a score that is not a number
-        data = json.dumps({"error": f"TypeError: {exc}"}).encode()
-    if len(data) > limit:
-        data = json.dumps({"error": f"output larger than {limit} bytes"}).encode()
-    stream.write(struct.pack(">I", len(data)) + data)
-    stream.flush()
+def read_request(fd, buffer):
+    """(sequence, operation) of the next request, its body left in ``buffer``."""
+    header = os.read(fd, REQUEST.size)
+    while header and len(header) < REQUEST.size:
+        more = os.read(fd, REQUEST.size - len(header))
+        if not more:
+            return None, None
+        header += more
+    if len(header) < REQUEST.size:
+        return None, None
+    magic, seq, operation, size = REQUEST.unpack(header)
+    if magic != b"CGRQ" or not buffer.fill(fd, size):
+        return None, None
+    return seq, operation
+
+
+def decode(view):
+    return wire.loads(view) if wire else json.loads(bytes(view))
+
+
+def answer(seq, kind, payload):
+    parts = [ANSWER.pack(b"CGAN", seq, kind, len(payload)), memoryview(payload)]
+    while parts:
+        n = os.writev(1, parts)
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts.pop(0)
+        if parts:
+            parts[0] = parts[0][n:]
+
+
+def message(text):
+    return json.dumps({"message": text}).encode()
 
 
 def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
@@ -120,80 +229,363 @@ def no_private(fn):
     return guarded
 
 
+def drop_root():
+    """When the server runs as root, bubblewrap runs without a user namespace and
+    keeps only the capabilities needed for this: empty the bounding set, then
+    become nobody (which clears the remaining capabilities)."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(64):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+    if os.geteuid() == 0 or os.getuid() == 0:  # pragma: no cover - the kernel refused
+        raise SystemExit("could not drop root")
+
+
+def seccomp_filters(enabled):
+    """The zygote's allow-list, and the child's extra filter (built here, loaded
+    after each fork)."""
+    if not enabled:
+        return None, None
+    # pyseccomp looks libraries up with ldconfig/gcc, which the sandbox lacks;
+    # these sonames are stable on glibc systems.
+    known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+    ctypes.util.find_library = known.get
+    import pyseccomp as seccomp
+
+    zygote = seccomp.SyscallFilter(defaction=seccomp.ERRNO(1))  # EPERM
+    for name in ALLOWED_SYSCALLS:
+        add(seccomp, zygote, seccomp.ALLOW, name)
+    for name in KILLED_SYSCALLS:
+        add(seccomp, zygote, seccomp.KILL_PROCESS, name)
+    # fork, but never into new namespaces; clone3 hides its flags, so glibc is
+    # told it does not exist and falls back to clone.
+    add(
+        seccomp,
+        zygote,
+        seccomp.ALLOW,
+        "clone",
+        seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0),
+    )
+    add(seccomp, zygote, seccomp.ERRNO(38), "clone3")  # ENOSYS
+    child = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in CHILD_KILLED:
+        add(seccomp, child, seccomp.KILL_PROCESS, name)
+    return zygote, compiled(child)
+
+
+class SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+class Compiled:
+    """A filter compiled once in the zygote, so that a child installs it with a
+    single prctl instead of libseccomp compiling it again for every call."""
+
+    def __init__(self, program):
+        self.buffer = ctypes.create_string_buffer(program, len(program))
+        self.prog = SockFprog(len(program) // 8, ctypes.addressof(self.buffer))
+        self.prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def load(self):
+        if self.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+            os._exit(71)  # never run the module without its filter
+
+
+def compiled(rules):
+    inp, out = os.pipe()
+
+    class Sink:
+        def fileno(self):
+            return out
+
+    rules.export_bpf(Sink())
+    os.close(out)
+    program = b""
+    while chunk := os.read(inp, 65536):
+        program += chunk
+    os.close(inp)
+    return Compiled(program)
+
+
+def add(seccomp, rules, action, name, *args):
+    try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
+        rules.add_rule(action, name, *args)
+    except (RuntimeError, ValueError, OSError):
+        pass  # not a syscall on this architecture
+
+
 def confine(limits):
     memory = limits["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"] + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (8, 8))
-    if limits.get("seccomp", True):
-        import ctypes.util
-
-        # pyseccomp looks libraries up with ldconfig/gcc, which the sandbox lacks;
-        # these sonames are stable on glibc systems.
-        known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
-        ctypes.util.find_library = known.get
-        import pyseccomp as seccomp
-
-        rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-        for name in DENIED_SYSCALLS:
-            try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
-                rules.add_rule(seccomp.KILL_PROCESS, name)
-            except (RuntimeError, ValueError, OSError):
-                pass  # not a syscall on this architecture
-        rules.load()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
 
 
-def main():
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    init = read_message(stdin)
-    limits = init["limits"]
+def module_namespace():
     builtins_dict = __builtins__ if isinstance(__builtins__, dict) else vars(__builtins__)
     safe = {name: builtins_dict[name] for name in SAFE_BUILTINS if name in builtins_dict}
     safe["__import__"] = guarded_import
-    safe["print"] = lambda *args, **kwargs: None  # stdout is the message channel
+    safe["print"] = lambda *args, **kwargs: None  # output goes nowhere anyway
     for name in ("getattr", "hasattr", "setattr"):
         safe[name] = no_private(builtins_dict[name])
     safe["__build_class__"] = builtins_dict["__build_class__"]
-    namespace = {"__builtins__": safe, "__name__": "ranking_module"}
-    code = compile(init["source"], "<module>", "exec")
-    confine(limits)
-    try:
-        exec(code, namespace)  # noqa: S102 - this is the sandbox
-        meta = {"name": namespace["NAME"], "parameters": namespace["PARAMETERS"]}
-        json.dumps(meta)
-        rank = namespace["rank"]
-    except BaseException as exc:  # noqa: BLE001 - report, don't die silently
-        write_message(
-            stdout,
-            {"error": f"module failed to load: {type(exc).__name__}: {exc}"},
-            limits["output_bytes"],
-        )
-        return
-    write_message(stdout, {"ok": True, **meta}, limits["output_bytes"])
-    while True:
-        request = read_message(stdin)
-        if request is None:
-            return
+    return {"__builtins__": safe, "__name__": "ranking_module"}
+
+
+def error_of(exc):
+    """The error's class, the module's line it was raised from, and its message
+    (which may carry viewer data: the server decides who sees it)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<module>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    if line is None and isinstance(exc, SyntaxError):
+        line = exc.lineno
+    text = {MemoryError: "the module used too much memory", RecursionError: "too deep"}
+    return {
+        "class": type(exc).__name__,
+        "line": line,
+        "message": text.get(type(exc), str(exc)[:500]),
+    }
+
+
+def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
+    """Runs in the forked child, which is forked before its request exists: waits
+    for the request on its own pipe, decodes it, runs the module's top level and
+    one call, writes the answer, exits."""
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    low, high = sorted((inp, out))
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 64)
+    cpu = int(limits["call_seconds"]) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if child_filter is not None:
+        child_filter.load()
+    body = Buffer()
+    header = os.read(inp, 4)
+    while header and len(header) < 4:
+        header += os.read(inp, 4 - len(header))
+    if len(header) < 4 or not body.fill(inp, struct.unpack(">I", header)[0]):
+        os._exit(0)  # the zygote is gone, or retired this spare
+    os.close(inp)
+    request = decode(body.view())
+    items = request["items"] if "items" in request else windows.get(request.get("window"))
+    kind, payload = OK, b""
+    if items is None:
+        kind = NEED_ITEMS
+    else:
         try:
+            namespace = module_namespace()
+            exec(code, namespace)  # noqa: S102 - this is the sandbox
+            os.write(out, LOADED)
+            rank = namespace["rank"]
             result = [
                 list(entry) if isinstance(entry, tuple) else entry
-                for entry in rank(request["items"], request["context"], request["params"])
+                for entry in rank(items, request["context"], request["params"])
             ]
-            write_message(stdout, {"result": result}, limits["output_bytes"])
-        except MemoryError:
-            write_message(
-                stdout,
-                {"error": "MemoryError: the module used too much memory"},
-                limits["output_bytes"],
-            )
-        except RecursionError:
-            write_message(stdout, {"error": "RecursionError: too deep"}, limits["output_bytes"])
-        except BaseException as exc:  # noqa: BLE001
-            write_message(
-                stdout, {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}, limits["output_bytes"]
-            )
+            try:
+                payload = wire.dumps(result) if wire else json.dumps(result).encode()
+            except TypeError as exc:  # e.g. a score that is not a number
+                kind, payload = ERROR, json.dumps(error_of(exc)).encode()
+            if len(payload) > limits["output_bytes"]:
+                kind = ERROR
+                payload = message(f"output larger than {limits['output_bytes']} bytes")
+        except BaseException as exc:  # noqa: BLE001 - report, don't die silently
+            kind, payload = ERROR, json.dumps(error_of(exc)).encode()
+    data = memoryview(nonce + bytes([kind]) + payload)
+    while data:
+        data = data[os.write(out, data) :]
+    os.close(out)  # the answer is complete: the zygote need not wait for the exit
+    os._exit(0)
+
+
+def parse(data, nonce):
+    """(kind, payload) of a complete answer with this call's nonce, else None."""
+    body = data[1:] if data[:1] == LOADED else data
+    if len(body) < 9 or body[:8] != nonce or body[8] not in (OK, ERROR, NEED_ITEMS):
+        return None
+    return body[8], body[9:]
+
+
+def collect(pid, inp, limits, nonce, buffer):
+    """Read the child's answer (into ``buffer``) before the call's deadline. A
+    complete answer with the nonce counts once the child has closed its end (as
+    it does just before exiting); the child is then killed, whatever it meant to
+    do next. Without one, the child's exit (or the deadline, then SIGKILL) decides."""
+    deadline = time.monotonic() + limits["call_seconds"]
+    limit = limits["output_bytes"] + 64
+    buffer.used = 0
+    try:
+        watch = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # pragma: no cover - Linux < 5.3
+        watch = None
+    eof, too_large, status = False, False, None
+    try:
+        while status is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or too_large:
+                break
+            fds = [] if eof else [inp]
+            if watch is not None:
+                fds.append(watch)
+            wait = remaining if watch is not None else min(remaining, 0.05)
+            ready, _, _ = select.select(fds, [], [], wait)
+            if inp in ready:
+                n = buffer.read_some(inp, limit + 1)
+                too_large = n < 0 or buffer.used > limit
+                if n == 0:
+                    eof = True
+                    found = parse(buffer.view(), nonce)
+                    if found is not None:
+                        os.kill(pid, signal.SIGKILL)
+                        return found
+            if watch is None or watch in ready:
+                done, code = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    status = code
+    finally:
+        if watch is not None:
+            os.close(watch)
+        os.close(inp)
+    if status is None:
+        os.kill(pid, signal.SIGKILL)
+        if too_large:
+            return ERROR, message(f"output larger than {limits['output_bytes']} bytes")
+        if buffer.view()[:1] == LOADED:
+            return TIMEOUT, message(f"the module took longer than {limits['call_seconds']} s")
+        return TIMEOUT, message(
+            f"the module took longer than {limits['call_seconds']} s while loading "
+            "(its top level runs on every call)"
+        )
+    if os.WIFSIGNALED(status):
+        return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(status)})")
+    found = parse(buffer.view(), nonce)
+    if found is None:
+        return CRASH, message("the module's process ended without an answer")
+    return found
+
+
+def reap(pid):
+    """Collect an ended (or killed) child, after the server has its answer."""
+    try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # already collected
+
+
+def main():
+    requests, answers = Buffer(), Buffer()
+    seq, operation = read_request(0, requests)
+    if operation != INIT:
+        return
+    init = decode(requests.view())
+    requests.scrub()
+    limits = init["limits"]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        code = compile(init["source"], "<module>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        answer(seq, ERROR, json.dumps(error_of(exc)).encode())
+        return
+    del init
+    zygote_filter, child_filter = seccomp_filters(limits.get("seccomp", True))
+    drop_root()
+    confine(limits)
+    if zygote_filter is not None:
+        zygote_filter.load()
+    answer(seq, OK, json.dumps({"pid": os.getpid(), "uid": os.getuid()}).encode())
+    # Community windows (the same candidates for every viewer), decoded once and
+    # handed to each child copy-on-write. Viewer data is never decoded here.
+    windows = collections.OrderedDict()
+    spare = Spare(code, windows, devnull, child_filter, limits)
+    while True:
+        seq, operation = read_request(0, requests)
+        if operation == WINDOW:
+            window = decode(requests.view())
+            requests.scrub()
+            windows[window["key"]] = window["items"]
+            while len(windows) > limits.get("windows", 4):
+                windows.popitem(last=False)
+            answer(seq, OK, b"{}")
+            spare.retire()  # forked before this window: it would not have it
+            spare = Spare(code, windows, devnull, child_filter, limits)
+            continue
+        if operation != CALL:
+            spare.retire()
+            return
+        spare.send(requests.view())
+        requests.scrub()
+        kind, payload = collect(spare.pid, spare.answers, limits, spare.nonce, answers)
+        answer(seq, kind, payload)
+        del payload
+        answers.scrub()
+        reap(spare.pid)
+        spare = Spare(code, windows, devnull, child_filter, limits)  # off the next call's path
+
+
+PIPE_BYTES = 1 << 20  # a request or answer crosses a pipe in one write, not 16 turns
+
+
+def widen(*fds):
+    for fd in fds:
+        try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # above this system's pipe-max-size: smaller pipes still work
+
+
+class Spare:
+    """The child for the next call, forked ahead of it (so the fork is not on the
+    call's path, and the child is a copy of the zygote without any request)."""
+
+    def __init__(self, code, windows, devnull, child_filter, limits):
+        self.nonce = os.urandom(8)
+        request_in, self.requests = os.pipe()
+        self.answers, answer_out = os.pipe()
+        widen(self.requests, self.answers)
+        gc.freeze()  # the child's collector leaves the zygote's objects (and pages) alone
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - runs in the child
+            try:
+                os.close(self.requests)
+                os.close(self.answers)
+                child(
+                    code, request_in, windows, self.nonce, answer_out, devnull, child_filter, limits
+                )
+            finally:
+                os._exit(70)
+        os.close(request_in)
+        os.close(answer_out)
+
+    def send(self, body):
+        """Hand the child its request (it is reading: a trusted prelude runs until then)."""
+        parts = [struct.pack(">I", len(body)), body]
+        try:
+            while parts:
+                n = os.writev(self.requests, parts)
+                while parts and n >= len(parts[0]):
+                    n -= len(parts[0])
+                    parts.pop(0)
+                if parts:
+                    parts[0] = parts[0][n:]
+        except OSError:
+            pass  # the child died: collect() reports it
+        os.close(self.requests)
+
+    def retire(self):
+        os.close(self.requests)
+        os.close(self.answers)
+        os.kill(self.pid, signal.SIGKILL)
+        reap(self.pid)
 
 
 if __name__ == "__main__":

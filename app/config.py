@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     module_limit_per_account: int = Field(default=30, ge=1)
     module_limit_per_client: int = Field(default=100, ge=1)
     module_limit_window_seconds: int = Field(default=3600, ge=1)
+    # Submitted modules: at most this many sandbox zygotes (one per module version)
+    # live at once, the least recently used evicted (algorithms/sandbox.py).
+    sandbox_max_zygotes: int = Field(default=8, ge=1, le=256)
     inbox_limit_per_domain: int = Field(default=3000, ge=1)
     inbox_limit_window_seconds: int = Field(default=300, ge=1)
 

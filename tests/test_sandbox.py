@@ -33,7 +33,7 @@ CONTEXT = {
 
 @pytest.fixture(scope="module")
 def pool(sandbox_required):  # noqa: ANN001, ANN201
-    p = Pool(Limits(call_seconds=1.5, memory_bytes=256 * 1024 * 1024, recycle_after=50))
+    p = Pool(Limits(call_seconds=1.5, memory_bytes=256 * 1024 * 1024))
     yield p
     p.close()
 
@@ -208,16 +208,18 @@ def test_isolation_holds_even_without_seccomp(pool: Pool) -> None:
     assert result.ranked[0].why == {"connected": 0.0, "wrote": 0.0, "home visible": 0.0}
 
 
-def test_workers_are_reused_and_recycled(pool: Pool) -> None:
-    module = Module.from_source(GOOD, "good")
-    run(module, ITEMS, CONTEXT, {}, pool)
-    worker = pool._workers[module.sha256]
-    pid = worker.process.pid
-    run(module, ITEMS, CONTEXT, {}, pool)
-    assert worker.process.pid == pid  # persistent between calls
-    for _ in range(60):
-        run(module, ITEMS, CONTEXT, {}, pool)
-    assert worker.process is None or worker.process.pid != pid  # recycled after 50 calls
+def test_each_call_runs_in_a_fresh_child_of_one_zygote(pool: Pool) -> None:
+    """The zygote is reused between calls; the module runs in a new process each time."""
+    probe = "import random\n" + body(
+        "pid = float(random.__dict__['_' + 'os'].getpid())",
+        "[(items[0]['id'], 1.0, {'pid': pid})]",
+    )
+    module = Module.from_source(probe, "pid probe")
+    first = run(module, ITEMS, CONTEXT, {}, pool).ranked[0].why["pid"]
+    zygote = pool._zygotes[module.sha256].process.pid
+    second = run(module, ITEMS, CONTEXT, {}, pool).ranked[0].why["pid"]
+    assert first != second
+    assert pool._zygotes[module.sha256].process.pid == zygote
 
 
 def test_a_timeout_does_not_block_other_modules(pool: Pool) -> None:
@@ -277,9 +279,9 @@ def child_processes() -> dict[int, str]:
     ids=["in rank", "while loading"],
 )
 def test_a_timed_out_module_leaves_no_child_behind(sandbox_required, source: str) -> None:  # noqa: ANN001
-    """A worker killed at its deadline (a call's, or the start's) is gone and
-    reaped: no <defunct> child, and none still running until its CPU limit
-    kills it unreaped later."""
+    """A call killed at its deadline (in rank, or while its top level runs)
+    leaves only the zygote, and closing the pool reaps that: no <defunct>
+    child, and none still running until its CPU limit kills it unreaped later."""
     before = child_processes()
     pool = Pool(Limits(call_seconds=1.0, start_seconds=1.0))
     try:
@@ -287,6 +289,9 @@ def test_a_timed_out_module_leaves_no_child_behind(sandbox_required, source: str
             run(Module.from_source(source, "slow"), ITEMS, CONTEXT, {}, pool)
         assert failed.value.kind == "timeout"
         left = {pid: state for pid, state in child_processes().items() if pid not in before}
-        assert left == {}, f"children left behind (Z = defunct): {left}"
+        assert len(left) <= 1, f"more than the zygote is left: {left}"
+        assert "Z" not in left.values(), f"defunct children: {left}"
     finally:
         pool.close()
+    left = {pid: state for pid, state in child_processes().items() if pid not in before}
+    assert left == {}, f"children left behind (Z = defunct): {left}"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import statistics
 import time
+from dataclasses import replace
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -17,7 +19,8 @@ from algorithms.builtin import NAMES as BUILTINS
 from algorithms.builtin import source_of
 from algorithms.lint import lint
 from algorithms.runner import Module, RunFailed, run
-from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap
+from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap, isolation
+from app.config import Settings
 from app.db import side_transaction, unlocked
 from app.errors import DomainError, Forbidden, Invalid, NotFound
 from app.models import (
@@ -37,14 +40,26 @@ DEFAULT = "chronological"
 _pool: Pool | None = None
 
 
-def sandbox_pool() -> Pool:
-    """This process's pool of sandboxed workers (refuses to exist without bubblewrap)."""
+def sandbox_pool(settings: Settings | None = None) -> Pool:
+    """This process's pool of sandbox zygotes (refuses to exist without bubblewrap),
+    sized by ``settings.sandbox_max_zygotes`` when a caller has the settings."""
     global _pool
     if _pool is None:
         if bubblewrap() is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed on this server")
         _pool = Pool()
+    if settings is not None and _pool.limits.max_zygotes != settings.sandbox_max_zygotes:
+        _pool.limits = replace(_pool.limits, max_zygotes=settings.sandbox_max_zygotes)
     return _pool
+
+
+def sandbox_status(settings: Settings) -> dict:
+    """For the admin page: how submitted modules are confined, and the pool."""
+    status = isolation()
+    status["zygotes"] = (
+        f"{_pool.live() if _pool else 0} live, at most {settings.sandbox_max_zygotes}"
+    )
+    return status
 
 
 def metadata(source: str) -> tuple[str, str, dict]:
@@ -269,7 +284,7 @@ def submit(
     ratelimit.limit(ctx, "module", account=author.id, client=client)
     parent = get_version(ctx, forked_from) if forked_from is not None else None
     try:
-        pool = pool or sandbox_pool()
+        pool = pool or sandbox_pool(ctx.settings)
     except SandboxUnavailable as exc:
         raise DomainError(
             f"Submitted modules can't run on this server: {exc}. An admin must install bubblewrap.",
@@ -424,9 +439,25 @@ def changelog(ctx: Ctx, community: Community) -> list[AlgorithmChange]:
     )
 
 
+_RAISED = re.compile(r"^(\w{1,80})(?: \(line (\d{1,6})\))?: ")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def public_error(message: str) -> str:
+    """What anyone may see of a live run's failure: for an exception the module
+    raised, its class and line only (its text can carry the viewer's data); our
+    own words otherwise, minus anything quoted from the module's output (an item
+    id or factor name can smuggle data out too). The full text is shown only for
+    dry runs on the shipped fixtures, to the author who submits."""
+    if raised := _RAISED.match(message):
+        return f"{raised[1]} at line {raised[2]}" if raised[2] else raised[1]
+    return _QUOTED.sub("…", message)[:300]
+
+
 def record_failure(ctx: Ctx, version: AlgorithmVersion, kind: str, message: str) -> None:
-    """Count a failed run against its version (also while a page is only read)."""
-    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=message[:1000])
+    """Count a failed run against its version (also while a page is only read),
+    keeping only the data-free part of its message."""
+    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=public_error(message))
     if not ctx.db.info.get("read_only"):
         ctx.db.add(row)
         return
@@ -448,8 +479,16 @@ def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:
         .where(AlgorithmRunError.version_id == version.id)
         .order_by(AlgorithmRunError.id.desc())
     ).first()
+    classes = ctx.db.exec(
+        select(AlgorithmRunError.message, func.count())
+        .where(AlgorithmRunError.version_id == version.id, AlgorithmRunError.created_at >= since)
+        .group_by(AlgorithmRunError.message)
+        .order_by(func.count().desc())
+        .limit(10)
+    ).all()
     return {
         "last_24h": dict(rows),
-        "last_error": last.message if last else None,
+        "classes": {public_error(message): n for message, n in classes},
+        "last_error": public_error(last.message) if last else None,
         "last_error_at": last.created_at.isoformat() if last else None,
     }

@@ -1,0 +1,65 @@
+"""A community window is sent to a zygote once and reaches each viewer's child
+copy-on-write: a module may mutate what it is given, and the next viewer still
+gets the window as it was sent."""
+
+from __future__ import annotations
+
+import pytest
+
+from algorithms.runner import Module, run
+from algorithms.sandbox import Limits, Pool
+
+ITEMS = [{"id": f"https://x.example/posts/{i}", "created_at": 1.0 + i, "n": i} for i in range(50)]
+MUTATES = """NAME = "mutates"
+PARAMETERS = {}
+
+
+def rank(items, context, params):
+    seen = len(items)
+    first = items[0]["n"]
+    items[0]["n"] = 999
+    items.reverse()
+    del items[1:]
+    return [(items[0]["id"], 1.0, {"seen": seen, "first n": first})]
+"""
+
+
+@pytest.fixture
+def pool(sandbox_required):  # noqa: ANN001, ANN201
+    p = Pool(Limits(call_seconds=5))
+    yield p
+    p.close()
+
+
+def test_each_viewer_gets_the_window_as_sent(pool: Pool) -> None:
+    module = Module.from_source(MUTATES, "mutates")
+    for viewer in ("https://x.example/users/a", "https://x.example/users/b"):
+        context = {"now": 100.0, "viewer": viewer}
+        why = run(module, ITEMS, context, {}, pool, window="garden:1").ranked[0].why
+        assert why == {"seen": 50.0, "first n": 0.0}
+
+
+def test_a_window_is_sent_once_and_kept_decoded(pool: Pool) -> None:
+    """The second call names the window without its items: the zygote has them."""
+    module = Module.from_source(MUTATES, "mutates")
+    run(module, ITEMS, {"now": 1.0}, {}, pool, window="garden:2")
+    raw = pool.run(module.sha256, module.source, [], {"now": 1.0}, {}, window="garden:2")
+    assert raw[0][2] == {"seen": 50, "first n": 0}
+
+
+def test_a_busy_module_fails_over_instead_of_queueing(sandbox_required) -> None:  # noqa: ANN001
+    """While one call holds a module's zygote, the next viewer waits at most a
+    call's deadline, then gets a timeout (and so the fallback), not a queue."""
+    from algorithms.runner import RunFailed
+
+    pool = Pool(Limits(call_seconds=0.2))
+    module = Module.from_source(MUTATES, "mutates")
+    try:
+        run(module, ITEMS, {"now": 1.0}, {}, pool)
+        zygote = pool._zygotes[module.sha256]
+        with zygote.lock, pytest.raises(RunFailed) as failed:  # a call in flight
+            run(module, ITEMS, {"now": 1.0}, {}, pool)
+        assert failed.value.kind == "timeout" and "busy" in str(failed.value)
+        assert run(module, ITEMS, {"now": 1.0}, {}, pool).ranked  # free again: served
+    finally:
+        pool.close()
