@@ -327,12 +327,12 @@ def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) 
 
 
 def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:  # noqa: ANN001
-    from app.services import ranking
+    from app.services.ranking import rankers
 
     calls = []
-    real_run = ranking.run
-    monkeypatch.setattr(ranking, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
-    monkeypatch.setattr(ranking, "CACHE", ranking.RankingCache())
+    real_run = rankers.run
+    monkeypatch.setattr(rankers, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    monkeypatch.setattr(rankers, "CACHE", rankers.RankingCache())
     alice, bob = garden["alice"], garden["bob"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
     alice.put("/api/v1/communities/garden/algorithm", {"algorithm": recent})
@@ -345,7 +345,7 @@ def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:
 
 
 def test_kendall_tau_by_hand() -> None:
-    from app.services.comparison import kendall_tau
+    from app.services.ranking.comparison import kendall_tau
 
     assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0
     assert kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0

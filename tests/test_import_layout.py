@@ -206,3 +206,33 @@ def test_services_know_nothing_of_the_edges() -> None:
     to domain events instead."""
     edges = ("app.web", "app.api", "federation", "app.main", "app.cli", "app.plugins")
     assert _imports_under(("app.services",), edges) == []
+
+
+RANKING_LAYERS = [
+    ("types",),
+    ("candidates", "artifact_items"),
+    ("rankers", "snapshots"),
+    ("registry",),
+    ("choices",),
+    ("comparison",),
+    ("feeds",),
+]
+
+
+def test_the_ranking_package_is_layered() -> None:
+    """Each ranking module imports only modules in layers beneath its own (and,
+    within the strategies' layer, snapshots may build on rankers)."""
+    prefix = "app.services.ranking."
+    rank = {name: i for i, layer in enumerate(RANKING_LAYERS) for name in layer}
+    assert set(rank) == {m[len(prefix) :] for m in GRAPH if m.startswith(prefix)}
+    allowed_sideways = {("snapshots", "rankers")}
+    upward = sorted(
+        f"{module} imports {target}"
+        for module, targets in GRAPH.items()
+        if module.startswith(prefix)
+        for target in targets
+        if target.startswith(prefix)
+        and rank[target[len(prefix) :]] >= rank[module[len(prefix) :]]
+        and (module[len(prefix) :], target[len(prefix) :]) not in allowed_sideways
+    )
+    assert upward == []

@@ -38,7 +38,7 @@ from app.api.schemas import MAX_ID, BoundedJSONRoute
 from app.deps import CtxDep
 from app.models import Account, Artifact, ArtifactRevision, Decision, Stance
 from app.services import Ctx, artifacts, commonground, communities, decisions, stances
-from app.services import artifact_feed as artifact_feed_service
+from app.services.ranking import feeds
 from app.services.textmerge import diff_stats
 
 router = APIRouter(tags=["artifacts"], route_class=BoundedJSONRoute)
@@ -131,7 +131,7 @@ def in_community(
 @router.get("/communities/{name}/artifacts/feed")
 def artifact_feed(name: Name, ctx: CtxDep, viewer: MaybeAccount) -> dict:
     """The community's artifacts ranked by its algorithm, each with why it is there."""
-    feed = artifact_feed_service.community_feed(ctx, communities.get(ctx, name), viewer)
+    feed = feeds.community_artifacts(ctx, communities.get(ctx, name), viewer)
     return {
         "algorithm": feed.algorithm,
         "version": feed.version,
