@@ -74,18 +74,6 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     return activity
 
 
-def _blocked(ctx: Ctx, actor_uri: str) -> bool:
-    host, authority = remote.host_of(actor_uri), remote.authority_of(actor_uri)
-    return (
-        ctx.db.exec(
-            select(PeerDomain.domain).where(
-                PeerDomain.domain.in_({host, authority}), PeerDomain.blocked
-            )
-        ).first()
-        is not None
-    )
-
-
 async def receive(request: Request, owner_name: str | None) -> JSONResponse:
     settings = request.app.state.settings
     body = await request.body()
