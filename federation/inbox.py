@@ -25,8 +25,9 @@ from sqlmodel import Session, select
 from app import safejson
 from app.db import transaction
 from app.errors import DomainError
+from app.infra import jobs, ratelimit
 from app.models import Account, Block, Community, InboxItem, PeerDomain, utcnow
-from app.services import Ctx, jobs, ratelimit
+from app.services import Ctx
 from federation import handlers, network, remote, signatures
 from federation.fetcher import FetchError, check_jsonld
 from federation.httpsig import SignatureError

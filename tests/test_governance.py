@@ -22,6 +22,7 @@ from sqlmodel import func, select
 from app.config import Settings
 from app.db import make_engine, transaction
 from app.errors import Forbidden, Invalid
+from app.infra import jobs
 from app.migrate import upgrade
 from app.models import (
     AlgorithmChange,
@@ -32,16 +33,7 @@ from app.models import (
     OutboxItem,
     utcnow,
 )
-from app.services import (
-    Ctx,
-    accounts,
-    artifacts,
-    communities,
-    decisions,
-    follows,
-    governance,
-    jobs,
-)
+from app.services import Ctx, accounts, artifacts, communities, decisions, follows, governance
 from app.services.ranking import choices, registry
 from federation import remote
 from tests.conftest import PASSWORD, make_settings

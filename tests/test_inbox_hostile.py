@@ -28,8 +28,9 @@ from sqlalchemy import Engine, text
 
 from app.config import Settings
 from app.db import transaction
+from app.infra import jobs
 from app.main import create_app
-from app.services import Ctx, accounts, jobs
+from app.services import Ctx, accounts
 from federation.httpsig import (
     content_digest_header,
     digest_header,

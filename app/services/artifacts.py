@@ -21,6 +21,7 @@ from sqlmodel import func, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.infra import events
 from app.models import (
     MAX_ID,
     Account,
@@ -34,7 +35,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities, events
+from app.services import Ctx, communities
 from app.services.textmerge import attribute, merge3, word_diff
 from app.text import normalize_tag, render_markdown
 

@@ -19,6 +19,7 @@ from sqlmodel import func, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.infra import jobs
 from app.models import (
     Account,
     AlgorithmChange,
@@ -30,7 +31,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities, jobs
+from app.services import Ctx, communities
 from app.services.ranking import choices, registry
 
 MODES = ("admins", "vote")

@@ -10,8 +10,9 @@ from fastapi.responses import Response
 from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import Forbidden, Invalid
+from app.infra import jobs
 from app.models import Account
-from app.services import accounts, communities, jobs, peers
+from app.services import accounts, communities, peers
 from app.web.deps import Csrf, Member
 from app.web.forms import Confirm, confirmation, unconfirmed
 from app.web.templating import redirect, render

@@ -16,8 +16,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from app.errors import DomainError
+from app.infra import jobs
 from app.models import Account, AlgorithmModule, AlgorithmVersion, Community, utcnow
-from app.services import Ctx, artifacts, jobs
+from app.services import Ctx, artifacts
 from app.services.ranking import choices, registry, snapshots
 from app.services.ranking.candidates import (
     candidate_posts,

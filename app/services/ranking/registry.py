@@ -22,6 +22,7 @@ from algorithms.runner import Module, RunFailed, run
 from algorithms.sandbox import Pool, SandboxUnavailable
 from app.db import side_transaction, unlocked
 from app.errors import DomainError, Invalid, NotFound
+from app.infra import ratelimit
 from app.models import (
     Account,
     AlgorithmModule,
@@ -30,7 +31,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, ratelimit
+from app.services import Ctx
 from app.services.ranking.rankers import sandbox_pool
 
 DEFAULT = "chronological"

@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlmodel import select
 
 from app.db import side_transaction
+from app.infra import jobs
 from app.models import (
     AlgorithmModule,
     AlgorithmVersion,
@@ -26,7 +27,7 @@ from app.models import (
     RankingSnapshot,
     utcnow,
 )
-from app.services import Ctx, jobs
+from app.services import Ctx
 from app.services.ranking.rankers import Chronological, newest_artifacts_first
 from app.services.ranking.types import ArtifactItem, Candidate, FeedContext, Ranked
 
