@@ -16,7 +16,12 @@ DOC = (ROOT / "docs" / "architecture.md").read_text()
 
 def test_every_job_kind_is_named() -> None:
     plugins.load()
-    kinds = set(jobs.HANDLERS)
+    # the registry is per process: leave out kinds the test suite registers itself
+    kinds = {
+        kind
+        for kind, fn in jobs.HANDLERS.items()
+        if fn.__module__.startswith(("app.", "federation."))
+    }
     assert len(kinds) >= 10
     assert sorted(k for k in kinds if f"`{k}`" not in DOC) == []
 
