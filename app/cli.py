@@ -115,7 +115,8 @@ def _run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Schedule housekeeping, then run jobs until ``stop`` (or SIGTERM/SIGINT)."""
     from app import plugins
     from app.db import make_engine, transaction
-    from app.services import Ctx, jobs, maintenance
+    from app.infra import jobs
+    from app.services import Ctx, maintenance
 
     plugins.load()
     engine = make_engine(settings.resolved_database_url)

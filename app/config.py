@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(default=900, ge=1)
     session_days: int = Field(default=30, ge=1)
 
-    # Rate limits (app/services/ratelimit.py): at most N attempts per sliding window,
+    # Rate limits (app/infra/ratelimit.py): at most N attempts per sliding window,
     # per account and per client address (the inbox: per remote domain). Generous:
     # a normal member never meets them; they stop scripts. README "Rate limits".
     signup_limit_per_client: int = Field(default=50, ge=1)

@@ -121,11 +121,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def _record_builtins(engine: Engine, settings: Settings) -> None:
-    from app.services import Ctx, algorithms
+    from app.services import Ctx
+    from app.services.ranking import registry
 
     try:
         with transaction(engine) as db:
-            algorithms.record_builtins(Ctx(db, settings))
+            registry.record_builtins(Ctx(db, settings))
     except DBAPIError as exc:  # not migrated (e.g. an app built only for its OpenAPI spec)
         log.warning("built-in modules not recorded at start-up: %s", exc.orig)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 
 def load() -> None:
-    import app.services.artifact_feed  # noqa: F401
     import app.services.commonground  # noqa: F401
     import app.services.decisions  # noqa: F401
     import app.services.governance  # noqa: F401
     import app.services.maintenance  # noqa: F401
-    import app.services.snapshots  # noqa: F401
+    import app.services.ranking.feeds  # noqa: F401
     import federation.artifacts  # noqa: F401
     import federation.backfill  # noqa: F401
     import federation.delivery  # noqa: F401

@@ -20,7 +20,7 @@ from common import machine, ms, summary
 from algorithms.builtin import NAMES, source_of
 from algorithms.runner import Module, run
 from algorithms.sandbox import Limits, Pool
-from app.services.algorithms import metadata
+from app.services.ranking.registry import metadata
 from tests.server_process import ServerProcess
 
 NOW = 1_800_000_000.0

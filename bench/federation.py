@@ -40,9 +40,10 @@ from sqlmodel import func, select
 from app import plugins
 from app.config import Settings
 from app.db import make_engine, transaction
+from app.infra import jobs
 from app.migrate import upgrade
 from app.models import Account, InboxItem, Job, RemoteActor
-from app.services import Ctx, accounts, jobs
+from app.services import Ctx, accounts
 from federation import outbound
 from federation.httpsig import generate_keypair, sign_request
 from tests.server_process import HOST, ServerProcess, free_port

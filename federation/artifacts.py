@@ -22,8 +22,9 @@ import uuid
 from sqlmodel import select
 
 from app.errors import DomainError
+from app.infra import events
 from app.models import Account, Artifact, ArtifactRevision, Community, Stance, Statement
-from app.services import Ctx, artifacts, events, follows, stances
+from app.services import Ctx, artifacts, follows, stances
 from app.services.artifacts import MergeConflict
 from app.text import plain_text
 from federation import handlers, outbound, remote

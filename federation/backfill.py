@@ -12,8 +12,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from app.infra import jobs
 from app.models import Account, Community, Follow, utcnow
-from app.services import Ctx, jobs
+from app.services import Ctx
 from federation import handlers, network, remote
 from federation.fetcher import FetchError
 from federation.inbox import run_with_fetches

@@ -4,7 +4,7 @@ per-domain circuit breaker.
 Every attempt is recorded in ``delivery_attempts``. Answers decide what
 happens next, all in one pure function, :func:`outcome`: 2xx done; 429/503 with
 ``Retry-After`` retried then; other 4xx (but 408 and 429) are permanent; anything
-else backs off exponentially (see :func:`app.services.jobs.backoff`). Only
+else backs off exponentially (see :func:`app.infra.jobs.backoff`). Only
 network errors and 5xx count towards the breaker: after ``BREAKER_THRESHOLD`` in
 a row a domain's breaker opens for 2, 4, 8 … minutes (at most a day), its
 deliveries wait without spending attempts, and any other answer closes it.
@@ -32,8 +32,9 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from app.infra import jobs
 from app.models import DeliveryAttempt, OutboxItem, PeerDomain, utcnow
-from app.services import Ctx, jobs
+from app.services import Ctx
 from federation import network, objects, remote
 from federation.fetcher import FetchError, read_limited
 from federation.httpsig import sign_request

@@ -25,8 +25,9 @@ from sqlmodel import Session, select
 from app import safejson
 from app.db import transaction
 from app.errors import DomainError
+from app.infra import jobs, ratelimit
 from app.models import Account, Block, Community, InboxItem, PeerDomain, utcnow
-from app.services import Ctx, jobs, ratelimit
+from app.services import Ctx
 from federation import handlers, network, remote, signatures
 from federation.fetcher import FetchError, check_jsonld
 from federation.httpsig import SignatureError
@@ -72,18 +73,6 @@ def parse_activity(body: bytes) -> dict[str, Any]:
         raise Refused(400, "invalid_activity", "An activity needs an actor.")
     activity["actor"] = actor
     return activity
-
-
-def _blocked(ctx: Ctx, actor_uri: str) -> bool:
-    host, authority = remote.host_of(actor_uri), remote.authority_of(actor_uri)
-    return (
-        ctx.db.exec(
-            select(PeerDomain.domain).where(
-                PeerDomain.domain.in_({host, authority}), PeerDomain.blocked
-            )
-        ).first()
-        is not None
-    )
 
 
 async def receive(request: Request, owner_name: str | None) -> JSONResponse:

@@ -25,7 +25,8 @@ from app.config import Settings
 from app.deps import CtxDep
 from app.errors import Invalid
 from app.models import Account, AlgorithmModule, AlgorithmVersion
-from app.services import Ctx, algorithms
+from app.services import Ctx
+from app.services.ranking import registry
 from federation.actors import instance_actor_uri
 from federation.fetcher import FetchError, plain_reason
 from federation.network import Network
@@ -71,14 +72,14 @@ def module_object(ctx: Ctx, version: AlgorithmVersion, *, with_context: bool = T
 @router.get("/ap/algorithm-versions/{version_id}", dependencies=[Depends(require_signed_fetch)])
 def version_document(ctx: CtxDep, version_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     return JSONResponse(
-        module_object(ctx, algorithms.get_version(ctx, version_id)), media_type=AS2_TYPE
+        module_object(ctx, registry.get_version(ctx, version_id)), media_type=AS2_TYPE
     )
 
 
 @router.get("/ap/algorithms", dependencies=[Depends(require_signed_fetch)])
 def collection(ctx: CtxDep) -> Response:
     """Every version of every module on this instance, newest first."""
-    algorithms.list_modules(ctx)  # makes sure the built-ins are there to publish
+    registry.list_modules(ctx)  # makes sure the built-ins are there to publish
     versions = ctx.db.exec(
         select(AlgorithmVersion).order_by(AlgorithmVersion.id.desc()).limit(COLLECTION_LIMIT)
     ).all()

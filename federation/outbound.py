@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from sqlmodel import select
 
+from app.infra import events, jobs
 from app.models import (
     Account,
     Block,
@@ -25,7 +26,7 @@ from app.models import (
     PostMention,
     Reaction,
 )
-from app.services import Ctx, blocks, events, follows, jobs
+from app.services import Ctx, blocks, follows
 from federation import remote
 from federation.objects import announce_activity, create_activity, note, tombstone
 from federation.vocab import AS_PUBLIC, CONTEXT

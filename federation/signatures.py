@@ -17,6 +17,7 @@ from fastapi import Request
 
 from app.errors import DomainError
 from app.models import utcnow
+from app.services import peers
 from federation import network, remote
 from federation.fetcher import FetchError
 from federation.httpsig import SignatureError, Verified, verify_request
@@ -198,7 +199,6 @@ async def require_signed_fetch(request: Request) -> None:
             f"This instance serves ActivityPub documents to signed requests only: {exc.reason}",
             code="signature_required",
         ) from exc
-    from federation.inbox import _blocked
-
-    if await in_db(request, lambda ctx: _blocked(ctx, signer)):
+    domain = remote.authority_of(signer)
+    if await in_db(request, lambda ctx: peers.is_blocked(ctx, domain)):
         raise Unsigned("This instance does not serve your domain.", code="domain_blocked")

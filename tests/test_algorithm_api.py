@@ -111,7 +111,7 @@ def test_lint_failures_list_each_finding(garden) -> None:  # noqa: ANN001
 
 @needs_sandbox
 def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:  # noqa: ANN001
-    from app.services import jobs
+    from app.infra import jobs
 
     alice, bob = garden["alice"], garden["bob"]
     r = bob.post("/api/v1/algorithms", {"source": AGREED})
@@ -164,7 +164,7 @@ def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:  # noqa:
 
 @needs_sandbox
 def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, settings) -> None:  # noqa: ANN001
-    from app.services import jobs
+    from app.infra import jobs
 
     alice = garden["alice"]
     flaky = AGREED.replace(
@@ -204,7 +204,7 @@ def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001
 
 def _close(new_ctx, engine, settings, proposal_id: int) -> None:  # noqa: ANN001
     """Let the voting window pass and the closing job run (reads never close a vote)."""
-    from app.services import jobs
+    from app.infra import jobs
 
     _expire(new_ctx, proposal_id)
     with new_ctx() as ctx:  # the job was queued for the closing time; make it due now
@@ -304,7 +304,7 @@ def test_a_proposal_without_quorum_is_rejected(garden, new_ctx, engine, settings
 
 
 def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) -> None:  # noqa: ANN001
-    from app.services import jobs
+    from app.infra import jobs
 
     alice, bob = garden["alice"], garden["bob"]
     alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
@@ -327,12 +327,12 @@ def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) 
 
 
 def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:  # noqa: ANN001
-    from app.services import ranking
+    from app.services.ranking import rankers
 
     calls = []
-    real_run = ranking.run
-    monkeypatch.setattr(ranking, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
-    monkeypatch.setattr(ranking, "CACHE", ranking.RankingCache())
+    real_run = rankers.run
+    monkeypatch.setattr(rankers, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    monkeypatch.setattr(rankers, "CACHE", rankers.RankingCache())
     alice, bob = garden["alice"], garden["bob"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
     alice.put("/api/v1/communities/garden/algorithm", {"algorithm": recent})
@@ -345,7 +345,7 @@ def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:
 
 
 def test_kendall_tau_by_hand() -> None:
-    from app.services.comparison import kendall_tau
+    from app.services.ranking.comparison import kendall_tau
 
     assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1.0
     assert kendall_tau(["a", "b", "c"], ["c", "b", "a"]) == -1.0

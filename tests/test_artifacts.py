@@ -269,7 +269,7 @@ def test_export_has_the_whole_history(ctx: Ctx, town) -> None:  # noqa: ANN001
 
 
 def test_artifacts_are_feed_candidates_ranked_by_the_communitys_module(ctx: Ctx, town) -> None:  # noqa: ANN001
-    from app.services import algorithms, artifact_feed
+    from app.services.ranking import artifact_items, choices, feeds, registry
 
     ada, ben, garden, quiet = town
     busy = artifacts.create(ctx, ben, garden, "idea", "Rain gardens", "Plant them.")
@@ -277,15 +277,15 @@ def test_artifacts_are_feed_candidates_ranked_by_the_communitys_module(ctx: Ctx,
         person = accounts.register(ctx, f"helper{i}", PASSWORD)
         communities.join(ctx, person, garden)
         artifacts.revise(ctx, person, busy.id, busy.current_revision_id, f"Plant them. {i}")
-    items = artifact_feed.items_for(ctx, [busy])
+    items = artifact_items.items_for(ctx, [busy])
     assert items[0]["kind"] == "artifact" and items[0]["contributors"] == 4
     assert items[0]["stage"] == "draft" and items[0]["revision_count"] == 4
-    feed = artifact_feed.community_feed(ctx, garden, ada)
+    feed = feeds.community_artifacts(ctx, garden, ada)
     assert feed.algorithm.lower().startswith("chronological")
     assert [i.artifact.id for i in feed.items] == [busy.id, quiet.id]  # newest first
-    discussion = algorithms.builtin_version(ctx, "recent_discussion")
-    algorithms.set_community_algorithm(ctx, ada, garden, discussion.id, {})
-    feed = artifact_feed.community_feed(ctx, garden, ada)
+    discussion = registry.builtin_version(ctx, "recent_discussion")
+    choices.set_community_algorithm(ctx, ada, garden, discussion.id, {})
+    feed = feeds.community_artifacts(ctx, garden, ada)
     assert feed.items[0].artifact.id == busy.id
     assert feed.items[0].why["distinct repliers"] == 4  # contributors count as repliers
     assert feed.notice is None
@@ -309,31 +309,31 @@ def test_a_submitted_module_ranks_artifacts_in_the_background(
 ) -> None:
     """Page loads never wait on untrusted code: they serve the stored order (or
     newest first, saying so), and a job runs the module."""
-    from app.services import algorithms, artifact_feed
+    from app.services.ranking import choices, feeds, rankers, registry, snapshots
 
     ada, ben, garden, long_one = town  # BODY is long
     short = artifacts.create(ctx, ben, garden, "idea", "Leaves", "Rake them.")
-    version = algorithms.submit(ctx, ada, LONGEST_FIRST)
-    algorithms.set_community_algorithm(ctx, ada, garden, version.id, {})
+    version = registry.submit(ctx, ada, LONGEST_FIRST)
+    choices.set_community_algorithm(ctx, ada, garden, version.id, {})
     runs: list[int] = []
-    real_run = artifact_feed.run
-    monkeypatch.setattr(artifact_feed, "run", lambda *a, **k: runs.append(1) or real_run(*a, **k))
+    real_run = rankers.run
+    monkeypatch.setattr(rankers, "run", lambda *a, **k: runs.append(1) or real_run(*a, **k))
 
-    feed = artifact_feed.community_feed(ctx, garden, ada)
+    feed = feeds.community_artifacts(ctx, garden, ada)
     assert "in the background" in feed.notice
     assert [i.artifact.id for i in feed.items] == [short.id, long_one.id]  # newest first
-    queued = ctx.db.exec(select(Job).where(Job.kind == artifact_feed.RANK_KIND)).all()
+    queued = ctx.db.exec(select(Job).where(Job.kind == snapshots.ARTIFACTS_KIND)).all()
     assert len(queued) == 1 and runs == []
 
-    artifact_feed.rank_community_artifacts(ctx, {"community_id": garden.id})
+    feeds.rank_community_artifacts(ctx, {"community_id": garden.id})
     assert runs == [1]
-    feed = artifact_feed.community_feed(ctx, garden, ada)
+    feed = feeds.community_artifacts(ctx, garden, ada)
     assert feed.notice is None and runs == [1]  # served from the snapshot
     assert [i.artifact.id for i in feed.items] == [long_one.id, short.id]
     assert feed.items[0].why["characters"] > feed.items[1].why["characters"]
 
     artifacts.revise(ctx, ben, short.id, short.current_revision_id, "Rake them. Compost them.")
-    feed = artifact_feed.community_feed(ctx, garden, ada)
+    feed = feeds.community_artifacts(ctx, garden, ada)
     assert feed.items[0].artifact.id == short.id
     assert feed.items[0].why == {"changed since the last ranking": 1.0}
     assert runs == [1]

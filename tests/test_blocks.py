@@ -12,7 +12,8 @@ from sqlmodel import select
 
 from app.errors import Forbidden, Invalid, NotFound
 from app.models import Follow, Job, OutboxItem
-from app.services import Ctx, accounts, blocks, communities, feeds, follows, posts, reactions
+from app.services import Ctx, accounts, blocks, communities, follows, posts, reactions
+from app.services.ranking import feeds
 from federation import handlers, remote
 from tests.conftest import PASSWORD
 from tests.test_federation_handlers import PEER, actor_doc, apply, create

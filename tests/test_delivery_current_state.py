@@ -17,8 +17,9 @@ from sqlmodel import select
 import app.plugins
 from app.config import Settings
 from app.db import transaction
+from app.infra import jobs
 from app.models import Account, Follow, Job, RemoteActor
-from app.services import Ctx, accounts, jobs, posts
+from app.services import Ctx, accounts, posts
 from tests.server_process import HOST, free_port
 
 app.plugins.load()

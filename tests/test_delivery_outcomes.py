@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db import transaction
+from app.infra import jobs
 from app.models import Job, PeerDomain
-from app.services import jobs
 from federation import delivery
 from federation.delivery import Outcome, outcome
 from tests.server_process import HOST, free_port

@@ -21,9 +21,10 @@ from sqlmodel import select
 from app import plugins
 from app.config import Settings
 from app.db import make_engine, transaction
+from app.infra import jobs
 from app.migrate import upgrade
 from app.models import Account, Job, RemoteActor
-from app.services import Ctx, accounts, jobs, posts
+from app.services import Ctx, accounts, posts
 from federation import outbound
 from tests.peers import Instance, eventually
 from tests.server_process import HOST, commonground, free_port

@@ -9,8 +9,9 @@ from sqlmodel import select
 
 from app.config import Settings
 from app.db import transaction
+from app.infra import jobs
 from app.models import Account, Community, Follow, Job, RemoteActor
-from app.services import Ctx, accounts, communities, jobs
+from app.services import Ctx, accounts, communities
 from federation import remote
 from tests.conftest import PASSWORD
 from tests.test_delivery_current_state import (  # noqa: F401 - fixtures

@@ -14,7 +14,6 @@ from app import __version__
 from app.services import (
     Ctx,
     accounts,
-    algorithms,
     artifacts,
     communities,
     decisions,
@@ -22,6 +21,7 @@ from app.services import (
     posts,
     stances,
 )
+from app.services.ranking import choices, registry
 from app.web import router as page_router
 from tests.conftest import PASSWORD
 from tests.test_pages import all_routes, submit
@@ -78,9 +78,9 @@ def build_world(ctx: Ctx) -> dict[str, str]:
         ctx, ada, idea.id, "consent", datetime.now(UTC) + timedelta(days=3), quorum=2
     )
 
-    modules = algorithms.list_modules(ctx)
+    modules = registry.list_modules(ctx)
     (first_module, first_version), (_, other_version) = modules[0], modules[1]
-    algorithms.set_community_algorithm(ctx, root, garden, other_version.id, {}, "try it")
+    choices.set_community_algorithm(ctx, root, garden, other_version.id, {}, "try it")
     governance.set_mode(ctx, root, garden, "vote")
     governance.propose(ctx, ada, garden, first_version.id, {}, reason="back to basics")
     ctx.db.flush()

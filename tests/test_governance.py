@@ -22,6 +22,7 @@ from sqlmodel import func, select
 from app.config import Settings
 from app.db import make_engine, transaction
 from app.errors import Forbidden, Invalid
+from app.infra import jobs
 from app.migrate import upgrade
 from app.models import (
     AlgorithmChange,
@@ -32,17 +33,8 @@ from app.models import (
     OutboxItem,
     utcnow,
 )
-from app.services import (
-    Ctx,
-    accounts,
-    algorithms,
-    artifacts,
-    communities,
-    decisions,
-    follows,
-    governance,
-    jobs,
-)
+from app.services import Ctx, accounts, artifacts, communities, decisions, follows, governance
+from app.services.ranking import choices, registry
 from federation import remote
 from tests.conftest import PASSWORD, make_settings
 from tests.test_federation_handlers import actor_doc
@@ -70,7 +62,7 @@ def _proposed_artifact(ctx: Ctx, author, garden, title: str = "Mill Road floods"
 
 
 def _bridging(ctx: Ctx) -> int:
-    return algorithms.builtin_version(ctx, "bridging").id
+    return registry.builtin_version(ctx, "bridging").id
 
 
 # --- item 11: floors on every vote ------------------------------------------------
@@ -226,7 +218,7 @@ def overdue(new_ctx) -> dict:  # noqa: ANN001
         decision = decisions.open_vote(ctx, ben, art.id, "consent", utcnow() + A_DAY)
         decisions.vote(ctx, ben, decision.id, "agree")
         decisions.vote(ctx, cara, decision.id, "agree")
-        algorithms.list_modules(ctx)  # built-ins are recorded (their first use writes)
+        registry.list_modules(ctx)  # built-ins are recorded (their first use writes)
     with new_ctx() as ctx:
         past = utcnow() - timedelta(minutes=1)
         for row in (ctx.db.get(AlgorithmProposal, proposal.id), ctx.db.get(Decision, decision.id)):
@@ -347,8 +339,8 @@ def test_racing_closers_apply_a_proposal_once(postgres: tuple[Engine, Settings])
     with transaction(engine) as db:
         ctx = Ctx(db, settings)
         ada, ben, cara, garden = _town(ctx)
-        recent = algorithms.builtin_version(ctx, "recent_discussion").id
-        algorithms.set_community_algorithm(ctx, ada, garden, recent, {}, "before the vote")
+        recent = registry.builtin_version(ctx, "recent_discussion").id
+        choices.set_community_algorithm(ctx, ada, garden, recent, {}, "before the vote")
         governance.set_mode(ctx, ada, garden, "vote")
         proposal = governance.propose(ctx, ben, garden, _bridging(ctx), {}, window_hours=24)
         governance.vote(ctx, ben, proposal, "yes")

@@ -28,7 +28,8 @@ from sqlalchemy import Engine, text
 
 from app.config import Settings
 from app.db import transaction
-from app.services import Ctx, accounts, jobs
+from app.infra import jobs
+from app.services import Ctx, accounts
 from federation.httpsig import (
     content_digest_header,
     digest_header,
@@ -865,6 +866,28 @@ def test_with_the_key_cached_a_newly_blocked_domain_is_refused(
         db.add(PeerDomain(domain=authority_of(mallory.uri), blocked=True))
     body = dumps(create(mallory))
     assert_refused(client, engine, body, mallory.sign(body), 403, "domain_blocked")
+
+
+def test_in_secure_mode_a_blocked_domain_gets_no_documents(
+    hostile_settings: Settings, engine: Engine, member: None, mallory: Peer
+) -> None:
+    """Authorized fetch: a signed GET is served until the signer's domain is blocked
+    (the same block the inbox honours, read through ``peers.is_blocked``)."""
+    from app.models import PeerDomain
+    from federation.remote import authority_of
+
+    def fetch(c: TestClient) -> Any:  # noqa: ANN401
+        url = f"{BASE}/ap/users/{MEMBER}"
+        headers = sign_request("GET", url, {}, None, mallory.key_id, mallory.private_pem)
+        return c.get(url, headers={**headers, "Accept": "application/activity+json"})
+
+    secure = hostile_settings.model_copy(update={"secure_mode": True})
+    with _client(secure, engine) as c:
+        assert fetch(c).status_code == 200
+        with transaction(engine) as db:
+            db.add(PeerDomain(domain=authority_of(mallory.uri), blocked=True))
+        refused = fetch(c)
+    assert refused.status_code == 401 and refused.json()["error"] == "domain_blocked"
 
 
 def test_a_member_who_blocked_the_sender_refuses_its_activities(

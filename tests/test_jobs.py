@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from app.config import Settings
+from app.infra import jobs
 from app.models import Job, utcnow
-from app.services import jobs
 
 CALLS: list[dict] = []
 

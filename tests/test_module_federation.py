@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from app.main import create_app
 from app.models import AlgorithmModule
-from app.services import algorithms
+from app.services.ranking import registry
 from tests.peers import Instance
 from tests.server_process import HOST, free_port
 
@@ -126,7 +126,7 @@ def test_imports_are_refused_when_the_source_differs_from_the_declared_hash(new_
     with new_ctx() as ctx:
         alice = accounts.register(ctx, "alice", "correct horse")
         with pytest.raises(Invalid, match="sha256"):
-            algorithms.submit(
+            registry.submit(
                 ctx, alice, 'NAME = "x"\n', imported_from=("https://x.example/m", "0" * 64)
             )
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.services import accounts, algorithms, artifacts, communities, decisions, governance
+from app.services import accounts, artifacts, communities, decisions, governance
+from app.services.ranking import choices, registry
 from tests.conftest import PASSWORD, make_settings
 from tests.test_destructive_actions import log_in
 from tests.test_every_page import visible_text
@@ -51,8 +52,8 @@ def test_proposals_and_the_changelog_name_the_module(client: TestClient, new_ctx
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
         garden = communities.create(ctx, root, "garden")
-        (first, v1), (second, v2) = algorithms.list_modules(ctx)[:2]
-        algorithms.set_community_algorithm(ctx, root, garden, v2.id, {}, "try it")
+        (first, v1), (second, v2) = registry.list_modules(ctx)[:2]
+        choices.set_community_algorithm(ctx, root, garden, v2.id, {}, "try it")
         governance.set_mode(ctx, root, garden, "vote")
         governance.propose(ctx, root, garden, v1.id, {}, reason="back")
         names = first.name, second.name

@@ -10,8 +10,9 @@ from sqlmodel import func, select
 
 from app.config import Settings
 from app.db import transaction
+from app.infra import ratelimit
 from app.models import Post, RateLimitHit
-from app.services import Ctx, accounts, posts, ratelimit
+from app.services import Ctx, accounts, posts
 from tests.conftest import PASSWORD
 
 CLIENT = "203.0.113.9"

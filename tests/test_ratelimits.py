@@ -1,5 +1,5 @@
 """Rate limits: login, sign-up, posting, reacting, API tokens, module submission
-and the federation inbox, all through the one limiter in app/services/ratelimit.py."""
+and the federation inbox, all through the one limiter in app/infra/ratelimit.py."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from sqlmodel import select
 
 from app.config import Settings
 from app.errors import RateLimited
+from app.infra import ratelimit
 from app.models import RateLimitHit, utcnow
-from app.services import Ctx, accounts, maintenance, posts, ratelimit
+from app.services import Ctx, accounts, maintenance, posts
 from tests.conftest import Api, app_for
 from tests.server_process import ServerProcess
 from tests.test_algorithm_api import AGREED

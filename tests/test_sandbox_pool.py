@@ -43,7 +43,7 @@ def open_fds() -> int:
 
 
 def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:  # noqa: ANN001
-    from app.services import algorithms
+    from app.services.ranking import rankers
 
     authors = [api_user("alice"), api_user("bob")]
     before, fds = children(), open_fds()
@@ -59,9 +59,9 @@ def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:  # noqa: ANN0
     assert [info for info in new.values() if info[1] == "Z"] == [], new
     sandboxes = [pid for pid, (name, _) in new.items() if name == "bwrap"]
     assert 1 <= len(sandboxes) <= MAX_ZYGOTES, new
-    assert algorithms.sandbox_pool().live() <= MAX_ZYGOTES
+    assert rankers.sandbox_pool().live() <= MAX_ZYGOTES
     assert open_fds() - fds <= 2 * MAX_ZYGOTES, "file descriptors leaked"
-    algorithms.sandbox_pool().close()
+    rankers.sandbox_pool().close()
     left = {pid: info for pid, info in children().items() if pid not in before}
     assert left == {}, f"left behind after closing the pool: {left}"
     assert open_fds() <= fds

@@ -17,7 +17,8 @@ from app.errors import (
     RateLimited,
 )
 from app.models import Account, Post, PostMention, PostTag, Reaction
-from app.services import Ctx, accounts, communities, feeds, follows, posts, reactions
+from app.services import Ctx, accounts, communities, follows, posts, reactions
+from app.services.ranking import feeds
 from tests.conftest import PASSWORD
 
 

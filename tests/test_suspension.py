@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.errors import NotFound
-from app.services import Ctx, accounts, communities, feeds, follows, peers, posts
+from app.services import Ctx, accounts, communities, follows, peers, posts
+from app.services.ranking import feeds
 from federation import remote
 from tests.conftest import PASSWORD
 from tests.test_federation_handlers import PEER, actor_doc, apply, create

@@ -15,7 +15,8 @@ from sqlalchemy import exc, text
 from app.db import _writer_lock, make_engine, open_session, transaction
 from app.main import create_app
 from app.migrate import upgrade
-from app.services import accounts, algorithms
+from app.services import accounts
+from app.services.ranking import registry
 from tests.conftest import PASSWORD, make_settings
 from tests.test_algorithm_api import AGREED
 
@@ -95,7 +96,7 @@ def test_password_hashing_and_module_dry_runs_hold_no_write_lock(
 
     for name in ("hash_password", "verify_password"):
         spy(accounts, name)
-    spy(algorithms, "dry_run")
+    spy(registry, "dry_run")
 
     # sign-up, a token (login), a wrong and a right password change, a module
     r = client.post("/api/v1/accounts", json={"username": "ada", "password": PASSWORD})

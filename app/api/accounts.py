@@ -20,7 +20,8 @@ from app.api.schemas import (
 )
 from app.deps import CtxDep, client_ip
 from app.models import Account
-from app.services import Ctx, accounts, auth, communities, feeds
+from app.services import Ctx, accounts, auth, communities
+from app.services.ranking import feeds
 
 router = APIRouter(tags=["accounts"], route_class=BoundedJSONRoute)
 Username = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_]+$")]

@@ -27,7 +27,8 @@ from app.api.schemas import (
 )
 from app.deps import CtxDep, client_ip
 from app.models import Account, AlgorithmModule, AlgorithmProposal, AlgorithmVersion
-from app.services import Ctx, algorithms, communities, comparison, governance
+from app.services import Ctx, communities, governance
+from app.services.ranking import choices, comparison, registry
 from federation import modules
 
 router = APIRouter(tags=["algorithms"], route_class=BoundedJSONRoute)
@@ -65,14 +66,14 @@ def module_out(
         report=json.loads(latest.report),
     )
     if detail:
-        out.versions = [version_out(v) for v in algorithms.versions(ctx, m)]
-        out.errors = algorithms.error_stats(ctx, latest)
+        out.versions = [version_out(v) for v in registry.versions(ctx, m)]
+        out.errors = registry.error_stats(ctx, latest)
     return out
 
 
 @router.get("/algorithms", response_model=list[AlgorithmOut])
 def list_algorithms(ctx: CtxDep) -> list[AlgorithmOut]:
-    return [module_out(ctx, m, v) for m, v in algorithms.list_modules(ctx)]
+    return [module_out(ctx, m, v) for m, v in registry.list_modules(ctx)]
 
 
 @router.post("/algorithms", status_code=201, response_model=AlgorithmOut)
@@ -80,9 +81,11 @@ def submit(body: AlgorithmSubmit, ctx: CtxDep, account: Writer, request: Request
     """Submit a module (or a new version/fork with ``forked_from``). A module the
     checker rejects answers 422 with each finding (line, message)."""
     community = communities.get(ctx, body.community) if body.community else None
-    version = algorithms.submit(
-        ctx, account, body.source, body.forked_from, community=community, client=client_ip(request)
+    version = registry.submit(
+        ctx, account, body.source, body.forked_from, client=client_ip(request)
     )
+    if community is not None:  # what it would change in this community's feed
+        comparison.report_ranking_diff(ctx, community, version)
     module = ctx.db.get(AlgorithmModule, version.module_id)
     return module_out(ctx, module, version, detail=True)
 
@@ -105,7 +108,7 @@ def import_module(
     """Import (fork) a module another instance publishes, by its URL. Its source must
     hash to the sha256 it declares; then it is checked and dry-run like any submission."""
     url, source, digest = request.state.module
-    version = algorithms.submit(
+    version = registry.submit(
         ctx, account, source, imported_from=(url, digest), client=client_ip(request)
     )
     return module_out(ctx, ctx.db.get(AlgorithmModule, version.module_id), version, detail=True)
@@ -113,19 +116,19 @@ def import_module(
 
 @router.get("/algorithms/{module_id}", response_model=AlgorithmOut)
 def get_algorithm(module_id: ModuleId, ctx: CtxDep) -> AlgorithmOut:
-    module = algorithms.get_module(ctx, module_id)
-    return module_out(ctx, module, algorithms.latest_version(ctx, module), detail=True)
+    module = registry.get_module(ctx, module_id)
+    return module_out(ctx, module, registry.latest_version(ctx, module), detail=True)
 
 
 @router.get("/algorithms/{module_id}/source", response_class=PlainTextResponse)
 def module_source(module_id: ModuleId, ctx: CtxDep) -> PlainTextResponse:
-    latest = algorithms.latest_version(ctx, algorithms.get_module(ctx, module_id))
+    latest = registry.latest_version(ctx, registry.get_module(ctx, module_id))
     return _source(latest)
 
 
 @router.get("/algorithm-versions/{version_id}/source", response_class=PlainTextResponse)
 def version_source(version_id: ModuleId, ctx: CtxDep) -> PlainTextResponse:
-    return _source(algorithms.get_version(ctx, version_id))
+    return _source(registry.get_version(ctx, version_id))
 
 
 def _source(version: AlgorithmVersion) -> PlainTextResponse:
@@ -142,7 +145,7 @@ def set_community(
 ) -> AlgorithmChangeOut:
     """Switch a community's algorithm (community admins; recorded in the changelog)."""
     community = communities.get(ctx, name)
-    change = algorithms.set_community_algorithm(
+    change = choices.set_community_algorithm(
         ctx, account, community, body.algorithm, body.params, body.reason
     )
     return AlgorithmChangeOut(
@@ -157,7 +160,7 @@ def set_community(
 @router.get("/communities/{name}/algorithm")
 def community_algorithm(name: Name, ctx: CtxDep) -> dict:
     community = communities.get(ctx, name)
-    version, params = algorithms.active_for_community(ctx, community)
+    version, params = choices.active_for_community(ctx, community)
     module = ctx.db.get(AlgorithmModule, version.module_id)
     return {
         "active": {
@@ -175,7 +178,7 @@ def community_algorithm(name: Name, ctx: CtxDep) -> dict:
                 changed_by=(a.uri if (a := ctx.db.get(Account, c.changed_by_id)) else None),
                 created_at=c.created_at,
             ).model_dump(mode="json")
-            for c in algorithms.changelog(ctx, community)
+            for c in choices.changelog(ctx, community)
         ],
     }
 
@@ -183,17 +186,17 @@ def community_algorithm(name: Name, ctx: CtxDep) -> dict:
 @router.put("/me/feed-algorithm")
 def set_mine(body: AlgorithmChoice, ctx: CtxDep, account: Writer) -> dict:
     """Pick, for your home feed, an algorithm one of your communities approved."""
-    choice = algorithms.set_member_algorithm(ctx, account, body.algorithm, body.params)
+    choice = choices.set_member_algorithm(ctx, account, body.algorithm, body.params)
     return {"algorithm": choice.version_id, "params": json.loads(choice.params)}
 
 
 @router.get("/me/feed-algorithm")
 def get_mine(ctx: CtxDep, account: Reader) -> dict:
-    version, params = algorithms.active_for_member(ctx, account)
+    version, params = choices.active_for_member(ctx, account)
     return {
         "algorithm": version.id,
         "params": params,
-        "approved": sorted(algorithms.approved_for(ctx, account)),
+        "approved": sorted(choices.approved_for(ctx, account)),
     }
 
 
@@ -289,7 +292,5 @@ def diff(
     to: Annotated[int, Query(ge=1, le=MAX_ID)],
 ) -> PlainTextResponse:
     """A unified diff between any two versions (of one module, or a fork and its parent)."""
-    text = comparison.source_diff(
-        algorithms.get_version(ctx, from_), algorithms.get_version(ctx, to)
-    )
+    text = comparison.source_diff(registry.get_version(ctx, from_), registry.get_version(ctx, to))
     return PlainTextResponse(text, media_type="text/x-diff; charset=utf-8")

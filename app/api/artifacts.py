@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
+from sqlmodel import select
 
 from app.api.artifact_schemas import (
     ArtifactCreate,
@@ -36,9 +37,9 @@ from app.api.artifact_schemas import (
 from app.api.auth import MaybeAccount, Writer
 from app.api.schemas import MAX_ID, BoundedJSONRoute
 from app.deps import CtxDep
-from app.models import Account, Artifact, ArtifactRevision, Decision, Stance
+from app.models import Account, Artifact, ArtifactRevision, Community, Decision, Stance
 from app.services import Ctx, artifacts, commonground, communities, decisions, stances
-from app.services import artifact_feed as artifact_feed_service
+from app.services.ranking import feeds
 from app.services.textmerge import diff_stats
 
 router = APIRouter(tags=["artifacts"], route_class=BoundedJSONRoute)
@@ -47,34 +48,57 @@ Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 def person(ctx: Ctx, account_id: int) -> PersonOut:
-    a = ctx.db.get(Account, account_id)
+    return _person_out(ctx, ctx.db.get(Account, account_id))
+
+
+def _person_out(ctx: Ctx, a: Account) -> PersonOut:
     return PersonOut(
         handle=f"{a.username}@{a.domain or ctx.settings.domain}", uri=a.uri, domain=a.domain
     )
 
 
 def artifact_out(ctx: Ctx, a: Artifact) -> ArtifactOut:
-    community = artifacts.community_of(ctx, a)
-    return ArtifactOut(
-        id=a.id,
-        uri=a.uri,
-        url=a.url or artifacts.artifact_url(ctx, a),
-        community=community.name
-        if not community.domain
-        else f"{community.name}@{community.domain}",
-        kind=a.kind,
-        stage=a.stage,
-        title=a.title,
-        body=a.body,
-        html=a.html,
-        tags=artifacts.tags_of(ctx, a),
-        revision=a.current_revision_id,
-        revision_count=a.revision_count,
-        author=person(ctx, a.author_id),
-        review_at=a.review_at,
-        created_at=a.created_at,
-        updated_at=a.updated_at,
-    )
+    return artifact_outs(ctx, [a])[0]
+
+
+def artifact_outs(ctx: Ctx, rows: list[Artifact]) -> list[ArtifactOut]:
+    """Many artifacts in a fixed number of queries: their tags, communities and
+    authors are read for the whole list at once."""
+    tags = artifacts.tags_for(ctx, [a.id for a in rows])
+    groups = _by_id(ctx, Community, {a.community_id for a in rows})
+    authors = _by_id(ctx, Account, {a.author_id for a in rows})
+    out = []
+    for a in rows:
+        community = groups[a.community_id]
+        out.append(
+            ArtifactOut(
+                id=a.id,
+                uri=a.uri,
+                url=a.url or artifacts.artifact_url(ctx, a),
+                community=community.name
+                if not community.domain
+                else f"{community.name}@{community.domain}",
+                kind=a.kind,
+                stage=a.stage,
+                title=a.title,
+                body=a.body,
+                html=a.html,
+                tags=tags.get(a.id, []),
+                revision=a.current_revision_id,
+                revision_count=a.revision_count,
+                author=_person_out(ctx, authors[a.author_id]),
+                review_at=a.review_at,
+                created_at=a.created_at,
+                updated_at=a.updated_at,
+            )
+        )
+    return out
+
+
+def _by_id(ctx: Ctx, model: type[Account] | type[Community], ids: set[int]) -> dict:
+    if not ids:
+        return {}
+    return {row.id: row for row in ctx.db.exec(select(model).where(model.id.in_(ids)))}
 
 
 def revision_out(ctx: Ctx, r: ArtifactRevision) -> RevisionOut:
@@ -125,13 +149,14 @@ def in_community(
     stage: Annotated[str | None, Query(max_length=20)] = None,
 ) -> list[ArtifactOut]:
     c = communities.get(ctx, name)
-    return [artifact_out(ctx, a) for a in artifacts.in_community(ctx, c, kind=kind, stage=stage)]
+    return artifact_outs(ctx, artifacts.in_community(ctx, c, kind=kind, stage=stage))
 
 
 @router.get("/communities/{name}/artifacts/feed")
 def artifact_feed(name: Name, ctx: CtxDep, viewer: MaybeAccount) -> dict:
     """The community's artifacts ranked by its algorithm, each with why it is there."""
-    feed = artifact_feed_service.community_feed(ctx, communities.get(ctx, name), viewer)
+    feed = feeds.community_artifacts(ctx, communities.get(ctx, name), viewer)
+    shown = artifact_outs(ctx, [item.artifact for item in feed.items])
     return {
         "algorithm": feed.algorithm,
         "version": feed.version,
@@ -141,10 +166,10 @@ def artifact_feed(name: Name, ctx: CtxDep, viewer: MaybeAccount) -> dict:
             {
                 "id": item.artifact.uri,
                 "kind": "artifact",
-                "artifact": artifact_out(ctx, item.artifact).model_dump(mode="json"),
+                "artifact": out.model_dump(mode="json"),
                 "why": {"score": item.score, "factors": item.why},
             }
-            for item in feed.items
+            for item, out in zip(feed.items, shown, strict=True)
         ],
     }
 

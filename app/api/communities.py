@@ -20,7 +20,8 @@ from app.api.schemas import (
 from app.deps import CtxDep
 from app.errors import Forbidden
 from app.models import Account, Community, Membership
-from app.services import Ctx, communities, feeds
+from app.services import Ctx, communities
+from app.services.ranking import feeds
 
 router = APIRouter(prefix="/communities", tags=["communities"], route_class=BoundedJSONRoute)
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from app.api.auth import MaybeAccount, Reader
 from app.api.schemas import MAX_ID, BoundedJSONRoute, FeedOut
 from app.deps import CtxDep
-from app.services import algorithms, feeds, ranking
+from app.services.ranking import feeds, registry
 
 router = APIRouter(prefix="/feed", tags=["feeds"], route_class=BoundedJSONRoute)
 Cursor = Annotated[
@@ -38,7 +38,7 @@ def home(
     """Posts from your communities, the communities and people you follow, and you."""
     strategy = None
     if algorithm is not None:
-        strategy = ranking.strategy(ctx, algorithms.get_version(ctx, algorithm), {})
+        strategy = feeds.strategy(ctx, registry.get_version(ctx, algorithm), {})
     return FeedOut.of(feeds.home(ctx, account, cursor=cursor, limit=limit, ranking=strategy))
 
 

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from app import safejson
 from app.models import MAX_ID
 from app.services.accounts import MAX_PASSWORD
-from app.services.feeds import FeedItem, FeedPage
+from app.services.ranking.types import FeedItem, FeedPage
 from app.services.views import PostView
 
 

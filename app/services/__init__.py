@@ -8,18 +8,6 @@ functions; none of them holds business rules of its own. Every function takes a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from app.infra.context import Ctx
 
-from sqlmodel import Session
-
-from app.config import Settings
-
-
-@dataclass
-class Ctx:
-    db: Session
-    settings: Settings
-
-    @property
-    def base_url(self) -> str:
-        return self.settings.base_url
+__all__ = ["Ctx"]

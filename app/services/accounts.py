@@ -9,9 +9,10 @@ from sqlmodel import func, select
 
 from app.db import unlocked
 from app.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from app.infra import ratelimit
 from app.models import Account, Community, utcnow
 from app.security.passwords import hash_password, needs_rehash, verify_password
-from app.services import Ctx, auth, ratelimit
+from app.services import Ctx, auth
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 MIN_PASSWORD = 8

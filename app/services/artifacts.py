@@ -21,6 +21,7 @@ from sqlmodel import func, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.infra import events
 from app.models import (
     MAX_ID,
     Account,
@@ -34,7 +35,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities, events
+from app.services import Ctx, communities
 from app.services.textmerge import attribute, merge3, word_diff
 from app.text import normalize_tag, render_markdown
 
@@ -139,11 +140,22 @@ def community_of(ctx: Ctx, artifact: Artifact) -> Community:
 
 
 def tags_of(ctx: Ctx, artifact: Artifact) -> list[str]:
-    return list(
-        ctx.db.exec(
-            select(ArtifactTag.tag).where(ArtifactTag.artifact_id == artifact.id).order_by("tag")
-        )
-    )
+    return tags_for(ctx, [artifact.id]).get(artifact.id, [])
+
+
+def tags_for(ctx: Ctx, artifact_ids: list[int]) -> dict[int, list[str]]:
+    """Tags of many artifacts in one query (lists must not cost a query each);
+    artifacts without tags are left out."""
+    out: dict[int, list[str]] = {}
+    if not artifact_ids:
+        return out
+    for artifact_id, tag in ctx.db.exec(
+        select(ArtifactTag.artifact_id, ArtifactTag.tag)
+        .where(ArtifactTag.artifact_id.in_(set(artifact_ids)))
+        .order_by(ArtifactTag.artifact_id, ArtifactTag.tag)
+    ):
+        out.setdefault(artifact_id, []).append(tag)
+    return out
 
 
 def _add_revision(

@@ -13,9 +13,10 @@ from sqlmodel import select
 
 from app.db import side_transaction
 from app.errors import Invalid, NotAuthenticated, NotFound
+from app.infra import ratelimit
 from app.models import Account, ApiToken, WebSession, utcnow
 from app.security.tokens import digest, new_secret
-from app.services import Ctx, ratelimit
+from app.services import Ctx
 
 SCOPES = ("read", "write")
 TOKEN_PREFIX = "cg_"  # noqa: S105 - a prefix, not a secret

@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from app.errors import Invalid, NotFound
+from app.infra import events
 from app.models import Account, Block, Community, Follow, PeerDomain
-from app.services import Ctx, events, follows
+from app.services import Ctx, follows
 
 
 def block(ctx: Ctx, member: Account, target: Account | Community) -> Block:

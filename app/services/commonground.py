@@ -23,8 +23,9 @@ from datetime import timedelta
 import numpy as np
 from sqlmodel import select
 
+from app.infra import events, jobs
 from app.models import Account, Artifact, CommonGroundMap, Job, Stance, Statement, utcnow
-from app.services import Ctx, events, jobs
+from app.services import Ctx
 
 MIN_STANCES = 2  # a participant counts once they took this many stances
 MIN_PARTICIPANTS = 4  # fewer people than this form one group

@@ -7,8 +7,9 @@ import re
 from sqlmodel import func, select
 
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.infra import events
 from app.models import Account, Community, Membership, utcnow
-from app.services import Ctx, events
+from app.services import Ctx
 from app.services.accounts import name_taken
 from app.text import render_markdown
 

@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from sqlmodel import select
 
 from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from app.infra import jobs
 from app.models import Account, Artifact, Ballot, Decision, get_row, utcnow
-from app.services import Ctx, artifacts, communities, governance, jobs
+from app.services import Ctx, artifacts, communities, governance
 
 METHODS = ("consent", "consensus")
 CHOICES = ("agree", "abstain", "disagree", "block")

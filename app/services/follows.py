@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlmodel import func, select
 
 from app.errors import Forbidden, Invalid, NotFound
+from app.infra import events
 from app.models import Account, Block, Community, Follow, Membership
-from app.services import Ctx, communities, events
+from app.services import Ctx, communities
 from app.services.accounts import find_local
 
 

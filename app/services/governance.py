@@ -19,6 +19,7 @@ from sqlmodel import func, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.infra import jobs
 from app.models import (
     Account,
     AlgorithmChange,
@@ -30,7 +31,8 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, algorithms, communities, jobs
+from app.services import Ctx, communities
+from app.services.ranking import choices, registry
 
 MODES = ("admins", "vote")
 CHOICES = ("yes", "no", "abstain")
@@ -185,14 +187,6 @@ def set_mode(ctx: Ctx, admin: Account, community: Community, mode: str) -> Commu
     return community
 
 
-def require_admin_governed(community: Community) -> None:
-    if community.algorithm_governance != "admins":
-        raise Forbidden(
-            "This community decides its algorithm by member vote: make a proposal.",
-            code="governed_by_vote",
-        )
-
-
 def propose(
     ctx: Ctx,
     member: Account,
@@ -212,8 +206,8 @@ def propose(
             code="governed_by_admins",
         )
     require_may_open_votes(ctx, member, community)
-    version = algorithms.get_version(ctx, version_id)
-    params = algorithms.checked_params(version, params)
+    version = registry.get_version(ctx, version_id)
+    params = choices.checked_params(version, params)
     if not window_hours <= MAX_WINDOW_HOURS:  # the shortest is the community's floor
         raise Invalid("The voting window is at most 30 days.", code="invalid_window")
     if not 0 <= threshold < 1:
@@ -302,7 +296,7 @@ def close_if_due(ctx: Ctx, proposal: AlgorithmProposal) -> AlgorithmProposal:
     ctx.db.add(proposal)
     if passed:
         community = ctx.db.get(Community, proposal.community_id)
-        choice = algorithms.choice_of(ctx, community=community) or FeedAlgorithmChoice(
+        choice = choices.choice_of(ctx, community=community) or FeedAlgorithmChoice(
             community_id=community.id, version_id=proposal.version_id
         )
         choice.version_id, choice.params, choice.updated_at = (

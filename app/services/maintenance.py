@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
+from app.infra import jobs, ratelimit
 from app.models import Job, utcnow
-from app.services import Ctx, auth, jobs, ratelimit
+from app.services import Ctx, auth
 
 PRUNE_EVERY = timedelta(hours=1)
 KEEP_DONE_JOBS = timedelta(days=7)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, update
 from sqlmodel import select
 
 from app.errors import Forbidden, Gone, Invalid, NotFound
+from app.infra import events, ratelimit
 from app.models import (
     Account,
     Community,
@@ -22,7 +23,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, blocks, communities, events, ratelimit
+from app.services import Ctx, blocks, communities
 from app.services.accounts import find_local, profile_url
 from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 

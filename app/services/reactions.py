@@ -11,8 +11,9 @@ from collections import defaultdict
 from sqlmodel import func, select
 
 from app.errors import Forbidden, Gone, Invalid
+from app.infra import events, ratelimit
 from app.models import Account, Block, Reaction
-from app.services import Ctx, events, ratelimit
+from app.services import Ctx
 from app.services.posts import get as get_post
 
 KINDS = ("like", "agree", "disagree", "pass")

@@ -14,8 +14,9 @@ from collections import Counter
 from sqlmodel import select
 
 from app.errors import Forbidden, Invalid, NotFound
+from app.infra import events
 from app.models import Account, Artifact, Stance, StanceHistory, Statement, get_row, utcnow
-from app.services import Ctx, artifacts, communities, events
+from app.services import Ctx, artifacts, communities
 
 STANCES = ("agree", "disagree", "pass")
 MAX_STATEMENT = 500

@@ -10,8 +10,10 @@ from fastapi.responses import Response
 from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import Forbidden, Invalid
+from app.infra import jobs
 from app.models import Account
-from app.services import accounts, algorithms, communities, jobs, peers
+from app.services import accounts, communities, peers
+from app.services.ranking import rankers
 from app.web.deps import Csrf, Member
 from app.web.forms import Confirm, confirmation, member, redisplayed_by, unconfirmed
 from app.web.templating import redirect, render
@@ -39,7 +41,7 @@ def admin_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]: 
         "communities": communities.list_all(ctx, limit=200),
         "queue": jobs.stats(ctx),
         "federation": peers.stats(ctx),
-        "sandbox": algorithms.sandbox_status(ctx.settings),
+        "sandbox": rankers.sandbox_status(ctx.settings),
     }
 
 

@@ -19,7 +19,8 @@ from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden, Invalid, NotFound
 from app.models import Account, AlgorithmModule, AlgorithmVersion
-from app.services import algorithms, communities, comparison, feeds, governance, ranking
+from app.services import communities, governance
+from app.services.ranking import choices, comparison, feeds, registry
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import member, redisplayed_by, show_error
 from app.web.profile_pages import settings_form
@@ -38,7 +39,7 @@ def highlighted(source: str) -> Markup:
 
 @router.get("/algorithms")
 def list_page(request: Request, ctx: CtxDep, viewer: Viewer) -> Response:
-    return render(request, "algorithms.html", modules=algorithms.list_modules(ctx))
+    return render(request, "algorithms.html", modules=registry.list_modules(ctx))
 
 
 def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:  # noqa: ANN001
@@ -54,11 +55,11 @@ def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:
         parent=parent,
         lineage=comparison.lineage(ctx, version)[1:],
         forks=comparison.forks_of(ctx, module),
-        versions=algorithms.versions(ctx, module),
+        versions=registry.versions(ctx, module),
         source=highlighted(version.source),
         report=json.loads(version.report),
         parameters=json.loads(version.parameters),
-        errors=algorithms.error_stats(ctx, version),
+        errors=registry.error_stats(ctx, version),
     )
 
 
@@ -70,7 +71,7 @@ def new_form(
     from_: Annotated[int | None, Query(alias="from", ge=1, le=MAX_ID)] = None,
 ) -> Response:
     """Write a module, or fork/edit one: the form starts from that version's source."""
-    parent = algorithms.get_version(ctx, from_) if from_ else None
+    parent = registry.get_version(ctx, from_) if from_ else None
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     return render(
         request,
@@ -84,7 +85,7 @@ def new_form(
 def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
     """The module form filled with what was typed (its error paths)."""
     forked_from = typed.get("forked_from", "")
-    parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
+    parent = registry.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
     mine = [c for c, m in communities.of_member(ctx, member(viewer)) if m.state == "active"]
     form = {
         "source": typed.get("source", parent.source if parent else STARTER),
@@ -104,17 +105,14 @@ def submit(
     forked_from: Annotated[CleanStr, Form(max_length=12)] = "",
     community: Annotated[CleanStr, Form(max_length=64)] = "",
 ) -> Response:
-    parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
+    parent = registry.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
     try:
         target = communities.get(ctx, community) if community else None
-        version = algorithms.submit(
-            ctx,
-            viewer,
-            source,
-            parent.id if parent else None,
-            community=target,
-            client=client_ip(request),
+        version = registry.submit(
+            ctx, viewer, source, parent.id if parent else None, client=client_ip(request)
         )
+        if target is not None:  # what it would change in this community's feed
+            comparison.report_ranking_diff(ctx, target, version)
     except DomainError as exc:
         ctx.db.rollback()
         findings = exc.detail if isinstance(exc.detail, list) else []
@@ -156,7 +154,7 @@ def import_page(
         if isinstance(fetched, DomainError):
             raise fetched
         origin, source, digest = fetched
-        version = algorithms.submit(
+        version = registry.submit(
             ctx, viewer, source, imported_from=(origin, digest), client=client_ip(request)
         )
     except DomainError as exc:
@@ -195,13 +193,13 @@ def rank(items, context, params):
 
 @router.get("/algorithms/{module_id}")
 def module_page(request: Request, module_id: Id, ctx: CtxDep, viewer: Viewer) -> Response:
-    module = algorithms.get_module(ctx, module_id)
-    return _version_page(request, ctx, algorithms.latest_version(ctx, module))
+    module = registry.get_module(ctx, module_id)
+    return _version_page(request, ctx, registry.latest_version(ctx, module))
 
 
 @router.get("/algorithm-versions/{version_id}")
 def version_page(request: Request, version_id: Id, ctx: CtxDep, viewer: Viewer) -> Response:
-    return _version_page(request, ctx, algorithms.get_version(ctx, version_id))
+    return _version_page(request, ctx, registry.get_version(ctx, version_id))
 
 
 @router.get("/algorithm-hashes/{digest}")
@@ -232,8 +230,8 @@ def community_algorithm_page(request: Request, ctx, viewer, typed: dict) -> tupl
     """A community's algorithm, changelog and proposals, with the form to switch or
     to propose (its forms' error paths show it again, filled in)."""
     community = communities.get(ctx, str(request.path_params.get("name", "")))
-    version, params = algorithms.active_for_community(ctx, community)
-    modules = algorithms.list_modules(ctx)
+    version, params = choices.active_for_community(ctx, community)
+    modules = registry.list_modules(ctx)
     return "community_algorithm.html", {
         "community": community,
         "active": version,
@@ -245,7 +243,7 @@ def community_algorithm_page(request: Request, ctx, viewer, typed: dict) -> tupl
                 ctx.db.get(Account, c.changed_by_id) if c.changed_by_id else None,
                 ctx.db.get(AlgorithmVersion, c.version_id),
             )
-            for c in algorithms.changelog(ctx, community)
+            for c in choices.changelog(ctx, community)
         ],
         "modules": modules,
         "module_names": {m.id: m.name for m, _ in modules},  # proposals and changes name theirs
@@ -292,9 +290,7 @@ def choose_for_community(
 ) -> Response:
     community = communities.get(ctx, name)
     try:
-        algorithms.set_community_algorithm(
-            ctx, viewer, community, version_id, _params(params), reason
-        )
+        choices.set_community_algorithm(ctx, viewer, community, version_id, _params(params), reason)
     except DomainError as exc:
         typed = {"version_id": version_id, "params": params, "reason": reason}
         return _community_algorithm_error(request, ctx, viewer, exc, typed)
@@ -311,7 +307,7 @@ def choose_for_me(
     params: Annotated[CleanStr, Form(max_length=8000)] = "{}",
 ) -> Response:
     try:
-        algorithms.set_member_algorithm(ctx, viewer, version_id, _params(params))
+        choices.set_member_algorithm(ctx, viewer, version_id, _params(params))
     except DomainError as exc:
         ctx.db.rollback()
         template, context = settings_form(request, ctx, viewer, {"params": params})
@@ -327,7 +323,7 @@ def diff_page(
     from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
     to: Annotated[int, Query(ge=1, le=MAX_ID)],
 ) -> Response:
-    a, b = algorithms.get_version(ctx, from_), algorithms.get_version(ctx, to)
+    a, b = registry.get_version(ctx, from_), registry.get_version(ctx, to)
     lines = comparison.source_diff(a, b).splitlines()
     return render(request, "algorithm_diff.html", a=a, b=b, lines=lines)
 
@@ -340,9 +336,9 @@ def preview(
     algorithm: Annotated[int, Query(ge=1, le=MAX_ID)],
 ) -> Response:
     """My home feed now, and under another algorithm, side by side."""
-    version = algorithms.get_version(ctx, algorithm)
+    version = registry.get_version(ctx, algorithm)
     current = feeds.home(ctx, viewer, limit=20)
-    other = feeds.home(ctx, viewer, limit=20, ranking=ranking.strategy(ctx, version, {}))
+    other = feeds.home(ctx, viewer, limit=20, ranking=feeds.strategy(ctx, version, {}))
     before = {item.post.id: i for i, item in enumerate(current.items)}
     moves = {}
     for i, item in enumerate(other.items):

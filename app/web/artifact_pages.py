@@ -17,7 +17,6 @@ from app.errors import DomainError, Invalid
 from app.models import Account, Artifact, Community
 from app.services import (
     Ctx,
-    artifact_feed,
     artifacts,
     commonground,
     communities,
@@ -26,6 +25,7 @@ from app.services import (
     stances,
 )
 from app.services.artifacts import KINDS, LINK_KINDS, TRANSITIONS, MergeConflict
+from app.services.ranking import feeds
 from app.services.textmerge import diff_stats
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import ShortField, TextField, path_id, redisplayed_by, show_error, submitted
@@ -144,7 +144,7 @@ def _list_context(
     kind: str | None,
     form: dict,
 ) -> dict:
-    feed = artifact_feed.community_feed(ctx, community, viewer, limit=200)
+    feed = feeds.community_artifacts(ctx, community, viewer, limit=200)
     wanted = kind if kind in KINDS else None
     ranked = [i for i in feed.items if wanted is None or i.artifact.kind == wanted]
     items = [i.artifact for i in ranked]

@@ -11,7 +11,8 @@ from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import DomainError, Forbidden
 from app.models import Community
-from app.services import Ctx, artifact_feed, artifacts, communities, feeds, follows, governance
+from app.services import Ctx, artifacts, communities, follows, governance
+from app.services.ranking import feeds
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import (
@@ -115,7 +116,7 @@ def community_page(
         "community.html",
         community=c,
         page=feeds.community(ctx, c, viewer, cursor=cursor),
-        top_artifacts=artifact_feed.community_feed(ctx, c, viewer, limit=5),
+        top_artifacts=feeds.community_artifacts(ctx, c, viewer, limit=5),
         due_for_review=artifacts.due_for_review(ctx, c),
         cursor=cursor,
         membership=communities.membership(ctx, viewer, c),

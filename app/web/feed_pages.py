@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from app.deps import CtxDep
-from app.services import communities, feeds
+from app.services import communities
+from app.services.ranking import feeds
 from app.web.deps import Viewer
 from app.web.templating import render
 

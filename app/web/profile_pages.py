@@ -11,7 +11,8 @@ from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
-from app.services import accounts, algorithms, auth, blocks, communities, feeds, follows
+from app.services import accounts, auth, blocks, communities, follows
+from app.services.ranking import choices, feeds, registry
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import OptionalShort, PasswordField, TextField, redisplayed_by
@@ -66,12 +67,10 @@ def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict
     ``typed`` (what was just entered) overrides the stored values."""
     form = {"display_name": viewer.display_name, "bio": viewer.bio, "avatar_url": viewer.avatar_url}
     form.update({k: v for k, v in typed.items() if k in form})
-    active, params = algorithms.active_for_member(ctx, viewer)
+    active, params = choices.active_for_member(ctx, viewer)
     approved = [
         (ctx.db.get(AlgorithmModule, v.module_id), v)
-        for v in (
-            algorithms.get_version(ctx, i) for i in sorted(algorithms.approved_for(ctx, viewer))
-        )
+        for v in (registry.get_version(ctx, i) for i in sorted(choices.approved_for(ctx, viewer)))
     ]
     context = {
         "form": form,

@@ -1,15 +1,15 @@
-"""Ranking modules as a domain: built-ins, submissions (immutable versions with a
-hash and a report), forks, and which algorithm a community or member uses."""
+"""The module registry: built-ins, submissions (immutable versions with a hash and
+a report), forks and their run errors. Which version a community or member uses
+is app/services/ranking/choices.py; what a submission would change in a
+community's feed is comparison.py."""
 
 from __future__ import annotations
 
 import ast
 import hashlib
 import json
-import re
 import statistics
 import time
-from dataclasses import replace
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -19,47 +19,22 @@ from algorithms.builtin import NAMES as BUILTINS
 from algorithms.builtin import source_of
 from algorithms.lint import lint
 from algorithms.runner import Module, RunFailed, run
-from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap, isolation
-from app.config import Settings
+from algorithms.sandbox import Pool, SandboxUnavailable
 from app.db import side_transaction, unlocked
-from app.errors import DomainError, Forbidden, Invalid, NotFound
+from app.errors import DomainError, Invalid, NotFound
+from app.infra import ratelimit
 from app.models import (
     Account,
-    AlgorithmChange,
     AlgorithmModule,
     AlgorithmRunError,
     AlgorithmVersion,
-    Community,
-    FeedAlgorithmChoice,
     get_row,
     utcnow,
 )
-from app.services import Ctx, communities, ratelimit
+from app.services import Ctx
+from app.services.ranking.rankers import public_error, sandbox_pool
 
 DEFAULT = "chronological"
-_pool: Pool | None = None
-
-
-def sandbox_pool(settings: Settings | None = None) -> Pool:
-    """This process's pool of sandbox zygotes (refuses to exist without bubblewrap),
-    sized by ``settings.sandbox_max_zygotes`` when a caller has the settings."""
-    global _pool
-    if _pool is None:
-        if bubblewrap() is None:
-            raise SandboxUnavailable("bubblewrap (bwrap) is not installed on this server")
-        _pool = Pool()
-    if settings is not None and _pool.limits.max_zygotes != settings.sandbox_max_zygotes:
-        _pool.limits = replace(_pool.limits, max_zygotes=settings.sandbox_max_zygotes)
-    return _pool
-
-
-def sandbox_status(settings: Settings) -> dict:
-    """For the admin page: how submitted modules are confined, and the pool."""
-    status = isolation()
-    status["zygotes"] = (
-        f"{_pool.live() if _pool else 0} live, at most {settings.sandbox_max_zygotes}"
-    )
-    return status
 
 
 def metadata(source: str) -> tuple[str, str, dict]:
@@ -260,7 +235,6 @@ def submit(
     source: str,
     forked_from: int | None = None,
     pool: Pool | None = None,
-    community: Community | None = None,
     imported_from: tuple[str, str] | None = None,
     client: str | None = None,
 ) -> AlgorithmVersion:
@@ -310,13 +284,6 @@ def submit(
     version = _add_version(ctx, module, source, author, parent, report)
     if imported_from is not None:
         version.forked_from_sha256 = imported_from[1]
-    if community is not None:  # what it would change in this community's feed
-        from app.services.comparison import compare
-
-        with unlocked(ctx.db):  # the version is stored; comparing runs the module twice
-            report["ranking_diff"] = compare(ctx, community, version)
-        version.report = json.dumps(report)
-        ctx.db.add(version)
     return version
 
 
@@ -326,143 +293,6 @@ class LintFailed(Invalid):
     def __init__(self, findings: list[dict]) -> None:
         super().__init__(findings)  # type: ignore[arg-type] - detail is the list of findings
         self.detail = findings
-
-
-# --- choosing ----------------------------------------------------------------
-
-
-def choice_of(
-    ctx: Ctx, *, community: Community | None = None, account: Account | None = None
-) -> FeedAlgorithmChoice | None:
-    column = (
-        FeedAlgorithmChoice.community_id
-        if community is not None
-        else FeedAlgorithmChoice.account_id
-    )
-    owner = community if community is not None else account
-    return ctx.db.exec(select(FeedAlgorithmChoice).where(column == owner.id)).first()
-
-
-def active_for_community(ctx: Ctx, community: Community) -> tuple[AlgorithmVersion, dict]:
-    choice = choice_of(ctx, community=community)
-    if choice is None:
-        return builtin_version(ctx, DEFAULT), {}
-    return ctx.db.get(AlgorithmVersion, choice.version_id), json.loads(choice.params)
-
-
-def checked_params(version: AlgorithmVersion, params: dict | None) -> dict:
-    try:
-        contract.merge_params(json.loads(version.parameters), params or {})
-    except contract.ContractError as exc:
-        raise Invalid(str(exc), code="invalid_params") from exc
-    return params or {}
-
-
-def set_community_algorithm(
-    ctx: Ctx,
-    actor: Account,
-    community: Community,
-    version_id: int,
-    params: dict | None,
-    reason: str = "",
-) -> AlgorithmChange:
-    """An admin of an admin-governed community switches its algorithm; the change
-    goes into the public changelog."""
-    from app.services import governance
-
-    communities.require_role(ctx, actor, community, "admin")
-    governance.require_admin_governed(community)
-    version = get_version(ctx, version_id)
-    params = checked_params(version, params)
-    if len(reason) > 1000:
-        raise Invalid("Reasons are at most 1,000 characters.", code="invalid_reason")
-    choice = choice_of(ctx, community=community) or FeedAlgorithmChoice(
-        community_id=community.id, version_id=version.id
-    )
-    choice.version_id, choice.params, choice.updated_at = version.id, json.dumps(params), utcnow()
-    ctx.db.add(choice)
-    change = AlgorithmChange(
-        community_id=community.id,
-        version_id=version.id,
-        params=json.dumps(params),
-        changed_by_id=actor.id,
-        reason=reason,
-    )
-    ctx.db.add(change)
-    ctx.db.flush()
-    return change
-
-
-def approved_for(ctx: Ctx, account: Account) -> set[int]:
-    """Versions a member may pick for their home feed: those their communities
-    chose, plus the built-ins."""
-    ids = {builtin_version(ctx, key).id for key in BUILTINS}
-    for community, membership in communities.of_member(ctx, account):
-        if membership.state == "active" and (choice := choice_of(ctx, community=community)):
-            ids.add(choice.version_id)
-    return ids
-
-
-def set_member_algorithm(
-    ctx: Ctx, account: Account, version_id: int, params: dict | None
-) -> FeedAlgorithmChoice:
-    version = get_version(ctx, version_id)
-    if version.id not in approved_for(ctx, account):
-        raise Forbidden(
-            "Pick an algorithm one of your communities approved, or a built-in.",
-            code="algorithm_not_approved",
-        )
-    params = checked_params(version, params)
-    choice = choice_of(ctx, account=account) or FeedAlgorithmChoice(
-        account_id=account.id, version_id=version.id
-    )
-    choice.version_id, choice.params, choice.updated_at = version.id, json.dumps(params), utcnow()
-    ctx.db.add(choice)
-    ctx.db.flush()
-    return choice
-
-
-def active_for_member(ctx: Ctx, account: Account) -> tuple[AlgorithmVersion, dict]:
-    choice = choice_of(ctx, account=account)
-    if choice is None:
-        return builtin_version(ctx, DEFAULT), {}
-    return ctx.db.get(AlgorithmVersion, choice.version_id), json.loads(choice.params)
-
-
-def changelog(ctx: Ctx, community: Community) -> list[AlgorithmChange]:
-    return list(
-        ctx.db.exec(
-            select(AlgorithmChange)
-            .where(AlgorithmChange.community_id == community.id)
-            .order_by(AlgorithmChange.id.desc())
-        )
-    )
-
-
-_RAISED = re.compile(r"^(\w{1,80})(?: \(line (\d{1,6})\))?: ")
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-
-
-def public_error(message: str) -> str:
-    """What anyone may see of a live run's failure: for an exception the module
-    raised, its class and line only (its text can carry the viewer's data); our
-    own words otherwise, minus anything quoted from the module's output (an item
-    id or factor name can smuggle data out too). The full text is shown only for
-    dry runs on the shipped fixtures, to the author who submits."""
-    if raised := _RAISED.match(message):
-        return f"{raised[1]} at line {raised[2]}" if raised[2] else raised[1]
-    return _QUOTED.sub("…", message)[:300]
-
-
-def record_failure(ctx: Ctx, version: AlgorithmVersion, kind: str, message: str) -> None:
-    """Count a failed run against its version (also while a page is only read),
-    keeping only the data-free part of its message."""
-    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=public_error(message))
-    if not ctx.db.info.get("read_only"):
-        ctx.db.add(row)
-        return
-    with side_transaction(ctx.db) as own:
-        own.add(row)
 
 
 def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:

@@ -10,10 +10,12 @@ from itertools import combinations
 
 from sqlmodel import select
 
+from app.db import unlocked
 from app.models import AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
-from app.services import Ctx, algorithms
-from app.services.feeds import FeedContext
-from app.services.ranking import ModuleRanking
+from app.services import Ctx
+from app.services.ranking import choices, registry
+from app.services.ranking.rankers import ModuleRanking
+from app.services.ranking.types import FeedContext
 
 CANDIDATES = 500
 
@@ -60,7 +62,7 @@ def compare(
 ) -> dict:
     """The new version against the community's current algorithm, on its last
     500 threads: overlap of the top 20, Kendall's tau, what moves in and out."""
-    current, current_params = algorithms.active_for_community(ctx, community)
+    current, current_params = choices.active_for_community(ctx, community)
     posts = community_candidates(ctx, community)
     before = ranked_ids(ctx, current, current_params, posts)
     after = ranked_ids(ctx, version, params or {}, posts)
@@ -76,6 +78,18 @@ def compare(
         "moved_in": [x for x in top_after if x not in top_before],
         "moved_out": [x for x in top_before if x not in top_after],
     }
+
+
+def report_ranking_diff(ctx: Ctx, community: Community, version: AlgorithmVersion) -> None:
+    """Add to a just-submitted version's report what it would change in this
+    community's feed. The version is stored first: comparing runs the module
+    twice, so it holds no lock meanwhile."""
+    with unlocked(ctx.db):
+        diff = compare(ctx, community, version)
+    report = json.loads(version.report)
+    report["ranking_diff"] = diff
+    version.report = json.dumps(report)
+    ctx.db.add(version)
 
 
 def source_diff(a: AlgorithmVersion, b: AlgorithmVersion) -> str:
@@ -103,7 +117,7 @@ def lineage(ctx: Ctx, version: AlgorithmVersion, depth: int = 50) -> list[Algori
 
 def forks_of(ctx: Ctx, module: AlgorithmModule) -> list[tuple[AlgorithmModule, AlgorithmVersion]]:
     """Other modules whose versions were forked from this module's versions."""
-    mine = [v.id for v in algorithms.versions(ctx, module)]
+    mine = [v.id for v in registry.versions(ctx, module)]
     rows = ctx.db.exec(
         select(AlgorithmModule, AlgorithmVersion)
         .join(AlgorithmVersion, AlgorithmVersion.module_id == AlgorithmModule.id)

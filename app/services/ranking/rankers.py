@@ -1,38 +1,148 @@
-"""Feeds ranked by algorithm modules: candidates become contract-v1 items, the
-module ranks them (built-ins in-process, submitted ones in the sandbox), and a
-failure falls back to newest-first with a visible notice and a recorded error."""
+"""Ranking strategies: newest first, a module version ranking a window now (built-ins
+in-process, submitted ones in the sandbox), for posts and artifacts alike. A
+module failure falls back to newest first with a visible notice and, for
+posts, a recorded error."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections import OrderedDict, defaultdict
+from dataclasses import replace
 
 import orjson
 from sqlalchemy import func
 from sqlmodel import select
 
 from algorithms import contract
-from algorithms.runner import Module, RunFailed, run
-from algorithms.sandbox import SandboxUnavailable
+from algorithms.runner import Module, Result, RunFailed, run
+from algorithms.sandbox import Pool, SandboxUnavailable, bubblewrap, isolation
+from app.config import Settings
+from app.db import side_transaction
 from app.models import (
     Account,
     AlgorithmModule,
+    AlgorithmRunError,
     AlgorithmVersion,
+    Artifact,
     Community,
     Follow,
     Membership,
     Post,
     PostTag,
     Reaction,
+    utcnow,
 )
-from app.services import Ctx, algorithms, reactions
-from app.services.feeds import CHRONOLOGICAL, Candidate, Chronological, FeedContext, Ranked
+from app.services import Ctx, reactions
+from app.services.ranking import artifact_items
+from app.services.ranking.types import (
+    STANCE_VALUE,
+    ArtifactItem,
+    Candidate,
+    FeedContext,
+    Ranked,
+    unix,
+)
 from app.text import plain_text
 
-STANCE_VALUE = {"agree": 1.0, "pass": 0.0, "disagree": -1.0}
+
+class Chronological:
+    """Newest first. The placeholder strategy until communities choose modules."""
+
+    name = "Chronological"
+    keyset = True
+    notice = None
+
+    def __init__(self, version: int | None = None, sha256: str | None = None) -> None:
+        self.version, self.sha256 = version, sha256
+
+    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
+        ordered = sorted(posts, key=lambda p: (p.created_at, p.id), reverse=True)
+        return [
+            Ranked(p, unix(p.created_at), {"posted at (unix time)": unix(p.created_at)})
+            for p in ordered
+        ]
+
+
+CHRONOLOGICAL = Chronological()
+
+
+_pool: Pool | None = None
+
+
+def sandbox_pool(settings: Settings | None = None) -> Pool:
+    """This process's pool of sandbox zygotes (refuses to exist without bubblewrap),
+    sized by ``settings.sandbox_max_zygotes`` when a caller has the settings."""
+    global _pool
+    if _pool is None:
+        if bubblewrap() is None:
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed on this server")
+        _pool = Pool()
+    if settings is not None and _pool.limits.max_zygotes != settings.sandbox_max_zygotes:
+        _pool.limits = replace(_pool.limits, max_zygotes=settings.sandbox_max_zygotes)
+    return _pool
+
+
+def sandbox_status(settings: Settings) -> dict:
+    """For the admin page: how submitted modules are confined, and the pool."""
+    status = isolation()
+    status["zygotes"] = (
+        f"{_pool.live() if _pool else 0} live, at most {settings.sandbox_max_zygotes}"
+    )
+    return status
+
+
+_RAISED = re.compile(r"^(\w{1,80})(?: \(line (\d{1,6})\))?: ")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def public_error(message: str) -> str:
+    """What anyone may see of a live run's failure: for an exception the module
+    raised, its class and line only (its text can carry the viewer's data); our
+    own words otherwise, minus anything quoted from the module's output (an item
+    id or factor name can smuggle data out too). The full text is shown only for
+    dry runs on the shipped fixtures, to the author who submits."""
+    if raised := _RAISED.match(message):
+        return f"{raised[1]} at line {raised[2]}" if raised[2] else raised[1]
+    return _QUOTED.sub("…", message)[:300]
+
+
+def record_failure(ctx: Ctx, version: AlgorithmVersion, kind: str, message: str) -> None:
+    """Count a failed run against its version (also while a page is only read),
+    keeping only the data-free part of its message."""
+    row = AlgorithmRunError(version_id=version.id, kind=kind[:20], message=public_error(message))
+    if not ctx.db.info.get("read_only"):
+        ctx.db.add(row)
+        return
+    with side_transaction(ctx.db) as own:
+        own.add(row)
+
+
+RUN_ERRORS = (RunFailed, SandboxUnavailable, contract.ContractError)
+
+
+def run_module(
+    version: AlgorithmVersion,
+    module_row: AlgorithmModule,
+    items: list[dict],
+    context: dict,
+    params: dict,
+) -> Result:
+    """Run one module version on contract-v1 items, the one way every feed does:
+    a built-in in-process, a submitted module in this process's sandbox pool.
+    Raises one of ``RUN_ERRORS`` when it cannot rank them."""
+    module = (
+        Module.builtin_module(module_row.builtin_key)
+        if module_row.builtin_key
+        else Module(module_row.name, version.source, version.sha256)
+    )
+    pool = None if module_row.builtin_key else sandbox_pool()
+    return run(module, items, context, params, pool, defaults=json.loads(version.parameters))
+
+
 CACHE_SECONDS = 60.0
 CACHE_ENTRIES = 512
 
@@ -239,24 +349,11 @@ class ModuleRanking:
         module_context = context_for(
             ctx, context.viewer, posts, context.now.timestamp(), context.limit
         )
-        module = (
-            Module.builtin_module(self.module.builtin_key)
-            if self.module.builtin_key
-            else Module(self.module.name, self.version_row.source, self.sha256)
-        )
         try:
-            pool = None if self.module.builtin_key else algorithms.sandbox_pool()
-            result = run(
-                module,
-                items,
-                module_context,
-                self.params,
-                pool,
-                defaults=json.loads(self.version_row.parameters),
-            )
-        except (RunFailed, SandboxUnavailable, contract.ContractError) as exc:
+            result = run_module(self.version_row, self.module, items, module_context, self.params)
+        except RUN_ERRORS as exc:
             kind = getattr(exc, "kind", "contract")
-            algorithms.record_failure(ctx, self.version_row, kind, str(exc))
+            record_failure(ctx, self.version_row, kind, str(exc))
             self.notice = (
                 f"“{self.name}” could not rank this feed ({kind}: {exc}); "
                 "showing newest first instead."
@@ -266,14 +363,33 @@ class ModuleRanking:
         return [Ranked(by_uri[r.item_id], r.score, r.why) for r in result.ranked]
 
 
-def strategy(ctx: Ctx, version: AlgorithmVersion, params: dict, community: Community | None = None):  # noqa: ANN201
-    """Chronological stays a fast keyset feed; built-ins rank a window inline; a
-    community's submitted module is served from its background snapshot."""
-    module = ctx.db.get(AlgorithmModule, version.module_id)
-    if module.builtin_key == algorithms.DEFAULT and not params:
-        return Chronological(version.version, version.sha256)
-    if community is not None and module.builtin_key is None:
-        from app.services.snapshots import SnapshotRanking
+def newest_artifacts_first(rows: list[Artifact]) -> list[ArtifactItem]:
+    return [
+        ArtifactItem(
+            a, a.updated_at.timestamp(), {"updated at (unix time)": a.updated_at.timestamp()}
+        )
+        for a in sorted(rows, key=lambda a: a.updated_at, reverse=True)
+    ]
 
-        return SnapshotRanking(community, version, module, params)
-    return ModuleRanking(version, module, params)
+
+def rank_artifacts(
+    ctx: Ctx,
+    viewer: Account | None,
+    rows: list[Artifact],
+    version: AlgorithmVersion,
+    module_row: AlgorithmModule,
+    params: dict,
+    limit: int,
+) -> tuple[list[ArtifactItem], str | None]:
+    """Run the module now: (ranked items, or newest first with a notice if it failed)."""
+    items = artifact_items.items_for(ctx, rows)
+    context = context_for(ctx, viewer, [], utcnow().timestamp(), limit)
+    context["ratings"] = artifact_items.ratings(ctx, rows)
+    by_uri = {a.uri: a for a in rows}
+    try:
+        result = run_module(version, module_row, items, context, params)
+    except RUN_ERRORS as exc:
+        kind = getattr(exc, "kind", "contract")
+        notice = f"“{module_row.name}” could not rank these ({kind}); showing the newest first."
+        return newest_artifacts_first(rows), notice
+    return [ArtifactItem(by_uri[r.item_id], r.score, r.why) for r in result.ranked], None

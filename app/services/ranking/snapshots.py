@@ -1,8 +1,9 @@
 """Background rankings of community feeds by submitted (sandboxed) modules.
 
-A job ranks a community's newest threads and stores the order; the community
-page serves that order, with threads newer than the snapshot on top (marked as
-such) until the next run. The page never waits for untrusted code; built-in
+A job (app/services/ranking/feeds.py) ranks a community's newest threads or
+artifacts and stores the order here; the community page serves that order, with
+threads newer than the snapshot (artifacts changed since) on top, marked as
+such, until the next run. The page never waits for untrusted code; built-in
 modules, which are trusted and fast, still rank inline.
 """
 
@@ -15,20 +16,23 @@ from datetime import timedelta
 from sqlmodel import select
 
 from app.db import side_transaction
+from app.infra import jobs
 from app.models import (
     AlgorithmModule,
     AlgorithmVersion,
+    Artifact,
     Community,
     Job,
     Post,
     RankingSnapshot,
     utcnow,
 )
-from app.services import Ctx, algorithms, jobs
-from app.services.feeds import WINDOW, Candidate, Chronological, FeedContext, Ranked, Sources
-from app.services.feeds import candidate_window as _candidates
+from app.services import Ctx
+from app.services.ranking.rankers import Chronological, newest_artifacts_first
+from app.services.ranking.types import ArtifactItem, Candidate, FeedContext, Ranked
 
 KIND = "algorithms.rank_community"
+ARTIFACTS_KIND = "algorithms.rank_artifacts"
 REFRESH_AFTER = timedelta(minutes=5)
 
 
@@ -91,39 +95,6 @@ def store(
     ctx.db.add(snapshot)
 
 
-def submitted_choice(
-    ctx: Ctx, community_id: int
-) -> tuple[Community, AlgorithmVersion, AlgorithmModule, dict] | None:
-    """What a background ranking job runs: the community's active module and
-    parameters, or None when there is nothing to do (the community is gone, or
-    its module is a built-in, which ranks inline)."""
-    community = ctx.db.get(Community, community_id)
-    if community is None:
-        return None
-    version, params = algorithms.active_for_community(ctx, community)
-    module = ctx.db.get(AlgorithmModule, version.module_id)
-    if module.builtin_key:
-        return None
-    return community, version, module, params
-
-
-@jobs.handler(KIND)
-def rank_community(ctx: Ctx, payload: dict) -> None:
-    from app.services.ranking import ModuleRanking
-
-    if (choice := submitted_choice(ctx, payload["community_id"])) is None:
-        return
-    community, version, module, params = choice
-    posts = _candidates(
-        ctx, Sources(community_ids=[community.id], top_level_only=True), None, WINDOW
-    )
-    ranking = ModuleRanking(version, module, params)
-    ranked = ranking.rank(posts, FeedContext(ctx=ctx, viewer=None, now=utcnow(), limit=20))
-    if ranking.notice:  # the module failed: keep the last good snapshot
-        return
-    store(ctx, community, version, params, [[r.post.id, r.score, r.factors] for r in ranked])
-
-
 class SnapshotRanking:
     """Serves a stored ranking; newer threads go on top until the next run."""
 
@@ -158,3 +129,36 @@ class SnapshotRanking:
         ranked = [Ranked(p, *order[p.id]) for p in posts if p.id in order]
         ranked.sort(key=lambda r: (-r.score, -r.post.created_at.timestamp()))
         return on_top + ranked
+
+
+def artifacts_from_snapshot(
+    ctx: Ctx,
+    community: Community,
+    rows: list[Artifact],
+    version: AlgorithmVersion,
+    module_row: AlgorithmModule,
+    params: dict,
+) -> tuple[list[ArtifactItem], str | None]:
+    """The stored order; artifacts changed since it was computed go on top (marked
+    so) and a fresh ranking is queued, as is one for a snapshot older than
+    ``REFRESH_AFTER`` (stances move scores without changing the artifact)."""
+    snapshot = latest(ctx, community, version, params, feed="artifacts")
+    if snapshot is None:
+        schedule(ctx, community.id, ARTIFACTS_KIND)
+        notice = (
+            f"“{module_row.name}” is ranking these in the background; "
+            "showing the newest first until it is done."
+        )
+        return newest_artifacts_first(rows), notice
+    changed = [a for a in rows if a.updated_at > snapshot.computed_at]
+    if changed or snapshot.computed_at < utcnow() - REFRESH_AFTER:
+        schedule(ctx, community.id, ARTIFACTS_KIND)
+    order = {row_id: (score, why) for row_id, score, why in json.loads(snapshot.ranked)}
+    on_top = [
+        ArtifactItem(item.artifact, float("inf"), {"changed since the last ranking": 1.0})
+        for item in newest_artifacts_first(changed)
+    ]
+    moved = {a.id for a in changed}
+    ranked = [ArtifactItem(a, *order[a.id]) for a in rows if a.id in order and a.id not in moved]
+    ranked.sort(key=lambda i: (-i.score, -i.artifact.updated_at.timestamp()))
+    return on_top + ranked, None

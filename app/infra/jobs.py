@@ -39,8 +39,8 @@ from sqlmodel import Session, SQLModel, select
 
 from app.config import Settings
 from app.db import begin_writing
+from app.infra.context import Ctx
 from app.models import Job, utcnow
-from app.services import Ctx
 
 log = logging.getLogger("commonground.jobs")
 

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 
-from app.services import Ctx
+from app.infra.context import Ctx
 
 log = logging.getLogger("commonground.events")
 Listener = Callable[..., None]

@@ -32,8 +32,8 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.db import begin_writing
 from app.errors import RateLimited
+from app.infra.context import Ctx
 from app.models import RateLimitHit, utcnow
-from app.services import Ctx
 
 BUCKET_MAX = 255  # RateLimitHit.bucket
 Action = Literal["login", "signup", "post", "reaction", "token", "module", "inbox"]

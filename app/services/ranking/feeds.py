@@ -1,0 +1,199 @@
+"""The feed service: every feed, of posts or of artifacts, goes through here.
+
+Pages and the API never order a feed themselves. They describe *where* a feed's
+candidates come from (:class:`~app.services.ranking.types.Sources`) and this
+module picks the strategy the community or member chose (:func:`strategy`),
+ranks, paginates and presents. Beneath it, in import order: ``types`` (the
+vocabulary), ``candidates`` and ``artifact_items`` (what a module is given),
+``rankers`` and ``snapshots`` (strategies), ``registry`` (module versions),
+``choices`` (who uses which) and ``comparison`` (what a version would change).
+The background jobs that keep submitted modules' rankings fresh live here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from app.errors import DomainError
+from app.infra import jobs
+from app.models import Account, AlgorithmModule, AlgorithmVersion, Community, utcnow
+from app.services import Ctx, artifacts
+from app.services.ranking import choices, registry, snapshots
+from app.services.ranking.candidates import (
+    candidate_posts,
+    candidate_window,
+    full_posts,
+    home_sources,
+)
+from app.services.ranking.rankers import (
+    CHRONOLOGICAL,
+    Chronological,
+    ModuleRanking,
+    rank_artifacts,
+)
+from app.services.ranking.snapshots import SnapshotRanking, artifacts_from_snapshot
+from app.services.ranking.types import (
+    MAX_LIMIT,
+    WINDOW,
+    ArtifactFeed,
+    Cursor,
+    FeedContext,
+    FeedItem,
+    FeedPage,
+    Ranking,
+    Sources,
+)
+from app.services.views import present
+
+
+def strategy(
+    ctx: Ctx, version: AlgorithmVersion, params: dict, community: Community | None = None
+) -> Ranking:
+    """Chronological stays a fast keyset feed; built-ins rank a window inline; a
+    community's submitted module is served from its background snapshot."""
+    module = ctx.db.get(AlgorithmModule, version.module_id)
+    if module.builtin_key == registry.DEFAULT and not params:
+        return Chronological(version.version, version.sha256)
+    if community is not None and module.builtin_key is None:
+        return SnapshotRanking(community, version, module, params)
+    return ModuleRanking(version, module, params)
+
+
+def build_feed(
+    ctx: Ctx,
+    sources: Sources,
+    *,
+    viewer: Account | None,
+    cursor: str | None = None,
+    limit: int = 20,
+    ranking: Ranking = CHRONOLOGICAL,
+    now: datetime | None = None,
+) -> FeedPage:
+    """The one feed pipeline: source candidates, rank them, paginate, present."""
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise DomainError(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
+    after = Cursor.decode(cursor) if cursor else None
+    if viewer is not None and sources.viewer_id is None:
+        sources = replace(sources, viewer_id=viewer.id)
+    context = FeedContext(ctx=ctx, viewer=viewer, now=now or datetime.now(UTC), limit=limit)
+    if ranking.keyset:
+        window = candidate_posts(ctx, sources, after, limit + 1)
+        ranked = ranking.rank(window[:limit], context)
+        oldest = window[limit - 1] if len(window) > limit else None
+        next_cursor = Cursor(oldest.created_at, oldest.id).encode() if oldest else None
+    else:
+        window = candidate_window(ctx, sources, after, WINDOW)
+        # the window is fixed by its newest post, so later pages rank the same window
+        anchor = after or (Cursor(window[0].created_at, window[0].id + 1) if window else None)
+        offset = after.offset if after else 0
+        ranked_all = ranking.rank(window, context)
+        ranked = full_posts(ctx, ranked_all[offset : offset + limit])
+        more = offset + limit < len(ranked_all)
+        next_cursor = (
+            Cursor(anchor.created_at, anchor.id, offset + limit).encode()
+            if more and anchor
+            else None
+        )
+    views = {v.id: v for v in present(ctx, [r.post for r in ranked], viewer)}
+    version, sha = getattr(ranking, "version", None), getattr(ranking, "sha256", None)
+    items = [
+        FeedItem(views[r.post.id], r.score, r.factors, ranking.name, version, sha) for r in ranked
+    ]
+    return FeedPage(items, next_cursor, ranking.name, version, sha, ranking.notice)
+
+
+def home(
+    ctx: Ctx,
+    viewer: Account,
+    *,
+    cursor: str | None = None,
+    limit: int = 20,
+    ranking: Ranking | None = None,
+) -> FeedPage:
+    """The viewer's home feed, ranked by the algorithm they chose (or chronological)."""
+    if ranking is None:
+        ranking = strategy(ctx, *choices.active_for_member(ctx, viewer))
+    return build_feed(
+        ctx, home_sources(ctx, viewer), viewer=viewer, cursor=cursor, limit=limit, ranking=ranking
+    )
+
+
+def community(
+    ctx: Ctx,
+    group: Community,
+    viewer: Account | None,
+    *,
+    cursor: str | None = None,
+    limit: int = 20,
+) -> FeedPage:
+    """A community's threads (top-level posts), ranked by the community's algorithm."""
+    chosen = strategy(ctx, *choices.active_for_community(ctx, group), community=group)
+    sources = Sources(community_ids=[group.id], top_level_only=True)
+    return build_feed(ctx, sources, viewer=viewer, cursor=cursor, limit=limit, ranking=chosen)
+
+
+def profile(
+    ctx: Ctx, author: Account, viewer: Account | None, *, cursor: str | None = None, limit: int = 20
+) -> FeedPage:
+    return build_feed(
+        ctx, Sources(author_ids=[author.id]), viewer=viewer, cursor=cursor, limit=limit
+    )
+
+
+def tag(
+    ctx: Ctx, name: str, viewer: Account | None, *, cursor: str | None = None, limit: int = 20
+) -> FeedPage:
+    return build_feed(ctx, Sources(tag=name.lower()), viewer=viewer, cursor=cursor, limit=limit)
+
+
+def community_artifacts(
+    ctx: Ctx, community: Community, viewer: Account | None, *, limit: int = 50
+) -> ArtifactFeed:
+    """The community's artifacts ranked by the community's chosen algorithm (the
+    most recently updated ``WINDOW`` are candidates). Built-in modules rank inline;
+    a submitted module's order comes from a background job's snapshot, so the page
+    never waits on untrusted code. Newest first, with a notice, when neither can."""
+    rows = artifacts.in_community(ctx, community, limit=WINDOW)
+    version, params = choices.active_for_community(ctx, community)
+    module_row = ctx.db.get(AlgorithmModule, version.module_id)
+    if module_row.builtin_key:
+        ranked, notice = rank_artifacts(ctx, viewer, rows, version, module_row, params, limit)
+    else:
+        ranked, notice = artifacts_from_snapshot(ctx, community, rows, version, module_row, params)
+    return ArtifactFeed(module_row.name, version.version, version.sha256, notice, ranked[:limit])
+
+
+# --- background rankings by submitted modules ---------------------------------
+
+
+@jobs.handler(snapshots.KIND)
+def rank_community(ctx: Ctx, payload: dict) -> None:
+    """Rank a community's newest threads with its submitted module and keep the order."""
+    if (choice := choices.submitted_choice(ctx, payload["community_id"])) is None:
+        return
+    community, version, module, params = choice
+    posts = candidate_window(
+        ctx, Sources(community_ids=[community.id], top_level_only=True), None, WINDOW
+    )
+    ranking = ModuleRanking(version, module, params)
+    ranked = ranking.rank(posts, FeedContext(ctx=ctx, viewer=None, now=utcnow(), limit=20))
+    if ranking.notice:  # the module failed: keep the last good snapshot
+        return
+    snapshots.store(
+        ctx, community, version, params, [[r.post.id, r.score, r.factors] for r in ranked]
+    )
+
+
+@jobs.handler(snapshots.ARTIFACTS_KIND)
+def rank_community_artifacts(ctx: Ctx, payload: dict) -> None:
+    """Rank a community's artifacts with its submitted module and keep the order."""
+    if (choice := choices.submitted_choice(ctx, payload["community_id"])) is None:
+        return
+    community, version, module_row, params = choice
+    rows = artifacts.in_community(ctx, community, limit=WINDOW)
+    ranked, notice = rank_artifacts(ctx, None, rows, version, module_row, params, 50)
+    if notice is not None:
+        return  # the module failed: keep the last good snapshot
+    rows_ranked = [[i.artifact.id, i.score, i.why] for i in ranked]
+    snapshots.store(ctx, community, version, params, rows_ranked, feed="artifacts")
