@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine, select
 
+from app.config import missing_database_driver
 from app.errors import DomainError
 
 Mode = Literal["read", "write"]
@@ -52,7 +53,14 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+class MissingDatabaseDriver(RuntimeError):
+    """The URL's database needs a driver this install lacks (see the message for the extra)."""
+
+
 def make_engine(url: str) -> Engine:
+    problem = missing_database_driver(url)
+    if problem:
+        raise MissingDatabaseDriver(problem)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

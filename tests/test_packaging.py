@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -77,8 +78,17 @@ def clean_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def requirements_of(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as whl:
+        (metadata,) = [n for n in whl.namelist() if n.endswith(".dist-info/METADATA")]
+        text = whl.read(metadata).decode()
+    return [line.split(":", 1)[1].strip() for line in text.splitlines() if "Requires-Dist" in line]
+
+
 def test_a_wheel_install_migrates(tmp_path: Path) -> None:
     wheel = build_wheel(ROOT, tmp_path / "dist")
+    psycopg = [r for r in requirements_of(wheel) if r.startswith("psycopg")]
+    assert psycopg and all('extra == "postgres"' in r for r in psycopg), psycopg
     venv = fresh_venv_with(wheel, tmp_path)
     env = clean_env(tmp_path)
 
@@ -107,3 +117,91 @@ def test_a_wheel_install_migrates(tmp_path: Path) -> None:
         (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
     assert {t.name for t in SQLModel.metadata.sorted_tables} <= tables
     assert [version] == ScriptDirectory(str(ROOT / "app" / "migrations")).get_heads()
+
+
+# Prepended to a subprocess: from here on, importing psycopg fails as if it were not
+# installed (the SQLite-only install, `pip install commonground` without [postgres]).
+BLOCK_PSYCOPG = """
+import sys
+
+class NoPsycopg:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("psycopg", "psycopg_binary", "psycopg_c", "psycopg2"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoPsycopg())
+"""
+
+
+def run_without_psycopg(
+    code: str, tmp: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CG_")}
+    environ |= {"CG_DATA_DIR": str(tmp / "data"), **env}
+    return subprocess.run(
+        [sys.executable, "-c", BLOCK_PSYCOPG + code, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        env=environ,
+    )
+
+
+def test_a_sqlite_install_imports_migrates_and_serves_without_psycopg(tmp_path: Path) -> None:
+    code = """
+import sqlite3
+from fastapi.testclient import TestClient
+from app.config import Settings
+from app.main import create_app
+from app.migrate import is_current, upgrade
+
+db_file, data_dir = sys.argv[1:]
+url = "sqlite:///" + db_file
+upgrade(url)
+assert is_current(url)
+settings = Settings(data_dir=data_dir, database_url=url)
+with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as client:
+    print("status", client.get("/").status_code)
+with sqlite3.connect(db_file) as conn:
+    tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+print("tables", len(tables))
+print("psycopg loaded", any(m.startswith("psycopg") for m in sys.modules))
+"""
+    run = run_without_psycopg(code, tmp_path, str(tmp_path / "no_pg.db"), str(tmp_path / "data"))
+    assert run.returncode == 0, run.stderr
+    assert "status 200" in run.stdout
+    assert f"tables {len(SQLModel.metadata.sorted_tables) + 1}" in run.stdout  # + alembic_version
+    assert "psycopg loaded False" in run.stdout
+
+
+def test_the_blocker_really_blocks_psycopg(tmp_path: Path) -> None:
+    run = run_without_psycopg("import psycopg", tmp_path)
+    assert run.returncode == 1 and "No module named 'psycopg'" in run.stderr
+
+
+PG_URL = "postgresql+psycopg://commonground@127.0.0.1:5432/commonground"
+
+
+def test_postgres_without_psycopg_names_the_extra_in_the_cli(tmp_path: Path) -> None:
+    code = """
+from app.cli import main
+main(["migrate"])
+"""
+    run = run_without_psycopg(code, tmp_path, CG_DATABASE_URL=PG_URL)
+    assert run.returncode == 1
+    assert "pip install 'commonground[postgres]'" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_postgres_without_psycopg_names_the_extra_when_making_an_engine(tmp_path: Path) -> None:
+    code = """
+from app.db import make_engine
+try:
+    make_engine(sys.argv[1])
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+    run = run_without_psycopg(code, tmp_path, PG_URL)
+    assert run.returncode == 0, run.stderr
+    assert "pip install 'commonground[postgres]'" in run.stdout
