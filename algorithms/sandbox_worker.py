@@ -102,7 +102,7 @@ def write_message(stream, payload, limit):
     stream.flush()
 
 
-def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
     if level or name not in ALLOWED:
         raise ImportError(f"import of {name!r} is not allowed")
     return ALLOWED[name]
@@ -164,7 +164,7 @@ def main():
         meta = {"name": namespace["NAME"], "parameters": namespace["PARAMETERS"]}
         json.dumps(meta)
         rank = namespace["rank"]
-    except BaseException as exc:  # noqa: BLE001 - report, don't die silently
+    except BaseException as exc:  # report, don't die silently
         write_message(
             stdout,
             {"error": f"module failed to load: {type(exc).__name__}: {exc}"},
@@ -190,7 +190,7 @@ def main():
             )
         except RecursionError:
             write_message(stdout, {"error": "RecursionError: too deep"}, limits["output_bytes"])
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             write_message(
                 stdout, {"error": f"{type(exc).__name__}: {str(exc)[:500]}"}, limits["output_bytes"]
             )

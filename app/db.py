@@ -137,7 +137,7 @@ def _postgres_begin(conn: Connection) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # DBAPI types
     dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -61,7 +61,7 @@ def items(n: int, rng: random.Random) -> tuple[list[dict], dict]:
     }
 
 
-def time_calls(fn, repeats: int) -> float:  # noqa: ANN001
+def time_calls(fn, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
         t = time.perf_counter()

@@ -18,7 +18,7 @@ schema = schemathesis.openapi.from_asgi(
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case, app, api_user) -> None:  # noqa: ANN001
+def test_no_server_errors(case, app, api_user) -> None:
     if not hasattr(app.state, "fuzz_token"):  # seed once per operation; examples reuse it
         alice = api_user("alice")
         alice.post("/api/v1/communities", {"name": "garden", "charter": "be kind"})

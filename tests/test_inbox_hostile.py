@@ -255,7 +255,7 @@ def stored(engine: Engine) -> dict[str, int]:
         return {name: conn.execute(text(sql)).scalar_one() for name, sql in queries.items()}
 
 
-def post(client: TestClient, body: bytes, headers: dict[str, str]):  # noqa: ANN201
+def post(client: TestClient, body: bytes, headers: dict[str, str]):
     return client.post(INBOX_PATH, content=body, headers=headers)
 
 
@@ -266,7 +266,7 @@ def assert_refused(
     headers: dict[str, str],
     status: int,
     code: str | None = None,
-):  # noqa: ANN201 - the response
+):  # the response
     before = stored(engine)
     r = post(client, body, headers)
     assert r.status_code == status, r.text

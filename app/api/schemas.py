@@ -43,7 +43,7 @@ class BoundedJSONRequest(Request):
 class BoundedJSONRoute(APIRoute):
     """The route class of every API router, so every JSON body we take is bounded."""
 
-    def get_route_handler(self):  # noqa: ANN201
+    def get_route_handler(self):
         handler = super().get_route_handler()
 
         async def bounded(request: Request) -> Response:

@@ -266,7 +266,7 @@ class ModuleRanking:
         return [Ranked(by_uri[r.item_id], r.score, r.why) for r in result.ranked]
 
 
-def strategy(ctx: Ctx, version: AlgorithmVersion, params: dict, community: Community | None = None):  # noqa: ANN201
+def strategy(ctx: Ctx, version: AlgorithmVersion, params: dict, community: Community | None = None):
     """Chronological stays a fast keyset feed; built-ins rank a window inline; a
     community's submitted module is served from its background snapshot."""
     module = ctx.db.get(AlgorithmModule, version.module_id)

@@ -41,7 +41,7 @@ def list_page(request: Request, ctx: CtxDep, viewer: Viewer) -> Response:
     return render(request, "algorithms.html", modules=algorithms.list_modules(ctx))
 
 
-def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:  # noqa: ANN001
+def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:
     module = ctx.db.get(AlgorithmModule, version.module_id)
     author = ctx.db.get(Account, module.author_id) if module.author_id else None
     parent = ctx.db.get(AlgorithmVersion, version.parent_id) if version.parent_id else None
@@ -81,7 +81,7 @@ def new_form(
     )
 
 
-def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The module form filled with what was typed (its error paths)."""
     forked_from = typed.get("forked_from", "")
     parent = algorithms.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None

@@ -236,7 +236,7 @@ def artifact_page(request: Request, ctx: CtxDep, viewer: Viewer, artifact_id: Id
     return _artifact_page(request, ctx, viewer, artifacts.get(ctx, artifact_id))
 
 
-def _act(request: Request, ctx: Ctx, viewer: Account, artifact_id: int, action, done: str):  # noqa: ANN001, ANN202
+def _act(request: Request, ctx: Ctx, viewer: Account, artifact_id: int, action, done: str):
     """Run a form's action; on a domain error show the artifact page with the reason."""
     try:
         action()

@@ -56,7 +56,7 @@ def new_form(request: Request, viewer: Member) -> Response:
     return render(request, "community_new.html", form={})
 
 
-def new_community_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def new_community_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     fields = ("name", "title", "description", "charter", "join_policy")
     return "community_new.html", {"form": {k: typed.get(k, "") for k in fields}}
 

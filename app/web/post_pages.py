@@ -29,7 +29,7 @@ PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Kind = Annotated[CleanStr, Form(pattern=r"^(like|agree|disagree|pass)$")]
 
 
-def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
+def _thread_context(ctx, post, viewer) -> dict:
     root, replies = posts.thread(ctx, post, viewer=viewer)
     views = present(ctx, [root, *replies], viewer)
     deletable = {p.id for p in (root, *replies) if posts.can_delete(ctx, viewer, p)}
@@ -47,7 +47,7 @@ def compose_form(
     return render(request, "compose.html", form={"community": community}, my_communities=mine)
 
 
-def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     form = {k: typed.get(k, "") for k in ("text", "community", "title")}
     return "compose.html", {"form": form, "my_communities": mine}
