@@ -49,10 +49,6 @@ class DatabaseBusy(DomainError):
     retry_after = 5
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 class MissingDatabaseDriver(RuntimeError):
     """The URL's database needs a driver this install lacks (see the message for the extra)."""
 

@@ -364,11 +364,6 @@ class AlgorithmChangeOut(BaseModel):
     created_at: datetime
 
 
-class JobStatsOut(BaseModel):
-    by_state: dict[str, int]
-    recent_failures: list[dict]
-
-
 class ErrorOut(BaseModel):
     error: str
     detail: str | list[dict]
