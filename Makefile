@@ -14,7 +14,7 @@ PORT ?= 8000
 # The instance's address, from which every stored URL is made: CG_DOMAIN if set, else this port.
 INSTANCE_DOMAIN := CG_DOMAIN=$${CG_DOMAIN:-127.0.0.1:$(PORT)}
 
-.PHONY: run install test lint deadcode format demo federation-demo worker bench clean
+.PHONY: run install test lint deadcode mutation format demo federation-demo worker bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,13 @@ lint: $(STAMP) deadcode
 deadcode: $(STAMP)
 	$(BIN)/vulture
 
+## mutation: mutation testing of the rule-bearing modules ([tool.mutmut] in pyproject.toml),
+## then the survivors. Slow: narrow it, e.g. make mutation MUTANTS='app.services.textmerge.*'
+MUTANTS ?=
+mutation: $(STAMP)
+	$(BIN)/mutmut run --max-children $$(nproc) $(MUTANTS)
+	$(BIN)/mutmut results
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
@@ -74,4 +81,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/feed.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache .hypothesis mutants
