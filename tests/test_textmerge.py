@@ -10,6 +10,7 @@ import pytest
 from app.services.textmerge import (
     MAX_BLOCK_WORK,
     Conflict,
+    _touch,
     attribute,
     diff_stats,
     merge3,
@@ -119,6 +120,15 @@ def test_a_repeated_word_in_a_long_line_is_not_treated_as_noise() -> None:
     assert rebuilt(old, new) == (old, new)
 
 
+def test_a_character_inserted_into_a_long_rule_is_only_an_insertion() -> None:
+    """Each "-" is a token of its own: 300 of the same token are still matched."""
+    assert runs("-" * 300, "-" * 150 + "x" + "-" * 150) == [
+        ("equal", "-" * 150),
+        ("insert", "x"),
+        ("equal", "-" * 150),
+    ]
+
+
 def test_a_line_inserted_among_many_identical_lines_is_only_an_insertion() -> None:
     old = "- - - - - - - - - -\n" * 300
     new = "- - - - - - - - - -\n" * 150 + "a new line\n" + "- - - - - - - - - -\n" * 150
@@ -138,6 +148,8 @@ def test_diff_stats_count_words_not_spaces() -> None:
     ops = word_diff("the rain falls", "the cold, cold rain")
     assert diff_stats(ops) == {"words_added": 3, "words_removed": 1}  # cold , cold / falls
     assert diff_stats(word_diff("same", "same")) == {"words_added": 0, "words_removed": 0}
+    two_runs = word_diff("a b c d", "a X b c Y Z d")  # every run counts, not the last
+    assert diff_stats(two_runs) == {"words_added": 3, "words_removed": 0}
 
 
 # --- merge3 ---------------------------------------------------------------------------------
@@ -188,6 +200,36 @@ def test_a_conflict_shows_the_base_and_both_versions_of_the_place() -> None:
 )
 def test_insertions_at_the_same_place_conflict(mine: str, theirs: str) -> None:
     assert not merge3(BASE, mine, theirs).clean
+
+
+def test_a_rewrite_conflicts_with_every_edit_inside_it() -> None:
+    """Mine rewrites lines 1-10, theirs edits lines 3 and 6: one conflict, showing
+    both of their edits against my rewrite."""
+    base = "".join(f"{i}\n" for i in range(12))
+    mine = "0\nrewritten\n11\n"
+    theirs = base.replace("3\n", "three\n").replace("6\n", "six\n")
+    middle = "".join(f"{i}\n" for i in range(1, 11))
+    assert merge3(base, mine, theirs).conflicts == [
+        Conflict(middle, "rewritten\n", middle.replace("3", "three").replace("6", "six"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "touching"),
+    [
+        ((2, 2), (2, 2), True),  # two insertions at one point
+        ((2, 2), (1, 2), True),  # an insertion at the end of a change
+        ((1, 1), (1, 3), True),  # at its start
+        ((0, 1), (1, 2), False),  # neighbouring lines
+        ((0, 2), (1, 3), True),  # overlapping lines
+        ((3, 3), (1, 2), False),
+    ],
+)
+def test_whether_two_changes_touch_does_not_depend_on_which_comes_first(
+    a: tuple[int, int], b: tuple[int, int], touching: bool
+) -> None:
+    assert _touch((*a, []), (*b, [])) is touching
+    assert _touch((*b, []), (*a, [])) is touching
 
 
 def test_changes_one_line_apart_do_not_touch() -> None:
