@@ -129,13 +129,21 @@ def test_record_logs_the_attempt_as_it_was(ctx: Ctx) -> None:
 
 
 def test_a_failure_counts_and_opens_the_breaker_at_the_threshold(ctx: Ctx) -> None:
+    ctx = Ctx(ctx.db, ctx.settings.model_copy(update={"breaker_base_seconds": 7.0}))
     for _ in range(BREAKER_THRESHOLD - 1):
         delivery.record(ctx, None, INBOX, None, "refused", DOWN)
     row = domain_row(ctx)
     assert row.consecutive_failures == BREAKER_THRESHOLD - 1 and row.open_until is None
     assert row.last_failure_at is not None and row.last_success_at is None
     delivery.record(ctx, None, INBOX, None, "refused", DOWN)
-    assert domain_row(ctx).open_until is not None
+    row = domain_row(ctx)
+    assert row.open_until is not None and row.last_failure_at is not None
+    # open for the configured first delay, from the failure that reached the threshold
+    assert row.open_until - row.last_failure_at == timedelta(seconds=7)
+    delivery.record(ctx, None, INBOX, None, "refused", DOWN)
+    row = domain_row(ctx)
+    assert row.open_until is not None and row.last_failure_at is not None
+    assert row.open_until - row.last_failure_at == timedelta(seconds=14)
 
 
 def test_an_answer_closes_the_breaker_but_only_a_success_is_noted_as_one(ctx: Ctx) -> None:
