@@ -17,11 +17,11 @@ from app.config import Settings, load_settings
 def _settings() -> Settings:
     try:
         return load_settings()
-    except Exception as exc:  # noqa: BLE001 - pydantic explains which CG_* variable is wrong
+    except Exception as exc:  # pydantic explains which CG_* variable is wrong
         raise click.ClickException(f"configuration error:\n{exc}") from exc
 
 
-def _ctx_transaction(settings: Settings):  # noqa: ANN202
+def _ctx_transaction(settings: Settings):
     from contextlib import contextmanager
 
     from app import plugins
@@ -31,7 +31,7 @@ def _ctx_transaction(settings: Settings):  # noqa: ANN202
     plugins.load()  # the same event listeners (e.g. federation) as the server
 
     @contextmanager
-    def run():  # noqa: ANN202
+    def run():
         engine = make_engine(settings.resolved_database_url)
         try:
             with transaction(engine) as db:
@@ -145,7 +145,7 @@ def _worker_thread(settings: Settings) -> None:
     """The worker inside `serve --with-worker`: a daemon thread with its own loop."""
     try:
         _run_worker(settings, asyncio.Event())
-    except Exception:  # noqa: BLE001 - the web server keeps serving; the error is logged
+    except Exception:  # the web server keeps serving; the error is logged
         logging.getLogger("commonground.worker").exception("background worker stopped")
 
 

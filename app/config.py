@@ -7,6 +7,7 @@ PostgreSQL ``CG_DATABASE_URL`` (see ``deploy/``).
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import os
 import secrets
@@ -18,6 +19,33 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def missing_database_driver(url: str) -> str | None:
+    """Why ``url`` cannot be opened for want of its driver, or None.
+
+    psycopg is the optional ``commonground[postgres]`` extra, so a SQLite install never
+    needs it; a PostgreSQL URL without it should say which extra to install instead of
+    failing deep inside SQLAlchemy. Only PostgreSQL URLs ever import the driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # not a URL at all: SQLAlchemy's own error says so
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    driver = parsed.get_driver_name()  # "psycopg2" for a bare postgresql://
+    try:
+        importlib.import_module(driver)
+    except ImportError:
+        hint = "" if driver == "psycopg" else " and write the URL as postgresql+psycopg://…"
+        return (
+            f"the database URL names PostgreSQL, whose driver {driver} is not installed: "
+            f"pip install 'commonground[postgres]'{hint}"
+        )
+    return None
 
 
 def host_of(domain: str) -> str:
@@ -103,6 +131,14 @@ class Settings(BaseSettings):
         v = v.strip().lower()
         if not v or "/" in v or "@" in v or " " in v:
             raise ValueError("CG_DOMAIN must be host[:port], e.g. social.example.org")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver_installed(cls, v: str) -> str:
+        problem = missing_database_driver(v) if v else None
+        if problem:
+            raise ValueError(f"CG_DATABASE_URL: {problem}")
         return v
 
     @model_validator(mode="after")

@@ -38,6 +38,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine, select
 
+from app.config import missing_database_driver
 from app.errors import DomainError
 
 Mode = Literal["read", "write"]
@@ -54,11 +55,14 @@ class DatabaseBusy(DomainError):
     retry_after = 5
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+class MissingDatabaseDriver(RuntimeError):
+    """The URL's database needs a driver this install lacks (see the message for the extra)."""
 
 
 def make_engine(url: str) -> Engine:
+    problem = missing_database_driver(url)
+    if problem:
+        raise MissingDatabaseDriver(problem)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -124,13 +128,13 @@ def _sqlite_begin(conn: Connection, lock: threading.Lock) -> None:
 _READING_STATEMENTS = ("SELECT", "PRAGMA")
 
 
-def _sqlite_before_execute(  # noqa: PLR0913 - SQLAlchemy's event signature
+def _sqlite_before_execute(
     conn: Connection,
-    cursor,
+    cursor: object,
     statement: str,
-    parameters,
-    context,
-    executemany: bool,  # noqa: ANN001
+    parameters: object,
+    context: object,
+    *_: object,  # executemany
 ) -> None:
     if "cg_deferred_writer" not in conn.info:
         return
@@ -171,7 +175,7 @@ def _postgres_begin(conn: Connection) -> None:
         conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DBAPI types
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # DBAPI types
     dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -1,4 +1,7 @@
-"""Alembic, driven from code so the CLI and tests need no alembic.ini on the path."""
+"""Alembic, driven from code so the CLI and tests need no alembic.ini on the path.
+
+The scripts live inside the package (``app/migrations``) so that an installed wheel,
+not only a source checkout, can ``commonground migrate``."""
 
 from __future__ import annotations
 
@@ -11,8 +14,7 @@ from alembic.script import ScriptDirectory
 
 from app.db import make_engine
 
-ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS = ROOT / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:

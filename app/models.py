@@ -20,7 +20,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def get_row(db, model: type, row_id: object):  # noqa: ANN001, ANN201
+def get_row(db, model: type, row_id: object):
     """The row with this id, or None; ids outside the column's range (which the
     database would reject with an error) simply find nothing."""
     if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 < row_id <= MAX_ID:

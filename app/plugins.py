@@ -5,13 +5,13 @@ from __future__ import annotations
 
 
 def load() -> None:
-    import app.services.commonground  # noqa: F401
-    import app.services.decisions  # noqa: F401
-    import app.services.governance  # noqa: F401
-    import app.services.maintenance  # noqa: F401
+    import app.services.commonground
+    import app.services.decisions
+    import app.services.governance
+    import app.services.maintenance
     import app.services.ranking.feeds  # noqa: F401
-    import federation.artifacts  # noqa: F401
-    import federation.backfill  # noqa: F401
-    import federation.delivery  # noqa: F401
-    import federation.inbox  # noqa: F401
+    import federation.artifacts
+    import federation.backfill
+    import federation.delivery
+    import federation.inbox
     import federation.outbound  # noqa: F401

@@ -64,7 +64,7 @@ def items(n: int, rng: random.Random) -> tuple[list[dict], dict]:
     }
 
 
-def time_calls(fn, repeats: int) -> float:  # noqa: ANN001
+def time_calls(fn, repeats: int) -> float:
     samples = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -76,7 +76,7 @@ def time_calls(fn, repeats: int) -> float:  # noqa: ANN001
 FASTEST: list[tuple[float, float]] = []  # (in-process, sandbox) minimum of each row
 
 
-def side_by_side(first, second, repeats: int) -> tuple[float, float]:  # noqa: ANN001
+def side_by_side(first, second, repeats: int) -> tuple[float, float]:
     """Medians of two calls timed alternately, so that load from elsewhere on the
     machine falls on both alike; the minimums go to FASTEST (on a loaded machine
     they show the cost without waiting for a CPU)."""

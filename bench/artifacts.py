@@ -64,7 +64,7 @@ WORDS = [
 ]
 
 
-def timed(fn, runs: int) -> float:  # noqa: ANN001
+def timed(fn, runs: int) -> float:
     values = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -83,7 +83,7 @@ def prose(rng: random.Random, words: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def populate_map(ctx: Ctx, members: int, statements: int, density: float, seed: int):  # noqa: ANN201
+def populate_map(ctx: Ctx, members: int, statements: int, density: float, seed: int):
     rng = random.Random(seed)
     owner = accounts.register(ctx, f"owner{seed}", "x" * 12)
     community = communities.create(ctx, owner, f"map{seed}")
@@ -135,7 +135,7 @@ def populate_map(ctx: Ctx, members: int, statements: int, density: float, seed: 
     return art, len(rows)
 
 
-def map_figures(engine, settings: Settings, quick: bool) -> dict:  # noqa: ANN001
+def map_figures(engine, settings: Settings, quick: bool) -> dict:
     out = {}
     for members in (100, 1000):
         with transaction(engine) as db:
@@ -150,7 +150,7 @@ def map_figures(engine, settings: Settings, quick: bool) -> dict:  # noqa: ANN00
     return out
 
 
-def history_figures(engine, settings: Settings, quick: bool) -> dict:  # noqa: ANN001
+def history_figures(engine, settings: Settings, quick: bool) -> dict:
     rng = random.Random(5)
     revisions = 200 if quick else 1000
     with transaction(engine) as db:

@@ -78,7 +78,7 @@ class ActorHost(ThreadingHTTPServer):
         ).encode()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 self.send_response(200)
                 self.send_header("Content-Type", "application/activity+json")
                 self.send_header("Content-Length", str(len(doc)))
@@ -220,11 +220,11 @@ def _worker_env(url: str, data_dir: str) -> dict:
     }
 
 
-def _drain(engine, kind: str, url: str, data_dir: str, expected: int) -> float:  # noqa: ANN001
+def _drain(engine, kind: str, url: str, data_dir: str, expected: int) -> float:
     """Run one worker until ``expected`` jobs of ``kind`` are done; the steady-state
     rate in jobs per second, timed from the first finished job (so the worker's
     start-up, ~1 s of imports, is not counted as delivery time)."""
-    worker = subprocess.Popen(  # noqa: S603 - our own command
+    worker = subprocess.Popen(  # our own command
         [str(BIN / "commonground"), "worker"],
         env=_worker_env(url, data_dir),
         stdout=subprocess.DEVNULL,
@@ -261,7 +261,7 @@ def delivery_and_processing(url: str, n: int) -> dict:
     data_dir = tempfile.mkdtemp(prefix="cg-bench-fed-")
     settings = _settings(url, data_dir)
     port = free_port()
-    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])  # noqa: S603
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
     time.sleep(0.5)
     inbox = f"http://{HOST}:{port}/inbox"
     try:

@@ -33,11 +33,6 @@ from federation.vocab import AS_PUBLIC
 STANCE_ACTIVITY = {"agree": "Like", "disagree": "Dislike", "pass": "Ignore"}
 
 
-def _revision_author(ctx: Ctx, artifact: Artifact) -> Account | None:
-    rev = ctx.db.get(ArtifactRevision, artifact.current_revision_id or 0)
-    return ctx.db.get(Account, rev.author_id) if rev else None
-
-
 def page(ctx: Ctx, artifact: Artifact) -> dict:
     """The AS2 object of a local artifact."""
     community = artifacts.community_of(ctx, artifact)

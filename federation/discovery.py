@@ -19,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 CORS = {"Access-Control-Allow-Origin": "*"}
 
 
-def parse_acct(ctx, resource: str) -> str:  # noqa: ANN001
+def parse_acct(ctx, resource: str) -> str:
     """The local name a WebFinger resource names, or a 400/404 with the reason."""
     resource = resource.strip()
     if resource.startswith(("http://", "https://")):

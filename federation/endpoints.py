@@ -97,7 +97,7 @@ OutboxCursor = Annotated[str | None, Query(max_length=40, pattern=CURSOR_PATTERN
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _outbox_rows(actor: Account | Community):  # noqa: ANN202
+def _outbox_rows(actor: Account | Community):
     """What an actor's outbox lists: a member's own posts, or a community's posts and
     artifacts, whether or not anyone followed it when they were written (not
     deleted posts, nor those of authors hidden from everyone, e.g. suspended)."""
@@ -186,7 +186,7 @@ def _follower_query(target: Account | Community):
     )
 
 
-def _id_page(ctx: Ctx, uri: str, q, page: bool, before: int | None) -> dict:  # noqa: ANN001
+def _id_page(ctx: Ctx, uri: str, q, page: bool, before: int | None) -> dict:
     if not page:
         return _collection(uri, ctx.db.exec(select(func.count()).select_from(q.subquery())).one())
     if before:

@@ -26,7 +26,7 @@ PUBLIC_ALIASES = frozenset({AS_PUBLIC, "as:Public", "Public"})
 MAX_REPLY_DEPTH = 8
 
 
-class NeedsFetch(Exception):  # noqa: N818 - a request, not an error
+class NeedsFetch(Exception):  # a request, not an error
     """The handler needs the document at ``url`` (an actor or an object) first."""
 
     def __init__(self, url: str, kind: str) -> None:
@@ -34,7 +34,7 @@ class NeedsFetch(Exception):  # noqa: N818 - a request, not an error
         self.url, self.kind = url, kind
 
 
-class Ignored(Exception):  # noqa: N818 - an outcome, not an error
+class Ignored(Exception):  # an outcome, not an error
     """The activity is valid but there is nothing for us to do with it."""
 
 

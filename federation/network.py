@@ -132,7 +132,7 @@ async def ensure_known(engine: Engine, settings: Settings, target: str) -> None:
 
             try:
                 return resolve_target(ctx, handle)
-            except Exception:  # noqa: BLE001 - unknown: look it up below
+            except Exception:  # unknown: look it up below
                 return None
 
         if await in_db(engine, settings, find) is not None:

@@ -86,7 +86,7 @@ def _context(ctx: Ctx, post: Post) -> tuple[Account, Community | None, Post | No
     return author, community, parent
 
 
-def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> set[str]:  # noqa: ANN001
+def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> set[str]:
     """Who hears about a local member's post: their remote followers, remote people
     mentioned, the remote author replied to, and a remote community it is in."""
     uris = [a.uri for a in follows.remote_followers(ctx, author)]

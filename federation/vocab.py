@@ -46,10 +46,3 @@ def wants_as2(accept: str) -> bool:
     if "application/activity+json" in accept:
         return True
     return "application/ld+json" in accept and "activitystreams" in accept
-
-
-def is_as2_content_type(value: str) -> bool:
-    value = value.lower()
-    if value.startswith("application/activity+json"):
-        return True
-    return value.startswith("application/ld+json") and "activitystreams" in value

@@ -39,7 +39,7 @@ def main(out: Path = OUT) -> None:
     if chromium is None:
         sys.exit("chromium is not on PATH (Debian: apt-get install chromium)")
     with ServerProcess() as server, sync_playwright() as p:
-        print(server.run("demo-data").stdout.strip())  # noqa: T201
+        print(server.run("demo-data").stdout.strip())
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport=VIEWPORT)
@@ -57,7 +57,7 @@ def main(out: Path = OUT) -> None:
         finally:
             browser.close()
     size = out.stat().st_size
-    print(f"wrote {out} ({size:,} bytes)")  # noqa: T201
+    print(f"wrote {out} ({size:,} bytes)")
     if size > MAX_BYTES:
         sys.exit(f"{out} is larger than {MAX_BYTES:,} bytes; keep README images small")
 

@@ -154,7 +154,7 @@ def ctx(settings: Settings, engine: Engine) -> Iterator[Ctx]:
 
 
 @pytest.fixture
-def new_ctx(settings: Settings, engine: Engine):  # noqa: ANN201
+def new_ctx(settings: Settings, engine: Engine):
     """Open a fresh committed transaction: ``with new_ctx() as ctx: ...``."""
     from contextlib import contextmanager
 
@@ -191,7 +191,7 @@ def app(settings: Settings, engine: Engine) -> FastAPI:
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:  # noqa: ANN001
+def client(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://127.0.0.1:8000") as c:
         yield c
 
@@ -211,24 +211,24 @@ class Api:
         self.token = r.json()["token"]
         self.headers = {"Authorization": f"Bearer {self.token}"}
 
-    def get(self, path: str, **kw):  # noqa: ANN003, ANN201
+    def get(self, path: str, **kw):
         return self.client.get(path, headers=self.headers, **kw)
 
-    def post(self, path: str, json: object = None, **kw):  # noqa: ANN003, ANN201
+    def post(self, path: str, json: object = None, **kw):
         return self.client.post(path, json=json, headers=self.headers, **kw)
 
-    def patch(self, path: str, json: object = None, **kw):  # noqa: ANN003, ANN201
+    def patch(self, path: str, json: object = None, **kw):
         return self.client.patch(path, json=json, headers=self.headers, **kw)
 
-    def put(self, path: str, json: object = None, **kw):  # noqa: ANN003, ANN201
+    def put(self, path: str, json: object = None, **kw):
         return self.client.put(path, json=json, headers=self.headers, **kw)
 
-    def delete(self, path: str, **kw):  # noqa: ANN003, ANN201
+    def delete(self, path: str, **kw):
         return self.client.delete(path, headers=self.headers, **kw)
 
 
 @pytest.fixture
-def api_user(client: TestClient):  # noqa: ANN201
+def api_user(client: TestClient):
     """Make members through the API: ``alice = api_user("alice")``."""
     return lambda username: Api(client, username)
 

@@ -223,4 +223,4 @@ class ServerProcess:
         self.stop()
         if exc_type is not None:
             # pytest shows captured stdout of a failing test
-            print(f"--- server output ({self.url}) ---\n{self.output()}")  # noqa: T201
+            print(f"--- server output ({self.url}) ---\n{self.output()}")

@@ -21,7 +21,7 @@ needs_sandbox = pytest.mark.usefixtures("sandbox_required")
 
 
 @pytest.fixture
-def garden(api_user):  # noqa: ANN001, ANN201
+def garden(api_user):
     alice, bob = api_user("alice"), api_user("bob")
     alice.post("/api/v1/communities", {"name": "garden"})
     bob.post("/api/v1/communities/garden/join")
@@ -35,7 +35,7 @@ def builtin(api, key_name: str) -> dict:
     return next(a for a in api.get("/api/v1/algorithms").json() if a["name"] == key_name)
 
 
-def test_builtins_are_listed_with_source_and_hash(garden) -> None:  # noqa: ANN001
+def test_builtins_are_listed_with_source_and_hash(garden) -> None:
     alice = garden["alice"]
     names = {a["name"] for a in alice.get("/api/v1/algorithms").json()}
     assert {
@@ -52,7 +52,7 @@ def test_builtins_are_listed_with_source_and_hash(garden) -> None:  # noqa: ANN0
     assert hashlib.sha256(source.content).hexdigest() == bridging["latest"]["sha256"]
 
 
-def test_default_feed_is_chronological_with_version_and_hash(garden) -> None:  # noqa: ANN001
+def test_default_feed_is_chronological_with_version_and_hash(garden) -> None:
     feed = garden["alice"].get("/api/v1/communities/garden/feed").json()
     assert feed["algorithm"] == "Chronological" and len(feed["sha256"]) == 64
     assert [i["post"]["id"] for i in feed["items"]] == [
@@ -62,7 +62,7 @@ def test_default_feed_is_chronological_with_version_and_hash(garden) -> None:  #
     assert feed["items"][0]["why"]["sha256"] == feed["sha256"]
 
 
-def test_community_admin_switches_the_algorithm_with_a_changelog(garden) -> None:  # noqa: ANN001
+def test_community_admin_switches_the_algorithm_with_a_changelog(garden) -> None:
     alice, bob = garden["alice"], garden["bob"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
     r = bob.put("/api/v1/communities/garden/algorithm", {"algorithm": recent})
@@ -92,7 +92,7 @@ def test_community_admin_switches_the_algorithm_with_a_changelog(garden) -> None
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_params"
 
 
-def test_members_pick_only_approved_algorithms(garden, api_user) -> None:  # noqa: ANN001
+def test_members_pick_only_approved_algorithms(garden, api_user) -> None:
     bob = garden["bob"]
     bridging = builtin(bob, "Bridging")["latest"]["version_id"]
     r = bob.put("/api/v1/me/feed-algorithm", {"algorithm": bridging})
@@ -101,7 +101,7 @@ def test_members_pick_only_approved_algorithms(garden, api_user) -> None:  # noq
     assert bob.put("/api/v1/me/feed-algorithm", {"algorithm": 999999}).status_code == 404
 
 
-def test_lint_failures_list_each_finding(garden) -> None:  # noqa: ANN001
+def test_lint_failures_list_each_finding(garden) -> None:
     r = garden["alice"].post("/api/v1/algorithms", {"source": "import os\nNAME = 1\n"})
     assert r.status_code == 422 and r.json()["error"] == "lint_failed"
     findings = r.json()["detail"]
@@ -110,7 +110,7 @@ def test_lint_failures_list_each_finding(garden) -> None:  # noqa: ANN001
 
 
 @needs_sandbox
-def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:  # noqa: ANN001
+def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:
     from app.infra import jobs
 
     alice, bob = garden["alice"], garden["bob"]
@@ -163,7 +163,7 @@ def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:  # noqa:
 
 
 @needs_sandbox
-def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, settings) -> None:  # noqa: ANN001
+def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, settings) -> None:
     from app.infra import jobs
 
     alice = garden["alice"]
@@ -190,7 +190,7 @@ def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, sett
     assert "could not rank" in preview["notice"]
 
 
-def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001
+def _expire(new_ctx, proposal_id: int) -> None:
     """Let the voting window pass (its closing job waits for the closing time)."""
     from datetime import timedelta
 
@@ -202,7 +202,7 @@ def _expire(new_ctx, proposal_id: int) -> None:  # noqa: ANN001
         ctx.db.add(proposal)
 
 
-def _close(new_ctx, engine, settings, proposal_id: int) -> None:  # noqa: ANN001
+def _close(new_ctx, engine, settings, proposal_id: int) -> None:
     """Let the voting window pass and the closing job run (reads never close a vote)."""
     from app.infra import jobs
 
@@ -214,7 +214,7 @@ def _close(new_ctx, engine, settings, proposal_id: int) -> None:  # noqa: ANN001
     assert jobs.run_one(engine, settings, "w").state == "done"
 
 
-def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> None:
     alice, bob = garden["alice"], garden["bob"]
     carol = api_user("carol")
     carol.post("/api/v1/communities/garden/join")
@@ -282,7 +282,7 @@ def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> N
     assert alice.get("/api/v1/communities/garden/feed").json()["algorithm"] == "Bridging"
 
 
-def test_a_proposal_without_quorum_is_rejected(garden, new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_a_proposal_without_quorum_is_rejected(garden, new_ctx, engine, settings) -> None:
     alice, bob = garden["alice"], garden["bob"]
     alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
@@ -303,7 +303,7 @@ def test_a_proposal_without_quorum_is_rejected(garden, new_ctx, engine, settings
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_quorum"
 
 
-def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) -> None:
     from app.infra import jobs
 
     alice, bob = garden["alice"], garden["bob"]
@@ -326,7 +326,7 @@ def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) 
         assert ctx.db.get(AlgorithmProposal, pid).state == "passed"
 
 
-def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:  # noqa: ANN001
+def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:
     from app.services.ranking import rankers
 
     calls = []
@@ -354,7 +354,7 @@ def test_kendall_tau_by_hand() -> None:
     assert kendall_tau(["a"], ["a"]) is None
 
 
-def test_diff_and_preview(garden) -> None:  # noqa: ANN001
+def test_diff_and_preview(garden) -> None:
     alice = garden["alice"]
     chrono = builtin(alice, "Chronological")["latest"]["version_id"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
@@ -367,7 +367,7 @@ def test_diff_and_preview(garden) -> None:  # noqa: ANN001
 
 
 @needs_sandbox
-def test_submission_report_compares_with_the_community(garden) -> None:  # noqa: ANN001
+def test_submission_report_compares_with_the_community(garden) -> None:
     bob = garden["bob"]
     r = bob.post("/api/v1/algorithms", {"source": AGREED, "community": "garden"})
     assert r.status_code == 201, r.text
@@ -378,7 +378,7 @@ def test_submission_report_compares_with_the_community(garden) -> None:  # noqa:
 
 
 @needs_sandbox
-def test_submit_answers_id_version_sha256_and_report_at_the_top_level(garden) -> None:  # noqa: ANN001
+def test_submit_answers_id_version_sha256_and_report_at_the_top_level(garden) -> None:
     """The stable interface of docs/algorithms.md: a submission answers
     {id, version, sha256, report, ...}; ``latest`` stays for older clients."""
     import hashlib

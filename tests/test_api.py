@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import PASSWORD
 
 
-def test_register_token_post_read_feed(api_user) -> None:  # noqa: ANN001
+def test_register_token_post_read_feed(api_user) -> None:
     alice = api_user("alice")
     r = alice.post("/api/v1/communities", {"name": "garden", "description": "Grow things"})
     assert r.status_code == 201 and r.json()["members"] == 1
@@ -22,7 +22,7 @@ def test_register_token_post_read_feed(api_user) -> None:  # noqa: ANN001
     assert feed["next_cursor"] is None
 
 
-def test_thread_reply_react_edit_delete(api_user) -> None:  # noqa: ANN001
+def test_thread_reply_react_edit_delete(api_user) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     root = alice.post("/api/v1/posts", {"text": "root"}).json()
     reply = bob.post("/api/v1/posts", {"text": "reply", "in_reply_to": root["id"]}).json()
@@ -45,7 +45,7 @@ def test_thread_reply_react_edit_delete(api_user) -> None:  # noqa: ANN001
     assert [p["id"] for p in thread["replies"]] == [reply["id"]]
 
 
-def test_approval_community_flow(api_user) -> None:  # noqa: ANN001
+def test_approval_community_flow(api_user) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     alice.post(
         "/api/v1/communities", {"name": "council", "description": "x", "join_policy": "approval"}
@@ -64,7 +64,7 @@ def test_approval_community_flow(api_user) -> None:  # noqa: ANN001
     assert bob.get("/api/v1/me/communities").json() == []
 
 
-def test_follows_feed_and_unfollow(api_user) -> None:  # noqa: ANN001
+def test_follows_feed_and_unfollow(api_user) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     r = alice.post("/api/v1/follows", {"target": "bob"})
     assert (
@@ -76,7 +76,7 @@ def test_follows_feed_and_unfollow(api_user) -> None:  # noqa: ANN001
     assert alice.get("/api/v1/feed/home").json()["items"] == []
 
 
-def test_cursor_pagination(api_user) -> None:  # noqa: ANN001
+def test_cursor_pagination(api_user) -> None:
     alice = api_user("alice")
     ids = [alice.post("/api/v1/posts", {"text": f"n{i}"}).json()["id"] for i in range(7)]
     seen, cursor = [], None
@@ -90,7 +90,7 @@ def test_cursor_pagination(api_user) -> None:  # noqa: ANN001
     assert seen == ids[::-1]
 
 
-def test_read_tokens_cannot_write(client: TestClient, api_user) -> None:  # noqa: ANN001
+def test_read_tokens_cannot_write(client: TestClient, api_user) -> None:
     api_user("alice")
     r = client.post(
         "/api/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "read"}
@@ -101,7 +101,7 @@ def test_read_tokens_cannot_write(client: TestClient, api_user) -> None:  # noqa
     assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
 
 
-def test_revoked_tokens_stop_working(api_user) -> None:  # noqa: ANN001
+def test_revoked_tokens_stop_working(api_user) -> None:
     alice = api_user("alice")
     tokens = alice.get("/api/v1/me/tokens").json()
     assert len(tokens) == 1 and "token" not in tokens[0] or tokens[0]["token"] is None
@@ -110,7 +110,7 @@ def test_revoked_tokens_stop_working(api_user) -> None:  # noqa: ANN001
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
 
 
-def test_profile_and_password(api_user, client: TestClient) -> None:  # noqa: ANN001
+def test_profile_and_password(api_user, client: TestClient) -> None:
     alice = api_user("alice")
     r = alice.patch("/api/v1/me", {"display_name": "Alice", "bio": "hi"})
     assert r.json()["display_name"] == "Alice"
@@ -127,7 +127,7 @@ def test_profile_and_password(api_user, client: TestClient) -> None:  # noqa: AN
     assert r.status_code == 201
 
 
-def test_public_reads_need_no_token(api_user, client: TestClient) -> None:  # noqa: ANN001
+def test_public_reads_need_no_token(api_user, client: TestClient) -> None:
     alice = api_user("alice")
     alice.post("/api/v1/communities", {"name": "garden"})
     p = alice.post("/api/v1/posts", {"text": "public #hello", "community": "garden"}).json()
@@ -139,7 +139,7 @@ def test_public_reads_need_no_token(api_user, client: TestClient) -> None:  # no
     assert client.get("/api/v1/feed/home").status_code == 401
 
 
-def test_community_list_pagination(api_user, client: TestClient) -> None:  # noqa: ANN001
+def test_community_list_pagination(api_user, client: TestClient) -> None:
     alice = api_user("alice")
     for n in ("c-one", "c-two", "c-three"):
         alice.post("/api/v1/communities", {"name": n})

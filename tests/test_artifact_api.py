@@ -13,7 +13,7 @@ BODY = "Leaves block the drains.\n\nThe road floods after rain.\n"
 
 
 @pytest.fixture
-def world(api_user):  # noqa: ANN001, ANN201
+def world(api_user):
     ada, ben = api_user("ada"), api_user("ben")
     assert ada.post("/api/v1/communities", {"name": "garden"}).status_code == 201
     assert ben.post("/api/v1/communities/garden/join").status_code == 200
@@ -31,12 +31,12 @@ def world(api_user):  # noqa: ANN001, ANN201
     return ada, ben, r.json()
 
 
-def rows(new_ctx, model) -> int:  # noqa: ANN001
+def rows(new_ctx, model) -> int:
     with new_ctx() as ctx:
         return ctx.db.exec(select(func.count()).select_from(model)).one()
 
 
-def test_create_read_revise_merge_and_diff(world) -> None:  # noqa: ANN001
+def test_create_read_revise_merge_and_diff(world) -> None:
     ada, ben, art = world
     assert (art["kind"], art["stage"], art["tags"], art["revision_count"]) == (
         "problem", "draft", ["water"], 1,
@@ -66,7 +66,7 @@ def test_create_read_revise_merge_and_diff(world) -> None:  # noqa: ANN001
     assert d.json()["words_added"] >= 2
 
 
-def test_a_conflict_answers_409_with_both_versions_and_stores_nothing(world, new_ctx) -> None:  # noqa: ANN001
+def test_a_conflict_answers_409_with_both_versions_and_stores_nothing(world, new_ctx) -> None:
     ada, ben, art = world
     base = art["revision"]
     ada.post(
@@ -97,7 +97,7 @@ def test_bad_revisions_get_a_clear_error_and_store_nothing(
     new_ctx,
     payload: dict,
     status: int,
-    code: str,  # noqa: ANN001
+    code: str,
 ) -> None:
     ada, _, art = world
     before = rows(new_ctx, ArtifactRevision)
@@ -107,7 +107,7 @@ def test_bad_revisions_get_a_clear_error_and_store_nothing(
     assert rows(new_ctx, ArtifactRevision) == before
 
 
-def test_oversized_artifacts_are_refused(api_user, new_ctx) -> None:  # noqa: ANN001
+def test_oversized_artifacts_are_refused(api_user, new_ctx) -> None:
     ada = api_user("ada")
     ada.post("/api/v1/communities", {"name": "garden"})
     r = ada.post(
@@ -120,7 +120,7 @@ def test_oversized_artifacts_are_refused(api_user, new_ctx) -> None:  # noqa: AN
     assert rows(new_ctx, Artifact) == 0
 
 
-def test_stage_moves_follow_roles(world, new_ctx) -> None:  # noqa: ANN001
+def test_stage_moves_follow_roles(world, new_ctx) -> None:
     ada, ben, art = world
     r = ben.post(f"/api/v1/artifacts/{art['id']}/stage", {"stage": "open"})
     assert r.status_code == 403 and r.json()["error"] == "transition_not_allowed"
@@ -137,7 +137,7 @@ def test_stage_moves_follow_roles(world, new_ctx) -> None:  # noqa: ANN001
     ]
 
 
-def test_statements_stances_and_map(world) -> None:  # noqa: ANN001
+def test_statements_stances_and_map(world) -> None:
     ada, ben, art = world
     s = ada.post(
         f"/api/v1/artifacts/{art['id']}/statements", {"text": "The council should clear drains"}
@@ -156,7 +156,7 @@ def test_statements_stances_and_map(world) -> None:  # noqa: ANN001
     assert "method" in m and "groups" in m and "consensus" in m and "divisive" in m
 
 
-def test_links_revert_export_and_contributors(world) -> None:  # noqa: ANN001
+def test_links_revert_export_and_contributors(world) -> None:
     ada, ben, art = world
     other = ben.post(
         "/api/v1/artifacts", {"community": "garden", "kind": "solution", "title": "Rain gardens"}
@@ -179,7 +179,7 @@ def test_links_revert_export_and_contributors(world) -> None:  # noqa: ANN001
     assert people[0]["person"]["handle"] == "ada@127.0.0.1:8000" and people[0]["share"] == 1.0
 
 
-def test_decision_through_the_api(world) -> None:  # noqa: ANN001
+def test_decision_through_the_api(world) -> None:
     ada, ben, art = world
     ada.post(f"/api/v1/artifacts/{art['id']}/stage", {"stage": "open"})
     r = ada.post(
@@ -203,7 +203,7 @@ def test_decision_through_the_api(world) -> None:  # noqa: ANN001
     assert ada.get(f"/api/v1/artifacts/{art['id']}/decision").json()["state"] == "open"
 
 
-def test_the_artifact_feed_says_why(world) -> None:  # noqa: ANN001
+def test_the_artifact_feed_says_why(world) -> None:
     ada, _, art = world
     feed = ada.get("/api/v1/communities/garden/artifacts/feed").json()
     assert feed["algorithm"].lower().startswith("chronological") and feed["sha256"]

@@ -37,7 +37,7 @@ def test_create_edit_history_and_diff_through_pages(client: TestClient) -> None:
 
 def test_a_conflicting_edit_shows_both_versions_and_keeps_the_text(
     client: TestClient,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
 ) -> None:
     signup(client, "ada")
     with new_ctx() as ctx:
@@ -61,7 +61,7 @@ def test_a_conflicting_edit_shows_both_versions_and_keeps_the_text(
         assert artifacts.get(ctx, art.id).body == "Plant birches.\n"
 
 
-def test_statements_stances_and_map_on_the_page(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_statements_stances_and_map_on_the_page(client: TestClient, new_ctx) -> None:
     signup(client, "ada")
     with new_ctx() as ctx:
         ada = accounts.get_local(ctx, "ada")

@@ -23,7 +23,7 @@ def statements(engine: Engine) -> Iterator[list[str]]:
     """Every SQL statement the engine runs inside the block."""
     seen: list[str] = []
 
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
         seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
@@ -33,7 +33,7 @@ def statements(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
-def _community(new_ctx, name: str, n: int) -> None:  # noqa: ANN001
+def _community(new_ctx, name: str, n: int) -> None:
     """A community with ``n`` tagged artifacts by up to ``AUTHORS`` members."""
     with new_ctx() as ctx:
         people = [accounts.register(ctx, f"{name}{i}", PASSWORD) for i in range(AUTHORS)]
@@ -62,7 +62,7 @@ def test_an_artifact_list_costs_the_same_for_1_and_20_artifacts(
     client: TestClient,
     engine: Engine,
     new_ctx,
-    settings: Settings,  # noqa: ANN001
+    settings: Settings,
 ) -> None:
     _community(new_ctx, "one", 1)
     _community(new_ctx, "twenty", 20)

@@ -19,7 +19,7 @@ BODY = "# Flooding on Mill Road\n\nThe drains overflow.\n\nNobody clears the lea
 
 
 @pytest.fixture
-def town(ctx: Ctx):  # noqa: ANN201
+def town(ctx: Ctx):
     ada = accounts.register(ctx, "ada", PASSWORD)
     ben = accounts.register(ctx, "ben", PASSWORD)
     garden = communities.create(ctx, ada, "garden")
@@ -28,7 +28,7 @@ def town(ctx: Ctx):  # noqa: ANN201
     return ada, ben, garden, art
 
 
-def test_revision_chain_links_parents_and_hashes_content(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_revision_chain_links_parents_and_hashes_content(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     r1 = art.current_revision_id
     r2 = artifacts.revise(ctx, ben, art.id, r1, BODY + "\nIt smells.\n", message="smell").revision
@@ -42,7 +42,7 @@ def test_revision_chain_links_parents_and_hashes_content(ctx: Ctx, town) -> None
     assert art.revision_count == 3 and art.body == r3.body
 
 
-def test_revert_makes_a_new_revision_with_the_old_text(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_revert_makes_a_new_revision_with_the_old_text(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     first = art.current_revision_id
     artifacts.revise(ctx, ben, art.id, first, "vandalised")
@@ -51,7 +51,7 @@ def test_revert_makes_a_new_revision_with_the_old_text(ctx: Ctx, town) -> None: 
     assert art.body == BODY and art.revision_count == 3  # history is kept, not rewritten
 
 
-def test_stale_edits_on_different_lines_merge_cleanly(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_stale_edits_on_different_lines_merge_cleanly(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     base = art.current_revision_id
     artifacts.revise(ctx, ada, art.id, base, BODY.replace("overflow", "overflow in storms"))
@@ -63,7 +63,7 @@ def test_stale_edits_on_different_lines_merge_cleanly(ctx: Ctx, town) -> None:  
     assert result.revision.change == "merge"
 
 
-def test_conflicting_edits_are_detected_and_nothing_is_lost(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_conflicting_edits_are_detected_and_nothing_is_lost(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     base = art.current_revision_id
     artifacts.revise(ctx, ada, art.id, base, BODY.replace("drains overflow", "drains are fine"))
@@ -77,7 +77,7 @@ def test_conflicting_edits_are_detected_and_nothing_is_lost(ctx: Ctx, town) -> N
     assert "drains are fine" in art.body and art.revision_count == 2  # nothing overwritten
 
 
-def test_unknown_base_revisions_are_refused(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_unknown_base_revisions_are_refused(ctx: Ctx, town) -> None:
     _, ben, garden, art = town
     other = artifacts.create(ctx, ben, garden, "idea", "Rain gardens", "Plant them.")
     with pytest.raises(Invalid, match="base revision"):
@@ -106,14 +106,14 @@ def test_word_diff_and_attribution() -> None:
     assert shares == {1: 1, 2: 1}
 
 
-def test_contributors_are_credited_with_their_share_of_the_text(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_contributors_are_credited_with_their_share_of_the_text(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     artifacts.revise(ctx, ben, art.id, art.current_revision_id, BODY + "\n" + "rain " * 40)
     shares = dict((a.username, round(s, 2)) for a, s in artifacts.contributors(ctx, art))
     assert shares["ben"] > shares["ada"] > 0 and abs(sum(shares.values()) - 1) < 0.02
 
 
-def test_stage_transitions_follow_roles_and_are_recorded(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_stage_transitions_follow_roles_and_are_recorded(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     with pytest.raises(Forbidden):
         artifacts.transition(ctx, ben, art.id, "open")  # only the author (or a moderator)
@@ -127,7 +127,7 @@ def test_stage_transitions_follow_roles_and_are_recorded(ctx: Ctx, town) -> None
     assert moves == [("draft", "open", "ready for comments"), ("open", "proposed", "let's decide")]
 
 
-def test_links_have_backlinks(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_links_have_backlinks(ctx: Ctx, town) -> None:
     ada, ben, garden, art = town
     idea = artifacts.create(ctx, ben, garden, "solution", "Rain gardens", "Plant them.")
     artifacts.link(ctx, ben, idea.id, art.id, "addresses")
@@ -138,7 +138,7 @@ def test_links_have_backlinks(ctx: Ctx, town) -> None:  # noqa: ANN001
         artifacts.link(ctx, ben, idea.id, art.id, "likes")
 
 
-def test_one_current_stance_with_history(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_one_current_stance_with_history(ctx: Ctx, town) -> None:
     _, ben, _, art = town
     stances.take(ctx, ben, "agree", artifact_id=art.id)
     stances.take(ctx, ben, "disagree", artifact_id=art.id, reason="it's the leaves")
@@ -177,7 +177,7 @@ def test_opinion_groups_recover_two_factions() -> None:
     assert (side_a == main_a).mean() >= 0.95 and (side_b == main_b).mean() >= 0.95
 
 
-def test_bridging_statements_rank_first_in_the_map(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_bridging_statements_rank_first_in_the_map(ctx: Ctx, town) -> None:
     ada, _, garden, art = town
     rng = np.random.default_rng(3)
     matrix = _two_factions(rng, per_side=12)
@@ -200,7 +200,7 @@ def test_bridging_statements_rank_first_in_the_map(ctx: Ctx, town) -> None:  # n
     assert "(agrees + 1) / (seen + 2)" in data["method"]
 
 
-def test_stances_schedule_one_recomputation(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_stances_schedule_one_recomputation(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     s1 = stances.add_statement(ctx, ada, art.id, "Drains need clearing")
     stances.take(ctx, ben, "agree", statement_id=s1.id)
@@ -209,14 +209,14 @@ def test_stances_schedule_one_recomputation(ctx: Ctx, town) -> None:  # noqa: AN
     assert len(waiting) == 1 and waiting[0].run_at > utcnow()
 
 
-def _proposed(ctx: Ctx, town):  # noqa: ANN001, ANN202
+def _proposed(ctx: Ctx, town):
     ada, ben, garden, art = town
     artifacts.transition(ctx, ada, art.id, "open")
     artifacts.transition(ctx, ada, art.id, "proposed")
     return ada, ben, garden, art
 
 
-def test_decision_lifecycle_quorum_block_outcome_and_review(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_decision_lifecycle_quorum_block_outcome_and_review(ctx: Ctx, town) -> None:
     ada, ben, garden, art = _proposed(ctx, town)
     closes = utcnow() + timedelta(hours=25)  # the community's floor is a day
     vote = decisions.open_vote(ctx, ada, art.id, "consent", closes, quorum=2)
@@ -250,7 +250,7 @@ def test_decision_lifecycle_quorum_block_outcome_and_review(ctx: Ctx, town) -> N
     assert artifacts.due_for_review(ctx, garden) == [art]
 
 
-def test_the_closing_job_is_queued_for_the_closing_time(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_the_closing_job_is_queued_for_the_closing_time(ctx: Ctx, town) -> None:
     ada, *_, art = _proposed(ctx, town)
     closes = utcnow() + timedelta(hours=26)
     vote = decisions.open_vote(ctx, ada, art.id, "consent", closes)
@@ -258,7 +258,7 @@ def test_the_closing_job_is_queued_for_the_closing_time(ctx: Ctx, town) -> None:
     assert job.run_at == closes and f'"decision": {vote.id}' in job.payload
 
 
-def test_export_has_the_whole_history(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_export_has_the_whole_history(ctx: Ctx, town) -> None:
     ada, ben, _, art = town
     artifacts.revise(ctx, ben, art.id, art.current_revision_id, BODY + "\nMore.\n", message="m")
     markdown, data = artifacts.export(ctx, art)
@@ -268,7 +268,7 @@ def test_export_has_the_whole_history(ctx: Ctx, town) -> None:  # noqa: ANN001
     assert ctx.db.exec(select(ArtifactRevision)).all()
 
 
-def test_artifacts_are_feed_candidates_ranked_by_the_communitys_module(ctx: Ctx, town) -> None:  # noqa: ANN001
+def test_artifacts_are_feed_candidates_ranked_by_the_communitys_module(ctx: Ctx, town) -> None:
     from app.services.ranking import artifact_items, choices, feeds, registry
 
     ada, ben, garden, quiet = town
@@ -303,7 +303,7 @@ def rank(items, context, params):
 
 def test_a_submitted_module_ranks_artifacts_in_the_background(
     ctx: Ctx,
-    town,  # noqa: ANN001
+    town,
     sandbox_required: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

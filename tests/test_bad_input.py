@@ -193,7 +193,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
 
 
 @pytest.fixture
-def world(client: TestClient, api_user):  # noqa: ANN001, ANN201
+def world(client: TestClient, api_user):
     alice, bob = api_user("alice"), api_user("bob")
     read = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD}).json()
     alice.post("/api/v1/communities", {"name": "garden"})
@@ -214,7 +214,7 @@ def test_bad_input_is_refused_cleanly(
     engine: Engine,
     world,
     method,
-    path,  # noqa: ANN001
+    path,
     body,
     token,
     status,
@@ -244,7 +244,7 @@ def test_malformed_bodies(
     world,
     content: bytes,
     ctype: str,
-    status: int,  # noqa: ANN001
+    status: int,
     code: str,
 ) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][W]}", "Content-Type": ctype}
@@ -252,7 +252,7 @@ def test_malformed_bodies(
     assert (r.status_code, r.json()["error"]) == (status, code), r.text
 
 
-def test_body_over_the_limit_is_413(client: TestClient, engine: Engine, world) -> None:  # noqa: ANN001
+def test_body_over_the_limit_is_413(client: TestClient, engine: Engine, world) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
     before = row_counts(engine)
     big = {"text": "x" * (client.app.state.settings.max_body_bytes + 10)}
@@ -261,10 +261,10 @@ def test_body_over_the_limit_is_413(client: TestClient, engine: Engine, world) -
     assert row_counts(engine) == before
 
 
-def test_streamed_body_over_the_limit_is_413(client: TestClient, world) -> None:  # noqa: ANN001
+def test_streamed_body_over_the_limit_is_413(client: TestClient, world) -> None:
     limit = client.app.state.settings.max_body_bytes
 
-    def chunks():  # noqa: ANN202 - no Content-Length: the middleware must count
+    def chunks():  # no Content-Length: the middleware must count
         for _ in range(limit // 1024 + 2):
             yield b"x" * 1024
 
@@ -273,7 +273,7 @@ def test_streamed_body_over_the_limit_is_413(client: TestClient, world) -> None:
     assert r.status_code == 413
 
 
-def test_login_rate_limit_answers_429_with_retry_after(client: TestClient, world) -> None:  # noqa: ANN001
+def test_login_rate_limit_answers_429_with_retry_after(client: TestClient, world) -> None:
     limit = client.app.state.settings.login_max_failures
     for _ in range(limit):
         r = client.post("/api/v1/tokens", json={"username": "alice", "password": "wrong pass"})
@@ -308,7 +308,7 @@ BAD_CURSORS = {
 }
 
 
-def test_garbled_or_out_of_range_cursors_are_400(client: TestClient, world) -> None:  # noqa: ANN001
+def test_garbled_or_out_of_range_cursors_are_400(client: TestClient, world) -> None:
     """Every feed decodes its cursor in one place, with the id range of the
     columns and the datetime range checked: the anonymous tag page and API
     feeds answer 400 invalid_cursor, never a database error."""
@@ -347,7 +347,7 @@ SURROGATE_CASES = [
 @pytest.mark.parametrize(("method", "path", "body"), SURROGATE_CASES)
 def test_lone_surrogates_in_any_text_field_are_refused(
     client: TestClient, engine: Engine, world, method: str, path: str, body: str
-) -> None:  # noqa: ANN001
+) -> None:
     headers = {
         "Authorization": f"Bearer {world['tokens'][W]}",
         "Content-Type": "application/json",
@@ -360,7 +360,7 @@ def test_lone_surrogates_in_any_text_field_are_refused(
     assert row_counts(engine) == before
 
 
-def test_a_surrogate_pair_is_ordinary_text(client: TestClient, world) -> None:  # noqa: ANN001
+def test_a_surrogate_pair_is_ordinary_text(client: TestClient, world) -> None:
     headers = {
         "Authorization": f"Bearer {world['tokens'][W]}",
         "Content-Type": "application/json",
@@ -373,7 +373,7 @@ def nested(depth: int) -> str:
     return '{"a": ' * depth + "1" + "}" * depth
 
 
-def test_deeply_nested_json_is_refused_by_every_api_body(client: TestClient, app, world) -> None:  # noqa: ANN001
+def test_deeply_nested_json_is_refused_by_every_api_body(client: TestClient, app, world) -> None:
     """Every JSON body the API parses is depth-bounded: a hostile document is a 400
     invalid_json, not a RecursionError (500), whichever route it is sent to."""
     from tests.test_pages import all_routes
@@ -400,7 +400,7 @@ def test_deeply_nested_json_is_refused_by_every_api_body(client: TestClient, app
     assert checked >= 20
 
 
-def test_deeply_nested_json_is_refused_by_the_inbox(client: TestClient, world) -> None:  # noqa: ANN001
+def test_deeply_nested_json_is_refused_by_the_inbox(client: TestClient, world) -> None:
     for body in ("[" * 100_000 + "]" * 100_000, nested(200)):
         for path in ("/inbox", "/users/alice/inbox"):
             r = client.post(
@@ -436,7 +436,7 @@ DEEP_SOURCES = {
 @pytest.mark.parametrize("name", list(DEEP_SOURCES))
 def test_deeply_nested_module_sources_get_a_lint_error(
     client: TestClient, world, name: str
-) -> None:  # noqa: ANN001
+) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
     source = DEEP_SOURCES[name]
     assert len(source.encode()) < 64 * 1024
@@ -447,7 +447,7 @@ def test_deeply_nested_module_sources_get_a_lint_error(
     assert any("nested too deeply" in f["message"] for f in body["detail"]), body
 
 
-def test_parameters_that_are_not_plain_literals_are_a_clear_422(client: TestClient, world) -> None:  # noqa: ANN001
+def test_parameters_that_are_not_plain_literals_are_a_clear_422(client: TestClient, world) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
     for params in ("{[]: 1}", "{{1}: 2}"):
         source = (

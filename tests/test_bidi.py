@@ -52,7 +52,7 @@ def leaks(html: str) -> list[str]:
 
 
 @pytest.fixture
-def world(new_ctx) -> dict:  # noqa: ANN001
+def world(new_ctx) -> dict:
     """Everything a member can name, named with a trailing U+202E."""
     with new_ctx() as ctx:
         ctx: Ctx

@@ -21,7 +21,7 @@ from tests.test_pages import signup, submit
 
 
 @pytest.fixture
-def people(ctx: Ctx):  # noqa: ANN201
+def people(ctx: Ctx):
     ada = accounts.register(ctx, "ada", PASSWORD)
     ben = accounts.register(ctx, "ben", PASSWORD)
     garden = communities.create(ctx, ada, "garden")
@@ -34,7 +34,7 @@ def _deliveries(ctx: Ctx) -> list[dict]:
     return [json.loads(j.payload) for j in jobs]
 
 
-def test_blocking_ends_follows_both_ways_and_hides_their_posts(ctx: Ctx, people) -> None:  # noqa: ANN001
+def test_blocking_ends_follows_both_ways_and_hides_their_posts(ctx: Ctx, people) -> None:
     ada, ben, garden = people
     follows.follow(ctx, ada, ben)
     follows.follow(ctx, ben, ada)
@@ -60,7 +60,7 @@ def test_blocking_ends_follows_both_ways_and_hides_their_posts(ctx: Ctx, people)
     assert follows.follow(ctx, ben, ada).state == "accepted"
 
 
-def test_block_input_is_checked(ctx: Ctx, people) -> None:  # noqa: ANN001
+def test_block_input_is_checked(ctx: Ctx, people) -> None:
     ada, ben, _ = people
     with pytest.raises(Invalid):
         blocks.block(ctx, ada, ada)
@@ -70,7 +70,7 @@ def test_block_input_is_checked(ctx: Ctx, people) -> None:  # noqa: ANN001
     assert first.id == again.id
 
 
-def test_a_blocked_remote_actor_gets_nothing_more_and_is_told(ctx: Ctx, people) -> None:  # noqa: ANN001
+def test_a_blocked_remote_actor_gets_nothing_more_and_is_told(ctx: Ctx, people) -> None:
     ada, _, _ = people
     rita = remote.store_actor(ctx, actor_doc("rita"))
     apply(
@@ -108,7 +108,7 @@ def test_a_blocked_remote_actor_gets_nothing_more_and_is_told(ctx: Ctx, people) 
     assert [json.loads(u.body)["object"]["id"] for u in undo] == [block_item.uri]
 
 
-def test_a_remote_block_ends_follows_quietly(ctx: Ctx, people) -> None:  # noqa: ANN001
+def test_a_remote_block_ends_follows_quietly(ctx: Ctx, people) -> None:
     ada, _, _ = people
     rita = remote.store_actor(ctx, actor_doc("rita"))
     apply(
@@ -124,7 +124,7 @@ def test_a_remote_block_ends_follows_quietly(ctx: Ctx, people) -> None:  # noqa:
     assert blocks.listing(ctx, ada) == []  # ada did not block anyone
 
 
-def test_blocks_through_the_api(api_user) -> None:  # noqa: ANN001
+def test_blocks_through_the_api(api_user) -> None:
     ada, ben = api_user("ada"), api_user("ben")
     r = ada.post("/api/v1/blocks", json={"target": "ben"})
     assert r.status_code == 201, r.text
@@ -161,7 +161,7 @@ def test_blocks_through_the_settings_page(client: TestClient) -> None:
     assert "Nobody." in client.get("/settings").text
 
 
-def test_a_blocked_member_cannot_reply_to_the_blockers_posts(ctx: Ctx, people) -> None:  # noqa: ANN001
+def test_a_blocked_member_cannot_reply_to_the_blockers_posts(ctx: Ctx, people) -> None:
     ada, ben, _ = people
     root = posts.create(ctx, ada, "Who mends the fence?", community="garden")
     theirs = posts.create(ctx, ben, "I will.", in_reply_to=root.id)
@@ -180,7 +180,7 @@ def test_a_blocked_member_cannot_reply_to_the_blockers_posts(ctx: Ctx, people) -
 
 def test_replies_to_a_blocker_are_refused_on_pages_and_in_the_api(
     client: TestClient, api_user
-) -> None:  # noqa: ANN001
+) -> None:
     ada, ben = api_user("ada"), api_user("ben")
     root = ada.post("/api/v1/posts", json={"text": "Mine."}).json()["id"]
     assert ada.post("/api/v1/blocks", json={"target": "ben"}).status_code == 201
@@ -194,7 +194,7 @@ def test_replies_to_a_blocker_are_refused_on_pages_and_in_the_api(
     assert ada.get(f"/api/v1/posts/{root}/thread").json()["replies"] == []
 
 
-def test_a_remote_reply_from_a_blocked_actor_is_not_stored(ctx: Ctx, people) -> None:  # noqa: ANN001
+def test_a_remote_reply_from_a_blocked_actor_is_not_stored(ctx: Ctx, people) -> None:
     ada, _, _ = people
     rita = remote.store_actor(ctx, actor_doc("rita"))
     root = posts.create(ctx, ada, "Who mends the fence?")

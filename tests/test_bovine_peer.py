@@ -34,7 +34,7 @@ def lower(headers: dict[str, str]) -> dict[str, str]:
 # --- our signatures, bovine's verifier --------------------------------------------------
 
 
-async def _bovine_accepts(method: str, url: str, headers: dict, body: bytes, public_pem: str):  # noqa: ANN202
+async def _bovine_accepts(method: str, url: str, headers: dict, body: bytes, public_pem: str):
     async def key_retriever(key_id: str) -> CryptographicIdentifier:
         return CryptographicIdentifier.from_pem(public_pem, "https://us.example/users/alice")
 
@@ -141,7 +141,7 @@ class BovineActorHost(ThreadingHTTPServer):
         host = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 body = json.dumps(host.document).encode()
                 found = self.path.split("#")[0] == "/actor/moo"
                 self.send_response(200 if found else 404)
@@ -151,7 +151,7 @@ class BovineActorHost(ThreadingHTTPServer):
                 if found:
                     self.wfile.write(body)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -38,7 +38,7 @@ class RecordingPeer(ThreadingHTTPServer):
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 peer.received.append(json.loads(body))
                 signature = self.headers.get("Signature", "")

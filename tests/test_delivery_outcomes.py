@@ -77,7 +77,7 @@ class Peer(ThreadingHTTPServer):
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 peer.hits += 1
                 self.send_response(peer.status)

@@ -191,7 +191,7 @@ class Sink(ThreadingHTTPServer):
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with sink.lock:
                     sink.received.append(json.loads(body)["id"])
@@ -296,7 +296,7 @@ def test_a_claimed_batch_of_deliveries_is_prepared_in_one_lookup(
     own_lookups: list[int] = []
     real_prepare = delivery._prepare
 
-    def counting(ctx, item_id, inbox, cache):  # noqa: ANN001, ANN202
+    def counting(ctx, item_id, inbox, cache):
         own_lookups.append(item_id)
         return real_prepare(ctx, item_id, inbox, cache)
 

@@ -32,7 +32,7 @@ def confirm(client: TestClient, path: str) -> object:
 # --- 23: the only admin hands over or dissolves ------------------------------------------
 
 
-def test_the_only_admin_cannot_leave_even_an_empty_community(ctx) -> None:  # noqa: ANN001
+def test_the_only_admin_cannot_leave_even_an_empty_community(ctx) -> None:
     root = accounts.register(ctx, "root", PASSWORD)
     garden = communities.create(ctx, root, "garden")
     with pytest.raises(Conflict) as refused:
@@ -41,7 +41,7 @@ def test_the_only_admin_cannot_leave_even_an_empty_community(ctx) -> None:  # no
     assert communities.is_active_member(ctx, root, garden)
 
 
-def test_dissolving_deletes_the_community_and_is_for_its_admins(ctx) -> None:  # noqa: ANN001
+def test_dissolving_deletes_the_community_and_is_for_its_admins(ctx) -> None:
     root = accounts.register(ctx, "root", PASSWORD)
     ada = accounts.register(ctx, "ada", PASSWORD)
     garden = communities.create(ctx, root, "garden")
@@ -56,7 +56,7 @@ def test_dissolving_deletes_the_community_and_is_for_its_admins(ctx) -> None:  #
     assert ctx.db.get(Post, post_id) is None and ctx.db.get(Community, garden_id) is None
 
 
-def test_the_api_follows_the_rule_and_dissolves_explicitly(api_user) -> None:  # noqa: ANN001
+def test_the_api_follows_the_rule_and_dissolves_explicitly(api_user) -> None:
     root, ada = api_user("root"), api_user("ada")
     assert root.post("/api/v1/communities", json={"name": "garden"}).status_code == 201
     r = root.post("/api/v1/communities/garden/leave")
@@ -69,7 +69,7 @@ def test_the_api_follows_the_rule_and_dissolves_explicitly(api_user) -> None:  #
 
 def test_the_leave_page_tells_the_only_admin_how_to_hand_over_or_dissolve(
     client: TestClient, new_ctx
-) -> None:  # noqa: ANN001
+) -> None:
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
         ada = accounts.register(ctx, "ada", PASSWORD)
@@ -88,7 +88,7 @@ def test_the_leave_page_tells_the_only_admin_how_to_hand_over_or_dissolve(
 # --- 24: destructive actions ask for confirmation ----------------------------------------
 
 
-def test_destructive_forms_do_nothing_without_confirmation(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_destructive_forms_do_nothing_without_confirmation(client: TestClient, new_ctx) -> None:
     """Posting delete, remove, suspend, leave or dissolve without ``confirm=yes``
     only leads to the confirmation page; nothing changes."""
     with new_ctx() as ctx:
@@ -120,7 +120,7 @@ def test_destructive_forms_do_nothing_without_confirmation(client: TestClient, n
 
 def test_each_destructive_action_works_from_its_confirmation_page(
     client: TestClient, new_ctx
-) -> None:  # noqa: ANN001
+) -> None:
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD, is_admin=True)
         ada = accounts.register(ctx, "ada", PASSWORD)
@@ -151,7 +151,7 @@ def test_each_destructive_action_works_from_its_confirmation_page(
 # --- 25: moderators and instance admins remove posts from the post's page -----------------
 
 
-def test_the_delete_action_is_offered_exactly_to_those_allowed(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_the_delete_action_is_offered_exactly_to_those_allowed(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         accounts.register(ctx, "root", PASSWORD, is_admin=True)
         mod = accounts.register(ctx, "mod", PASSWORD)

@@ -19,7 +19,7 @@ BASE = f"http://{DOMAIN}"
 
 
 @pytest.fixture
-def world(api_user):  # noqa: ANN001, ANN201
+def world(api_user):
     alice, bob = api_user("alice"), api_user("bob")
     alice.post("/api/v1/communities", {"name": "garden", "charter": "Grow *together*"})
     bob.post("/api/v1/communities/garden/join")
@@ -31,7 +31,7 @@ def world(api_user):  # noqa: ANN001, ANN201
     return {"root": root, "reply": reply, "alice": alice}
 
 
-def test_webfinger_finds_members_and_communities(client: TestClient, world) -> None:  # noqa: ANN001
+def test_webfinger_finds_members_and_communities(client: TestClient, world) -> None:
     r = client.get("/.well-known/webfinger", params={"resource": f"acct:alice@{DOMAIN}"})
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
     assert r.headers["content-type"].startswith("application/jrd+json")
@@ -60,7 +60,7 @@ def test_webfinger_finds_members_and_communities(client: TestClient, world) -> N
         ("https://other.example/users/alice", 404),
     ],
 )
-def test_webfinger_rejects_bad_resources(client: TestClient, world, resource, status) -> None:  # noqa: ANN001
+def test_webfinger_rejects_bad_resources(client: TestClient, world, resource, status) -> None:
     r = client.get("/.well-known/webfinger", params={"resource": resource})
     assert r.status_code == status and r.json()["error"] in ("invalid_resource", "unknown_resource")
 
@@ -71,7 +71,7 @@ def test_host_meta_points_at_webfinger(client: TestClient) -> None:
     assert f'template="{BASE}/.well-known/webfinger?resource={{uri}}"' in r.text
 
 
-def test_nodeinfo_matches_the_official_schema(client: TestClient, world) -> None:  # noqa: ANN001
+def test_nodeinfo_matches_the_official_schema(client: TestClient, world) -> None:
     links = client.get("/.well-known/nodeinfo").json()["links"]
     assert links[0]["rel"] == "http://nodeinfo.diaspora.software/ns/schema/2.1"
     doc = client.get(links[0]["href"].replace(BASE, "")).json()
@@ -81,7 +81,7 @@ def test_nodeinfo_matches_the_official_schema(client: TestClient, world) -> None
 
 
 @pytest.mark.parametrize("accept", [AS2, LD])
-def test_actor_documents(client: TestClient, world, accept) -> None:  # noqa: ANN001
+def test_actor_documents(client: TestClient, world, accept) -> None:
     person = client.get("/users/alice", headers=accept)
     assert person.headers["content-type"] == "application/activity+json"
     p = person.json()
@@ -102,7 +102,7 @@ def test_actor_documents(client: TestClient, world, accept) -> None:  # noqa: AN
     assert "<em>together</em>" in g["summary"]
 
 
-def test_browsers_still_get_html(client: TestClient, world) -> None:  # noqa: ANN001
+def test_browsers_still_get_html(client: TestClient, world) -> None:
     assert client.get("/c/garden").headers["content-type"].startswith("text/html")
     assert client.get("/users/alice", follow_redirects=False).headers["location"] == "/@alice"
 
@@ -112,7 +112,7 @@ def test_instance_actor(client: TestClient) -> None:
     assert a["type"] == "Application" and a["publicKey"]["owner"] == a["id"] == f"{BASE}/actor"
 
 
-def test_posts_are_notes_and_pages(client: TestClient, world) -> None:  # noqa: ANN001
+def test_posts_are_notes_and_pages(client: TestClient, world) -> None:
     root, reply = world["root"], world["reply"]
     page = client.get(f"/posts/{root['id']}", headers=AS2).json()
     assert page["type"] == "Page" and page["name"] == "Swap"
@@ -127,7 +127,7 @@ def test_posts_are_notes_and_pages(client: TestClient, world) -> None:  # noqa: 
     assert replies["orderedItems"] == [reply["uri"]]
 
 
-def test_edited_posts_carry_updated_and_deleted_ones_are_tombstones(client, world) -> None:  # noqa: ANN001
+def test_edited_posts_carry_updated_and_deleted_ones_are_tombstones(client, world) -> None:
     alice, root = world["alice"], world["root"]
     alice.patch(f"/api/v1/posts/{root['id']}", {"text": "Seeds, edited"})
     assert "updated" in client.get(f"/posts/{root['id']}", headers=AS2).json()
@@ -137,7 +137,7 @@ def test_edited_posts_carry_updated_and_deleted_ones_are_tombstones(client, worl
     assert r.json()["type"] == "Tombstone" and r.json()["formerType"] == "Page"
 
 
-def test_collections_page_through_followers(client: TestClient, api_user) -> None:  # noqa: ANN001
+def test_collections_page_through_followers(client: TestClient, api_user) -> None:
     api_user("star")
     fans = [api_user(f"fan{i}") for i in range(23)]
     for fan in fans:

@@ -127,7 +127,7 @@ def walk(client: TestClient, values: dict[str, str]) -> dict[str, str]:
 
 def test_every_page_renders_and_its_footer_names_only_the_software_and_version(
     client: TestClient, new_ctx
-) -> None:  # noqa: ANN001
+) -> None:
     with new_ctx() as ctx:
         values = build_world(ctx)
     submit(client, "/login", "/login", {"username": "root", "password": PASSWORD})
@@ -140,7 +140,7 @@ def test_every_page_renders_and_its_footer_names_only_the_software_and_version(
 
 def test_no_page_shows_a_raw_timestamp_or_a_count_that_disagrees_with_its_noun(
     client: TestClient, new_ctx
-) -> None:  # noqa: ANN001
+) -> None:
     with new_ctx() as ctx:
         values = build_world(ctx)
     submit(client, "/login", "/login", {"username": "root", "password": PASSWORD})

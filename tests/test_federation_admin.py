@@ -13,13 +13,13 @@ from tests.conftest import PASSWORD
 from tests.test_pages import submit
 
 
-def _login_admin(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def _login_admin(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         accounts.register(ctx, "root", PASSWORD, is_admin=True)
     submit(client, "/login", "/login", {"username": "root", "password": PASSWORD})
 
 
-def test_admin_sees_failures_per_domain_and_open_breakers(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_admin_sees_failures_per_domain_and_open_breakers(client: TestClient, new_ctx) -> None:
     _login_admin(client, new_ctx)
     with new_ctx() as ctx:
         now = utcnow()
@@ -50,7 +50,7 @@ def test_admin_sees_failures_per_domain_and_open_breakers(client: TestClient, ne
 
 def test_blocking_a_domain_stops_delivery_and_refuses_its_activities(
     client: TestClient,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
 ) -> None:
     _login_admin(client, new_ctx)
     r = submit(client, "/admin", "/admin/domains/block", {"domain": "Spam.Example", "note": "spam"})
@@ -89,13 +89,13 @@ def test_blocking_a_domain_stops_delivery_and_refuses_its_activities(
     assert r.status_code == 401  # no longer blocked: now it simply has to be signed
 
 
-def test_bad_domains_are_refused_with_a_clear_error(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_bad_domains_are_refused_with_a_clear_error(client: TestClient, new_ctx) -> None:
     _login_admin(client, new_ctx)
     r = submit(client, "/admin", "/admin/domains/block", {"domain": "not a domain!"})
     assert r.status_code == 422 and "domain such as" in r.text
 
 
-def test_members_follow_by_handle_from_the_communities_page(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_members_follow_by_handle_from_the_communities_page(client: TestClient, new_ctx) -> None:
     from tests.test_pages import signup
 
     signup(client, "ada")

@@ -73,8 +73,8 @@ SECRETS = ("first-secret", "second-secret")
 
 def test_a_deleted_post_and_its_history_are_served_nowhere(
     client: TestClient,
-    api_user,  # noqa: ANN001
-    new_ctx,  # noqa: ANN001
+    api_user,
+    new_ctx,
 ) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     alice.post("/api/v1/communities", {"name": "garden"})
@@ -132,7 +132,7 @@ def test_a_deleted_post_and_its_history_are_served_nowhere(
 
 def test_outboxes_list_every_public_post_whether_or_not_anyone_followed(
     client: TestClient,
-    api_user,  # noqa: ANN001
+    api_user,
 ) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     alice.post("/api/v1/communities", {"name": "garden"})
@@ -183,7 +183,7 @@ def test_outboxes_list_every_public_post_whether_or_not_anyone_followed(
     assert walk(client, "/users/bob/outbox")[0]["totalItems"] == 1
 
 
-def test_a_bad_outbox_page_cursor_is_refused_clearly(client: TestClient, api_user) -> None:  # noqa: ANN001
+def test_a_bad_outbox_page_cursor_is_refused_clearly(client: TestClient, api_user) -> None:
     api_user("alice")
     for cursor in ("abc", "12.x3", "1" * 30 + ".p1", "5"):
         r = client.get(f"/users/alice/outbox?page=true&before={cursor}", headers=AS2)
@@ -205,7 +205,7 @@ def note(n: int, **extra: object) -> dict:
     }
 
 
-def receive(new_ctx, obj: dict, kind: str = "Create") -> None:  # noqa: ANN001
+def receive(new_ctx, obj: dict, kind: str = "Create") -> None:
     with new_ctx() as ctx:
         if remote.known(ctx, f"{PEER}/users/rita") is None:
             remote.store_actor(ctx, actor_doc("rita"))
@@ -218,7 +218,7 @@ def receive(new_ctx, obj: dict, kind: str = "Create") -> None:  # noqa: ANN001
         handlers.process(ctx, activity, handlers.Budget())
 
 
-def stored(new_ctx, uri: str) -> Post:  # noqa: ANN001
+def stored(new_ctx, uri: str) -> Post:
     with new_ctx() as ctx:
         post = ctx.db.exec(select(Post).where(Post.uri == uri)).one()
         ctx.db.expunge(post)
@@ -247,8 +247,8 @@ def pages_showing(client: TestClient, post: Post) -> dict[str, str]:
 
 def test_a_remote_content_warning_is_kept_and_the_body_is_shown_behind_it(
     client: TestClient,
-    api_user,  # noqa: ANN001
-    new_ctx,  # noqa: ANN001
+    api_user,
+    new_ctx,
 ) -> None:
     api_user("alice")
     receive(new_ctx, note(1, summary="Spoilers: the <b>finale</b>", sensitive=True))
@@ -270,7 +270,7 @@ def test_a_remote_content_warning_is_kept_and_the_body_is_shown_behind_it(
         assert html.count("note 1") == 1, f"the body is also outside the warning ({where})"
 
 
-def test_a_sensitive_post_without_a_summary_still_gets_a_warning(new_ctx) -> None:  # noqa: ANN001
+def test_a_sensitive_post_without_a_summary_still_gets_a_warning(new_ctx) -> None:
     receive(new_ctx, note(2, sensitive=True))
     receive(new_ctx, note(3, summary=""))
     assert stored(new_ctx, f"{PEER}/notes/2").content_warning == "Sensitive content"
@@ -279,7 +279,7 @@ def test_a_sensitive_post_without_a_summary_still_gets_a_warning(new_ctx) -> Non
 
 def test_remote_attachments_are_kept_as_links_with_their_alt_text(
     client: TestClient,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
 ) -> None:
     kite = {
         "type": "Document",
@@ -340,7 +340,7 @@ def _question(n: int, tea: int, coffee: int, **extra: object) -> dict:
 
 def test_a_remote_poll_shows_its_options_and_counts_read_only(
     client: TestClient,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
 ) -> None:
     receive(new_ctx, _question(6, tea=3, coffee=5))
     post = stored(new_ctx, f"{PEER}/notes/6")
@@ -376,7 +376,7 @@ def test_a_remote_poll_shows_its_options_and_counts_read_only(
 
 def test_our_own_notes_carry_no_warning_attachments_or_poll(
     client: TestClient,
-    api_user,  # noqa: ANN001
+    api_user,
 ) -> None:
     alice = api_user("alice")
     post = alice.post("/api/v1/posts", {"text": "plain"}).json()

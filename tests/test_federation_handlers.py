@@ -60,7 +60,7 @@ def create(n: int, **extra: object) -> dict:
 
 
 @pytest.fixture
-def rita(ctx: Ctx):  # noqa: ANN201
+def rita(ctx: Ctx):
     return remote.store_actor(ctx, actor_doc("rita"))
 
 
@@ -97,7 +97,7 @@ def test_a_key_owned_by_someone_else_is_refused(ctx: Ctx) -> None:
         remote.store_actor(ctx, doc)
 
 
-def test_stances_arrive_as_stances_and_undo_takes_them_back(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_stances_arrive_as_stances_and_undo_takes_them_back(ctx: Ctx, rita) -> None:
     alice = accounts.register(ctx, "alice", PASSWORD)
     post = posts.create(ctx, alice, "Should the park stay open at night?")
 
@@ -128,7 +128,7 @@ def test_stances_arrive_as_stances_and_undo_takes_them_back(ctx: Ctx, rita) -> N
     assert kinds() == ["like"]
 
 
-def test_a_delete_before_its_create_keeps_the_post_away(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_a_delete_before_its_create_keeps_the_post_away(ctx: Ctx, rita) -> None:
     apply(
         ctx,
         {"id": f"{PEER}/d/1", "type": "Delete", "actor": rita.uri, "object": f"{PEER}/notes/1"},
@@ -139,7 +139,7 @@ def test_a_delete_before_its_create_keeps_the_post_away(ctx: Ctx, rita) -> None:
     assert ctx.db.exec(select(Post)).all() == []
 
 
-def test_a_reply_to_an_unknown_post_asks_for_it_then_does_without(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_a_reply_to_an_unknown_post_asks_for_it_then_does_without(ctx: Ctx, rita) -> None:
     parent = f"{PEER}/notes/0"
     budget = handlers.Budget()
     with pytest.raises(handlers.NeedsFetch) as need:
@@ -161,12 +161,12 @@ def test_reply_chains_are_fetched_to_a_bounded_depth() -> None:
     assert budget.depth == 0
 
 
-def test_only_public_posts_are_stored(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_only_public_posts_are_stored(ctx: Ctx, rita) -> None:
     with pytest.raises(handlers.Ignored, match="public"):
         apply(ctx, create(3, to=[f"{PEER}/users/rita/followers"]))
 
 
-def test_posts_to_a_local_community_need_membership(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_posts_to_a_local_community_need_membership(ctx: Ctx, rita) -> None:
     alice = accounts.register(ctx, "alice", PASSWORD)
     garden = communities.create(ctx, alice, "garden")
     with pytest.raises(handlers.Ignored, match="not a member"):
@@ -176,7 +176,7 @@ def test_posts_to_a_local_community_need_membership(ctx: Ctx, rita) -> None:  # 
     assert posts.find_by_uri(ctx, f"{PEER}/notes/4").community_id == garden.id
 
 
-def test_announces_are_taken_only_from_followed_actors(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_announces_are_taken_only_from_followed_actors(ctx: Ctx, rita) -> None:
     announce = {
         "id": f"{PEER}/a/1",
         "type": "Announce",
@@ -192,7 +192,7 @@ def test_announces_are_taken_only_from_followed_actors(ctx: Ctx, rita) -> None: 
         apply(ctx, announce)  # now it fetches the object from its origin
 
 
-def test_only_the_author_edits_or_deletes(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_only_the_author_edits_or_deletes(ctx: Ctx, rita) -> None:
     remote.store_actor(ctx, actor_doc("mallory"))
     apply(ctx, create(5))
     forged = {**note(5, content="<p>forged</p>"), "attributedTo": f"{PEER}/users/rita"}
@@ -205,7 +205,7 @@ def test_only_the_author_edits_or_deletes(ctx: Ctx, rita) -> None:  # noqa: ANN0
     assert "note 5" in posts.find_by_uri(ctx, f"{PEER}/notes/5").html
 
 
-def test_an_actor_updates_and_deletes_itself(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_an_actor_updates_and_deletes_itself(ctx: Ctx, rita) -> None:
     renamed = actor_doc("rita", name="Rita R.")
     apply(ctx, {"id": f"{PEER}/u/r", "type": "Update", "actor": rita.uri, "object": renamed})
     assert remote.known(ctx, rita.uri).display_name == "Rita R."
@@ -215,7 +215,7 @@ def test_an_actor_updates_and_deletes_itself(ctx: Ctx, rita) -> None:  # noqa: A
         apply(ctx, create(6))
 
 
-def test_a_rejected_follow_is_forgotten(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_a_rejected_follow_is_forgotten(ctx: Ctx, rita) -> None:
     alice = accounts.register(ctx, "alice", PASSWORD)
     follow = follows.follow(ctx, alice, rita)
     assert follow.state == "pending" and follow.activity_uri
@@ -229,12 +229,12 @@ def test_a_rejected_follow_is_forgotten(ctx: Ctx, rita) -> None:  # noqa: ANN001
     assert ctx.db.exec(select(Follow)).all() == []
 
 
-def test_unsupported_activities_are_ignored_with_a_reason(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_unsupported_activities_are_ignored_with_a_reason(ctx: Ctx, rita) -> None:
     with pytest.raises(handlers.Ignored, match="not supported"):
         apply(ctx, {"id": f"{PEER}/x/1", "type": "Move", "actor": rita.uri})
 
 
-def test_a_forged_remote_revision_from_another_host_is_refused(ctx: Ctx, rita) -> None:  # noqa: ANN001
+def test_a_forged_remote_revision_from_another_host_is_refused(ctx: Ctx, rita) -> None:
     from app.models import ArtifactRevision
     from app.services import artifacts
 

@@ -73,7 +73,7 @@ def test_every_password_field_states_the_one_limit(client: TestClient) -> None:
 NAVIGATION = ("next", "back", "community", "forked_from")
 
 
-def _fields(route) -> list[tuple[str, int | None, str | None, bool]]:  # noqa: ANN001
+def _fields(route) -> list[tuple[str, int | None, str | None, bool]]:
     """(name, max_length, pattern, is_text) of each form field of a route."""
     out = []
     for param in route.dependant.body_params:
@@ -85,7 +85,7 @@ def _fields(route) -> list[tuple[str, int | None, str | None, bool]]:  # noqa: A
     return out
 
 
-def test_every_form_error_path_keeps_what_was_typed(client: TestClient, app, new_ctx) -> None:  # noqa: ANN001
+def test_every_form_error_path_keeps_what_was_typed(client: TestClient, app, new_ctx) -> None:
     """Walk every POST page route (as the CSRF test does), refuse one field, and
     expect a 4xx page that still holds everything else that was typed."""
     signup(client, "alice")

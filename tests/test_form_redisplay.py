@@ -82,7 +82,7 @@ class Forms(HTMLParser):
             self._open[2] += data
 
 
-def _fields(route) -> list[tuple[str, int | None, str | None, type]]:  # noqa: ANN001
+def _fields(route) -> list[tuple[str, int | None, str | None, type]]:
     """(name, max_length, pattern, type) of each form field of a route."""
     out = []
     for param in route.dependant.body_params:
@@ -134,7 +134,7 @@ def _kept(control: list, value: str) -> bool | None:
     return attrs.get("value") == value
 
 
-def _world(client: TestClient, new_ctx) -> dict[str, str]:  # noqa: ANN001
+def _world(client: TestClient, new_ctx) -> dict[str, str]:
     """An admin member, a community with a post, artifacts, a statement, an open vote
     and a closed one: so that every form of every page is on it."""
     signup(client, "alice")
@@ -195,8 +195,8 @@ def _world(client: TestClient, new_ctx) -> dict[str, str]:  # noqa: ANN001
 
 def test_every_form_shows_its_own_page_again_with_what_was_typed(
     client: TestClient,
-    app,  # noqa: ANN001
-    new_ctx,  # noqa: ANN001
+    app,
+    new_ctx,
 ) -> None:
     sample = _world(client, new_ctx)
     routes = [
@@ -251,7 +251,7 @@ def test_every_form_shows_its_own_page_again_with_what_was_typed(
 
 def test_a_refused_action_keeps_the_form_that_was_sent_on_a_page_of_several(
     client: TestClient,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
 ) -> None:
     """A domain error (parameters that are not JSON) shows the community's algorithm
     page with that form refilled, the message beside it in the page's error note."""

@@ -34,7 +34,7 @@ def fuzz_app(settings: Settings, engine: Engine) -> FastAPI:
 
 
 @pytest.fixture
-def fuzz_token(new_ctx) -> str:  # noqa: ANN001
+def fuzz_token(new_ctx) -> str:
     """A member with a community and a thread, made once per operation: the
     generated examples of one operation all reuse them."""
     with new_ctx() as ctx:
@@ -47,7 +47,7 @@ def fuzz_token(new_ctx) -> str:  # noqa: ANN001
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case, fuzz_app: FastAPI, fuzz_token: str) -> None:  # noqa: ANN001
+def test_no_server_errors(case, fuzz_app: FastAPI, fuzz_token: str) -> None:
     response = case.call(app=fuzz_app, headers={"Authorization": f"Bearer {fuzz_token}"})
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:500]}"
     if response.status_code >= 400:

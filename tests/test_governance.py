@@ -54,7 +54,7 @@ def _town(ctx: Ctx) -> tuple:
     return ada, ben, cara, garden
 
 
-def _proposed_artifact(ctx: Ctx, author, garden, title: str = "Mill Road floods"):  # noqa: ANN001, ANN202
+def _proposed_artifact(ctx: Ctx, author, garden, title: str = "Mill Road floods"):
     art = artifacts.create(ctx, author, garden, "idea", title, "Clear the drains.\n")
     artifacts.transition(ctx, author, art.id, "open")
     artifacts.transition(ctx, author, art.id, "proposed")
@@ -163,7 +163,7 @@ def test_a_removed_member_can_no_longer_open_votes_or_record_outcomes(ctx: Ctx) 
 # --- item 13: adoption by vote is the same stage change as a manual one ------------
 
 
-def _stage_updates(ctx: Ctx, artifact) -> list[dict]:  # noqa: ANN001
+def _stage_updates(ctx: Ctx, artifact) -> list[dict]:
     """The Update activities federated for this artifact, oldest first."""
     items = ctx.db.exec(
         select(OutboxItem).where(OutboxItem.activity_type == "Update").order_by(OutboxItem.id)
@@ -205,7 +205,7 @@ def test_adoption_by_vote_emits_the_same_stage_change_as_a_manual_adoption(ctx: 
 
 
 @pytest.fixture
-def overdue(new_ctx) -> dict:  # noqa: ANN001
+def overdue(new_ctx) -> dict:
     """A passing proposal and a passing decision whose closing times have passed,
     their closing jobs still waiting."""
     with new_ctx() as ctx:
@@ -227,11 +227,11 @@ def overdue(new_ctx) -> dict:  # noqa: ANN001
     return {"proposal": proposal.id, "decision": decision.id, "artifact": art.id}
 
 
-def _writes_during(engine: Engine, fn) -> list[str]:  # noqa: ANN001
+def _writes_during(engine: Engine, fn) -> list[str]:
     """Every INSERT, UPDATE or DELETE the database is sent while ``fn`` runs."""
     seen: list[str] = []
 
-    def record(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+    def record(conn, cursor, statement, *args) -> None:
         if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
             seen.append(statement)
 
@@ -247,7 +247,7 @@ def test_viewing_an_overdue_vote_writes_nothing_and_says_closing(
     client: TestClient,
     engine: Engine,
     settings: Settings,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
     overdue: dict,
 ) -> None:
     pages: dict[str, str] = {}
@@ -287,7 +287,7 @@ def test_viewing_an_overdue_vote_writes_nothing_and_says_closing(
     assert "closing…" not in client.get("/c/garden/algorithm").text
 
 
-def test_a_vote_past_its_closing_time_takes_no_more_ballots(new_ctx, overdue: dict) -> None:  # noqa: ANN001
+def test_a_vote_past_its_closing_time_takes_no_more_ballots(new_ctx, overdue: dict) -> None:
     from app.errors import Conflict
 
     with new_ctx() as ctx:
@@ -311,7 +311,7 @@ def postgres(fresh_postgres: str, tmp_path: Path) -> Iterator[tuple[Engine, Sett
     engine.dispose()
 
 
-def _race(engine: Engine, settings: Settings, load, close, n: int = 4) -> list[BaseException]:  # noqa: ANN001
+def _race(engine: Engine, settings: Settings, load, close, n: int = 4) -> list[BaseException]:
     """``n`` closers, each in its own transaction, load the row, then close it together."""
     barrier = threading.Barrier(n, timeout=30)
     errors: list[BaseException] = []
@@ -323,7 +323,7 @@ def _race(engine: Engine, settings: Settings, load, close, n: int = 4) -> list[B
                 row = load(ctx)
                 barrier.wait()
                 close(ctx, row)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             errors.append(exc)
 
     threads = [threading.Thread(target=closer) for _ in range(n)]
@@ -396,7 +396,7 @@ def test_racing_closers_decide_a_vote_once(postgres: tuple[Engine, Settings]) ->
 # --- the API and the pages ----------------------------------------------------------
 
 
-def test_admins_read_and_set_the_floors_through_the_api(api_user) -> None:  # noqa: ANN001
+def test_admins_read_and_set_the_floors_through_the_api(api_user) -> None:
     ada, ben = api_user("ada"), api_user("ben")
     ada.post("/api/v1/communities", {"name": "garden"})
     ben.post("/api/v1/communities/garden/join")
@@ -418,7 +418,7 @@ def test_admins_read_and_set_the_floors_through_the_api(api_user) -> None:  # no
     assert ben.get("/api/v1/communities/garden/vote-rules").json()["openers"] == "moderators"
 
 
-def test_the_vote_forms_state_the_floors(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_the_vote_forms_state_the_floors(client: TestClient, new_ctx) -> None:
     signup(client, "ada")
     with new_ctx() as ctx:
         ada = accounts.get_local(ctx, "ada")
@@ -437,7 +437,7 @@ def test_the_vote_forms_state_the_floors(client: TestClient, new_ctx) -> None:  
     assert re.search(r'name="window_hours" type="number" step="any" min="24"', algorithm_page)
 
 
-def test_admins_edit_the_floors_on_the_settings_page(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_admins_edit_the_floors_on_the_settings_page(client: TestClient, new_ctx) -> None:
     signup(client, "ada")
     submit(client, "/communities/new", "/communities/new", {"name": "garden"})
     page = client.get("/c/garden/settings").text
@@ -454,7 +454,7 @@ def test_admins_edit_the_floors_on_the_settings_page(client: TestClient, new_ctx
         assert governance.vote_rules(ctx, communities.get(ctx, "garden")).min_hours == 48
 
 
-def test_only_who_may_open_a_vote_is_offered_it(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_only_who_may_open_a_vote_is_offered_it(client: TestClient, new_ctx) -> None:
     signup(client, "ben")
     with new_ctx() as ctx:
         ada = accounts.register(ctx, "ada", PASSWORD)

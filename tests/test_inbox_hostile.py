@@ -251,7 +251,7 @@ def stored(engine: Engine) -> dict[str, int]:
         return {name: conn.execute(text(sql)).scalar_one() for name, sql in queries.items()}
 
 
-def post(client: TestClient, body: bytes, headers: dict[str, str]):  # noqa: ANN201
+def post(client: TestClient, body: bytes, headers: dict[str, str]):
     return client.post(INBOX_PATH, content=body, headers=headers)
 
 
@@ -262,7 +262,7 @@ def assert_refused(
     headers: dict[str, str],
     status: int,
     code: str | None = None,
-):  # noqa: ANN201 - the response
+):  # the response
     before = stored(engine)
     r = post(client, body, headers)
     assert r.status_code == status, r.text
@@ -876,7 +876,7 @@ def test_in_secure_mode_a_blocked_domain_gets_no_documents(
     from app.models import PeerDomain
     from federation.remote import authority_of
 
-    def fetch(c: TestClient) -> Any:  # noqa: ANN401
+    def fetch(c: TestClient) -> Any:
         url = f"{BASE}/ap/users/{MEMBER}"
         headers = sign_request("GET", url, {}, None, mallory.key_id, mallory.private_pem)
         return c.get(url, headers={**headers, "Accept": "application/activity+json"})

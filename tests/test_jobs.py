@@ -15,17 +15,17 @@ CALLS: list[dict] = []
 
 
 @jobs.handler("test.record")
-def record(ctx, payload: dict) -> None:  # noqa: ANN001
+def record(ctx, payload: dict) -> None:
     CALLS.append(payload)
 
 
 @jobs.handler("test.flaky")
-def flaky(ctx, payload: dict) -> None:  # noqa: ANN001
+def flaky(ctx, payload: dict) -> None:
     raise RuntimeError("peer said no")
 
 
 @jobs.handler("test.permanent")
-def permanent(ctx, payload: dict) -> None:  # noqa: ANN001
+def permanent(ctx, payload: dict) -> None:
     raise jobs.PermanentError("this can never work")
 
 
@@ -34,7 +34,7 @@ def _clear() -> None:
     CALLS.clear()
 
 
-def test_a_job_runs_once(new_ctx, engine: Engine, settings: Settings) -> None:  # noqa: ANN001
+def test_a_job_runs_once(new_ctx, engine: Engine, settings: Settings) -> None:
     with new_ctx() as ctx:
         jobs.enqueue(ctx, "test.record", {"n": 1})
     job = jobs.run_one(engine, settings, "w1")
@@ -45,14 +45,14 @@ def test_a_job_runs_once(new_ctx, engine: Engine, settings: Settings) -> None:  
         assert (row.state, row.attempts, row.locked_by) == ("done", 1, None)
 
 
-def test_jobs_enqueued_in_a_failed_transaction_never_exist(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_jobs_enqueued_in_a_failed_transaction_never_exist(new_ctx, engine, settings) -> None:
     with pytest.raises(RuntimeError), new_ctx() as ctx:
         jobs.enqueue(ctx, "test.record", {"n": 1})
         raise RuntimeError("the write failed")
     assert jobs.run_one(engine, settings, "w1") is None
 
 
-def test_failures_back_off_then_go_dead(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_failures_back_off_then_go_dead(new_ctx, engine, settings) -> None:
     with new_ctx() as ctx:
         job_id = jobs.enqueue(ctx, "test.flaky", max_attempts=2).id
     first = jobs.run_one(engine, settings, "w1")
@@ -70,7 +70,7 @@ def test_failures_back_off_then_go_dead(new_ctx, engine, settings) -> None:  # n
         assert stats.by_state == {"dead": 1} and stats.recent_failures[0].id == job_id
 
 
-def test_permanent_errors_and_unknown_kinds_are_dead_at_once(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_permanent_errors_and_unknown_kinds_are_dead_at_once(new_ctx, engine, settings) -> None:
     with new_ctx() as ctx:
         jobs.enqueue(ctx, "test.permanent")
         jobs.enqueue(ctx, "no.such.kind")
@@ -78,7 +78,7 @@ def test_permanent_errors_and_unknown_kinds_are_dead_at_once(new_ctx, engine, se
     assert jobs.run_one(engine, settings, "w1").state == "dead"
 
 
-def test_a_job_held_by_a_dead_worker_is_taken_over(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_a_job_held_by_a_dead_worker_is_taken_over(new_ctx, engine, settings) -> None:
     with new_ctx() as ctx:
         job_id = jobs.enqueue(ctx, "test.record", {"n": 7}).id
     claimed = jobs.claim(engine, "crashed-worker")
@@ -96,7 +96,7 @@ def test_backoff_grows_and_is_capped() -> None:
     assert max(waits) <= 12 * 3600
 
 
-def test_maintenance_prunes_and_reschedules(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_maintenance_prunes_and_reschedules(new_ctx, engine, settings) -> None:
     from app.models import RateLimitHit
     from app.services import maintenance
 
@@ -115,7 +115,7 @@ def test_maintenance_prunes_and_reschedules(new_ctx, engine, settings) -> None: 
 
 
 @jobs.handler("test.async")
-async def async_record(job, payload: dict) -> None:  # noqa: ANN001
+async def async_record(job, payload: dict) -> None:
     import asyncio
 
     await asyncio.sleep(0.05)  # overlapping waits: jobs run concurrently
@@ -123,11 +123,11 @@ async def async_record(job, payload: dict) -> None:  # noqa: ANN001
 
 
 @jobs.handler("test.retry_at")
-async def retry_at(job, payload: dict) -> None:  # noqa: ANN001
+async def retry_at(job, payload: dict) -> None:
     raise jobs.RetryAt(utcnow() + timedelta(hours=3), "peer asked us to wait")
 
 
-def test_async_handlers_run_concurrently_in_the_worker_loop(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_async_handlers_run_concurrently_in_the_worker_loop(new_ctx, engine, settings) -> None:
     import asyncio
 
     with new_ctx() as ctx:
@@ -150,7 +150,7 @@ def test_async_handlers_run_concurrently_in_the_worker_loop(new_ctx, engine, set
         assert jobs.stats(ctx).by_state == {"done": 12}
 
 
-def test_retry_at_is_honoured(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_retry_at_is_honoured(new_ctx, engine, settings) -> None:
     with new_ctx() as ctx:
         job_id = jobs.enqueue(ctx, "test.retry_at").id
     assert jobs.run_one(engine, settings, "w1").state == "queued"
@@ -160,7 +160,7 @@ def test_retry_at_is_honoured(new_ctx, engine, settings) -> None:  # noqa: ANN00
         assert "wait" in row.last_error
 
 
-def test_two_periodic_chains_merge_into_one(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_two_periodic_chains_merge_into_one(new_ctx, engine, settings) -> None:
     """Two workers starting at once may each queue housekeeping; the chains merge."""
     from sqlmodel import select
 
@@ -180,7 +180,7 @@ BATCHES: list[int] = []
 
 
 @jobs.handler("test.logged")
-async def logged(job, payload: dict) -> None:  # noqa: ANN001
+async def logged(job, payload: dict) -> None:
     import asyncio
 
     from app.models import DeliveryAttempt
@@ -190,9 +190,9 @@ async def logged(job, payload: dict) -> None:  # noqa: ANN001
 
 
 def test_finished_jobs_are_marked_done_in_batches_with_their_rows(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A busy worker writes completions (and each job's rows) a batch at a time."""
@@ -204,7 +204,7 @@ def test_finished_jobs_are_marked_done_in_batches_with_their_rows(
 
     real = jobs._finish_many
 
-    def counting(engine_, batch):  # noqa: ANN001, ANN202
+    def counting(engine_, batch):
         BATCHES.append(len(batch))
         return real(engine_, batch)
 
@@ -237,7 +237,7 @@ def test_finished_jobs_are_marked_done_in_batches_with_their_rows(
         )
 
 
-def test_a_completion_lost_with_its_worker_runs_the_job_again(new_ctx, engine, settings) -> None:  # noqa: ANN001
+def test_a_completion_lost_with_its_worker_runs_the_job_again(new_ctx, engine, settings) -> None:
     """Done-marks wait in memory for their batch; if the worker dies first, the job
     is still ``running`` under a dead worker's name, is released and runs again,
     and the rows it meant to write with its completion were never half-written."""
@@ -270,10 +270,10 @@ def _stale_later(times: int = 1) -> object:
 
 
 def test_a_job_that_keeps_killing_its_worker_ends_dead_after_max_attempts(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
-    client,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
+    client,
 ) -> None:
     """Each claim of a job whose worker dies is an attempt: once they are used up
     the stale claim is not taken again but buried, with an error an admin can read."""
@@ -302,9 +302,9 @@ def test_a_job_that_keeps_killing_its_worker_ends_dead_after_max_attempts(
 
 
 def test_a_job_whose_dead_worker_is_released_at_its_last_attempt_ends_dead(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
 ) -> None:
     import socket
 
@@ -322,9 +322,9 @@ def test_a_job_whose_dead_worker_is_released_at_its_last_attempt_ends_dead(
 
 
 def test_a_worker_whose_claim_was_taken_over_cannot_finish_the_job(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
 ) -> None:
     """Completions are fenced by the claim, not by the worker's name: the same
     worker (or a restarted one with the same host and PID) reclaiming a stale job
@@ -356,9 +356,9 @@ def test_a_worker_whose_claim_was_taken_over_cannot_finish_the_job(
 
 
 def test_a_batched_completion_of_a_taken_over_claim_is_ignored(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
 ) -> None:
     with new_ctx() as ctx:
         job_id = jobs.enqueue(ctx, "test.record", {"n": 1}).id
@@ -376,7 +376,7 @@ EXCLUSIVE: dict[str, object] = {}
 
 
 @jobs.handler("test.exclusive")
-async def exclusive(job, payload: dict) -> None:  # noqa: ANN001
+async def exclusive(job, payload: dict) -> None:
     """Records every run, and any moment the same job runs twice at once."""
     import asyncio
 
@@ -396,9 +396,9 @@ async def exclusive(job, payload: dict) -> None:  # noqa: ANN001
 
 
 def test_two_workers_share_one_queue_without_running_a_job_twice_or_losing_one(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
 ) -> None:
     """Two worker loops (threads, own connections) drain one queue at once: on
     PostgreSQL they claim side by side (SKIP LOCKED), on SQLite one at a time."""
@@ -450,10 +450,10 @@ def test_two_workers_share_one_queue_without_running_a_job_twice_or_losing_one(
 
 
 def test_an_inbox_item_whose_job_dies_ends_failed_for_admins_to_see(
-    new_ctx,  # noqa: ANN001
-    engine,  # noqa: ANN001
-    settings,  # noqa: ANN001
-    client,  # noqa: ANN001
+    new_ctx,
+    engine,
+    settings,
+    client,
 ) -> None:
     """When an ``ap.inbox`` job is buried, its item leaves ``queued`` for good:
     ``failed``, with the reason, whether the job failed or its worker died."""

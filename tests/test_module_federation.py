@@ -71,7 +71,7 @@ class TamperedPeer(ThreadingHTTPServer):
         body = json.dumps(doc).encode()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:  # http.server's naming
                 self.send_response(200)
                 self.send_header("Content-Type", "application/activity+json")
                 self.send_header("Content-Length", str(len(body)))
@@ -98,7 +98,7 @@ def test_a_module_whose_source_does_not_match_its_hash_is_refused(
     settings,
     engine,
     new_ctx,
-    tampered: TamperedPeer,  # noqa: ANN001
+    tampered: TamperedPeer,
 ) -> None:
     app = create_app(settings.model_copy(update={"allow_private_addresses": True}), engine)
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
@@ -118,7 +118,7 @@ def test_a_module_whose_source_does_not_match_its_hash_is_refused(
         assert ctx.db.exec(imported).all() == []
 
 
-def test_imports_are_refused_when_the_source_differs_from_the_declared_hash(new_ctx) -> None:  # noqa: ANN001
+def test_imports_are_refused_when_the_source_differs_from_the_declared_hash(new_ctx) -> None:
     """The service checks the hash too, whoever calls it."""
     from app.errors import Invalid
     from app.services import accounts

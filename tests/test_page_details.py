@@ -48,7 +48,7 @@ def test_counts_agree_with_their_nouns() -> None:
     assert (plural(1, "member"), plural(0, "member")) == ("1 member", "0 members")
 
 
-def test_proposals_and_the_changelog_name_the_module(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_proposals_and_the_changelog_name_the_module(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
         garden = communities.create(ctx, root, "garden")
@@ -67,7 +67,7 @@ def test_proposals_and_the_changelog_name_the_module(client: TestClient, new_ctx
 # --- 29: smaller slips -------------------------------------------------------------------
 
 
-def test_the_map_counts_one_person_as_a_person(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_the_map_counts_one_person_as_a_person(client: TestClient, new_ctx) -> None:
     from app.services import stances
 
     with new_ctx() as ctx:
@@ -94,7 +94,7 @@ def test_follow_without_joining_is_offered_only_to_non_members(client: TestClien
     assert "Follow without joining" not in page and "Unfollow" in page  # can still undo it
 
 
-def test_a_charter_with_its_own_heading_is_not_headed_twice(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_a_charter_with_its_own_heading_is_not_headed_twice(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
         communities.create(ctx, root, "garden", charter="# Charter\n\nWe share tools.")
@@ -104,7 +104,7 @@ def test_a_charter_with_its_own_heading_is_not_headed_twice(client: TestClient, 
     assert len(re.findall(r"<h2>Charter</h2>", client.get("/c/field").text)) == 1
 
 
-def _artifact_with_revisions(new_ctx) -> tuple[int, int, int]:  # noqa: ANN001
+def _artifact_with_revisions(new_ctx) -> tuple[int, int, int]:
     """An artifact with three revisions; returns its id and its first and last revision ids."""
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
@@ -116,7 +116,7 @@ def _artifact_with_revisions(new_ctx) -> tuple[int, int, int]:  # noqa: ANN001
         return a.id, first, a.current_revision_id
 
 
-def test_the_compare_form_keeps_the_csrf_token_out_of_its_url(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_the_compare_form_keeps_the_csrf_token_out_of_its_url(client: TestClient, new_ctx) -> None:
     artifact_id, first, _ = _artifact_with_revisions(new_ctx)
     log_in(client, "root")
     page = client.get(f"/artifacts/{artifact_id}/history").text
@@ -130,7 +130,7 @@ def test_the_compare_form_keeps_the_csrf_token_out_of_its_url(client: TestClient
 
 def test_the_conflict_page_names_the_revision_number_not_its_id(
     client: TestClient, new_ctx
-) -> None:  # noqa: ANN001
+) -> None:
     with new_ctx() as ctx:  # other artifacts first, so revision ids and numbers differ
         root = accounts.register(ctx, "root", PASSWORD)
         garden = communities.create(ctx, root, "garden")
@@ -153,7 +153,7 @@ def test_the_conflict_page_names_the_revision_number_not_its_id(
     assert "(revision 2)" in r.text and f"(revision {current.id})" not in r.text
 
 
-def test_an_error_is_shown_once(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_an_error_is_shown_once(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
         garden = communities.create(ctx, root, "garden")
@@ -177,7 +177,7 @@ def test_an_error_is_shown_once(client: TestClient, new_ctx) -> None:  # noqa: A
 
 def test_the_graph_draws_arrowheads_outside_the_nodes_and_labels_inside_the_picture(
     client: TestClient, new_ctx
-) -> None:  # noqa: ANN001
+) -> None:
     with new_ctx() as ctx:
         root = accounts.register(ctx, "root", PASSWORD)
         garden = communities.create(ctx, root, "garden")
@@ -211,7 +211,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_an_unreachable_server_is_explained_in_words(settings, engine) -> None:  # noqa: ANN001
+def test_an_unreachable_server_is_explained_in_words(settings, engine) -> None:
     loopback = make_settings(settings.data_dir, settings.database_url, allow_private_addresses=True)
     with TestClient(create_app(loopback, engine), base_url="http://127.0.0.1:8000") as c:
         signup(c, "ada")

@@ -17,7 +17,7 @@ def csrf(html: str) -> str:
     return match.group(1)
 
 
-def submit(client: TestClient, page: str, action: str, data: dict, **kw):  # noqa: ANN003, ANN201
+def submit(client: TestClient, page: str, action: str, data: dict, **kw):
     """Load ``page`` like a browser, then post its form to ``action``."""
     token = csrf(client.get(page).text)
     return client.post(action, data={"csrf_token": token, **data}, follow_redirects=False, **kw)
@@ -43,7 +43,7 @@ def test_signup_sets_a_safe_session_cookie(client: TestClient) -> None:
     assert "Log out" in home.text and "Alice" in client.get("/@alice").text
 
 
-def test_cookies_are_secure_under_https(settings, engine) -> None:  # noqa: ANN001
+def test_cookies_are_secure_under_https(settings, engine) -> None:
     from app.main import create_app
 
     https = make_settings(
@@ -65,7 +65,7 @@ def test_forms_without_a_valid_csrf_token_are_refused(client: TestClient) -> Non
     assert client.get("/@mallory").status_code == 404
 
 
-def test_csrf_token_is_bound_to_the_browser(app) -> None:  # noqa: ANN001
+def test_csrf_token_is_bound_to_the_browser(app) -> None:
     with TestClient(app) as one, TestClient(app) as two:
         token = csrf(one.get("/signup").text)
         two.get("/signup")
@@ -107,7 +107,7 @@ def test_member_pages_redirect_to_login(client: TestClient) -> None:
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
 
 
-def test_community_thread_reply_and_reactions(client: TestClient, app) -> None:  # noqa: ANN001
+def test_community_thread_reply_and_reactions(client: TestClient, app) -> None:
     signup(client, "alice")
     r = submit(
         client,
@@ -210,7 +210,7 @@ def test_settings_profile_and_tokens(client: TestClient) -> None:
     )
 
 
-def test_admin_page_is_for_admins_only(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_admin_page_is_for_admins_only(client: TestClient, new_ctx) -> None:
     signup(client, "alice")
     assert client.get("/admin").status_code == 403
     with new_ctx() as ctx:
@@ -226,7 +226,7 @@ def test_admin_page_is_for_admins_only(client: TestClient, new_ctx) -> None:  # 
     assert client.get("/@alice").status_code == 404
 
 
-def test_first_run_setup_link_works_once(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_first_run_setup_link_works_once(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         token = setup.issue_setup_token(ctx)
     assert token
@@ -262,7 +262,7 @@ def test_pages_carry_security_headers(client: TestClient) -> None:
     assert "default-src 'self'" in r.headers["content-security-policy"]
 
 
-def all_routes(routes, top: str | None = None):  # noqa: ANN001, ANN201
+def all_routes(routes, top: str | None = None):
     """Every route with the prefix of the top-level router it came from (FastAPI
     nests included routers; a route's own path already has its router's prefix)."""
     for route in routes:
@@ -273,7 +273,7 @@ def all_routes(routes, top: str | None = None):  # noqa: ANN001, ANN201
             yield top or "", route
 
 
-def test_every_page_form_checks_csrf(client: TestClient, app) -> None:  # noqa: ANN001
+def test_every_page_form_checks_csrf(client: TestClient, app) -> None:
     """No state-changing page route exists without the CSRF check."""
     signup(client, "alice")
     sample = {

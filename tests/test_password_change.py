@@ -45,7 +45,7 @@ def test_a_wrong_current_password_ends_nothing(ctx: Ctx) -> None:
 
 
 @pytest.fixture
-def second_browser(app) -> Iterator[TestClient]:  # noqa: ANN001
+def second_browser(app) -> Iterator[TestClient]:
     with TestClient(app, base_url="http://127.0.0.1:8000") as browser:
         yield browser
 
@@ -55,7 +55,7 @@ def _login(browser: TestClient) -> None:
     assert r.status_code == 303, r.text
 
 
-def test_the_settings_page_logs_out_other_browsers(client: TestClient, second_browser) -> None:  # noqa: ANN001
+def test_the_settings_page_logs_out_other_browsers(client: TestClient, second_browser) -> None:
     signup(client, "alice")
     _login(second_browser)
     assert second_browser.get("/settings").status_code == 200
@@ -96,7 +96,7 @@ def test_one_click_revokes_all_tokens(client: TestClient) -> None:
 
 def test_the_api_password_change_ends_sessions_and_can_revoke_other_tokens(
     api_user, client: TestClient
-) -> None:  # noqa: ANN001
+) -> None:
     alice = api_user("alice")
     _login(client)
     other = client.post(

@@ -30,7 +30,7 @@ ATTEMPTS = 45
 LOGIN_LIMIT = 10
 
 
-def _concurrently(count: int, send) -> list[httpx.Response]:  # noqa: ANN001
+def _concurrently(count: int, send) -> list[httpx.Response]:
     """Run ``send(http)`` ``count`` times at once, each on its own connection,
     released together by a barrier so the requests really overlap."""
     barrier = threading.Barrier(count)
@@ -41,7 +41,7 @@ def _concurrently(count: int, send) -> list[httpx.Response]:  # noqa: ANN001
             barrier.wait()
             try:
                 results[i] = send(http)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:  # reported below
                 results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
@@ -84,7 +84,7 @@ def test_parallel_wrong_passwords_are_checked_at_most_the_limit_times(
 
 
 @pytest.fixture
-def limited(settings: Settings, engine: Engine):  # noqa: ANN201
+def limited(settings: Settings, engine: Engine):
     """A client of an app with some limits made small: ``limited(post_limit_per_account=2)``."""
     clients: list[TestClient] = []
 
@@ -107,7 +107,7 @@ def assert_refused(r: httpx.Response, doing: str) -> None:
     assert int(r.headers["Retry-After"]) > 0
 
 
-def test_posts_and_replies_are_limited_per_account(limited) -> None:  # noqa: ANN001
+def test_posts_and_replies_are_limited_per_account(limited) -> None:
     client = limited(post_limit_per_account=3)
     alice, bob = Api(client, "alice"), Api(client, "bob")
     first = alice.post("/api/v1/posts", {"text": "one"})
@@ -121,7 +121,7 @@ def test_posts_and_replies_are_limited_per_account(limited) -> None:  # noqa: AN
     assert bob.post("/api/v1/posts", {"text": "bob has his own count"}).status_code == 201
 
 
-def test_posts_are_limited_per_client_address(limited) -> None:  # noqa: ANN001
+def test_posts_are_limited_per_client_address(limited) -> None:
     client = limited(post_limit_per_client=3)
     alice, bob = Api(client, "alice"), Api(client, "bob")
     for api, text in ((alice, "one"), (bob, "two"), (alice, "three")):
@@ -129,7 +129,7 @@ def test_posts_are_limited_per_client_address(limited) -> None:  # noqa: ANN001
     assert_refused(bob.post("/api/v1/posts", {"text": "same address"}), "posting")
 
 
-def test_reactions_are_limited(limited) -> None:  # noqa: ANN001
+def test_reactions_are_limited(limited) -> None:
     client = limited(reaction_limit_per_account=2)
     alice = Api(client, "alice")
     ids = [alice.post("/api/v1/posts", {"text": f"p{i}"}).json()["id"] for i in range(3)]
@@ -139,7 +139,7 @@ def test_reactions_are_limited(limited) -> None:  # noqa: ANN001
     assert_refused(r, "reacting to posts")
 
 
-def test_signups_are_limited_per_client_address(limited) -> None:  # noqa: ANN001
+def test_signups_are_limited_per_client_address(limited) -> None:
     client = limited(signup_limit_per_client=2)
     for name in ("alice", "bob"):
         r = client.post("/api/v1/accounts", json={"username": name, "password": PASSWORD})
@@ -149,7 +149,7 @@ def test_signups_are_limited_per_client_address(limited) -> None:  # noqa: ANN00
     assert client.get("/api/v1/accounts/carol").status_code == 404
 
 
-def test_api_token_creation_is_limited(limited) -> None:  # noqa: ANN001
+def test_api_token_creation_is_limited(limited) -> None:
     client = limited(token_limit_per_account=2)
     Api(client, "alice")  # its first token
     login = {"username": "alice", "password": PASSWORD, "scope": "read"}
@@ -158,7 +158,7 @@ def test_api_token_creation_is_limited(limited) -> None:  # noqa: ANN001
 
 
 @pytest.mark.usefixtures("sandbox_required")
-def test_module_submissions_are_limited(limited) -> None:  # noqa: ANN001
+def test_module_submissions_are_limited(limited) -> None:
     client = limited(module_limit_per_account=1)
     alice = Api(client, "alice")
     assert alice.post("/api/v1/algorithms", {"source": AGREED}).status_code == 201
@@ -166,7 +166,7 @@ def test_module_submissions_are_limited(limited) -> None:  # noqa: ANN001
     assert_refused(r, "submitting algorithm modules")
 
 
-def test_trusted_callers_are_not_limited(new_ctx, settings: Settings) -> None:  # noqa: ANN001
+def test_trusted_callers_are_not_limited(new_ctx, settings: Settings) -> None:
     """Demo data and the CLI pass no client address: they are not counted."""
     small = settings.model_copy(update={"post_limit_per_account": 1, "post_limit_per_client": 1})
     with new_ctx() as ctx:
@@ -181,7 +181,7 @@ def test_trusted_callers_are_not_limited(new_ctx, settings: Settings) -> None:  
 # --- pages: a clear message, and what was typed is kept -------------------------------------
 
 
-def test_a_refused_post_page_explains_and_keeps_the_text(limited) -> None:  # noqa: ANN001
+def test_a_refused_post_page_explains_and_keeps_the_text(limited) -> None:
     client = limited(post_limit_per_account=1)
     signup(client, "alice")
     assert submit(client, "/compose", "/compose", {"text": "first"}).status_code == 303
@@ -191,7 +191,7 @@ def test_a_refused_post_page_explains_and_keeps_the_text(limited) -> None:  # no
     assert "my carefully typed second post</textarea>" in r.text
 
 
-def test_a_refused_sign_up_page_keeps_the_form(limited) -> None:  # noqa: ANN001
+def test_a_refused_sign_up_page_keeps_the_form(limited) -> None:
     client = limited(signup_limit_per_client=1)
     signup(client, "alice")
     client.cookies.clear()
@@ -202,7 +202,7 @@ def test_a_refused_sign_up_page_keeps_the_form(limited) -> None:  # noqa: ANN001
     assert 'value="bob"' in r.text and 'value="Bob B."' in r.text
 
 
-def test_a_refused_token_keeps_its_name(limited) -> None:  # noqa: ANN001
+def test_a_refused_token_keeps_its_name(limited) -> None:
     client = limited(token_limit_per_account=1)
     signup(client, "alice")
     form = {"scope": "read", "name": "first"}
@@ -223,7 +223,7 @@ def _activity(domain: str, n: int) -> bytes:
     ).encode()
 
 
-def test_inbox_limits_each_domain_before_checking_signatures(limited) -> None:  # noqa: ANN001
+def test_inbox_limits_each_domain_before_checking_signatures(limited) -> None:
     client = limited(inbox_limit_per_domain=2)
     headers = {"Content-Type": "application/activity+json"}
     # unsigned: the signature check refuses them, and they still count
@@ -239,7 +239,7 @@ def test_inbox_limits_each_domain_before_checking_signatures(limited) -> None:  
 # --- the limiter itself -----------------------------------------------------------------------
 
 
-def test_retry_after_is_when_the_oldest_hit_leaves_the_window(new_ctx, settings: Settings) -> None:  # noqa: ANN001
+def test_retry_after_is_when_the_oldest_hit_leaves_the_window(new_ctx, settings: Settings) -> None:
     small = settings.model_copy(
         update={"post_limit_per_account": 1, "post_limit_window_seconds": 600}
     )
@@ -251,7 +251,7 @@ def test_retry_after_is_when_the_oldest_hit_leaves_the_window(new_ctx, settings:
     assert f"try again in {refused.value.retry_after} second" in refused.value.detail
 
 
-def test_pruning_keeps_hits_the_longest_window_still_sees(new_ctx, settings: Settings) -> None:  # noqa: ANN001
+def test_pruning_keeps_hits_the_longest_window_still_sees(new_ctx, settings: Settings) -> None:
     long = settings.model_copy(update={"module_limit_window_seconds": 3 * 3600})
     with new_ctx() as ctx:
         for hours, bucket in ((2, "module:1"), (4, "module:2")):
@@ -262,7 +262,7 @@ def test_pruning_keeps_hits_the_longest_window_still_sees(new_ctx, settings: Set
         assert [h.bucket for h in ctx.db.exec(select(RateLimitHit))] == ["module:1"]
 
 
-def test_a_very_long_sender_domain_is_counted_too(limited) -> None:  # noqa: ANN001
+def test_a_very_long_sender_domain_is_counted_too(limited) -> None:
     """Bucket names have a bounded column; a 250-character host must not make a 500."""
     client = limited(inbox_limit_per_domain=1)
     domain = ".".join(["a" * 60] * 4) + ".example"

@@ -32,7 +32,7 @@ CONTEXT = {
 
 
 @pytest.fixture(scope="module")
-def pool(sandbox_required):  # noqa: ANN001, ANN201
+def pool(sandbox_required):
     p = Pool(Limits(call_seconds=1.5, memory_bytes=256 * 1024 * 1024))
     yield p
     p.close()
@@ -278,7 +278,7 @@ def child_processes() -> dict[int, str]:
     [body("while True:\n    pass"), HEADER + "while True:\n    pass\n" + GOOD],
     ids=["in rank", "while loading"],
 )
-def test_a_timed_out_module_leaves_no_child_behind(sandbox_required, source: str) -> None:  # noqa: ANN001
+def test_a_timed_out_module_leaves_no_child_behind(sandbox_required, source: str) -> None:
     """A call killed at its deadline (in rank, or while its top level runs)
     leaves only the zygote, and closing the pool reaps that: no <defunct>
     child, and none still running until its CPU limit kills it unreaped later."""

@@ -9,7 +9,7 @@ from tests.conftest import PASSWORD
 from tests.test_pages import submit
 
 
-def test_the_admin_page_shows_the_isolation_mode(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_the_admin_page_shows_the_isolation_mode(client: TestClient, new_ctx) -> None:
     from app.services import accounts
 
     with new_ctx() as ctx:

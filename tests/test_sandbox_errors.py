@@ -37,7 +37,7 @@ def rank(items, context, params):
     [(RAISES, ["error", "ValueError", "line 8"]), (SMUGGLES, ["contract"])],
     ids=["exception text", "bogus item id"],
 )
-def test_viewer_data_in_error_text_is_not_shown(api_user, client, source, shown) -> None:  # noqa: ANN001
+def test_viewer_data_in_error_text_is_not_shown(api_user, client, source, shown) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     api_user(SECRET)
     assert alice.post("/api/v1/follows", {"target": SECRET}).status_code == 201

@@ -23,7 +23,7 @@ REACH = (
 
 
 @pytest.fixture
-def garden(api_user):  # noqa: ANN001, ANN201
+def garden(api_user):
     alice, bob = api_user("alice"), api_user("bob")
     alice.post("/api/v1/communities", {"name": "garden"})
     bob.post("/api/v1/communities/garden/join")
@@ -45,7 +45,7 @@ def adopt(garden: dict, source: str) -> int:
     return version_id
 
 
-def home(api, version_id: int) -> dict:  # noqa: ANN001
+def home(api, version_id: int) -> dict:
     r = api.get("/api/v1/feed/home", params={"algorithm": version_id})
     assert r.status_code == 200, r.text
     return r.json()
@@ -55,7 +55,7 @@ def factors(feed: dict) -> set[str]:
     return {name for item in feed["items"] for name in item["why"]["factors"]}
 
 
-def test_module_state_does_not_reach_the_next_viewer(garden) -> None:  # noqa: ANN001
+def test_module_state_does_not_reach_the_next_viewer(garden) -> None:
     """Globals and a lambda's default list remember every viewer in a persistent
     worker; in a fresh child per call each viewer sees only themselves."""
     source = HEADER + (
@@ -79,7 +79,7 @@ def test_module_state_does_not_reach_the_next_viewer(garden) -> None:  # noqa: A
     assert all(i["why"]["factors"]["calls seen"] == 2 for i in bob["items"])
 
 
-def test_a_sigalrm_forger_cannot_answer_for_the_next_viewer(garden) -> None:  # noqa: ANN001
+def test_a_sigalrm_forger_cannot_answer_for_the_next_viewer(garden) -> None:
     """A signal handler installed during one call fires after it and writes a
     well-framed answer to stdout (the old protocol's channel); the next viewer
     still gets the answer of their own call."""
@@ -112,7 +112,7 @@ def test_a_sigalrm_forger_cannot_answer_for_the_next_viewer(garden) -> None:  # 
     ["time.sleep(60)", "os.kill(os.getpid(), signal.SIGSTOP)"],
     ids=["forged frames + sleep", "forged frame + SIGSTOP"],
 )
-def test_a_forger_that_stalls_costs_only_its_deadline(garden, stall: str) -> None:  # noqa: ANN001
+def test_a_forger_that_stalls_costs_only_its_deadline(garden, stall: str) -> None:
     """On the fixtures it behaves; for a real viewer it floods every descriptor
     with forged frames, then sleeps or stops itself. The viewer gets the
     fallback, the timeout is counted, and other feeds are served meanwhile."""
@@ -145,7 +145,7 @@ def test_a_forger_that_stalls_costs_only_its_deadline(garden, stall: str) -> Non
     assert stats["last_24h"].get("timeout", 0) >= 1
 
 
-def test_a_long_import_is_refused_at_submission_with_a_clear_message(garden) -> None:  # noqa: ANN001
+def test_a_long_import_is_refused_at_submission_with_a_clear_message(garden) -> None:
     """The top level runs on every call, inside the call's deadline: a module whose
     import takes too long is refused when submitted, never a 500 later."""
     source = HEADER + REACH + ("time.sleep(30)\ndef rank(items, context, params):\n    return []\n")

@@ -16,7 +16,7 @@ MAX_ZYGOTES = 3
 
 
 @pytest.fixture
-def settings(tmp_path, database_url, engine):  # noqa: ANN001, ANN201 - overrides conftest's
+def settings(tmp_path, database_url, engine):
     from tests.conftest import _wipe
 
     yield make_settings(tmp_path, database_url, sandbox_max_zygotes=MAX_ZYGOTES)
@@ -42,7 +42,7 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:  # noqa: ANN001
+def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:
     from app.services.ranking import rankers
 
     authors = [api_user("alice"), api_user("bob")]
@@ -67,7 +67,7 @@ def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:  # noqa: ANN0
     assert open_fds() <= fds
 
 
-def test_a_zygote_killed_by_its_child_is_reaped(sandbox_required) -> None:  # noqa: ANN001
+def test_a_zygote_killed_by_its_child_is_reaped(sandbox_required) -> None:
     """A child may signal its own zygote (both run as the same uid in the same pid
     namespace). The call fails, the dead zygote is reaped (by the failed call, or
     by the pool's next call should it die between calls), and the module's next

@@ -63,7 +63,7 @@ def rank(items, context, params):
 
 
 @pytest.fixture
-def pool(sandbox_required):  # noqa: ANN001, ANN201
+def pool(sandbox_required):
     p = Pool(Limits(call_seconds=5))
     yield p
     p.close()

@@ -25,7 +25,7 @@ def rank(items, context, params):
 
 
 @pytest.fixture
-def pool(sandbox_required):  # noqa: ANN001, ANN201
+def pool(sandbox_required):
     p = Pool(Limits(call_seconds=5))
     yield p
     p.close()
@@ -47,7 +47,7 @@ def test_a_window_is_sent_once_and_kept_decoded(pool: Pool) -> None:
     assert raw[0][2] == {"seen": 50, "first n": 0}
 
 
-def test_a_busy_module_fails_over_instead_of_queueing(sandbox_required) -> None:  # noqa: ANN001
+def test_a_busy_module_fails_over_instead_of_queueing(sandbox_required) -> None:
     """While one call holds a module's zygote, the next viewer waits at most a
     call's deadline, then gets a timeout (and so the fallback), not a queue."""
     from algorithms.runner import RunFailed

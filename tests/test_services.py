@@ -70,7 +70,7 @@ def test_wrong_password(ctx: Ctx) -> None:
         accounts.authenticate(ctx, "nobody", PASSWORD, "1.2.3.4")
 
 
-def test_failed_logins_are_rate_limited_and_the_count_survives_rollback(new_ctx) -> None:  # noqa: ANN001
+def test_failed_logins_are_rate_limited_and_the_count_survives_rollback(new_ctx) -> None:
     with new_ctx() as ctx:
         member(ctx, "alice")
         limit = ctx.settings.login_max_failures
@@ -392,7 +392,7 @@ def test_tag_feed(ctx: Ctx) -> None:
 # --- transactions ----------------------------------------------------------
 
 
-def test_a_failed_write_leaves_no_partial_rows(new_ctx) -> None:  # noqa: ANN001
+def test_a_failed_write_leaves_no_partial_rows(new_ctx) -> None:
     with new_ctx() as ctx:
         alice = member(ctx, "alice")
         communities.create(ctx, alice, "garden")

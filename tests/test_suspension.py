@@ -21,7 +21,7 @@ def _ids(page: feeds.FeedPage) -> set[int]:
 
 
 @pytest.fixture
-def garden(ctx: Ctx):  # noqa: ANN201
+def garden(ctx: Ctx):
     """ada runs the garden; ben (to be suspended) and carol are members, and
     carol follows ben."""
     ada = accounts.register(ctx, "ada", PASSWORD, is_admin=True)
@@ -34,7 +34,7 @@ def garden(ctx: Ctx):  # noqa: ANN201
     return ada, ben, carol, garden
 
 
-def test_a_suspended_members_posts_leave_feeds_threads_and_tag_pages(ctx: Ctx, garden) -> None:  # noqa: ANN001
+def test_a_suspended_members_posts_leave_feeds_threads_and_tag_pages(ctx: Ctx, garden) -> None:
     ada, ben, carol, group = garden
     root = posts.create(ctx, ada, "Who mends the fence?", community="garden")
     reply = posts.create(ctx, ben, "I will, #fences are my thing.", in_reply_to=root.id)
@@ -42,7 +42,7 @@ def test_a_suspended_members_posts_leave_feeds_threads_and_tag_pages(ctx: Ctx, g
     loose = posts.create(ctx, ben, "A post of ben's outside any community #fences")
     answer = posts.create(ctx, carol, "Thanks ben!", in_reply_to=reply.id)
 
-    def seen(viewer) -> set[int]:  # noqa: ANN001
+    def seen(viewer) -> set[int]:
         out = _ids(feeds.community(ctx, group, viewer)) | _ids(feeds.tag(ctx, "fences", viewer))
         out |= _ids(feeds.profile(ctx, ben, viewer))
         if viewer is not None:
@@ -97,7 +97,7 @@ def _hashtag(name: str) -> dict:
     return {"type": "Hashtag", "name": f"#{name}", "href": f"{PEER}/tags/{name}"}
 
 
-def test_pages_and_api_hide_a_suspended_members_posts(client: TestClient, new_ctx) -> None:  # noqa: ANN001
+def test_pages_and_api_hide_a_suspended_members_posts(client: TestClient, new_ctx) -> None:
     with new_ctx() as ctx:
         admin = accounts.register(ctx, "root", PASSWORD, is_admin=True)
         ben = accounts.register(ctx, "ben", PASSWORD)

@@ -22,7 +22,7 @@ def _served(client: TestClient, path: str) -> tuple[int, str]:
 
 def test_a_suspended_members_posts_are_not_served_over_activitypub(
     client: TestClient,
-    new_ctx,  # noqa: ANN001
+    new_ctx,
 ) -> None:
     with new_ctx() as ctx:
         ada = accounts.register(ctx, "ada", PASSWORD, is_admin=True)

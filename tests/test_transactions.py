@@ -21,7 +21,7 @@ from tests.conftest import PASSWORD, make_settings
 from tests.test_algorithm_api import AGREED
 
 
-def test_a_reading_transaction_cannot_write(engine) -> None:  # noqa: ANN001
+def test_a_reading_transaction_cannot_write(engine) -> None:
     insert = text(
         "INSERT INTO peer_domains (domain, consecutive_failures, blocked, note) "
         "VALUES ('x.example', 0, false, '')"

@@ -396,7 +396,7 @@ def outcome(
 def export(
     artifact_id: ArtifactId,
     ctx: CtxDep,
-    format: Literal["json", "markdown"] = "json",  # noqa: A002 - the query parameter's name
+    format: Literal["json", "markdown"] = "json",  # the query parameter's name
 ) -> dict | PlainTextResponse:
     """The artifact with its full history, as JSON or Markdown."""
     markdown, data = artifacts.export(ctx, artifacts.get(ctx, artifact_id))

@@ -43,7 +43,7 @@ class BoundedJSONRequest(Request):
 class BoundedJSONRoute(APIRoute):
     """The route class of every API router, so every JSON body we take is bounded."""
 
-    def get_route_handler(self):  # noqa: ANN201
+    def get_route_handler(self):
         handler = super().get_route_handler()
 
         async def bounded(request: Request) -> Response:
@@ -362,11 +362,6 @@ class AlgorithmChangeOut(BaseModel):
     reason: str
     tally: dict | None = None
     created_at: datetime
-
-
-class JobStatsOut(BaseModel):
-    by_state: dict[str, int]
-    recent_failures: list[dict]
 
 
 class ErrorOut(BaseModel):

@@ -93,7 +93,7 @@ def _prefetch(engine: Engine, settings: Settings, shared: dict, batch: list[Job]
         try:
             with _ctx_transaction(engine, settings) as ctx:
                 PREFETCHERS[kind](ctx, shared, payloads)
-        except Exception:  # noqa: BLE001 - only an optimisation: each job loads its own
+        except Exception:  # only an optimisation: each job loads its own
             log.exception("prefetch for %s failed", kind)
 
 
@@ -142,7 +142,7 @@ class JobContext:
         of a successful delivery), instead of in a transaction of its own."""
         self.done_rows.append(row)
 
-    def transaction(self):  # noqa: ANN201 - a context manager yielding Ctx
+    def transaction(self):  # a context manager yielding Ctx
         return _ctx_transaction(self.engine, self.settings)
 
     async def run_db(self, fn: Callable[[Ctx], Any]) -> Any:
@@ -357,7 +357,7 @@ class Completions:
             return
         try:
             await asyncio.to_thread(_finish_many, self.engine, batch)
-        except Exception:  # noqa: BLE001 - put them back; the next flush tries again
+        except Exception:  # put them back; the next flush tries again
             log.exception("could not mark %d jobs done", len(batch))
             self.pending[:0] = batch
             await asyncio.sleep(1)
@@ -409,7 +409,7 @@ def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> Non
         db.commit()
 
 
-def _holds(token: str | None):  # noqa: ANN202 - a SQL condition
+def _holds(token: str | None):  # a SQL condition
     """The fence of every completion: the job is still under this very claim."""
     return (Job.state == "running") & (Job.claim_token == token)
 
@@ -449,7 +449,7 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
 
             await asyncio.to_thread(run_sync)
             rows = []
-    except Exception as exc:  # noqa: BLE001 - any handler failure is recorded on the job
+    except Exception as exc:  # any handler failure is recorded on the job
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
         free = isinstance(exc, RetryAt) and exc.free
         dead = isinstance(exc, PermanentError) or (job.attempts >= job.max_attempts and not free)
@@ -520,7 +520,7 @@ async def work(
                     batch = await asyncio.to_thread(
                         claim_many, engine, who, concurrency - len(running)
                     )
-                except Exception:  # noqa: BLE001 - a database hiccup must not kill the worker
+                except Exception:  # a database hiccup must not kill the worker
                     log.exception("could not claim jobs")
                     batch = []
                 if batch:

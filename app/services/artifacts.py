@@ -517,16 +517,6 @@ def due_for_review(ctx: Ctx, community: Community) -> list[Artifact]:
     )
 
 
-def set_tags(ctx: Ctx, actor: Account, artifact_id: int, tags: list[str]) -> list[str]:
-    artifact = lock_for_change(ctx, artifact_id)
-    _require_contributor(ctx, actor, community_of(ctx, artifact))
-    tag_list = _tags(tags)
-    ctx.db.execute(delete(ArtifactTag).where(ArtifactTag.artifact_id == artifact.id))
-    for tag in tag_list:
-        ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))
-    return tag_list
-
-
 def export(ctx: Ctx, artifact: Artifact) -> tuple[str, dict]:
     """The artifact with its whole history, as Markdown and as JSON."""
     revs = list(reversed(revisions(ctx, artifact, limit=100_000)))

@@ -50,10 +50,6 @@ def end_session(ctx: Ctx, key: str | None) -> None:
         ctx.db.execute(delete(WebSession).where(WebSession.key_hash == digest(key)))
 
 
-def end_all_sessions(ctx: Ctx, account: Account) -> None:
-    ctx.db.execute(delete(WebSession).where(WebSession.account_id == account.id))
-
-
 def end_other_sessions(ctx: Ctx, account: Account, keep_key: str | None) -> None:
     """Log the account out everywhere but the browser holding ``keep_key``."""
     q = delete(WebSession).where(WebSession.account_id == account.id)

@@ -54,7 +54,7 @@ def _blocked(ctx: Ctx, member: Account, actor: Account) -> bool:
     return ctx.db.exec(q).first() is not None
 
 
-def _column(target: Account | Community):  # noqa: ANN202
+def _column(target: Account | Community):
     return Follow.target_account_id if isinstance(target, Account) else Follow.target_community_id
 
 

@@ -85,9 +85,3 @@ def _use_up(ctx: Ctx, token: str) -> bool:
     ctx.db.delete(row)
     ctx.db.flush()
     return True
-
-
-def first_community(ctx: Ctx) -> Community | None:
-    return ctx.db.exec(
-        select(Community).where(Community.domain == "").order_by(Community.id)
-    ).first()

@@ -33,7 +33,7 @@ def admin_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
     return render(request, template, **context)
 
 
-def admin_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def admin_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The admin page, for instance admins (its forms' error path too)."""
     _require_admin(member(viewer))
     return "admin.html", {

@@ -42,7 +42,7 @@ def list_page(request: Request, ctx: CtxDep, viewer: Viewer) -> Response:
     return render(request, "algorithms.html", modules=registry.list_modules(ctx))
 
 
-def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:  # noqa: ANN001
+def _version_page(request: Request, ctx, version: AlgorithmVersion) -> Response:
     module = ctx.db.get(AlgorithmModule, version.module_id)
     author = ctx.db.get(Account, module.author_id) if module.author_id else None
     parent = ctx.db.get(AlgorithmVersion, version.parent_id) if version.parent_id else None
@@ -82,7 +82,7 @@ def new_form(
     )
 
 
-def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def new_module_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The module form filled with what was typed (its error paths)."""
     forked_from = typed.get("forked_from", "")
     parent = registry.get_version(ctx, int(forked_from)) if forked_from.isdigit() else None
@@ -226,7 +226,7 @@ def community_algorithm(request: Request, name: Name, ctx: CtxDep, viewer: Viewe
     return render(request, template, **context)
 
 
-def community_algorithm_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def community_algorithm_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """A community's algorithm, changelog and proposals, with the form to switch or
     to propose (its forms' error paths show it again, filled in)."""
     community = communities.get(ctx, str(request.path_params.get("name", "")))
@@ -371,7 +371,7 @@ def set_governance(
 
 def _community_algorithm_error(
     request: Request,
-    ctx,  # noqa: ANN001
+    ctx,
     viewer: Account,
     exc: DomainError,
     typed: dict,

@@ -100,19 +100,19 @@ def _artifact_of_form(request: Request, ctx: Ctx) -> Artifact:
     return artifacts.get(ctx, path_id(request, "artifact_id"))
 
 
-def artifact_form_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def artifact_form_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The artifact page holding the form that was sent (stance, statement, stage,
     vote, ballot, outcome, link); the templates refill that form with ``kept``."""
     return "artifact.html", _artifact_context(ctx, viewer, _artifact_of_form(request, ctx))
 
 
-def artifacts_list_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def artifacts_list_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """A community's artifacts with the form for a new one (``typed`` fills it)."""
     community = communities.get(ctx, str(request.path_params.get("name", "")))
     return "artifacts.html", _list_context(ctx, viewer, community, None, typed)
 
 
-def artifact_edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def artifact_edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The edit form, from the current revision or from what was typed."""
     artifact = artifacts.get(ctx, path_id(request, "artifact_id"))
     form = {
@@ -260,12 +260,12 @@ def artifact_page(request: Request, ctx: CtxDep, viewer: Viewer, artifact_id: Id
     return render(request, "artifact.html", **context)
 
 
-def _act(  # noqa: ANN202
+def _act(
     request: Request,
     ctx: Ctx,
     viewer: Account,
     artifact_id: int,
-    action,  # noqa: ANN001
+    action,
     done: str,
     typed: dict | None = None,
 ):

@@ -29,7 +29,7 @@ def _safe_next(target: str) -> str:
     )
 
 
-def _login_response(request: Request, ctx, account, target: str = "/") -> Response:  # noqa: ANN001
+def _login_response(request: Request, ctx, account, target: str = "/") -> Response:
     key = auth.start_session(ctx, account)
     response = redirect(request, _safe_next(target), flash=f"Welcome, {isolate(account.name)}.")
     set_cookie(request, response, SESSION_COOKIE, key, max_age=ctx.settings.session_days * 86400)
@@ -41,7 +41,7 @@ def signup_form(request: Request, viewer: Viewer) -> Response:
     return render(request, "signup.html", form={})
 
 
-def signup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def signup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     return "signup.html", {"form": {k: typed.get(k, "") for k in ("username", "display_name")}}
 
 
@@ -66,11 +66,11 @@ def signup(
 
 
 @router.get("/login")
-def login_form(request: Request, viewer: Viewer, next: Next = "/") -> Response:  # noqa: A002
+def login_form(request: Request, viewer: Viewer, next: Next = "/") -> Response:
     return render(request, "login.html", form={}, next=_safe_next(next))
 
 
-def login_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def login_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     form = {"username": typed.get("username", "")}
     return "login.html", {"form": form, "next": _safe_next(typed.get("next", "/"))}
 
@@ -82,7 +82,7 @@ def login(
     ctx: CtxDep,
     username: ShortField,
     password: PasswordField,
-    next: Annotated[CleanStr, Form(max_length=500)] = "/",  # noqa: A002
+    next: Annotated[CleanStr, Form(max_length=500)] = "/",
 ) -> Response:
     try:
         account = accounts.authenticate(ctx, username, password, client_ip(request))
@@ -122,7 +122,7 @@ SETUP_FIELDS = (
 )
 
 
-def setup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def setup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     form = {k: typed.get(k, "") for k in SETUP_FIELDS}
     return "setup.html", {"token": request.path_params.get("token", ""), "form": form}
 

@@ -52,7 +52,7 @@ def _list_context(ctx: Ctx, after: str | None) -> dict:
     return {"rows": rows[:50], "next_after": rows[49][0].name_key if len(rows) > 50 else None}
 
 
-def communities_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def communities_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The communities list with its follow form (the form's error path)."""
     return "communities.html", _list_context(ctx, None)
 
@@ -62,7 +62,7 @@ def new_form(request: Request, viewer: Member) -> Response:
     return render(request, "community_new.html", form={})
 
 
-def new_community_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def new_community_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     fields = ("name", "title", "description", "charter", "join_policy")
     return "community_new.html", {"form": {k: typed.get(k, "") for k in fields}}
 
@@ -228,7 +228,7 @@ def settings_form(request: Request, name: Name, ctx: CtxDep, viewer: Member) -> 
     return render(request, template, **context)
 
 
-def community_settings_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def community_settings_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The settings page: the community's fields and its voting rules, for its admins;
     what was typed into the form just sent overrides the stored values."""
     c = communities.get(ctx, str(request.path_params.get("name", "")))
@@ -326,7 +326,7 @@ def members_page(request: Request, name: Name, ctx: CtxDep, viewer: Viewer) -> R
     return render(request, template, **context)
 
 
-def members_page_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def members_page_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The members page, with its role forms for admins."""
     c = communities.get(ctx, str(request.path_params.get("name", "")))
     can_moderate = communities.can_moderate(ctx, viewer, c)

@@ -172,7 +172,7 @@ async def redisplay(request: Request, errors: list[dict]) -> Response:
     if request.method == "POST":
         try:
             submitted = await request.form()
-        except Exception:  # noqa: BLE001 - an unreadable body has nothing to keep
+        except Exception:  # an unreadable body has nothing to keep
             submitted = {}
         typed = {k: v for k, v in submitted.items() if isinstance(v, str) and k != "csrf_token"}
     page = form_page_of(request.scope.get("endpoint"))

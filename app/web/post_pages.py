@@ -31,7 +31,7 @@ PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Kind = Annotated[CleanStr, Form(pattern=r"^(like|agree|disagree|pass)$")]
 
 
-def _thread_context(ctx, post, viewer) -> dict:  # noqa: ANN001
+def _thread_context(ctx, post, viewer) -> dict:
     root, replies = posts.thread(ctx, post, viewer=viewer)
     views = present(ctx, [root, *replies], viewer)
     deletable = {p.id for p in (root, *replies) if posts.can_delete(ctx, viewer, p)}
@@ -49,7 +49,7 @@ def compose_form(
     return render(request, "compose.html", form={"community": community}, my_communities=mine)
 
 
-def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     form = {k: typed.get(k, "") for k in ("text", "community", "title")}
     return "compose.html", {"form": form, "my_communities": mine}
@@ -89,7 +89,7 @@ def thread_page(request: Request, post_id: PostId, ctx: CtxDep, viewer: Viewer) 
     return render(request, "thread.html", form={}, **_thread_context(ctx, post, viewer))
 
 
-def thread_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def thread_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The thread of the post replied to, its reply form holding what was typed."""
     post = posts.get(ctx, path_id(request, "post_id"))
     root = posts.get(ctx, post.root_id) if post.root_id is not None else post
@@ -119,7 +119,7 @@ def edit_form(request: Request, post_id: PostId, ctx: CtxDep, viewer: Member) ->
     return render(request, template, **context)
 
 
-def edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The author's edit form, starting from the post or from what was typed."""
     post = posts.get(ctx, path_id(request, "post_id"))
     if post.author_id != member(viewer).id or post.is_deleted:

@@ -62,7 +62,7 @@ def unfollow(request: Request, username: Username, ctx: CtxDep, viewer: Member) 
     return redirect(request, f"/@{username}", flash=f"Unfollowed {username}.")
 
 
-def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:  # noqa: ANN001
+def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The settings page's one context, for its GET and every form's error path;
     ``typed`` (what was just entered) overrides the stored values."""
     form = {"display_name": viewer.display_name, "bio": viewer.bio, "avatar_url": viewer.avatar_url}
@@ -91,11 +91,11 @@ def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict
 
 def _settings(
     request: Request,
-    ctx,  # noqa: ANN001
-    viewer,  # noqa: ANN001
+    ctx,
+    viewer,
     status: int = 200,
     typed: dict | None = None,
-    **extra,  # noqa: ANN003
+    **extra,
 ) -> Response:
     template, context = settings_form(request, ctx, viewer, typed or {})
     return render(request, template, status=status, **{**context, **extra})

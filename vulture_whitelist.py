@@ -1,0 +1,80 @@
+"""Names vulture (``make deadcode``) reports that are not dead: each is used by something
+vulture cannot follow. Decorated entry points (routes, listeners, job handlers,
+validators) are ignored in pyproject's [tool.vulture]; this file is for the rest.
+Adding a name here needs a reason next to it. Not imported by anything."""
+
+# Called by a framework, by name
+create_app  # uvicorn --factory app.main:create_app
+_.connect_unix_socket  # httpcore's AsyncNetworkBackend interface (federation/fetcher.py)
+_.find_library  # ctypes.util.find_library, swapped in the sandbox (algorithms/sandbox_worker.py)
+_.isolation_level  # sqlite3's autocommit switch, set on the DBAPI connection (app/db.py)
+model_config  # pydantic
+NAME  # a ranking module's name, read by the loader (algorithms/builtin/*)
+federation  # app/plugins.py imports federation.* for their event listeners
+
+# Parameters whose names the caller fixes: __import__, print and __exit__
+fromlist
+locals
+kwargs
+exc_type
+tb
+
+# Settings read by name: app/services/ratelimit.py looks up "<kind>_limit_per_account" etc.
+signup_limit_per_client
+signup_limit_window_seconds
+post_limit_per_account
+post_limit_per_client
+post_limit_window_seconds
+reaction_limit_per_account
+reaction_limit_per_client
+reaction_limit_window_seconds
+token_limit_per_account
+token_limit_per_client
+token_limit_window_seconds
+module_limit_per_account
+module_limit_per_client
+module_limit_window_seconds
+
+# Table columns (app/models.py): written, stored and shown, though no Python reads them back
+created_by_id
+written_at
+replaced_at
+actor_type
+followers
+received_at
+processed_at
+stances_seen
+closed_at
+
+# Response fields (app/api/*schemas.py, app/services/views.py): serialised to JSON and pages
+from_revision
+words_added
+words_removed
+by
+other_title
+end_time
+thread_url
+deleted
+source_url
+changed_by
+by_state
+recent_failures
+failures_24h
+attempts_24h
+
+# The ranking-module contract as published to module authors (algorithms/contract.py)
+CONTRACT_VERSION
+ITEM_FIELDS
+CONTEXT_FIELDS
+
+# Used only by the tests and bench/: the way to run exactly one queued job
+run_one
+
+# Wanted by issue 11's layout work (federation/signatures.py is to call it instead of
+# the private inbox._blocked); remove from here once it is called.
+is_blocked
+
+# Dead, but in files issue 11's layout work is moving (app/services/ranking/):
+# delete them there once that lands, rather than conflict with the move now.
+_before  # app/services/feeds.py, no caller
+report_json  # app/services/comparison.py, no caller
