@@ -14,7 +14,7 @@ PORT ?= 8000
 # The instance's address, from which every stored URL is made: CG_DOMAIN if set, else this port.
 INSTANCE_DOMAIN := CG_DOMAIN=$${CG_DOMAIN:-127.0.0.1:$(PORT)}
 
-.PHONY: run install test lint deadcode mutation format demo federation-demo worker bench clean
+.PHONY: run install test lint typecheck deadcode mutation format demo federation-demo worker bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,9 +57,13 @@ federation-demo: $(STAMP) $(DB_STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
-lint: $(STAMP) deadcode
+lint: $(STAMP) deadcode typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## typecheck: mypy on the modules listed in [tool.mypy] in pyproject.toml (docs/quality.md)
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 ## deadcode: functions, classes and fields nothing uses (vulture; settings in pyproject.toml,
 ## false positives named with a reason in vulture_whitelist.py)

@@ -4,6 +4,11 @@ Accounts and communities are *actors*: local ones have ``domain == ""`` and remo
 ones (added by federation) carry their home domain. Times are timezone-aware UTC.
 Counters that feeds read on every page (``reply_count``) are kept on the row and
 updated in the same transaction as the write that changes them.
+
+Surrogate keys are typed ``id: int = Field(default=None, primary_key=True)``: the
+database assigns them at flush, and every row code reads (or flushes) has one, so
+the type says ``int`` rather than making every caller handle a ``None`` that only
+exists between ``Model(...)`` and ``db.flush()``. The DDL is the same either way.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ class Account(SQLModel, table=True):
     __tablename__ = "accounts"
     __table_args__ = (UniqueConstraint("username_key", "domain", name="uq_accounts_username"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     # local usernames are at most 30 characters; remote ones may be longer
     username: str = Field(max_length=100)
     username_key: str = Field(max_length=100)  # lower-cased, for lookups
@@ -61,7 +66,7 @@ class WebSession(SQLModel, table=True):
 
     __tablename__ = "web_sessions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     key_hash: str = Field(max_length=64, unique=True)
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow)
@@ -71,7 +76,7 @@ class WebSession(SQLModel, table=True):
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     name: str = Field(default="", max_length=100)
     token_hash: str = Field(max_length=64, unique=True)
@@ -88,7 +93,7 @@ class RateLimitHit(SQLModel, table=True):
     __tablename__ = "rate_limit_hits"
     __table_args__ = (Index("ix_rate_limit_hits_bucket_at", "bucket", "created_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     bucket: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -97,7 +102,7 @@ class Community(SQLModel, table=True):
     __tablename__ = "communities"
     __table_args__ = (UniqueConstraint("name_key", "domain", name="uq_communities_name"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)  # URL slug, e.g. "riverside-commons" (≤ 40 locally)
     name_key: str = Field(max_length=100)
     domain: str = Field(default="", max_length=255)
@@ -133,7 +138,7 @@ class Membership(SQLModel, table=True):
         Index("ix_memberships_account_state", "account_id", "state"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", ondelete="CASCADE")
     account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
     role: str = Field(default="member", max_length=10)  # member | moderator | admin
@@ -150,7 +155,7 @@ class Post(SQLModel, table=True):
         Index("ix_posts_created", "created_at", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     uri: str = Field(max_length=2048, unique=True)
     author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
     community_id: int | None = Field(default=None, foreign_key="communities.id", ondelete="CASCADE")
@@ -184,7 +189,7 @@ class PostRevision(SQLModel, table=True):
 
     __tablename__ = "post_revisions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="posts.id", index=True, ondelete="CASCADE")
     title: str | None = Field(default=None, max_length=200)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -220,7 +225,7 @@ class Reaction(SQLModel, table=True):
         Index("ix_reactions_post_kind", "post_id", "kind"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="posts.id", ondelete="CASCADE")
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     slot: str = Field(max_length=10)  # "like" | "stance"
@@ -242,7 +247,7 @@ class Follow(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     follower_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     target_account_id: int | None = Field(
         default=None, foreign_key="accounts.id", index=True, ondelete="CASCADE"
@@ -261,7 +266,7 @@ class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_run_at", "state", "run_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     kind: str = Field(max_length=60, index=True)
     payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     state: str = Field(default="queued", max_length=10)  # queued | running | done | dead
@@ -296,7 +301,7 @@ class ActorKey(SQLModel, table=True):
 
     __tablename__ = "actor_keys"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     key_id: str = Field(max_length=2048, unique=True)
     owner_uri: str = Field(max_length=2048, index=True)
     public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
@@ -310,7 +315,7 @@ class RemoteActor(SQLModel, table=True):
 
     __tablename__ = "remote_actors"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     uri: str = Field(max_length=2048, unique=True)
     actor_type: str = Field(max_length=20)
     inbox: str = Field(max_length=2048)
@@ -327,7 +332,7 @@ class InboxItem(SQLModel, table=True):
 
     __tablename__ = "inbox_items"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     activity_id: str = Field(max_length=2048, unique=True)
     activity_type: str = Field(max_length=40)
     actor_uri: str = Field(max_length=2048, index=True)
@@ -346,7 +351,7 @@ class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox_items"
     __table_args__ = (Index("ix_outbox_items_actor_id", "actor_uri", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     uri: str = Field(max_length=2048, unique=True)
     actor_uri: str = Field(max_length=2048)
     activity_type: str = Field(max_length=40)
@@ -359,7 +364,7 @@ class OutboxItem(SQLModel, table=True):
 class DeliveryAttempt(SQLModel, table=True):
     __tablename__ = "delivery_attempts"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     job_id: int | None = Field(default=None, index=True)
     inbox: str = Field(max_length=2048)
     domain: str = Field(max_length=255, index=True)
@@ -389,7 +394,7 @@ class DeletedObject(SQLModel, table=True):
 
     __tablename__ = "deleted_objects"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     uri: str = Field(max_length=2048, unique=True)
     actor_uri: str = Field(max_length=2048)
     deleted_at: datetime = Field(default_factory=utcnow)
@@ -402,7 +407,7 @@ class Block(SQLModel, table=True):
     __tablename__ = "blocks"
     __table_args__ = (UniqueConstraint("account_id", "target_uri", name="uq_blocks_pair"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     target_uri: str = Field(max_length=2048, index=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -416,7 +421,7 @@ class AlgorithmModule(SQLModel, table=True):
 
     __tablename__ = "algorithm_modules"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     name: str = Field(max_length=60)
     summary: str = Field(default="", sa_column=Column(Text, nullable=False))
     builtin_key: str | None = Field(default=None, max_length=40, unique=True)
@@ -432,7 +437,7 @@ class AlgorithmVersion(SQLModel, table=True):
     __tablename__ = "algorithm_versions"
     __table_args__ = (UniqueConstraint("module_id", "version", name="uq_algorithm_versions"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     module_id: int = Field(foreign_key="algorithm_modules.id", index=True, ondelete="CASCADE")
     version: int
     sha256: str = Field(max_length=64, index=True)
@@ -459,7 +464,7 @@ class FeedAlgorithmChoice(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int | None = Field(
         default=None, foreign_key="communities.id", unique=True, ondelete="CASCADE"
     )
@@ -476,7 +481,7 @@ class AlgorithmChange(SQLModel, table=True):
 
     __tablename__ = "algorithm_changes"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", index=True, ondelete="CASCADE")
     version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
     params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
@@ -493,7 +498,7 @@ class AlgorithmRunError(SQLModel, table=True):
     __tablename__ = "algorithm_run_errors"
     __table_args__ = (Index("ix_algorithm_run_errors_version_at", "version_id", "created_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
     kind: str = Field(max_length=20)
     message: str = Field(default="", sa_column=Column(Text, nullable=False))
@@ -508,7 +513,7 @@ class AlgorithmProposal(SQLModel, table=True):
     __tablename__ = "algorithm_proposals"
     __table_args__ = (Index("ix_algorithm_proposals_state_closes", "state", "closes_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", index=True, ondelete="CASCADE")
     version_id: int = Field(foreign_key="algorithm_versions.id", ondelete="CASCADE")
     params: str = Field(default="{}", sa_column=Column(Text, nullable=False))
@@ -526,7 +531,7 @@ class AlgorithmVote(SQLModel, table=True):
     __tablename__ = "algorithm_votes"
     __table_args__ = (UniqueConstraint("proposal_id", "account_id", name="uq_algorithm_votes"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     proposal_id: int = Field(foreign_key="algorithm_proposals.id", ondelete="CASCADE")
     account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
     choice: str = Field(max_length=10)  # yes | no | abstain
@@ -544,7 +549,7 @@ class RankingSnapshot(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="communities.id", ondelete="CASCADE")
     feed: str = Field(
         default="posts", max_length=10, sa_column_kwargs={"server_default": "posts"}
@@ -568,7 +573,7 @@ class Artifact(SQLModel, table=True):
     __tablename__ = "artifacts"
     __table_args__ = (Index("ix_artifacts_community_updated", "community_id", "updated_at", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     uri: str = Field(max_length=2048, unique=True)
     community_id: int = Field(foreign_key="communities.id", ondelete="CASCADE")
     author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
@@ -602,7 +607,7 @@ class ArtifactRevision(SQLModel, table=True):
         UniqueConstraint("artifact_id", "number", name="uq_artifact_revisions_number"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     artifact_id: int = Field(foreign_key="artifacts.id", ondelete="CASCADE")
     parent_id: int | None = Field(
         default=None, foreign_key="artifact_revisions.id", ondelete="SET NULL"
@@ -625,7 +630,7 @@ class ArtifactLink(SQLModel, table=True):
     __tablename__ = "artifact_links"
     __table_args__ = (UniqueConstraint("source_id", "target_id", "kind", name="uq_artifact_links"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     source_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
     target_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=20)
@@ -638,7 +643,7 @@ class ArtifactTransition(SQLModel, table=True):
 
     __tablename__ = "artifact_transitions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     artifact_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
     from_stage: str = Field(max_length=20)
     to_stage: str = Field(max_length=20)
@@ -652,7 +657,7 @@ class Statement(SQLModel, table=True):
 
     __tablename__ = "statements"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     uri: str = Field(max_length=2048, unique=True)
     artifact_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
     author_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
@@ -670,7 +675,7 @@ class Stance(SQLModel, table=True):
         Index("ix_stances_artifact", "artifact_id", "statement_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     target: str = Field(max_length=30)  # "a:{artifact id}" or "s:{statement id}"
     artifact_id: int = Field(foreign_key="artifacts.id", ondelete="CASCADE")
     statement_id: int | None = Field(default=None, foreign_key="statements.id", ondelete="CASCADE")
@@ -684,7 +689,7 @@ class Stance(SQLModel, table=True):
 class StanceHistory(SQLModel, table=True):
     __tablename__ = "stance_history"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     target: str = Field(max_length=30, index=True)
     account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
     stance: str = Field(max_length=10)
@@ -708,7 +713,7 @@ class Decision(SQLModel, table=True):
 
     __tablename__ = "decisions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     artifact_id: int = Field(foreign_key="artifacts.id", index=True, ondelete="CASCADE")
     method: str = Field(max_length=10)  # consent | consensus
     quorum: int = 1
@@ -726,7 +731,7 @@ class Ballot(SQLModel, table=True):
     __tablename__ = "ballots"
     __table_args__ = (UniqueConstraint("decision_id", "account_id", name="uq_ballots"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     decision_id: int = Field(foreign_key="decisions.id", ondelete="CASCADE")
     account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
     choice: str = Field(max_length=10)  # agree | abstain | disagree | block

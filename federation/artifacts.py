@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import DomainError
 from app.infra import events
@@ -42,7 +42,7 @@ def page(ctx: Ctx, artifact: Artifact) -> dict:
     authors = {
         a.id: a.uri
         for a in ctx.db.exec(
-            select(Account).where(Account.id.in_({s.author_id for s in statement_list} or {0}))
+            select(Account).where(col(Account.id).in_({s.author_id for s in statement_list} or {0}))
         )
     }
     links = artifacts.links_of(ctx, artifact)["outgoing"]
@@ -232,7 +232,7 @@ def _add_statement(ctx: Ctx, obj: dict, budget: handlers.Budget) -> None:
     author = handlers.actor_of(ctx, handlers.author_of(obj) or "", budget)
     if not isinstance(author, Account) or not isinstance(obj.get("content"), str):
         raise handlers.Ignored("a statement needs an author and a text")
-    if ctx.db.exec(select(Statement.id).where(Statement.uri == obj["id"])).first():
+    if ctx.db.exec(select(col(Statement.id)).where(col(Statement.uri) == obj["id"])).first():
         return
     stances.add_statement(ctx, author, artifact.id, plain_text(obj["content"]), uri=obj["id"])
 
@@ -269,7 +269,9 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
         )
     except DomainError as exc:
         raise handlers.Ignored(exc.detail) from exc
-    known = set(ctx.db.exec(select(Statement.uri).where(Statement.artifact_id == copy.id)).all())
+    known = set(
+        ctx.db.exec(select(col(Statement.uri)).where(col(Statement.artifact_id) == copy.id)).all()
+    )
     for item in obj.get("statements") or []:
         if not isinstance(item, dict) or item.get("id") in known:
             continue
@@ -297,7 +299,7 @@ def _stance_target(ctx: Ctx, activity: dict, actor: Account, kind: str) -> bool:
     reason = (
         plain_text(activity["content"])[:1000] if isinstance(activity.get("content"), str) else ""
     )
-    statement = ctx.db.exec(select(Statement).where(Statement.uri == uri)).first()
+    statement = ctx.db.exec(select(Statement).where(col(Statement.uri) == uri)).first()
     try:
         if statement is not None:
             _local_artifact(ctx, ctx.db.get(Artifact, statement.artifact_id).uri)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.infra import jobs
 from app.models import Account, Community, Follow, utcnow
@@ -76,11 +76,13 @@ async def backfill(job: jobs.JobContext, payload: dict) -> None:
 @jobs.handler("ap.catch_up")
 def catch_up(ctx: Ctx, payload: dict) -> None:
     """Queue a backfill of every remote actor a member here follows."""
-    people = select(Account.uri).join(Follow, Follow.target_account_id == Account.id)
-    groups = select(Community.uri).join(Follow, Follow.target_community_id == Community.id)
+    people = select(col(Account.uri)).join(Follow, col(Follow.target_account_id) == col(Account.id))
+    groups = select(col(Community.uri)).join(
+        Follow, col(Follow.target_community_id) == col(Community.id)
+    )
     uris: set[str] = set()
     for q, model in ((people, Account), (groups, Community)):
-        uris |= set(ctx.db.exec(q.where(Follow.state == "accepted", model.domain != "")).all())
+        uris |= set(ctx.db.exec(q.where(col(Follow.state) == "accepted", model.domain != "")).all())
     for uri in sorted(uris):
         jobs.enqueue(ctx, "ap.backfill", {"actor": uri})
     every = timedelta(seconds=payload.get("every_seconds", CATCH_UP_EVERY.total_seconds()))

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.infra import jobs
 from app.models import DeliveryAttempt, OutboxItem, PeerDomain, utcnow
@@ -107,7 +107,7 @@ def outcome(
 def peer_domain(ctx: Ctx, domain: str, *, lock: bool = False) -> PeerDomain:
     """The domain's row, created race-safely (several workers meet new peers at once);
     ``lock`` holds it (on PostgreSQL) so concurrent breaker updates do not get lost."""
-    q = select(PeerDomain).where(PeerDomain.domain == domain)
+    q = select(PeerDomain).where(col(PeerDomain.domain) == domain)
     if lock:
         q = q.with_for_update()
     peer = ctx.db.exec(q).first()
@@ -201,12 +201,12 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
         return
     items = {
         item.id: item
-        for item in ctx.db.exec(select(OutboxItem).where(OutboxItem.id.in_(wanted))).all()
+        for item in ctx.db.exec(select(OutboxItem).where(col(OutboxItem.id).in_(wanted))).all()
     }
     domains = {remote.authority_of(p["inbox"]) for p in payloads}
     peers = {
         peer.domain: peer
-        for peer in ctx.db.exec(select(PeerDomain).where(PeerDomain.domain.in_(domains))).all()
+        for peer in ctx.db.exec(select(PeerDomain).where(col(PeerDomain.domain).in_(domains))).all()
     }
     for domain in domains - set(peers):
         peers[domain] = peer_domain(ctx, domain)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app import __version__
 from app.deps import CtxDep
@@ -89,13 +89,15 @@ def nodeinfo_links(ctx: CtxDep) -> Response:
 @router.get("/nodeinfo/2.1")
 def nodeinfo(ctx: CtxDep) -> Response:
     users = ctx.db.exec(
-        select(func.count()).select_from(Account).where(Account.domain == "", Account.is_active)
+        select(func.count())
+        .select_from(Account)
+        .where(col(Account.domain) == "", col(Account.is_active))
     ).one()
     local_posts = ctx.db.exec(
         select(func.count())
         .select_from(Post)
-        .join(Account, Account.id == Post.author_id)
-        .where(Account.domain == "", Post.deleted_at.is_(None))
+        .join(Account, col(Account.id) == col(Post.author_id))
+        .where(col(Account.domain) == "", col(Post.deleted_at).is_(None))
     ).one()
     body = {
         "version": "2.1",

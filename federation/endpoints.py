@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import bindparam, literal, tuple_, union_all
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.api.schemas import MAX_ID
 from app.deps import CtxDep
@@ -101,16 +101,18 @@ def _outbox_rows(actor: Account | Community):
     """What an actor's outbox lists: a member's own posts, or a community's posts and
     artifacts, whether or not anyone followed it when they were written (not
     deleted posts, nor those of authors hidden from everyone, e.g. suspended)."""
-    column = Post.author_id if isinstance(actor, Account) else Post.community_id
+    column = col(Post.author_id) if isinstance(actor, Account) else col(Post.community_id)
     parts = [
-        select(literal("p").label("kind"), Post.id.label("id"), Post.created_at.label("at"))
-        .join(Account, Account.id == Post.author_id)
-        .where(column == actor.id, Post.deleted_at.is_(None), ~hides_account(None))
+        select(
+            literal("p").label("kind"), col(Post.id).label("id"), col(Post.created_at).label("at")
+        )
+        .join(Account, col(Account.id) == col(Post.author_id))
+        .where(column == actor.id, col(Post.deleted_at).is_(None), ~hides_account(None))
     ]
     if isinstance(actor, Community):
         parts.append(
-            select(literal("a"), Artifact.id, Artifact.created_at).where(
-                Artifact.community_id == actor.id
+            select(literal("a"), col(Artifact.id), col(Artifact.created_at)).where(
+                col(Artifact.community_id) == actor.id
             )
         )
     return union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
@@ -127,9 +129,11 @@ def _outbox_items(ctx: Ctx, actor: Account | Community, rows: list) -> list[dict
     from federation.artifacts import page as artifact_page
 
     post_ids = [r.id for r in rows if r.kind == "p"]
-    found = {p.id: p for p in ctx.db.exec(select(Post).where(Post.id.in_(post_ids or [0])))}
+    found = {p.id: p for p in ctx.db.exec(select(Post).where(col(Post.id).in_(post_ids or [0])))}
     art_ids = [r.id for r in rows if r.kind == "a"]
-    arts = {a.id: a for a in ctx.db.exec(select(Artifact).where(Artifact.id.in_(art_ids or [0])))}
+    arts = {
+        a.id: a for a in ctx.db.exec(select(Artifact).where(col(Artifact.id).in_(art_ids or [0])))
+    }
     items = []
     for r in rows:
         if r.kind == "a":
@@ -156,7 +160,7 @@ def _outbox(ctx: Ctx, actor: Account | Community, page: bool, before: str | None
         q = q.where(
             tuple_(rows_q.c.at, rows_q.c.kind, rows_q.c.id)
             < tuple_(
-                bindparam("before_at", at, type_=Post.created_at.type),
+                bindparam("before_at", at, type_=col(Post.created_at).type),
                 bindparam("before_kind", rest[0]),
                 bindparam("before_id", int(rest[1:])),
             )
@@ -178,11 +182,15 @@ def outbox(ctx: CtxDep, name: Name, page: bool = False, before: OutboxCursor = N
 
 
 def _follower_query(target: Account | Community):
-    column = Follow.target_account_id if isinstance(target, Account) else Follow.target_community_id
+    column = (
+        col(Follow.target_account_id)
+        if isinstance(target, Account)
+        else col(Follow.target_community_id)
+    )
     return (
-        select(Follow.id, Account.uri)
-        .join(Account, Account.id == Follow.follower_id)
-        .where(column == target.id, Follow.state == "accepted")
+        select(col(Follow.id), col(Account.uri))
+        .join(Account, col(Account.id) == col(Follow.follower_id))
+        .where(column == target.id, col(Follow.state) == "accepted")
     )
 
 
@@ -190,8 +198,8 @@ def _id_page(ctx: Ctx, uri: str, q, page: bool, before: int | None) -> dict:
     if not page:
         return _collection(uri, ctx.db.exec(select(func.count()).select_from(q.subquery())).one())
     if before:
-        q = q.where(Follow.id < before)
-    rows = ctx.db.exec(q.order_by(Follow.id.desc()).limit(PAGE_SIZE + 1)).all()
+        q = q.where(col(Follow.id) < before)
+    rows = ctx.db.exec(q.order_by(col(Follow.id).desc()).limit(PAGE_SIZE + 1)).all()
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return _page(uri, [u for _, u in rows], rows[-1][0] if more else None, before)
@@ -212,14 +220,14 @@ def following(ctx: CtxDep, name: Name, page: bool = False, before: Before = None
     if not isinstance(target, Account):
         return as2(_collection(uri, 0, []))
     people = (
-        select(Follow.id, Account.uri)
-        .join(Account, Account.id == Follow.target_account_id)
-        .where(Follow.follower_id == target.id, Follow.state == "accepted")
+        select(col(Follow.id), col(Account.uri))
+        .join(Account, col(Account.id) == col(Follow.target_account_id))
+        .where(col(Follow.follower_id) == target.id, col(Follow.state) == "accepted")
     )
     groups = (
-        select(Follow.id, Community.uri)
-        .join(Community, Community.id == Follow.target_community_id)
-        .where(Follow.follower_id == target.id, Follow.state == "accepted")
+        select(col(Follow.id), col(Community.uri))
+        .join(Community, col(Community.id) == col(Follow.target_community_id))
+        .where(col(Follow.follower_id) == target.id, col(Follow.state) == "accepted")
     )
     q = people.union_all(groups).subquery()
     rows_q = select(q.c.id.label("id"), q.c.uri)
@@ -262,7 +270,7 @@ def activity(ctx: CtxDep, token: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
     """An activity we published, so peers can check a relayed copy at its origin
     (a Tombstone once the post it carries is deleted)."""
     item = ctx.db.exec(
-        select(OutboxItem).where(OutboxItem.uri == f"{ctx.base_url}/activities/{token}")
+        select(OutboxItem).where(col(OutboxItem.uri) == f"{ctx.base_url}/activities/{token}")
     ).first()
     if item is None:
         raise NotFound("No such activity.", code="activity_not_found")
@@ -298,10 +306,14 @@ def post_announce(ctx: CtxDep, post_id: PostId) -> Response:
 def replies(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     post = posts.get_visible(ctx, post_id)
     uris = ctx.db.exec(
-        select(Post.uri)
-        .join(Account, Account.id == Post.author_id)
-        .where(Post.in_reply_to_id == post.id, Post.deleted_at.is_(None), ~hides_account(None))
-        .order_by(Post.created_at)
+        select(col(Post.uri))
+        .join(Account, col(Account.id) == col(Post.author_id))
+        .where(
+            col(Post.in_reply_to_id) == post.id,
+            col(Post.deleted_at).is_(None),
+            ~hides_account(None),
+        )
+        .order_by(col(Post.created_at))
         .limit(PAGE_SIZE * 10)
     ).all()
     return as2(_collection(f"{post.uri}/replies", len(uris), list(uris)))

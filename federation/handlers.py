@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import DomainError
 from app.models import Account, Community, DeletedObject, Post, Reaction
@@ -184,7 +184,7 @@ def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget
     if inner_id:
         gone = ctx.db.exec(
             select(Reaction).where(
-                Reaction.activity_uri == inner_id, Reaction.account_id == actor.id
+                col(Reaction.activity_uri) == inner_id, col(Reaction.account_id) == actor.id
             )
         ).all()
         for reaction in gone:
@@ -357,7 +357,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
         raise Ignored("an object must be on its author's host")
     if uri.startswith(ctx.base_url + "/"):
         return posts.find_by_uri(ctx, uri)
-    if ctx.db.exec(select(DeletedObject).where(DeletedObject.uri == uri)).first():
+    if ctx.db.exec(select(DeletedObject).where(col(DeletedObject.uri) == uri)).first():
         raise Ignored("that object was already deleted")
     if not PUBLIC_ALIASES & set(_addressed(obj)):
         raise Ignored("only public posts are stored")

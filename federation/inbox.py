@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import bindparam, exists
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import safejson
 from app.db import transaction
@@ -132,17 +132,21 @@ async def _count_delivery(request: Request, actor_uri: str) -> None:
 # than running it.
 _FACTS = select(
     exists().where(
-        Account.username_key == bindparam("owner"), Account.domain == "", Account.is_active
+        col(Account.username_key) == bindparam("owner"),
+        col(Account.domain) == "",
+        col(Account.is_active),
     ),
-    exists().where(Community.name_key == bindparam("owner"), Community.domain == ""),
-    exists().where(PeerDomain.domain.in_(bindparam("domains", expanding=True)), PeerDomain.blocked),
-    exists().where(Account.uri == bindparam("actor")),
-    exists().where(Community.uri == bindparam("actor")),
+    exists().where(col(Community.name_key) == bindparam("owner"), col(Community.domain) == ""),
+    exists().where(
+        col(PeerDomain.domain).in_(bindparam("domains", expanding=True)), col(PeerDomain.blocked)
+    ),
+    exists().where(col(Account.uri) == bindparam("actor")),
+    exists().where(col(Community.uri) == bindparam("actor")),
     exists().where(  # the inbox's owner blocked the sender
-        Block.target_uri == bindparam("actor"),
-        Block.account_id == Account.id,
-        Account.username_key == bindparam("owner"),
-        Account.domain == "",
+        col(Block.target_uri) == bindparam("actor"),
+        col(Block.account_id) == col(Account.id),
+        col(Account.username_key) == bindparam("owner"),
+        col(Account.domain) == "",
     ),
 )
 

@@ -7,7 +7,7 @@ time an actor document is served or an activity is signed, not at sign-up.
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import side_transaction
 from app.models import ActorKey
@@ -42,7 +42,7 @@ def local_key(db: Session, actor_uri: str) -> ActorKey:
 
 
 def _find(db: Session, actor_uri: str) -> ActorKey | None:
-    return db.exec(select(ActorKey).where(ActorKey.key_id == key_id_for(actor_uri))).first()
+    return db.exec(select(ActorKey).where(col(ActorKey.key_id) == key_id_for(actor_uri))).first()
 
 
 def _insert(db: Session, candidate: ActorKey, actor_uri: str) -> ActorKey:

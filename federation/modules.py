@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.api.schemas import MAX_ID
 from app.config import Settings
@@ -81,7 +81,7 @@ def collection(ctx: CtxDep) -> Response:
     """Every version of every module on this instance, newest first."""
     registry.list_modules(ctx)  # makes sure the built-ins are there to publish
     versions = ctx.db.exec(
-        select(AlgorithmVersion).order_by(AlgorithmVersion.id.desc()).limit(COLLECTION_LIMIT)
+        select(AlgorithmVersion).order_by(col(AlgorithmVersion.id).desc()).limit(COLLECTION_LIMIT)
     ).all()
     items = [module_object(ctx, v, with_context=False) for v in versions]
     body = {

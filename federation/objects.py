@@ -6,7 +6,7 @@ Mastodon as a card); everything else is a ``Note``. Deleted posts are ``Tombston
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import NotFound
 from app.models import Account, Community, Post, PostMention, PostTag
@@ -36,11 +36,11 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
     author = ctx.db.get(Account, post.author_id)
     community = ctx.db.get(Community, post.community_id) if post.community_id else None
     parent = ctx.db.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
-    tags = ctx.db.exec(select(PostTag.tag).where(PostTag.post_id == post.id)).all()
+    tags = ctx.db.exec(select(col(PostTag.tag)).where(col(PostTag.post_id) == post.id)).all()
     mentioned = ctx.db.exec(
         select(Account)
-        .join(PostMention, PostMention.account_id == Account.id)
-        .where(PostMention.post_id == post.id)
+        .join(PostMention, col(PostMention.account_id) == col(Account.id))
+        .where(col(PostMention.post_id) == post.id)
     ).all()
     cc = [f"{author.uri}/followers"] + [m.uri for m in mentioned]
     if community is not None:

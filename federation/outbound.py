@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.infra import events, jobs
 from app.models import (
@@ -40,7 +40,7 @@ def activity_id(ctx: Ctx) -> str:
 
 
 def blocked_domains(ctx: Ctx) -> set[str]:
-    return set(ctx.db.exec(select(PeerDomain.domain).where(PeerDomain.blocked)).all())
+    return set(ctx.db.exec(select(col(PeerDomain.domain)).where(col(PeerDomain.blocked))).all())
 
 
 def publish(ctx: Ctx, activity: dict, inboxes: Iterable[str], *, public: bool = True) -> OutboxItem:
@@ -91,9 +91,9 @@ def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> 
     mentioned, the remote author replied to, and a remote community it is in."""
     uris = [a.uri for a in follows.remote_followers(ctx, author)]
     uris += ctx.db.exec(
-        select(Account.uri)
-        .join(PostMention, PostMention.account_id == Account.id)
-        .where(PostMention.post_id == post.id, Account.domain != "")
+        select(col(Account.uri))
+        .join(PostMention, col(PostMention.account_id) == col(Account.id))
+        .where(col(PostMention.post_id) == post.id, col(Account.domain) != "")
     ).all()
     if parent is not None:
         parent_author = ctx.db.get(Account, parent.author_id)
@@ -324,9 +324,9 @@ def _blocked(ctx: Ctx, block: Block, member: Account, target: Account | Communit
 def _unblocked(ctx: Ctx, block: Block, member: Account) -> None:
     sent = ctx.db.exec(
         select(OutboxItem).where(
-            OutboxItem.actor_uri == member.uri,
-            OutboxItem.activity_type == "Block",
-            OutboxItem.object_uri == block.target_uri,
+            col(OutboxItem.actor_uri) == member.uri,
+            col(OutboxItem.activity_type) == "Block",
+            col(OutboxItem.object_uri) == block.target_uri,
         )
     ).first()
     inbox = remote.inbox_of(ctx, block.target_uri, shared=False)

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.models import Account, ActorKey, Community, RemoteActor, utcnow
 from app.services import Ctx
@@ -146,13 +146,13 @@ def validate(doc: dict) -> dict:
 def known(ctx: Ctx, uri: str) -> Account | Community | None:
     """The actor with this id, local or remote, if we know it."""
     return (
-        ctx.db.exec(select(Account).where(Account.uri == uri)).first()
-        or ctx.db.exec(select(Community).where(Community.uri == uri)).first()
+        ctx.db.exec(select(Account).where(col(Account.uri) == uri)).first()
+        or ctx.db.exec(select(Community).where(col(Community.uri) == uri)).first()
     )
 
 
 def endpoints(ctx: Ctx, uri: str) -> RemoteActor | None:
-    return ctx.db.exec(select(RemoteActor).where(RemoteActor.uri == uri)).first()
+    return ctx.db.exec(select(RemoteActor).where(col(RemoteActor.uri) == uri)).first()
 
 
 def inbox_of(ctx: Ctx, uri: str, *, shared: bool = True) -> str | None:
@@ -226,7 +226,7 @@ def _store_endpoints(ctx: Ctx, fields: dict) -> None:
 
 
 def _store_key(ctx: Ctx, fields: dict) -> None:
-    key = ctx.db.exec(select(ActorKey).where(ActorKey.key_id == fields["key_id"])).first()
+    key = ctx.db.exec(select(ActorKey).where(col(ActorKey.key_id) == fields["key_id"])).first()
     if key is not None and key.owner_uri != fields["uri"]:
         raise InvalidActor("that key id already belongs to another actor")
     key = key or ActorKey(key_id=fields["key_id"], owner_uri=fields["uri"], public_key_pem="")
@@ -235,7 +235,7 @@ def _store_key(ctx: Ctx, fields: dict) -> None:
 
 
 def stored_key(ctx: Ctx, key_id: str) -> ActorKey | None:
-    return ctx.db.exec(select(ActorKey).where(ActorKey.key_id == key_id)).first()
+    return ctx.db.exec(select(ActorKey).where(col(ActorKey.key_id) == key_id)).first()
 
 
 def deactivate(ctx: Ctx, uri: str) -> bool:

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, update
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel, col, select
 
 from app.config import Settings
 from app.db import begin_writing
@@ -217,8 +217,8 @@ def release_orphans(engine: Engine) -> int:
     with Session(engine) as db:
         begin_writing(db)
         held = db.exec(
-            select(Job.id, Job.locked_by).where(
-                Job.state == "running", Job.locked_by.like(f"{host}:%")
+            select(col(Job.id), col(Job.locked_by)).where(
+                col(Job.state) == "running", col(Job.locked_by).like(f"{host}:%")
             )
         ).all()
         dead = [
@@ -228,11 +228,17 @@ def release_orphans(engine: Engine) -> int:
         ]
         if dead:
             now = utcnow()
-            orphans = db.exec(select(Job).where(Job.id.in_(dead), Job.state == "running")).all()
+            orphans = db.exec(
+                select(Job).where(col(Job.id).in_(dead), col(Job.state) == "running")
+            ).all()
             exhausted = _bury_exhausted(db, list(orphans), now)
             db.execute(
                 update(Job)
-                .where(Job.id.in_(dead), Job.id.not_in(exhausted or [0]), Job.state == "running")
+                .where(
+                    col(Job.id).in_(dead),
+                    col(Job.id).not_in(exhausted or [0]),
+                    col(Job.state) == "running",
+                )
                 .values(
                     state="queued",
                     locked_by=None,
@@ -255,7 +261,7 @@ def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[in
         error = f"{WORKER_DIED} (attempt {job.attempts} of {job.max_attempts})"
         marked = db.execute(
             update(Job)
-            .where(Job.id == job.id, _holds(job.claim_token))
+            .where(col(Job.id) == job.id, _holds(job.claim_token))
             .values(
                 state="dead",
                 last_error=error,
@@ -292,17 +298,17 @@ def claim_many(engine: Engine, who: str, limit: int, *, now: datetime | None = N
     SKIP LOCKED`` (other workers skip them), on SQLite by the write lock that
     ``begin_writing`` takes first. So one UPDATE claims them all."""
     now = now or utcnow()
-    due = (Job.state == "queued") & (Job.run_at <= now)
-    stale = (Job.state == "running") & (Job.locked_at < now - LOCK_TIMEOUT)
+    due = (col(Job.state) == "queued") & (col(Job.run_at) <= now)
+    stale = (col(Job.state) == "running") & (col(Job.locked_at) < now - LOCK_TIMEOUT)
     postgres = engine.dialect.name == "postgresql"
     with Session(engine, expire_on_commit=False) as db:
         begin_writing(db)
-        spent = select(Job).where(stale, Job.attempts >= Job.max_attempts).limit(100)
+        spent = select(Job).where(stale, col(Job.attempts) >= col(Job.max_attempts)).limit(100)
         if postgres:
             spent = spent.with_for_update(skip_locked=True)
         _bury_exhausted(db, list(db.exec(spent).all()), now)
-        q = select(Job.id).where(due | (stale & (Job.attempts < Job.max_attempts)))
-        q = q.order_by(Job.run_at, Job.id).limit(limit)
+        q = select(col(Job.id)).where(due | (stale & (col(Job.attempts) < col(Job.max_attempts))))
+        q = q.order_by(col(Job.run_at), col(Job.id)).limit(limit)
         if postgres:
             q = q.with_for_update(skip_locked=True)
         taken = list(db.exec(q).all())
@@ -311,21 +317,25 @@ def claim_many(engine: Engine, who: str, limit: int, *, now: datetime | None = N
             return []
         db.execute(  # a claim taken over from a worker that went silent
             update(Job)
-            .where(Job.id.in_(taken), Job.state == "running")
+            .where(col(Job.id).in_(taken), col(Job.state) == "running")
             .values(last_error=WORKER_DIED)
         )
         db.execute(
             update(Job)
-            .where(Job.id.in_(taken))
+            .where(col(Job.id).in_(taken))
             .values(
                 state="running",
                 locked_by=who,
                 locked_at=now,
-                attempts=Job.attempts + 1,
+                attempts=col(Job.attempts) + 1,
                 claim_token=secrets.token_hex(16),
             )
         )
-        jobs = list(db.exec(select(Job).where(Job.id.in_(taken)).order_by(Job.run_at, Job.id)))
+        jobs = list(
+            db.exec(
+                select(Job).where(col(Job.id).in_(taken)).order_by(col(Job.run_at), col(Job.id))
+            )
+        )
         db.commit()
         return jobs
 
@@ -394,7 +404,7 @@ def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> Non
         for token, ids in by_claim.items():
             marked = db.execute(
                 update(Job)
-                .where(Job.id.in_(ids), _holds(token))
+                .where(col(Job.id).in_(ids), _holds(token))
                 .values(
                     state="done",
                     finished_at=now,
@@ -411,7 +421,7 @@ def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> Non
 
 def _holds(token: str | None):  # a SQL condition
     """The fence of every completion: the job is still under this very claim."""
-    return (Job.state == "running") & (Job.claim_token == token)
+    return (col(Job.state) == "running") & (col(Job.claim_token) == token)
 
 
 def _finish(engine: Engine, job: Job, **values: object) -> bool:
@@ -419,7 +429,7 @@ def _finish(engine: Engine, job: Job, **values: object) -> bool:
     a job made dead here runs its on_dead hook in the same transaction."""
     with Session(engine) as db:
         begin_writing(db)
-        fenced = update(Job).where(Job.id == job.id, _holds(job.claim_token))
+        fenced = update(Job).where(col(Job.id) == job.id, _holds(job.claim_token))
         if not db.execute(fenced.values(claim_token=None, **values)).rowcount:
             db.rollback()
             log.warning("job %s was taken over meanwhile; its outcome is dropped", job.id)
@@ -457,7 +467,7 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
         when = exc.when if isinstance(exc, RetryAt) else utcnow() + delay
         log.warning("job %s (%s) failed, attempt %s: %s", job.id, job.kind, job.attempts, error)
         state = "dead" if dead else "queued"
-        extra = {"attempts": Job.attempts - 1} if free else {}
+        extra = {"attempts": col(Job.attempts) - 1} if free else {}
         recorded = await asyncio.to_thread(
             _finish,
             engine,
@@ -562,9 +572,12 @@ class QueueStats:
 
 
 def stats(ctx: Ctx, *, failures: int = 20) -> QueueStats:
-    rows = ctx.db.exec(select(Job.state, func.count()).group_by(Job.state)).all()
+    rows = ctx.db.exec(select(col(Job.state), func.count()).group_by(col(Job.state))).all()
     failed = ctx.db.exec(
-        select(Job).where(Job.last_error.is_not(None)).order_by(Job.id.desc()).limit(failures)
+        select(Job)
+        .where(col(Job.last_error).is_not(None))
+        .order_by(col(Job.id).desc())
+        .limit(failures)
     ).all()
     return QueueStats({state: n for state, n in rows}, list(failed))
 
@@ -573,7 +586,9 @@ def reschedule(ctx: Ctx, kind: str, payload: dict, run_at: datetime) -> None:
     """Queue the next run of a periodic job unless another run is already queued:
     if two workers started a chain each, the chains merge back into one."""
     others = ctx.db.exec(
-        select(func.count()).select_from(Job).where(Job.kind == kind, Job.state == "queued")
+        select(func.count())
+        .select_from(Job)
+        .where(col(Job.kind) == kind, col(Job.state) == "queued")
     ).one()
     if not others:
         enqueue(ctx, kind, payload, run_at=run_at)
@@ -589,7 +604,7 @@ def ensure_scheduled(ctx: Ctx, kind: str, every: timedelta) -> None:
     pending = ctx.db.exec(
         select(func.count())
         .select_from(Job)
-        .where(Job.kind == kind, Job.state.in_(("queued", "running")))
+        .where(col(Job.kind) == kind, col(Job.state).in_(("queued", "running")))
     ).one()
     if not pending:
         enqueue(ctx, kind, {"every_seconds": every.total_seconds()})

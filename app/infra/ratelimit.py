@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, func, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.db import begin_writing
@@ -176,9 +176,9 @@ def refund(ctx: Ctx, attempt: Attempt, *, forget_earlier: bool = False) -> None:
         ctx.db.commit()  # the read-only stretch (the password check) ends here
     begin_writing(ctx.db)
     if attempt.hit_ids:
-        ctx.db.exec(delete(RateLimitHit).where(RateLimitHit.id.in_(attempt.hit_ids)))
+        ctx.db.exec(delete(RateLimitHit).where(col(RateLimitHit.id).in_(attempt.hit_ids)))
     if forget_earlier and attempt.account_bucket:
-        ctx.db.exec(delete(RateLimitHit).where(RateLimitHit.bucket == attempt.account_bucket))
+        ctx.db.exec(delete(RateLimitHit).where(col(RateLimitHit.bucket) == attempt.account_bucket))
 
 
 def _lock_key(bucket: str) -> int:
@@ -194,15 +194,15 @@ def _count(db: Session, found: list[Rule], action: Action) -> tuple[int, ...]:
     now = utcnow()
     wait = 0
     for rule in found:
-        in_window = select(RateLimitHit.created_at).where(
-            RateLimitHit.bucket == rule.bucket,
-            RateLimitHit.created_at >= now - timedelta(seconds=rule.window_seconds),
+        in_window = select(col(RateLimitHit.created_at)).where(
+            col(RateLimitHit.bucket) == rule.bucket,
+            col(RateLimitHit.created_at) >= now - timedelta(seconds=rule.window_seconds),
         )
         count = db.exec(select(func.count()).select_from(in_window.subquery())).one()
         if count >= rule.limit:
             # one more fits once this hit (the oldest, if the limit was not lowered) leaves
             leaving = db.exec(
-                in_window.order_by(RateLimitHit.created_at).offset(count - rule.limit).limit(1)
+                in_window.order_by(col(RateLimitHit.created_at)).offset(count - rule.limit).limit(1)
             ).one()
             wait = max(wait, _seconds_until(leaving + timedelta(seconds=rule.window_seconds), now))
     if wait:
@@ -235,5 +235,5 @@ def longest_window(settings: Settings) -> int:
 def prune(ctx: Ctx) -> int:
     """Delete the hits no limit can see any more (kept at least an hour)."""
     cutoff = utcnow() - timedelta(seconds=max(longest_window(ctx.settings), 3600))
-    result = ctx.db.exec(delete(RateLimitHit).where(RateLimitHit.created_at < cutoff))
+    result = ctx.db.exec(delete(RateLimitHit).where(col(RateLimitHit.created_at) < cutoff))
     return result.rowcount or 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.db import unlocked
 from app.errors import Conflict, Invalid, NotAuthenticated, NotFound
@@ -60,12 +60,12 @@ def name_taken(ctx: Ctx, key: str) -> bool:
     acc = ctx.db.exec(
         select(func.count())
         .select_from(Account)
-        .where(Account.username_key == key, Account.domain == "")
+        .where(col(Account.username_key) == key, col(Account.domain) == "")
     ).one()
     com = ctx.db.exec(
         select(func.count())
         .select_from(Community)
-        .where(Community.name_key == key, Community.domain == "")
+        .where(col(Community.name_key) == key, col(Community.domain) == "")
     ).one()
     return bool(acc or com)
 
@@ -113,10 +113,10 @@ def get_local(ctx: Ctx, username: str, *, include_suspended: bool = False) -> Ac
 
 def find_local(ctx: Ctx, username: str, *, include_suspended: bool = False) -> Account | None:
     q = select(Account).where(
-        Account.username_key == (username or "").lower(), Account.domain == ""
+        col(Account.username_key) == (username or "").lower(), col(Account.domain) == ""
     )
     if not include_suspended:
-        q = q.where(Account.is_active)
+        q = q.where(col(Account.is_active))
     return ctx.db.exec(q).first()
 
 
@@ -194,7 +194,10 @@ def change_password(
 def list_local(ctx: Ctx, *, limit: int = 200) -> list[Account]:
     return list(
         ctx.db.exec(
-            select(Account).where(Account.domain == "").order_by(Account.username_key).limit(limit)
+            select(Account)
+            .where(col(Account.domain) == "")
+            .order_by(col(Account.username_key))
+            .limit(limit)
         )
     )
 
@@ -207,7 +210,9 @@ def set_active(ctx: Ctx, account: Account, active: bool) -> None:
 def admin_exists(ctx: Ctx) -> bool:
     return (
         ctx.db.exec(
-            select(func.count()).select_from(Account).where(Account.is_admin, Account.domain == "")
+            select(func.count())
+            .select_from(Account)
+            .where(col(Account.is_admin), col(Account.domain) == "")
         ).one()
         > 0
     )

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import delete
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -132,7 +132,7 @@ def lock_for_change(ctx: Ctx, artifact_id: int) -> Artifact:
 
 
 def find_by_uri(ctx: Ctx, uri: str) -> Artifact | None:
-    return ctx.db.exec(select(Artifact).where(Artifact.uri == uri)).first()
+    return ctx.db.exec(select(Artifact).where(col(Artifact.uri) == uri)).first()
 
 
 def community_of(ctx: Ctx, artifact: Artifact) -> Community:
@@ -150,9 +150,9 @@ def tags_for(ctx: Ctx, artifact_ids: list[int]) -> dict[int, list[str]]:
     if not artifact_ids:
         return out
     for artifact_id, tag in ctx.db.exec(
-        select(ArtifactTag.artifact_id, ArtifactTag.tag)
-        .where(ArtifactTag.artifact_id.in_(set(artifact_ids)))
-        .order_by(ArtifactTag.artifact_id, ArtifactTag.tag)
+        select(col(ArtifactTag.artifact_id), col(ArtifactTag.tag))
+        .where(col(ArtifactTag.artifact_id).in_(set(artifact_ids)))
+        .order_by(col(ArtifactTag.artifact_id), col(ArtifactTag.tag))
     ):
         out.setdefault(artifact_id, []).append(tag)
     return out
@@ -329,10 +329,10 @@ def revisions(
     ctx: Ctx, artifact: Artifact, *, before: int | None = None, limit: int = 50
 ) -> list[ArtifactRevision]:
     """Newest first, keyset-paginated by revision id."""
-    q = select(ArtifactRevision).where(ArtifactRevision.artifact_id == artifact.id)
+    q = select(ArtifactRevision).where(col(ArtifactRevision.artifact_id) == artifact.id)
     if before:
-        q = q.where(ArtifactRevision.id < before)
-    return list(ctx.db.exec(q.order_by(ArtifactRevision.id.desc()).limit(limit)))
+        q = q.where(col(ArtifactRevision.id) < before)
+    return list(ctx.db.exec(q.order_by(col(ArtifactRevision.id).desc()).limit(limit)))
 
 
 def revision(ctx: Ctx, artifact: Artifact, revision_id: int) -> ArtifactRevision:
@@ -361,15 +361,16 @@ def contributors(ctx: Ctx, artifact: Artifact, *, window: int = 300) -> list[tup
     """Who wrote the current text, by share of its words (the last ``window``
     revisions are walked; earlier text is credited to the oldest author in it)."""
     rows = ctx.db.exec(
-        select(ArtifactRevision.author_id, ArtifactRevision.body)
-        .where(ArtifactRevision.artifact_id == artifact.id)
-        .order_by(ArtifactRevision.id.desc())
+        select(col(ArtifactRevision.author_id), col(ArtifactRevision.body))
+        .where(col(ArtifactRevision.artifact_id) == artifact.id)
+        .order_by(col(ArtifactRevision.id).desc())
         .limit(window)
     ).all()
     counts = _shares(artifact.id, artifact.current_revision_id or 0, tuple(reversed(rows)))
     total = sum(counts.values()) or 1
     people = {
-        a.id: a for a in ctx.db.exec(select(Account).where(Account.id.in_(list(counts) or [0])))
+        a.id: a
+        for a in ctx.db.exec(select(Account).where(col(Account.id).in_(list(counts) or [0])))
     }
     ranked = sorted(counts.items(), key=lambda kv: -kv[1])
     return [(people[i], n / total) for i, n in ranked if i in people]
@@ -423,8 +424,8 @@ def transitions(ctx: Ctx, artifact: Artifact) -> list[ArtifactTransition]:
     return list(
         ctx.db.exec(
             select(ArtifactTransition)
-            .where(ArtifactTransition.artifact_id == artifact.id)
-            .order_by(ArtifactTransition.id)
+            .where(col(ArtifactTransition.artifact_id) == artifact.id)
+            .order_by(col(ArtifactTransition.id))
         )
     )
 
@@ -438,9 +439,9 @@ def link(ctx: Ctx, actor: Account, source_id: int, target_id: int, kind: str) ->
     _require_contributor(ctx, actor, community_of(ctx, source))
     existing = ctx.db.exec(
         select(ArtifactLink).where(
-            ArtifactLink.source_id == source.id,
-            ArtifactLink.target_id == target.id,
-            ArtifactLink.kind == kind,
+            col(ArtifactLink.source_id) == source.id,
+            col(ArtifactLink.target_id) == target.id,
+            col(ArtifactLink.kind) == kind,
         )
     ).first()
     if existing is not None:
@@ -466,13 +467,13 @@ def links_of(ctx: Ctx, artifact: Artifact) -> dict[str, list[tuple[ArtifactLink,
     """Outgoing links and backlinks, each with the artifact at the other end."""
     out = ctx.db.exec(
         select(ArtifactLink, Artifact)
-        .join(Artifact, Artifact.id == ArtifactLink.target_id)
-        .where(ArtifactLink.source_id == artifact.id)
+        .join(Artifact, col(Artifact.id) == col(ArtifactLink.target_id))
+        .where(col(ArtifactLink.source_id) == artifact.id)
     ).all()
     back = ctx.db.exec(
         select(ArtifactLink, Artifact)
-        .join(Artifact, Artifact.id == ArtifactLink.source_id)
-        .where(ArtifactLink.target_id == artifact.id)
+        .join(Artifact, col(Artifact.id) == col(ArtifactLink.source_id))
+        .where(col(ArtifactLink.target_id) == artifact.id)
     ).all()
     return {"outgoing": list(out), "backlinks": list(back)}
 
@@ -485,13 +486,15 @@ def in_community(
     stage: str | None = None,
     limit: int = 200,
 ) -> list[Artifact]:
-    q = select(Artifact).where(Artifact.community_id == community.id)
+    q = select(Artifact).where(col(Artifact.community_id) == community.id)
     if kind:
-        q = q.where(Artifact.kind == kind)
+        q = q.where(col(Artifact.kind) == kind)
     if stage:
-        q = q.where(Artifact.stage == stage)
+        q = q.where(col(Artifact.stage) == stage)
     return list(
-        ctx.db.exec(q.order_by(Artifact.updated_at.desc(), Artifact.id.desc()).limit(limit))
+        ctx.db.exec(
+            q.order_by(col(Artifact.updated_at).desc(), col(Artifact.id).desc()).limit(limit)
+        )
     )
 
 
@@ -499,7 +502,9 @@ def graph(ctx: Ctx, community: Community) -> tuple[list[Artifact], list[Artifact
     nodes = in_community(ctx, community, limit=500)
     ids = [a.id for a in nodes] or [0]
     edges = ctx.db.exec(
-        select(ArtifactLink).where(ArtifactLink.source_id.in_(ids), ArtifactLink.target_id.in_(ids))
+        select(ArtifactLink).where(
+            col(ArtifactLink.source_id).in_(ids), col(ArtifactLink.target_id).in_(ids)
+        )
     ).all()
     return nodes, list(edges)
 
@@ -508,10 +513,10 @@ def due_for_review(ctx: Ctx, community: Community) -> list[Artifact]:
     return list(
         ctx.db.exec(
             select(Artifact).where(
-                Artifact.community_id == community.id,
-                Artifact.review_at.is_not(None),
-                Artifact.review_at <= utcnow(),
-                Artifact.stage.not_in(("reviewed", "archived", "superseded")),
+                col(Artifact.community_id) == community.id,
+                col(Artifact.review_at).is_not(None),
+                col(Artifact.review_at) <= utcnow(),
+                col(Artifact.stage).not_in(("reviewed", "archived", "superseded")),
             )
         )
     )
@@ -523,7 +528,7 @@ def export(ctx: Ctx, artifact: Artifact) -> tuple[str, dict]:
     authors = {
         a.id: a
         for a in ctx.db.exec(
-            select(Account).where(Account.id.in_({r.author_id for r in revs} or {0}))
+            select(Account).where(col(Account.id).in_({r.author_id for r in revs} or {0}))
         )
     }
 
@@ -580,9 +585,12 @@ def counts(ctx: Ctx, artifact_ids: list[int]) -> dict[int, int]:
     if not artifact_ids:
         return {}
     rows = ctx.db.exec(
-        select(ArtifactRevision.artifact_id, func.count(func.distinct(ArtifactRevision.author_id)))
-        .where(ArtifactRevision.artifact_id.in_(artifact_ids))
-        .group_by(ArtifactRevision.artifact_id)
+        select(
+            col(ArtifactRevision.artifact_id),
+            func.count(func.distinct(col(ArtifactRevision.author_id))),
+        )
+        .where(col(ArtifactRevision.artifact_id).in_(artifact_ids))
+        .group_by(col(ArtifactRevision.artifact_id))
     )
     return dict(rows.all())
 
@@ -657,7 +665,7 @@ def store_remote(
         artifact = lock_for_change(ctx, artifact.id)
     artifact.stage, artifact.kind = stage, kind
     known = ctx.db.exec(
-        select(ArtifactRevision.id).where(ArtifactRevision.remote_uri == revision_id)
+        select(col(ArtifactRevision.id)).where(col(ArtifactRevision.remote_uri) == revision_id)
     ).first()
     if known is None and (
         artifact.current_revision_id is None or (title, body) != (artifact.title, artifact.body)
@@ -666,7 +674,7 @@ def store_remote(
             ctx, artifact, revision_author, title, body, "", "edit",
             parent_id=artifact.current_revision_id, remote_uri=revision_id,
         )  # fmt: skip
-    ctx.db.execute(delete(ArtifactTag).where(ArtifactTag.artifact_id == artifact.id))
+    ctx.db.execute(delete(ArtifactTag).where(col(ArtifactTag.artifact_id) == artifact.id))
     for tag in _tags(tags[:MAX_TAGS]):
         ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))
     ctx.db.add(artifact)

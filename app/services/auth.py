@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.db import side_transaction
 from app.errors import Invalid, NotAuthenticated, NotFound
@@ -39,27 +39,30 @@ def session_account(ctx: Ctx, key: str | None) -> Account | None:
         return None
     row = ctx.db.exec(
         select(Account)
-        .join(WebSession, WebSession.account_id == Account.id)
-        .where(WebSession.key_hash == digest(key), WebSession.expires_at > utcnow())
+        .join(WebSession, col(WebSession.account_id) == col(Account.id))
+        .where(col(WebSession.key_hash) == digest(key), col(WebSession.expires_at) > utcnow())
     ).first()
     return row if row is not None and row.is_active else None
 
 
 def end_session(ctx: Ctx, key: str | None) -> None:
     if key:
-        ctx.db.execute(delete(WebSession).where(WebSession.key_hash == digest(key)))
+        ctx.db.execute(delete(WebSession).where(col(WebSession.key_hash) == digest(key)))
 
 
 def end_other_sessions(ctx: Ctx, account: Account, keep_key: str | None) -> None:
     """Log the account out everywhere but the browser holding ``keep_key``."""
-    q = delete(WebSession).where(WebSession.account_id == account.id)
+    q = delete(WebSession).where(col(WebSession.account_id) == account.id)
     if keep_key:
-        q = q.where(WebSession.key_hash != digest(keep_key))
+        q = q.where(col(WebSession.key_hash) != digest(keep_key))
     ctx.db.execute(q)
 
 
 def prune_sessions(ctx: Ctx) -> int:
-    return ctx.db.execute(delete(WebSession).where(WebSession.expires_at <= utcnow())).rowcount or 0
+    return (
+        ctx.db.execute(delete(WebSession).where(col(WebSession.expires_at) <= utcnow())).rowcount
+        or 0
+    )
 
 
 def create_token(
@@ -86,8 +89,8 @@ def token_account(ctx: Ctx, raw: str) -> tuple[Account, str]:
         raise NotAuthenticated("That API token is not valid.", code="invalid_token")
     row = ctx.db.exec(
         select(ApiToken, Account)
-        .join(Account, Account.id == ApiToken.account_id)
-        .where(ApiToken.token_hash == digest(raw))
+        .join(Account, col(Account.id) == col(ApiToken.account_id))
+        .where(col(ApiToken.token_hash) == digest(raw))
     ).first()
     if row is None or not row[1].is_active:
         raise NotAuthenticated("That API token is not valid.", code="invalid_token")
@@ -104,13 +107,15 @@ def _note_use(ctx: Ctx, token: ApiToken, now: datetime) -> None:
         ctx.db.add(token)
         return
     with side_transaction(ctx.db) as own:  # a reading request cannot write itself
-        own.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+        own.execute(update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now))
 
 
 def list_tokens(ctx: Ctx, account: Account) -> list[ApiToken]:
     return list(
         ctx.db.exec(
-            select(ApiToken).where(ApiToken.account_id == account.id).order_by(ApiToken.id.desc())
+            select(ApiToken)
+            .where(col(ApiToken.account_id) == account.id)
+            .order_by(col(ApiToken.id).desc())
         )
     )
 
@@ -118,9 +123,9 @@ def list_tokens(ctx: Ctx, account: Account) -> list[ApiToken]:
 def revoke_all_tokens(ctx: Ctx, account: Account, keep_raw: str | None = None) -> int:
     """Revoke every API token of the account (but the one ``keep_raw``, if given):
     how many were revoked."""
-    q = delete(ApiToken).where(ApiToken.account_id == account.id)
+    q = delete(ApiToken).where(col(ApiToken.account_id) == account.id)
     if keep_raw:
-        q = q.where(ApiToken.token_hash != digest(keep_raw))
+        q = q.where(col(ApiToken.token_hash) != digest(keep_raw))
     return ctx.db.execute(q).rowcount or 0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import Invalid, NotFound
 from app.infra import events
@@ -54,26 +54,30 @@ def unblock(ctx: Ctx, member: Account, target_uri: str) -> None:
 
 def find(ctx: Ctx, member: Account, target_uri: str) -> Block | None:
     return ctx.db.exec(
-        select(Block).where(Block.account_id == member.id, Block.target_uri == target_uri)
+        select(Block).where(col(Block.account_id) == member.id, col(Block.target_uri) == target_uri)
     ).first()
 
 
 def has_blocked(ctx: Ctx, member_id: int, actor_uri: str) -> bool:
     """Whether the account ``member_id`` blocked the actor at ``actor_uri``."""
-    found = select(Block.id).where(Block.account_id == member_id, Block.target_uri == actor_uri)
+    found = select(col(Block.id)).where(
+        col(Block.account_id) == member_id, col(Block.target_uri) == actor_uri
+    )
     return ctx.db.exec(found).first() is not None
 
 
 def blocked_uris(ctx: Ctx, member: Account | None) -> set[str]:
     if member is None:
         return set()
-    return set(ctx.db.exec(select(Block.target_uri).where(Block.account_id == member.id)).all())
+    return set(
+        ctx.db.exec(select(col(Block.target_uri)).where(col(Block.account_id) == member.id)).all()
+    )
 
 
 def listing(ctx: Ctx, member: Account) -> list[tuple[Block, Account | Community | None]]:
     """The member's blocks, newest first, with the actor each names (if known)."""
     rows = ctx.db.exec(
-        select(Block).where(Block.account_id == member.id).order_by(Block.id.desc())
+        select(Block).where(col(Block.account_id) == member.id).order_by(col(Block.id).desc())
     ).all()
     return [(row, _actor(ctx, row.target_uri)) for row in rows]
 
@@ -94,26 +98,28 @@ def hides_account(viewer_id: int | ColumnElement[int] | None) -> ColumnElement[b
     definition feeds, threads and single posts use; ``viewer_id`` may be a bound
     parameter of a cached statement."""
     # listed once per statement, however many feed sources test it
-    domains = select(PeerDomain.domain).where(PeerDomain.blocked)
+    domains = select(col(PeerDomain.domain)).where(col(PeerDomain.blocked))
     blocked_domains = domains.cte("blocked_domains").prefix_with("MATERIALIZED")
-    hidden = or_(Account.is_active.is_(False), Account.domain.in_(select(blocked_domains)))
+    hidden = or_(
+        col(Account.is_active).is_(False), col(Account.domain).in_(select(blocked_domains))
+    )
     if viewer_id is None:
         return hidden
-    by_viewer = select(Block.target_uri).where(Block.account_id == viewer_id)
-    return or_(hidden, Account.uri.in_(by_viewer))
+    by_viewer = select(col(Block.target_uri)).where(col(Block.account_id) == viewer_id)
+    return or_(hidden, col(Account.uri).in_(by_viewer))
 
 
 def hidden_from_everyone(ctx: Ctx, author_id: int) -> bool:
     """Whether this author's posts are hidden whoever looks (suspended, deleted,
     or on a blocked domain), so that even a link to one of them finds nothing."""
-    found = select(Account.id).where(Account.id == author_id, hides_account(None))
+    found = select(col(Account.id)).where(col(Account.id) == author_id, hides_account(None))
     return ctx.db.exec(found).first() is not None
 
 
 def _actor(ctx: Ctx, uri: str) -> Account | Community | None:
     return (
-        ctx.db.exec(select(Account).where(Account.uri == uri)).first()
-        or ctx.db.exec(select(Community).where(Community.uri == uri)).first()
+        ctx.db.exec(select(Account).where(col(Account.uri) == uri)).first()
+        or ctx.db.exec(select(Community).where(col(Community.uri) == uri)).first()
     )
 
 
@@ -121,17 +127,17 @@ def _follows_between(ctx: Ctx, member: Account, target: Account | Community) -> 
     if isinstance(target, Community):
         theirs = []
         mine = select(Follow).where(
-            Follow.follower_id == member.id, Follow.target_community_id == target.id
+            col(Follow.follower_id) == member.id, col(Follow.target_community_id) == target.id
         )
     else:
         theirs = list(
             ctx.db.exec(
                 select(Follow).where(
-                    Follow.follower_id == target.id, Follow.target_account_id == member.id
+                    col(Follow.follower_id) == target.id, col(Follow.target_account_id) == member.id
                 )
             ).all()
         )
         mine = select(Follow).where(
-            Follow.follower_id == member.id, Follow.target_account_id == target.id
+            col(Follow.follower_id) == member.id, col(Follow.target_account_id) == target.id
         )
     return [*ctx.db.exec(mine).all(), *theirs]

@@ -21,7 +21,7 @@ import json
 from datetime import timedelta
 
 import numpy as np
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.infra import events, jobs
 from app.models import Account, Artifact, CommonGroundMap, Job, Stance, Statement, utcnow
@@ -118,11 +118,12 @@ def opinion_groups(matrix: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, np
 
 def compute(ctx: Ctx, artifact: Artifact) -> dict:
     statements = {
-        s.id: s for s in ctx.db.exec(select(Statement).where(Statement.artifact_id == artifact.id))
+        s.id: s
+        for s in ctx.db.exec(select(Statement).where(col(Statement.artifact_id) == artifact.id))
     }
     rows = ctx.db.exec(
-        select(Stance.account_id, Stance.statement_id, Stance.stance).where(
-            Stance.artifact_id == artifact.id, Stance.statement_id.is_not(None)
+        select(col(Stance.account_id), col(Stance.statement_id), col(Stance.stance)).where(
+            col(Stance.artifact_id) == artifact.id, col(Stance.statement_id).is_not(None)
         )
     ).all()
     by_person: dict[int, dict[int, str]] = {}
@@ -130,17 +131,17 @@ def compute(ctx: Ctx, artifact: Artifact) -> dict:
         by_person.setdefault(account_id, {})[statement_id] = stance
     people = sorted(p for p, votes in by_person.items() if len(votes) >= MIN_STANCES)
     columns = sorted(statements)
-    col = {sid: j for j, sid in enumerate(columns)}
+    column_of = {sid: j for j, sid in enumerate(columns)}
     matrix = np.zeros((len(people), len(columns)))
     seen = np.zeros((len(people), len(columns)), dtype=bool)
     agree = np.zeros((len(people), len(columns)), dtype=bool)
     for i, person in enumerate(people):
         for sid, stance in by_person[person].items():
-            j = col[sid]
+            j = column_of[sid]
             matrix[i, j], seen[i, j], agree[i, j] = VALUE[stance], True, stance == "agree"
     labels, coords = opinion_groups(matrix)
     group_ids = sorted(set(labels.tolist()))
-    who = select(Account.id, Account.domain).where(Account.id.in_(people or [0]))
+    who = select(col(Account.id), col(Account.domain)).where(col(Account.id).in_(people or [0]))
     origins = dict(ctx.db.exec(who).all())
     stats = []
     for j, sid in enumerate(columns):
@@ -225,8 +226,10 @@ def _schedule(ctx: Ctx, stance: Stance) -> None:
         return
     payload = json.dumps({"artifact": stance.artifact_id})
     waiting = ctx.db.exec(
-        select(Job.id).where(
-            Job.kind == "artifacts.map", Job.state == "queued", Job.payload == payload
+        select(col(Job.id)).where(
+            col(Job.kind) == "artifacts.map",
+            col(Job.state) == "queued",
+            col(Job.payload) == payload,
         )
     ).first()
     if waiting is None:

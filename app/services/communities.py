@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import events
@@ -87,7 +87,7 @@ def get(ctx: Ctx, name: str) -> Community:
 def find(ctx: Ctx, name: str) -> Community | None:
     return ctx.db.exec(
         select(Community).where(
-            Community.name_key == (name or "").strip().lower(), Community.domain == ""
+            col(Community.name_key) == (name or "").strip().lower(), col(Community.domain) == ""
         )
     ).first()
 
@@ -97,7 +97,7 @@ def membership(ctx: Ctx, account: Account | None, community: Community) -> Membe
         return None
     return ctx.db.exec(
         select(Membership).where(
-            Membership.community_id == community.id, Membership.account_id == account.id
+            col(Membership.community_id) == community.id, col(Membership.account_id) == account.id
         )
     ).first()
 
@@ -206,8 +206,8 @@ def dissolve(ctx: Ctx, admin: Account, community: Community) -> None:
 def _target_membership(ctx: Ctx, community: Community, username: str) -> Membership:
     target = ctx.db.exec(
         select(Membership)
-        .join(Account, Account.id == Membership.account_id)
-        .where(Membership.community_id == community.id, *_handle_clause(username))
+        .join(Account, col(Account.id) == col(Membership.account_id))
+        .where(col(Membership.community_id) == community.id, *_handle_clause(username))
     ).first()
     if target is None:
         raise NotFound(f"“{username}” has not joined or asked to join.", code="not_a_member")
@@ -217,7 +217,7 @@ def _target_membership(ctx: Ctx, community: Community, username: str) -> Members
 def _handle_clause(handle: str) -> tuple:
     """``name`` for a local member, ``name@domain`` for a remote one."""
     name, _, domain = (handle or "").lstrip("@").partition("@")
-    return Account.username_key == name.lower(), Account.domain == domain.lower()
+    return col(Account.username_key) == name.lower(), col(Account.domain) == domain.lower()
 
 
 def approve(ctx: Ctx, moderator: Account, community: Community, username: str) -> Membership:
@@ -263,9 +263,9 @@ def _admin_count(ctx: Ctx, community: Community) -> int:
         select(func.count())
         .select_from(Membership)
         .where(
-            Membership.community_id == community.id,
-            Membership.role == "admin",
-            Membership.state == "active",
+            col(Membership.community_id) == community.id,
+            col(Membership.role) == "admin",
+            col(Membership.state) == "active",
         )
     ).one()
 
@@ -274,7 +274,7 @@ def member_count(ctx: Ctx, community: Community) -> int:
     return ctx.db.exec(
         select(func.count())
         .select_from(Membership)
-        .where(Membership.community_id == community.id, Membership.state == "active")
+        .where(col(Membership.community_id) == community.id, col(Membership.state) == "active")
     ).one()
 
 
@@ -284,9 +284,9 @@ def members(
     return list(
         ctx.db.exec(
             select(Membership, Account)
-            .join(Account, Account.id == Membership.account_id)
-            .where(Membership.community_id == community.id, Membership.state == state)
-            .order_by(Account.username_key)
+            .join(Account, col(Account.id) == col(Membership.account_id))
+            .where(col(Membership.community_id) == community.id, col(Membership.state) == state)
+            .order_by(col(Account.username_key))
         )
     )
 
@@ -294,20 +294,20 @@ def members(
 def list_all(ctx: Ctx, *, after: str | None = None, limit: int = 50) -> list[tuple[Community, int]]:
     """Local communities by name, with active member counts, keyset-paginated by name."""
     counts = (
-        select(Membership.community_id, func.count().label("n"))
-        .where(Membership.state == "active")
-        .group_by(Membership.community_id)
+        select(col(Membership.community_id), func.count().label("n"))
+        .where(col(Membership.state) == "active")
+        .group_by(col(Membership.community_id))
         .subquery()
     )
     q = (
         select(Community, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.community_id == Community.id)
-        .where(Community.domain == "")
-        .order_by(Community.name_key)
+        .outerjoin(counts, counts.c.community_id == col(Community.id))
+        .where(col(Community.domain) == "")
+        .order_by(col(Community.name_key))
         .limit(limit)
     )
     if after:
-        q = q.where(Community.name_key > after)
+        q = q.where(col(Community.name_key) > after)
     return [(c, int(n)) for c, n in ctx.db.exec(q)]
 
 
@@ -315,8 +315,8 @@ def of_member(ctx: Ctx, account: Account) -> list[tuple[Community, Membership]]:
     return list(
         ctx.db.exec(
             select(Community, Membership)
-            .join(Membership, Membership.community_id == Community.id)
-            .where(Membership.account_id == account.id)
-            .order_by(Community.name_key)
+            .join(Membership, col(Membership.community_id) == col(Community.id))
+            .where(col(Membership.account_id) == account.id)
+            .order_by(col(Community.name_key))
         )
     )

@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.infra import jobs
@@ -37,7 +37,9 @@ def get(ctx: Ctx, decision_id: int) -> Decision:
 
 def current(ctx: Ctx, artifact: Artifact) -> Decision | None:
     return ctx.db.exec(
-        select(Decision).where(Decision.artifact_id == artifact.id).order_by(Decision.id.desc())
+        select(Decision)
+        .where(col(Decision.artifact_id) == artifact.id)
+        .order_by(col(Decision.id).desc())
     ).first()
 
 
@@ -119,7 +121,9 @@ def vote(ctx: Ctx, account: Account, decision_id: int, choice: str, reason: str 
     if choice == "block" and not reason:
         raise Invalid("A block needs a reason.", code="block_needs_reason")
     ballot = ctx.db.exec(
-        select(Ballot).where(Ballot.decision_id == decision.id, Ballot.account_id == account.id)
+        select(Ballot).where(
+            col(Ballot.decision_id) == decision.id, col(Ballot.account_id) == account.id
+        )
     ).first() or Ballot(decision_id=decision.id, account_id=account.id, choice=choice)
     ballot.choice, ballot.reason, ballot.created_at = choice, reason, utcnow()
     ctx.db.add(ballot)
@@ -129,7 +133,7 @@ def vote(ctx: Ctx, account: Account, decision_id: int, choice: str, reason: str 
 
 def tally(ctx: Ctx, decision: Decision) -> dict[str, int]:
     counts = Counter(
-        ctx.db.exec(select(Ballot.choice).where(Ballot.decision_id == decision.id)).all()
+        ctx.db.exec(select(col(Ballot.choice)).where(col(Ballot.decision_id) == decision.id)).all()
     )
     return {c: counts.get(c, 0) for c in CHOICES}
 

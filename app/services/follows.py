@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.errors import Forbidden, Invalid, NotFound
 from app.infra import events
@@ -22,8 +22,8 @@ def resolve_target(ctx: Ctx, target: str) -> Account | Community:
         )
     if target.startswith(("http://", "https://")):
         found = (
-            ctx.db.exec(select(Account).where(Account.uri == target)).first()
-            or ctx.db.exec(select(Community).where(Community.uri == target)).first()
+            ctx.db.exec(select(Account).where(col(Account.uri) == target)).first()
+            or ctx.db.exec(select(Community).where(col(Community.uri) == target)).first()
         )
     else:
         name, _, domain = target.lstrip("@").partition("@")
@@ -32,12 +32,12 @@ def resolve_target(ctx: Ctx, target: str) -> Account | Community:
             found = (
                 ctx.db.exec(
                     select(Account).where(
-                        Account.username_key == name.lower(), Account.domain == domain
+                        col(Account.username_key) == name.lower(), col(Account.domain) == domain
                     )
                 ).first()
                 or ctx.db.exec(
                     select(Community).where(
-                        Community.name_key == name.lower(), Community.domain == domain
+                        col(Community.name_key) == name.lower(), col(Community.domain) == domain
                     )
                 ).first()
             )
@@ -50,17 +50,23 @@ def resolve_target(ctx: Ctx, target: str) -> Account | Community:
 
 def _blocked(ctx: Ctx, member: Account, actor: Account) -> bool:
     """Has ``member`` blocked ``actor``? (See :mod:`app.services.blocks`.)"""
-    q = select(Block.id).where(Block.account_id == member.id, Block.target_uri == actor.uri)
+    q = select(col(Block.id)).where(
+        col(Block.account_id) == member.id, col(Block.target_uri) == actor.uri
+    )
     return ctx.db.exec(q).first() is not None
 
 
 def _column(target: Account | Community):
-    return Follow.target_account_id if isinstance(target, Account) else Follow.target_community_id
+    return (
+        col(Follow.target_account_id)
+        if isinstance(target, Account)
+        else col(Follow.target_community_id)
+    )
 
 
 def _existing(ctx: Ctx, follower: Account, target: Account | Community) -> Follow | None:
     return ctx.db.exec(
-        select(Follow).where(Follow.follower_id == follower.id, _column(target) == target.id)
+        select(Follow).where(col(Follow.follower_id) == follower.id, _column(target) == target.id)
     ).first()
 
 
@@ -146,7 +152,7 @@ def accepted(ctx: Ctx, follow: Follow) -> Follow:
 
 
 def find_by_activity(ctx: Ctx, activity_uri: str) -> Follow | None:
-    return ctx.db.exec(select(Follow).where(Follow.activity_uri == activity_uri)).first()
+    return ctx.db.exec(select(Follow).where(col(Follow.activity_uri) == activity_uri)).first()
 
 
 def between(ctx: Ctx, follower: Account, target: Account | Community) -> Follow | None:
@@ -160,15 +166,15 @@ def is_following(ctx: Ctx, follower: Account | None, target: Account | Community
 def following(ctx: Ctx, account: Account) -> tuple[list[Account], list[Community]]:
     people = ctx.db.exec(
         select(Account)
-        .join(Follow, Follow.target_account_id == Account.id)
-        .where(Follow.follower_id == account.id, Follow.state == "accepted")
-        .order_by(Account.username_key)
+        .join(Follow, col(Follow.target_account_id) == col(Account.id))
+        .where(col(Follow.follower_id) == account.id, col(Follow.state) == "accepted")
+        .order_by(col(Account.username_key))
     )
     groups = ctx.db.exec(
         select(Community)
-        .join(Follow, Follow.target_community_id == Community.id)
-        .where(Follow.follower_id == account.id, Follow.state == "accepted")
-        .order_by(Community.name_key)
+        .join(Follow, col(Follow.target_community_id) == col(Community.id))
+        .where(col(Follow.follower_id) == account.id, col(Follow.state) == "accepted")
+        .order_by(col(Community.name_key))
     )
     return list(people), list(groups)
 
@@ -178,8 +184,12 @@ def remote_followers(ctx: Ctx, target: Account | Community) -> list[Account]:
     return list(
         ctx.db.exec(
             select(Account)
-            .join(Follow, Follow.follower_id == Account.id)
-            .where(_column(target) == target.id, Follow.state == "accepted", Account.domain != "")
+            .join(Follow, col(Follow.follower_id) == col(Account.id))
+            .where(
+                _column(target) == target.id,
+                col(Follow.state) == "accepted",
+                col(Account.domain) != "",
+            )
         )
     )
 
@@ -188,7 +198,9 @@ def remote_is_followed(ctx: Ctx, target: Account | Community) -> bool:
     """Does anyone here follow this (remote) actor? Only then do we take its boosts."""
     return (
         ctx.db.exec(
-            select(Follow.id).where(_column(target) == target.id, Follow.state == "accepted")
+            select(col(Follow.id)).where(
+                _column(target) == target.id, col(Follow.state) == "accepted"
+            )
         ).first()
         is not None
     )
@@ -198,7 +210,7 @@ def followers_count(ctx: Ctx, account: Account) -> int:
     return ctx.db.exec(
         select(func.count())
         .select_from(Follow)
-        .where(Follow.target_account_id == account.id, Follow.state == "accepted")
+        .where(col(Follow.target_account_id) == account.id, col(Follow.state) == "accepted")
     ).one()
 
 
@@ -207,8 +219,8 @@ def _membership_approved(ctx: Ctx, membership: Membership) -> None:
     """A remote actor asked to join by following: approving them accepts the follow."""
     pending = ctx.db.exec(
         select(Follow).where(
-            Follow.follower_id == membership.account_id,
-            Follow.target_community_id == membership.community_id,
+            col(Follow.follower_id) == membership.account_id,
+            col(Follow.target_community_id) == membership.community_id,
         )
     ).first()
     if pending is not None:

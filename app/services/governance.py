@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
@@ -254,7 +254,8 @@ def vote(ctx: Ctx, member: Account, proposal: AlgorithmProposal, choice: str) ->
         raise Forbidden("Only members can vote.", code="not_a_member")
     ballot = ctx.db.exec(
         select(AlgorithmVote).where(
-            AlgorithmVote.proposal_id == proposal.id, AlgorithmVote.account_id == member.id
+            col(AlgorithmVote.proposal_id) == proposal.id,
+            col(AlgorithmVote.account_id) == member.id,
         )
     ).first()
     ballot = ballot or AlgorithmVote(proposal_id=proposal.id, account_id=member.id, choice=choice)
@@ -267,9 +268,9 @@ def vote(ctx: Ctx, member: Account, proposal: AlgorithmProposal, choice: str) ->
 def tally(ctx: Ctx, proposal: AlgorithmProposal) -> dict[str, int]:
     counts = dict(
         ctx.db.exec(
-            select(AlgorithmVote.choice, func.count())
-            .where(AlgorithmVote.proposal_id == proposal.id)
-            .group_by(AlgorithmVote.choice)
+            select(col(AlgorithmVote.choice), func.count())
+            .where(col(AlgorithmVote.proposal_id) == proposal.id)
+            .group_by(col(AlgorithmVote.choice))
         ).all()
     )
     return {c: int(counts.get(c, 0)) for c in CHOICES}
@@ -323,8 +324,8 @@ def proposals(ctx: Ctx, community: Community) -> list[AlgorithmProposal]:
     return list(
         ctx.db.exec(
             select(AlgorithmProposal)
-            .where(AlgorithmProposal.community_id == community.id)
-            .order_by(AlgorithmProposal.id.desc())
+            .where(col(AlgorithmProposal.community_id) == community.id)
+            .order_by(col(AlgorithmProposal.id).desc())
         )
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete
+from sqlmodel import col
 
 from app.infra import jobs, ratelimit
 from app.models import Job, utcnow
@@ -20,6 +21,8 @@ def prune(ctx: Ctx, payload: dict) -> None:
     auth.prune_sessions(ctx)
     ratelimit.prune(ctx)
     ctx.db.execute(
-        delete(Job).where(Job.state == "done", Job.finished_at < utcnow() - KEEP_DONE_JOBS)
+        delete(Job).where(
+            col(Job.state) == "done", col(Job.finished_at) < utcnow() - KEEP_DONE_JOBS
+        )
     )
     jobs.reschedule(ctx, "maintenance.prune", payload, utcnow() + PRUNE_EVERY)

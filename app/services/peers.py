@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, or_
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.errors import Forbidden, Invalid
 from app.models import Account, DeliveryAttempt, InboxItem, Job, PeerDomain, utcnow
@@ -55,25 +55,31 @@ def stats(ctx: Ctx, *, limit: int = 200) -> FederationStats:
     since = utcnow() - timedelta(days=1)
     deliveries = dict(
         ctx.db.exec(
-            select(Job.state, func.count()).where(Job.kind == "ap.deliver").group_by(Job.state)
+            select(col(Job.state), func.count())
+            .where(col(Job.kind) == "ap.deliver")
+            .group_by(col(Job.state))
         ).all()
     )
-    inbox = dict(ctx.db.exec(select(InboxItem.state, func.count()).group_by(InboxItem.state)).all())
-    failed = or_(DeliveryAttempt.status_code.is_(None), DeliveryAttempt.status_code >= 300)
+    inbox = dict(
+        ctx.db.exec(select(col(InboxItem.state), func.count()).group_by(col(InboxItem.state))).all()
+    )
+    failed = or_(
+        col(DeliveryAttempt.status_code).is_(None), col(DeliveryAttempt.status_code) >= 300
+    )
     recent = (
         select(
-            DeliveryAttempt.domain,
+            col(DeliveryAttempt.domain),
             func.count().label("attempts"),
             func.sum(case((failed, 1), else_=0)).label("failures"),
         )
-        .where(DeliveryAttempt.attempted_at >= since)
-        .group_by(DeliveryAttempt.domain)
+        .where(col(DeliveryAttempt.attempted_at) >= since)
+        .group_by(col(DeliveryAttempt.domain))
         .subquery()
     )
     rows = ctx.db.exec(
         select(PeerDomain, recent.c.attempts, recent.c.failures)
-        .outerjoin(recent, recent.c.domain == PeerDomain.domain)
-        .order_by(PeerDomain.blocked.desc(), PeerDomain.consecutive_failures.desc())
+        .outerjoin(recent, recent.c.domain == col(PeerDomain.domain))
+        .order_by(col(PeerDomain.blocked).desc(), col(PeerDomain.consecutive_failures).desc())
         .limit(limit)
     ).all()
     peers = [
@@ -120,7 +126,9 @@ def set_blocked(ctx: Ctx, admin: Account, domain: str, blocked: bool, note: str 
 def is_blocked(ctx: Ctx, domain: str) -> bool:
     return (
         ctx.db.exec(
-            select(PeerDomain.domain).where(and_(PeerDomain.domain == domain, PeerDomain.blocked))
+            select(col(PeerDomain.domain)).where(
+                and_(col(PeerDomain.domain) == domain, col(PeerDomain.blocked))
+            )
         ).first()
         is not None
     )

@@ -8,7 +8,7 @@ from datetime import datetime
 from types import EllipsisType
 
 from sqlalchemy import delete, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import Forbidden, Gone, Invalid, NotFound
 from app.infra import events, ratelimit
@@ -79,7 +79,7 @@ def _render(ctx: Ctx, text: str) -> tuple[Rendered, dict[tuple[str, str | None],
         else:
             account = ctx.db.exec(
                 select(Account).where(
-                    Account.username_key == user.lower(), Account.domain == domain.lower()
+                    col(Account.username_key) == user.lower(), col(Account.domain) == domain.lower()
                 )
             ).first()
         if account is None:
@@ -91,8 +91,8 @@ def _render(ctx: Ctx, text: str) -> tuple[Rendered, dict[tuple[str, str | None],
 
 
 def _store_links(ctx: Ctx, post: Post, rendered: Rendered, known: dict) -> None:
-    ctx.db.execute(delete(PostTag).where(PostTag.post_id == post.id))
-    ctx.db.execute(delete(PostMention).where(PostMention.post_id == post.id))
+    ctx.db.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
+    ctx.db.execute(delete(PostMention).where(col(PostMention.post_id) == post.id))
     for tag in rendered.tags:
         ctx.db.add(PostTag(post_id=post.id, tag=tag[:100]))
     for account_id in {known[m].id for m in rendered.mentions if m in known}:
@@ -157,7 +157,9 @@ def create(
     _store_links(ctx, post, rendered, known)
     if parent is not None:
         ctx.db.execute(
-            update(Post).where(Post.id == parent.id).values(reply_count=Post.reply_count + 1)
+            update(Post)
+            .where(col(Post.id) == parent.id)
+            .values(reply_count=col(Post.reply_count) + 1)
         )
     events.emit(ctx, "post.created", post=post)
     return post
@@ -240,7 +242,7 @@ def _tombstone(ctx: Ctx, post: Post) -> Post:
 
 
 def find_by_uri(ctx: Ctx, uri: str) -> Post | None:
-    return ctx.db.exec(select(Post).where(Post.uri == uri)).first()
+    return ctx.db.exec(select(Post).where(col(Post.uri) == uri)).first()
 
 
 def _web_url(value: object) -> str | None:
@@ -404,14 +406,16 @@ def store_remote(
     _store_remote_tags(ctx, post, tags)
     if parent is not None:
         ctx.db.execute(
-            update(Post).where(Post.id == parent.id).values(reply_count=Post.reply_count + 1)
+            update(Post)
+            .where(col(Post.id) == parent.id)
+            .values(reply_count=col(Post.reply_count) + 1)
         )
     events.emit(ctx, "post.created", post=post)
     return post
 
 
 def _store_remote_tags(ctx: Ctx, post: Post, tags: list[str] | tuple[str, ...]) -> None:
-    ctx.db.execute(delete(PostTag).where(PostTag.post_id == post.id))
+    ctx.db.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
     for tag in {normalize_tag(t)[:100] for t in tags if t and normalize_tag(t)}:
         ctx.db.add(PostTag(post_id=post.id, tag=tag))
 
@@ -427,8 +431,8 @@ def history(ctx: Ctx, post: Post) -> list[PostRevision]:
     return list(
         ctx.db.exec(
             select(PostRevision)
-            .where(PostRevision.post_id == post.id)
-            .order_by(PostRevision.id.desc())
+            .where(col(PostRevision.post_id) == post.id)
+            .order_by(col(PostRevision.id).desc())
         )
     )
 
@@ -452,7 +456,7 @@ def thread(
     those by authors hidden from the viewer (:func:`blocks.hides_account`)."""
     root = _visible(ctx, get(ctx, post.root_id) if post.root_id else post)
     hidden = blocks.hides_account(viewer.id if viewer is not None else None)
-    q = select(Post).join(Account, Account.id == Post.author_id)
-    q = q.where(Post.root_id == root.id, ~hidden)
-    replies = list(ctx.db.exec(q.order_by(Post.created_at, Post.id).limit(limit)))
+    q = select(Post).join(Account, col(Account.id) == col(Post.author_id))
+    q = q.where(col(Post.root_id) == root.id, ~hidden)
+    replies = list(ctx.db.exec(q.order_by(col(Post.created_at), col(Post.id)).limit(limit)))
     return root, replies

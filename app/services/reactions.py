@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.errors import Forbidden, Gone, Invalid
 from app.infra import events, ratelimit
@@ -43,14 +43,16 @@ def react(
     post = get_post(ctx, post_id)
     if post.is_deleted:
         raise Gone("That post was deleted.", code="post_deleted")
-    author_blocked = select(Block.id).where(
-        Block.account_id == post.author_id, Block.target_uri == account.uri
+    author_blocked = select(col(Block.id)).where(
+        col(Block.account_id) == post.author_id, col(Block.target_uri) == account.uri
     )
     if ctx.db.exec(author_blocked).first() is not None:
         raise Forbidden("You can't react to their posts.", code="blocked")
     existing = ctx.db.exec(
         select(Reaction).where(
-            Reaction.post_id == post.id, Reaction.account_id == account.id, Reaction.slot == slot
+            col(Reaction.post_id) == post.id,
+            col(Reaction.account_id) == account.id,
+            col(Reaction.slot) == slot,
         )
     ).first()
     if existing is not None:
@@ -75,7 +77,9 @@ def unreact(ctx: Ctx, account: Account, post_id: int, kind: str) -> None:
     get_post(ctx, post_id)
     gone = ctx.db.exec(
         select(Reaction).where(
-            Reaction.post_id == post_id, Reaction.account_id == account.id, Reaction.kind == kind
+            col(Reaction.post_id) == post_id,
+            col(Reaction.account_id) == account.id,
+            col(Reaction.kind) == kind,
         )
     ).all()
     for reaction in gone:
@@ -89,9 +93,9 @@ def counts(ctx: Ctx, post_ids: list[int]) -> dict[int, dict[str, int]]:
     if not post_ids:
         return out
     rows = ctx.db.exec(
-        select(Reaction.post_id, Reaction.kind, func.count())
-        .where(Reaction.post_id.in_(post_ids))
-        .group_by(Reaction.post_id, Reaction.kind)
+        select(col(Reaction.post_id), col(Reaction.kind), func.count())
+        .where(col(Reaction.post_id).in_(post_ids))
+        .group_by(col(Reaction.post_id), col(Reaction.kind))
     )
     for post_id, kind, n in rows:
         out[post_id][kind] = n
@@ -103,8 +107,8 @@ def mine(ctx: Ctx, account: Account | None, post_ids: list[int]) -> dict[int, se
     if account is None or not post_ids:
         return out
     rows = ctx.db.exec(
-        select(Reaction.post_id, Reaction.kind).where(
-            Reaction.post_id.in_(post_ids), Reaction.account_id == account.id
+        select(col(Reaction.post_id), col(Reaction.kind)).where(
+            col(Reaction.post_id).in_(post_ids), col(Reaction.account_id) == account.id
         )
     )
     for post_id, kind in rows:

@@ -7,7 +7,7 @@ the token up, so the link works exactly once.
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import Forbidden
 from app.models import Account, Community, InstanceSetting
@@ -76,7 +76,7 @@ def _use_up(ctx: Ctx, token: str) -> bool:
     the token gone (PostgreSQL's ``FOR UPDATE``; SQLite's write lock serialises)."""
     row = ctx.db.exec(
         select(InstanceSetting)
-        .where(InstanceSetting.key == SETUP_KEY)
+        .where(col(InstanceSetting.key) == SETUP_KEY)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.errors import Forbidden, Invalid, NotFound
 from app.infra import events
@@ -63,7 +63,9 @@ def get_statement(ctx: Ctx, statement_id: int) -> Statement:
 def statements(ctx: Ctx, artifact: Artifact) -> list[Statement]:
     return list(
         ctx.db.exec(
-            select(Statement).where(Statement.artifact_id == artifact.id).order_by(Statement.id)
+            select(Statement)
+            .where(col(Statement.artifact_id) == artifact.id)
+            .order_by(col(Statement.id))
         )
     )
 
@@ -94,7 +96,7 @@ def take(
         target = f"a:{artifact.id}"
     _may_take_part(ctx, account, artifact)
     current = ctx.db.exec(
-        select(Stance).where(Stance.target == target, Stance.account_id == account.id)
+        select(Stance).where(col(Stance.target) == target, col(Stance.account_id) == account.id)
     ).first()
     if current is None:
         current = Stance(
@@ -119,7 +121,9 @@ def tally(ctx: Ctx, artifact: Artifact) -> dict[str, dict[str, int]]:
     """Counts of each stance, on the artifact ("artifact") and per statement id."""
     out: dict[str, Counter] = {}
     rows = ctx.db.exec(
-        select(Stance.statement_id, Stance.stance).where(Stance.artifact_id == artifact.id)
+        select(col(Stance.statement_id), col(Stance.stance)).where(
+            col(Stance.artifact_id) == artifact.id
+        )
     )
     for statement_id, stance in rows:
         key = "artifact" if statement_id is None else str(statement_id)
@@ -132,9 +136,9 @@ def stances_on(ctx: Ctx, artifact: Artifact) -> list[tuple[Stance, Account]]:
     return list(
         ctx.db.exec(
             select(Stance, Account)
-            .join(Account, Account.id == Stance.account_id)
-            .where(Stance.target == f"a:{artifact.id}")
-            .order_by(Stance.updated_at.desc())
+            .join(Account, col(Account.id) == col(Stance.account_id))
+            .where(col(Stance.target) == f"a:{artifact.id}")
+            .order_by(col(Stance.updated_at).desc())
         )
     )
 
@@ -143,8 +147,8 @@ def history(ctx: Ctx, account: Account, target: str) -> list[StanceHistory]:
     return list(
         ctx.db.exec(
             select(StanceHistory)
-            .where(StanceHistory.target == target, StanceHistory.account_id == account.id)
-            .order_by(StanceHistory.id)
+            .where(col(StanceHistory.target) == target, col(StanceHistory.account_id) == account.id)
+            .order_by(col(StanceHistory.id))
         )
     )
 
@@ -153,8 +157,8 @@ def mine(ctx: Ctx, account: Account | None, artifact: Artifact) -> dict[str, str
     if account is None:
         return {}
     rows = ctx.db.exec(
-        select(Stance.target, Stance.stance).where(
-            Stance.artifact_id == artifact.id, Stance.account_id == account.id
+        select(col(Stance.target), col(Stance.stance)).where(
+            col(Stance.artifact_id) == artifact.id, col(Stance.account_id) == account.id
         )
     )
     return dict(rows.all())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.models import Account, Community, Post
 from app.services import Ctx, reactions
@@ -87,11 +87,16 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
     ids = [p.id for p in posts]
     authors = {
         a.id: a
-        for a in ctx.db.exec(select(Account).where(Account.id.in_({p.author_id for p in posts})))
+        for a in ctx.db.exec(
+            select(Account).where(col(Account.id).in_({p.author_id for p in posts}))
+        )
     }
     community_ids = {p.community_id for p in posts if p.community_id}
     groups = (
-        {c.id: c for c in ctx.db.exec(select(Community).where(Community.id.in_(community_ids)))}
+        {
+            c.id: c
+            for c in ctx.db.exec(select(Community).where(col(Community.id).in_(community_ids)))
+        }
         if community_ids
         else {}
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from app.models import (
     Account,
@@ -26,36 +26,38 @@ def items_for(ctx: Ctx, rows: list[Artifact]) -> list[dict]:
     ids = [a.id for a in rows] or [0]
     authors = dict(
         ctx.db.exec(
-            select(Account.id, Account.uri).where(
-                Account.id.in_({a.author_id for a in rows} or {0})
+            select(col(Account.id), col(Account.uri)).where(
+                col(Account.id).in_({a.author_id for a in rows} or {0})
             )
         ).all()
     )
     groups = dict(
         ctx.db.exec(
-            select(Community.id, Community.uri).where(
-                Community.id.in_({a.community_id for a in rows} or {0})
+            select(col(Community.id), col(Community.uri)).where(
+                col(Community.id).in_({a.community_id for a in rows} or {0})
             )
         ).all()
     )
     tags: dict[int, list[str]] = defaultdict(list)
     for artifact_id, tag in ctx.db.exec(
-        select(ArtifactTag.artifact_id, ArtifactTag.tag).where(ArtifactTag.artifact_id.in_(ids))
+        select(col(ArtifactTag.artifact_id), col(ArtifactTag.tag)).where(
+            col(ArtifactTag.artifact_id).in_(ids)
+        )
     ):
         tags[artifact_id].append(tag)
     contributors = artifacts.counts(ctx, ids)
     statements = dict(
         ctx.db.exec(
-            select(Statement.artifact_id, func.count())
-            .where(Statement.artifact_id.in_(ids))
-            .group_by(Statement.artifact_id)
+            select(col(Statement.artifact_id), func.count())
+            .where(col(Statement.artifact_id).in_(ids))
+            .group_by(col(Statement.artifact_id))
         ).all()
     )
     on_artifact: dict[int, Counter] = defaultdict(Counter)
     on_statements: Counter = Counter()
     for artifact_id, statement_id, stance in ctx.db.exec(
-        select(Stance.artifact_id, Stance.statement_id, Stance.stance).where(
-            Stance.artifact_id.in_(ids)
+        select(col(Stance.artifact_id), col(Stance.statement_id), col(Stance.stance)).where(
+            col(Stance.artifact_id).in_(ids)
         )
     ):
         if statement_id is None:
@@ -105,8 +107,8 @@ def ratings(ctx: Ctx, rows: list[Artifact]) -> list[list]:
     if not by_id:
         return []
     found = ctx.db.exec(
-        select(Stance.artifact_id, Account.uri, Stance.stance)
-        .join(Account, Account.id == Stance.account_id)
-        .where(Stance.artifact_id.in_(by_id), Stance.statement_id.is_(None))
+        select(col(Stance.artifact_id), col(Account.uri), col(Stance.stance))
+        .join(Account, col(Account.id) == col(Stance.account_id))
+        .where(col(Stance.artifact_id).in_(by_id), col(Stance.statement_id).is_(None))
     ).all()
     return [[uri, by_id[aid], STANCE_VALUE[stance]] for aid, uri, stance in found]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, tuple_, union
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.models import Account, Follow, Membership, Post, PostTag
 from app.services import Ctx, blocks
@@ -28,7 +28,7 @@ def _before(cursor: Cursor | None):
         return None
     # a row-value comparison, so the cursor bounds each per-source index range scan
     # (an OR of the two cases only filters, and deep pages scan past newer rows)
-    return tuple_(Post.created_at, Post.id) < tuple_(cursor.created_at, cursor.id)
+    return tuple_(col(Post.created_at), col(Post.id)) < tuple_(cursor.created_at, cursor.id)
 
 
 @lru_cache(maxsize=256)
@@ -47,35 +47,37 @@ def _candidate_statement(
     # posts of authors hidden from this viewer (suspended, blocked...) are never
     # candidates: each post considered joins its author by primary key
     hidden = blocks.hides_account(bindparam("viewer_id") if viewer else None)
-    base = [Post.deleted_at.is_(None), ~hidden]
+    base = [col(Post.deleted_at).is_(None), ~hidden]
     if top_level_only:
-        base.append(Post.in_reply_to_id.is_(None))
+        base.append(col(Post.in_reply_to_id).is_(None))
     if after:
         base.append(
-            tuple_(Post.created_at, Post.id)
-            < tuple_(bindparam("before_t", type_=Post.created_at.type), bindparam("before_id"))
+            tuple_(col(Post.created_at), col(Post.id))
+            < tuple_(bindparam("before_t", type_=col(Post.created_at).type), bindparam("before_id"))
         )
     conditions = []
     if many:
         if n_communities:
-            conditions.append(Post.community_id.in_(bindparam("cids", expanding=True)))
+            conditions.append(col(Post.community_id).in_(bindparam("cids", expanding=True)))
         if n_authors:
-            conditions.append(Post.author_id.in_(bindparam("aids", expanding=True)))
+            conditions.append(col(Post.author_id).in_(bindparam("aids", expanding=True)))
     else:
-        conditions += [Post.community_id == bindparam(f"c{i}") for i in range(n_communities)]
-        conditions += [Post.author_id == bindparam(f"a{i}") for i in range(n_authors)]
+        conditions += [col(Post.community_id) == bindparam(f"c{i}") for i in range(n_communities)]
+        conditions += [col(Post.author_id) == bindparam(f"a{i}") for i in range(n_authors)]
     if tag:
         conditions.append(
-            Post.id.in_(select(PostTag.post_id).where(PostTag.tag == bindparam("tag")))
+            col(Post.id).in_(
+                select(col(PostTag.post_id)).where(col(PostTag.tag) == bindparam("tag"))
+            )
         )
     if not conditions:
         return None
     limit = bindparam("lim")
     parts = [
-        select(Post.id.label("id"), Post.created_at.label("created_at"))
-        .join(Account, Account.id == Post.author_id)
+        select(col(Post.id).label("id"), col(Post.created_at).label("created_at"))
+        .join(Account, col(Account.id) == col(Post.author_id))
         .where(cond, *base)
-        .order_by(Post.created_at.desc(), Post.id.desc())
+        .order_by(col(Post.created_at).desc(), col(Post.id).desc())
         .limit(limit)
         .subquery()
         for cond in conditions
@@ -92,7 +94,7 @@ def candidate_posts(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: in
     ids = _candidate_ids(ctx, sources, cursor, limit)
     if not ids:
         return []
-    rows = {p.id: p for p in ctx.db.exec(select(Post).where(Post.id.in_(ids)))}
+    rows = {p.id: p for p in ctx.db.exec(select(Post).where(col(Post.id).in_(ids)))}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -106,7 +108,7 @@ def candidate_window(
         return []
     rows = {
         row[0]: Candidate(*row)
-        for row in ctx.db.exec(select(*CANDIDATE_COLUMNS).where(Post.id.in_(ids)))
+        for row in ctx.db.exec(select(*CANDIDATE_COLUMNS).where(col(Post.id).in_(ids)))
     }
     return [rows[i] for i in ids if i in rows]
 
@@ -116,7 +118,7 @@ def full_posts(ctx: Ctx, ranked: list[Ranked]) -> list[Ranked]:
     wanted = [r.post.id for r in ranked if not isinstance(r.post, Post)]
     if not wanted:
         return ranked
-    posts = {p.id: p for p in ctx.db.exec(select(Post).where(Post.id.in_(wanted)))}
+    posts = {p.id: p for p in ctx.db.exec(select(Post).where(col(Post.id).in_(wanted)))}
     out = []
     for r in ranked:
         post = r.post if isinstance(r.post, Post) else posts.get(r.post.id)
@@ -160,13 +162,13 @@ def home_sources(ctx: Ctx, viewer: Account) -> Sources:
     """The viewer's own posts, posts by people they follow, and posts in
     communities they belong to or follow."""
     member_of = ctx.db.exec(
-        select(Membership.community_id).where(
-            Membership.account_id == viewer.id, Membership.state == "active"
+        select(col(Membership.community_id)).where(
+            col(Membership.account_id) == viewer.id, col(Membership.state) == "active"
         )
     )
     follows = ctx.db.exec(
-        select(Follow.target_account_id, Follow.target_community_id).where(
-            Follow.follower_id == viewer.id, Follow.state == "accepted"
+        select(col(Follow.target_account_id), col(Follow.target_community_id)).where(
+            col(Follow.follower_id) == viewer.id, col(Follow.state) == "accepted"
         )
     ).all()
     community_ids = set(member_of) | {c for _, c in follows if c is not None}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from algorithms import contract
 from algorithms.builtin import NAMES as BUILTINS
@@ -36,9 +36,9 @@ def choice_of(
     ctx: Ctx, *, community: Community | None = None, account: Account | None = None
 ) -> FeedAlgorithmChoice | None:
     column = (
-        FeedAlgorithmChoice.community_id
+        col(FeedAlgorithmChoice.community_id)
         if community is not None
-        else FeedAlgorithmChoice.account_id
+        else col(FeedAlgorithmChoice.account_id)
     )
     owner = community if community is not None else account
     return ctx.db.exec(select(FeedAlgorithmChoice).where(column == owner.id)).first()
@@ -132,8 +132,8 @@ def changelog(ctx: Ctx, community: Community) -> list[AlgorithmChange]:
     return list(
         ctx.db.exec(
             select(AlgorithmChange)
-            .where(AlgorithmChange.community_id == community.id)
-            .order_by(AlgorithmChange.id.desc())
+            .where(col(AlgorithmChange.community_id) == community.id)
+            .order_by(col(AlgorithmChange.id).desc())
         )
     )
 

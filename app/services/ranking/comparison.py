@@ -8,7 +8,7 @@ import difflib
 import json
 from itertools import combinations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.db import unlocked
 from app.models import AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
@@ -47,11 +47,11 @@ def community_candidates(ctx: Ctx, community: Community) -> list[Post]:
         ctx.db.exec(
             select(Post)
             .where(
-                Post.community_id == community.id,
-                Post.deleted_at.is_(None),
-                Post.in_reply_to_id.is_(None),
+                col(Post.community_id) == community.id,
+                col(Post.deleted_at).is_(None),
+                col(Post.in_reply_to_id).is_(None),
             )
-            .order_by(Post.created_at.desc(), Post.id.desc())
+            .order_by(col(Post.created_at).desc(), col(Post.id).desc())
             .limit(CANDIDATES)
         )
     )
@@ -120,8 +120,8 @@ def forks_of(ctx: Ctx, module: AlgorithmModule) -> list[tuple[AlgorithmModule, A
     mine = [v.id for v in registry.versions(ctx, module)]
     rows = ctx.db.exec(
         select(AlgorithmModule, AlgorithmVersion)
-        .join(AlgorithmVersion, AlgorithmVersion.module_id == AlgorithmModule.id)
-        .where(AlgorithmVersion.parent_id.in_(mine), AlgorithmModule.id != module.id)
+        .join(AlgorithmVersion, col(AlgorithmVersion.module_id) == col(AlgorithmModule.id))
+        .where(col(AlgorithmVersion.parent_id).in_(mine), col(AlgorithmModule.id) != module.id)
     ).all()
     return list(rows)
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import orjson
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from algorithms import contract
 from algorithms.runner import Module, Result, RunFailed, run
@@ -189,12 +189,16 @@ def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
     """Contract-v1 items for posts (or light candidates), in a fixed number of queries."""
     ids = [p.id for p in posts]
     html = (
-        dict(ctx.db.exec(select(Post.id, Post.html).where(Post.id.in_(ids))).all()) if ids else {}
+        dict(ctx.db.exec(select(col(Post.id), col(Post.html)).where(col(Post.id).in_(ids))).all())
+        if ids
+        else {}
     )
     authors = (
         dict(
             ctx.db.exec(
-                select(Account.id, Account.uri).where(Account.id.in_({p.author_id for p in posts}))
+                select(col(Account.id), col(Account.uri)).where(
+                    col(Account.id).in_({p.author_id for p in posts})
+                )
             ).all()
         )
         if posts
@@ -204,7 +208,9 @@ def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
     groups = (
         dict(
             ctx.db.exec(
-                select(Community.id, Community.uri).where(Community.id.in_(community_ids))
+                select(col(Community.id), col(Community.uri)).where(
+                    col(Community.id).in_(community_ids)
+                )
             ).all()
         )
         if community_ids
@@ -212,7 +218,9 @@ def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
     )
     tags: dict[int, list[str]] = defaultdict(list)
     for post_id, tag in (
-        ctx.db.exec(select(PostTag.post_id, PostTag.tag).where(PostTag.post_id.in_(ids)))
+        ctx.db.exec(
+            select(col(PostTag.post_id), col(PostTag.tag)).where(col(PostTag.post_id).in_(ids))
+        )
         if ids
         else []
     ):
@@ -220,9 +228,9 @@ def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
     repliers = (
         dict(
             ctx.db.exec(
-                select(Post.in_reply_to_id, func.count(func.distinct(Post.author_id)))
-                .where(Post.in_reply_to_id.in_(ids))
-                .group_by(Post.in_reply_to_id)
+                select(col(Post.in_reply_to_id), func.count(func.distinct(col(Post.author_id))))
+                .where(col(Post.in_reply_to_id).in_(ids))
+                .group_by(col(Post.in_reply_to_id))
             ).all()
         )
         if ids
@@ -260,7 +268,9 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candi
     reactions_seen = (
         list(
             ctx.db.exec(
-                select(func.count(), func.max(Reaction.id)).where(Reaction.post_id.in_(ids))
+                select(func.count(), func.max(col(Reaction.id))).where(
+                    col(Reaction.post_id).in_(ids)
+                )
             ).one()
         )
         if ids
@@ -271,13 +281,15 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candi
         viewer_seen = [
             list(
                 ctx.db.exec(
-                    select(func.count(), func.max(Follow.id)).where(Follow.follower_id == viewer.id)
+                    select(func.count(), func.max(col(Follow.id))).where(
+                        col(Follow.follower_id) == viewer.id
+                    )
                 ).one()
             ),
             list(
                 ctx.db.exec(
-                    select(func.count(), func.max(Membership.id)).where(
-                        Membership.account_id == viewer.id
+                    select(func.count(), func.max(col(Membership.id))).where(
+                        col(Membership.account_id) == viewer.id
                     )
                 ).one()
             ),
@@ -294,25 +306,25 @@ def context_for(
     if posts:
         by_id = {p.id: p.uri for p in posts}
         rows = ctx.db.exec(
-            select(Reaction.post_id, Account.uri, Reaction.kind)
-            .join(Account, Account.id == Reaction.account_id)
-            .where(Reaction.post_id.in_(by_id), Reaction.slot == "stance")
+            select(col(Reaction.post_id), col(Account.uri), col(Reaction.kind))
+            .join(Account, col(Account.id) == col(Reaction.account_id))
+            .where(col(Reaction.post_id).in_(by_id), col(Reaction.slot) == "stance")
         ).all()
         ratings = [[uri, by_id[pid], STANCE_VALUE[kind]] for pid, uri, kind in rows]
     following, member_of = [], []
     if viewer is not None:
         following = list(
             ctx.db.exec(
-                select(Account.uri)
-                .join(Follow, Follow.target_account_id == Account.id)
-                .where(Follow.follower_id == viewer.id, Follow.state == "accepted")
+                select(col(Account.uri))
+                .join(Follow, col(Follow.target_account_id) == col(Account.id))
+                .where(col(Follow.follower_id) == viewer.id, col(Follow.state) == "accepted")
             ).all()
         )
         member_of = list(
             ctx.db.exec(
-                select(Community.uri)
-                .join(Membership, Membership.community_id == Community.id)
-                .where(Membership.account_id == viewer.id, Membership.state == "active")
+                select(col(Community.uri))
+                .join(Membership, col(Membership.community_id) == col(Community.id))
+                .where(col(Membership.account_id) == viewer.id, col(Membership.state) == "active")
             ).all()
         )
     return {

@@ -12,7 +12,7 @@ import statistics
 import time
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from algorithms import contract
 from algorithms.builtin import NAMES as BUILTINS
@@ -62,7 +62,9 @@ def builtin_version(ctx: Ctx, key: str) -> AlgorithmVersion:
     when the server starts; a reading request that finds one missing (a new
     database) records it in a short transaction of its own."""
     source = source_of(key)
-    module = ctx.db.exec(select(AlgorithmModule).where(AlgorithmModule.builtin_key == key)).first()
+    module = ctx.db.exec(
+        select(AlgorithmModule).where(col(AlgorithmModule.builtin_key) == key)
+    ).first()
     latest = latest_version(ctx, module) if module is not None else None
     if latest is not None and latest.sha256 == sha256(source):
         return latest
@@ -83,7 +85,9 @@ def _record_builtin(ctx: Ctx, key: str) -> AlgorithmVersion:
     """Add the built-in's module row and a version for its current source, unless
     another transaction just did (this one re-reads under the write lock)."""
     source = source_of(key)
-    module = ctx.db.exec(select(AlgorithmModule).where(AlgorithmModule.builtin_key == key)).first()
+    module = ctx.db.exec(
+        select(AlgorithmModule).where(col(AlgorithmModule.builtin_key) == key)
+    ).first()
     if module is None:
         name, summary, _ = metadata(source)
         module = AlgorithmModule(name=name, summary=summary, builtin_key=key)
@@ -98,8 +102,8 @@ def _record_builtin(ctx: Ctx, key: str) -> AlgorithmVersion:
 def latest_version(ctx: Ctx, module: AlgorithmModule) -> AlgorithmVersion | None:
     return ctx.db.exec(
         select(AlgorithmVersion)
-        .where(AlgorithmVersion.module_id == module.id)
-        .order_by(AlgorithmVersion.version.desc())
+        .where(col(AlgorithmVersion.module_id) == module.id)
+        .order_by(col(AlgorithmVersion.version).desc())
     ).first()
 
 
@@ -113,8 +117,8 @@ def _add_version(
 ) -> AlgorithmVersion:
     _, _, params = metadata(source)
     number = ctx.db.exec(
-        select(func.coalesce(func.max(AlgorithmVersion.version), 0)).where(
-            AlgorithmVersion.module_id == module.id
+        select(func.coalesce(func.max(col(AlgorithmVersion.version)), 0)).where(
+            col(AlgorithmVersion.module_id) == module.id
         )
     ).one()
     version = AlgorithmVersion(
@@ -151,8 +155,8 @@ def versions(ctx: Ctx, module: AlgorithmModule) -> list[AlgorithmVersion]:
     return list(
         ctx.db.exec(
             select(AlgorithmVersion)
-            .where(AlgorithmVersion.module_id == module.id)
-            .order_by(AlgorithmVersion.version.desc())
+            .where(col(AlgorithmVersion.module_id) == module.id)
+            .order_by(col(AlgorithmVersion.version).desc())
         )
     )
 
@@ -160,7 +164,7 @@ def versions(ctx: Ctx, module: AlgorithmModule) -> list[AlgorithmVersion]:
 def list_modules(ctx: Ctx) -> list[tuple[AlgorithmModule, AlgorithmVersion]]:
     record_builtins(ctx)
     out = []
-    for module in ctx.db.exec(select(AlgorithmModule).order_by(AlgorithmModule.id)):
+    for module in ctx.db.exec(select(AlgorithmModule).order_by(col(AlgorithmModule.id))):
         latest = latest_version(ctx, module)
         if latest is not None:
             out.append((module, latest))
@@ -300,19 +304,25 @@ def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:
 
     since = utcnow() - timedelta(hours=24)
     rows = ctx.db.exec(
-        select(AlgorithmRunError.kind, func.count())
-        .where(AlgorithmRunError.version_id == version.id, AlgorithmRunError.created_at >= since)
-        .group_by(AlgorithmRunError.kind)
+        select(col(AlgorithmRunError.kind), func.count())
+        .where(
+            col(AlgorithmRunError.version_id) == version.id,
+            col(AlgorithmRunError.created_at) >= since,
+        )
+        .group_by(col(AlgorithmRunError.kind))
     ).all()
     last = ctx.db.exec(
         select(AlgorithmRunError)
-        .where(AlgorithmRunError.version_id == version.id)
-        .order_by(AlgorithmRunError.id.desc())
+        .where(col(AlgorithmRunError.version_id) == version.id)
+        .order_by(col(AlgorithmRunError.id).desc())
     ).first()
     classes = ctx.db.exec(
-        select(AlgorithmRunError.message, func.count())
-        .where(AlgorithmRunError.version_id == version.id, AlgorithmRunError.created_at >= since)
-        .group_by(AlgorithmRunError.message)
+        select(col(AlgorithmRunError.message), func.count())
+        .where(
+            col(AlgorithmRunError.version_id) == version.id,
+            col(AlgorithmRunError.created_at) >= since,
+        )
+        .group_by(col(AlgorithmRunError.message))
         .order_by(func.count().desc())
         .limit(10)
     ).all()

@@ -13,7 +13,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app.db import side_transaction
 from app.infra import jobs
@@ -44,10 +44,10 @@ def schedule(ctx: Ctx, community_id: int, kind: str = KIND) -> None:
     """Queue a re-ranking of the community (``kind``: its threads, or its
     artifacts), unless one is already waiting."""
     waiting = ctx.db.exec(
-        select(Job.id).where(
-            Job.kind == kind,
-            Job.state == "queued",
-            Job.payload == json.dumps({"community_id": community_id}),
+        select(col(Job.id)).where(
+            col(Job.kind) == kind,
+            col(Job.state) == "queued",
+            col(Job.payload) == json.dumps({"community_id": community_id}),
         )
     ).first()
     if waiting is not None:
@@ -66,10 +66,10 @@ def latest(
 ) -> RankingSnapshot | None:
     return ctx.db.exec(
         select(RankingSnapshot).where(
-            RankingSnapshot.community_id == community.id,
-            RankingSnapshot.feed == feed,
-            RankingSnapshot.sha256 == version.sha256,
-            RankingSnapshot.params_key == params_key(params),
+            col(RankingSnapshot.community_id) == community.id,
+            col(RankingSnapshot.feed) == feed,
+            col(RankingSnapshot.sha256) == version.sha256,
+            col(RankingSnapshot.params_key) == params_key(params),
         )
     ).first()
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from sqlmodel import col
+
 from app.errors import DomainError
 from app.models import MAX_ID, Account, Artifact, Post
 from app.services import Ctx
@@ -102,15 +104,15 @@ class Candidate:
 
 
 CANDIDATE_COLUMNS = (
-    Post.id,
-    Post.uri,
-    Post.created_at,
-    Post.updated_at,
-    Post.reply_count,
-    Post.deleted_at,
-    Post.author_id,
-    Post.community_id,
-    Post.in_reply_to_id,
+    col(Post.id),
+    col(Post.uri),
+    col(Post.created_at),
+    col(Post.updated_at),
+    col(Post.reply_count),
+    col(Post.deleted_at),
+    col(Post.author_id),
+    col(Post.community_id),
+    col(Post.in_reply_to_id),
 )
 
 
