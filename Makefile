@@ -11,6 +11,8 @@ DB_EXTRA := $(if $(DB_STAMP),[postgres])
 NODE_STAMP := node_modules/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Test processes: the suite mostly waits (on servers, browsers, peers), so twice the cores of a small machine.
+TEST_WORKERS ?= 4
 # The instance's address, from which every stored URL is made: CG_DOMAIN if set, else this port.
 INSTANCE_DOMAIN := CG_DOMAIN=$${CG_DOMAIN:-127.0.0.1:$(PORT)}
 
@@ -55,7 +57,7 @@ federation-demo: $(STAMP) $(DB_STAMP)
 
 ## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 test: $(STAMP) $(NODE_STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP) deadcode typecheck
 	$(BIN)/ruff check .
