@@ -59,8 +59,11 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        when = now + timedelta(seconds=int(value[:7]))
+    if value.isascii() and value.isdigit():  # HTTP's delay-seconds: ASCII digits only
+        digits = value.lstrip("0") or "0"
+        # More than a day's worth of digits is capped below; never int() a huge string.
+        seconds = int(digits) if len(digits) <= 6 else MAX_RETRY_AFTER.total_seconds() + 1
+        when = now + timedelta(seconds=seconds)
     else:
         try:
             when = email.utils.parsedate_to_datetime(value)

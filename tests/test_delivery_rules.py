@@ -48,6 +48,10 @@ INBOX = "https://peer.example/inbox"
         ("Wed, 02 Dec 2026 12:02:00 -0000", None),  # RFC 5322's "unknown zone": no time
         ("in two minutes", None),
         ("9" * 5000, NOW + MAX_RETRY_AFTER),  # a huge number costs nothing and is capped
+        ("00000120", NOW + timedelta(seconds=120)),  # leading zeros are still 120 seconds
+        ("0" * 5000 + "7", NOW + timedelta(seconds=7)),
+        ("\u00b2", None),  # a superscript two is a digit to str.isdigit, not to HTTP
+        ("\u0663", None),  # nor is an Arabic-Indic three
         ("Sat, 02 Jan 2027 00:00:00 GMT", NOW + MAX_RETRY_AFTER),
     ],
 )
