@@ -13,6 +13,7 @@ exists between ``Model(...)`` and ``db.flush()``. The DDL is the same either way
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
@@ -23,6 +24,15 @@ MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def pending_uri() -> str:
+    """A URI for a row whose real one is made from its id, so is known only after
+    the insert; the caller sets the real one in the same transaction. Unique, so
+    that concurrent inserts never meet on the unique index of ``uri``: with one
+    shared placeholder each insert waited for the transaction holding it to end,
+    and on PostgreSQL every post of the instance took its turn."""
+    return f"urn:uuid:{uuid.uuid4()}"
 
 
 def get_row(db, model: type, row_id: object):

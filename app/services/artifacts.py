@@ -33,6 +33,7 @@ from app.models import (
     Community,
     Decision,
     get_row,
+    pending_uri,
     utcnow,
 )
 from app.services import Ctx, communities
@@ -208,7 +209,9 @@ def create(
     title, body = _validate(title, body, kind)
     tag_list = _tags(tags)
     _require_contributor(ctx, author, target)
-    artifact = Artifact(uri="", community_id=target.id, author_id=author.id, kind=kind, title=title)
+    artifact = Artifact(
+        uri=pending_uri(), community_id=target.id, author_id=author.id, kind=kind, title=title
+    )
     ctx.db.add(artifact)
     ctx.db.flush()
     artifact.uri = artifact_url(ctx, artifact)

@@ -21,6 +21,7 @@ from app.models import (
     PostTag,
     Reaction,
     get_row,
+    pending_uri,
     utcnow,
 )
 from app.services import Ctx, blocks, communities
@@ -141,7 +142,7 @@ def create(
         raise Forbidden(f"Join “{target.display_title}” to post there.", code="not_a_member")
     rendered, known = _render(ctx, text)
     post = Post(
-        uri="",
+        uri=pending_uri(),
         author_id=author.id,
         community_id=target.id if target else None,
         in_reply_to_id=parent.id if parent else None,

@@ -15,7 +15,16 @@ from sqlmodel import col, select
 
 from app.errors import Forbidden, Invalid, NotFound
 from app.infra import events
-from app.models import Account, Artifact, Stance, StanceHistory, Statement, get_row, utcnow
+from app.models import (
+    Account,
+    Artifact,
+    Stance,
+    StanceHistory,
+    Statement,
+    get_row,
+    pending_uri,
+    utcnow,
+)
 from app.services import Ctx, artifacts, communities
 
 STANCES = ("agree", "disagree", "pass")
@@ -44,7 +53,9 @@ def add_statement(
     text = " ".join((text or "").split())
     if not text or len(text) > MAX_STATEMENT:
         raise Invalid(f"A statement is 1–{MAX_STATEMENT} characters.", code="invalid_statement")
-    statement = Statement(uri=uri or "", artifact_id=artifact.id, author_id=author.id, text=text)
+    statement = Statement(
+        uri=uri or pending_uri(), artifact_id=artifact.id, author_id=author.id, text=text
+    )
     ctx.db.add(statement)
     ctx.db.flush()
     if not uri:
