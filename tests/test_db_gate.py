@@ -1,0 +1,153 @@
+"""The request gate (app.deps.DbGate): who holds a database session, and who goes
+next when a request finishes.
+
+Writes go before reads that waited longer (a member who posts waits for their
+words to be kept; in arrival order, posts queued behind every read when many
+members were online), but writes never hold more than their share, so readers
+always get through; and a request cancelled while it waits leaves no slot taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from app.deps import DbGate
+
+
+class Gate(DbGate):
+    SLOTS = 3
+    WRITERS = 2
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+class Requests:
+    """Requests that enter the gate and hold their slot until told to finish."""
+
+    def __init__(self, gate: DbGate) -> None:
+        self.gate = gate
+        self.started: list[str] = []
+        self._done: dict[str, asyncio.Event] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def send(self, name: str, *, write: bool) -> None:
+        done = self._done[name] = asyncio.Event()
+
+        async def request() -> None:
+            async with self.gate.slot(write):
+                self.started.append(name)
+                await done.wait()
+
+        self.tasks[name] = asyncio.create_task(request())
+
+    async def finish(self, name: str) -> None:
+        self._done[name].set()
+        await self.tasks[name]
+        await _settle()
+
+
+async def _with_requests(test: Callable[[Requests], object]) -> None:
+    requests = Requests(Gate())
+    try:
+        await test(requests)  # type: ignore[misc]
+    finally:
+        for name in requests._done:
+            requests._done[name].set()
+        await asyncio.gather(*requests.tasks.values(), return_exceptions=True)
+
+
+async def test_a_waiting_write_goes_before_reads_that_came_first() -> None:
+    async def test(r: Requests) -> None:
+        for name in ("read1", "read2", "read3"):
+            r.send(name, write=False)
+        await _settle()
+        r.send("read4", write=False)
+        await _settle()
+        r.send("write1", write=True)
+        await _settle()
+        assert r.started == ["read1", "read2", "read3"]  # all slots taken, two waiting
+
+        await r.finish("read1")
+        assert r.started[-1] == "write1"  # the write, though the read waited longer
+        await r.finish("read2")
+        assert r.started[-1] == "read4"
+
+    await _with_requests(test)
+
+
+async def test_writes_never_hold_more_than_their_share() -> None:
+    async def test(r: Requests) -> None:
+        for name in ("write1", "write2", "write3"):
+            r.send(name, write=True)
+        await _settle()
+        assert r.started == ["write1", "write2"]  # WRITERS = 2 of the 3 slots
+        r.send("read1", write=False)
+        await _settle()
+        assert r.started == ["write1", "write2", "read1"]  # the free slot goes to a read
+
+        r.send("read2", write=False)
+        await _settle()
+        await r.finish("write1")
+        assert r.started[-1] == "write3"  # a write's slot passes to the waiting write
+        await r.finish("read1")
+        assert r.started[-1] == "read2"
+
+    await _with_requests(test)
+
+
+async def test_a_request_cancelled_while_waiting_takes_no_slot() -> None:
+    async def test(r: Requests) -> None:
+        for name in ("read1", "read2", "read3"):
+            r.send(name, write=False)
+        r.send("write1", write=True)
+        r.send("read4", write=False)
+        await _settle()
+        r.tasks["write1"].cancel()
+        await _settle()
+
+        await r.finish("read1")
+        assert r.started[-1] == "read4"  # not lost to the cancelled write
+        for name in ("read2", "read3", "read4"):
+            await r.finish(name)
+        assert r.gate._free == Gate.SLOTS and r.gate._writing == 0
+
+    await _with_requests(test)
+
+
+class CancelsOnGrant(Gate):
+    """Cancels ``victim`` right after handing it a slot, before it can run."""
+
+    victim: asyncio.Task[None] | None = None
+
+    def _hand_over(self) -> None:
+        super()._hand_over()
+        if self.victim is not None:
+            self.victim.cancel()
+            self.victim = None
+
+
+async def test_a_request_cancelled_as_it_is_let_in_passes_its_slot_on() -> None:
+    gate = CancelsOnGrant()
+    r = Requests(gate)
+    try:
+        for name in ("read1", "read2", "read3"):
+            r.send(name, write=False)
+        r.send("write1", write=True)
+        r.send("read4", write=False)
+        await _settle()
+        gate.victim = r.tasks["write1"]
+        await r.finish("read1")  # its slot goes to write1, cancelled before it runs
+
+        assert "write1" not in r.started
+        assert r.started[-1] == "read4"  # write1 passed the slot on
+        for name in ("read2", "read3", "read4"):
+            await r.finish(name)
+        assert gate._free == Gate.SLOTS and gate._writing == 0
+    finally:
+        for done in r._done.values():
+            done.set()
+        await asyncio.gather(*r.tasks.values(), return_exceptions=True)
