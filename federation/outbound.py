@@ -106,13 +106,15 @@ def _post_audience(ctx: Ctx, post: Post, author: Account, community, parent) -> 
 
 
 def _announce(
-    ctx: Ctx, community: Community, obj: dict | str, *, announce: dict | None = None
+    ctx: Ctx,
+    community: Community,
+    inboxes: set[str],
+    obj: dict | str,
+    *,
+    announce: dict | None = None,
 ) -> None:
     """FEP-1b12: a local community relays what happens in it to its remote followers
-    (``announce``: a ready-made Announce with a stable id, else one is built)."""
-    inboxes = _follower_inboxes(ctx, community)
-    if not inboxes:
-        return
+    (``inboxes``; ``announce``: a ready-made Announce with a stable id, else one is built)."""
     announce = announce or {
         "id": activity_id(ctx),
         "type": "Announce",
@@ -146,17 +148,22 @@ def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
             activity["updated"] = obj.get("updated")
     if author.is_local:
         publish(ctx, activity, _post_audience(ctx, post, author, community, parent))
-    if local_community:
-        if kind != "Create":
-            if author.is_local:
-                _announce(ctx, community, activity)
-            return
-        # Announce(Create), or by id for a remote member's post (peers fetch it from
-        # its origin): the same activity, with the same id, as the community's outbox.
-        _announce(ctx, community, post.uri, announce=announce_activity(ctx, post, community))
+    if not local_community:
+        return
+    inboxes = _follower_inboxes(ctx, community)
+    if not inboxes:
+        return  # no remote followers: nothing to relay (and nothing to build)
+    if kind != "Create":
         if author.is_local:
-            # Mastodon ignores Announce(Create); it shows a boost of the object.
-            _announce(ctx, community, post.uri)
+            _announce(ctx, community, inboxes, activity)
+        return
+    # Announce(Create), or by id for a remote member's post (peers fetch it from
+    # its origin): the same activity, with the same id, as the community's outbox.
+    announce = announce_activity(ctx, post, community)
+    _announce(ctx, community, inboxes, post.uri, announce=announce)
+    if author.is_local:
+        # Mastodon ignores Announce(Create); it shows a boost of the object.
+        _announce(ctx, community, inboxes, post.uri)
 
 
 @events.on("post.created")
