@@ -69,12 +69,3 @@ CONTEXT_FIELDS
 
 # Used only by the tests and bench/: the way to run exactly one queued job
 run_one
-
-# Wanted by issue 11's layout work (federation/signatures.py is to call it instead of
-# the private inbox._blocked); remove from here once it is called.
-is_blocked
-
-# Dead, but in files issue 11's layout work is moving (app/services/ranking/):
-# delete them there once that lands, rather than conflict with the move now.
-_before  # app/services/feeds.py, no caller
-report_json  # app/services/comparison.py, no caller

@@ -23,14 +23,6 @@ from app.services.ranking.types import CANDIDATE_COLUMNS, Candidate, Cursor, Ran
 MAX_SOURCE_SUBQUERIES = 200
 
 
-def _before(cursor: Cursor | None):
-    if cursor is None:
-        return None
-    # a row-value comparison, so the cursor bounds each per-source index range scan
-    # (an OR of the two cases only filters, and deep pages scan past newer rows)
-    return tuple_(col(Post.created_at), col(Post.id)) < tuple_(cursor.created_at, cursor.id)
-
-
 @lru_cache(maxsize=256)
 def _candidate_statement(
     n_communities: int,

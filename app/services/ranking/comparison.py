@@ -124,7 +124,3 @@ def forks_of(ctx: Ctx, module: AlgorithmModule) -> list[tuple[AlgorithmModule, A
         .where(col(AlgorithmVersion.parent_id).in_(mine), col(AlgorithmModule.id) != module.id)
     ).all()
     return list(rows)
-
-
-def report_json(report: str) -> dict:
-    return json.loads(report) if report else {}
