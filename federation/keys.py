@@ -54,4 +54,7 @@ def _insert(db: Session, candidate: ActorKey, actor_uri: str) -> ActorKey:
             db.add(candidate)
         return candidate
     except IntegrityError:  # another process made it first: use theirs
-        return _find(db, actor_uri)
+        theirs = _find(db, actor_uri)
+        if theirs is None:  # the conflict was not over this actor's key
+            raise
+        return theirs

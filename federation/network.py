@@ -72,7 +72,10 @@ class Network:
 
             def load(ctx: Ctx) -> tuple[str, str]:
                 uri = instance_actor_uri(ctx)
-                return key_id_for(uri), local_key(ctx.db, uri).private_key_pem
+                pem = local_key(ctx.db, uri).private_key_pem
+                if pem is None:  # local keys are made with their private half
+                    raise RuntimeError(f"the key of {uri} has no private half")
+                return key_id_for(uri), pem
 
             self._signing = await in_db(self.engine, self.settings, load)
         return self._signing
@@ -139,9 +142,10 @@ async def ensure_known(engine: Engine, settings: Settings, target: str) -> None:
             return
     net = Network(engine, settings)
     try:
-        if uri is None:
+        if handle is not None:  # a name@domain: find its actor's URL first
             uri = await net.webfinger(handle)
-        await net.fetch_actor(uri)
+        if uri is not None:  # always, by now
+            await net.fetch_actor(uri)
     finally:
         await net.aclose()
 
