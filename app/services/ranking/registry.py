@@ -295,8 +295,7 @@ class LintFailed(Invalid):
     code = "lint_failed"
 
     def __init__(self, findings: list[dict]) -> None:
-        super().__init__(findings)  # type: ignore[arg-type] - detail is the list of findings
-        self.detail = findings
+        super().__init__(findings)  # detail is the list of findings
 
 
 def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:
