@@ -28,7 +28,7 @@ from federation.fetcher import (
     make_client,
 )
 from federation.httpsig import sign_request
-from federation.keys import key_id_for, local_key
+from federation.keys import key_id_for, private_pem
 
 T = TypeVar("T")
 
@@ -72,10 +72,7 @@ class Network:
 
             def load(ctx: Ctx) -> tuple[str, str]:
                 uri = instance_actor_uri(ctx)
-                pem = local_key(ctx.db, uri).private_key_pem
-                if pem is None:  # local keys are made with their private half
-                    raise RuntimeError(f"the key of {uri} has no private half")
-                return key_id_for(uri), pem
+                return key_id_for(uri), private_pem(ctx.db, uri)
 
             self._signing = await in_db(self.engine, self.settings, load)
         return self._signing
