@@ -14,9 +14,10 @@ exists between ``Model(...)`` and ``db.flush()``. The DDL is the same either way
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
 
@@ -25,7 +26,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def get_row(db, model: type, row_id: object):
+T = TypeVar("T")
+
+
+def get_row(db: Session, model: type[T], row_id: object) -> T | None:
     """The row with this id, or None; ids outside the column's range (which the
     database would reject with an error) simply find nothing."""
     if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 < row_id <= MAX_ID:
