@@ -69,3 +69,14 @@ CONTEXT_FIELDS
 
 # Used only by the tests and bench/: the way to run exactly one queued job
 run_one
+
+# TypedDict fields, written and read by key (["consensus"]), which vulture does not count
+approval  # federation/remote.ActorFields
+participants  # app/services/commonground.Map, shown by the artifact page
+consensus
+divisive
+divisiveness
+fixture_items  # app/services/ranking/registry.DryRun, kept in a version's report
+latency_ms
+p50
+p99
