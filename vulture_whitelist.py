@@ -70,11 +70,13 @@ CONTEXT_FIELDS
 # Used only by the tests and bench/: the way to run exactly one queued job
 run_one
 
-# Wanted by issue 11's layout work (federation/signatures.py is to call it instead of
-# the private inbox._blocked); remove from here once it is called.
-is_blocked
-
-# Dead, but in files issue 11's layout work is moving (app/services/ranking/):
-# delete them there once that lands, rather than conflict with the move now.
-_before  # app/services/feeds.py, no caller
-report_json  # app/services/comparison.py, no caller
+# TypedDict fields, written and read by key (["consensus"]), which vulture does not count
+approval  # federation/remote.ActorFields
+participants  # app/services/commonground.Map, shown by the artifact page
+consensus
+divisive
+divisiveness
+fixture_items  # app/services/ranking/registry.DryRun, kept in a version's report
+latency_ms
+p50
+p99

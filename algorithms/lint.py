@@ -123,11 +123,11 @@ def _check(node: ast.AST) -> list[Finding]:
         and isinstance(node.func, ast.Name)
         and node.func.id in ATTRIBUTE_FUNCTIONS
     ):
-        name = node.args[1] if len(node.args) > 1 else None
-        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+        attribute = node.args[1] if len(node.args) > 1 else None
+        if not (isinstance(attribute, ast.Constant) and isinstance(attribute.value, str)):
             return [Finding(line, f"{node.func.id} needs a literal attribute name")]
-        if name.value.startswith("_") or name.value in FORBIDDEN_ATTRIBUTES:
-            return [Finding(line, f"{node.func.id} of {name.value!r} is not allowed")]
+        if attribute.value.startswith("_") or attribute.value in FORBIDDEN_ATTRIBUTES:
+            return [Finding(line, f"{node.func.id} of {attribute.value!r} is not allowed")]
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
         # "{0.__class__}".format(...) and similar reach dunders through strings
         return [Finding(line, "strings containing '__' are not allowed")]
@@ -139,7 +139,7 @@ def _check(node: ast.AST) -> list[Finding]:
 
 
 def _check_shape(tree: ast.Module) -> list[Finding]:
-    assigned: dict[str, ast.AST] = {}
+    assigned: dict[str, ast.expr | None] = {}  # None: annotated, never assigned
     functions: dict[str, ast.FunctionDef] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign):

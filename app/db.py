@@ -32,11 +32,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, create_engine
 
 from app.config import missing_database_driver
 from app.errors import DomainError
@@ -157,7 +157,10 @@ def _start_writing(conn: Connection) -> None:
         raise DatabaseBusy("The instance is very busy right now; try again in a moment.")
     conn.info["cg_writer_lock"] = lock
     try:
-        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is None:  # only after the connection was invalidated
+            raise RuntimeError("the database connection is closed")
+        dbapi.execute("BEGIN IMMEDIATE")
     except BaseException:
         _release_writer(conn)
         raise
@@ -234,7 +237,7 @@ def side_transaction(session: Session) -> Iterator[Session]:
     nothing to write), so its next statement sees what was just written."""
     if not session.info.get("read_only"):
         raise RuntimeError("side_transaction is for reading sessions; write in your own")
-    with transaction(session.get_bind()) as own:
+    with transaction(_engine_of(session)) as own:
         yield own
     session.commit()
 
@@ -250,7 +253,7 @@ def unlocked(session: Session) -> Iterator[None]:
     if not writing:
         yield
         return
-    bind = session.bind
+    bind = _engine_of(session)
     session.bind = bind.execution_options(**{_MODE_OPTION: "read"})
     session.info["read_only"] = True
     try:
@@ -261,15 +264,37 @@ def unlocked(session: Session) -> Iterator[None]:
         session.info["read_only"] = False
 
 
-def lock_row(session: Session, model: type[T], row_id: int, *, shared: bool = False) -> T | None:
-    """The row read again and held until the transaction ends, for a
-    read-decide-write: PostgreSQL holds it (``FOR UPDATE``, or ``FOR SHARE`` when
-    ``shared``); on SQLite the writing transaction takes the write lock now, which
-    serialises writers. The session's copy is refreshed from the database."""
-    query = (
-        select(model)
-        .where(model.id == row_id)
-        .with_for_update(read=shared)
-        .execution_options(populate_existing=True)
-    )
-    return session.exec(query).first()
+def _engine_of(session: Session) -> Engine:
+    """The engine the session runs on: every session here is opened on one
+    (``open_session``), never on a bare connection."""
+    bind = session.bind
+    if not isinstance(bind, Engine):
+        raise TypeError(f"expected a session bound to an Engine, got {bind!r}")
+    return bind
+
+
+class MissingRow(LookupError):
+    """A row that must exist (the target of a foreign key, a row just read) is gone."""
+
+
+def get_or_raise(session: Session, model: type[T], key: object) -> T:
+    """``session.get`` for a row the schema guarantees (a foreign key's target):
+    a clear error naming the row, instead of ``None`` failing later."""
+    row = session.get(model, key)
+    if row is None:
+        raise MissingRow(f"{model.__name__} {key!r} is not in the database")
+    return row
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed. ``Session.execute`` is typed to
+    return a ``Result``; for those statements it is a ``CursorResult``, which counts."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+def lock_row(session: Session, model: type[T], key: object, *, shared: bool = False) -> T | None:
+    """The row with primary key ``key`` read again and held until the transaction
+    ends, for a read-decide-write: PostgreSQL holds it (``FOR UPDATE``, or ``FOR
+    SHARE`` when ``shared``); on SQLite the writing transaction takes the write lock
+    now, which serialises writers. The session's copy is refreshed from the database."""
+    return session.get(model, key, with_for_update={"read": shared}, populate_existing=True)

@@ -6,12 +6,18 @@ client always gets ``{"error": code, "detail": ...}`` and a page a clear message
 
 from __future__ import annotations
 
+from typing import Any
+
+# A sentence, as a rule; a few errors carry what a form shows instead: a merge
+# conflict's two versions (a dict), a module checker's findings (a list).
+Detail = str | dict[str, Any] | list[dict[str, Any]]
+
 
 class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(self, detail: Detail, *, code: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         if code:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
 
@@ -35,7 +36,10 @@ def pending_uri() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
-def get_row(db, model: type, row_id: object):
+T = TypeVar("T")
+
+
+def get_row(db: Session, model: type[T], row_id: object) -> T | None:
     """The row with this id, or None; ids outside the column's range (which the
     database would reject with an error) simply find nothing."""
     if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 < row_id <= MAX_ID:

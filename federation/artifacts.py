@@ -21,6 +21,7 @@ import uuid
 
 from sqlmodel import col, select
 
+from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import events
 from app.models import Account, Artifact, ArtifactRevision, Community, Stance, Statement
@@ -36,7 +37,7 @@ STANCE_ACTIVITY = {"agree": "Like", "disagree": "Dislike", "pass": "Ignore"}
 def page(ctx: Ctx, artifact: Artifact) -> dict:
     """The AS2 object of a local artifact."""
     community = artifacts.community_of(ctx, artifact)
-    current = ctx.db.get(ArtifactRevision, artifact.current_revision_id)
+    current = get_or_raise(ctx.db, ArtifactRevision, artifact.current_revision_id)
     people = [who.uri for who, _ in artifacts.contributors(ctx, artifact)]
     statement_list = stances.statements(ctx, artifact)
     authors = {
@@ -68,7 +69,7 @@ def page(ctx: Ctx, artifact: Artifact) -> dict:
         "stage": artifact.stage,
         "revision": artifacts.revision_uri(artifact, current),
         "revisionCount": artifact.revision_count,
-        "revisionAuthor": ctx.db.get(Account, current.author_id).uri,
+        "revisionAuthor": get_or_raise(ctx.db, Account, current.author_id).uri,
         "contributors": people,
         "artifactLinks": [{"rel": e.kind, "href": other.uri} for e, other in links],
         "statements": [
@@ -128,9 +129,9 @@ def _home_inbox(ctx: Ctx, artifact: Artifact) -> list[str]:
 
 @events.on("statement.created")
 def _statement(ctx: Ctx, statement: Statement) -> None:
-    artifact = ctx.db.get(Artifact, statement.artifact_id)
+    artifact = get_or_raise(ctx.db, Artifact, statement.artifact_id)
     community = artifacts.community_of(ctx, artifact)
-    author = ctx.db.get(Account, statement.author_id)
+    author = get_or_raise(ctx.db, Account, statement.author_id)
     if not community.domain:
         _publish(ctx, artifact, "Update")  # followers learn the statement to take stances
     elif author.is_local:
@@ -154,11 +155,15 @@ def _statement(ctx: Ctx, statement: Statement) -> None:
 @events.on("stance.taken")
 def _stance(ctx: Ctx, stance: Stance) -> None:
     """A member here took a stance on an artifact that lives elsewhere: tell its home."""
-    artifact = ctx.db.get(Artifact, stance.artifact_id)
-    account = ctx.db.get(Account, stance.account_id)
+    artifact = get_or_raise(ctx.db, Artifact, stance.artifact_id)
+    account = get_or_raise(ctx.db, Account, stance.account_id)
     if not account.is_local or not artifacts.community_of(ctx, artifact).domain:
         return
-    target = ctx.db.get(Statement, stance.statement_id).uri if stance.statement_id else artifact.uri
+    target = (
+        get_or_raise(ctx.db, Statement, stance.statement_id).uri
+        if stance.statement_id
+        else artifact.uri
+    )
     activity = {
         "id": outbound.activity_id(ctx),
         "type": STANCE_ACTIVITY[stance.stance],
@@ -212,12 +217,14 @@ def _apply_revision(ctx: Ctx, obj: dict, budget: handlers.Budget) -> None:
     if not isinstance(base_uri, str) or not base_uri.startswith(prefix):
         raise handlers.Ignored("the base revision is not one of this artifact's")
     base_id = base_uri[len(prefix) :]
-    source = obj.get("source") if isinstance(obj.get("source"), dict) else {}
-    body = source.get("content")
+    source = obj.get("source")
+    body = source.get("content") if isinstance(source, dict) else None
     if not base_id.isdigit() or not isinstance(body, str):
         raise handlers.Ignored("a revision needs a base revision and its text")
     title = obj.get("name") if isinstance(obj.get("name"), str) else None
-    message = obj.get("summary") if isinstance(obj.get("summary"), str) else ""
+    message = obj.get("summary")
+    if not isinstance(message, str):
+        message = ""
     try:
         artifacts.revise(
             ctx, editor, artifact.id, int(base_id), body, title, message[:500], remote_uri=obj["id"]
@@ -249,9 +256,15 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
     )
     author = handlers.actor_of(ctx, (contributors or [revision_author_uri or ""])[0], budget)
     reviser = handlers.actor_of(ctx, revision_author_uri or author.uri, budget)
-    source = obj.get("source") if isinstance(obj.get("source"), dict) else {}
-    body = source.get("content") if isinstance(source.get("content"), str) else ""
-    revision_id = obj.get("revision") if isinstance(obj.get("revision"), str) else f"{obj['id']}#r"
+    if not isinstance(author, Account) or not isinstance(reviser, Account):
+        raise handlers.Ignored("artifacts are written and revised by people")
+    source = obj.get("source")
+    body = source.get("content") if isinstance(source, dict) else None
+    if not isinstance(body, str):
+        body = ""
+    revision_id = obj.get("revision")
+    if not isinstance(revision_id, str):
+        revision_id = f"{obj['id']}#r"
     try:
         copy = artifacts.store_remote(
             ctx,
@@ -302,7 +315,7 @@ def _stance_target(ctx: Ctx, activity: dict, actor: Account, kind: str) -> bool:
     statement = ctx.db.exec(select(Statement).where(col(Statement.uri) == uri)).first()
     try:
         if statement is not None:
-            _local_artifact(ctx, ctx.db.get(Artifact, statement.artifact_id).uri)
+            _local_artifact(ctx, get_or_raise(ctx.db, Artifact, statement.artifact_id).uri)
             stances.take(ctx, actor, stance, statement_id=statement.id, reason=reason,
                          activity_uri=activity["id"])  # fmt: skip
             return True

@@ -38,7 +38,7 @@ from app.services import Ctx
 from federation import network, objects, remote
 from federation.fetcher import FetchError, read_limited
 from federation.httpsig import sign_request
-from federation.keys import key_id_for, local_key
+from federation.keys import key_id_for, private_pem
 
 log = logging.getLogger(__name__)
 BREAKER_THRESHOLD = 5
@@ -219,7 +219,7 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
         if item is None:
             continue  # gone: the job itself finds out and says so
         if item.actor_uri not in keys:
-            keys[item.actor_uri] = local_key(ctx.db, item.actor_uri).private_key_pem
+            keys[item.actor_uri] = private_pem(ctx.db, item.actor_uri)
         prepared = Prepared(
             item.body.encode(),
             key_id_for(item.actor_uri),
@@ -240,11 +240,10 @@ def _prepare(
     if item is None:
         raise jobs.PermanentError("the outbox item is gone")
     peer = peer_domain(ctx, remote.authority_of(inbox))
-    key = local_key(ctx.db, item.actor_uri)
     prepared = Prepared(
         item.body.encode(),
         key_id_for(item.actor_uri),
-        key.private_key_pem,
+        private_pem(ctx.db, item.actor_uri),
         _withheld(ctx, json.loads(item.body)),
     )
     cache.remember(item_id, item.actor_uri, prepared, peer)
@@ -319,7 +318,9 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     if peer.open_until is not None and peer.open_until > now:
         raise jobs.RetryAt(peer.open_until, f"circuit open for {peer.domain}", free=True)
     net = network.shared(job)
-    status, error, answer_headers = None, None, {}
+    status: int | None = None
+    error: str | None = None
+    answer_headers: Mapping[str, str] = {}
     try:
         url = str(net.http.policy.check_url(inbox))
         headers = {"Content-Type": "application/activity+json"}
@@ -350,6 +351,6 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
         return
     if result.action == "permanent":
         raise jobs.PermanentError(error)
-    if result.action == "retry_at":
-        raise jobs.RetryAt(result.when, error)
+    if result.action == "retry_at" and result.when is not None:  # outcome() sets when
+        raise jobs.RetryAt(result.when, error or f"HTTP {status}")
     raise RuntimeError(error)

@@ -13,10 +13,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import bindparam, literal, tuple_, union_all
+from sqlalchemy import Select, bindparam, inspect, literal, tuple_, union_all
 from sqlmodel import col, func, select
 
 from app.api.schemas import MAX_ID
+from app.db import get_or_raise
 from app.deps import CtxDep
 from app.errors import NotFound
 from app.models import Account, Artifact, Community, Follow, OutboxItem, Post
@@ -61,7 +62,7 @@ def group(ctx: CtxDep, name: Name) -> Response:
 @router.get("/ap/posts/{post_id}", dependencies=Signed)
 def post_object(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
     post = posts.get_visible(ctx, post_id)  # a suspended member's post is not there
-    author = ctx.db.get(Account, post.author_id)
+    author = get_or_raise(ctx.db, Account, post.author_id)
     if not author.is_local:
         raise NotFound("That post lives on another instance.", code="not_local")
     return as2(objects.note(ctx, post), status=410 if post.is_deleted else 200)
@@ -102,7 +103,7 @@ def _outbox_rows(actor: Account | Community):
     artifacts, whether or not anyone followed it when they were written (not
     deleted posts, nor those of authors hidden from everyone, e.g. suspended)."""
     column = col(Post.author_id) if isinstance(actor, Account) else col(Post.community_id)
-    parts = [
+    parts: list[Select] = [
         select(
             literal("p").label("kind"), col(Post.id).label("id"), col(Post.created_at).label("at")
         )
@@ -136,10 +137,10 @@ def _outbox_items(ctx: Ctx, actor: Account | Community, rows: list) -> list[dict
     }
     items = []
     for r in rows:
-        if r.kind == "a":
-            items.append(objects.artifact_create(actor, artifact_page(ctx, arts[r.id])))
-        elif isinstance(actor, Account):
+        if isinstance(actor, Account):  # a member's outbox lists posts only
             items.append(objects.create_activity(ctx, found[r.id]))
+        elif r.kind == "a":
+            items.append(objects.artifact_create(actor, artifact_page(ctx, arts[r.id])))
         else:
             items.append(objects.announce_activity(ctx, found[r.id], actor))
     return items
@@ -160,7 +161,7 @@ def _outbox(ctx: Ctx, actor: Account | Community, page: bool, before: str | None
         q = q.where(
             tuple_(rows_q.c.at, rows_q.c.kind, rows_q.c.id)
             < tuple_(
-                bindparam("before_at", at, type_=col(Post.created_at).type),
+                bindparam("before_at", at, type_=inspect(Post).columns["created_at"].type),
                 bindparam("before_kind", rest[0]),
                 bindparam("before_id", int(rest[1:])),
             )
@@ -285,7 +286,7 @@ PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 def post_create(ctx: CtxDep, post_id: PostId) -> Response:
     """The ``Create`` of a local member's post, at the id its outbox lists."""
     post = posts.get_visible(ctx, post_id)
-    if not ctx.db.get(Account, post.author_id).is_local:
+    if not get_or_raise(ctx.db, Account, post.author_id).is_local:
         raise NotFound("That post lives on another instance.", code="not_local")
     body, status = objects.served_activity(ctx, objects.create_activity(ctx, post))
     return as2(body, status=status)

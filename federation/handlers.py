@@ -15,8 +15,9 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
+from app.db import get_or_raise
 from app.errors import DomainError
-from app.models import Account, Community, DeletedObject, Post, Reaction
+from app.models import Account, Community, DeletedObject, Follow, Post, Reaction
 from app.services import Ctx, follows, posts, reactions
 from federation import remote
 from federation.vocab import AS_PUBLIC
@@ -61,7 +62,10 @@ class Budget:
 Handler = Callable[[Ctx, dict, Account | Community, Budget], None]
 HANDLERS: dict[str, Handler] = {}
 # Kinds of objects other modules store (e.g. artifacts): (does it apply?, store it)
-OBJECT_STORERS: list[tuple[Callable[[dict], bool], Callable[[Ctx, dict, Budget], object]]] = []
+# Objects that are not posts (e.g. an artifact's revision), stored by their own storer;
+# what a storer returns is not used
+ObjectStorer = Callable[[Ctx, dict, "Budget"], object]
+OBJECT_STORERS: list[tuple[Callable[[dict], bool], ObjectStorer]] = []
 # Reactions on things that are not posts (e.g. statements): True once handled
 REACTION_TARGETS: list[Callable[[Ctx, dict, Account, str], bool]] = []
 
@@ -69,7 +73,7 @@ REACTION_TARGETS: list[Callable[[Ctx, dict, Account, str], bool]] = []
 def stores(applies: Callable[[dict], bool]) -> Callable:
     """Register a storer for objects that ``applies`` recognises."""
 
-    def register(fn: Callable[[Ctx, dict, Budget], object]) -> Callable:
+    def register(fn: ObjectStorer) -> Callable:
         OBJECT_STORERS.append((applies, fn))
         return fn
 
@@ -123,7 +127,7 @@ def on_follow(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     follows.follow(ctx, actor, target, activity_uri=activity["id"])
 
 
-def _follow_in(ctx: Ctx, obj: object, actor: Account | Community) -> object:
+def _follow_in(ctx: Ctx, obj: object, actor: Account | Community) -> Follow | None:
     """The local follow an Accept / Reject / Undo refers to."""
     follow_id = remote.id_of(obj)
     found = follows.find_by_activity(ctx, follow_id) if follow_id else None
@@ -181,7 +185,7 @@ def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget
             raise Ignored("no follow by that actor matches")
         follows.remove(ctx, follow)
         return
-    if inner_id:
+    if inner_id and isinstance(actor, Account):  # reactions are people's
         gone = ctx.db.exec(
             select(Reaction).where(
                 col(Reaction.activity_uri) == inner_id, col(Reaction.account_id) == actor.id
@@ -348,7 +352,8 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
                 obj["id"], author_of(obj) or ""
             ):
                 raise Ignored("an object must be on its author's host")
-            return store(ctx, obj, budget)
+            store(ctx, obj, budget)
+            return None  # not a post
     if obj.get("type") not in OBJECT_TYPES:
         raise Ignored(f"{obj.get('type')!r} objects are not stored")
     uri = obj.get("id")
@@ -378,7 +383,9 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
 
         if not communities.is_active_member(ctx, author, community):
             raise Ignored("the author is not a member of that community")
-    content = obj.get("content") if isinstance(obj.get("content"), str) else ""
+    content = obj.get("content")
+    if not isinstance(content, str):
+        content = ""
     if not content and isinstance(obj.get("contentMap"), dict):
         content = next((v for v in obj["contentMap"].values() if isinstance(v, str)), "")
     if len(content) > 500_000:
@@ -447,7 +454,7 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
         if remote.same_host(uri, actor.uri):
             ctx.db.add(DeletedObject(uri=uri[:2048], actor_uri=actor.uri))
         return
-    author = ctx.db.get(Account, post.author_id)
+    author = get_or_raise(ctx.db, Account, post.author_id)
     moderator = post.community_id is not None and post.community_id == getattr(actor, "id", None)
     if author.id != actor.id and not (isinstance(actor, Community) and moderator):
         raise Ignored("only the author (or its community) deletes a post")
@@ -462,8 +469,15 @@ def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Bu
     if not follows.remote_is_followed(ctx, actor):
         raise Ignored("nobody here follows the announcer")
     obj = activity.get("object")
-    inner_type = obj.get("type") if isinstance(obj, dict) else None
-    if inner_type in ("Create", "Update", "Delete", "Like", "Dislike", "Undo"):
+    if isinstance(obj, dict) and obj.get("type") in (
+        "Create",
+        "Update",
+        "Delete",
+        "Like",
+        "Dislike",
+        "Undo",
+    ):
+        inner_type = obj["type"]
         inner_actor = remote.id_of(obj.get("actor"))
         inner_object = remote.id_of(obj.get("object"))
         trusted = (

@@ -12,15 +12,16 @@ answer 202. Processing happens in the ``ap.inbox`` job (:mod:`federation.handler
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import bindparam, exists
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from app import safejson
 from app.db import transaction
@@ -129,7 +130,7 @@ async def _count_delivery(request: Request, actor_uri: str) -> None:
 
 
 # Built once: this runs for every POST, and building the expression costs more
-# than running it.
+# than running it. (SQLAlchemy's select: SQLModel's is typed for up to four columns.)
 _FACTS = select(
     exists().where(
         col(Account.username_key) == bindparam("owner"),
@@ -303,7 +304,9 @@ async def run_with_fetches(job: jobs.JobContext, apply: Any) -> None:
                     continue
             try:
                 doc = docs[need.url]
-                await job.run_db(lambda ctx, n=need, d=doc: _store_fetched(ctx, n, d, budget))
+                await job.run_db(
+                    functools.partial(_store_fetched, need=need, doc=doc, budget=budget)
+                )
                 stack.pop()
             except handlers.NeedsFetch as deeper:
                 if deeper.url in docs or len(stack) > handlers.MAX_REPLY_DEPTH + 2:

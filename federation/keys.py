@@ -41,6 +41,14 @@ def local_key(db: Session, actor_uri: str) -> ActorKey:
     return _insert(db, candidate, actor_uri)
 
 
+def private_pem(db: Session, actor_uri: str) -> str:
+    """The private half of a local actor's key (made with it), to sign with."""
+    pem = local_key(db, actor_uri).private_key_pem
+    if pem is None:  # never for a local actor: local_key makes both halves
+        raise ValueError(f"{actor_uri} has no private key here")
+    return pem
+
+
 def _find(db: Session, actor_uri: str) -> ActorKey | None:
     return db.exec(select(ActorKey).where(col(ActorKey.key_id) == key_id_for(actor_uri))).first()
 
@@ -54,4 +62,7 @@ def _insert(db: Session, candidate: ActorKey, actor_uri: str) -> ActorKey:
             db.add(candidate)
         return candidate
     except IntegrityError:  # another process made it first: use theirs
-        return _find(db, actor_uri)
+        theirs = _find(db, actor_uri)
+        if theirs is None:  # the conflict was not over this actor's key
+            raise
+        return theirs

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 
 from app.api.schemas import MAX_ID
 from app.config import Settings
+from app.db import get_or_raise
 from app.deps import CtxDep
 from app.errors import Invalid
 from app.models import Account, AlgorithmModule, AlgorithmVersion
@@ -43,7 +44,7 @@ def version_uri(ctx: Ctx, version: AlgorithmVersion) -> str:
 
 
 def module_object(ctx: Ctx, version: AlgorithmVersion, *, with_context: bool = True) -> dict:
-    module = ctx.db.get(AlgorithmModule, version.module_id)
+    module = get_or_raise(ctx.db, AlgorithmModule, version.module_id)
     author = ctx.db.get(Account, version.author_id) if version.author_id else None
     parent = ctx.db.get(AlgorithmVersion, version.parent_id) if version.parent_id else None
     forked_from = version_uri(ctx, parent) if parent else module.origin_url

@@ -28,7 +28,7 @@ from federation.fetcher import (
     make_client,
 )
 from federation.httpsig import sign_request
-from federation.keys import key_id_for, local_key
+from federation.keys import key_id_for, private_pem
 
 T = TypeVar("T")
 
@@ -72,7 +72,7 @@ class Network:
 
             def load(ctx: Ctx) -> tuple[str, str]:
                 uri = instance_actor_uri(ctx)
-                return key_id_for(uri), local_key(ctx.db, uri).private_key_pem
+                return key_id_for(uri), private_pem(ctx.db, uri)
 
             self._signing = await in_db(self.engine, self.settings, load)
         return self._signing
@@ -139,9 +139,10 @@ async def ensure_known(engine: Engine, settings: Settings, target: str) -> None:
             return
     net = Network(engine, settings)
     try:
-        if uri is None:
+        if handle is not None:  # a name@domain: find its actor's URL first
             uri = await net.webfinger(handle)
-        await net.fetch_actor(uri)
+        if uri is not None:  # always, by now
+            await net.fetch_actor(uri)
     finally:
         await net.aclose()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from app.db import get_or_raise
 from app.errors import NotFound
 from app.models import Account, Community, Post, PostMention, PostTag
 from app.services import Ctx, blocks
@@ -33,7 +34,7 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
     """The AS2 object for a local post (or a Tombstone once deleted)."""
     if post.is_deleted:
         return tombstone(post)
-    author = ctx.db.get(Account, post.author_id)
+    author = get_or_raise(ctx.db, Account, post.author_id)
     community = ctx.db.get(Community, post.community_id) if post.community_id else None
     parent = ctx.db.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
     tags = ctx.db.exec(select(col(PostTag.tag)).where(col(PostTag.post_id) == post.id)).all()
@@ -83,7 +84,7 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
 def create_activity(ctx: Ctx, post: Post) -> dict:
     """A local member's ``Create`` of their post, with an id derived from the post."""
     obj = note(ctx, post, with_context=False)
-    author = ctx.db.get(Account, post.author_id)
+    author = get_or_raise(ctx.db, Account, post.author_id)
     return {
         "id": f"{post_url(ctx, post)}/activity",
         "type": "Create",
@@ -99,7 +100,7 @@ def announce_activity(ctx: Ctx, post: Post, community: Community) -> dict:
     """FEP-1b12: a local community's ``Announce`` of a post in it. A local member's
     post is announced with its ``Create``; a remote member's by id only, so peers
     fetch it from its origin."""
-    author = ctx.db.get(Account, post.author_id)
+    author = get_or_raise(ctx.db, Account, post.author_id)
     return {
         "id": f"{post_url(ctx, post)}/announce",
         "type": "Announce",

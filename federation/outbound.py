@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from sqlmodel import col, select
 
+from app.db import get_or_raise
 from app.infra import events, jobs
 from app.models import (
     Account,
@@ -80,7 +81,7 @@ def _follower_inboxes(ctx: Ctx, target: Account | Community) -> set[str]:
 
 
 def _context(ctx: Ctx, post: Post) -> tuple[Account, Community | None, Post | None]:
-    author = ctx.db.get(Account, post.author_id)
+    author = get_or_raise(ctx.db, Account, post.author_id)
     community = ctx.db.get(Community, post.community_id) if post.community_id else None
     parent = ctx.db.get(Post, post.in_reply_to_id) if post.in_reply_to_id else None
     return author, community, parent
@@ -148,7 +149,7 @@ def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
             activity["updated"] = obj.get("updated")
     if author.is_local:
         publish(ctx, activity, _post_audience(ctx, post, author, community, parent))
-    if not local_community:
+    if community is None or not local_community:
         return
     inboxes = _follower_inboxes(ctx, community)
     if not inboxes:
@@ -243,11 +244,11 @@ def _unreacted(ctx: Ctx, reaction: Reaction) -> None:
 
 
 def _follow_parts(ctx: Ctx, follow: Follow) -> tuple[Account, Account | Community]:
-    follower = ctx.db.get(Account, follow.follower_id)
-    target = (
-        ctx.db.get(Account, follow.target_account_id)
+    follower = get_or_raise(ctx.db, Account, follow.follower_id)
+    target: Account | Community = (
+        get_or_raise(ctx.db, Account, follow.target_account_id)
         if follow.target_account_id
-        else ctx.db.get(Community, follow.target_community_id)
+        else get_or_raise(ctx.db, Community, follow.target_community_id)
     )
     return follower, target
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -67,10 +67,15 @@ def id_of(value: Any) -> str | None:
     return None
 
 
-def _url(doc: dict, key: str, *, host: str, required: bool = False) -> str | None:
-    value = doc.get(key)
-    if value is None and not required:
+def _url(doc: dict, key: str, *, host: str) -> str | None:
+    """An optional URL on the actor's host: absent is None, anything else must be one."""
+    if doc.get(key) is None:
         return None
+    return _required_url(doc, key, host=host)
+
+
+def _required_url(doc: dict, key: str, *, host: str) -> str:
+    value = doc.get(key)
     if not isinstance(value, str) or len(value) > 2048:
         raise InvalidActor(f"{key} must be a URL")
     if host_of(value) != host:
@@ -102,7 +107,27 @@ def _key(doc: dict, uri: str, host: str) -> tuple[str, str]:
     return key_id, pem
 
 
-def validate(doc: dict) -> dict:
+class ActorFields(TypedDict):
+    """What :func:`validate` keeps of an actor document, checked."""
+
+    uri: str
+    type: str
+    domain: str
+    handle: str
+    name: str
+    summary: str  # sanitized HTML
+    inbox: str
+    shared_inbox: str | None
+    outbox: str | None
+    followers: str | None
+    url: str | None  # the actor's page, for people
+    icon: str  # "" for none
+    approval: bool  # follows wait for the actor's approval
+    key_id: str
+    pem: str
+
+
+def validate(doc: dict) -> ActorFields:
     """The fields we keep, or InvalidActor saying what is wrong."""
     uri = doc.get("id")
     if not isinstance(uri, str) or not uri.startswith(("https://", "http://")) or "#" in uri:
@@ -117,7 +142,9 @@ def validate(doc: dict) -> dict:
     if not isinstance(handle, str) or not HANDLE_RE.match(handle):
         tail = urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]
         handle = tail if HANDLE_RE.match(tail or "") else "actor"
-    endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
+    endpoints = doc.get("endpoints")
+    if not isinstance(endpoints, dict):
+        endpoints = {}
     key_id, pem = _key(doc, uri, host)
     icon = doc.get("icon")
     icon_url = icon.get("url") if isinstance(icon, dict) else None
@@ -129,7 +156,7 @@ def validate(doc: dict) -> dict:
         "handle": handle,
         "name": _text(doc.get("name"), 100),
         "summary": sanitize_html(_text(doc.get("summary"), 20_000)),
-        "inbox": _url(doc, "inbox", host=host, required=True),
+        "inbox": _required_url(doc, "inbox", host=host),
         "shared_inbox": _url(endpoints, "sharedInbox", host=host),
         "outbox": _url(doc, "outbox", host=host),
         "followers": _url(doc, "followers", host=host),
@@ -162,12 +189,19 @@ def inbox_of(ctx: Ctx, uri: str, *, shared: bool = True) -> str | None:
     return (found.shared_inbox if shared else None) or found.inbox
 
 
-def _free_handle(ctx: Ctx, model: type, key_col: str, handle: str, domain: str, uri: str) -> str:
+def _free_handle(
+    ctx: Ctx,
+    model: type[Account] | type[Community],
+    key_col: str,
+    handle: str,
+    domain: str,
+    uri: str,
+) -> str:
     """A handle already taken on that domain by another id (a renamed actor) gets a suffix."""
     key = handle.lower()
     column = getattr(model, key_col)
     taken = ctx.db.exec(
-        select(model).where(column == key, model.domain == domain, model.uri != uri)
+        select(model).where(column == key, col(model.domain) == domain, col(model.uri) != uri)
     ).first()
     return key if taken is None else f"{key[:80]}~{abs(hash(uri)) % 10**8}"
 
@@ -179,30 +213,33 @@ def store_actor(ctx: Ctx, doc: dict) -> Account | Community:
     existing = known(ctx, fields["uri"])
     if existing is not None and existing.domain == "":
         raise InvalidActor("that id is one of ours")
+    row: Account | Community
     if is_group:
-        row = existing if isinstance(existing, Community) else None
+        group = existing if isinstance(existing, Community) else None
         key = _free_handle(
             ctx, Community, "name_key", fields["handle"], fields["domain"], fields["uri"]
         )
-        row = row or Community(uri=fields["uri"], domain=fields["domain"], name="", name_key="")
-        row.name, row.name_key = fields["handle"], key
-        row.title = fields["name"] or fields["handle"]
-        row.description = plain_text(fields["summary"], 2000)
-        row.join_policy = "approval" if fields["approval"] else "open"
-        row.updated_at = utcnow()
+        group = group or Community(uri=fields["uri"], domain=fields["domain"], name="", name_key="")
+        group.name, group.name_key = fields["handle"], key
+        group.title = fields["name"] or fields["handle"]
+        group.description = plain_text(fields["summary"], 2000)
+        group.join_policy = "approval" if fields["approval"] else "open"
+        group.updated_at = utcnow()
+        row = group
     else:
-        row = existing if isinstance(existing, Account) else None
+        person = existing if isinstance(existing, Account) else None
         key = _free_handle(
             ctx, Account, "username_key", fields["handle"], fields["domain"], fields["uri"]
         )
-        row = row or Account(
+        person = person or Account(
             uri=fields["uri"], domain=fields["domain"], username="", username_key=""
         )
-        row.username, row.username_key = fields["handle"], key
-        row.display_name = fields["name"]
-        row.bio = fields["summary"][:5000]
-        row.avatar_url = fields["icon"]
-        row.updated_at = utcnow()
+        person.username, person.username_key = fields["handle"], key
+        person.display_name = fields["name"]
+        person.bio = fields["summary"][:5000]
+        person.avatar_url = fields["icon"]
+        person.updated_at = utcnow()
+        row = person
     try:
         with ctx.db.begin_nested():
             ctx.db.add(row)
@@ -216,7 +253,7 @@ def store_actor(ctx: Ctx, doc: dict) -> Account | Community:
     return row
 
 
-def _store_endpoints(ctx: Ctx, fields: dict) -> None:
+def _store_endpoints(ctx: Ctx, fields: ActorFields) -> None:
     row = endpoints(ctx, fields["uri"]) or RemoteActor(uri=fields["uri"], actor_type="", inbox="")
     row.actor_type = fields["type"]
     row.inbox, row.shared_inbox = fields["inbox"], fields["shared_inbox"]
@@ -225,7 +262,7 @@ def _store_endpoints(ctx: Ctx, fields: dict) -> None:
     ctx.db.add(row)
 
 
-def _store_key(ctx: Ctx, fields: dict) -> None:
+def _store_key(ctx: Ctx, fields: ActorFields) -> None:
     key = ctx.db.exec(select(ActorKey).where(col(ActorKey.key_id) == fields["key_id"])).first()
     if key is not None and key.owner_uri != fields["uri"]:
         raise InvalidActor("that key id already belongs to another actor")

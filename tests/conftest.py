@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from app.db import make_engine, transaction
 from app.main import create_app
 from app.migrate import upgrade
 from app.services import Ctx
+from tests.peers import RecordingPeer
 from tests.server_process import ROOMY_LIMITS
 
 PASSWORD = "correct horse battery"
@@ -244,3 +246,20 @@ def sandbox_required() -> None:
         if os.environ.get("REQUIRE_SANDBOX") == "1":
             pytest.fail(f"REQUIRE_SANDBOX=1 but {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture
+def peer() -> Iterator[RecordingPeer]:
+    """An inbox on 127.0.0.1 (tests/peers.py) for deliveries to land in."""
+    server = RecordingPeer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def local_settings(settings: Settings) -> Settings:
+    """The test settings, allowed to deliver to 127.0.0.1 (where the peer is)."""
+    return settings.model_copy(update={"allow_private_addresses": True})

@@ -1,16 +1,20 @@
-"""Real federating instances for tests: ``commonground serve --with-worker``
-processes on 127.0.0.1 that may reach each other (``CG_ALLOW_PRIVATE_ADDRESSES=1``)."""
+"""Peers for tests: real federating instances (``commonground serve --with-worker``
+processes on 127.0.0.1 that may reach each other, ``CG_ALLOW_PRIVATE_ADDRESSES=1``),
+and :class:`RecordingPeer`, a bare inbox in this process that answers what a test
+tells it and keeps what it was sent (the ``peer`` fixture in conftest.py runs one)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import create_engine, text
 
-from tests.server_process import ServerProcess
+from tests.server_process import HOST, ServerProcess, free_port
 
 PASSWORD = "correct horse battery"
 T = TypeVar("T")
@@ -83,3 +87,47 @@ class Instance(ServerProcess):
             "AND state IN ('queued', 'running')"
         )
         return rows[0][0] == 0
+
+
+class RecordingPeer(ThreadingHTTPServer):
+    """Inboxes on 127.0.0.1 that answer every POST with ``status`` and ``headers``
+    (202 and none unless a test says otherwise), keeping its JSON body in
+    ``received`` and the keyId of its signature in ``signed_by``."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.status: int = 202
+        self.headers: dict[str, str] = {}
+        self.received: list[dict] = []
+        self.signed_by: list[str] = []
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                peer.received.append(json.loads(body))
+                signature = self.headers.get("Signature", "")
+                peer.signed_by.append(signature.split('keyId="', 1)[-1].split('"', 1)[0])
+                self.send_response(peer.status)
+                for name, value in peer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__((HOST, free_port()), Handler)
+
+    def inbox(self, name: str | None = None) -> str:
+        """A member's inbox on this peer, or its shared inbox."""
+        base = f"http://{HOST}:{self.server_address[1]}"
+        return f"{base}/users/{name}/inbox" if name else f"{base}/inbox"
+
+    @property
+    def hits(self) -> int:
+        return len(self.received)
+
+    def types(self) -> list[str]:
+        return [a["type"] for a in self.received]

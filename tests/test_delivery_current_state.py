@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -20,58 +16,10 @@ from app.db import transaction
 from app.infra import jobs
 from app.models import Account, Follow, Job, RemoteActor
 from app.services import Ctx, accounts, posts
-from tests.server_process import HOST, free_port
+from tests.peers import RecordingPeer
 
 app.plugins.load()
 SECRET = "the words that were taken back"
-
-
-class RecordingPeer(ThreadingHTTPServer):
-    """Inboxes on 127.0.0.1 that accept every POST and keep its JSON body (and, in
-    ``signed_by``, the keyId of its signature)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.signed_by: list[str] = []
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                peer.received.append(json.loads(body))
-                signature = self.headers.get("Signature", "")
-                peer.signed_by.append(signature.split('keyId="', 1)[-1].split('"', 1)[0])
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__((HOST, free_port()), Handler)
-
-    def inbox(self, name: str) -> str:
-        return f"http://{HOST}:{self.server_address[1]}/users/{name}/inbox"
-
-    def types(self) -> list[str]:
-        return [a["type"] for a in self.received]
-
-
-@pytest.fixture
-def peer() -> Iterator[RecordingPeer]:
-    server = RecordingPeer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def local_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"allow_private_addresses": True})
 
 
 def _author_with_followers(engine: Engine, settings: Settings, peer: RecordingPeer) -> None:

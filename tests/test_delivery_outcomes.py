@@ -4,10 +4,7 @@ answering what we tell it, through the real worker code and database."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import Engine
@@ -18,6 +15,7 @@ from app.infra import jobs
 from app.models import Job, PeerDomain
 from federation import delivery
 from federation.delivery import Outcome, outcome
+from tests.peers import RecordingPeer
 from tests.server_process import HOST, free_port
 from tests.test_delivery_resilience import _queue_deliveries
 
@@ -67,50 +65,6 @@ def test_each_answer_has_one_outcome(
     assert outcome(status, network_error, headers, NOW) == expected
 
 
-class Peer(ThreadingHTTPServer):
-    """An inbox on 127.0.0.1 that answers every POST with ``status`` and ``headers``."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.status, self.headers, self.hits = 202, {}, 0
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # http.server's naming
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                peer.hits += 1
-                self.send_response(peer.status)
-                for name, value in peer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__((HOST, free_port()), Handler)
-
-    @property
-    def inbox(self) -> str:
-        return f"http://{HOST}:{self.server_address[1]}/inbox"
-
-
-@pytest.fixture
-def peer() -> Iterator[Peer]:
-    server = Peer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def local_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"allow_private_addresses": True})
-
-
 def _deliver_once(engine: Engine, settings: Settings, inbox: str) -> tuple[Job, PeerDomain]:
     """Queue one delivery to ``inbox``, run it once, and read back the job and the peer."""
     _queue_deliveries(engine, settings, inbox, 1)
@@ -124,10 +78,10 @@ def _deliver_once(engine: Engine, settings: Settings, inbox: str) -> tuple[Job, 
 
 @pytest.mark.parametrize("status", [400, 403, 404, 410, 422])
 def test_a_4xx_answer_is_permanent_and_leaves_the_breaker_closed(
-    engine: Engine, local_settings: Settings, peer: Peer, status: int
+    engine: Engine, local_settings: Settings, peer: RecordingPeer, status: int
 ) -> None:
     peer.status = status
-    job, domain = _deliver_once(engine, local_settings, peer.inbox)
+    job, domain = _deliver_once(engine, local_settings, peer.inbox())
     assert (job.state, job.attempts, job.last_error) == (
         "dead",
         1,
@@ -138,32 +92,32 @@ def test_a_4xx_answer_is_permanent_and_leaves_the_breaker_closed(
 
 @pytest.mark.parametrize("status", [408, 429])
 def test_408_and_429_are_retried_without_counting_against_the_peer(
-    engine: Engine, local_settings: Settings, peer: Peer, status: int
+    engine: Engine, local_settings: Settings, peer: RecordingPeer, status: int
 ) -> None:
     peer.status = status
-    job, domain = _deliver_once(engine, local_settings, peer.inbox)
+    job, domain = _deliver_once(engine, local_settings, peer.inbox())
     assert (job.state, job.attempts) == ("queued", 1)
     assert domain.consecutive_failures == 0
 
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_retry_after_sets_the_next_attempt(
-    engine: Engine, local_settings: Settings, peer: Peer, status: int
+    engine: Engine, local_settings: Settings, peer: RecordingPeer, status: int
 ) -> None:
     """The peer asks for an hour; ordinary backoff after one attempt is under a minute."""
     peer.status, peer.headers = status, {"Retry-After": "3600"}
     before = datetime.now(UTC)
-    job, _ = _deliver_once(engine, local_settings, peer.inbox)
+    job, _ = _deliver_once(engine, local_settings, peer.inbox())
     assert job.state == "queued"
     assert before + timedelta(minutes=59) <= job.run_at <= datetime.now(UTC) + timedelta(hours=1)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 def test_a_5xx_answer_counts_for_the_breaker(
-    engine: Engine, local_settings: Settings, peer: Peer, status: int
+    engine: Engine, local_settings: Settings, peer: RecordingPeer, status: int
 ) -> None:
     peer.status = status
-    job, domain = _deliver_once(engine, local_settings, peer.inbox)
+    job, domain = _deliver_once(engine, local_settings, peer.inbox())
     assert (job.state, domain.consecutive_failures) == ("queued", 1)
     assert domain.last_failure_at is not None
 
@@ -176,13 +130,13 @@ def test_a_network_error_counts_for_the_breaker(engine: Engine, local_settings: 
 
 
 def test_an_answer_that_is_not_a_failure_closes_an_open_breaker(
-    engine: Engine, local_settings: Settings, peer: Peer
+    engine: Engine, local_settings: Settings, peer: RecordingPeer
 ) -> None:
     """A peer that answers 404 is up: its breaker closes (the delivery itself is dead)."""
-    domain_name = peer.inbox.split("/")[2]
+    domain_name = peer.inbox().split("/")[2]
     with transaction(engine) as db:
         db.add(PeerDomain(domain=domain_name, consecutive_failures=3))
     peer.status = 404
-    job, domain = _deliver_once(engine, local_settings, peer.inbox)
+    job, domain = _deliver_once(engine, local_settings, peer.inbox())
     assert job.state == "dead"
     assert (domain.consecutive_failures, domain.open_until) == (0, None)

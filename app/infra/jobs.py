@@ -32,13 +32,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, SQLModel, col, select
 
 from app.config import Settings
-from app.db import begin_writing
+from app.db import begin_writing, rows_changed
 from app.infra.context import Ctx
 from app.models import Job, utcnow
 
@@ -224,7 +224,9 @@ def release_orphans(engine: Engine) -> int:
         dead = [
             job_id
             for job_id, who in held
-            if who.rsplit(":", 1)[-1].isdigit() and not _alive(int(who.rsplit(":", 1)[-1]))
+            if who is not None  # the query matched it with LIKE
+            and who.rsplit(":", 1)[-1].isdigit()
+            and not _alive(int(who.rsplit(":", 1)[-1]))
         ]
         if dead:
             now = utcnow()
@@ -259,18 +261,20 @@ def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[in
     buried = []
     for job in (job for job in abandoned if job.attempts >= job.max_attempts):
         error = f"{WORKER_DIED} (attempt {job.attempts} of {job.max_attempts})"
-        marked = db.execute(
-            update(Job)
-            .where(col(Job.id) == job.id, _holds(job.claim_token))
-            .values(
-                state="dead",
-                last_error=error,
-                locked_by=None,
-                locked_at=None,
-                claim_token=None,
-                finished_at=now,
+        marked = rows_changed(
+            db.execute(
+                update(Job)
+                .where(col(Job.id) == job.id, _holds(job.claim_token))
+                .values(
+                    state="dead",
+                    last_error=error,
+                    locked_by=None,
+                    locked_at=None,
+                    claim_token=None,
+                    finished_at=now,
+                )
             )
-        ).rowcount
+        )
         if marked:
             _run_dead_hook(db, job, error)
             buried.append(job.id)
@@ -402,18 +406,20 @@ def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> Non
             by_claim.setdefault(job.claim_token, []).append(job.id)
         now = utcnow()
         for token, ids in by_claim.items():
-            marked = db.execute(
-                update(Job)
-                .where(col(Job.id).in_(ids), _holds(token))
-                .values(
-                    state="done",
-                    finished_at=now,
-                    locked_by=None,
-                    locked_at=None,
-                    claim_token=None,
-                    last_error=None,
+            marked = rows_changed(
+                db.execute(
+                    update(Job)
+                    .where(col(Job.id).in_(ids), _holds(token))
+                    .values(
+                        state="done",
+                        finished_at=now,
+                        locked_by=None,
+                        locked_at=None,
+                        claim_token=None,
+                        last_error=None,
+                    )
                 )
-            ).rowcount
+            )
             if marked != len(ids):
                 log.warning("%d finished jobs had been taken over meanwhile", len(ids) - marked)
         db.commit()
@@ -430,7 +436,7 @@ def _finish(engine: Engine, job: Job, **values: object) -> bool:
     with Session(engine) as db:
         begin_writing(db)
         fenced = update(Job).where(col(Job.id) == job.id, _holds(job.claim_token))
-        if not db.execute(fenced.values(claim_token=None, **values)).rowcount:
+        if not rows_changed(db.execute(fenced.values(claim_token=None, **values))):
             db.rollback()
             log.warning("job %s was taken over meanwhile; its outcome is dropped", job.id)
             return False
@@ -447,15 +453,16 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
         if fn is None:
             raise PermanentError(f"no handler for job kind {job.kind!r}")
         payload = json.loads(job.payload)
-        if inspect.iscoroutinefunction(fn):
+        if inspect.iscoroutinefunction(fn):  # what tells the two kinds of handler apart
             job_ctx = JobContext(job, engine, settings, shared)
-            await fn(job_ctx, payload)
+            await cast(AsyncHandler, fn)(job_ctx, payload)
             rows = job_ctx.done_rows
         else:
+            sync_fn = cast(SyncHandler, fn)
 
             def run_sync() -> None:
                 with _ctx_transaction(engine, settings) as ctx:
-                    fn(ctx, payload)
+                    sync_fn(ctx, payload)
 
             await asyncio.to_thread(run_sync)
             rows = []
@@ -541,7 +548,7 @@ async def work(
                     running.add(task)
                     task.add_done_callback(running.discard)
             if not claimed:
-                waiters = [asyncio.create_task(stop.wait())]
+                waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
                 if running:
                     waiters.append(asyncio.create_task(_first(set(running))))
                 done, pending = await asyncio.wait(

@@ -19,7 +19,7 @@ from functools import lru_cache
 from sqlalchemy import delete
 from sqlmodel import col, func, select
 
-from app.db import lock_row
+from app.db import get_or_raise, lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import events
 from app.models import (
@@ -137,7 +137,7 @@ def find_by_uri(ctx: Ctx, uri: str) -> Artifact | None:
 
 
 def community_of(ctx: Ctx, artifact: Artifact) -> Community:
-    return ctx.db.get(Community, artifact.community_id)
+    return get_or_raise(ctx.db, Community, artifact.community_id)
 
 
 def tags_of(ctx: Ctx, artifact: Artifact) -> list[str]:
@@ -264,12 +264,12 @@ def revise(
     if base is None or base.artifact_id != artifact.id:
         raise Invalid("That base revision is not one of this artifact's.", code="unknown_base")
     title, body = _validate(title if title is not None else base.title, body)
-    current = ctx.db.get(ArtifactRevision, artifact.current_revision_id)
+    current = get_or_raise(ctx.db, ArtifactRevision, artifact.current_revision_id)
     outcome = "applied"
     if base.id != current.id:
         merged_body = merge3(base.body, body, current.body)
         merged_title = merge3(base.title, title, current.title)
-        if not (merged_body.clean and merged_title.clean):
+        if merged_body.text is None or merged_title.text is None:  # not clean: conflicts
             raise MergeConflict(
                 {
                     "base_revision": base.id,

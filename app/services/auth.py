@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 from sqlmodel import col, select
 
-from app.db import side_transaction
+from app.db import rows_changed, side_transaction
 from app.errors import Invalid, NotAuthenticated, NotFound
 from app.infra import ratelimit
 from app.models import Account, ApiToken, WebSession, utcnow
@@ -59,9 +59,8 @@ def end_other_sessions(ctx: Ctx, account: Account, keep_key: str | None) -> None
 
 
 def prune_sessions(ctx: Ctx) -> int:
-    return (
-        ctx.db.execute(delete(WebSession).where(col(WebSession.expires_at) <= utcnow())).rowcount
-        or 0
+    return rows_changed(
+        ctx.db.execute(delete(WebSession).where(col(WebSession.expires_at) <= utcnow()))
     )
 
 
@@ -126,7 +125,7 @@ def revoke_all_tokens(ctx: Ctx, account: Account, keep_raw: str | None = None) -
     q = delete(ApiToken).where(col(ApiToken.account_id) == account.id)
     if keep_raw:
         q = q.where(col(ApiToken.token_hash) != digest(keep_raw))
-    return ctx.db.execute(q).rowcount or 0
+    return rows_changed(ctx.db.execute(q))
 
 
 def revoke_token(ctx: Ctx, account: Account, token_id: int) -> None:

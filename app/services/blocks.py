@@ -38,7 +38,10 @@ def block(ctx: Ctx, member: Account, target: Account | Community) -> Block:
         with ctx.db.begin_nested():
             ctx.db.add(row)
     except IntegrityError:  # the same block, made a moment ago
-        return find(ctx, member, target.uri)
+        made = find(ctx, member, target.uri)
+        if made is None:  # not that: some other constraint failed
+            raise
+        return made
     events.emit(ctx, "block.created", block=row, member=member, target=target)
     return row
 
@@ -101,7 +104,7 @@ def hides_account(viewer_id: int | ColumnElement[int] | None) -> ColumnElement[b
     domains = select(col(PeerDomain.domain)).where(col(PeerDomain.blocked))
     blocked_domains = domains.cte("blocked_domains").prefix_with("MATERIALIZED")
     hidden = or_(
-        col(Account.is_active).is_(False), col(Account.domain).in_(select(blocked_domains))
+        col(Account.is_active).is_(False), col(Account.domain).in_(select(blocked_domains.c.domain))
     )
     if viewer_id is None:
         return hidden

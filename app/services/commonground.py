@@ -18,7 +18,8 @@ arrive, and the stored result is what pages and the API show.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 import numpy as np
 from sqlmodel import col, select
@@ -40,6 +41,45 @@ METHOD = (
     "between two groups' (agrees + 1) / (seen + 2)."
 )
 VALUE = {"agree": 1.0, "disagree": -1.0, "pass": 0.0}
+
+
+# The map as computed, stored (CommonGroundMap.data, as JSON) and shown.
+class GroupStances(TypedDict):
+    group: int
+    agrees: int
+    seen: int
+
+
+class StatementStats(TypedDict):
+    statement: int  # its id
+    text: str
+    seen: int
+    agrees: int
+    consensus: float  # group-informed: agreed across every opinion group
+    divisiveness: float  # the spread of the groups' agreement rates
+    groups: list[GroupStances]
+
+
+class OpinionGroup(TypedDict):
+    id: int
+    size: int
+    remote: int  # members from other instances
+
+
+class Point(TypedDict):
+    x: float
+    y: float
+    group: int
+
+
+class Map(TypedDict):
+    method: str
+    participants: int
+    statements: int
+    groups: list[OpinionGroup]
+    consensus: list[StatementStats]  # the ten most agreed-on
+    divisive: list[StatementStats]  # the ten most divisive
+    points: list[Point]
 
 
 def group_informed_consensus(per_group: list[tuple[int, int]]) -> float:
@@ -116,7 +156,7 @@ def opinion_groups(matrix: np.ndarray, *, seed: int = 0) -> tuple[np.ndarray, np
     return best, coords
 
 
-def compute(ctx: Ctx, artifact: Artifact) -> dict:
+def compute(ctx: Ctx, artifact: Artifact) -> Map:
     statements = {
         s.id: s
         for s in ctx.db.exec(select(Statement).where(col(Statement.artifact_id) == artifact.id))
@@ -128,6 +168,8 @@ def compute(ctx: Ctx, artifact: Artifact) -> dict:
     ).all()
     by_person: dict[int, dict[int, str]] = {}
     for account_id, statement_id, stance in rows:
+        if statement_id is None:  # left out by the query: a stance on the artifact itself
+            continue
         by_person.setdefault(account_id, {})[statement_id] = stance
     people = sorted(p for p, votes in by_person.items() if len(votes) >= MIN_STANCES)
     columns = sorted(statements)
@@ -143,9 +185,9 @@ def compute(ctx: Ctx, artifact: Artifact) -> dict:
     group_ids = sorted(set(labels.tolist()))
     who = select(col(Account.id), col(Account.domain)).where(col(Account.id).in_(people or [0]))
     origins = dict(ctx.db.exec(who).all())
-    stats = []
+    stats: list[StatementStats] = []
     for j, sid in enumerate(columns):
-        per_group = []
+        per_group: list[GroupStances] = []
         rates = []
         for g in group_ids:
             members = labels == g
@@ -204,7 +246,7 @@ def refresh(ctx: Ctx, artifact: Artifact) -> CommonGroundMap:
     return row
 
 
-def stored(ctx: Ctx, artifact: Artifact) -> tuple[dict, object]:
+def stored(ctx: Ctx, artifact: Artifact) -> tuple[Map, datetime | None]:
     """The last computed map and when it was computed; computed now if there is none."""
     row = ctx.db.get(CommonGroundMap, artifact.id)
     if row is None:

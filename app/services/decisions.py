@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
+from app.db import get_or_raise, lock_row
 from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.infra import jobs
 from app.models import Account, Artifact, Ballot, Decision, get_row, utcnow
@@ -107,7 +108,9 @@ def open_vote(
 
 def vote(ctx: Ctx, account: Account, decision_id: int, choice: str, reason: str = "") -> Ballot:
     """A ballot, until the closing time; its closer waits for it and then counts it."""
-    decision = governance.locked(ctx, get(ctx, decision_id), shared=True)
+    decision = lock_row(ctx.db, Decision, get(ctx, decision_id).id, shared=True)
+    if decision is None:  # deleted since get() read it
+        raise NotFound("No such decision.", code="decision_not_found")
     artifact = artifacts.get(ctx, decision.artifact_id)
     if not communities.is_active_member(ctx, account, artifacts.community_of(ctx, artifact)):
         raise Forbidden("Only members vote.", code="not_a_member")
@@ -158,9 +161,10 @@ def close(ctx: Ctx, decision: Decision, *, now: datetime | None = None) -> Decis
     now = now or utcnow()
     if decision.state != "open" or decision.closes_at > now:
         return decision
-    decision = governance.locked(ctx, decision)
-    if decision.state != "open":
-        return decision
+    held = lock_row(ctx.db, Decision, decision.id)
+    if held is None or held.state != "open":  # gone, or decided by another closer
+        return held or decision
+    decision = held
     counts = tally(ctx, decision)
     decision.state = result(decision.method, decision.quorum, counts)
     decision.tally = json.dumps(counts)
@@ -171,7 +175,7 @@ def close(ctx: Ctx, decision: Decision, *, now: datetime | None = None) -> Decis
         if artifact.stage == "proposed":  # not moved back to "open" meanwhile
             artifacts.transition(
                 ctx,
-                ctx.db.get(Account, decision.opened_by_id),
+                get_or_raise(ctx.db, Account, decision.opened_by_id),
                 artifact.id,
                 "adopted",
                 f"Decision #{decision.id} ({decision.method}): {counts}",

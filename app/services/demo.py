@@ -106,8 +106,8 @@ def load(ctx: Ctx) -> dict[str, int]:
             if membership.state == "pending":
                 communities.approve(ctx, founder, group, person.username)
     n_posts = 0
-    for author, group, title, text, replies in THREADS:
-        root = posts.create(ctx, people[author], text, community=group, title=title)
+    for author, community_name, thread_title, text, replies in THREADS:
+        root = posts.create(ctx, people[author], text, community=community_name, title=thread_title)
         n_posts += 1
         for replier, reply in replies:
             posts.create(ctx, people[replier], reply, in_reply_to=root.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
+from app.db import get_or_raise
 from app.errors import Forbidden, Invalid, NotFound
 from app.infra import events
 from app.models import Account, Block, Community, Follow, Membership
@@ -144,7 +145,7 @@ def accepted(ctx: Ctx, follow: Follow) -> Follow:
         follower = ctx.db.get(Account, follow.follower_id)
         if follow.target_community_id is not None and follower is not None and follower.is_local:
             # Following a remote community is how one joins it: members may post there.
-            community = ctx.db.get(Community, follow.target_community_id)
+            community = get_or_raise(ctx.db, Community, follow.target_community_id)
             if community.domain and communities.membership(ctx, follower, community) is None:
                 ctx.db.add(Membership(community_id=community.id, account_id=follower.id))
         events.emit(ctx, "follow.accepted", follow=follow)

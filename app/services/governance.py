@@ -13,11 +13,10 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
 
 from sqlmodel import col, func, select
 
-from app.db import lock_row
+from app.db import get_or_raise, lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import jobs
 from app.models import (
@@ -40,7 +39,6 @@ OPENERS = ("members", "moderators")
 MAX_WINDOW_HOURS = 24 * 30
 # A window asked for as "now + N hours" is a moment shorter when it is checked.
 WINDOW_SLACK = timedelta(minutes=1)
-Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -163,12 +161,6 @@ def check_floors(rules: VoteRules, window: timedelta, quorum: int) -> None:
         )
 
 
-def locked(ctx: Ctx, row: Row, *, shared: bool = False) -> Row:
-    """The row read again and held until the transaction ends (``app.db.lock_row``),
-    so a decision taken on it sees what other transactions committed."""
-    return lock_row(ctx.db, type(row), row.id, shared=shared)
-
-
 def shown_state(vote: AlgorithmProposal | Decision) -> str:
     """A vote's state as pages show it: past its closing time it is "closing…"
     until its closing job has decided it (reads never close anything)."""
@@ -244,12 +236,15 @@ def get_proposal(ctx: Ctx, community: Community, proposal_id: int) -> AlgorithmP
 
 def vote(ctx: Ctx, member: Account, proposal: AlgorithmProposal, choice: str) -> AlgorithmVote:
     """A ballot, until the closing time; its closer waits for it and then counts it."""
-    proposal = locked(ctx, proposal, shared=True)
+    held = lock_row(ctx.db, AlgorithmProposal, proposal.id, shared=True)
+    if held is None:
+        raise NotFound("No such proposal.", code="proposal_not_found")
+    proposal = held
     if proposal.state != "open" or proposal.closes_at <= utcnow():
         raise Conflict("Voting on this proposal has closed.", code="proposal_closed")
     if choice not in CHOICES:
         raise Invalid("Vote yes, no or abstain.", code="invalid_choice")
-    community = ctx.db.get(Community, proposal.community_id)
+    community = get_or_raise(ctx.db, Community, proposal.community_id)
     if not communities.is_active_member(ctx, member, community):
         raise Forbidden("Only members can vote.", code="not_a_member")
     ballot = ctx.db.exec(
@@ -281,9 +276,10 @@ def close_if_due(ctx: Ctx, proposal: AlgorithmProposal) -> AlgorithmProposal:
     however many closers race (its row is locked and its state read again)."""
     if proposal.state != "open" or proposal.closes_at > utcnow():
         return proposal
-    proposal = locked(ctx, proposal)
-    if proposal.state != "open":
-        return proposal
+    held = lock_row(ctx.db, AlgorithmProposal, proposal.id)
+    if held is None or held.state != "open":  # gone, or decided by another closer
+        return held or proposal
+    proposal = held
     counts = tally(ctx, proposal)
     voted = sum(counts.values())
     decided = counts["yes"] + counts["no"]
@@ -296,7 +292,7 @@ def close_if_due(ctx: Ctx, proposal: AlgorithmProposal) -> AlgorithmProposal:
     )
     ctx.db.add(proposal)
     if passed:
-        community = ctx.db.get(Community, proposal.community_id)
+        community = get_or_raise(ctx.db, Community, proposal.community_id)
         choice = choices.choice_of(ctx, community=community) or FeedAlgorithmChoice(
             community_id=community.id, version_id=proposal.version_id
         )

@@ -237,7 +237,7 @@ def _tombstone(ctx: Ctx, post: Post) -> Post:
     post.deleted_at = utcnow()
     ctx.db.add(post)
     for model in (PostRevision, PostTag, PostMention, Reaction):
-        ctx.db.execute(delete(model).where(model.post_id == post.id))
+        ctx.db.execute(delete(model).where(col(model.post_id) == post.id))
     events.emit(ctx, "post.deleted", post=post)
     return post
 
@@ -247,8 +247,9 @@ def find_by_uri(ctx: Ctx, uri: str) -> Post | None:
 
 
 def _web_url(value: object) -> str | None:
-    ok = isinstance(value, str) and len(value) <= MAX_URL and _URL.match(value)
-    return value if ok else None
+    if isinstance(value, str) and len(value) <= MAX_URL and _URL.match(value):
+        return value
+    return None
 
 
 def content_warning(summary: str | None, sensitive: bool) -> str | None:
@@ -268,7 +269,9 @@ def _attachments_json(items: list[dict] | tuple[dict, ...]) -> str | None:
             continue
         media_type = item.get("media_type")
         media_type = media_type.lower() if isinstance(media_type, str) else ""
-        name = item.get("name") if isinstance(item.get("name"), str) else ""
+        name = item.get("name")
+        if not isinstance(name, str):
+            name = ""
         kept.append(
             {
                 "url": url,
@@ -400,7 +403,9 @@ def store_remote(
         url=url,
         object_type=object_type if object_type in ("Note", "Page", "Article") else "Note",
         created_at=min(published, now) if published else now,
-        **extras,
+        content_warning=extras["content_warning"],
+        attachments=extras["attachments"],
+        poll=extras["poll"],
     )
     ctx.db.add(post)
     ctx.db.flush()

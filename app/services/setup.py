@@ -7,8 +7,7 @@ the token up, so the link works exactly once.
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-
+from app.db import lock_row
 from app.errors import Forbidden
 from app.models import Account, Community, InstanceSetting
 from app.security.tokens import digest, new_secret, same
@@ -37,11 +36,9 @@ def token_valid(ctx: Ctx, token: str) -> bool:
 
 
 def _matches(ctx: Ctx, row: InstanceSetting | None, token: str) -> bool:
-    return (
-        bool(row and row.value and token)
-        and same(row.value, digest(token))
-        and not accounts.admin_exists(ctx)
-    )
+    if row is None or not row.value or not token:
+        return False
+    return same(row.value, digest(token)) and not accounts.admin_exists(ctx)
 
 
 def complete(
@@ -74,13 +71,8 @@ def _use_up(ctx: Ctx, token: str) -> bool:
     """Check the token and delete it, holding its row meanwhile: of simultaneous
     uses of the link, one gets it; the others wait for its transaction, then find
     the token gone (PostgreSQL's ``FOR UPDATE``; SQLite's write lock serialises)."""
-    row = ctx.db.exec(
-        select(InstanceSetting)
-        .where(col(InstanceSetting.key) == SETUP_KEY)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if not _matches(ctx, row, token):
+    row = lock_row(ctx.db, InstanceSetting, SETUP_KEY)
+    if row is None or not _matches(ctx, row, token):
         return False
     ctx.db.delete(row)
     ctx.db.flush()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Select, bindparam, tuple_, union
+from sqlalchemy import BindParameter, ColumnElement, bindparam, inspect, tuple_, union
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.models import Account, Follow, Membership, Post, PostTag
 from app.services import Ctx, blocks
@@ -21,14 +23,6 @@ from app.services.ranking.types import CANDIDATE_COLUMNS, Candidate, Cursor, Ran
 # SQLite allows 500 terms in a compound SELECT; beyond this many sources we
 # fall back to IN-lists, which are still indexed but sort more rows.
 MAX_SOURCE_SUBQUERIES = 200
-
-
-def _before(cursor: Cursor | None):
-    if cursor is None:
-        return None
-    # a row-value comparison, so the cursor bounds each per-source index range scan
-    # (an OR of the two cases only filters, and deep pages scan past newer rows)
-    return tuple_(col(Post.created_at), col(Post.id)) < tuple_(cursor.created_at, cursor.id)
 
 
 @lru_cache(maxsize=256)
@@ -40,7 +34,7 @@ def _candidate_statement(
     after: bool,
     many: bool,
     viewer: bool = False,
-) -> Select | None:
+) -> SelectOfScalar[int] | None:
     """The candidate query for one *shape* of sources, with bound parameters for
     the ids, the cursor and the limit. Built once per shape: constructing a UNION of
     a dozen subqueries costs milliseconds of Python, more than running it."""
@@ -53,9 +47,12 @@ def _candidate_statement(
     if after:
         base.append(
             tuple_(col(Post.created_at), col(Post.id))
-            < tuple_(bindparam("before_t", type_=col(Post.created_at).type), bindparam("before_id"))
+            < tuple_(
+                bindparam("before_t", type_=inspect(Post).columns["created_at"].type),
+                bindparam("before_id"),
+            )
         )
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if many:
         if n_communities:
             conditions.append(col(Post.community_id).in_(bindparam("cids", expanding=True)))
@@ -72,7 +69,7 @@ def _candidate_statement(
         )
     if not conditions:
         return None
-    limit = bindparam("lim")
+    limit: BindParameter[int] = bindparam("lim")
     parts = [
         select(col(Post.id).label("id"), col(Post.created_at).label("created_at"))
         .join(Account, col(Account.id) == col(Post.author_id))
@@ -108,7 +105,8 @@ def candidate_window(
         return []
     rows = {
         row[0]: Candidate(*row)
-        for row in ctx.db.exec(select(*CANDIDATE_COLUMNS).where(col(Post.id).in_(ids)))
+        # SQLAlchemy's select: SQLModel's is typed for up to four columns
+        for row in ctx.db.execute(core_select(*CANDIDATE_COLUMNS).where(col(Post.id).in_(ids)))
     }
     return [rows[i] for i in ids if i in rows]
 

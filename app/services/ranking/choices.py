@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from algorithms import contract
 from algorithms.builtin import NAMES as BUILTINS
+from app.db import get_or_raise
 from app.errors import Forbidden, Invalid
 from app.models import (
     Account,
@@ -41,6 +42,8 @@ def choice_of(
         else col(FeedAlgorithmChoice.account_id)
     )
     owner = community if community is not None else account
+    if owner is None:
+        raise TypeError("choice_of needs a community or an account")
     return ctx.db.exec(select(FeedAlgorithmChoice).where(column == owner.id)).first()
 
 
@@ -48,7 +51,7 @@ def active_for_community(ctx: Ctx, community: Community) -> tuple[AlgorithmVersi
     choice = choice_of(ctx, community=community)
     if choice is None:
         return registry.builtin_version(ctx, registry.DEFAULT), {}
-    return ctx.db.get(AlgorithmVersion, choice.version_id), json.loads(choice.params)
+    return get_or_raise(ctx.db, AlgorithmVersion, choice.version_id), json.loads(choice.params)
 
 
 def checked_params(version: AlgorithmVersion, params: dict | None) -> dict:
@@ -125,7 +128,7 @@ def active_for_member(ctx: Ctx, account: Account) -> tuple[AlgorithmVersion, dic
     choice = choice_of(ctx, account=account)
     if choice is None:
         return registry.builtin_version(ctx, registry.DEFAULT), {}
-    return ctx.db.get(AlgorithmVersion, choice.version_id), json.loads(choice.params)
+    return get_or_raise(ctx.db, AlgorithmVersion, choice.version_id), json.loads(choice.params)
 
 
 def changelog(ctx: Ctx, community: Community) -> list[AlgorithmChange]:
@@ -148,7 +151,7 @@ def submitted_choice(
     if community is None:
         return None
     version, params = active_for_community(ctx, community)
-    module = ctx.db.get(AlgorithmModule, version.module_id)
+    module = get_or_raise(ctx.db, AlgorithmModule, version.module_id)
     if module.builtin_key:
         return None
     return community, version, module, params

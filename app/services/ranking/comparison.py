@@ -10,7 +10,7 @@ from itertools import combinations
 
 from sqlmodel import col, select
 
-from app.db import unlocked
+from app.db import get_or_raise, unlocked
 from app.models import AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
 from app.services import Ctx
 from app.services.ranking import choices, registry
@@ -36,7 +36,7 @@ def kendall_tau(a: list[str], b: list[str]) -> float | None:
 
 
 def ranked_ids(ctx: Ctx, version: AlgorithmVersion, params: dict, posts: list[Post]) -> list[str]:
-    module = ctx.db.get(AlgorithmModule, version.module_id)
+    module = get_or_raise(ctx.db, AlgorithmModule, version.module_id)
     ranking = ModuleRanking(version, module, params)
     context = FeedContext(ctx=ctx, viewer=None, now=utcnow(), limit=20)
     return [r.post.uri for r in ranking.rank(posts, context)]
@@ -124,7 +124,3 @@ def forks_of(ctx: Ctx, module: AlgorithmModule) -> list[tuple[AlgorithmModule, A
         .where(col(AlgorithmVersion.parent_id).in_(mine), col(AlgorithmModule.id) != module.id)
     ).all()
     return list(rows)
-
-
-def report_json(report: str) -> dict:
-    return json.loads(report) if report else {}

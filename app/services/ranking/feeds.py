@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import jobs
-from app.models import Account, AlgorithmModule, AlgorithmVersion, Community, utcnow
+from app.models import Account, AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
 from app.services import Ctx, artifacts
 from app.services.ranking import choices, registry, snapshots
 from app.services.ranking.candidates import (
@@ -37,6 +38,7 @@ from app.services.ranking.types import (
     MAX_LIMIT,
     WINDOW,
     ArtifactFeed,
+    Candidate,
     Cursor,
     FeedContext,
     FeedItem,
@@ -52,7 +54,7 @@ def strategy(
 ) -> Ranking:
     """Chronological stays a fast keyset feed; built-ins rank a window inline; a
     community's submitted module is served from its background snapshot."""
-    module = ctx.db.get(AlgorithmModule, version.module_id)
+    module = get_or_raise(ctx.db, AlgorithmModule, version.module_id)
     if module.builtin_key == registry.DEFAULT and not params:
         return Chronological(version.version, version.sha256)
     if community is not None and module.builtin_key is None:
@@ -83,11 +85,11 @@ def build_feed(
         oldest = window[limit - 1] if len(window) > limit else None
         next_cursor = Cursor(oldest.created_at, oldest.id).encode() if oldest else None
     else:
-        window = candidate_window(ctx, sources, after, WINDOW)
+        pool = candidate_window(ctx, sources, after, WINDOW)
         # the window is fixed by its newest post, so later pages rank the same window
-        anchor = after or (Cursor(window[0].created_at, window[0].id + 1) if window else None)
+        anchor = after or (Cursor(pool[0].created_at, pool[0].id + 1) if pool else None)
         offset = after.offset if after else 0
-        ranked_all = ranking.rank(window, context)
+        ranked_all = ranking.rank(pool, context)
         ranked = full_posts(ctx, ranked_all[offset : offset + limit])
         more = offset + limit < len(ranked_all)
         next_cursor = (
@@ -95,12 +97,20 @@ def build_feed(
             if more and anchor
             else None
         )
-    views = {v.id: v for v in present(ctx, [r.post for r in ranked], viewer)}
+    views = {v.id: v for v in present(ctx, [_full(r.post) for r in ranked], viewer)}
     version, sha = getattr(ranking, "version", None), getattr(ranking, "sha256", None)
     items = [
         FeedItem(views[r.post.id], r.score, r.factors, ranking.name, version, sha) for r in ranked
     ]
     return FeedPage(items, next_cursor, ranking.name, version, sha, ranking.notice)
+
+
+def _full(post: Post | Candidate) -> Post:
+    """A post on a page: the keyset path ranks full posts, the window path swaps
+    its candidates for them (``full_posts``) before the page is made."""
+    if not isinstance(post, Post):
+        raise TypeError(f"post {post.id} reached a page as a bare candidate")
+    return post
 
 
 def home(
@@ -156,7 +166,7 @@ def community_artifacts(
     never waits on untrusted code. Newest first, with a notice, when neither can."""
     rows = artifacts.in_community(ctx, community, limit=WINDOW)
     version, params = choices.active_for_community(ctx, community)
-    module_row = ctx.db.get(AlgorithmModule, version.module_id)
+    module_row = get_or_raise(ctx.db, AlgorithmModule, version.module_id)
     if module_row.builtin_key:
         ranked, notice = rank_artifacts(ctx, viewer, rows, version, module_row, params, limit)
     else:

@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 
 import orjson
@@ -59,7 +60,7 @@ class Chronological:
     def __init__(self, version: int | None = None, sha256: str | None = None) -> None:
         self.version, self.sha256 = version, sha256
 
-    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
+    def rank(self, posts: Sequence[Post | Candidate], context: FeedContext) -> list[Ranked]:
         ordered = sorted(posts, key=lambda p: (p.created_at, p.id), reverse=True)
         return [
             Ranked(p, unix(p.created_at), {"posted at (unix time)": unix(p.created_at)})
@@ -185,7 +186,7 @@ class RankingCache:
 CACHE = RankingCache()
 
 
-def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
+def items_for(ctx: Ctx, posts: Sequence[Post | Candidate]) -> list[dict]:
     """Contract-v1 items for posts (or light candidates), in a fixed number of queries."""
     ids = [p.id for p in posts]
     html = (
@@ -205,7 +206,7 @@ def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
         else {}
     )
     community_ids = {p.community_id for p in posts if p.community_id}
-    groups = (
+    groups: dict[int | None, str] = (  # a post in no community finds None
         dict(
             ctx.db.exec(
                 select(col(Community.id), col(Community.uri)).where(
@@ -260,7 +261,7 @@ def items_for(ctx: Ctx, posts: list[Post] | list[Candidate]) -> list[dict]:
     return out
 
 
-def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candidate]) -> list:
+def fingerprint(ctx: Ctx, viewer: Account | None, posts: Sequence[Post | Candidate]) -> list:
     """Cheap to compute, and changes whenever an input to the module changes: every
     counter of the candidates, and count/max id of their reactions and of the
     viewer's follows and memberships (a change replaces rows, so ids move)."""
@@ -300,7 +301,7 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candi
 
 
 def context_for(
-    ctx: Ctx, viewer: Account | None, posts: list[Post], now: float, limit: int
+    ctx: Ctx, viewer: Account | None, posts: Sequence[Post | Candidate], now: float, limit: int
 ) -> dict:
     ratings = []
     if posts:
@@ -351,7 +352,7 @@ class ModuleRanking:
         self.sha256 = version.sha256
         self.notice: str | None = None
 
-    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
+    def rank(self, posts: Sequence[Post | Candidate], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
         by_uri = {p.uri: p for p in posts}
         key = CACHE.key(self.sha256, self.params, fingerprint(ctx, context.viewer, posts))

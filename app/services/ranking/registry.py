@@ -10,6 +10,7 @@ import hashlib
 import json
 import statistics
 import time
+from typing import TypedDict
 
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -206,10 +207,26 @@ FIXTURE_CONTEXT = {
 }
 
 
-def dry_run(source: str, params: dict, pool: Pool, runs: int = 15) -> dict:
+class Latency(TypedDict):
+    p50: float  # milliseconds
+    p99: float
+
+
+class DryRun(TypedDict):
+    """A submission's run on the fixture items, kept in its version's report."""
+
+    fixture_items: int
+    errors: list[str]  # the first failure, if any (the runs stop there)
+    latency_ms: Latency | None  # None when no run finished
+    top: list[str]  # the ids of the first 20 items, as ranked
+
+
+def dry_run(source: str, params: dict, pool: Pool, runs: int = 15) -> DryRun:
     """Run a candidate version on the fixture set: errors, latency, top items."""
     module = Module.from_source(source)
-    timings, errors, top = [], [], []
+    timings: list[float] = []
+    errors: list[str] = []
+    top: list[str] = []
     for _ in range(runs):
         started = time.perf_counter()
         try:
@@ -269,12 +286,13 @@ def submit(
             code="sandbox_unavailable",
         ) from exc
     with unlocked(ctx.db):  # the sandboxed dry run is slow: hold no lock meanwhile
-        report = {"lint": [], "dry_run": dry_run(source, params, pool)}
-    if report["dry_run"]["errors"]:
+        tried = dry_run(source, params, pool)
+    if tried["errors"]:
         raise Invalid(
-            f"The module failed on the test items: {report['dry_run']['errors'][0]}",
+            f"The module failed on the test items: {tried['errors'][0]}",
             code="dry_run_failed",
         )
+    report = {"lint": [], "dry_run": tried}
     parent_module = ctx.db.get(AlgorithmModule, parent.module_id) if parent else None
     if parent_module is not None and parent_module.author_id == author.id:
         module = parent_module  # a new version of my own module
@@ -295,8 +313,7 @@ class LintFailed(Invalid):
     code = "lint_failed"
 
     def __init__(self, findings: list[dict]) -> None:
-        super().__init__(findings)  # type: ignore[arg-type] - detail is the list of findings
-        self.detail = findings
+        super().__init__(findings)  # detail is the list of findings
 
 
 def error_stats(ctx: Ctx, version: AlgorithmVersion) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlmodel import col, select
@@ -107,7 +108,7 @@ class SnapshotRanking:
         self.name, self.version, self.sha256 = module.name, version.version, version.sha256
         self.notice: str | None = None
 
-    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
+    def rank(self, posts: Sequence[Post | Candidate], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
         snapshot = latest(ctx, self.community, self.version_row, self.params)
         if snapshot is None:
@@ -122,9 +123,8 @@ class SnapshotRanking:
         if fresh:
             schedule(ctx, self.community.id)
         on_top = [
-            Ranked(p, float("inf"), {"newer than the last ranking": 1.0})
-            for p in Chronological().rank(fresh, context)
-            for p in [p.post]
+            Ranked(r.post, float("inf"), {"newer than the last ranking": 1.0})
+            for r in Chronological().rank(fresh, context)
         ]
         ranked = [Ranked(p, *order[p.id]) for p in posts if p.id in order]
         ranked.sort(key=lambda r: (-r.score, -r.post.created_at.timestamp()))

@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from sqlmodel import col
 
@@ -64,7 +65,7 @@ class Cursor:
         return cls(created_at, row_id, offset)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -128,11 +129,15 @@ class Ranking(Protocol):
     order, so pages are cut by cursor alone; others rank a window of up to
     ``WINDOW`` candidates and page through that ranking."""
 
-    name: str
-    keyset: bool
-    notice: str | None
+    # read-only here: a strategy may set them as class attributes or per instance
+    @property
+    def name(self) -> str: ...
+    @property
+    def keyset(self) -> bool: ...
+    @property
+    def notice(self) -> str | None: ...
 
-    def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]: ...
+    def rank(self, posts: Sequence[Post | Candidate], context: FeedContext) -> list[Ranked]: ...
 
 
 def unix(dt: datetime) -> float:
