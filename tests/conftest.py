@@ -37,6 +37,37 @@ PASSWORD = "correct horse battery"
 plugins.load()  # every test runs with the same listeners as a server (e.g. federation)
 
 
+# The files that take longest (pytest --durations on this machine, 2026-12-02),
+# longest first. `make test` hands whole files to several processes
+# (--dist loadfile) in collection order, so a long file collected late became the
+# suite's tail, with the other processes idle: these start first. Order only.
+LONGEST_FIRST = [
+    "test_delivery_resilience.py",
+    "test_federation_e2e.py",
+    "test_fuzz.py",
+    "test_browser_every_page.py",
+    "test_bad_input.py",
+    "test_sandbox_pool.py",
+    "test_browser_pages.py",
+    "test_inbox_hostile.py",
+    "test_federation_demo.py",
+    "test_ratelimits.py",
+    "test_artifact_federation.py",
+    "test_concurrent_serve.py",
+    "test_sandbox_isolation.py",
+    "test_browser.py",
+    "test_packaging.py",
+    "test_serve_process.py",
+    "test_make_demo.py",
+    "test_delivery_outcomes.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
+
+
 def _postgres_url_or_skip() -> str:
     url = os.environ.get("TEST_DATABASE_URL", "")
     reason = ""
