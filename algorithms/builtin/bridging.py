@@ -27,7 +27,8 @@ PARAMETERS = {
 
 
 def fit(ratings, iterations, reg_i, reg_f):
-    users, items = {}, {}
+    users: dict[str, list[tuple[str, float]]] = {}  # rater URI -> [(item id, rating)]
+    items: dict[str, list[tuple[str, float]]] = {}  # item id -> [(rater URI, rating)]
     for rater, item, value in ratings:
         users.setdefault(rater, []).append((item, value))
         items.setdefault(item, []).append((rater, value))

@@ -1,7 +1,7 @@
 """Newest first. No signals, no guessing: what you follow, in the order it was written."""
 
 NAME = "Chronological"
-PARAMETERS = {}
+PARAMETERS: dict[str, dict] = {}  # nothing to tune
 
 
 def rank(items, context, params):
