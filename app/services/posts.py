@@ -91,9 +91,14 @@ def _render(ctx: Ctx, text: str) -> tuple[Rendered, dict[tuple[str, str | None],
     return render_markdown(text, base_url=ctx.base_url, resolve_mention=resolve), known
 
 
-def _store_links(ctx: Ctx, post: Post, rendered: Rendered, known: dict) -> None:
-    ctx.db.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
-    ctx.db.execute(delete(PostMention).where(col(PostMention.post_id) == post.id))
+def _store_links(
+    ctx: Ctx, post: Post, rendered: Rendered, known: dict, *, replacing: bool = True
+) -> None:
+    """The post's tags and mentions, as its text has them (``replacing`` those an
+    earlier version had; a new post has none to delete)."""
+    if replacing:
+        ctx.db.execute(delete(PostTag).where(col(PostTag.post_id) == post.id))
+        ctx.db.execute(delete(PostMention).where(col(PostMention.post_id) == post.id))
     for tag in rendered.tags:
         ctx.db.add(PostTag(post_id=post.id, tag=tag[:100]))
     for account_id in {known[m].id for m in rendered.mentions if m in known}:
@@ -155,7 +160,7 @@ def create(
     ctx.db.add(post)
     ctx.db.flush()
     post.uri = post_url(ctx, post)
-    _store_links(ctx, post, rendered, known)
+    _store_links(ctx, post, rendered, known, replacing=False)
     if parent is not None:
         ctx.db.execute(
             update(Post)
