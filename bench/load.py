@@ -5,7 +5,9 @@ Starts ``commonground serve`` (SQLite with one web worker; PostgreSQL with two),
 seeds members and threads through the API, then runs the traffic of
 ``tests/load_traffic.py`` (70 % feed, thread and tag reads, 30 % posts and
 reactions) at several client counts, side by side in one run, and prints
-throughput, latency percentiles and server errors per level, with the ratios the
+throughput (answers per second while all clients were sending; the requests
+still queued when they stop are answered and timed, but not counted in the
+rate), latency percentiles and server errors per level, with the ratios the
 goals name:
 
 - SQLite, 1 web worker: 0 × 5xx at 20, 100 and 200 clients, and throughput at 200
@@ -36,7 +38,7 @@ def _row(clients: int, r: load_traffic.Results) -> dict:
     return {
         "clients": clients,
         "requests": r.requests,
-        "rps": r.requests / r.seconds,
+        "rps": r.throughput,
         "5xx": r.server_errors,
         "other": sum(n for s, n in r.statuses.items() if s not in (200, 201) and s < 500),
         "read_p50": pct(reads, 50) * 1000,

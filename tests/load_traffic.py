@@ -67,11 +67,19 @@ class Results:
     failures: list[str] = field(default_factory=list)  # transport errors and 5xx, described
     acknowledged_posts: list[int] = field(default_factory=list)
     acknowledged_reactions: list[tuple[str, int, str]] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # until the last answer, in-flight requests included
+    window: float = 0.0  # how long clients kept sending
+    answered_in_window: int = 0  # answers that came before the clients stopped sending
 
     def record(self, action: str, seconds: float, status: int) -> None:
         self.latencies.setdefault(action, []).append(seconds)
         self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    @property
+    def throughput(self) -> float:
+        """Answers per second while every client was sending: the steady rate, not
+        diluted by the requests still queued when the clients stop."""
+        return self.answered_in_window / self.window if self.window else 0.0
 
     @property
     def requests(self) -> int:
@@ -191,8 +199,11 @@ async def run(
         ) as http:
             while time.perf_counter() < deadline:
                 await _one(http, s, results, rng, counter)
+                if time.perf_counter() < deadline:
+                    results.answered_in_window += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
     results.seconds = time.perf_counter() - started
+    results.window = seconds
     return results
