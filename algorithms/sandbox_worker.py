@@ -2,7 +2,9 @@
 
 It never runs the author's code itself. It imports every allowed library,
 compiles the module, drops to an unprivileged uid, applies its limits and a
-seccomp allow-list, then, for each request, forks a child that runs the
+seccomp allow-list (compiled to BPF by the server, so that libseccomp's
+bindings, which pull in ctypes.util, subprocess and threading, are not part of
+every fork), then, for each request, forks a child that runs the
 module's top level and exactly one ``rank`` call, writes its answer into a
 pipe only it and the zygote hold, and exits. Nothing the module does (globals,
 default arguments, caches, signal handlers, buffered output) outlives its one
@@ -25,7 +27,6 @@ import _strptime  # noqa: F401 - datetime.strptime imports it on first use
 import bisect
 import collections
 import ctypes
-import ctypes.util
 import dataclasses
 import datetime
 import decimal
@@ -117,6 +118,7 @@ CHILD_KILLED = ["clone", "clone3", "fork", "vfork", "seccomp", "prctl", "setrlim
 NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 NOBODY = 65534
 PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 REQUEST = struct.Struct(">4sQBI")  # magic, sequence, operation, length
@@ -244,45 +246,13 @@ def drop_root():
         raise SystemExit("could not drop root")
 
 
-def seccomp_filters(enabled):
-    """The zygote's allow-list, and the child's extra filter (built here, loaded
-    after each fork)."""
-    if not enabled:
-        return None, None
-    # pyseccomp looks libraries up with ldconfig/gcc, which the sandbox lacks;
-    # these sonames are stable on glibc systems.
-    known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
-    ctypes.util.find_library = known.get
-    import pyseccomp as seccomp
-
-    zygote = seccomp.SyscallFilter(defaction=seccomp.ERRNO(1))  # EPERM
-    for name in ALLOWED_SYSCALLS:
-        add(seccomp, zygote, seccomp.ALLOW, name)
-    for name in KILLED_SYSCALLS:
-        add(seccomp, zygote, seccomp.KILL_PROCESS, name)
-    # fork, but never into new namespaces; clone3 hides its flags, so glibc is
-    # told it does not exist and falls back to clone.
-    add(
-        seccomp,
-        zygote,
-        seccomp.ALLOW,
-        "clone",
-        seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0),
-    )
-    add(seccomp, zygote, seccomp.ERRNO(38), "clone3")  # ENOSYS
-    child = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-    for name in CHILD_KILLED:
-        add(seccomp, child, seccomp.KILL_PROCESS, name)
-    return zygote, compiled(child)
-
-
 class SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
 class Compiled:
-    """A filter compiled once in the zygote, so that a child installs it with a
-    single prctl instead of libseccomp compiling it again for every call."""
+    """A BPF program compiled once (by the server), installed with one prctl: by
+    the zygote for itself, and by each child for its stricter filter."""
 
     def __init__(self, program):
         self.buffer = ctypes.create_string_buffer(program, len(program))
@@ -290,31 +260,18 @@ class Compiled:
         self.prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def load(self):
+        self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # required to filter without privileges
         if self.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
             os._exit(71)  # never run the module without its filter
 
 
-def compiled(rules):
-    inp, out = os.pipe()
-
-    class Sink:
-        def fileno(self):
-            return out
-
-    rules.export_bpf(Sink())
-    os.close(out)
-    program = b""
-    while chunk := os.read(inp, 65536):
-        program += chunk
-    os.close(inp)
-    return Compiled(program)
-
-
-def add(seccomp, rules, action, name, *args):
-    try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
-        rules.add_rule(action, name, *args)
-    except (RuntimeError, ValueError, OSError):
-        pass  # not a syscall on this architecture
+def seccomp_filters(limits):
+    """The zygote's allow-list and the child's extra filter, as sent by the server
+    (hex-encoded BPF), or (None, None) when seccomp is off."""
+    programs = limits.get("seccomp")
+    if not programs:
+        return None, None
+    return Compiled(bytes.fromhex(programs[0])), Compiled(bytes.fromhex(programs[1]))
 
 
 def confine(limits):
@@ -367,6 +324,9 @@ def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
     os.closerange(high + 1, 64)
     cpu = int(limits["call_seconds"]) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # The process lives for one call: a collection would only walk (and so copy)
+    # pages of the zygote's heap; RLIMIT_AS still bounds what cycles can hold.
+    gc.disable()
     if child_filter is not None:
         child_filter.load()
     body = Buffer()
@@ -377,7 +337,14 @@ def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
         os._exit(0)  # the zygote is gone, or retired this spare
     os.close(inp)
     request = decode(body.view())
-    items = request["items"] if "items" in request else windows.get(request.get("window"))
+    context = request["context"]
+    if "items" in request:
+        items = request["items"]
+    elif (window := windows.get(request.get("window"))) is not None:
+        items, shared = window  # the zygote's objects, copy-on-write
+        context = dict(shared, **context)
+    else:
+        items = None
     kind, payload = OK, b""
     if items is None:
         kind = NEED_ITEMS
@@ -389,7 +356,7 @@ def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
             rank = namespace["rank"]
             result = [
                 list(entry) if isinstance(entry, tuple) else entry
-                for entry in rank(items, request["context"], request["params"])
+                for entry in rank(items, context, request["params"])
             ]
             try:
                 payload = wire.dumps(result) if wire else json.dumps(result).encode()
@@ -496,7 +463,7 @@ def main():
         answer(seq, ERROR, json.dumps(error_of(exc)).encode())
         return
     del init
-    zygote_filter, child_filter = seccomp_filters(limits.get("seccomp", True))
+    zygote_filter, child_filter = seccomp_filters(limits)
     drop_root()
     confine(limits)
     if zygote_filter is not None:
@@ -511,7 +478,7 @@ def main():
         if operation == WINDOW:
             window = decode(requests.view())
             requests.scrub()
-            windows[window["key"]] = window["items"]
+            windows[window["key"]] = (window["items"], window.get("context") or {})
             while len(windows) > limits.get("windows", 4):
                 windows.popitem(last=False)
             answer(seq, OK, b"{}")
