@@ -494,8 +494,9 @@ def main():
         answer(seq, kind, payload)
         del payload
         answers.scrub()
-        reap(spare.pid)
+        done = spare.pid
         spare = Spare(code, windows, devnull, child_filter, limits)  # off the next call's path
+        reap(done)  # killed above: collected while the new spare starts
 
 
 PIPE_BYTES = 1 << 20  # a request or answer crosses a pipe in one write, not 16 turns
