@@ -130,9 +130,12 @@ def run_module(
     items: list[dict],
     context: dict,
     params: dict,
+    window: str | None = None,
 ) -> Result:
     """Run one module version on contract-v1 items, the one way every feed does:
     a built-in in-process, a submitted module in this process's sandbox pool.
+    ``window`` (see :func:`window_key`) lets the sandbox reuse the candidates and
+    their ratings, already decoded, for every viewer of the same window.
     Raises one of ``RUN_ERRORS`` when it cannot rank them."""
     module = (
         Module.builtin_module(module_row.builtin_key)
@@ -140,7 +143,9 @@ def run_module(
         else Module(module_row.name, version.source, version.sha256)
     )
     pool = None if module_row.builtin_key else sandbox_pool()
-    return run(module, items, context, params, pool, defaults=json.loads(version.parameters))
+    return run(
+        module, items, context, params, pool, defaults=json.loads(version.parameters), window=window
+    )
 
 
 CACHE_SECONDS = 60.0
@@ -299,6 +304,16 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candi
     return [candidates, reactions_seen, viewer_seen]
 
 
+def window_key(fingerprinted: list) -> str:
+    """The name of a window for the sandbox: a digest of the part of a
+    :func:`fingerprint` that is the same for every viewer (the candidates and
+    their counters, the reactions on them), which fixes the items and the ratings
+    a module is given. Two viewers share a window only when both are equal."""
+    candidates, reactions_seen, _viewer = fingerprinted
+    raw = orjson.dumps([candidates, reactions_seen], default=str)
+    return "posts:" + hashlib.sha256(raw).hexdigest()
+
+
 def context_for(
     ctx: Ctx, viewer: Account | None, posts: list[Post], now: float, limit: int
 ) -> dict:
@@ -354,7 +369,8 @@ class ModuleRanking:
     def rank(self, posts: list[Post] | list[Candidate], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
         by_uri = {p.uri: p for p in posts}
-        key = CACHE.key(self.sha256, self.params, fingerprint(ctx, context.viewer, posts))
+        fingerprinted = fingerprint(ctx, context.viewer, posts)
+        key = CACHE.key(self.sha256, self.params, fingerprinted)
         if (cached := CACHE.get(key)) is not None:
             return [Ranked(by_uri[uri], score, why) for uri, score, why in cached if uri in by_uri]
         items = items_for(ctx, posts)
@@ -362,7 +378,14 @@ class ModuleRanking:
             ctx, context.viewer, posts, context.now.timestamp(), context.limit
         )
         try:
-            result = run_module(self.version_row, self.module, items, module_context, self.params)
+            result = run_module(
+                self.version_row,
+                self.module,
+                items,
+                module_context,
+                self.params,
+                window=window_key(fingerprinted),
+            )
         except RUN_ERRORS as exc:
             kind = getattr(exc, "kind", "contract")
             record_failure(ctx, self.version_row, kind, str(exc))
