@@ -473,7 +473,9 @@ def main():
     # handed to each child copy-on-write. Viewer data is never decoded here.
     windows = collections.OrderedDict()
     spare = Spare(code, windows, devnull, child_filter, limits)
+    ended = Reaper()
     while True:
+        ended.until_request()
         seq, operation = read_request(0, requests)
         if operation == WINDOW:
             window = decode(requests.view())
@@ -494,9 +496,44 @@ def main():
         answer(seq, kind, payload)
         del payload
         answers.scrub()
-        done = spare.pid
+        ended.add(spare.pid)  # killed in collect(); its teardown must not hold up the next call
         spare = Spare(code, windows, devnull, child_filter, limits)  # off the next call's path
-        reap(done)  # killed above: collected while the new spare starts
+
+
+class Reaper:
+    """Children killed once their answer was in, collected as they end rather than
+    waited for: a killed child's teardown (its copy-on-write pages) takes a
+    while, and the next request need not wait for it. None outlives the zygote
+    (its pid namespace ends with it), and at most ``MAX_PENDING`` are pending."""
+
+    MAX_PENDING = 4
+
+    def __init__(self):
+        self.pending = {}  # pidfd -> pid
+
+    def add(self, pid):
+        try:
+            watch = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # pragma: no cover - Linux < 5.3
+            reap(pid)
+            return
+        self.pending[watch] = pid
+        while len(self.pending) > self.MAX_PENDING:
+            self.collect(next(iter(self.pending)))
+
+    def collect(self, watch):
+        reap(self.pending.pop(watch))
+        os.close(watch)
+
+    def until_request(self):
+        """Collect children as they end, until a request is waiting on fd 0."""
+        while self.pending:
+            ready, _, _ = select.select([0, *self.pending], [], [])
+            for watch in ready:
+                if watch != 0:
+                    self.collect(watch)
+            if 0 in ready:
+                return
 
 
 PIPE_BYTES = 1 << 20  # a request or answer crosses a pipe in one write, not 16 turns
