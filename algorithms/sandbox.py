@@ -89,17 +89,66 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
+CGROUP_CONTROLLERS = ("memory", "pids", "cpu")  # what a sandbox cgroup would limit
+
+
+def cgroup_v2(mountinfo: str = "/proc/self/mountinfo", own: str = "/proc/self/cgroup") -> str:
+    """Whether this server was handed a cgroup v2 that could hold the sandbox's
+    memory (shared memory included), pids and CPU, delegated as systemd does for a
+    service (``Delegate=yes``: the controllers enabled and the cgroup writable by
+    us), and if not, why not; in words for the admin page and docs/algorithms.md.
+    The sandbox does not use a cgroup yet, whatever this finds."""
+    mounts, v1 = [], set()
+    with contextlib.suppress(OSError):
+        for line in Path(mountinfo).read_text().splitlines():
+            fields, _, fs = line.partition(" - ")
+            kind, *rest = fs.split()
+            if kind == "cgroup2" and len(fields.split()) > 4:
+                mounts.append(fields.split()[4])
+            elif kind == "cgroup" and rest:
+                v1.update(rest[-1].split(","))
+    if not mounts:
+        return "no cgroup v2 is mounted"
+    mount = mounts[0]
+    path = "/"
+    with contextlib.suppress(OSError):
+        for line in Path(own).read_text().splitlines():
+            if line.startswith("0::"):
+                path = line[3:] or "/"
+    group = Path(mount) / path.lstrip("/")
+    try:
+        controllers = set((group / "cgroup.controllers").read_text().split())
+    except OSError:
+        return f"cgroup v2 at {mount}, but this server's cgroup {path} is not visible"
+    missing = [c for c in CGROUP_CONTROLLERS if c not in controllers]
+    if missing:
+        offered = ", ".join(sorted(controllers)) or "none"
+        held = [c for c in missing if c in v1]
+        why = f"; {', '.join(held)} held by cgroup v1 hierarchies (a hybrid layout)" if held else ""
+        return (
+            f"cgroup v2 at {mount} offers no {', '.join(missing)} controller (only: {offered}){why}"
+        )
+    writable = all(
+        os.access(group / name, os.W_OK) for name in ("cgroup.procs", "cgroup.subtree_control")
+    )
+    if not writable:
+        return f"cgroup v2 {group} has the controllers but is not delegated to this server"
+    return f"cgroup v2 {group} is delegated with memory, pids and cpu (not used yet)"
+
+
 def isolation() -> dict[str, str]:
     """How a call is confined on this server, in words for the admin page.
 
     Memory is bounded by RLIMIT_AS per call; what RLIMIT_AS does not count is
-    refused by the seccomp allow-list. A delegated cgroup v2 is not used yet, so
-    this is the mode everywhere (docs/algorithms.md)."""
+    refused by the seccomp allow-list. A delegated cgroup v2 is not used, so this
+    is the mode everywhere; ``cgroup`` says what this host offers
+    (docs/algorithms.md)."""
     root = os.geteuid() == 0
     return {
         "sandbox": "bubblewrap" if bubblewrap() else "unavailable: install bubblewrap",
         "memory": "rlimits + seccomp: RLIMIT_AS per call; SysV shared memory, memfd and "
         "file-backed shm are refused (no cgroup v2 in use)",
+        "cgroup": cgroup_v2(),
         "uid": "nobody (65534), as the server runs as root"
         if root
         else "the server's own uid, in a user namespace",

@@ -304,13 +304,16 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: list[Post] | list[Candi
     return [candidates, reactions_seen, viewer_seen]
 
 
-def window_key(fingerprinted: list) -> str:
+def window_key(fingerprinted: list, posts: list[Post] | list[Candidate]) -> str:
     """The name of a window for the sandbox: a digest of the part of a
     :func:`fingerprint` that is the same for every viewer (the candidates and
     their counters, the reactions on them), which fixes the items and the ratings
-    a module is given. Two viewers share a window only when both are equal."""
+    a module is given, plus when each candidate was posted (ids alone repeat
+    across databases, e.g. tests in one process). Two viewers share a window only
+    when all of it is equal."""
     candidates, reactions_seen, _viewer = fingerprinted
-    raw = orjson.dumps([candidates, reactions_seen], default=str)
+    posted = [p.created_at for p in posts]
+    raw = orjson.dumps([candidates, posted, reactions_seen], default=str)
     return "posts:" + hashlib.sha256(raw).hexdigest()
 
 
@@ -384,7 +387,7 @@ class ModuleRanking:
                 items,
                 module_context,
                 self.params,
-                window=window_key(fingerprinted),
+                window=window_key(fingerprinted, posts),
             )
         except RUN_ERRORS as exc:
             kind = getattr(exc, "kind", "contract")
