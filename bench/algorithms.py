@@ -225,18 +225,32 @@ def cpu_cost(calls: int) -> None:
             f"| {ms(held)} | {held / inproc:.2f}x |",
             flush=True,
         )
+    empty = Module.from_source(EMPTY, "empty")
+    start = sandbox_cpu(empty, [], {}, {}, 1)
+    fixed = (sandbox_cpu(empty, [], {}, {}, calls + 1) - start) / calls
+    print(f"| empty module (the fixed cost of a call) | 0 | | {ms(fixed)} | | | |")
+    if FLOOR_CPU:
+        print(
+            f"| fork + exit + reap alone (the floor, no sandbox) | 0 | "
+            f"| {ms(FLOOR_CPU[-1])} | | | |"
+        )
 
 
 EMPTY = 'NAME = "empty"\nPARAMETERS = {}\n\n\ndef rank(items, context, params):\n    return []\n'
 
 
 FLOOR = """
-import os, sys, time
+import os, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import sandbox_worker  # the zygote's libraries, so the interpreter has its size
 import gc
 gc.freeze()
-times = []
+def cpu():
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+times, spent = [], cpu()
 for _ in range(int(sys.argv[2])):
     t = time.perf_counter()
     pid = os.fork()
@@ -245,8 +259,11 @@ for _ in range(int(sys.argv[2])):
     os.waitpid(pid, 0)
     times.append(time.perf_counter() - t)
 times.sort()
-print(times[len(times) // 2], times[0])
+print(times[len(times) // 2], times[0], (cpu() - spent) / len(times))
 """
+
+
+FLOOR_CPU: list[float] = []  # CPU seconds of one fork + exit + reap, both processes
 
 
 def fork_floor(repeats: int) -> None:
@@ -261,6 +278,7 @@ def fork_floor(repeats: int) -> None:
         check=True,
     ).stdout.split()
     p50, quickest = float(out[0]), float(out[1])
+    FLOOR_CPU.append(float(out[2]))
     print(
         f"| fork + exit + reap alone (the floor, no sandbox) | 0 | | {ms(p50)} | | {ms(quickest)} |"
     )
