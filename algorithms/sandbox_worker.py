@@ -101,7 +101,7 @@ ALLOWED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
     "clock_gettime clock_getres gettimeofday time nanosleep clock_nanosleep "
     "futex set_robust_list get_robust_list rseq set_tid_address sched_yield sched_getaffinity "
     "exit exit_group getrandom select pselect6 poll ppoll wait4 waitid kill tgkill tkill "
-    "pipe pipe2 pidfd_open getrlimit prlimit64 setrlimit uname sysinfo getcwd prctl seccomp "
+    "pipe pipe2 splice pidfd_open getrlimit prlimit64 setrlimit uname sysinfo getcwd prctl seccomp "
     "alarm setitimer getitimer pause "
 ).split()
 KILLED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
@@ -177,18 +177,26 @@ class Buffer:
         self.used = 0
 
 
-def read_request(fd, buffer):
-    """(sequence, operation) of the next request, its body left in ``buffer``."""
+def read_header(fd):
+    """(sequence, operation, body size) of the next request; Nones at its end."""
     header = os.read(fd, REQUEST.size)
     while header and len(header) < REQUEST.size:
         more = os.read(fd, REQUEST.size - len(header))
         if not more:
-            return None, None
+            return None, None, None
         header += more
     if len(header) < REQUEST.size:
-        return None, None
+        return None, None, None
     magic, seq, operation, size = REQUEST.unpack(header)
-    if magic != b"CGRQ" or not buffer.fill(fd, size):
+    if magic != b"CGRQ":
+        return None, None, None
+    return seq, operation, size
+
+
+def read_request(fd, buffer):
+    """(sequence, operation) of the next request, its body left in ``buffer``."""
+    seq, operation, size = read_header(fd)
+    if seq is None or not buffer.fill(fd, size):
         return None, None
     return seq, operation
 
@@ -329,12 +337,15 @@ def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
     gc.disable()
     if child_filter is not None:
         child_filter.load()
-    body = Buffer()
     header = os.read(inp, 4)
     while header and len(header) < 4:
         header += os.read(inp, 4 - len(header))
-    if len(header) < 4 or not body.fill(inp, struct.unpack(">I", header)[0]):
+    if len(header) < 4:
         os._exit(0)  # the zygote is gone, or retired this spare
+    size = struct.unpack(">I", header)[0]
+    body = Buffer(size)  # as large as the request: every page it touches is a fault
+    if not body.fill(inp, size):
+        os._exit(0)
     os.close(inp)
     request = decode(body.view())
     context = request["context"]
@@ -476,8 +487,10 @@ def main():
     ended = Reaper()
     while True:
         ended.until_request()
-        seq, operation = read_request(0, requests)
+        seq, operation, size = read_header(0)
         if operation == WINDOW:
+            if not requests.fill(0, size):
+                return
             window = decode(requests.view())
             requests.scrub()
             windows[window["key"]] = (window["items"], window.get("context") or {})
@@ -490,8 +503,9 @@ def main():
         if operation != CALL:
             spare.retire()
             return
-        spare.send(requests.view())
-        requests.scrub()
+        if not spare.forward(size, devnull):
+            spare.retire()
+            return
         kind, payload = collect(spare.pid, spare.answers, limits, spare.nonce, answers)
         answer(seq, kind, payload)
         del payload
@@ -570,20 +584,30 @@ class Spare:
         os.close(request_in)
         os.close(answer_out)
 
-    def send(self, body):
-        """Hand the child its request (it is reading: a trusted prelude runs until then)."""
-        parts = [struct.pack(">I", len(body)), body]
+    def forward(self, size, devnull):
+        """Move the request's ``size`` bytes from the server's pipe straight into the
+        child's (it is reading: a trusted prelude runs until then) with splice, so a
+        viewer's data never passes through the zygote's memory, not even a buffer.
+        If the child died, the rest goes to /dev/null (collect() reports the death),
+        keeping the server's pipe in step. False if the server's end closed."""
+        remaining, target = size, self.requests
         try:
-            while parts:
-                n = os.writev(self.requests, parts)
-                while parts and n >= len(parts[0]):
-                    n -= len(parts[0])
-                    parts.pop(0)
-                if parts:
-                    parts[0] = parts[0][n:]
+            os.write(target, struct.pack(">I", size))
         except OSError:
-            pass  # the child died: collect() reports it
+            target = devnull
+        while remaining:
+            try:
+                moved = os.splice(0, target, remaining)
+            except OSError:
+                if target == devnull:
+                    return False
+                target = devnull  # the child died: drain the request
+                continue
+            if moved == 0:
+                return False
+            remaining -= moved
         os.close(self.requests)
+        return True
 
     def retire(self):
         os.close(self.requests)

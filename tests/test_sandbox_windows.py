@@ -4,9 +4,15 @@ gets the window as it was sent."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
 import pytest
 
-from algorithms.runner import Module, run
+from algorithms.runner import Module, RunFailed, run
 from algorithms.sandbox import Limits, Pool
 
 ITEMS = [{"id": f"https://x.example/posts/{i}", "created_at": 1.0 + i, "n": i} for i in range(50)]
@@ -50,8 +56,6 @@ def test_a_window_is_sent_once_and_kept_decoded(pool: Pool) -> None:
 def test_a_busy_module_fails_over_instead_of_queueing(sandbox_required) -> None:
     """While one call holds a module's zygote, the next viewer waits at most a
     call's deadline, then gets a timeout (and so the fallback), not a queue."""
-    from algorithms.runner import RunFailed
-
     pool = Pool(Limits(call_seconds=0.2))
     module = Module.from_source(MUTATES, "mutates")
     try:
@@ -63,3 +67,49 @@ def test_a_busy_module_fails_over_instead_of_queueing(sandbox_required) -> None:
         assert run(module, ITEMS, {"now": 1.0}, {}, pool).ranked  # free again: served
     finally:
         pool.close()
+
+
+BIG = [
+    {"id": f"https://x.example/posts/{i}", "created_at": 1.0 + i, "text": "words " * 120}
+    for i in range(2000)
+]  # about 1.6 MB: more than the child's pipe holds, so the zygote splices in turns
+ECHO = """NAME = "echo"
+PARAMETERS = {}
+
+
+def rank(items, context, params):
+    return [(it["id"], float(len(items)), {"viewer " + str(context["viewer"]): 1}) for it in items]
+"""
+
+
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid``, deepest last."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    out, frontier = [], [pid]
+    while frontier:
+        frontier = [p for p, parent in parents.items() if parent in frontier]
+        out += frontier
+    return out
+
+
+def test_a_large_request_reaches_the_child_and_a_dead_spare_is_drained(pool: Pool) -> None:
+    """A request larger than a pipe is moved into the child in turns; if the spare
+    died before its request, the zygote drains the request (the call fails as a
+    crash) and the next call is answered in step, by its own child."""
+    module = Module.from_source(ECHO, "echo")
+    first = run(module, BIG, {"viewer": "a"}, {}, pool)
+    assert len(first.ranked) == 2000 and first.ranked[0].score == 2000.0
+    zygote = pool._zygotes[module.sha256]
+    spare = descendants(zygote.process.pid)[-1]  # the child forked for the next call
+    os.kill(spare, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(RunFailed) as failed:
+        run(module, BIG, {"viewer": "b"}, {}, pool)
+    assert failed.value.kind == "crash" and "signal 9" in str(failed.value)
+    assert zygote.process.poll() is None  # the zygote itself is fine
+    again = run(module, BIG, {"viewer": "c"}, {}, pool)
+    assert len(again.ranked) == 2000
+    assert all(r.why == {"viewer c": 1.0} for r in again.ranked)
