@@ -429,6 +429,12 @@ def collect(pid, inp, limits, nonce, buffer):
                 done, code = os.waitpid(pid, os.WNOHANG)
                 if done:
                     status = code
+        # The child may have written its answer and exited before all of it was
+        # read: the rest is in the pipe (no writer is left, so this cannot block).
+        while status is not None and not eof and not too_large:
+            n = buffer.read_some(inp, limit + 1)
+            too_large = n < 0 or buffer.used > limit
+            eof = n == 0
     finally:
         if watch is not None:
             os.close(watch)
@@ -445,6 +451,8 @@ def collect(pid, inp, limits, nonce, buffer):
         )
     if os.WIFSIGNALED(status):
         return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(status)})")
+    if too_large:
+        return ERROR, message(f"output larger than {limits['output_bytes']} bytes")
     found = parse(buffer.view(), nonce)
     if found is None:
         return CRASH, message("the module's process ended without an answer")

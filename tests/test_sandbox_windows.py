@@ -113,3 +113,40 @@ def test_a_large_request_reaches_the_child_and_a_dead_spare_is_drained(pool: Poo
     again = run(module, BIG, {"viewer": "c"}, {}, pool)
     assert len(again.ranked) == 2000
     assert all(r.why == {"viewer c": 1.0} for r in again.ranked)
+
+
+def test_a_large_answer_arrives_whole_every_time(pool: Pool) -> None:
+    """An answer much larger than one read (here ~240 KB) is read to its end even
+    when the child has exited before the zygote read it all."""
+    module = Module.from_source(ECHO, "echo")
+    items = BIG[:1500]
+    for n in range(25):
+        result = run(module, items, {"viewer": f"v{n}"}, {}, pool, window="big")
+        assert len(result.ranked) == 1500
+        assert result.ranked[-1].why == {f"viewer v{n}": 1.0}
+
+
+def test_collect_reads_to_the_end_after_the_child_has_exited() -> None:
+    """The race behind a truncated answer, made certain: the child has written a
+    300 KB answer and exited before the zygote's first read."""
+    from algorithms import sandbox_worker as worker
+
+    nonce, payload = os.urandom(8), b"[" + b"1," * 150_000 + b"1]"
+    inp, out = os.pipe()
+    worker.widen(inp, out)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(inp)
+        data = memoryview(worker.LOADED + nonce + bytes([worker.OK]) + payload)
+        while data:
+            data = data[os.write(out, data) :]
+        os._exit(0)
+    os.close(out)
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
+        limits = {"call_seconds": 5, "output_bytes": 1 << 21}
+        kind, answer = worker.collect(pid, inp, limits, nonce, worker.Buffer())
+    finally:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    assert kind == worker.OK and bytes(answer) == payload
