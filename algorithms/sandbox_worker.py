@@ -12,10 +12,11 @@ call, so nothing can reach the next viewer.
 
 The module cannot speak the protocol: the child's stdin and stdout are
 /dev/null before any author code runs, so the server's channel (fd 0/1 of the
-zygote) is out of its reach. The zygote reads the child's answer only after the
-child has exited, checks it carries the request's nonce, enforces the deadline
-(SIGKILL, which also ends a child that stopped itself) and answers the server
-with the request's sequence number.
+zygote) is out of its reach. The zygote splices the request from its fd 0 into
+the child's own pipe without reading it, takes the child's answer once the
+child has closed that pipe (and then kills it), checks it carries the request's
+nonce, enforces the deadline (SIGKILL, which also ends a child that stopped
+itself) and answers the server with the request's sequence number.
 
 This file must not import anything from the project: it runs inside bubblewrap
 with only the Python installation visible.
@@ -129,9 +130,10 @@ LOADED = b"L"  # the child wrote this after its top level ran
 
 
 class Buffer:
-    """A reusable buffer that each call's request and answer pass through, zeroed
-    after the call: no freed copy of one viewer's data stays in the zygote's heap
-    for the next viewer's child (a copy of that heap) to find."""
+    """A reusable buffer that each call's answer passes through, zeroed after the
+    call: no freed copy of one viewer's data stays in the zygote's heap for the
+    next viewer's child (a copy of that heap) to find. (A call's request does not
+    pass through the zygote at all: see Spare.forward.)"""
 
     def __init__(self, size=1 << 16):
         self.data = bytearray(size)
