@@ -51,6 +51,7 @@ from algorithms.sandbox_worker import (
 WORKER = Path(__file__).with_name("sandbox_worker.py")
 SLACK_SECONDS = 1.0  # the zygote's own margin over a call's deadline
 WINDOWS = 4  # candidate windows each zygote keeps decoded
+SIGHTINGS = 256  # window names each zygote remembers having seen once
 # The parts of a ranking context that belong to the candidates, not to the viewer
 # (every viewer of one window gets the same ratings): they travel with a window.
 SHARED_CONTEXT = ("ratings",)
@@ -267,6 +268,7 @@ class Zygote:
         self.seq = 0
         self.info: dict = {}
         self.windows: OrderedDict[str, None] = OrderedDict()  # what the zygote has decoded
+        self.sightings: OrderedDict[str, None] = OrderedDict()  # names seen once, not sent
         self.retired = False  # evicted from the pool: stopped after any call in flight
 
     def start(self) -> None:
@@ -306,10 +308,20 @@ class Zygote:
         community part of the context (``SHARED_CONTEXT``) are sent once as a
         window the zygote keeps decoded, and a call carries only the viewer's part;
         without, everything travels with the request and only the child decodes it.
-        ``window`` must name exactly those candidates and that shared context."""
+        ``window`` must name exactly those candidates and that shared context.
+
+        A window is sent from the second call that names it: sending one costs a
+        fresh spare (forked after it is decoded) on the call's path, about what
+        two viewers sharing it save, so a window only one viewer ever has (most
+        home feeds) travels inline instead."""
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
+        if window is not None and window not in self.windows and window not in self.sightings:
+            self.sightings[window] = None
+            while len(self.sightings) > SIGHTINGS:
+                self.sightings.popitem(last=False)
+            window = None
         seconds = self.limits.call_seconds + SLACK_SECONDS
         if window is None:
             request = {"context": context, "params": params, "items": items}

@@ -1,8 +1,9 @@
 """The app sends a window to the sandbox once and each viewer's part per call:
-two members whose home feeds have the same candidates, ranked by a submitted
-module, are served from one window decoded once in the zygote, and each gets
-an answer about themselves only, even though the module mutates what it is
-given (the window reaches each child copy-on-write)."""
+three members whose home feeds have the same candidates, ranked by a submitted
+module, are served from one window decoded once in the zygote (sent by the
+second call that names it), and each gets an answer about themselves only,
+even though the module mutates what it is given (the window reaches each child
+copy-on-write)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def garden(api_user):
     alice, bob, carol = api_user("alice"), api_user("bob"), api_user("carol")
     alice.post("/api/v1/communities", {"name": "garden"})
     bob.post("/api/v1/communities/garden/join")
+    carol.post("/api/v1/communities/garden/join")
     posts = [
         alice.post("/api/v1/posts", {"text": f"post {n}", "community": "garden"}).json()
         for n in range(3)
@@ -70,20 +72,21 @@ def test_two_viewers_share_one_window_and_get_their_own_answers(garden, monkeypa
     # would answer without running the module at all
     monkeypatch.setattr(rankers, "CACHE", rankers.RankingCache())
     feeds = {}
-    for name in ("alice", "bob"):
+    for name in ("alice", "bob", "carol"):
         r = garden[name].get("/api/v1/feed/home", params={"algorithm": version_id})
         assert r.status_code == 200, r.text
         assert not r.json().get("notice"), r.json()["notice"]
         feeds[name] = r.json()
 
-    # one window (3 candidates, 1 rating) sent once, then named by bob's call
+    # alice's call sends the candidates inline (a window seen once); bob's sends
+    # the window (3 candidates, 1 rating); carol's only names it
     assert len(sent) == 1, sent
     key, n_items, ratings = sent[0]
     assert key.startswith("posts:") and n_items == 3 and len(ratings) == 1
     live = [z for z in rankers.sandbox_pool()._zygotes.values() if key in z.windows]
     assert len(live) == 1
 
-    for name, following in (("alice", 0), ("bob", 1)):
+    for name, following in (("alice", 0), ("bob", 1), ("carol", 0)):
         feed = feeds[name]
         assert {i["post"]["id"] for i in feed["items"]} == {p["id"] for p in garden["posts"]}
         for why in factors(feed):
@@ -92,5 +95,7 @@ def test_two_viewers_share_one_window_and_get_their_own_answers(garden, monkeypa
             assert why["following"] == following
             assert why["items"] == 3
             assert why["ratings"] == 2  # the one real rating plus this call's own append
-            assert why["spoiled window seen"] == 0  # alice's child spoiled only its copy
-    assert not any("alice" in f for why in factors(feeds["bob"]) for f in why)
+            assert why["spoiled window seen"] == 0  # bob's child spoiled only its copy
+    for name, others in (("bob", ("alice", "carol")), ("carol", ("alice", "bob"))):
+        named = [f for why in factors(feeds[name]) for f in why]
+        assert not any(other in f for other in others for f in named), named

@@ -46,9 +46,14 @@ def test_each_viewer_gets_the_window_as_sent(pool: Pool) -> None:
 
 
 def test_a_window_is_sent_once_and_kept_decoded(pool: Pool) -> None:
-    """The second call names the window without its items: the zygote has them."""
+    """The first call that names a window sends its items inline; the second
+    sends the window; the third names it without its items: the zygote has them."""
     module = Module.from_source(MUTATES, "mutates")
     run(module, ITEMS, {"now": 1.0}, {}, pool, window="garden:2")
+    zygote = pool._zygotes[module.sha256]
+    assert "garden:2" not in zygote.windows  # seen once: not worth a window yet
+    run(module, ITEMS, {"now": 1.0}, {}, pool, window="garden:2")
+    assert "garden:2" in zygote.windows
     raw = pool.run(module.sha256, module.source, [], {"now": 1.0}, {}, window="garden:2")
     assert raw[0][2] == {"seen": 50, "first n": 0}
 
@@ -82,17 +87,18 @@ def rank(items, context, params):
 """
 
 
-def descendants(pid: int) -> list[int]:
-    """All processes below ``pid``, deepest last."""
-    parents = {}
+def deepest_live(pid: int) -> list[int]:
+    """The live (not zombie) processes on the deepest level below ``pid``."""
+    stats = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    out, frontier = [], [pid]
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            stats[int(stat.parent.name)] = (state, int(parent))
+    level, frontier = [], [pid]
     while frontier:
-        frontier = [p for p, parent in parents.items() if parent in frontier]
-        out += frontier
-    return out
+        level = frontier
+        frontier = [p for p, (_, parent) in stats.items() if parent in frontier]
+    return [p for p in level if stats.get(p, ("Z", 0))[0] != "Z"]
 
 
 def test_a_large_request_reaches_the_child_and_a_dead_spare_is_drained(pool: Pool) -> None:
@@ -103,8 +109,10 @@ def test_a_large_request_reaches_the_child_and_a_dead_spare_is_drained(pool: Poo
     first = run(module, BIG, {"viewer": "a"}, {}, pool)
     assert len(first.ranked) == 2000 and first.ranked[0].score == 2000.0
     zygote = pool._zygotes[module.sha256]
-    spare = descendants(zygote.process.pid)[-1]  # the child forked for the next call
-    os.kill(spare, signal.SIGKILL)
+    time.sleep(0.3)  # the answered child is killed and collected; the spare waits
+    spares = deepest_live(zygote.process.pid)
+    assert len(spares) == 1, spares  # the child forked for the next call
+    os.kill(spares[0], signal.SIGKILL)
     time.sleep(0.2)
     with pytest.raises(RunFailed) as failed:
         run(module, BIG, {"viewer": "b"}, {}, pool)
