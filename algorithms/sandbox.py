@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -30,10 +32,14 @@ import orjson
 
 from algorithms.contract import MAX_OUTPUT_JSON
 from algorithms.sandbox_worker import (
+    ALLOWED_SYSCALLS,
     ANSWER,
     CALL,
+    CHILD_KILLED,
     ERROR,
     INIT,
+    KILLED_SYSCALLS,
+    NAMESPACE_FLAGS,
     NEED_ITEMS,
     OK,
     PIPE_BYTES,
@@ -45,6 +51,10 @@ from algorithms.sandbox_worker import (
 WORKER = Path(__file__).with_name("sandbox_worker.py")
 SLACK_SECONDS = 1.0  # the zygote's own margin over a call's deadline
 WINDOWS = 4  # candidate windows each zygote keeps decoded
+SIGHTINGS = 256  # window names each zygote remembers having seen once
+# The parts of a ranking context that belong to the candidates, not to the viewer
+# (every viewer of one window gets the same ratings): they travel with a window.
+SHARED_CONTEXT = ("ratings",)
 
 
 class SandboxError(Exception):
@@ -80,19 +90,66 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
+CGROUP_CONTROLLERS = ("memory", "pids", "cpu")  # what a sandbox cgroup would limit
+
+
+def cgroup_v2(mountinfo: str = "/proc/self/mountinfo", own: str = "/proc/self/cgroup") -> str:
+    """Whether this server was handed a cgroup v2 that could hold the sandbox's
+    memory (shared memory included), pids and CPU, delegated as systemd does for a
+    service (``Delegate=yes``: the controllers enabled and the cgroup writable by
+    us), and if not, why not; in words for the admin page and docs/algorithms.md.
+    The sandbox does not use a cgroup yet, whatever this finds."""
+    mounts, v1 = [], set()
+    with contextlib.suppress(OSError):
+        for line in Path(mountinfo).read_text().splitlines():
+            fields, _, fs = line.partition(" - ")
+            kind, *rest = fs.split()
+            if kind == "cgroup2" and len(fields.split()) > 4:
+                mounts.append(fields.split()[4])
+            elif kind == "cgroup" and rest:
+                v1.update(rest[-1].split(","))
+    if not mounts:
+        return "no cgroup v2 is mounted"
+    mount = mounts[0]
+    path = "/"
+    with contextlib.suppress(OSError):
+        for line in Path(own).read_text().splitlines():
+            if line.startswith("0::"):
+                path = line[3:] or "/"
+    group = Path(mount) / path.lstrip("/")
+    try:
+        controllers = set((group / "cgroup.controllers").read_text().split())
+    except OSError:
+        return f"cgroup v2 at {mount}, but this server's cgroup {path} is not visible"
+    missing = [c for c in CGROUP_CONTROLLERS if c not in controllers]
+    if missing:
+        offered = ", ".join(sorted(controllers)) or "none"
+        held = [c for c in missing if c in v1]
+        why = f"; {', '.join(held)} held by cgroup v1 hierarchies (a hybrid layout)" if held else ""
+        return (
+            f"cgroup v2 at {mount} offers no {', '.join(missing)} controller (only: {offered}){why}"
+        )
+    writable = all(
+        os.access(group / name, os.W_OK) for name in ("cgroup.procs", "cgroup.subtree_control")
+    )
+    if not writable:
+        return f"cgroup v2 {group} has the controllers but is not delegated to this server"
+    return f"cgroup v2 {group} is delegated with memory, pids and cpu (not used yet)"
+
+
 def isolation() -> dict[str, str]:
     """How a call is confined on this server, in words for the admin page.
 
     Memory is bounded by RLIMIT_AS per call; what RLIMIT_AS does not count is
-    refused by the seccomp allow-list. A delegated cgroup v2 is not used yet, so
-    this is the mode everywhere (docs/algorithms.md)."""
-    from algorithms.sandbox_worker import ALLOWED_SYSCALLS
-
+    refused by the seccomp allow-list. A delegated cgroup v2 is not used, so this
+    is the mode everywhere; ``cgroup`` says what this host offers
+    (docs/algorithms.md)."""
     root = os.geteuid() == 0
     return {
         "sandbox": "bubblewrap" if bubblewrap() else "unavailable: install bubblewrap",
         "memory": "rlimits + seccomp: RLIMIT_AS per call; SysV shared memory, memfd and "
         "file-backed shm are refused (no cgroup v2 in use)",
+        "cgroup": cgroup_v2(),
         "uid": "nobody (65534), as the server runs as root"
         if root
         else "the server's own uid, in a user namespace",
@@ -102,13 +159,46 @@ def isolation() -> dict[str, str]:
     }
 
 
+@functools.cache
+def seccomp_programs() -> tuple[str, str]:
+    """The zygote's allow-list and the child's extra filter, compiled to BPF here
+    (hex, for the INIT message). The zygote installs them with a bare prctl, so it
+    need not import libseccomp's bindings, which bring ctypes.util, subprocess and
+    threading into the zygote and make every fork dearer."""
+    import pyseccomp as seccomp
+
+    def add(rules: seccomp.SyscallFilter, action: int, name: str, *args: seccomp.Arg) -> None:
+        with contextlib.suppress(RuntimeError, ValueError, OSError):
+            rules.add_rule(action, name, *args)  # not a syscall on this architecture
+
+    zygote = seccomp.SyscallFilter(defaction=seccomp.ERRNO(1))  # EPERM
+    for name in ALLOWED_SYSCALLS:
+        add(zygote, seccomp.ALLOW, name)
+    for name in KILLED_SYSCALLS:
+        add(zygote, seccomp.KILL_PROCESS, name)
+    # fork, but never into new namespaces; clone3 hides its flags, so glibc is
+    # told it does not exist and falls back to clone.
+    add(zygote, seccomp.ALLOW, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0))
+    add(zygote, seccomp.ERRNO(38), "clone3")  # ENOSYS
+    child = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in CHILD_KILLED:
+        add(child, seccomp.KILL_PROCESS, name)
+    return _bpf(zygote).hex(), _bpf(child).hex()
+
+
+def _bpf(rules: object) -> bytes:
+    """libseccomp writes a program only to a file descriptor: read it back."""
+    with tempfile.TemporaryFile() as out:
+        rules.export_bpf(out)  # type: ignore[attr-defined]
+        out.seek(0)
+        return out.read()
+
+
 def _python_roots() -> list[str]:
     """Directories the sandboxed interpreter needs to read: the base install,
-    the virtualenv (for pyseccomp and orjson), and the shared libraries."""
+    the virtualenv (for orjson), and the shared libraries."""
     roots = {sys.base_prefix, sys.prefix, str(Path(sys.executable).resolve().parent)}
-    import pyseccomp
-
-    roots.add(str(Path(pyseccomp.__file__).resolve().parent.parent))
+    roots.add(str(Path(orjson.__file__).resolve().parent.parent))
     return sorted(roots)
 
 
@@ -178,6 +268,7 @@ class Zygote:
         self.seq = 0
         self.info: dict = {}
         self.windows: OrderedDict[str, None] = OrderedDict()  # what the zygote has decoded
+        self.sightings: OrderedDict[str, None] = OrderedDict()  # names seen once, not sent
         self.retired = False  # evicted from the pool: stopped after any call in flight
 
     def start(self) -> None:
@@ -197,7 +288,7 @@ class Zygote:
             "memory_bytes": self.limits.memory_bytes,
             "output_bytes": self.limits.output_bytes,
             "call_seconds": self.limits.call_seconds,
-            "seccomp": self.limits.seccomp,
+            "seccomp": list(seccomp_programs()) if self.limits.seccomp else None,
             "windows": WINDOWS,
         }
         try:
@@ -213,22 +304,36 @@ class Zygote:
         self.info = orjson.loads(payload)
 
     def call(self, items: list, context: dict, params: dict, window: str | None = None) -> list:
-        """One call in a fresh child. With ``window``, the candidates are sent once as
-        a community window the zygote keeps decoded; without, they travel with the
-        viewer's request and only the child decodes them."""
+        """One call in a fresh child. With ``window``, the candidates and the
+        community part of the context (``SHARED_CONTEXT``) are sent once as a
+        window the zygote keeps decoded, and a call carries only the viewer's part;
+        without, everything travels with the request and only the child decodes it.
+        ``window`` must name exactly those candidates and that shared context.
+
+        A window is sent from the second call that names it: sending one costs a
+        fresh spare (forked after it is decoded) on the call's path, about what
+        two viewers sharing it save, so a window only one viewer ever has (most
+        home feeds) travels inline instead."""
         if self.process is None or self.process.poll() is not None:
             self.stop()
             self.start()
+        if window is not None and window not in self.windows and window not in self.sightings:
+            self.sightings[window] = None
+            while len(self.sightings) > SIGHTINGS:
+                self.sightings.popitem(last=False)
+            window = None
         seconds = self.limits.call_seconds + SLACK_SECONDS
-        request = {"context": context, "params": params, "window": window}
         if window is None:
-            request["items"] = items
+            request = {"context": context, "params": params, "items": items}
+        else:
+            own = {k: v for k, v in context.items() if k not in SHARED_CONTEXT}
+            request = {"context": own, "params": params, "window": window}
         try:
             if window is not None and window not in self.windows:
-                self._send_window(window, items, seconds)
+                self._send_window(window, items, context, seconds)
             kind, payload = self._exchange(CALL, request, seconds)
             if kind == NEED_ITEMS and window is not None:
-                self._send_window(window, items, seconds)
+                self._send_window(window, items, context, seconds)
                 kind, payload = self._exchange(CALL, request, seconds)
         except SandboxError:
             self.stop()
@@ -242,8 +347,9 @@ class Zygote:
         except orjson.JSONDecodeError as exc:
             raise SandboxError("error", "the module's answer was not valid") from exc
 
-    def _send_window(self, key: str, items: list, seconds: float) -> None:
-        kind, _ = self._exchange(WINDOW, {"key": key, "items": items}, seconds)
+    def _send_window(self, key: str, items: list, context: dict, seconds: float) -> None:
+        shared = {k: context[k] for k in SHARED_CONTEXT if k in context}
+        kind, _ = self._exchange(WINDOW, {"key": key, "items": items, "context": shared}, seconds)
         if kind != OK:
             raise SandboxError("crash", "the sandbox did not take the candidate window")
         self.windows[key] = None

@@ -2,7 +2,9 @@
 
 It never runs the author's code itself. It imports every allowed library,
 compiles the module, drops to an unprivileged uid, applies its limits and a
-seccomp allow-list, then, for each request, forks a child that runs the
+seccomp allow-list (compiled to BPF by the server, so that libseccomp's
+bindings, which pull in ctypes.util, subprocess and threading, are not part of
+every fork), then, for each request, forks a child that runs the
 module's top level and exactly one ``rank`` call, writes its answer into a
 pipe only it and the zygote hold, and exits. Nothing the module does (globals,
 default arguments, caches, signal handlers, buffered output) outlives its one
@@ -10,10 +12,11 @@ call, so nothing can reach the next viewer.
 
 The module cannot speak the protocol: the child's stdin and stdout are
 /dev/null before any author code runs, so the server's channel (fd 0/1 of the
-zygote) is out of its reach. The zygote reads the child's answer only after the
-child has exited, checks it carries the request's nonce, enforces the deadline
-(SIGKILL, which also ends a child that stopped itself) and answers the server
-with the request's sequence number.
+zygote) is out of its reach. The zygote splices the request from its fd 0 into
+the child's own pipe without reading it, takes the child's answer once the
+child has closed that pipe (and then kills it), checks it carries the request's
+nonce, enforces the deadline (SIGKILL, which also ends a child that stopped
+itself) and answers the server with the request's sequence number.
 
 This file must not import anything from the project: it runs inside bubblewrap
 with only the Python installation visible.
@@ -25,7 +28,6 @@ import _strptime  # noqa: F401 - datetime.strptime imports it on first use
 import bisect
 import collections
 import ctypes
-import ctypes.util
 import dataclasses
 import datetime
 import decimal
@@ -100,7 +102,7 @@ ALLOWED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
     "clock_gettime clock_getres gettimeofday time nanosleep clock_nanosleep "
     "futex set_robust_list get_robust_list rseq set_tid_address sched_yield sched_getaffinity "
     "exit exit_group getrandom select pselect6 poll ppoll wait4 waitid kill tgkill tkill "
-    "pipe pipe2 pidfd_open getrlimit prlimit64 setrlimit uname sysinfo getcwd prctl seccomp "
+    "pipe pipe2 splice pidfd_open getrlimit prlimit64 setrlimit uname sysinfo getcwd prctl seccomp "
     "alarm setitimer getitimer pause "
 ).split()
 KILLED_SYSCALLS = (  # noqa: SIM905 - reads better as prose
@@ -117,6 +119,7 @@ CHILD_KILLED = ["clone", "clone3", "fork", "vfork", "seccomp", "prctl", "setrlim
 NAMESPACE_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 NOBODY = 65534
 PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 
 REQUEST = struct.Struct(">4sQBI")  # magic, sequence, operation, length
@@ -127,9 +130,10 @@ LOADED = b"L"  # the child wrote this after its top level ran
 
 
 class Buffer:
-    """A reusable buffer that each call's request and answer pass through, zeroed
-    after the call: no freed copy of one viewer's data stays in the zygote's heap
-    for the next viewer's child (a copy of that heap) to find."""
+    """A reusable buffer that each call's answer passes through, zeroed after the
+    call: no freed copy of one viewer's data stays in the zygote's heap for the
+    next viewer's child (a copy of that heap) to find. (A call's request does not
+    pass through the zygote at all: see Spare.forward.)"""
 
     def __init__(self, size=1 << 16):
         self.data = bytearray(size)
@@ -175,18 +179,26 @@ class Buffer:
         self.used = 0
 
 
-def read_request(fd, buffer):
-    """(sequence, operation) of the next request, its body left in ``buffer``."""
+def read_header(fd):
+    """(sequence, operation, body size) of the next request; Nones at its end."""
     header = os.read(fd, REQUEST.size)
     while header and len(header) < REQUEST.size:
         more = os.read(fd, REQUEST.size - len(header))
         if not more:
-            return None, None
+            return None, None, None
         header += more
     if len(header) < REQUEST.size:
-        return None, None
+        return None, None, None
     magic, seq, operation, size = REQUEST.unpack(header)
-    if magic != b"CGRQ" or not buffer.fill(fd, size):
+    if magic != b"CGRQ":
+        return None, None, None
+    return seq, operation, size
+
+
+def read_request(fd, buffer):
+    """(sequence, operation) of the next request, its body left in ``buffer``."""
+    seq, operation, size = read_header(fd)
+    if seq is None or not buffer.fill(fd, size):
         return None, None
     return seq, operation
 
@@ -244,45 +256,13 @@ def drop_root():
         raise SystemExit("could not drop root")
 
 
-def seccomp_filters(enabled):
-    """The zygote's allow-list, and the child's extra filter (built here, loaded
-    after each fork)."""
-    if not enabled:
-        return None, None
-    # pyseccomp looks libraries up with ldconfig/gcc, which the sandbox lacks;
-    # these sonames are stable on glibc systems.
-    known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
-    ctypes.util.find_library = known.get
-    import pyseccomp as seccomp
-
-    zygote = seccomp.SyscallFilter(defaction=seccomp.ERRNO(1))  # EPERM
-    for name in ALLOWED_SYSCALLS:
-        add(seccomp, zygote, seccomp.ALLOW, name)
-    for name in KILLED_SYSCALLS:
-        add(seccomp, zygote, seccomp.KILL_PROCESS, name)
-    # fork, but never into new namespaces; clone3 hides its flags, so glibc is
-    # told it does not exist and falls back to clone.
-    add(
-        seccomp,
-        zygote,
-        seccomp.ALLOW,
-        "clone",
-        seccomp.Arg(0, seccomp.MASKED_EQ, NAMESPACE_FLAGS, 0),
-    )
-    add(seccomp, zygote, seccomp.ERRNO(38), "clone3")  # ENOSYS
-    child = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-    for name in CHILD_KILLED:
-        add(seccomp, child, seccomp.KILL_PROCESS, name)
-    return zygote, compiled(child)
-
-
 class SockFprog(ctypes.Structure):
     _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
 class Compiled:
-    """A filter compiled once in the zygote, so that a child installs it with a
-    single prctl instead of libseccomp compiling it again for every call."""
+    """A BPF program compiled once (by the server), installed with one prctl: by
+    the zygote for itself, and by each child for its stricter filter."""
 
     def __init__(self, program):
         self.buffer = ctypes.create_string_buffer(program, len(program))
@@ -290,31 +270,18 @@ class Compiled:
         self.prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def load(self):
+        self.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # required to filter without privileges
         if self.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
             os._exit(71)  # never run the module without its filter
 
 
-def compiled(rules):
-    inp, out = os.pipe()
-
-    class Sink:
-        def fileno(self):
-            return out
-
-    rules.export_bpf(Sink())
-    os.close(out)
-    program = b""
-    while chunk := os.read(inp, 65536):
-        program += chunk
-    os.close(inp)
-    return Compiled(program)
-
-
-def add(seccomp, rules, action, name, *args):
-    try:  # noqa: SIM105 - contextlib is not loaded in the sandbox
-        rules.add_rule(action, name, *args)
-    except (RuntimeError, ValueError, OSError):
-        pass  # not a syscall on this architecture
+def seccomp_filters(limits):
+    """The zygote's allow-list and the child's extra filter, as sent by the server
+    (hex-encoded BPF), or (None, None) when seccomp is off."""
+    programs = limits.get("seccomp")
+    if not programs:
+        return None, None
+    return Compiled(bytes.fromhex(programs[0])), Compiled(bytes.fromhex(programs[1]))
 
 
 def confine(limits):
@@ -367,17 +334,30 @@ def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
     os.closerange(high + 1, 64)
     cpu = int(limits["call_seconds"]) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # The process lives for one call: a collection would only walk (and so copy)
+    # pages of the zygote's heap; RLIMIT_AS still bounds what cycles can hold.
+    gc.disable()
     if child_filter is not None:
         child_filter.load()
-    body = Buffer()
     header = os.read(inp, 4)
     while header and len(header) < 4:
         header += os.read(inp, 4 - len(header))
-    if len(header) < 4 or not body.fill(inp, struct.unpack(">I", header)[0]):
+    if len(header) < 4:
         os._exit(0)  # the zygote is gone, or retired this spare
+    size = struct.unpack(">I", header)[0]
+    body = Buffer(size)  # as large as the request: every page it touches is a fault
+    if not body.fill(inp, size):
+        os._exit(0)
     os.close(inp)
     request = decode(body.view())
-    items = request["items"] if "items" in request else windows.get(request.get("window"))
+    context = request["context"]
+    if "items" in request:
+        items = request["items"]
+    elif (window := windows.get(request.get("window"))) is not None:
+        items, shared = window  # the zygote's objects, copy-on-write
+        context = dict(shared, **context)
+    else:
+        items = None
     kind, payload = OK, b""
     if items is None:
         kind = NEED_ITEMS
@@ -389,7 +369,7 @@ def child(code, inp, windows, nonce, out, devnull, child_filter, limits):
             rank = namespace["rank"]
             result = [
                 list(entry) if isinstance(entry, tuple) else entry
-                for entry in rank(items, request["context"], request["params"])
+                for entry in rank(items, context, request["params"])
             ]
             try:
                 payload = wire.dumps(result) if wire else json.dumps(result).encode()
@@ -451,6 +431,12 @@ def collect(pid, inp, limits, nonce, buffer):
                 done, code = os.waitpid(pid, os.WNOHANG)
                 if done:
                     status = code
+        # The child may have written its answer and exited before all of it was
+        # read: the rest is in the pipe (no writer is left, so this cannot block).
+        while status is not None and not eof and not too_large:
+            n = buffer.read_some(inp, limit + 1)
+            too_large = n < 0 or buffer.used > limit
+            eof = n == 0
     finally:
         if watch is not None:
             os.close(watch)
@@ -467,6 +453,8 @@ def collect(pid, inp, limits, nonce, buffer):
         )
     if os.WIFSIGNALED(status):
         return CRASH, message(f"the module's process was killed (signal {os.WTERMSIG(status)})")
+    if too_large:
+        return ERROR, message(f"output larger than {limits['output_bytes']} bytes")
     found = parse(buffer.view(), nonce)
     if found is None:
         return CRASH, message("the module's process ended without an answer")
@@ -496,7 +484,7 @@ def main():
         answer(seq, ERROR, json.dumps(error_of(exc)).encode())
         return
     del init
-    zygote_filter, child_filter = seccomp_filters(limits.get("seccomp", True))
+    zygote_filter, child_filter = seccomp_filters(limits)
     drop_root()
     confine(limits)
     if zygote_filter is not None:
@@ -506,12 +494,16 @@ def main():
     # handed to each child copy-on-write. Viewer data is never decoded here.
     windows = collections.OrderedDict()
     spare = Spare(code, windows, devnull, child_filter, limits)
+    ended = Reaper()
     while True:
-        seq, operation = read_request(0, requests)
+        ended.until_request()
+        seq, operation, size = read_header(0)
         if operation == WINDOW:
+            if not requests.fill(0, size):
+                return
             window = decode(requests.view())
             requests.scrub()
-            windows[window["key"]] = window["items"]
+            windows[window["key"]] = (window["items"], window.get("context") or {})
             while len(windows) > limits.get("windows", 4):
                 windows.popitem(last=False)
             answer(seq, OK, b"{}")
@@ -521,14 +513,51 @@ def main():
         if operation != CALL:
             spare.retire()
             return
-        spare.send(requests.view())
-        requests.scrub()
+        if not spare.forward(size, devnull):
+            spare.retire()
+            return
         kind, payload = collect(spare.pid, spare.answers, limits, spare.nonce, answers)
         answer(seq, kind, payload)
         del payload
         answers.scrub()
-        reap(spare.pid)
+        ended.add(spare.pid)  # killed in collect(); its teardown must not hold up the next call
         spare = Spare(code, windows, devnull, child_filter, limits)  # off the next call's path
+
+
+class Reaper:
+    """Children killed once their answer was in, collected as they end rather than
+    waited for: a killed child's teardown (its copy-on-write pages) takes a
+    while, and the next request need not wait for it. None outlives the zygote
+    (its pid namespace ends with it), and at most ``MAX_PENDING`` are pending."""
+
+    MAX_PENDING = 4
+
+    def __init__(self):
+        self.pending = {}  # pidfd -> pid
+
+    def add(self, pid):
+        try:
+            watch = os.pidfd_open(pid)
+        except (AttributeError, OSError):  # pragma: no cover - Linux < 5.3
+            reap(pid)
+            return
+        self.pending[watch] = pid
+        while len(self.pending) > self.MAX_PENDING:
+            self.collect(next(iter(self.pending)))
+
+    def collect(self, watch):
+        reap(self.pending.pop(watch))
+        os.close(watch)
+
+    def until_request(self):
+        """Collect children as they end, until a request is waiting on fd 0."""
+        while self.pending:
+            ready, _, _ = select.select([0, *self.pending], [], [])
+            for watch in ready:
+                if watch != 0:
+                    self.collect(watch)
+            if 0 in ready:
+                return
 
 
 PIPE_BYTES = 1 << 20  # a request or answer crosses a pipe in one write, not 16 turns
@@ -565,20 +594,30 @@ class Spare:
         os.close(request_in)
         os.close(answer_out)
 
-    def send(self, body):
-        """Hand the child its request (it is reading: a trusted prelude runs until then)."""
-        parts = [struct.pack(">I", len(body)), body]
+    def forward(self, size, devnull):
+        """Move the request's ``size`` bytes from the server's pipe straight into the
+        child's (it is reading: a trusted prelude runs until then) with splice, so a
+        viewer's data never passes through the zygote's memory, not even a buffer.
+        If the child died, the rest goes to /dev/null (collect() reports the death),
+        keeping the server's pipe in step. False if the server's end closed."""
+        remaining, target = size, self.requests
         try:
-            while parts:
-                n = os.writev(self.requests, parts)
-                while parts and n >= len(parts[0]):
-                    n -= len(parts[0])
-                    parts.pop(0)
-                if parts:
-                    parts[0] = parts[0][n:]
+            os.write(target, struct.pack(">I", size))
         except OSError:
-            pass  # the child died: collect() reports it
+            target = devnull
+        while remaining:
+            try:
+                moved = os.splice(0, target, remaining)
+            except OSError:
+                if target == devnull:
+                    return False
+                target = devnull  # the child died: drain the request
+                continue
+            if moved == 0:
+                return False
+            remaining -= moved
         os.close(self.requests)
+        return True
 
     def retire(self):
         os.close(self.requests)

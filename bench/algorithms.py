@@ -11,6 +11,8 @@ import os
 import random
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -76,18 +78,25 @@ def time_calls(fn, repeats: int) -> float:
 FASTEST: list[tuple[float, float]] = []  # (in-process, sandbox) minimum of each row
 
 
-def side_by_side(first, second, repeats: int) -> tuple[float, float]:
-    """Medians of two calls timed alternately, so that load from elsewhere on the
-    machine falls on both alike; the minimums go to FASTEST (on a loaded machine
-    they show the cost without waiting for a CPU)."""
-    a, b = [], []
+def side_by_side(first, second, repeats: int, third=None) -> tuple[float, ...]:
+    """Medians of two (or three) calls timed alternately, so that load from
+    elsewhere on the machine falls on all alike; the minimums of the first two go
+    to FASTEST (on a loaded machine they show the cost without waiting for a
+    CPU), that of the third to FASTEST_SHARED."""
+    calls = [first, second] + ([third] if third else [])
+    samples: list[list[float]] = [[] for _ in calls]
     for _ in range(repeats):
-        for fn, samples in ((first, a), (second, b)):
+        for fn, times in zip(calls, samples, strict=True):
             t = time.perf_counter()
             fn()
-            samples.append(time.perf_counter() - t)
-    FASTEST.append((min(a), min(b)))
-    return statistics.median(a), statistics.median(b)
+            times.append(time.perf_counter() - t)
+    FASTEST.append((min(samples[0]), min(samples[1])))
+    if third:
+        FASTEST_SHARED.append(min(samples[2]))
+    return tuple(statistics.median(times) for times in samples)
+
+
+FASTEST_SHARED: list[float] = []
 
 
 def fastest() -> str:
@@ -97,14 +106,17 @@ def fastest() -> str:
 
 def module_latency(repeats: int) -> None:
     """Each built-in, trusted in-process against the same source in the sandbox
-    (a fresh child of its zygote per call), on the same candidates."""
+    (a fresh child of its zygote per call), on the same candidates: sent with
+    each call, and as a window the zygote already holds (how the app ranks for
+    a viewer whose window another viewer's call already sent)."""
     rng = random.Random(1)
     pool = Pool(Limits(call_seconds=30))
     print(
         "| module | candidates | in-process p50 (ms) | sandbox p50 (ms) | ratio "
-        "| fastest: in-process / sandbox (ms) |"
+        "| fastest: in-process / sandbox (ms) | sandbox, window held p50 (ms) | ratio "
+        "| fastest, window held (ms) |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     try:
         for name in NAMES:
             trusted = Module.builtin_module(name)
@@ -114,19 +126,27 @@ def module_latency(repeats: int) -> None:
             for n in (50, 500, 2000):
                 batch, context = items(n, rng)
                 reps = max(3, repeats // (4 if n == 2000 else 1))
-                run(sandboxed, batch, context, {}, pool, defaults=defaults)  # start the zygote
-                inproc, boxed = side_by_side(
+                key = f"{name}-{n}"
+                for _ in range(2):  # start the zygote; a window is sent when named twice
+                    run(sandboxed, batch, context, {}, pool, defaults=defaults, window=key)
+                inproc, boxed, held = side_by_side(
                     lambda m=trusted, b=batch, c=context: run(m, b, c, {}, None),
                     lambda m=sandboxed, b=batch, c=context, d=defaults: run(
                         m, b, c, {}, pool, defaults=d
                     ),
                     reps,
+                    lambda m=sandboxed, b=batch, c=context, d=defaults, k=key: run(
+                        m, b, c, {}, pool, defaults=d, window=k
+                    ),
                 )
+                quickest = FASTEST[-1][0]
                 print(
                     f"| {name} | {n:,} | {ms(inproc)} | {ms(boxed)} | {boxed / inproc:.2f}x "
-                    f"| {fastest()} |",
+                    f"| {fastest()} | {ms(held)} | {held / inproc:.2f}x "
+                    f"| {ms(FASTEST_SHARED[-1])} ({FASTEST_SHARED[-1] / quickest:.2f}x) |",
                     flush=True,
                 )
+        fork_floor(repeats * 10)
         fork_cost(pool, repeats * 3)
         shared_window(pool, rng, repeats)
     finally:
@@ -155,14 +175,22 @@ def tree_cpu(root: int) -> float:
     return sum(stats[pid][1] for pid in inside if pid in stats) / os.sysconf("SC_CLK_TCK")
 
 
-def sandbox_cpu(module: Module, batch: list, context: dict, defaults: dict, calls: int) -> float:
+def sandbox_cpu(
+    module: Module,
+    batch: list,
+    context: dict,
+    defaults: dict,
+    calls: int,
+    window: str | None = None,
+) -> float:
     """CPU seconds the server and the sandbox (bubblewrap, zygote, its children)
-    spend on ``calls`` calls, the zygote's start included."""
+    spend on ``calls`` calls, the zygote's start included (and, with ``window``,
+    sending the window once)."""
     before = cpu_seconds(resource.RUSAGE_SELF)
     pool = Pool(Limits(call_seconds=30))
     try:
         for _ in range(calls):
-            run(module, batch, context, {}, pool, defaults=defaults)
+            run(module, batch, context, {}, pool, defaults=defaults, window=window)
         spent = cpu_seconds(resource.RUSAGE_SELF) - before
         return spent + tree_cpu(pool._zygotes[module.sha256].process.pid)
     finally:
@@ -176,7 +204,8 @@ def cpu_cost(calls: int) -> None:
     rng = random.Random(2)
     print(
         "\n| module | candidates | in-process CPU per call (ms) "
-        "| sandbox CPU per call (ms) | ratio |\n|---|---:|---:|---:|---:|"
+        "| sandbox CPU per call (ms) | ratio | sandbox, window held (ms) | ratio |"
+        "\n|---|---:|---:|---:|---:|---:|---:|"
     )
     for name in NAMES:
         trusted = Module.builtin_module(name)
@@ -190,10 +219,70 @@ def cpu_cost(calls: int) -> None:
         inproc = (cpu_seconds(resource.RUSAGE_SELF) - before) / n
         start = sandbox_cpu(sandboxed, batch, context, defaults, 1)
         boxed = (sandbox_cpu(sandboxed, batch, context, defaults, n + 1) - start) / n
-        print(f"| {name} | 500 | {ms(inproc)} | {ms(boxed)} | {boxed / inproc:.2f}x |", flush=True)
+        start = sandbox_cpu(sandboxed, batch, context, defaults, 1, "w")
+        held = (sandbox_cpu(sandboxed, batch, context, defaults, n + 1, "w") - start) / n
+        print(
+            f"| {name} | 500 | {ms(inproc)} | {ms(boxed)} | {boxed / inproc:.2f}x "
+            f"| {ms(held)} | {held / inproc:.2f}x |",
+            flush=True,
+        )
+    empty = Module.from_source(EMPTY, "empty")
+    start = sandbox_cpu(empty, [], {}, {}, 1)
+    fixed = (sandbox_cpu(empty, [], {}, {}, calls + 1) - start) / calls
+    print(f"| empty module (the fixed cost of a call) | 0 | | {ms(fixed)} | | | |")
+    if FLOOR_CPU:
+        print(
+            f"| fork + exit + reap alone (the floor, no sandbox) | 0 | "
+            f"| {ms(FLOOR_CPU[-1])} | | | |"
+        )
 
 
 EMPTY = 'NAME = "empty"\nPARAMETERS = {}\n\n\ndef rank(items, context, params):\n    return []\n'
+
+
+FLOOR = """
+import os, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import sandbox_worker  # the zygote's libraries, so the interpreter has its size
+import gc
+gc.freeze()
+def cpu():
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+times, spent = [], cpu()
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    times.append(time.perf_counter() - t)
+times.sort()
+print(times[len(times) // 2], times[0], (cpu() - spent) / len(times))
+"""
+
+
+FLOOR_CPU: list[float] = []  # CPU seconds of one fork + exit + reap, both processes
+
+
+def fork_floor(repeats: int) -> None:
+    """The physical floor of a fresh process per call: fork, exit and reap an
+    interpreter of the zygote's size (its libraries loaded), with no sandbox, no
+    pipes and no request; what no design with a process per call can go under."""
+    worker_dir = str(Path(__file__).resolve().parent.parent / "algorithms")
+    out = subprocess.run(
+        [sys.executable, "-I", "-B", "-c", FLOOR, worker_dir, str(repeats)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    p50, quickest = float(out[0]), float(out[1])
+    FLOOR_CPU.append(float(out[2]))
+    print(
+        f"| fork + exit + reap alone (the floor, no sandbox) | 0 | | {ms(p50)} | | {ms(quickest)} |"
+    )
 
 
 def fork_cost(pool: Pool, repeats: int) -> None:

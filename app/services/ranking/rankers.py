@@ -131,9 +131,12 @@ def run_module(
     items: list[dict],
     context: dict,
     params: dict,
+    window: str | None = None,
 ) -> Result:
     """Run one module version on contract-v1 items, the one way every feed does:
     a built-in in-process, a submitted module in this process's sandbox pool.
+    ``window`` (see :func:`window_key`) lets the sandbox reuse the candidates and
+    their ratings, already decoded, for every viewer of the same window.
     Raises one of ``RUN_ERRORS`` when it cannot rank them."""
     module = (
         Module.builtin_module(module_row.builtin_key)
@@ -141,7 +144,9 @@ def run_module(
         else Module(module_row.name, version.source, version.sha256)
     )
     pool = None if module_row.builtin_key else sandbox_pool()
-    return run(module, items, context, params, pool, defaults=json.loads(version.parameters))
+    return run(
+        module, items, context, params, pool, defaults=json.loads(version.parameters), window=window
+    )
 
 
 CACHE_SECONDS = 60.0
@@ -300,6 +305,19 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: Sequence[Post | Candida
     return [candidates, reactions_seen, viewer_seen]
 
 
+def window_key(fingerprinted: list, posts: list[Post] | list[Candidate]) -> str:
+    """The name of a window for the sandbox: a digest of the part of a
+    :func:`fingerprint` that is the same for every viewer (the candidates and
+    their counters, the reactions on them), which fixes the items and the ratings
+    a module is given, plus when each candidate was posted (ids alone repeat
+    across databases, e.g. tests in one process). Two viewers share a window only
+    when all of it is equal."""
+    candidates, reactions_seen, _viewer = fingerprinted
+    posted = [p.created_at for p in posts]
+    raw = orjson.dumps([candidates, posted, reactions_seen], default=str)
+    return "posts:" + hashlib.sha256(raw).hexdigest()
+
+
 def context_for(
     ctx: Ctx, viewer: Account | None, posts: Sequence[Post | Candidate], now: float, limit: int
 ) -> dict:
@@ -355,7 +373,8 @@ class ModuleRanking:
     def rank(self, posts: Sequence[Post | Candidate], context: FeedContext) -> list[Ranked]:
         ctx = context.ctx
         by_uri = {p.uri: p for p in posts}
-        key = CACHE.key(self.sha256, self.params, fingerprint(ctx, context.viewer, posts))
+        fingerprinted = fingerprint(ctx, context.viewer, posts)
+        key = CACHE.key(self.sha256, self.params, fingerprinted)
         if (cached := CACHE.get(key)) is not None:
             return [Ranked(by_uri[uri], score, why) for uri, score, why in cached if uri in by_uri]
         items = items_for(ctx, posts)
@@ -363,7 +382,14 @@ class ModuleRanking:
             ctx, context.viewer, posts, context.now.timestamp(), context.limit
         )
         try:
-            result = run_module(self.version_row, self.module, items, module_context, self.params)
+            result = run_module(
+                self.version_row,
+                self.module,
+                items,
+                module_context,
+                self.params,
+                window=window_key(fingerprinted, posts),
+            )
         except RUN_ERRORS as exc:
             kind = getattr(exc, "kind", "contract")
             record_failure(ctx, self.version_row, kind, str(exc))
