@@ -305,7 +305,7 @@ def fingerprint(ctx: Ctx, viewer: Account | None, posts: Sequence[Post | Candida
     return [candidates, reactions_seen, viewer_seen]
 
 
-def window_key(fingerprinted: list, posts: list[Post] | list[Candidate]) -> str:
+def window_key(fingerprinted: list, posts: Sequence[Post | Candidate]) -> str:
     """The name of a window for the sandbox: a digest of the part of a
     :func:`fingerprint` that is the same for every viewer (the candidates and
     their counters, the reactions on them), which fixes the items and the ratings
