@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from dataclasses import dataclass, field
 
@@ -190,12 +191,15 @@ async def run(
     counter = [0]
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     timeout = httpx.Timeout(120.0)
+    # Plain HTTP on loopback: no TLS is ever spoken, but each new client would build
+    # its own default TLS context (about 15 ms of CPU, 3 s for 200 clients).
+    unused_tls = ssl.create_default_context()
     deadline = time.perf_counter() + seconds
 
     async def client(n: int) -> None:
         rng = random.Random(seed_value * 100_003 + n)
         async with httpx.AsyncClient(
-            base_url=base_url, trust_env=False, limits=limits, timeout=timeout
+            base_url=base_url, trust_env=False, limits=limits, timeout=timeout, verify=unused_tls
         ) as http:
             while time.perf_counter() < deadline:
                 await _one(http, s, results, rng, counter)
