@@ -19,6 +19,10 @@ from app.services import Ctx
 READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+SQLITE_SLOTS, SQLITE_WRITERS = 5, 3
+POSTGRES_SLOTS, POSTGRES_WRITERS = 5, 4
+
+
 class DbGate:
     """How many requests of this process may hold a database session at once,
     and who goes next when one finishes.
@@ -40,17 +44,26 @@ class DbGate:
     serving it first costs the readers little; served in arrival order, writes
     queued behind every read when many members were online (on PostgreSQL, posting
     p99 grew 11x from 5 to 50 clients while reads stayed fast). Writes may hold at
-    most ``WRITERS`` of the slots, so a burst of posts (which on SQLite take turns
-    at the one write lock in app.db) cannot keep readers out.
+    most ``writers`` of the slots, so a burst of posts cannot keep readers out.
+
+    How many writers help depends on the database (:meth:`for_database`): SQLite
+    writes one at a time, so a third writer in a slot only waits for the lock
+    while holding a slot a reader could use; PostgreSQL writes side by side.
     """
 
-    SLOTS = 5
-    WRITERS = 3
-
-    def __init__(self) -> None:
-        self._free = self.SLOTS
+    def __init__(self, slots: int, writers: int) -> None:
+        self.slots = slots
+        self.writers = writers
+        self._free = slots
         self._writing = 0
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+
+    @classmethod
+    def for_database(cls, dialect: str) -> DbGate:
+        """Sizes measured with bench/load.py on two cores (docs/benchmarks.md)."""
+        if dialect == "sqlite":
+            return cls(slots=SQLITE_SLOTS, writers=SQLITE_WRITERS)
+        return cls(slots=POSTGRES_SLOTS, writers=POSTGRES_WRITERS)
 
     @asynccontextmanager
     async def slot(self, write: bool) -> AsyncIterator[None]:
@@ -61,7 +74,7 @@ class DbGate:
             self._release(write)
 
     def _may_start(self, write: bool) -> bool:
-        return self._free > 0 and (not write or self._writing < self.WRITERS)
+        return self._free > 0 and (not write or self._writing < self.writers)
 
     def _take(self, write: bool) -> None:
         self._free -= 1
@@ -85,7 +98,7 @@ class DbGate:
             raise
 
     def _next_writer_may_start(self) -> bool:
-        return bool(self._waiting[True]) and self._writing < self.WRITERS
+        return bool(self._waiting[True]) and self._writing < self.writers
 
     def _release(self, write: bool) -> None:
         self._free += 1
@@ -113,11 +126,12 @@ class DbGate:
 _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DbGate] = weakref.WeakKeyDictionary()
 
 
-def _gate() -> DbGate:
+def _gate(request: Request) -> DbGate:
     loop = asyncio.get_running_loop()
     gate = _GATES.get(loop)
     if gate is None:
-        gate = _GATES[loop] = DbGate()
+        dialect = request.app.state.engine.dialect.name
+        gate = _GATES[loop] = DbGate.for_database(dialect)
     return gate
 
 
@@ -128,7 +142,7 @@ async def get_ctx(request: Request) -> AsyncIterator[Ctx]:
     GET, HEAD and OPTIONS get a reading transaction (the database refuses writes
     in it); other methods a writing one, which begins at its first statement."""
     write = request.method not in READING_METHODS
-    async with _gate().slot(write):
+    async with _gate(request).slot(write):
         session = open_session(request.app.state.engine, "write" if write else "read")
         try:
             yield Ctx(session, request.app.state.settings)

@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from app.deps import DbGate
 
+SLOTS, WRITERS = 3, 2
 
-class Gate(DbGate):
-    SLOTS = 3
-    WRITERS = 2
+
+def small_gate() -> DbGate:
+    return DbGate(slots=SLOTS, writers=WRITERS)
 
 
 async def _settle() -> None:
@@ -51,7 +52,7 @@ class Requests:
 
 
 async def _with_requests(test: Callable[[Requests], object]) -> None:
-    requests = Requests(Gate())
+    requests = Requests(small_gate())
     try:
         await test(requests)  # type: ignore[misc]
     finally:
@@ -84,7 +85,7 @@ async def test_writes_never_hold_more_than_their_share() -> None:
         for name in ("write1", "write2", "write3"):
             r.send(name, write=True)
         await _settle()
-        assert r.started == ["write1", "write2"]  # WRITERS = 2 of the 3 slots
+        assert r.started == ["write1", "write2"]  # writers = 2 of the 3 slots
         r.send("read1", write=False)
         await _settle()
         assert r.started == ["write1", "write2", "read1"]  # the free slot goes to a read
@@ -113,12 +114,12 @@ async def test_a_request_cancelled_while_waiting_takes_no_slot() -> None:
         assert r.started[-1] == "read4"  # not lost to the cancelled write
         for name in ("read2", "read3", "read4"):
             await r.finish(name)
-        assert r.gate._free == Gate.SLOTS and r.gate._writing == 0
+        assert r.gate._free == SLOTS and r.gate._writing == 0
 
     await _with_requests(test)
 
 
-class CancelsOnGrant(Gate):
+class CancelsOnGrant(DbGate):
     """Cancels ``victim`` right after handing it a slot, before it can run."""
 
     victim: asyncio.Task[None] | None = None
@@ -131,7 +132,7 @@ class CancelsOnGrant(Gate):
 
 
 async def test_a_request_cancelled_as_it_is_let_in_passes_its_slot_on() -> None:
-    gate = CancelsOnGrant()
+    gate = CancelsOnGrant(slots=SLOTS, writers=WRITERS)
     r = Requests(gate)
     try:
         for name in ("read1", "read2", "read3"):
@@ -146,8 +147,16 @@ async def test_a_request_cancelled_as_it_is_let_in_passes_its_slot_on() -> None:
         assert r.started[-1] == "read4"  # write1 passed the slot on
         for name in ("read2", "read3", "read4"):
             await r.finish(name)
-        assert gate._free == Gate.SLOTS and gate._writing == 0
+        assert gate._free == SLOTS and gate._writing == 0
     finally:
         for done in r._done.values():
             done.set()
         await asyncio.gather(*r.tasks.values(), return_exceptions=True)
+
+
+def test_sqlite_gives_writers_fewer_slots_than_postgresql() -> None:
+    """SQLite writes one at a time: a writer beyond the lock's holder and the next
+    in line would only wait, holding a slot a reader could use."""
+    sqlite, postgres = DbGate.for_database("sqlite"), DbGate.for_database("postgresql")
+    assert sqlite.writers < sqlite.slots and postgres.writers < postgres.slots
+    assert sqlite.writers < postgres.writers
