@@ -1,0 +1,335 @@
+"""Who signed a request (federation/signatures.py), rule by rule, without a server:
+the per-process key cache, the request target signatures cover, where a key comes
+from (cache, store, or a fetch, and when a refresh may fetch), and secure mode.
+Written for `make mutation` (docs/quality.md); tests/test_inbox_hostile.py sends the
+real thing through the app, tests/test_httpsig.py checks the signatures themselves."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from federation import httpsig, network, remote, signatures
+from federation.fetcher import FetchError
+from federation.signatures import KeyCache, KeyResolver, request_target
+
+BASE_URL = "https://social.example"
+INBOX = "/users/alice/inbox"
+ACTOR = "https://remote.example/users/bob"
+KEY_ID = ACTOR + "#main-key"
+BODY = b'{"type":"Create","actor":"https://remote.example/users/bob"}'
+NOW = datetime(2026, 12, 2, 12, 0, 0)
+PRIVATE, PUBLIC = httpsig.generate_keypair()
+_, OTHER_PUBLIC = httpsig.generate_keypair()
+
+
+class FakeRequest:
+    """What signatures.py reads of a Starlette request."""
+
+    def __init__(
+        self,
+        *,
+        headers: dict[str, str] | None = None,
+        scope: dict[str, Any] | None = None,
+        path: str = INBOX,
+        secure: bool = False,
+        method: str = "POST",
+    ) -> None:
+        self.method = method
+        self.headers = headers or {}
+        self.scope = scope if scope is not None else {"raw_path": path.encode()}
+        self.url = SimpleNamespace(path=path)
+        settings = SimpleNamespace(base_url=BASE_URL, secure_mode=secure)
+        self.app = SimpleNamespace(state=SimpleNamespace(settings=settings, engine="engine"))
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+# --- the key cache ------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [1000.0]
+    monkeypatch.setattr(signatures.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_a_cached_key_lives_sixty_seconds(clock: list[float]) -> None:
+    cache = KeyCache()
+    assert cache.get(KEY_ID) is None
+    cache.put(KEY_ID, ACTOR, PUBLIC)
+    clock[0] += 60
+    assert cache.get(KEY_ID) == (ACTOR, PUBLIC)
+    clock[0] += 0.001
+    assert cache.get(KEY_ID) is None
+    cache.put(KEY_ID, ACTOR, OTHER_PUBLIC)  # stored again: fresh again, the new key
+    assert cache.get(KEY_ID) == (ACTOR, OTHER_PUBLIC)
+    cache.drop(KEY_ID)
+    assert cache.get(KEY_ID) is None
+    cache.drop(KEY_ID)  # dropping what is not there is harmless
+
+
+def test_the_cache_forgets_the_least_recently_used_key(clock: list[float]) -> None:
+    cache = KeyCache()
+    cache.SIZE = 2
+    cache.put("a", "owner-a", "pem-a")
+    cache.put("b", "owner-b", "pem-b")
+    assert cache.get("a") == ("owner-a", "pem-a")  # used: now the most recent
+    cache.put("c", "owner-c", "pem-c")
+    assert list(cache.entries) == ["a", "c"]
+    cache.put("a", "owner-a", "pem-a2")  # stored again: the most recent
+    cache.put("d", "owner-d", "pem-d")
+    assert list(cache.entries) == ["a", "d"]
+    assert KeyCache.SECONDS == 60.0 and KeyCache.SIZE == 10_000
+
+
+def test_one_cache_and_one_network_per_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Network:
+        def __init__(self, engine: Any, settings: Any) -> None:
+            self.made_with = (engine, settings)
+
+    monkeypatch.setattr(network, "Network", Network)
+    request = FakeRequest()
+    cache = signatures.key_cache_of(request)
+    assert isinstance(cache, KeyCache) and signatures.key_cache_of(request) is cache
+    assert request.app.state.key_cache is cache
+    net = signatures.network_of(request)
+    assert isinstance(net, Network) and signatures.network_of(request) is net
+    assert net.made_with == ("engine", request.app.state.settings)
+
+
+# --- the request target -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scope", "target"),
+    [
+        ({"raw_path": b"/users/alice/inbox"}, "/users/alice/inbox"),
+        ({"raw_path": b"/a%20b", "query_string": b"page=2&x=%C3%A9"}, "/a%20b?page=2&x=%C3%A9"),
+        ({"raw_path": b"/caf\xe9"}, "/caf\xe9"),  # bytes as sent (latin-1), not decoded
+        ({"raw_path": b"/ap/users/alice", "cg.original_path": b"/users/alice"}, "/users/alice"),
+        ({"query_string": b""}, "/from/the/url"),  # no raw path: the URL's
+        ({"raw_path": b"", "query_string": b"q=1"}, "/from/the/url?q=1"),
+    ],
+)
+def test_the_request_target_is_what_the_client_sent(scope: dict, target: str) -> None:
+    assert request_target(FakeRequest(scope=scope, path="/from/the/url")) == target
+
+
+# --- where a key comes from ---------------------------------------------------------
+
+
+class Store:
+    """The database (remote.stored_key / store_actor) and the network, faked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.keys: dict[str, Any] = {}
+        self.docs: dict[str, Any] = {}
+        self.fetched: list[str] = []
+        self.stored: list[dict] = []
+        self.transactions: list[tuple[Any, Any, bool]] = []
+        self.serve_after_store: dict[str, Any] = {}
+        monkeypatch.setattr(network, "in_db", self.in_db)
+        monkeypatch.setattr(remote, "stored_key", lambda ctx, key_id: self.keys.get(key_id))
+        monkeypatch.setattr(remote, "store_actor", self.store_actor)
+        monkeypatch.setattr(signatures, "utcnow", lambda: NOW)
+
+    async def in_db(self, engine: Any, settings: Any, fn: Any, *, write: bool = True) -> Any:
+        self.transactions.append((engine, settings, write))
+        assert fn.__code__.co_argcount == 1
+        return fn("ctx")
+
+    def store_actor(self, ctx: Any, doc: dict) -> None:
+        self.stored.append(doc)
+        self.keys.update(self.serve_after_store)
+
+    async def fetch(self, url: str) -> Any:
+        self.fetched.append(url)
+        doc = self.docs.get(url)
+        if doc is None:
+            raise FetchError("http_error", "not found", url, status=404)
+        return doc
+
+    def request(self) -> FakeRequest:
+        request = FakeRequest()
+        request.app.state.network = self  # network_of finds it
+        return request
+
+
+def key(pem: str = PUBLIC, *, age: timedelta = timedelta(0), ours: bool = False) -> Any:
+    return SimpleNamespace(
+        owner_uri=ACTOR,
+        public_key_pem=pem,
+        fetched_at=NOW - age,
+        private_key_pem="private" if ours else None,
+    )
+
+
+@pytest.fixture
+def store(monkeypatch: pytest.MonkeyPatch) -> Store:
+    return Store(monkeypatch)
+
+
+def test_a_stored_key_is_used_and_cached(store: Store) -> None:
+    store.keys[KEY_ID] = key(age=timedelta(days=3))
+    request = store.request()
+    resolver = KeyResolver(request)
+    assert resolver.owner is None
+    assert run(resolver(KEY_ID, False)) == PUBLIC
+    assert resolver.owner == ACTOR and store.fetched == []
+    request_state = request.app.state
+    assert store.transactions == [("engine", request_state.settings, False)]  # a read
+    assert signatures.key_cache_of(request).get(KEY_ID) == (ACTOR, PUBLIC)
+    del store.keys[KEY_ID]
+    again = KeyResolver(request)  # the next request of this process: from the cache
+    assert run(again(KEY_ID, False)) == PUBLIC and again.owner == ACTOR
+    assert len(store.transactions) == 1
+
+
+@pytest.mark.parametrize(
+    ("stored", "fetches"),
+    [
+        (key(age=timedelta(seconds=59)), False),  # refreshed within the minute: kept
+        (key(age=timedelta(minutes=1)), True),
+        (key(age=timedelta(days=3), ours=True), False),  # our own key is never fetched
+        (key(age=timedelta(days=3)), True),
+        (None, True),
+    ],
+)
+def test_a_refresh_fetches_at_most_once_a_minute(store: Store, stored: Any, fetches: bool) -> None:
+    if stored is not None:
+        store.keys[KEY_ID] = stored
+    store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
+    store.serve_after_store = {KEY_ID: key(OTHER_PUBLIC)}
+    request = store.request()
+    signatures.key_cache_of(request).put(KEY_ID, ACTOR, PUBLIC)
+    resolver = KeyResolver(request)
+    found = run(resolver(KEY_ID, True))  # a forced refresh skips the cache
+    assert found == (OTHER_PUBLIC if fetches else PUBLIC) and resolver.owner == ACTOR
+    assert store.fetched == ([ACTOR] if fetches else [])  # the actor: the id without "#…"
+    assert store.stored == ([store.docs[ACTOR]] if fetches else [])
+    writes = [w for _, _, w in store.transactions]
+    assert writes == ([False, True, False] if fetches else [False])
+    assert signatures.key_cache_of(request).get(KEY_ID) == (ACTOR, found)
+
+
+def test_a_key_document_leads_to_its_owner(store: Store) -> None:
+    store.docs[KEY_ID.split("#")[0]] = {"id": KEY_ID, "type": "Key", "owner": ACTOR + "/x"}
+    store.docs[ACTOR + "/x"] = {"id": ACTOR + "/x", "type": "Service"}
+    store.serve_after_store = {KEY_ID: key()}
+    assert run(KeyResolver(store.request())(KEY_ID, False)) == PUBLIC
+    assert store.fetched == [ACTOR, ACTOR + "/x"]
+    assert store.stored == [store.docs[ACTOR + "/x"]]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"id": ACTOR, "type": "Person", "owner": "https://remote.example/other"},  # an actor
+        {"id": ACTOR, "type": "Key"},  # a key without an owner: stored as it is (refused)
+        {"id": ACTOR, "type": "Key", "owner": {"id": "https://remote.example/other"}},
+    ],
+)
+def test_only_a_non_actor_with_an_owner_url_is_followed(store: Store, doc: dict) -> None:
+    store.docs[ACTOR] = doc
+    assert run(KeyResolver(store.request())(KEY_ID, False)) is None  # nothing was stored
+    assert store.fetched == [ACTOR] and store.stored == [doc]
+
+
+def test_an_unresolvable_key_is_none_and_not_cached(store: Store) -> None:
+    request = store.request()
+    resolver = KeyResolver(request)
+    assert run(resolver(KEY_ID, False)) is None  # the fetch fails
+    assert resolver.owner is None and store.stored == []
+    store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
+
+    def refuse(ctx: Any, doc: dict) -> None:
+        raise remote.InvalidActor("not an actor we store")
+
+    remote.store_actor = refuse  # type: ignore[assignment]  # undone by monkeypatch
+    assert run(KeyResolver(request)(KEY_ID, False)) is None
+    assert signatures.key_cache_of(request).entries == {}
+
+
+def test_a_key_without_an_owner_is_not_cached(store: Store) -> None:
+    request = store.request()
+    resolver = KeyResolver(request)
+
+    async def no_owner(key_id: str, refresh: bool) -> str:
+        return PUBLIC
+
+    resolver._resolve = no_owner  # type: ignore[method-assign]
+    assert run(resolver(KEY_ID, False)) == PUBLIC
+    assert signatures.key_cache_of(request).entries == {}
+
+
+# --- verifying ----------------------------------------------------------------------
+
+
+def signed(body: bytes = BODY) -> dict[str, str]:
+    return httpsig.sign_request("POST", BASE_URL + INBOX, {}, body, KEY_ID, PRIVATE)
+
+
+def test_verify_names_the_keys_owner(store: Store) -> None:
+    store.keys[KEY_ID] = key()
+    request = store.request()
+    request.headers = signed()
+    verified, signer = run(signatures.verify(request, BODY))
+    assert signer == ACTOR and verified.key_id == KEY_ID and verified.scheme == "cavage"
+    with pytest.raises(httpsig.SignatureError):
+        run(signatures.verify(request, BODY + b" "))  # the digest no longer matches
+
+
+def test_verify_cached_uses_the_cache_alone(store: Store) -> None:
+    request = store.request()
+    request.headers = signed()
+    assert run(signatures.verify_cached(request, BODY)) is None  # not cached
+    assert store.transactions == [] and store.fetched == []
+    cache = signatures.key_cache_of(request)
+    cache.put(KEY_ID, ACTOR, PUBLIC)
+    verified, signer = run(signatures.verify_cached(request, BODY))
+    assert signer == ACTOR and verified.key_id == KEY_ID
+    cache.put(KEY_ID, ACTOR, OTHER_PUBLIC)  # a stale key: the full path decides
+    assert run(signatures.verify_cached(request, BODY)) is None
+    assert store.transactions == []
+    request.headers = {}
+    assert run(signatures.verify_cached(request, BODY)) is None  # unsigned
+
+
+# --- secure mode --------------------------------------------------------------------
+
+
+def test_secure_mode_serves_signed_fetches_of_unblocked_domains(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked: list[str] = []
+    monkeypatch.setattr(signatures.peers, "is_blocked", lambda ctx, domain: domain in blocked)
+    store.keys[KEY_ID] = key()
+    request = store.request()
+    assert run(signatures.require_signed_fetch(request)) is None  # not in secure mode
+    assert store.transactions == []
+    request.app.state.settings.secure_mode = True
+    request.method = "GET"
+    request.scope = {"raw_path": INBOX.encode()}
+    with pytest.raises(signatures.Unsigned) as caught:
+        run(signatures.require_signed_fetch(request))
+    assert (caught.value.status, caught.value.code) == (401, "signature_required")
+    assert caught.value.detail == (
+        "This instance serves ActivityPub documents to signed requests only: request is not signed"
+    )
+    request.headers = httpsig.sign_request("GET", BASE_URL + INBOX, {}, None, KEY_ID, PRIVATE)
+    assert run(signatures.require_signed_fetch(request)) is None
+    blocked.append("remote.example")
+    with pytest.raises(signatures.Unsigned) as caught:
+        run(signatures.require_signed_fetch(request))
+    assert (caught.value.code, caught.value.detail) == (
+        "domain_blocked",
+        "This instance does not serve your domain.",
+    )
