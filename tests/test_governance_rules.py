@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import col, select
 
 from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from app.models import AlgorithmChange, AlgorithmProposal
+from app.models import AlgorithmChange, AlgorithmProposal, Job
 from app.services import Ctx, accounts, communities, governance
 from app.services.governance import VoteRules, check_floors
 from app.services.ranking import choices, registry
@@ -103,7 +103,7 @@ def test_an_empty_community_takes_a_quorum_of_one() -> None:
         check_floors(rules(0), 24 * HOUR, 2)
 
 
-NOW = datetime(2026, 12, 2, 12, 0, 0)
+NOW = datetime(2026, 12, 2, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -299,3 +299,92 @@ def test_a_proposal_is_listed_newest_first(ctx: Ctx, town: dict) -> None:
     assert listed == [second.id, first.id]
     rows = ctx.db.exec(select(AlgorithmProposal).order_by(col(AlgorithmProposal.id))).all()
     assert [r.quorum for r in rows] == [2, 3]
+
+
+# --- opening a proposal -------------------------------------------------------------
+
+
+def test_the_mode_is_admins_or_vote(ctx: Ctx, town: dict) -> None:
+    with refused(Invalid, "invalid_mode", "Governance is “admins” or “vote”."):
+        governance.set_mode(ctx, town["ada"], town["garden"], "members")
+    governance.set_mode(ctx, town["ada"], town["garden"], "admins")
+    with refused(
+        Conflict,
+        "governed_by_admins",
+        "This community's admins choose its algorithm; ask them, or ask them to let members vote.",
+    ):
+        _propose(ctx, town, quorum=2)
+
+
+@pytest.mark.parametrize(
+    ("values", "code", "detail"),
+    [
+        ({"window_hours": 720}, None, None),  # 30 days
+        ({"window_hours": 720.5}, "invalid_window", "The voting window is at most 30 days."),
+        ({"threshold": 0.0}, None, None),
+        ({"threshold": 0.99}, None, None),
+        ({"threshold": 1.0}, "invalid_threshold", "The threshold is a fraction from 0 to below 1."),
+        ({"threshold": 1.5}, "invalid_threshold", None),
+        ({"threshold": -0.1}, "invalid_threshold", None),
+        ({"reason": "x" * 1000}, None, None),
+        ({"reason": "x" * 1001}, "invalid_reason", "Reasons are at most 1,000 characters."),
+    ],
+)
+def test_the_bounds_of_a_proposal(
+    ctx: Ctx, town: dict, values: dict, code: str | None, detail: str | None
+) -> None:
+    def propose() -> AlgorithmProposal:
+        return governance.propose(
+            ctx, town["ben"], town["garden"], town["version"], {}, **{"quorum": 2, **values}
+        )
+
+    if code is None:
+        proposal = propose()
+        assert (proposal.threshold, proposal.reason) == (
+            values.get("threshold", 0.5),
+            values.get("reason", ""),
+        )
+    else:
+        with refused(Invalid, code, detail):
+            propose()
+
+
+def test_a_proposal_records_what_it_proposes_and_queues_its_closing(
+    ctx: Ctx, town: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(governance, "utcnow", lambda: NOW)
+    params = {"iterations": 7}
+    proposal = governance.propose(
+        ctx, town["ben"], town["garden"], town["version"], params, reason="Fewer rounds"
+    )
+    assert proposal.closes_at == NOW + timedelta(hours=72)  # the default window
+    assert json.loads(proposal.params) == params and proposal.reason == "Fewer rounds"
+    assert (proposal.proposer_id, proposal.version_id) == (town["ben"].id, town["version"])
+    assert proposal.quorum == 2  # the community's floor when none is asked
+    closing = ctx.db.exec(select(Job).where(col(Job.kind) == "algorithms.close_proposal")).one()
+    assert json.loads(closing.payload) == {"proposal_id": proposal.id}
+    assert closing.run_at == proposal.closes_at
+
+
+def test_a_passed_proposal_applies_its_parameters(
+    ctx: Ctx, town: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proposal = governance.propose(
+        ctx, town["ben"], town["garden"], town["version"], {"iterations": 7}, quorum=2
+    )
+    for name in ("ben", "cara"):
+        governance.vote(ctx, town[name], proposal, "yes")
+    monkeypatch.setattr(governance, "utcnow", lambda: proposal.closes_at)
+    assert governance.close_if_due(ctx, proposal).state == "passed"
+    choice = choices.choice_of(ctx, community=town["garden"])
+    assert (choice.version_id, json.loads(choice.params)) == (town["version"], {"iterations": 7})
+    change = ctx.db.exec(select(AlgorithmChange)).one()
+    assert json.loads(change.params) == {"iterations": 7}
+
+
+def test_each_proposal_keeps_its_own_ballots(ctx: Ctx, town: dict) -> None:
+    first, second = _propose(ctx, town, quorum=2), _propose(ctx, town, quorum=2)
+    governance.vote(ctx, town["ben"], first, "yes")
+    governance.vote(ctx, town["ben"], second, "no")
+    assert governance.tally(ctx, first) == {"yes": 1, "no": 0, "abstain": 0}
+    assert governance.tally(ctx, second) == {"yes": 0, "no": 1, "abstain": 0}
