@@ -7,6 +7,7 @@ real thing through the app, tests/test_httpsig.py checks the signatures themselv
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -137,7 +138,7 @@ class Store:
         self.transactions: list[tuple[Any, Any, bool]] = []
         self.serve_after_store: dict[str, Any] = {}
         monkeypatch.setattr(network, "in_db", self.in_db)
-        monkeypatch.setattr(remote, "stored_key", lambda ctx, key_id: self.keys.get(key_id))
+        monkeypatch.setattr(remote, "stored_key", self.stored_key)
         monkeypatch.setattr(remote, "store_actor", self.store_actor)
         monkeypatch.setattr(signatures, "utcnow", lambda: NOW)
 
@@ -146,7 +147,12 @@ class Store:
         assert fn.__code__.co_argcount == 1
         return fn("ctx")
 
+    def stored_key(self, ctx: Any, key_id: str) -> Any:
+        assert ctx == "ctx"  # the transaction's context
+        return self.keys.get(key_id)
+
     def store_actor(self, ctx: Any, doc: dict) -> None:
+        assert ctx == "ctx"
         self.stored.append(doc)
         self.keys.update(self.serve_after_store)
 
@@ -243,10 +249,14 @@ def test_only_a_non_actor_with_an_owner_url_is_followed(store: Store, doc: dict)
     assert store.fetched == [ACTOR] and store.stored == [doc]
 
 
-def test_an_unresolvable_key_is_none_and_not_cached(store: Store) -> None:
+def test_an_unresolvable_key_is_none_and_not_cached(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     request = store.request()
     resolver = KeyResolver(request)
-    assert run(resolver(KEY_ID, False)) is None  # the fetch fails
+    with caplog.at_level(logging.INFO, logger="commonground.signatures"):
+        assert run(resolver(KEY_ID, False)) is None  # the fetch fails
+    assert caplog.messages == [f"could not resolve key {KEY_ID}: http_error: not found ({ACTOR})"]
     assert resolver.owner is None and store.stored == []
     store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
 
@@ -256,6 +266,22 @@ def test_an_unresolvable_key_is_none_and_not_cached(store: Store) -> None:
     remote.store_actor = refuse  # type: ignore[assignment]  # undone by monkeypatch
     assert run(KeyResolver(request)(KEY_ID, False)) is None
     assert signatures.key_cache_of(request).entries == {}
+
+
+def test_a_refresh_drops_the_cached_key_even_when_it_finds_none(store: Store) -> None:
+    request = store.request()
+    cache = signatures.key_cache_of(request)
+    cache.put(KEY_ID, ACTOR, PUBLIC)
+    assert run(KeyResolver(request)(KEY_ID, True)) is None  # the actor is gone
+    assert cache.get(KEY_ID) is None  # the next request does not trust the stale key
+
+
+def test_a_key_id_is_fetched_without_its_fragment(store: Store) -> None:
+    key_id = ACTOR + "#keys#2"
+    store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
+    store.serve_after_store = {key_id: key()}
+    assert run(KeyResolver(store.request())(key_id, False)) == PUBLIC
+    assert store.fetched == [ACTOR]
 
 
 def test_a_key_without_an_owner_is_not_cached(store: Store) -> None:
@@ -285,6 +311,33 @@ def test_verify_names_the_keys_owner(store: Store) -> None:
     assert signer == ACTOR and verified.key_id == KEY_ID and verified.scheme == "cavage"
     with pytest.raises(httpsig.SignatureError):
         run(signatures.verify(request, BODY + b" "))  # the digest no longer matches
+
+
+def test_a_signature_for_another_host_is_refused(store: Store) -> None:
+    """The cavage Host check needs this server's base URL: both paths pass it."""
+    store.keys[KEY_ID] = key()
+    request = store.request()
+    request.headers = httpsig.sign_request(
+        "POST", "https://elsewhere.example" + INBOX, {}, BODY, KEY_ID, PRIVATE
+    )
+    with pytest.raises(httpsig.SignatureError, match="Host"):
+        run(signatures.verify(request, BODY))
+    signatures.key_cache_of(request).put(KEY_ID, ACTOR, PUBLIC)
+    assert run(signatures.verify_cached(request, BODY)) is None
+
+
+def test_a_verified_key_without_an_owner_is_refused(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def ownerless(self: KeyResolver, key_id: str, refresh: bool) -> str:
+        return PUBLIC
+
+    monkeypatch.setattr(KeyResolver, "_resolve", ownerless)
+    request = store.request()
+    request.headers = signed()
+    with pytest.raises(httpsig.SignatureError) as caught:
+        run(signatures.verify(request, BODY))
+    assert caught.value.reason == "the key has no owner"
 
 
 def test_verify_cached_uses_the_cache_alone(store: Store) -> None:
