@@ -363,7 +363,9 @@ def test_secure_mode_serves_signed_fetches_of_unblocked_domains(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocked: list[str] = []
-    monkeypatch.setattr(signatures.peers, "is_blocked", lambda ctx, domain: domain in blocked)
+    monkeypatch.setattr(
+        signatures.peers, "is_blocked", lambda ctx, domain: ctx == "ctx" and domain in blocked
+    )
     store.keys[KEY_ID] = key()
     request = store.request()
     assert run(signatures.require_signed_fetch(request)) is None  # not in secure mode
