@@ -198,7 +198,7 @@ def test_claims_take_due_jobs_oldest_first_and_count_attempts(new_ctx, engine, s
 def test_a_stale_claim_is_taken_over_and_says_why(new_ctx, engine, settings) -> None:
     job_id = _enqueue(new_ctx, "rules.ok")[0]
     now = utcnow()
-    jobs.claim(engine, "w1", now=now)
+    assert jobs.claim(engine, "w1", now=now).id == job_id
     assert jobs.claim(engine, "w2", now=now + jobs.LOCK_TIMEOUT) is None  # not yet stale
     taken = jobs.claim(engine, "w2", now=now + jobs.LOCK_TIMEOUT + timedelta(seconds=1))
     assert (taken.id, taken.attempts, taken.locked_by) == (job_id, 2, "w2")
@@ -215,7 +215,7 @@ def test_a_stale_claim_at_its_last_attempt_is_buried_with_its_hook(
         job_id = jobs.enqueue(ctx, "rules.fails", {"n": 3}, max_attempts=1).id
         waiting = jobs.enqueue(ctx, "rules.ok", run_at=utcnow() + timedelta(days=1)).id
     now = utcnow()
-    jobs.claim(engine, "w1", now=now)
+    assert jobs.claim(engine, "w1", now=now).id == job_id
     assert jobs.claim(engine, "w2", now=now + jobs.LOCK_TIMEOUT + timedelta(seconds=1)) is None
     row = _row(new_ctx, job_id)
     error = f"{jobs.WORKER_DIED} (attempt 1 of 1)"
@@ -224,3 +224,133 @@ def test_a_stale_claim_at_its_last_attempt_is_buried_with_its_hook(
     assert row.finished_at == now + jobs.LOCK_TIMEOUT + timedelta(seconds=1)
     assert hooked == [({"n": 3}, error)]
     assert _row(new_ctx, waiting).state == "queued"
+
+
+@jobs.handler("rules.shared")
+async def _shared(job: jobs.JobContext, payload: dict) -> None:
+    job.shared["seen"] = job.shared.get("given")
+
+
+def test_a_claim_token_fills_its_column(new_ctx, engine, settings) -> None:
+    _enqueue(new_ctx, "rules.ok")
+    token = jobs.claim(engine, "w1").claim_token
+    assert len(token) == 32 and int(token, 16) >= 0  # Job.claim_token is 32 characters
+
+
+def test_a_take_over_marks_only_the_claims_it_takes(new_ctx, engine, settings) -> None:
+    stale = _enqueue(new_ctx, "rules.ok")[0]
+    now = utcnow()
+    assert jobs.claim(engine, "w1", now=now).id == stale
+    fresh = _enqueue(new_ctx, "rules.ok")[0]
+    assert jobs.claim(engine, "w2", now=now + jobs.LOCK_TIMEOUT).id == fresh
+    assert jobs.claim(engine, "w3", now=now + jobs.LOCK_TIMEOUT + timedelta(seconds=1)).id == stale
+    assert _row(new_ctx, stale).last_error == jobs.WORKER_DIED
+    assert (_row(new_ctx, fresh).locked_by, _row(new_ctx, fresh).last_error) == ("w2", None)
+
+
+def test_a_running_last_attempt_is_not_buried_while_its_lock_is_fresh(
+    new_ctx, engine, settings
+) -> None:
+    with new_ctx() as ctx:
+        job_id = jobs.enqueue(ctx, "rules.ok", max_attempts=1).id
+    now = utcnow()
+    assert jobs.claim(engine, "w1", now=now).id == job_id
+    assert jobs.claim(engine, "w2", now=now + jobs.LOCK_TIMEOUT) is None
+    assert (_row(new_ctx, job_id).state, _row(new_ctx, job_id).locked_by) == ("running", "w1")
+
+
+def test_a_claim_buries_at_most_a_hundred_spent_jobs(new_ctx, engine, settings) -> None:
+    """Burying stays a short part of a claim; the rest wait for the next one, and a
+    spent job left over is never taken again meanwhile."""
+    with new_ctx() as ctx:
+        for _ in range(101):
+            jobs.enqueue(ctx, "rules.ok", max_attempts=1)
+    now = utcnow()
+    assert len(jobs.claim_many(engine, "w1", 200, now=now)) == 101
+    later = now + jobs.LOCK_TIMEOUT + timedelta(seconds=1)
+    assert jobs.claim_many(engine, "w2", 200, now=later) == []
+    with new_ctx() as ctx:
+        assert jobs.stats(ctx).by_state == {"dead": 100, "running": 1}
+    assert jobs.claim_many(engine, "w2", 200, now=later) == []
+    with new_ctx() as ctx:
+        assert jobs.stats(ctx).by_state == {"dead": 101}
+
+
+def test_an_orphan_at_its_last_attempt_is_buried_and_the_others_released(
+    new_ctx, engine, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with new_ctx() as ctx:
+        spent = jobs.enqueue(ctx, "rules.fails", {"n": 1}, max_attempts=1).id
+        again = jobs.enqueue(ctx, "rules.ok", max_attempts=5).id
+    dead_worker = f"{socket.gethostname()}:999999999"  # no such process
+    assert len(jobs.claim_many(engine, dead_worker, 2)) == 2
+    with caplog.at_level(logging.WARNING, logger="commonground.jobs"):
+        assert jobs.release_orphans(engine) == 2
+    error = f"{jobs.WORKER_DIED} (attempt 1 of 1)"
+    assert f"job {spent} (rules.fails) buried: {error}" in caplog.messages
+    row = _row(new_ctx, spent)
+    assert (row.state, row.last_error, row.locked_by, row.locked_at, row.claim_token) == (
+        "dead",
+        error,
+        None,
+        None,
+        None,
+    )
+    assert hooked == [({"n": 1}, error)]
+    released = _row(new_ctx, again)
+    assert (released.state, released.locked_by, released.last_error) == (
+        "queued",
+        None,
+        jobs.WORKER_DIED,
+    )
+
+
+def test_a_batch_completion_clears_the_claim_and_says_what_it_dropped(
+    new_ctx, engine, settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    ids = _enqueue(new_ctx, "rules.ok", 3)
+    old = jobs.claim_many(engine, "w1", 3)
+    taken = jobs.claim(engine, "w2", now=utcnow() + jobs.LOCK_TIMEOUT + timedelta(seconds=1))
+    with caplog.at_level(logging.WARNING, logger="commonground.jobs"):
+        jobs._finish_many(engine, [(job, []) for job in old])
+    assert "1 finished jobs had been taken over meanwhile" in caplog.messages
+    rows = [_row(new_ctx, i) for i in ids]
+    assert [r.state for r in rows] == ["running", "done", "done"]
+    for row in rows[1:]:
+        assert (row.locked_by, row.locked_at, row.claim_token) == (None, None, None)
+        assert row.finished_at is not None
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="commonground.jobs"):
+        jobs._finish_many(engine, [(taken, [])])  # the claim that holds it
+    assert caplog.messages == [] and _row(new_ctx, ids[0]).state == "done"
+
+
+def test_a_failure_backs_off_from_the_configured_base_and_is_logged(
+    new_ctx, engine, settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(jobs.random, "uniform", lambda low, high: high)
+    job_id = _enqueue(new_ctx, "rules.fails")[0]
+    quick = settings.model_copy(update={"retry_base_seconds": 5.0})
+    before = utcnow()
+    with caplog.at_level(logging.WARNING, logger="commonground.jobs"):
+        _run(jobs.claim(engine, "w1"), engine, quick)
+    assert f"job {job_id} (rules.fails) failed, attempt 1: RuntimeError: no" in caplog.messages
+    run_at = _row(new_ctx, job_id).run_at
+    assert before + timedelta(seconds=5) <= run_at <= utcnow() + timedelta(seconds=5)
+
+
+def test_an_unknown_kind_says_so(new_ctx, engine, settings) -> None:
+    job_id = _enqueue(new_ctx, "rules.nobody")[0]
+    assert _run(jobs.claim(engine, "w1"), engine, settings).state == "dead"
+    assert _row(new_ctx, job_id).last_error == (
+        "PermanentError: no handler for job kind 'rules.nobody'"
+    )
+
+
+def test_async_handlers_share_the_workers_resources(new_ctx, engine, settings) -> None:
+    _enqueue(new_ctx, "rules.shared")
+    shared: dict = {"given": "pool"}
+    asyncio.run(jobs.execute(jobs.claim(engine, "w1"), engine, settings, shared))
+    assert shared["seen"] == "pool"
