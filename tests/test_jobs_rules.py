@@ -354,3 +354,22 @@ def test_async_handlers_share_the_workers_resources(new_ctx, engine, settings) -
     shared: dict = {"given": "pool"}
     asyncio.run(jobs.execute(jobs.claim(engine, "w1"), engine, settings, shared))
     assert shared["seen"] == "pool"
+
+
+def test_a_claim_takes_the_longest_due_first(new_ctx, engine, settings) -> None:
+    now = utcnow()
+    with new_ctx() as ctx:
+        newer = jobs.enqueue(ctx, "rules.ok", run_at=now - timedelta(minutes=1)).id
+        older = jobs.enqueue(ctx, "rules.ok", run_at=now - timedelta(minutes=2)).id
+    assert [j.id for j in jobs.claim_many(engine, "w1", 1, now=now)] == [older]
+    assert [j.id for j in jobs.claim_many(engine, "w1", 1, now=now)] == [newer]
+
+
+def test_a_job_done_after_a_failure_forgets_the_failure(new_ctx, engine, settings) -> None:
+    job_id = _enqueue(new_ctx, "rules.ok")[0]
+    first = jobs.claim(engine, "w1")
+    jobs._finish(engine, first, state="queued", last_error="RuntimeError: once", run_at=utcnow())
+    assert _row(new_ctx, job_id).last_error == "RuntimeError: once"
+    assert _run(jobs.claim(engine, "w1"), engine, settings).state == "done"
+    with new_ctx() as ctx:
+        assert jobs.stats(ctx).recent_failures == []  # no longer listed as failing
