@@ -7,12 +7,16 @@ real thing through the app, tests/test_httpsig.py checks the signatures themselv
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
+import time
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from federation import httpsig, network, remote, signatures
 from federation.fetcher import FetchError
@@ -388,3 +392,153 @@ def test_secure_mode_serves_signed_fetches_of_unblocked_domains(
         "domain_blocked",
         "This instance does not serve your domain.",
     )
+
+
+# --- httpsig: the checks verify_request makes (federation/httpsig.py) ---------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_a_key_checks_only_its_own_kind_of_signature() -> None:
+    """An Ed25519 signature never passes as an RSA one, whatever the algorithm claims."""
+    ed = ed25519.Ed25519PrivateKey.generate()
+    signature = ed.sign(b"data")
+    public = ed.public_key()
+    assert httpsig.verify_bytes(public, b"data", signature, "ed25519")
+    for algorithm in ("rsa-v1_5-sha256", "rsa-pss-sha512", "hmac-sha256"):
+        assert not httpsig.verify_bytes(public, b"data", signature, algorithm)
+    rsa_public = httpsig.load_public_key(PUBLIC)
+    assert not httpsig.verify_bytes(rsa_public, b"data", signature, "ed25519")
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [
+        (1000 - 300, None),  # exactly the allowed skew, either way
+        (1000 + 300, None),
+        (1000 - 301, "Date is too old"),
+        (1000 + 301, "Date is in the future"),
+    ],
+)
+def test_the_allowed_clock_skew_is_inclusive(when: float, reason: str | None) -> None:
+    if reason is None:
+        httpsig._check_time(when, 1000, 300, "Date")
+    else:
+        with pytest.raises(httpsig.SignatureError) as caught:
+            httpsig._check_time(when, 1000, 300, "Date")
+        assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("social.example", True),
+        ("Social.Example:443", True),  # the default port of the base URL's scheme
+        ("social.example:80", False),
+        ("other.example", False),
+    ],
+)
+def test_the_host_header_names_this_server(host: str, ok: bool) -> None:
+    if ok:
+        httpsig._check_host({"host": [host]}, BASE_URL)
+    else:
+        with pytest.raises(httpsig.SignatureError, match="is not this server"):
+            httpsig._check_host({"host": [host]}, BASE_URL)
+
+
+SHA256 = _b64(hashlib.sha256(BODY).digest())
+SHA512 = _b64(hashlib.sha512(BODY).digest())
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (f"SHA-256={SHA256}", None),
+        (f"SHA-256={SHA256},SHA-512={SHA512}", None),  # every offered value, no spaces
+        (f"MD5=abc,SHA-256={SHA256}", None),  # unknown algorithms are skipped, not the end
+        (f"SHA-256={SHA256},SHA-512={SHA256}", "body does not match the Digest header"),
+        ("MD5=abc", "Digest header has no SHA-256 or SHA-512 value"),
+    ],
+)
+def test_every_digest_offered_must_match(value: str, reason: str | None) -> None:
+    if reason is None:
+        httpsig._check_digest(value, BODY)
+    else:
+        with pytest.raises(httpsig.SignatureError) as caught:
+            httpsig._check_digest(value, BODY)
+        assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (f"sha-256=:{SHA256}:", None),
+        (f"md5=:AAAA:, sha-512=:{SHA512}:", None),
+        (f"sha-512=:{SHA256}:", "body does not match the Content-Digest header"),
+        ("md5=:AAAA:", "Content-Digest header has no sha-256 or sha-512 value"),
+    ],
+)
+def test_every_content_digest_member_must_match(value: str, reason: str | None) -> None:
+    if reason is None:
+        httpsig._check_content_digest(value, BODY)
+    else:
+        with pytest.raises(httpsig.SignatureError) as caught:
+            httpsig._check_content_digest(value, BODY)
+        assert caught.value.reason == reason
+
+
+def test_a_covered_digest_must_be_there() -> None:
+    with pytest.raises(httpsig.SignatureError) as caught:
+        httpsig._check_body("POST", {}, BODY, {"digest"}, ("digest",))
+    assert caught.value.reason == "covered header 'digest' is missing"
+    with pytest.raises(httpsig.SignatureError) as caught:
+        httpsig._parse_http_date(None)
+    assert caught.value.reason == "covered header 'date' is missing"
+
+
+def test_a_date_without_a_zone_is_utc_wherever_the_server_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        assert httpsig._parse_http_date(["Sun, 06 Nov 1994 08:49:37 -0000"]) == 784111777
+        assert httpsig._parse_http_date(["Sun, 06 Nov 1994 08:49:37 GMT"]) == 784111777
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_refusals_say_why() -> None:
+    with pytest.raises(httpsig.SignatureError) as caught:
+        run(httpsig._resolve(_answer("not a key"), KEY_ID, False))
+    assert caught.value.reason == f"the key for {KEY_ID!r} is not a usable public key"
+    headers = signed()
+    wrong = _answer(OTHER_PUBLIC)
+    with pytest.raises(httpsig.SignatureError) as caught:
+        run(httpsig.verify_request("POST", INBOX, headers, BODY, key_resolver=wrong))
+    assert caught.value.reason == "signature does not verify with the sender's key"
+    ed = _answer(ed25519.Ed25519PrivateKey.generate().public_key())
+    with pytest.raises(httpsig.SignatureError) as caught:
+        run(httpsig.verify_request("POST", INBOX, headers, BODY, key_resolver=ed))
+    assert caught.value.reason == "the sender's key does not fit the signature algorithm"
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    curve = _answer(ec_key)
+    with pytest.raises(httpsig.SignatureError) as caught:
+        run(httpsig.verify_request("POST", INBOX, headers, BODY, key_resolver=curve))
+    assert caught.value.reason == f"unsupported key type {type(ec_key).__name__}"  # its class
+
+
+def test_a_request_signed_now_verifies_on_the_clock() -> None:
+    """Without ``now`` the check uses the real time: a fresh signature passes."""
+    found = run(httpsig.verify_request("POST", INBOX, signed(), BODY, key_resolver=_answer(PUBLIC)))
+    assert found.key_id == KEY_ID
+
+
+def _answer(value: object) -> Any:
+    async def resolver(key_id: str, refresh: bool) -> object:
+        return value
+
+    return resolver
