@@ -531,6 +531,24 @@ def test_refusals_say_why() -> None:
     assert caught.value.reason == f"unsupported key type {type(ec_key).__name__}"  # its class
 
 
+def test_an_ed25519_signature_by_another_key_says_so() -> None:
+    signer = ed25519.Ed25519PrivateKey.generate()
+    headers = httpsig.sign_request_rfc9421("POST", BASE_URL + INBOX, {}, BODY, KEY_ID, signer)
+    other = _answer(ed25519.Ed25519PrivateKey.generate().public_key())
+    with pytest.raises(httpsig.SignatureError) as caught:
+        run(
+            httpsig.verify_request(
+                "POST", INBOX, headers, BODY, key_resolver=other, base_url=BASE_URL
+            )
+        )
+    assert caught.value.reason == "signature does not verify with the sender's key"
+    mine = _answer(signer.public_key())
+    found = run(
+        httpsig.verify_request("POST", INBOX, headers, BODY, key_resolver=mine, base_url=BASE_URL)
+    )
+    assert found.algorithm == "ed25519"
+
+
 def test_a_request_signed_now_verifies_on_the_clock() -> None:
     """Without ``now`` the check uses the real time: a fresh signature passes."""
     found = run(httpsig.verify_request("POST", INBOX, signed(), BODY, key_resolver=_answer(PUBLIC)))
