@@ -560,3 +560,144 @@ def _answer(value: object) -> Any:
         return value
 
     return resolver
+
+
+# --- httpsig: reading the Signature headers (_prepare_cavage, _prepare_rfc9421) ------
+
+T0 = 1_000_000
+
+
+def _cavage(params: str, **headers: str) -> Any:
+    received = {"host": ["social.example"], **{k: [v] for k, v in headers.items()}}
+    received["signature"] = [params]
+    return httpsig._prepare_cavage("GET", INBOX, received, b"", BASE_URL, T0, 300)
+
+
+def _cavage_reason(params: str, **headers: str) -> str:
+    with pytest.raises(httpsig.SignatureError) as caught:
+        _cavage(params, **headers)
+    return caught.value.reason
+
+
+SIG = 'keyId="k",signature="AAAA"'
+
+
+def test_cavage_parameters_unescape_and_refuse_garbage() -> None:
+    params = httpsig._parse_cavage_params(r'keyId="a\"b\\c",algorithm="hs2019"')
+    assert params == {"keyId": 'a"b\\c', "algorithm": "hs2019"}
+    for garbage in ("", "keyId", ",,"):
+        with pytest.raises(httpsig.SignatureError) as caught:
+            httpsig._parse_cavage_params(garbage)
+        assert caught.value.reason == "malformed Signature header"
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ('keyId="k"', "Signature header needs keyId and signature"),
+        (SIG, "signature must cover (request-target)"),  # the default alone never suffices
+        (f'{SIG},algorithm="rsa-sha256"', "signature must cover (request-target)"),
+        (f'{SIG},headers=""', "Signature header covers no headers"),
+        (
+            f'{SIG},algorithm="rsa-sha256",headers="(request-target) host date (expires)",'
+            f"expires={T0 + 60}",
+            "(created) and (expires) are not allowed with rsa-sha256",
+        ),
+        (
+            f'{SIG},algorithm="hs2019",headers="(request-target) host (created)"',
+            "created parameter is not an integer",
+        ),
+        (
+            f'{SIG},headers="(request-target) host (created)",created={T0},expires=soon',
+            "expires parameter is not a timestamp",
+        ),
+        (
+            f'{SIG},headers="(request-target) host (created)",created={T0},expires={T0 - 1}',
+            "signature has expired",
+        ),
+    ],
+)
+def test_cavage_refusals(params: str, reason: str) -> None:
+    assert _cavage_reason(params) == reason
+
+
+def test_cavage_created_and_expiry() -> None:
+    covered = f'{SIG},headers="(request-target) host (created) date"'
+    date = httpsig.http_date(T0 - 10)
+    pending = _cavage(f"{covered},created={T0}", date=date)
+    assert pending.created == T0  # the created parameter, not the Date
+    assert _cavage(f'{SIG},headers="(request-target) host date"', date=date).created == T0 - 10
+    at_the_edge = f"{covered},created={T0},expires={T0}"
+    assert _cavage(at_the_edge, date=date).created == T0  # expiring now is not expired
+    with pytest.raises(httpsig.SignatureError) as caught:
+        httpsig._prepare_cavage(
+            "GET",
+            INBOX,
+            {"signature": [f'{SIG},headers="(request-target) host date"']},
+            b"",
+            BASE_URL,
+            T0,
+            300,
+        )
+    assert caught.value.reason == "covered header 'host' is missing"
+
+
+def _rfc9421(inputs: str, signature: str = "sig1=:AAAA:") -> Any:
+    received = {"signature-input": [inputs], "signature": [signature]}
+    return httpsig._prepare_rfc9421("GET", INBOX, received, b"", BASE_URL, T0, 300)
+
+
+COVERED = '("@method" "@target-uri")'
+
+
+@pytest.mark.parametrize(
+    ("inputs", "signature", "reason"),
+    [
+        (
+            f'sig1={COVERED};created={T0};keyid="k"',
+            "sig1=:AAAA:, sig2=:AAAA:",
+            "exactly one RFC 9421 signature is accepted",
+        ),
+        (f"sig1={COVERED};created={T0};keyid=5", "sig1=:AAAA:", "signature has no keyid"),
+        (f'sig1={COVERED};created={T0};keyid=""', "sig1=:AAAA:", "signature has no keyid"),
+        (
+            f'sig1={COVERED};created={T0};keyid="k";expires="x"',
+            "sig1=:AAAA:",
+            "expires parameter is not an integer",
+        ),
+        (
+            f'sig1={COVERED};created={T0};keyid="k";expires={T0 - 1}',
+            "sig1=:AAAA:",
+            "signature has expired",
+        ),
+        (
+            f'sig1=("@method" x);created={T0};keyid="k"',
+            "sig1=:AAAA:",
+            "a covered component is not a quoted string",
+        ),
+        (f'sig1=1;created={T0};keyid="k"', "sig1=:AAAA:", "malformed Signature-Input header"),
+        (f'sig1={COVERED};created={T0};keyid="k"', "sig1=1", "malformed Signature header"),
+        (f'sig1={COVERED};created={T0};keyid="k"', "sig1=(", "malformed Signature header"),
+    ],
+)
+def test_rfc9421_refusals(inputs: str, signature: str, reason: str) -> None:
+    with pytest.raises(httpsig.SignatureError) as caught:
+        _rfc9421(inputs, signature)
+    assert caught.value.reason == reason
+
+
+def test_rfc9421_components_and_expiry() -> None:
+    inputs = (
+        f'sig1=("@method" "@target-uri" "@query-param";name="page");created={T0};keyid="k";'
+        f"expires={T0}"
+    )
+    received = {"signature-input": [inputs], "signature": ["sig1=:AAAA:"]}
+    target = INBOX + "?page=2"
+    pending = httpsig._prepare_rfc9421("GET", target, received, b"", BASE_URL, T0, 300)
+    assert pending.components == ("@method", "@target-uri", '"@query-param";name="page"')
+    assert pending.key_id == "k" and pending.label == "sig1"  # expiring now: not expired
+    with pytest.raises(httpsig.SignatureError) as caught:
+        httpsig._prepare_rfc9421(
+            "GET", target, {"signature-input": [inputs]}, b"", BASE_URL, T0, 300
+        )
+    assert caught.value.reason == "Signature-Input without a Signature header"
