@@ -701,3 +701,15 @@ def test_rfc9421_components_and_expiry() -> None:
             "GET", target, {"signature-input": [inputs]}, b"", BASE_URL, T0, 300
         )
     assert caught.value.reason == "Signature-Input without a Signature header"
+
+
+def test_cavage_signed_text_must_be_latin_1_and_the_signature_base64() -> None:
+    covered = f'keyId="k",headers="(request-target) host (created)",created={T0},signature="AAAA"'
+    received = {"host": ["social.example"], "signature": [covered]}
+    with pytest.raises(httpsig.SignatureError) as caught:
+        httpsig._prepare_cavage("GET", "/caf\u20ac", received, b"", BASE_URL, T0, 300)
+    assert caught.value.reason == "signed headers are not Latin-1"
+    received["signature"] = [covered.replace("AAAA", "not base64!")]
+    with pytest.raises(httpsig.SignatureError) as caught:
+        httpsig._prepare_cavage("GET", INBOX, received, b"", BASE_URL, T0, 300)
+    assert caught.value.reason == "signature is not valid base64"
