@@ -27,6 +27,7 @@ password, fetching a remote document, rendering markdown) holds no lock.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +35,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
-from sqlalchemy import Connection, CursorResult, Engine, Result, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
@@ -290,6 +291,26 @@ def rows_changed(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE changed. ``Session.execute`` is typed to
     return a ``Result``; for those statements it is a ``CursorResult``, which counts."""
     return cast(CursorResult[Any], result).rowcount or 0
+
+
+def hold(session: Session, *keys: str) -> None:
+    """Hold ``keys`` until the transaction ends: any other transaction that holds
+    one of them waits for this one. For a read-decide-write about rows that may not
+    exist yet, which no row lock can hold (a member's reaction to a post; the hits
+    of a rate-limit bucket). PostgreSQL: transaction-level advisory locks, taken in
+    one order so that two holders never deadlock; SQLite: its write lock, taken now,
+    which holds every key at once (a request's writes otherwise take it only at
+    their first write, after what they read)."""
+    if session.get_bind().dialect.name != "postgresql":
+        begin_writing(session)
+        return
+    for key in sorted({_advisory_key(key) for key in keys}):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _advisory_key(key: str) -> int:
+    """A stable signed 64-bit number for ``pg_advisory_xact_lock``."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), signed=True)
 
 
 def lock_row(session: Session, model: type[T], key: object, *, shared: bool = False) -> T | None:

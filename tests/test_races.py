@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from app.config import Settings
-from app.db import transaction
+from app.db import open_session, transaction
 from app.errors import DomainError
-from app.models import Account, ArtifactRevision, ArtifactTransition
-from app.services import Ctx, accounts, artifacts, communities
+from app.models import Account, ArtifactRevision, ArtifactTransition, Reaction
+from app.services import Ctx, accounts, artifacts, communities, posts, reactions
 from tests.conftest import PASSWORD
 
 
@@ -231,3 +231,47 @@ def test_simultaneous_uses_of_the_setup_link_make_exactly_one_admin(
         finally:
             for b in browsers:
                 b.close()
+
+
+def _as_a_request(engine: Engine, settings: Settings, work: Callable[[Ctx], Any]) -> Any:
+    """``work`` in a writing session as a request gets one (app.deps.get_ctx): it
+    begins at its first statement, and on SQLite takes the write lock only at its
+    first write, so what it read before that may have changed meanwhile."""
+    session = open_session(engine, "write")
+    try:
+        result = work(Ctx(session, settings))
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("kinds", [["agree"] * 8, ["agree", "disagree"] * 4])
+def test_one_member_reacting_many_times_at_once_keeps_one_reaction(
+    engine: Engine, settings: Settings, kinds: list[str]
+) -> None:
+    """A double click, two tabs, an app retrying: the same member's reactions to one
+    post, all at once. Each is answered (none fails on the unique reaction slot),
+    and the member is left with one stance, as sequential clicks would leave them."""
+    with transaction(engine) as db:
+        ctx = Ctx(db, settings)
+        ada = accounts.register(ctx, "ada", PASSWORD)
+        post_id = posts.create(ctx, ada, "Shall we plant the verge?").id
+        ada_id = ada.id
+
+    def react(i: int) -> str:
+        def work(ctx: Ctx) -> str:
+            member = ctx.db.get(Account, ada_id)
+            assert member is not None
+            return reactions.react(ctx, member, post_id, kinds[i]).kind
+
+        return _as_a_request(engine, settings, work)
+
+    outcomes = concurrently(len(kinds), react)
+    assert all(isinstance(o, str) for o in outcomes), outcomes
+    with transaction(engine) as db:
+        kept = db.exec(select(Reaction.kind).where(Reaction.post_id == post_id)).all()
+    assert len(kept) == 1 and kept[0] in set(kinds)

@@ -6,8 +6,8 @@ client address, per remote domain) as a sliding window of rows in
 ``rate_limit_hits``. :func:`limit` checks every bucket and counts the attempt in
 one short transaction of its own, committed *before* the action does its work:
 
-- it is atomic (on PostgreSQL a transaction-level advisory lock per bucket; on
-  SQLite the write lock, which ``BEGIN IMMEDIATE`` takes up front), so concurrent
+- it is atomic (``app.db.hold`` on each bucket: on PostgreSQL a transaction-level
+  advisory lock per bucket, on SQLite the write lock), so concurrent
   attempts can never all slip under the limit together;
 - an attempt counts whatever happens next (a wrong password, a module that fails
   its dry run), since the expensive work is what a limit protects;
@@ -26,11 +26,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from app.config import Settings
-from app.db import begin_writing
+from app.db import begin_writing, hold
 from app.errors import RateLimited
 from app.infra.context import Ctx
 from app.models import RateLimitHit, utcnow
@@ -181,16 +181,9 @@ def refund(ctx: Ctx, attempt: Attempt, *, forget_earlier: bool = False) -> None:
         ctx.db.exec(delete(RateLimitHit).where(col(RateLimitHit.bucket) == attempt.account_bucket))
 
 
-def _lock_key(bucket: str) -> int:
-    """A stable signed 64-bit key for ``pg_advisory_xact_lock``."""
-    return int.from_bytes(hashlib.blake2b(bucket.encode(), digest_size=8).digest(), signed=True)
-
-
 def _count(db: Session, found: list[Rule], action: Action) -> tuple[int, ...]:
     """Check and count in the session's (writing) transaction: all buckets or none."""
-    if db.get_bind().dialect.name == "postgresql":
-        for key in sorted({_lock_key(rule.bucket) for rule in found}):  # sorted: no deadlocks
-            db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    hold(db, *(f"rate-limit:{rule.bucket}" for rule in found))
     now = utcnow()
     wait = 0
     for rule in found:

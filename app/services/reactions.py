@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from sqlmodel import col, func, select
 
+from app.db import hold
 from app.errors import Forbidden, Gone, Invalid
 from app.infra import events, ratelimit
 from app.models import Account, Block, Reaction
@@ -48,6 +49,9 @@ def react(
     )
     if ctx.db.exec(author_blocked).first() is not None:
         raise Forbidden("You can't react to their posts.", code="blocked")
+    # The same member reacting twice at once (a double click, two tabs, a retry):
+    # each waits for the other to finish, then finds its reaction.
+    hold(ctx.db, f"reaction:{account.id}:{post.id}:{slot}")
     existing = ctx.db.exec(
         select(Reaction).where(
             col(Reaction.post_id) == post.id,
