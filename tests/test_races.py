@@ -275,3 +275,76 @@ def test_one_member_reacting_many_times_at_once_keeps_one_reaction(
     with transaction(engine) as db:
         kept = db.exec(select(Reaction.kind).where(Reaction.post_id == post_id)).all()
     assert len(kept) == 1 and kept[0] in set(kinds)
+
+
+def _same_act(ctx: Ctx, case: str) -> tuple[int, Callable[[Ctx], object], Any]:
+    """A member (returned by id), the one thing they do several times at once in
+    ``case``, and the query that counts what it leaves behind."""
+    from app.models import (
+        AlgorithmProposal,
+        AlgorithmVote,
+        ArtifactLink,
+        Ballot,
+        Follow,
+        Membership,
+        Stance,
+        utcnow,
+    )
+    from app.services import decisions, follows, governance, stances
+    from tests.test_governance import A_DAY, _bridging, _proposed_artifact, _town
+
+    ada, ben, cara, garden = _town(ctx)
+    uid = ben.id
+
+    def me(c: Ctx) -> Account:
+        member = c.db.get(Account, uid)
+        assert member is not None
+        return member
+
+    if case == "follow":
+        return uid, lambda c: follows.follow(c, me(c), ada), select(Follow)
+    if case == "join":
+        newcomer = accounts.register(ctx, "dora", PASSWORD).id
+        garden_row = lambda c: communities.get(c, "garden")  # noqa: E731
+        return (
+            newcomer,
+            lambda c: communities.join(c, c.db.get(Account, newcomer), garden_row(c)),
+            select(Membership).where(Membership.account_id == newcomer),
+        )
+    art = _proposed_artifact(ctx, ben, garden)
+    if case == "stance":
+        return uid, lambda c: stances.take(c, me(c), "agree", artifact_id=art.id), select(Stance)
+    if case == "link":
+        other = artifacts.create(ctx, ben, garden, "problem", "Floods", "It floods.\n").id
+        link = lambda c: artifacts.link(c, me(c), art.id, other, "addresses")  # noqa: E731
+        return uid, link, select(ArtifactLink)
+    if case == "ballot":
+        vote = decisions.open_vote(ctx, ben, art.id, "consent", utcnow() + A_DAY).id
+        return uid, lambda c: decisions.vote(c, me(c), vote, "agree"), select(Ballot)
+    governance.set_mode(ctx, ada, garden, "vote")
+    proposal = governance.propose(ctx, ben, garden, _bridging(ctx), {}, window_hours=24).id
+    assert case == "algorithm vote", case
+
+    def vote_on(c: Ctx) -> object:
+        held = c.db.get(AlgorithmProposal, proposal)
+        assert held is not None
+        return governance.vote(c, me(c), held, "yes")
+
+    return uid, vote_on, select(AlgorithmVote)
+
+
+@pytest.mark.parametrize("case", ["follow", "join", "stance", "link", "ballot", "algorithm vote"])
+def test_one_member_doing_the_same_thing_many_times_at_once_leaves_it_done_once(
+    engine: Engine, settings: Settings, case: str
+) -> None:
+    """Following, joining, taking a stance, linking artifacts and voting, each sent
+    several times at once by one member (a double click, two tabs, a retry): every
+    request is answered, none fails on the unique row it makes, and the row is
+    there once."""
+    with transaction(engine) as db:
+        _, act, left = _same_act(Ctx(db, settings), case)
+
+    outcomes = concurrently(6, lambda i: _as_a_request(engine, settings, act))
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    with transaction(engine) as db:
+        assert len(db.exec(left).all()) == 1

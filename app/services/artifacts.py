@@ -19,7 +19,7 @@ from functools import lru_cache
 from sqlalchemy import delete
 from sqlmodel import col, func, select
 
-from app.db import get_or_raise, lock_row
+from app.db import get_or_raise, hold, lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import events
 from app.models import (
@@ -440,6 +440,7 @@ def link(ctx: Ctx, actor: Account, source_id: int, target_id: int, kind: str) ->
     if source.id == target.id:
         raise Invalid("An artifact can't link to itself.", code="self_link")
     _require_contributor(ctx, actor, community_of(ctx, source))
+    hold(ctx.db, f"artifact-link:{source.id}:{target.id}:{kind}")  # the same link, twice at once
     existing = ctx.db.exec(
         select(ArtifactLink).where(
             col(ArtifactLink.source_id) == source.id,

@@ -6,6 +6,7 @@ import re
 
 from sqlmodel import col, func, select
 
+from app.db import hold
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import events
 from app.models import Account, Community, Membership, utcnow
@@ -156,6 +157,7 @@ def update(
 def join(ctx: Ctx, account: Account, community: Community) -> Membership:
     """Join an open community at once, or ask to join one that needs approval.
     Joining again is harmless and returns the existing membership."""
+    hold(ctx.db, f"membership:{community.id}:{account.id}")  # joining twice at once
     existing = membership(ctx, account, community)
     if existing is not None:
         return existing

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from app.db import get_or_raise, lock_row
+from app.db import get_or_raise, hold, lock_row
 from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from app.infra import jobs
 from app.models import Account, Artifact, Ballot, Decision, get_row, utcnow
@@ -123,6 +123,7 @@ def vote(ctx: Ctx, account: Account, decision_id: int, choice: str, reason: str 
         raise Invalid("Reasons are at most 1,000 characters.", code="reason_too_long")
     if choice == "block" and not reason:
         raise Invalid("A block needs a reason.", code="block_needs_reason")
+    hold(ctx.db, f"ballot:{decision.id}:{account.id}")  # the same member voting twice at once
     ballot = ctx.db.exec(
         select(Ballot).where(
             col(Ballot.decision_id) == decision.id, col(Ballot.account_id) == account.id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from app.db import get_or_raise
+from app.db import get_or_raise, hold
 from app.errors import Forbidden, Invalid, NotFound
 from app.infra import events
 from app.models import Account, Block, Community, Follow, Membership
@@ -93,6 +93,8 @@ def follow(
         raise Invalid("Only local actors can be followed from elsewhere.", code="not_local")
     if isinstance(target, Account) and _blocked(ctx, target, follower):
         raise Forbidden("You can't follow them.", code="blocked")
+    kind = "account" if isinstance(target, Account) else "community"
+    hold(ctx.db, f"follow:{follower.id}:{kind}:{target.id}")  # the same follow, twice at once
     existing = _existing(ctx, follower, target)
     if existing is not None:
         if activity_uri and existing.activity_uri != activity_uri:

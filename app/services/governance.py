@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlmodel import col, func, select
 
-from app.db import get_or_raise, lock_row
+from app.db import get_or_raise, hold, lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import jobs
 from app.models import (
@@ -247,6 +247,7 @@ def vote(ctx: Ctx, member: Account, proposal: AlgorithmProposal, choice: str) ->
     community = get_or_raise(ctx.db, Community, proposal.community_id)
     if not communities.is_active_member(ctx, member, community):
         raise Forbidden("Only members can vote.", code="not_a_member")
+    hold(ctx.db, f"algorithm-vote:{proposal.id}:{member.id}")  # voting twice at once
     ballot = ctx.db.exec(
         select(AlgorithmVote).where(
             col(AlgorithmVote.proposal_id) == proposal.id,

@@ -13,6 +13,7 @@ from collections import Counter
 
 from sqlmodel import col, select
 
+from app.db import hold
 from app.errors import Forbidden, Invalid, NotFound
 from app.infra import events
 from app.models import (
@@ -106,6 +107,7 @@ def take(
         statement = None
         target = f"a:{artifact.id}"
     _may_take_part(ctx, account, artifact)
+    hold(ctx.db, f"stance:{target}:{account.id}")  # the same member's stance, twice at once
     current = ctx.db.exec(
         select(Stance).where(col(Stance.target) == target, col(Stance.account_id) == account.id)
     ).first()
