@@ -14,18 +14,14 @@ from app.models import Account, Community, Follow, Job, RemoteActor
 from app.services import Ctx, accounts, communities
 from federation import remote
 from tests.conftest import PASSWORD
-from tests.test_delivery_current_state import (  # noqa: F401 - fixtures
-    RecordingPeer,
-    local_settings,
-    peer,
-)
+from tests.peers import RecordingPeer
 from tests.test_federation_handlers import actor_doc, apply
 
 
 def test_dissolving_a_community_sends_a_delete_of_its_group_to_its_followers(
     engine: Engine,
-    local_settings: Settings,  # noqa: F811
-    peer: RecordingPeer,  # noqa: F811
+    local_settings: Settings,
+    peer: RecordingPeer,
 ) -> None:
     with transaction(engine) as db:
         ctx = Ctx(db, local_settings)
