@@ -57,7 +57,7 @@ federation-demo: $(STAMP) $(DB_STAMP)
 
 ## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 test: $(STAMP) $(NODE_STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP) deadcode typecheck
 	$(BIN)/ruff check .

@@ -37,29 +37,39 @@ PASSWORD = "correct horse battery"
 plugins.load()  # every test runs with the same listeners as a server (e.g. federation)
 
 
-# The files that take longest (pytest --durations on this machine, 2026-12-02),
-# longest first. `make test` hands whole files to several processes
-# (--dist loadfile) in collection order, so a long file collected late became the
-# suite's tail, with the other processes idle: these start first. Order only.
+# The files that take longest (the sum of their tests' durations in one `make test`
+# on this machine, 2026-12-02), longest first. `make test` hands whole files to
+# several processes in collection order (--dist loadfile --no-loadscope-reorder:
+# xdist would otherwise start the files with the most tests first, and leave a
+# one-test file that takes 45 s for the end, while the other processes sit idle).
+# Order only.
 LONGEST_FIRST = [
+    "test_fuzz.py",
     "test_delivery_resilience.py",
     "test_federation_e2e.py",
-    "test_fuzz.py",
     "test_browser_every_page.py",
     "test_bad_input.py",
-    "test_sandbox_pool.py",
-    "test_browser_pages.py",
-    "test_inbox_hostile.py",
     "test_federation_demo.py",
     "test_ratelimits.py",
-    "test_artifact_federation.py",
-    "test_concurrent_serve.py",
-    "test_sandbox_isolation.py",
-    "test_browser.py",
+    "test_inbox_hostile.py",
     "test_packaging.py",
-    "test_serve_process.py",
+    "test_sandbox_isolation.py",
     "test_make_demo.py",
+    "test_browser.py",
     "test_delivery_outcomes.py",
+    "test_races.py",
+    "test_sandbox_pool.py",
+    "test_module_federation.py",
+    "test_browser_pages.py",
+    "test_serve_process.py",
+    "test_algorithm_api.py",
+    "test_discovery.py",
+    "test_federation_history_e2e.py",
+    "test_every_page.py",
+    "test_browser_artifact.py",
+    "test_artifact_federation.py",
+    "test_sandbox_slow.py",
+    "test_concurrent_serve.py",
 ]
 
 
