@@ -279,10 +279,10 @@ class Zygote:
             stderr=subprocess.DEVNULL,
             bufsize=0,
         )
-        os.set_blocking(self.process.stdin.fileno(), False)
-        for stream in (self.process.stdin, self.process.stdout):
+        os.set_blocking(self._stdin_fd(), False)
+        for fd in (self._stdin_fd(), self._stdout_fd()):
             with contextlib.suppress(OSError):  # a request crosses in one write
-                fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.windows.clear()
         limits = {
             "memory_bytes": self.limits.memory_bytes,
@@ -382,8 +382,25 @@ class Zygote:
             raise SandboxError("error", "the module's answer is too large")
         return kind, self._read(size, deadline)
 
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise SandboxError("crash", "the sandbox is not running")
+        return self.process
+
+    def _stdin_fd(self) -> int:
+        stdin = self._running().stdin
+        if stdin is None:  # Popen(stdin=PIPE) always makes one
+            raise SandboxError("crash", "the sandbox has no request pipe")
+        return stdin.fileno()
+
+    def _stdout_fd(self) -> int:
+        stdout = self._running().stdout
+        if stdout is None:  # Popen(stdout=PIPE) always makes one
+            raise SandboxError("crash", "the sandbox has no answer pipe")
+        return stdout.fileno()
+
     def _write(self, data: bytes, deadline: float) -> None:
-        fd = self.process.stdin.fileno()
+        fd = self._stdin_fd()
         view = memoryview(data)
         while view:
             remaining = deadline - time.monotonic()
@@ -400,7 +417,7 @@ class Zygote:
                 raise SandboxError("crash", "the module's process died") from exc
 
     def _read(self, size: int, deadline: float) -> bytes:
-        fd = self.process.stdout.fileno()
+        fd = self._stdout_fd()
         chunks, have = [], 0
         while have < size:
             remaining = deadline - time.monotonic()
@@ -411,7 +428,7 @@ class Zygote:
                 continue
             chunk = os.read(fd, min(size - have, 1 << 20))
             if not chunk:
-                code = self.process.poll()
+                code = self._running().poll()
                 raise SandboxError("crash", f"the module's process ended (exit {code})")
             chunks.append(chunk)
             have += len(chunk)

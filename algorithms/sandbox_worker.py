@@ -56,7 +56,7 @@ import typing
 try:  # for messages only: the module itself can't import it
     import orjson as wire
 except ImportError:  # pragma: no cover - orjson is a dependency
-    wire = None
+    wire = None  # type: ignore[assignment]  # the json fallback below checks for None
 
 ALLOWED = {
     m.__name__: m
@@ -208,7 +208,10 @@ def decode(view):
 
 
 def answer(seq, kind, payload):
-    parts = [ANSWER.pack(b"CGAN", seq, kind, len(payload)), memoryview(payload)]
+    parts: list[bytes | memoryview] = [
+        ANSWER.pack(b"CGAN", seq, kind, len(payload)),
+        memoryview(payload),
+    ]
     while parts:
         n = os.writev(1, parts)
         while parts and n >= len(parts[0]):
@@ -492,7 +495,7 @@ def main():
     answer(seq, OK, json.dumps({"pid": os.getpid(), "uid": os.getuid()}).encode())
     # Community windows (the same candidates for every viewer), decoded once and
     # handed to each child copy-on-write. Viewer data is never decoded here.
-    windows = collections.OrderedDict()
+    windows: collections.OrderedDict[str, object] = collections.OrderedDict()
     spare = Spare(code, windows, devnull, child_filter, limits)
     ended = Reaper()
     while True:
