@@ -20,7 +20,7 @@ READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 SQLITE_SLOTS, SQLITE_WRITERS = 5, 3
-POSTGRES_SLOTS, POSTGRES_WRITERS = 4, 3
+POSTGRES_SLOTS, POSTGRES_WRITERS = 4, 4
 
 
 class DbGate:
@@ -44,7 +44,8 @@ class DbGate:
     serving it first costs the readers little; served in arrival order, writes
     queued behind every read when many members were online (on PostgreSQL, posting
     p99 grew 11x from 5 to 50 clients while reads stayed fast). Writes may hold at
-    most ``writers`` of the slots, so a burst of posts cannot keep readers out.
+    most ``writers`` of the slots, and a read that waits gets at least every fifth
+    slot that frees, so a burst of posts cannot keep readers out.
 
     How many writers help depends on the database (:meth:`for_database`): SQLite
     writes one at a time, so a third writer in a slot only waits for the lock
@@ -56,7 +57,11 @@ class DbGate:
         self.writers = writers
         self._free = slots
         self._writing = 0
+        self._writes_in_a_row = 0  # slots handed to writes since a read last got one
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+
+    # However many writes wait, every fifth slot that frees goes to a waiting read.
+    WRITES_IN_A_ROW = 4
 
     @classmethod
     def for_database(cls, dialect: str) -> DbGate:
@@ -106,17 +111,21 @@ class DbGate:
         self._hand_over()
 
     def _hand_over(self) -> None:
-        """Give free slots to waiting requests: writes first, within their share."""
+        """Give free slots to waiting requests: writes first, within their share,
+        but never more than ``WRITES_IN_A_ROW`` of them while a read waits."""
         while self._free > 0:
-            if self._next_writer_may_start():
+            reads_waiting = bool(self._waiting[False])
+            read_is_due = reads_waiting and self._writes_in_a_row >= self.WRITES_IN_A_ROW
+            if self._next_writer_may_start() and not read_is_due:
                 queue, write = self._waiting[True], True
-            elif self._waiting[False]:
+            elif reads_waiting:
                 queue, write = self._waiting[False], False
             else:
                 return
             waiter = queue.popleft()
             if waiter.cancelled():
                 continue
+            self._writes_in_a_row = self._writes_in_a_row + 1 if write else 0
             self._take(write)
             waiter.set_result(None)
 
