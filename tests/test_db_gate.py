@@ -10,7 +10,6 @@ always get through; and a request cancelled while it waits leaves no slot taken.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from app.deps import DbGate
 
@@ -50,19 +49,18 @@ class Requests:
         await self.tasks[name]
         await _settle()
 
+    async def __aenter__(self) -> Requests:
+        return self
 
-async def _with_requests(test: Callable[[Requests], object]) -> None:
-    requests = Requests(small_gate())
-    try:
-        await test(requests)  # type: ignore[misc]
-    finally:
-        for name in requests._done:
-            requests._done[name].set()
-        await asyncio.gather(*requests.tasks.values(), return_exceptions=True)
+    async def __aexit__(self, *_: object) -> None:
+        """Let every request still holding or waiting for a slot finish."""
+        for done in self._done.values():
+            done.set()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
 
 async def test_a_waiting_write_goes_before_reads_that_came_first() -> None:
-    async def test(r: Requests) -> None:
+    async with Requests(small_gate()) as r:
         for name in ("read1", "read2", "read3"):
             r.send(name, write=False)
         await _settle()
@@ -77,11 +75,9 @@ async def test_a_waiting_write_goes_before_reads_that_came_first() -> None:
         await r.finish("read2")
         assert r.started[-1] == "read4"
 
-    await _with_requests(test)
-
 
 async def test_writes_never_hold_more_than_their_share() -> None:
-    async def test(r: Requests) -> None:
+    async with Requests(small_gate()) as r:
         for name in ("write1", "write2", "write3"):
             r.send(name, write=True)
         await _settle()
@@ -97,11 +93,9 @@ async def test_writes_never_hold_more_than_their_share() -> None:
         await r.finish("read1")
         assert r.started[-1] == "read2"
 
-    await _with_requests(test)
-
 
 async def test_a_request_cancelled_while_waiting_takes_no_slot() -> None:
-    async def test(r: Requests) -> None:
+    async with Requests(small_gate()) as r:
         for name in ("read1", "read2", "read3"):
             r.send(name, write=False)
         r.send("write1", write=True)
@@ -115,8 +109,6 @@ async def test_a_request_cancelled_while_waiting_takes_no_slot() -> None:
         for name in ("read2", "read3", "read4"):
             await r.finish(name)
         assert r.gate._free == SLOTS and r.gate._writing == 0
-
-    await _with_requests(test)
 
 
 class CancelsOnGrant(DbGate):
@@ -133,8 +125,7 @@ class CancelsOnGrant(DbGate):
 
 async def test_a_request_cancelled_as_it_is_let_in_passes_its_slot_on() -> None:
     gate = CancelsOnGrant(slots=SLOTS, writers=WRITERS)
-    r = Requests(gate)
-    try:
+    async with Requests(gate) as r:
         for name in ("read1", "read2", "read3"):
             r.send(name, write=False)
         r.send("write1", write=True)
@@ -148,10 +139,6 @@ async def test_a_request_cancelled_as_it_is_let_in_passes_its_slot_on() -> None:
         for name in ("read2", "read3", "read4"):
             await r.finish(name)
         assert gate._free == SLOTS and gate._writing == 0
-    finally:
-        for done in r._done.values():
-            done.set()
-        await asyncio.gather(*r.tasks.values(), return_exceptions=True)
 
 
 def test_sqlite_gives_writers_a_smaller_share_of_the_slots_than_postgresql() -> None:
@@ -165,8 +152,7 @@ def test_sqlite_gives_writers_a_smaller_share_of_the_slots_than_postgresql() -> 
 async def test_a_waiting_read_gets_a_slot_however_many_writes_wait() -> None:
     """Writes go first, but not for ever: with writes queued behind writes (a busy
     evening of posting), a read that waits still gets every fifth slot that frees."""
-    r = Requests(DbGate(slots=1, writers=1))
-    try:
+    async with Requests(DbGate(slots=1, writers=1)) as r:
         r.send("write0", write=True)
         await _settle()
         for i in range(1, 8):
@@ -181,7 +167,3 @@ async def test_a_waiting_read_gets_a_slot_however_many_writes_wait() -> None:
         writes_before = r.started.index("read")
         assert 1 <= writes_before <= 1 + DbGate.WRITES_IN_A_ROW, r.started
         assert r.started[writes_before - 1] == f"write{DbGate.WRITES_IN_A_ROW}"
-    finally:
-        for done in r._done.values():
-            done.set()
-        await asyncio.gather(*r.tasks.values(), return_exceptions=True)
