@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +28,7 @@ from app.db import make_engine, transaction
 from app.main import create_app
 from app.migrate import upgrade
 from app.services import Ctx
-from tests.peers import RecordingPeer
+from tests.peers import RecordingPeer, serving
 from tests.server_process import ROOMY_LIMITS
 
 PASSWORD = "correct horse battery"
@@ -292,12 +291,8 @@ def sandbox_required() -> None:
 @pytest.fixture
 def peer() -> Iterator[RecordingPeer]:
     """An inbox on 127.0.0.1 (tests/peers.py) for deliveries to land in."""
-    server = RecordingPeer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(RecordingPeer()) as server:
+        yield server
 
 
 @pytest.fixture

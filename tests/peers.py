@@ -6,8 +6,10 @@ tells it and keeps what it was sent (the ``peer`` fixture in conftest.py runs on
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
@@ -18,6 +20,22 @@ from tests.server_process import HOST, ServerProcess, free_port
 
 PASSWORD = "correct horse battery"
 T = TypeVar("T")
+
+
+S = TypeVar("S", bound=ThreadingHTTPServer)
+
+
+@contextmanager
+def serving(server: S) -> Iterator[S]:
+    """``server`` answering on 127.0.0.1 from a thread of its own, shut down and
+    closed afterwards: the body of every test peer's fixture."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def eventually(check: Callable[[], T], *, timeout: float = 45.0, what: str = "") -> T:

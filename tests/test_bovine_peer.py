@@ -5,7 +5,6 @@ ours against its verifier, and its WebFinger lookup against our server."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,7 +20,7 @@ from bovine.crypto.types import CryptographicIdentifier, CryptographicSecret
 from bovine.utils import get_gmt_now
 
 from federation.httpsig import SignatureError, generate_keypair, sign_request, verify_request
-from tests.peers import Instance
+from tests.peers import Instance, serving
 from tests.server_process import HOST, free_port
 
 BODY = b'{"type": "Note", "content": "moo"}'
@@ -164,12 +163,8 @@ class BovineActorHost(ThreadingHTTPServer):
 
 @pytest.fixture
 def bovine_actor() -> Iterator[BovineActorHost]:
-    server = BovineActorHost()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(BovineActorHost()) as server:
+        yield server
 
 
 @pytest.mark.slow

@@ -59,6 +59,17 @@ def _meanwhile(engine: Engine, settings: Settings, first, second) -> None:
         held.close()
 
 
+def _both_stored(
+    engine: Engine, settings: Settings, model: type[Post | Artifact | Statement], path: str
+) -> None:
+    """Both writes were kept, each with the URI its id gives it (not a placeholder)."""
+    with Session(engine) as db:
+        stored = db.exec(select(model.id, model.uri)).all()
+    assert len(stored) == 2
+    expected = {f"{settings.base_url}/{path}/{row_id}" for row_id, _ in stored}
+    assert {uri for _, uri in stored} == expected
+
+
 def test_two_members_posting_at_once_do_not_wait_for_each_other(
     pg: tuple[Engine, Settings],
 ) -> None:
@@ -72,10 +83,7 @@ def test_two_members_posting_at_once_do_not_wait_for_each_other(
 
     _meanwhile(engine, settings, post_as("ann"), post_as("bob"))
 
-    with Session(engine) as db:
-        stored = db.exec(select(Post.id, Post.uri)).all()
-    assert len(stored) == 2
-    assert {uri for _, uri in stored} == {f"{settings.base_url}/posts/{pid}" for pid, _ in stored}
+    _both_stored(engine, settings, Post, "posts")
 
 
 def test_two_members_starting_artifacts_at_once_do_not_wait_for_each_other(
@@ -92,12 +100,7 @@ def test_two_members_starting_artifacts_at_once_do_not_wait_for_each_other(
 
     _meanwhile(engine, settings, start_as("ann"), start_as("bob"))
 
-    with Session(engine) as db:
-        stored = db.exec(select(Artifact.id, Artifact.uri)).all()
-    assert len(stored) == 2
-    assert {uri for _, uri in stored} == {
-        f"{settings.base_url}/artifacts/{aid}" for aid, _ in stored
-    }
+    _both_stored(engine, settings, Artifact, "artifacts")
 
 
 def test_two_members_adding_statements_at_once_do_not_wait_for_each_other(
@@ -117,9 +120,4 @@ def test_two_members_adding_statements_at_once_do_not_wait_for_each_other(
 
     _meanwhile(engine, settings, state_as("ann"), state_as("bob"))
 
-    with Session(engine) as db:
-        stored = db.exec(select(Statement.id, Statement.uri)).all()
-    assert len(stored) == 2
-    assert {uri for _, uri in stored} == {
-        f"{settings.base_url}/statements/{sid}" for sid, _ in stored
-    }
+    _both_stored(engine, settings, Statement, "statements")

@@ -26,7 +26,7 @@ from app.migrate import upgrade
 from app.models import Account, Job, RemoteActor
 from app.services import Ctx, accounts, posts
 from federation import outbound
-from tests.peers import Instance, eventually
+from tests.peers import Instance, eventually, serving
 from tests.server_process import HOST, commonground, free_port
 
 pytestmark = pytest.mark.slow
@@ -207,12 +207,8 @@ class Sink(ThreadingHTTPServer):
 
 @pytest.fixture
 def sink() -> Iterator[Sink]:
-    server = Sink()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(Sink()) as server:
+        yield server
 
 
 def _queue_deliveries(engine: Engine, settings: Settings, inbox: str, n: int) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -17,7 +16,7 @@ from sqlmodel import select
 from app.main import create_app
 from app.models import AlgorithmModule
 from app.services.ranking import registry
-from tests.peers import Instance
+from tests.peers import Instance, serving
 from tests.server_process import HOST, free_port
 
 AS2 = {"Accept": "application/activity+json"}
@@ -86,12 +85,8 @@ class TamperedPeer(ThreadingHTTPServer):
 
 @pytest.fixture
 def tampered() -> Iterator[TamperedPeer]:
-    server = TamperedPeer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(TamperedPeer()) as server:
+        yield server
 
 
 def test_a_module_whose_source_does_not_match_its_hash_is_refused(
