@@ -308,6 +308,16 @@ def hold(session: Session, *keys: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def commit_without_waiting_for_disk(session: Session) -> None:
+    """Let this transaction's commit return before the disk has it, for
+    bookkeeping a crash may lose without losing anything a member wrote (the hits
+    of a rate limit). PostgreSQL: ``synchronous_commit`` off for this transaction
+    only (a crash can lose its last fraction of a second, never corrupt it);
+    SQLite in WAL mode with ``synchronous=NORMAL`` already commits so."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def _advisory_key(key: str) -> int:
     """A stable signed 64-bit number for ``pg_advisory_xact_lock``."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), signed=True)

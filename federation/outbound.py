@@ -129,33 +129,20 @@ def _announce(
 
 def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
     author, community, parent = _context(ctx, post)
-    local_community = community is not None and not community.domain
-    if not author.is_local and not local_community:
+    local_community = community if community is not None and not community.domain else None
+    if not author.is_local and local_community is None:
         return  # a remote post in a remote place: not ours to relay
-    if kind == "Create":
-        activity = create_activity(ctx, post)  # its id is the post's, as in the outbox
-    else:
-        obj = tombstone(post) if kind == "Delete" else note(ctx, post, with_context=False)
-        obj.pop("@context", None)
-        activity = {
-            "id": activity_id(ctx),
-            "type": kind,
-            "actor": author.uri,
-            "object": obj,
-            "to": [AS_PUBLIC],
-            "cc": obj.get("cc", []) if kind != "Delete" else [f"{author.uri}/followers"],
-        }
-        if kind == "Update":
-            activity["updated"] = obj.get("updated")
-    if author.is_local:
-        publish(ctx, activity, _post_audience(ctx, post, author, community, parent))
-    if community is None or not local_community:
+    audience = _post_audience(ctx, post, author, community, parent) if author.is_local else set()
+    inboxes = _follower_inboxes(ctx, local_community) if local_community else set()
+    # Nobody elsewhere to hear of it: nothing is built or stored.
+    relay_activity = bool(inboxes) and kind != "Create" and author.is_local
+    activity = _activity(ctx, post, author, kind) if audience or relay_activity else {}
+    if audience:
+        publish(ctx, activity, audience)
+    if community is None or not inboxes:
         return
-    inboxes = _follower_inboxes(ctx, community)
-    if not inboxes:
-        return  # no remote followers: nothing to relay (and nothing to build)
     if kind != "Create":
-        if author.is_local:
+        if relay_activity:
             _announce(ctx, community, inboxes, activity)
         return
     # Announce(Create), or by id for a remote member's post (peers fetch it from
@@ -165,6 +152,25 @@ def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
     if author.is_local:
         # Mastodon ignores Announce(Create); it shows a boost of the object.
         _announce(ctx, community, inboxes, post.uri)
+
+
+def _activity(ctx: Ctx, post: Post, author: Account, kind: str) -> dict:
+    """The Create, Update or Delete of a post, as its author sends it."""
+    if kind == "Create":
+        return create_activity(ctx, post)  # its id is the post's, as in the outbox
+    obj = tombstone(post) if kind == "Delete" else note(ctx, post, with_context=False)
+    obj.pop("@context", None)
+    activity = {
+        "id": activity_id(ctx),
+        "type": kind,
+        "actor": author.uri,
+        "object": obj,
+        "to": [AS_PUBLIC],
+        "cc": obj.get("cc", []) if kind != "Delete" else [f"{author.uri}/followers"],
+    }
+    if kind == "Update":
+        activity["updated"] = obj.get("updated")
+    return activity
 
 
 @events.on("post.created")

@@ -183,6 +183,29 @@ def test_outboxes_list_every_public_post_whether_or_not_anyone_followed(
     assert walk(client, "/users/bob/outbox")[0]["totalItems"] == 1
 
 
+def test_a_post_nobody_elsewhere_hears_of_stores_no_activity(
+    client: TestClient, api_user, new_ctx
+) -> None:
+    """Activities are stored to be delivered: with no remote audience nothing is
+    built or kept (the outbox is made from the posts), with one it is."""
+    alice, bob = api_user("alice"), api_user("bob")
+    alice.post("/api/v1/communities", {"name": "garden"})
+    bob.post("/api/v1/communities/garden/join")
+    first = alice.post("/api/v1/posts", {"text": "quiet", "community": "garden"}).json()
+    pid = first["id"]
+    bob.post("/api/v1/posts", {"text": "a quiet reply", "in_reply_to": pid})
+    alice.patch(f"/api/v1/posts/{pid}", {"text": "quieter"})
+    with new_ctx() as ctx:
+        assert ctx.db.exec(select(OutboxItem)).all() == []
+        rita = remote.store_actor(ctx, actor_doc("rita"))
+        follows.follow(ctx, rita, accounts.get_local(ctx, "bob"), activity_uri=f"{PEER}/f/1")
+    bob.post("/api/v1/posts", {"text": "heard", "in_reply_to": pid})
+    with new_ctx() as ctx:
+        kept = ctx.db.exec(select(OutboxItem).where(OutboxItem.activity_type != "Accept")).all()
+    assert [(i.activity_type, i.actor_uri) for i in kept] == [("Create", f"{BASE}/users/bob")]
+    assert walk(client, "/users/alice/outbox")[0]["totalItems"] == 1
+
+
 def test_a_bad_outbox_page_cursor_is_refused_clearly(client: TestClient, api_user) -> None:
     api_user("alice")
     for cursor in ("abc", "12.x3", "1" * 30 + ".p1", "5"):

@@ -7,9 +7,13 @@ available (CI requires it).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.peers import Instance, eventually
+
+AS2 = {"Accept": "application/activity+json"}
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +120,9 @@ def _scenario(a: Instance, b: Instance) -> None:
     assert b.sql(to_a, p=f"%{a.url}/%") == sent_before
     assert a.sql("SELECT count(*) FROM posts WHERE uri = :u", u=later) == [(0,)]
     # ...while it is still in B's public outbox
-    assert b.sql("SELECT count(*) FROM outbox_items WHERE object_uri = :u", u=later) == [(1,)]
+    with b.http() as http:
+        page = http.get("/c/garden/outbox?page=true", headers=AS2).json()
+    assert later in json.dumps(page["orderedItems"]), page
 
 
 def test_following_an_approval_community_waits_for_a_moderator() -> None:

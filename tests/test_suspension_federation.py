@@ -8,11 +8,24 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.models import OutboxItem
-from app.services import accounts, communities, posts
+from app.services import accounts, communities, follows, posts
+from federation import remote
+from federation.httpsig import generate_keypair
 from tests.conftest import PASSWORD
 
 AS2 = {"Accept": "application/activity+json"}
 TEXT = "ben's words about the fence"
+REMOTE_ACTOR = {
+    "id": "https://peer.example/users/rita",
+    "type": "Person",
+    "preferredUsername": "rita",
+    "inbox": "https://peer.example/users/rita/inbox",
+    "publicKey": {
+        "id": "https://peer.example/users/rita#main-key",
+        "owner": "https://peer.example/users/rita",
+        "publicKeyPem": generate_keypair()[1],
+    },
+}
 
 
 def _served(client: TestClient, path: str) -> tuple[int, str]:
@@ -32,6 +45,9 @@ def test_a_suspended_members_posts_are_not_served_over_activitypub(
         root = posts.create(ctx, ada, "Who mends the fence?", community="garden")
         reply = posts.create(ctx, ben, f"{TEXT}: a reply", in_reply_to=root.id)
         own = posts.create(ctx, ben, f"{TEXT}: a thread", community="garden")
+        # a follower elsewhere, so the edit is sent (and kept, at an id of its own)
+        rita = remote.store_actor(ctx, REMOTE_ACTOR)
+        follows.follow(ctx, rita, ben, activity_uri="https://peer.example/follows/1")
         posts.edit(ctx, ben, own.id, f"{TEXT}: a thread, edited")
         update = ctx.db.exec(
             select(OutboxItem).where(

@@ -30,7 +30,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from app.config import Settings
-from app.db import begin_writing, hold
+from app.db import begin_writing, commit_without_waiting_for_disk, hold
 from app.errors import RateLimited
 from app.infra.context import Ctx
 from app.models import RateLimitHit, utcnow
@@ -157,6 +157,7 @@ def limit(
         return Attempt()
     ctx.db.commit()
     begin_writing(ctx.db)
+    commit_without_waiting_for_disk(ctx.db)  # a hit lost in a crash only forgives an attempt
     try:
         hit_ids = _count(ctx.db, found, action)
     except RateLimited:
