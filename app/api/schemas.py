@@ -255,12 +255,21 @@ class FollowOut(BaseModel):
     state: str
 
 
+class ReasonOut(BaseModel):
+    kind: str = Field(description="own, follow, author, community, reply, boost or tag")
+    text: str
+    via: str | None = Field(default=None, description="The actor or community it came through.")
+
+
 class WhyOut(BaseModel):
     algorithm: str
     version: int | None = None
     sha256: str | None = None
     score: float
     factors: dict[str, float]
+    reasons: list[ReasonOut] = Field(
+        default_factory=list, description="How the item got into this feed, in words."
+    )
 
 
 class FeedItemOut(BaseModel):
@@ -280,6 +289,7 @@ class FeedItemOut(BaseModel):
                 sha256=item.sha256,
                 score=item.score,
                 factors=item.factors,
+                reasons=[ReasonOut(kind=r.kind, text=r.text, via=r.via) for r in item.reasons],
             ),
         )
 

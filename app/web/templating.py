@@ -72,7 +72,26 @@ def when(
     )
 
 
+UNIX_TIME = " (unix time)"
+
+
+def factor_name(name: str) -> str:
+    """A factor's name as a person reads it: a time is shown as a date."""
+    return name.removesuffix(UNIX_TIME)
+
+
+def factor_value(value: float, name: str) -> Markup | str:
+    """A module's factor: a Unix time (named ``… (unix time)``) reads as a date."""
+    if name.endswith(UNIX_TIME) and isinstance(value, int | float):
+        try:
+            return when(datetime.fromtimestamp(value, UTC))
+        except (OverflowError, OSError, ValueError):
+            return str(value)  # a module's odd number stays a number
+    return str(value)
+
+
 templates.env.filters["when"] = when
+templates.env.filters.update(factor_name=factor_name, factor_value=factor_value)
 templates.env.filters["ago"] = when  # the old name, so templates written meanwhile still render
 templates.env.filters["plural"] = plural
 # Not "version": pages pass their own ``version`` (an algorithm version) and would shadow it.

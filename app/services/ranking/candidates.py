@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from sqlalchemy import BindParameter, ColumnElement, bindparam, inspect, tuple_, union
 from sqlalchemy import select as core_select
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -34,6 +35,7 @@ def _candidate_statement(
     after: bool,
     many: bool,
     viewer: bool = False,
+    threads: bool = False,
 ) -> SelectOfScalar[int] | None:
     """The candidate query for one *shape* of sources, with bound parameters for
     the ids, the cursor and the limit. Built once per shape: constructing a UNION of
@@ -61,6 +63,15 @@ def _candidate_statement(
     else:
         conditions += [col(Post.community_id) == bindparam(f"c{i}") for i in range(n_communities)]
         conditions += [col(Post.author_id) == bindparam(f"a{i}") for i in range(n_authors)]
+    if threads:  # replies in threads the viewer started
+        root = aliased(Post)
+        conditions.append(
+            col(Post.root_id).in_(
+                select(root.id).where(
+                    root.author_id == bindparam("viewer_id"), col(root.in_reply_to_id).is_(None)
+                )
+            )
+        )
     if tag:
         conditions.append(
             col(Post.id).in_(
@@ -135,6 +146,7 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
         cursor is not None,
         many,
         sources.viewer_id is not None,
+        sources.replies_to_viewer and sources.viewer_id is not None,
     )
     if stmt is None:
         return []
@@ -157,8 +169,8 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
 
 
 def home_sources(ctx: Ctx, viewer: Account) -> Sources:
-    """The viewer's own posts, posts by people they follow, and posts in
-    communities they belong to or follow."""
+    """The viewer's own posts, posts by people they follow, posts in communities
+    they belong to or follow, and replies in threads they started."""
     member_of = ctx.db.exec(
         select(col(Membership.community_id)).where(
             col(Membership.account_id) == viewer.id, col(Membership.state) == "active"
@@ -171,4 +183,9 @@ def home_sources(ctx: Ctx, viewer: Account) -> Sources:
     ).all()
     community_ids = set(member_of) | {c for _, c in follows if c is not None}
     author_ids = {viewer.id} | {a for a, _ in follows if a is not None}
-    return Sources(community_ids=sorted(community_ids), author_ids=sorted(author_ids))
+    return Sources(
+        community_ids=sorted(community_ids),
+        author_ids=sorted(author_ids),
+        replies_to_viewer=True,
+        viewer_id=viewer.id,
+    )

@@ -20,7 +20,7 @@ from app.errors import DomainError
 from app.infra import jobs
 from app.models import Account, AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
 from app.services import Ctx, artifacts
-from app.services.ranking import choices, registry, snapshots
+from app.services.ranking import choices, reasons, registry, snapshots
 from app.services.ranking.candidates import (
     candidate_posts,
     candidate_window,
@@ -97,10 +97,13 @@ def build_feed(
             if more and anchor
             else None
         )
-    views = {v.id: v for v in present(ctx, [_full(r.post) for r in ranked], viewer)}
+    shown = [_full(r.post) for r in ranked]
+    views = {v.id: v for v in present(ctx, shown, viewer)}
+    why = reasons.explain(ctx, sources, viewer, shown)
     version, sha = getattr(ranking, "version", None), getattr(ranking, "sha256", None)
     items = [
-        FeedItem(views[r.post.id], r.score, r.factors, ranking.name, version, sha) for r in ranked
+        FeedItem(views[r.post.id], r.score, r.factors, ranking.name, version, sha, why[r.post.id])
+        for r in ranked
     ]
     return FeedPage(items, next_cursor, ranking.name, version, sha, ranking.notice)
 

@@ -78,6 +78,7 @@ class Sources:
     tag: str | None = None
     top_level_only: bool = False
     viewer_id: int | None = None  # whose blocks hide authors (see blocks.hides_account)
+    replies_to_viewer: bool = False  # and replies in threads the viewer started
 
 
 @dataclass
@@ -144,6 +145,16 @@ def unix(dt: datetime) -> float:
     return dt.timestamp()
 
 
+@dataclass(frozen=True)
+class Reason:
+    """How a post got into a feed's candidates, in words (``via``: the actor or
+    community it came through)."""
+
+    kind: str  # own | follow | author | community | reply | boost | tag
+    text: str
+    via: str | None = None
+
+
 @dataclass
 class FeedItem:
     post: PostView
@@ -152,6 +163,7 @@ class FeedItem:
     algorithm: str
     version: int | None = None
     sha256: str | None = None
+    reasons: list[Reason] = field(default_factory=list)
 
 
 @dataclass
