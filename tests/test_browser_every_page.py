@@ -75,6 +75,8 @@ PAGES = [
     ),
     PageCase("/admin/members/{username}/suspend", "/admin/members/chloe/suspend", who="admin"),
     PageCase("/@{username}", "/@ada"),
+    PageCase("/@{username}/followers", "/@ada/followers"),
+    PageCase("/@{username}/following", "/@ada/following"),
     PageCase("/users/{username}", "/users/chloe"),
     PageCase("/settings", "/settings"),
     PageCase("/admin", "/admin", who="admin"),

@@ -11,6 +11,8 @@ from app.api.schemas import (
     MAX_ID,
     AccountCreate,
     AccountOut,
+    ActorOut,
+    ActorPage,
     BoundedJSONRoute,
     FeedOut,
     PasswordChange,
@@ -19,8 +21,8 @@ from app.api.schemas import (
     TokenOut,
 )
 from app.deps import CtxDep, client_ip
-from app.models import Account
-from app.services import Ctx, accounts, auth, communities
+from app.models import Account, Community
+from app.services import Ctx, accounts, auth, communities, follow_lists
 from app.services.ranking import feeds
 
 router = APIRouter(tags=["accounts"], route_class=BoundedJSONRoute)
@@ -65,6 +67,48 @@ def account_posts(
 ) -> FeedOut:
     author = accounts.get_local(ctx, username)
     return FeedOut.of(feeds.profile(ctx, author, viewer, cursor=cursor, limit=limit))
+
+
+def actor_out(ctx: Ctx, actor: Account | Community) -> ActorOut:
+    handle = actor.username if isinstance(actor, Account) else actor.name
+    if actor.domain:
+        handle = f"{handle}@{actor.domain}"
+    if isinstance(actor, Account):
+        return ActorOut(
+            kind="account",
+            handle=handle,
+            name=actor.name,
+            uri=actor.uri,
+            url=accounts.profile_url(ctx, actor),
+        )
+    url = actor.uri if actor.domain else f"{ctx.base_url}/c/{actor.name}"
+    return ActorOut(
+        kind="community", handle=handle, name=actor.display_title, uri=actor.uri, url=url
+    )
+
+
+ListCursor = Annotated[str | None, Query(max_length=20, description="next_cursor of the last page")]
+ListLimit = Annotated[int, Query(ge=1, le=follow_lists.MAX_LIMIT)]
+
+
+@router.get("/accounts/{username}/followers", response_model=ActorPage)
+def account_followers(
+    username: Username, ctx: CtxDep, cursor: ListCursor = None, limit: ListLimit = 40
+) -> ActorPage:
+    """Who follows the member, local and remote, newest first."""
+    person = accounts.get_local(ctx, username)
+    found, next_cursor = follow_lists.followers(ctx, person, cursor=cursor, limit=limit)
+    return ActorPage(items=[actor_out(ctx, a) for a in found], next_cursor=next_cursor)
+
+
+@router.get("/accounts/{username}/following", response_model=ActorPage)
+def account_following(
+    username: Username, ctx: CtxDep, cursor: ListCursor = None, limit: ListLimit = 40
+) -> ActorPage:
+    """The members and communities the member follows, newest first."""
+    person = accounts.get_local(ctx, username)
+    found, next_cursor = follow_lists.following(ctx, person, cursor=cursor, limit=limit)
+    return ActorPage(items=[actor_out(ctx, a) for a in found], next_cursor=next_cursor)
 
 
 @router.post("/tokens", status_code=201, response_model=TokenOut)

@@ -106,6 +106,19 @@ class AccountOut(BaseModel):
     created_at: datetime
 
 
+class ActorOut(BaseModel):
+    kind: Literal["account", "community"]
+    handle: str = Field(description="name, or name@domain for another server's")
+    name: str
+    uri: str
+    url: str
+
+
+class ActorPage(BaseModel):
+    items: list[ActorOut]
+    next_cursor: str | None
+
+
 class CommunityCreate(Body):
     name: CleanStr = Field(max_length=64)
     title: CleanStr = Field(default="", max_length=200)

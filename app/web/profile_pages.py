@@ -11,7 +11,7 @@ from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
-from app.services import accounts, auth, blocks, communities, follows
+from app.services import accounts, auth, blocks, communities, follow_lists, follows
 from app.services.ranking import choices, feeds, registry
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
@@ -41,6 +41,52 @@ def profile(
         following=follows.is_following(ctx, viewer, person),
         followers=follows.followers_count(ctx, person),
         member_of=[c for c, m in communities.of_member(ctx, person) if m.state == "active"],
+    )
+
+
+ListCursor = Annotated[str | None, Query(max_length=20)]
+ListLimit = Annotated[int, Query(ge=1, le=follow_lists.MAX_LIMIT)]
+
+
+@router.get("/@{username}/followers")
+def followers_page(
+    request: Request,
+    username: Username,
+    ctx: CtxDep,
+    cursor: ListCursor = None,
+    limit: ListLimit = 40,
+) -> Response:
+    person = accounts.get_local(ctx, username)
+    found, next_cursor = follow_lists.followers(ctx, person, cursor=cursor, limit=limit)
+    return render(
+        request,
+        "follow_list.html",
+        person=person,
+        heading="Followers",
+        actors=found,
+        next_cursor=next_cursor,
+        limit=limit,
+    )
+
+
+@router.get("/@{username}/following")
+def following_page(
+    request: Request,
+    username: Username,
+    ctx: CtxDep,
+    cursor: ListCursor = None,
+    limit: ListLimit = 40,
+) -> Response:
+    person = accounts.get_local(ctx, username)
+    found, next_cursor = follow_lists.following(ctx, person, cursor=cursor, limit=limit)
+    return render(
+        request,
+        "follow_list.html",
+        person=person,
+        heading="Following",
+        actors=found,
+        next_cursor=next_cursor,
+        limit=limit,
     )
 
 
