@@ -144,6 +144,11 @@ class Community(SQLModel, table=True):
     def display_title(self) -> str:
         return self.title or self.name
 
+    @property
+    def handle(self) -> str:
+        """How members name it when they post: ``name`` here, ``name@domain`` elsewhere."""
+        return f"{self.name}@{self.domain}" if self.domain else self.name
+
 
 class Membership(SQLModel, table=True):
     __tablename__ = "memberships"

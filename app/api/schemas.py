@@ -152,7 +152,8 @@ class RoleUpdate(Body):
 
 class PostCreate(Body):
     text: CleanStr = Field(max_length=1_000_000)
-    community: CleanStr | None = Field(default=None, max_length=64)
+    # a local name, or name@domain for a remote community the member belongs to
+    community: CleanStr | None = Field(default=None, max_length=360)
     in_reply_to: Id | None = None
     title: CleanStr | None = Field(default=None, max_length=1000)
 

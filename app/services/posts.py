@@ -126,7 +126,9 @@ def create(
     client: str | None = None,
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
-    request) makes it rate-limited, trusted callers (demo data) pass none."""
+    request) makes it rate-limited, trusted callers (demo data) pass none.
+    ``community`` is a local name or ``name@domain``: a member of a remote
+    community starts threads there too (federation sends them to its Group)."""
     text, title = _validate(ctx, text, title)
     ratelimit.limit(ctx, "post", account=author.id, client=client)
     parent = None
@@ -139,7 +141,7 @@ def create(
         if parent.community_id is not None:
             target = ctx.db.get(Community, parent.community_id)
     if community:
-        named = communities.get(ctx, community)
+        named = communities.get_by_handle(ctx, community)
         if target is not None and named.id != target.id:
             raise Invalid("A reply stays in its thread's community.", code="community_mismatch")
         target = named

@@ -43,7 +43,7 @@ def compose_form(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    community: Annotated[str, Query(max_length=64)] = "",
+    community: Annotated[str, Query(max_length=360)] = "",
 ) -> Response:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     return render(request, "compose.html", form={"community": community}, my_communities=mine)
