@@ -63,6 +63,8 @@ class Account(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     is_admin: bool = False
     is_active: bool = True
+    # a member's preference: show every content warning's body opened
+    expand_warnings: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -83,6 +83,7 @@ class ProfileUpdate(Body):
     display_name: CleanStr | None = Field(default=None, max_length=200)
     bio: CleanStr | None = Field(default=None, max_length=10_000)
     avatar_url: CleanStr | None = Field(default=None, max_length=4096)
+    expand_warnings: bool | None = None  # always show content warnings opened
 
 
 class PasswordChange(Body):
@@ -104,6 +105,12 @@ class AccountOut(BaseModel):
     uri: str
     is_admin: bool
     created_at: datetime
+
+
+class MeOut(AccountOut):
+    """The signed-in member, with their own preferences."""
+
+    expand_warnings: bool
 
 
 class CommunityCreate(Body):
@@ -156,6 +163,9 @@ class PostCreate(Body):
     community: CleanStr | None = Field(default=None, max_length=360)
     in_reply_to: Id | None = None
     title: CleanStr | None = Field(default=None, max_length=1000)
+    # a content warning: the body is shown behind it (AS2 summary + sensitive)
+    summary: CleanStr | None = Field(default=None, max_length=1000)
+    sensitive: bool = False
 
 
 class PostUpdate(Body):
