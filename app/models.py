@@ -607,6 +607,7 @@ class Artifact(SQLModel, table=True):
     revision_count: int = 0
     review_at: datetime | None = Field(default=None, index=True)
     url: str | None = Field(default=None, max_length=2048)  # HTML page of a remote artifact
+    content_warning: str | None = Field(default=None, max_length=500)  # AS2 summary + sensitive
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

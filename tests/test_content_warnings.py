@@ -133,3 +133,41 @@ def test_a_member_may_always_expand_warnings(client: TestClient, api_user) -> No
     # others' pages, and visitors, keep warnings closed
     client.cookies.clear()
     assert _behind("Spoilers", "butler").search(client.get("/@alice").text)
+
+
+def test_an_artifact_may_carry_a_warning_too(client: TestClient, api_user) -> None:
+    ada = api_user("ada")
+    assert ada.post("/api/v1/communities", {"name": "garden"}).status_code == 201
+    art = {"community": "garden", "kind": "problem", "title": "Rats", "body": "They bite"}
+    r = ada.post("/api/v1/artifacts", {**art, "summary": "Pests"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["content_warning"] == "Pests"
+    doc = client.get(f"/artifacts/{made['id']}", headers=AS2).json()
+    assert doc["summary"] == "Pests" and doc["sensitive"] is True and "bite" in doc["content"]
+    _log_in(client, "ada")
+    assert _behind("Pests", "They bite").search(client.get(f"/artifacts/{made['id']}").text)
+    # without one, the Page's summary stays an excerpt and nothing is folded
+    plain = ada.post("/api/v1/artifacts", {**art, "title": "Paths"}).json()
+    assert plain["content_warning"] is None
+    doc = client.get(f"/artifacts/{plain['id']}", headers=AS2).json()
+    assert "sensitive" not in doc and doc["summary"] == "They bite"
+    r = ada.post("/api/v1/artifacts", {**art, "summary": "w" * 501})
+    assert r.status_code == 422 and r.json()["error"] == "warning_too_long"
+
+
+def test_the_new_artifact_form_takes_a_warning(client: TestClient, api_user) -> None:
+    ada = api_user("ada")
+    assert ada.post("/api/v1/communities", {"name": "garden"}).status_code == 201
+    _log_in(client, "ada")
+    page = client.get("/c/garden/artifacts").text
+    assert 'name="summary"' in page and 'name="sensitive"' in page
+    r = client.post(
+        "/c/garden/artifacts/new",
+        data={"csrf_token": _csrf(page), "kind": "problem", "title": "Rats", "body": "They bite",
+              "sensitive": "yes"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303, r.text
+    shown = client.get(r.headers["location"]).text
+    assert _behind("Sensitive content", "They bite").search(shown)
