@@ -63,6 +63,8 @@ class Account(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     is_admin: bool = False
     is_active: bool = True
+    # a member's preference: show every content warning's body opened
+    expand_warnings: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -143,6 +145,11 @@ class Community(SQLModel, table=True):
     @property
     def display_title(self) -> str:
         return self.title or self.name
+
+    @property
+    def handle(self) -> str:
+        """How members name it when they post: ``name`` here, ``name@domain`` elsewhere."""
+        return f"{self.name}@{self.domain}" if self.domain else self.name
 
 
 class Membership(SQLModel, table=True):
@@ -600,6 +607,7 @@ class Artifact(SQLModel, table=True):
     revision_count: int = 0
     review_at: datetime | None = Field(default=None, index=True)
     url: str | None = Field(default=None, max_length=2048)  # HTML page of a remote artifact
+    content_warning: str | None = Field(default=None, max_length=500)  # AS2 summary + sensitive
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -82,6 +82,8 @@ def page(ctx: Ctx, artifact: Artifact) -> dict:
             for s in statement_list
         ],
     }
+    if artifact.content_warning:  # the summary is then the warning, not an excerpt
+        doc["summary"], doc["sensitive"] = artifact.content_warning, True
     return doc
 
 
@@ -279,6 +281,7 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
             revision_id=revision_id,
             revision_author=reviser,
             url=obj.get("url") if isinstance(obj.get("url"), str) else None,
+            warning=handlers.warning_of(obj),
         )
     except DomainError as exc:
         raise handlers.Ignored(exc.detail) from exc

@@ -274,7 +274,7 @@ def _tags(obj: dict) -> list[str]:
     return out[:30]
 
 
-def _warning(obj: dict) -> str | None:
+def warning_of(obj: dict) -> str | None:
     """Mastodon's content warning is a Note's ``summary``; on a Page or Article the
     summary is an excerpt unless the object is marked ``sensitive``."""
     summary = obj.get("summary")
@@ -404,7 +404,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
             parent=parent,
             community=community,
             tags=_tags(obj),
-            summary=_warning(obj),
+            summary=warning_of(obj),
             sensitive=obj.get("sensitive") is True,
             attachments=_attachments(obj),
             poll=_poll(obj),

@@ -72,6 +72,9 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
     }
     if post.object_type == "Page":
         doc["name"] = post.title
+    if post.content_warning:  # Mastodon's content warning; Lemmy reads it too
+        doc["summary"] = post.content_warning
+        doc["sensitive"] = True
     if community is not None:
         doc["audience"] = community.uri
     if post.updated_at:

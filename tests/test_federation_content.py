@@ -397,7 +397,7 @@ def test_a_remote_poll_shows_its_options_and_counts_read_only(
     assert all(o["votes"] == 0 for o in poll["options"]) and poll["end_time"] is None
 
 
-def test_our_own_notes_carry_no_warning_attachments_or_poll(
+def test_our_own_notes_carry_a_warning_only_when_written_and_no_attachments_or_poll(
     client: TestClient,
     api_user,
 ) -> None:
@@ -406,3 +406,7 @@ def test_our_own_notes_carry_no_warning_attachments_or_poll(
     assert (post["content_warning"], post["attachments"], post["poll"]) == (None, [], None)
     doc = client.get(f"/posts/{post['id']}", headers=AS2).json()
     assert not {"summary", "sensitive", "attachment", "oneOf", "anyOf"} & set(doc)
+    warned = alice.post("/api/v1/posts", {"text": "boo", "summary": "Scary"}).json()
+    doc = client.get(f"/posts/{warned['id']}", headers=AS2).json()
+    assert (doc["summary"], doc["sensitive"]) == ("Scary", True)
+    assert not {"attachment", "oneOf", "anyOf"} & set(doc)

@@ -15,6 +15,7 @@ from app.api.schemas import (
     ActorPage,
     BoundedJSONRoute,
     FeedOut,
+    MeOut,
     PasswordChange,
     ProfileUpdate,
     TokenCreate,
@@ -119,17 +120,23 @@ def create_token(body: TokenCreate, ctx: CtxDep, request: Request) -> TokenOut:
     return TokenOut(token=raw, **token.model_dump(include=set(TokenOut.model_fields) - {"token"}))
 
 
-@router.get("/me", response_model=AccountOut)
-def me(ctx: CtxDep, account: Reader) -> AccountOut:
-    return account_out(ctx, account)
+def me_out(ctx: Ctx, a: Account) -> MeOut:
+    return MeOut(**account_out(ctx, a).model_dump(), expand_warnings=a.expand_warnings)
 
 
-@router.patch("/me", response_model=AccountOut)
-def update_me(body: ProfileUpdate, ctx: CtxDep, account: Writer) -> AccountOut:
+@router.get("/me", response_model=MeOut)
+def me(ctx: CtxDep, account: Reader) -> MeOut:
+    return me_out(ctx, account)
+
+
+@router.patch("/me", response_model=MeOut)
+def update_me(body: ProfileUpdate, ctx: CtxDep, account: Writer) -> MeOut:
     accounts.update_profile(
         ctx, account, display_name=body.display_name, bio=body.bio, avatar_url=body.avatar_url
     )
-    return account_out(ctx, account)
+    if body.expand_warnings is not None:
+        accounts.set_preferences(ctx, account, expand_warnings=body.expand_warnings)
+    return me_out(ctx, account)
 
 
 @router.post("/me/password", status_code=204)

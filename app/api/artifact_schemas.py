@@ -22,6 +22,9 @@ class ArtifactCreate(Body):
     title: CleanStr = Field(min_length=1, max_length=MAX_TITLE)
     body: CleanStr = Field(default="", max_length=MAX_BODY)
     tags: list[CleanStr] = Field(default_factory=list, max_length=10)
+    # a content warning: the text is shown behind it (AS2 summary + sensitive)
+    summary: CleanStr | None = Field(default=None, max_length=1000)
+    sensitive: bool = False
 
 
 class RevisionCreate(Body):
@@ -89,6 +92,7 @@ class ArtifactOut(BaseModel):
     title: str
     body: str
     html: str
+    content_warning: str | None = None  # show the text behind it
     tags: list[str]
     revision: int | None = Field(description="the current revision id (base of your next edit)")
     revision_count: int

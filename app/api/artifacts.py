@@ -83,6 +83,7 @@ def artifact_outs(ctx: Ctx, rows: list[Artifact]) -> list[ArtifactOut]:
                 title=a.title,
                 body=a.body,
                 html=a.html,
+                content_warning=a.content_warning,
                 tags=tags.get(a.id, []),
                 revision=a.current_revision_id,
                 revision_count=a.revision_count,
@@ -132,7 +133,17 @@ def decision_out(d: Decision, tally: dict[str, int]) -> DecisionOut:
 
 @router.post("/artifacts", status_code=201, response_model=ArtifactOut)
 def create(body: ArtifactCreate, ctx: CtxDep, account: Writer) -> ArtifactOut:
-    a = artifacts.create(ctx, account, body.community, body.kind, body.title, body.body, body.tags)
+    a = artifacts.create(
+        ctx,
+        account,
+        body.community,
+        body.kind,
+        body.title,
+        body.body,
+        body.tags,
+        summary=body.summary,
+        sensitive=body.sensitive,
+    )
     return artifact_out(ctx, a)
 
 

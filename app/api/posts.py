@@ -42,6 +42,8 @@ def create_post(body: PostCreate, ctx: CtxDep, account: Writer, request: Request
         in_reply_to=body.in_reply_to,
         title=body.title,
         client=client_ip(request),
+        summary=body.summary,
+        sensitive=body.sensitive,
     )
     return post_out(ctx, post, account)
 

@@ -83,6 +83,7 @@ class ProfileUpdate(Body):
     display_name: CleanStr | None = Field(default=None, max_length=200)
     bio: CleanStr | None = Field(default=None, max_length=10_000)
     avatar_url: CleanStr | None = Field(default=None, max_length=4096)
+    expand_warnings: bool | None = None  # always show content warnings opened
 
 
 class PasswordChange(Body):
@@ -117,6 +118,12 @@ class ActorOut(BaseModel):
 class ActorPage(BaseModel):
     items: list[ActorOut]
     next_cursor: str | None
+
+
+class MeOut(AccountOut):
+    """The signed-in member, with their own preferences."""
+
+    expand_warnings: bool
 
 
 class CommunityCreate(Body):
@@ -165,9 +172,13 @@ class RoleUpdate(Body):
 
 class PostCreate(Body):
     text: CleanStr = Field(max_length=1_000_000)
-    community: CleanStr | None = Field(default=None, max_length=64)
+    # a local name, or name@domain for a remote community the member belongs to
+    community: CleanStr | None = Field(default=None, max_length=360)
     in_reply_to: Id | None = None
     title: CleanStr | None = Field(default=None, max_length=1000)
+    # a content warning: the body is shown behind it (AS2 summary + sensitive)
+    summary: CleanStr | None = Field(default=None, max_length=1000)
+    sensitive: bool = False
 
 
 class PostUpdate(Body):

@@ -166,6 +166,13 @@ def update_profile(
     return account
 
 
+def set_preferences(ctx: Ctx, account: Account, *, expand_warnings: bool) -> Account:
+    """How pages show things to this member: every content warning opened, or not."""
+    account.expand_warnings = bool(expand_warnings)
+    ctx.db.add(account)
+    return account
+
+
 def change_password(
     ctx: Ctx,
     account: Account,

@@ -36,7 +36,7 @@ from app.models import (
     pending_uri,
     utcnow,
 )
-from app.services import Ctx, communities
+from app.services import Ctx, communities, posts
 from app.services.textmerge import attribute, merge3, word_diff
 from app.text import normalize_tag, render_markdown
 
@@ -204,13 +204,23 @@ def create(
     tags: list[str] | None = None,
     *,
     message: str = "",
+    summary: str | None = None,
+    sensitive: bool = False,
 ) -> Artifact:
+    """A new artifact in a community; ``summary``/``sensitive`` put its text
+    behind a content warning, as for posts."""
     target = communities.get(ctx, community) if isinstance(community, str) else community
     title, body = _validate(title, body, kind)
+    warning = posts.own_warning(summary, sensitive)
     tag_list = _tags(tags)
     _require_contributor(ctx, author, target)
     artifact = Artifact(
-        uri=pending_uri(), community_id=target.id, author_id=author.id, kind=kind, title=title
+        uri=pending_uri(),
+        community_id=target.id,
+        author_id=author.id,
+        kind=kind,
+        title=title,
+        content_warning=warning,
     )
     ctx.db.add(artifact)
     ctx.db.flush()
@@ -647,9 +657,11 @@ def store_remote(
     revision_id: str,
     revision_author: Account,
     url: str | None = None,
+    warning: str | None = None,
 ) -> Artifact:
     """Insert or refresh our copy of an artifact whose home is another instance;
-    each new revision it reports becomes a revision of the copy, attributed."""
+    each new revision it reports becomes a revision of the copy, attributed.
+    ``warning`` is its content warning (AS2 summary of a sensitive Page)."""
     if kind not in KINDS:
         raise Invalid("Unknown artifact kind.", code="invalid_kind")
     if stage not in STAGES + SIDE_STAGES:
@@ -668,6 +680,7 @@ def store_remote(
     else:
         artifact = lock_for_change(ctx, artifact.id)
     artifact.stage, artifact.kind = stage, kind
+    artifact.content_warning = posts.content_warning(warning, False)
     known = ctx.db.exec(
         select(col(ArtifactRevision.id)).where(col(ArtifactRevision.remote_uri) == revision_id)
     ).first()

@@ -85,6 +85,30 @@ def get(ctx: Ctx, name: str) -> Community:
     return community
 
 
+def get_by_handle(ctx: Ctx, handle: str) -> Community:
+    """A community to post in: ``name`` here, or ``name@domain`` for one on another
+    instance that this instance knows (following it is how one joins it)."""
+    name, at, domain = (handle or "").strip().partition("@")
+    domain = domain.lower()
+    if not at or domain == ctx.settings.domain:
+        return get(ctx, name)
+    found = (
+        ctx.db.exec(
+            select(Community).where(
+                col(Community.name_key) == name.lower(), col(Community.domain) == domain
+            )
+        ).first()
+        if name and domain
+        else None
+    )
+    if found is None:
+        raise NotFound(
+            f"No community called “{handle.strip()}” is known here: follow it first.",
+            code="community_not_found",
+        )
+    return found
+
+
 def find(ctx: Ctx, name: str) -> Community | None:
     return ctx.db.exec(
         select(Community).where(

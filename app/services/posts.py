@@ -124,10 +124,16 @@ def create(
     in_reply_to: int | None = None,
     title: str | None = None,
     client: str | None = None,
+    summary: str | None = None,
+    sensitive: bool = False,
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
-    request) makes it rate-limited, trusted callers (demo data) pass none."""
+    request) makes it rate-limited, trusted callers (demo data) pass none.
+    ``summary``/``sensitive`` put the body behind a content warning.
+    ``community`` is a local name or ``name@domain``: a member of a remote
+    community starts threads there too (federation sends them to its Group)."""
     text, title = _validate(ctx, text, title)
+    warning = own_warning(summary, sensitive)
     ratelimit.limit(ctx, "post", account=author.id, client=client)
     parent = None
     target: Community | None = None
@@ -139,7 +145,7 @@ def create(
         if parent.community_id is not None:
             target = ctx.db.get(Community, parent.community_id)
     if community:
-        named = communities.get(ctx, community)
+        named = communities.get_by_handle(ctx, community)
         if target is not None and named.id != target.id:
             raise Invalid("A reply stays in its thread's community.", code="community_mismatch")
         target = named
@@ -155,6 +161,7 @@ def create(
         title=title if parent is None else None,
         text=text,
         html=rendered.html,
+        content_warning=warning,
     )
     post.object_type = kind_of(post)
     ctx.db.add(post)
@@ -255,6 +262,20 @@ def _web_url(value: object) -> str | None:
     if isinstance(value, str) and len(value) <= MAX_URL and _URL.match(value):
         return value
     return None
+
+
+def own_warning(summary: str | None, sensitive: bool) -> str | None:
+    """A member's warning on their post: the summary they wrote (sent as AS2
+    ``summary`` with ``sensitive: true``, Mastodon's content warning), or a general
+    one when they only marked it sensitive."""
+    summary = summary.strip() if isinstance(summary, str) else ""
+    if len(summary) > MAX_WARNING:
+        raise Invalid(
+            f"Content warnings are at most {MAX_WARNING} characters "
+            f"(this one has {len(summary):,}).",
+            code="warning_too_long",
+        )
+    return summary or (SENSITIVE if sensitive else None)
 
 
 def content_warning(summary: str | None, sensitive: bool) -> str | None:

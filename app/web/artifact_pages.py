@@ -240,15 +240,26 @@ def create(
     title: ShortField,
     body: TextField = "",
     tags: ShortField = "",
+    summary: ShortField = "",
+    sensitive: Annotated[str, Form(pattern=r"^(yes)?$")] = "",
 ) -> Response:
     community = communities.get(ctx, name)
     try:
         artifact = artifacts.create(
-            ctx, viewer, community, kind, title, body, tags.replace(",", " ").split()
+            ctx,
+            viewer,
+            community,
+            kind,
+            title,
+            body,
+            tags.replace(",", " ").split(),
+            summary=summary,
+            sensitive=sensitive == "yes",
         )
     except DomainError as exc:
         ctx.db.rollback()
         typed = {"kind": kind, "title": title, "body": body, "tags": tags}
+        typed |= {"summary": summary, "sensitive": sensitive}
         context = _list_context(ctx, viewer, community, None, typed)
         return show_error(request, ctx, exc, "artifacts.html", **context)
     return redirect(request, f"/artifacts/{artifact.id}", flash="Artifact created.")

@@ -44,17 +44,23 @@ def list_page(
     viewer: Viewer,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    return render(request, "communities.html", **_list_context(ctx, after))
+    return render(request, "communities.html", **_list_context(ctx, viewer, after))
 
 
-def _list_context(ctx: Ctx, after: str | None) -> dict:
+def _list_context(ctx: Ctx, viewer, after: str | None) -> dict:
+    """Local communities, and those elsewhere the viewer belongs to (to start threads in)."""
     rows = communities.list_all(ctx, after=after, limit=51)
-    return {"rows": rows[:50], "next_after": rows[49][0].name_key if len(rows) > 50 else None}
+    elsewhere = [c for c, m in (communities.of_member(ctx, viewer) if viewer else []) if c.domain]
+    return {
+        "rows": rows[:50],
+        "next_after": rows[49][0].name_key if len(rows) > 50 else None,
+        "elsewhere": elsewhere,
+    }
 
 
 def communities_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The communities list with its follow form (the form's error path)."""
-    return "communities.html", _list_context(ctx, None)
+    return "communities.html", _list_context(ctx, viewer, None)
 
 
 @router.get("/communities/new")

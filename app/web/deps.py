@@ -25,12 +25,15 @@ class ViewerSnapshot:
     username: str
     name: str
     is_admin: bool
+    expand_warnings: bool = False  # open every content warning's <details>
 
 
 def page_viewer(request: Request, ctx: CtxDep) -> Account | None:
     account = auth.session_account(ctx, request.cookies.get(SESSION_COOKIE))
     request.state.viewer = (
-        ViewerSnapshot(account.id, account.username, account.name, account.is_admin)
+        ViewerSnapshot(
+            account.id, account.username, account.name, account.is_admin, account.expand_warnings
+        )
         if account
         else None
     )

@@ -29,6 +29,7 @@ from app.web.templating import redirect, render
 router = APIRouter()
 PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Kind = Annotated[CleanStr, Form(pattern=r"^(like|agree|disagree|pass)$")]
+Checkbox = Annotated[str, Form(pattern=r"^(yes)?$")]
 
 
 def _thread_context(ctx, post, viewer) -> dict:
@@ -43,7 +44,7 @@ def compose_form(
     request: Request,
     ctx: CtxDep,
     viewer: Member,
-    community: Annotated[str, Query(max_length=64)] = "",
+    community: Annotated[str, Query(max_length=360)] = "",
 ) -> Response:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     return render(request, "compose.html", form={"community": community}, my_communities=mine)
@@ -51,7 +52,7 @@ def compose_form(
 
 def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
-    form = {k: typed.get(k, "") for k in ("text", "community", "title")}
+    form = {k: typed.get(k, "") for k in ("text", "community", "title", "summary", "sensitive")}
     return "compose.html", {"form": form, "my_communities": mine}
 
 
@@ -64,6 +65,8 @@ def compose(
     text: TextField,
     community: OptionalShort = "",
     title: OptionalShort = "",
+    summary: OptionalShort = "",
+    sensitive: Checkbox = "",
 ) -> Response:
     try:
         post = posts.create(
@@ -73,9 +76,17 @@ def compose(
             community=community or None,
             title=title or None,
             client=client_ip(request),
+            summary=summary,
+            sensitive=sensitive == "yes",
         )
     except DomainError as exc:
-        typed = {"text": text, "community": community, "title": title}
+        typed = {
+            "text": text,
+            "community": community,
+            "title": title,
+            "summary": summary,
+            "sensitive": sensitive,
+        }
         template, context = compose_page(request, ctx, viewer, typed)
         return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/posts/{post.id}", flash="Posted.")

@@ -205,6 +205,18 @@ def save_profile(
     return redirect(request, "/settings", flash="Profile saved.")
 
 
+@router.post("/settings/preferences", dependencies=[Csrf])
+@redisplayed_by(settings_form)
+def save_preferences(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    expand_warnings: Annotated[str, Form(pattern=r"^(yes)?$")] = "",
+) -> Response:
+    accounts.set_preferences(ctx, viewer, expand_warnings=expand_warnings == "yes")
+    return redirect(request, "/settings#preferences", flash="Preferences saved.")
+
+
 @router.post("/settings/password", dependencies=[Csrf])
 @redisplayed_by(settings_form)
 def save_password(
