@@ -97,17 +97,21 @@ def _after_rollback(db: Session) -> None:
 
 # --- PostgreSQL: one listening connection per web worker ----------------------
 
-_listeners: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+_listeners: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Event]] = {}
 
 
-def ensure_listening(database_url: str) -> None:
-    """Start this loop's LISTEN task once (PostgreSQL only; call from the loop)."""
+async def ensure_listening(database_url: str, *, wait: float = 5.0) -> None:
+    """Start this loop's LISTEN task once (PostgreSQL only), and wait until it
+    listens, so a stream that has started misses nothing published after."""
     if make_url(database_url).get_backend_name() != "postgresql":
         return
     loop = asyncio.get_running_loop()
-    task = _listeners.get(loop)
-    if task is None or task.done():
-        _listeners[loop] = loop.create_task(_listen(database_url))
+    found = _listeners.get(loop)
+    if found is None or found[0].done():
+        ready = asyncio.Event()
+        found = _listeners[loop] = (loop.create_task(_listen(database_url, ready)), ready)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(found[1].wait(), wait)
 
 
 def _libpq(database_url: str) -> str:
@@ -115,7 +119,7 @@ def _libpq(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def _listen(database_url: str) -> None:
+async def _listen(database_url: str, ready: asyncio.Event) -> None:
     import psycopg
 
     delay = 0.5
@@ -125,6 +129,7 @@ async def _listen(database_url: str) -> None:
                 _libpq(database_url), autocommit=True
             ) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                ready.set()
                 delay = 0.5
                 async for note in conn.notifies():
                     try:

@@ -12,7 +12,7 @@ from app.deps import CtxDep
 from app.errors import Forbidden, NotAuthenticated
 from app.models import Account
 from app.security.tokens import same
-from app.services import auth
+from app.services import auth, notifications
 from app.web.templating import SESSION_COOKIE, browser_key, csrf_for
 
 
@@ -25,12 +25,19 @@ class ViewerSnapshot:
     username: str
     name: str
     is_admin: bool
+    unread: int = 0  # unread notifications, for the header
 
 
 def page_viewer(request: Request, ctx: CtxDep) -> Account | None:
     account = auth.session_account(ctx, request.cookies.get(SESSION_COOKIE))
     request.state.viewer = (
-        ViewerSnapshot(account.id, account.username, account.name, account.is_admin)
+        ViewerSnapshot(
+            account.id,
+            account.username,
+            account.name,
+            account.is_admin,
+            notifications.unread_count(ctx, account),
+        )
         if account
         else None
     )
