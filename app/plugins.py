@@ -7,6 +7,7 @@ from __future__ import annotations
 def load() -> None:
     import app.services.commonground
     import app.services.decisions
+    import app.services.digests
     import app.services.governance
     import app.services.maintenance
     import app.services.notifications

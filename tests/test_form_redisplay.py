@@ -43,6 +43,7 @@ BUTTONS = {
     "/notifications/{note_id}/approve/{username}": "a button beside each waiting request",
     "/notifications/{note_id}/deny/{username}": "a button beside each waiting request",
     "/notifications/settings": "on / off / email radio buttons per kind (nothing typed)",
+    "/digest/unsubscribe/{account_id}/{signature}": "a button on the signed link's page",
 }
 # not typed by the member: where to go afterwards, a hidden id the page carries
 NAVIGATION = ("next", "back", "community", "forked_from")

@@ -19,7 +19,7 @@ from app.deps import CtxDep
 from app.errors import Invalid, NotAuthenticated
 from app.infra import live
 from app.models import Account
-from app.services import Ctx, auth, communities, notifications
+from app.services import Ctx, auth, communities, digests, notifications
 from app.services.notifications import Item
 from app.web.templating import SESSION_COOKIE
 
@@ -155,6 +155,23 @@ def get_preferences(ctx: CtxDep, account: Reader) -> dict[str, str]:
 @router.put("/notifications/preferences", response_model=dict[str, str])
 def set_preferences(body: dict[str, str], ctx: CtxDep, account: Writer) -> dict[str, str]:
     return notifications.set_preferences(ctx, account, body)
+
+
+class DigestIn(BaseModel):
+    email: str = Field(max_length=320, description="empty: no digest")
+    frequency: str = Field(default="daily", description="daily or weekly")
+
+
+class DigestOut(BaseModel):
+    email: str
+    frequency: str
+
+
+@router.put("/notifications/digest", response_model=DigestOut)
+def set_digest(body: DigestIn, ctx: CtxDep, account: Writer) -> DigestOut:
+    """Where the e-mail digest of kinds set to ``email`` goes, and how often."""
+    row = digests.subscribe(ctx, account, body.email, body.frequency)
+    return DigestOut(email=row.email if row else "", frequency=row.frequency if row else "")
 
 
 # --- the live stream ----------------------------------------------------------

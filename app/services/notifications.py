@@ -16,6 +16,7 @@ import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
@@ -46,6 +47,8 @@ from app.models import (
     utcnow,
 )
 from app.services import Ctx
+
+T = TypeVar("T", Post, Artifact, Community)
 
 # kind -> what the list says after the actors' names
 KINDS: dict[str, str] = {
@@ -402,11 +405,12 @@ def _items(ctx: Ctx, rows: list[Notification]) -> list[Item]:
     ]
 
 
-def _by_id(ctx: Ctx, model: type, ids: set[int | None]) -> dict:
+def _by_id(ctx: Ctx, model: type[T], ids: set[int | None]) -> dict[int, T]:
     keys = [i for i in ids if i is not None]
     if not keys:
         return {}
-    return {r.id: r for r in ctx.db.exec(select(model).where(col(model.id).in_(keys)))}
+    rows = ctx.db.exec(select(model).where(col(model.id).in_(keys)))
+    return {r.id: r for r in rows}
 
 
 def get(ctx: Ctx, account: Account, note_id: int) -> Notification:

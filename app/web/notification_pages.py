@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import Response
 
+from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import NotFound
 from app.models import Account, Community
-from app.services import Ctx, communities, notifications
+from app.services import Ctx, communities, digests, notifications
 from app.web.community_pages import Username
 from app.web.deps import Csrf, Member
 from app.web.forms import redisplayed_by
@@ -88,14 +89,24 @@ def deny(
     return redirect(request, "/notifications", flash=f"{username}'s request was declined.")
 
 
+def settings_form(
+    request: Request, ctx: Ctx, viewer: Account | None, typed: dict[str, str]
+) -> tuple[str, dict]:
+    """The settings page's one context, for its GET and its forms' error paths."""
+    assert viewer is not None  # a Member page
+    context = {
+        "kinds": notifications.KINDS,
+        "modes": notifications.preferences(ctx, viewer),
+        "digest": digests.subscription(ctx, viewer),
+        "frequencies": digests.FREQUENCIES,
+    }
+    return "notification_settings.html", context
+
+
 @router.get("/notifications/settings")
 def settings_page(request: Request, ctx: CtxDep, viewer: Member) -> Response:
-    return render(
-        request,
-        "notification_settings.html",
-        kinds=notifications.KINDS,
-        modes=notifications.preferences(ctx, viewer),
-    )
+    template, context = settings_form(request, ctx, viewer, {})
+    return render(request, template, **context)
 
 
 async def _modes(request: Request) -> dict[str, str]:
@@ -105,7 +116,7 @@ async def _modes(request: Request) -> dict[str, str]:
 
 
 @router.post("/notifications/settings", dependencies=[Csrf])
-@redisplayed_by(settings_page)
+@redisplayed_by(settings_form)
 def save_settings(
     request: Request,
     ctx: CtxDep,
@@ -114,3 +125,40 @@ def save_settings(
 ) -> Response:
     notifications.set_preferences(ctx, viewer, modes)
     return redirect(request, "/notifications/settings", flash="Notification settings saved.")
+
+
+@router.post("/notifications/digest", dependencies=[Csrf])
+@redisplayed_by(settings_form)
+def save_digest(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    email: Annotated[CleanStr, Form(max_length=digests.MAX_EMAIL)] = "",
+    frequency: Annotated[CleanStr, Form(pattern=r"^(daily|weekly)$")] = "daily",
+) -> Response:
+    row = digests.subscribe(ctx, viewer, email, frequency)
+    note = f"A {row.frequency} digest goes to {row.email}." if row else "No more digests."
+    return redirect(request, "/notifications/settings", flash=note)
+
+
+AccountId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Signature = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_=-]+$")]
+
+
+@router.get("/digest/unsubscribe/{account_id}/{signature}")
+def unsubscribe_page(
+    request: Request, account_id: AccountId, signature: Signature, ctx: CtxDep
+) -> Response:
+    """From a digest, no login: the link is signed. A GET only asks (it never writes)."""
+    digests.check_token(ctx, account_id, signature)
+    return render(request, "digest_unsubscribe.html", action=request.url.path, done=False)
+
+
+@router.post("/digest/unsubscribe/{account_id}/{signature}")
+def unsubscribe(
+    request: Request, account_id: AccountId, signature: Signature, ctx: CtxDep
+) -> Response:
+    """No CSRF check: no session is used; the signed link is the permission (and
+    mail clients' one-click unsubscribe, RFC 8058, posts here without a page)."""
+    digests.unsubscribe(ctx, account_id, signature)
+    return render(request, "digest_unsubscribe.html", action=request.url.path, done=True)
