@@ -113,20 +113,6 @@ def set_preferences(ctx: Ctx, account: Account, modes: dict[str, str]) -> dict[s
     return preferences(ctx, account)
 
 
-def _switched_off(ctx: Ctx, kind: str, account_ids: list[int]) -> set[int]:
-    if not account_ids:
-        return set()
-    return set(
-        ctx.db.exec(
-            select(col(NotificationPreference.account_id)).where(
-                col(NotificationPreference.kind) == kind,
-                col(NotificationPreference.mode) == "off",
-                col(NotificationPreference.account_id).in_(account_ids),
-            )
-        ).all()
-    )
-
-
 # --- recording ----------------------------------------------------------------
 
 
@@ -146,23 +132,29 @@ class What:
     once: bool = False  # the group is this one event's (a vote): nothing to join, no race
 
 
-def _local_recipients(ctx: Ctx, ids: Iterable[int | None], actor: Account | None) -> list[int]:
-    """Active local members among ``ids``, less the actor and whoever blocked them."""
+def _recipients(ctx: Ctx, kind: str, ids: Iterable[int | None], actor: Account | None) -> list[int]:
+    """Active local members among ``ids`` who want ``kind``, less the actor and
+    whoever blocked them: one query."""
     wanted = {i for i in ids if i is not None and (actor is None or i != actor.id)}
     if not wanted:
         return []
-    q = select(col(Account.id)).where(
-        col(Account.id).in_(wanted), col(Account.domain) == "", col(Account.is_active)
+    switched_off = select(col(NotificationPreference.account_id)).where(
+        col(NotificationPreference.account_id) == col(Account.id),
+        col(NotificationPreference.kind) == kind,
+        col(NotificationPreference.mode) == "off",
     )
-    found = set(ctx.db.exec(q).all())
-    if actor is not None and found:
-        blocked = ctx.db.exec(
-            select(col(Block.account_id)).where(
-                col(Block.account_id).in_(found), col(Block.target_uri) == actor.uri
-            )
-        ).all()
-        found -= set(blocked)
-    return sorted(found)
+    q = select(col(Account.id)).where(
+        col(Account.id).in_(wanted),
+        col(Account.domain) == "",
+        col(Account.is_active),
+        ~switched_off.exists(),
+    )
+    if actor is not None:
+        blocked = select(col(Block.id)).where(
+            col(Block.account_id) == col(Account.id), col(Block.target_uri) == actor.uri
+        )
+        q = q.where(~blocked.exists())
+    return sorted(ctx.db.exec(q).all())
 
 
 def notify(ctx: Ctx, what: What, recipients: Iterable[int | None]) -> list[Notification]:
@@ -170,9 +162,7 @@ def notify(ctx: Ctx, what: What, recipients: Iterable[int | None]) -> list[Notif
     group for the same thing if there is one, else as a new row."""
     if what.actor is not None and not what.actor.is_active:
         return []
-    ids = _local_recipients(ctx, recipients, what.actor)
-    off = _switched_off(ctx, what.kind, ids)
-    ids = [i for i in ids if i not in off]
+    ids = _recipients(ctx, what.kind, recipients, what.actor)
     if not ids:
         return []
     if not what.once:  # two events for one group at once must not make two groups
@@ -213,7 +203,8 @@ def notify(ctx: Ctx, what: What, recipients: Iterable[int | None]) -> list[Notif
             known = set(
                 ctx.db.exec(
                     select(col(NotificationActor.account_id)).where(
-                        col(NotificationActor.notification_id) == note.id
+                        col(NotificationActor.notification_id) == note.id,
+                        col(NotificationActor.account_id).in_([a.id for a in actors] or [0]),
                     )
                 ).all()
             )
