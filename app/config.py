@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=30.0, gt=0)
     breaker_base_seconds: float = Field(default=120.0, gt=0)
 
+    # E-mail digests (app/infra/mail.py): smtp://[user:password@]host[:port] (add
+    # ?starttls=1 to upgrade), or smtps://… for TLS from the start. Empty: mails are
+    # written to the log and to <data dir>/outbox/ (development).
+    smtp_url: str = ""
+    mail_from: str = ""  # default: notifications@<domain>
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=256)

@@ -759,3 +759,67 @@ class Ballot(SQLModel, table=True):
     choice: str = Field(max_length=10)  # agree | abstain | disagree | block
     reason: str = Field(default="", max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- notifications -----------------------------------------------------------
+
+
+class Notification(SQLModel, table=True):
+    """Something a member is told about. Events of one kind on one thing group
+    into one unread row ("Ada and 4 others agreed with your post"): a new actor
+    joins the row and moves it up (``latest_at``) until the member reads it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_account_latest", "account_id", "latest_at", "id"),
+        Index("ix_notifications_account_group", "account_id", "group_key"),
+    )
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    verb: str = Field(default="", max_length=20)  # e.g. the stance, a vote's result
+    group_key: str = Field(max_length=200)
+    post_id: int | None = Field(default=None, foreign_key="posts.id", ondelete="CASCADE")
+    artifact_id: int | None = Field(default=None, foreign_key="artifacts.id", ondelete="CASCADE")
+    community_id: int | None = Field(default=None, foreign_key="communities.id", ondelete="CASCADE")
+    ref_id: int | None = None  # a decision or an algorithm proposal
+    actor_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    latest_at: datetime = Field(default_factory=utcnow)
+    read_at: datetime | None = None
+    emailed_at: datetime | None = None
+
+
+class NotificationActor(SQLModel, table=True):
+    """Who did what a notification tells of (one row per person per group)."""
+
+    __tablename__ = "notification_actors"
+
+    notification_id: int = Field(
+        foreign_key="notifications.id", primary_key=True, ondelete="CASCADE"
+    )
+    account_id: int = Field(foreign_key="accounts.id", primary_key=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NotificationPreference(SQLModel, table=True):
+    """A member's choice for one kind: on, off, or email (shown and in the digest).
+    No row means on."""
+
+    __tablename__ = "notification_preferences"
+
+    account_id: int = Field(foreign_key="accounts.id", primary_key=True, ondelete="CASCADE")
+    kind: str = Field(max_length=20, primary_key=True)
+    mode: str = Field(max_length=10)
+
+
+class DigestSubscription(SQLModel, table=True):
+    """Where and how often a member's e-mail digest goes."""
+
+    __tablename__ = "digest_subscriptions"
+
+    account_id: int = Field(foreign_key="accounts.id", primary_key=True, ondelete="CASCADE")
+    email: str = Field(default="", max_length=320)
+    frequency: str = Field(default="daily", max_length=10)  # daily | weekly
+    last_sent_at: datetime | None = None

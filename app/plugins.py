@@ -7,8 +7,10 @@ from __future__ import annotations
 def load() -> None:
     import app.services.commonground
     import app.services.decisions
+    import app.services.digests
     import app.services.governance
     import app.services.maintenance
+    import app.services.notifications
     import app.services.ranking.feeds  # noqa: F401
     import federation.artifacts
     import federation.backfill

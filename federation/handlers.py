@@ -274,6 +274,19 @@ def _tags(obj: dict) -> list[str]:
     return out[:30]
 
 
+def _mentions(ctx: Ctx, obj: dict) -> list[Account]:
+    """Members of this instance the object names with a ``Mention`` tag."""
+    tags = obj.get("tag")
+    found: list[Account] = []
+    for tag in tags[:100] if isinstance(tags, list) else []:
+        if isinstance(tag, dict) and tag.get("type") == "Mention":
+            href = tag.get("href")
+            local = _local_target(ctx, href) if isinstance(href, str) else None
+            if isinstance(local, Account) and local.is_active:
+                found.append(local)
+    return found
+
+
 def warning_of(obj: dict) -> str | None:
     """Mastodon's content warning is a Note's ``summary``; on a Page or Article the
     summary is an excerpt unless the object is marked ``sensitive``."""
@@ -408,6 +421,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
             sensitive=obj.get("sensitive") is True,
             attachments=_attachments(obj),
             poll=_poll(obj),
+            mentions=_mentions(ctx, obj),
         )
     except DomainError as exc:
         raise Ignored(exc.detail) from exc

@@ -79,6 +79,8 @@ PAGES = [
     PageCase("/@{username}/following", "/@ada/following"),
     PageCase("/users/{username}", "/users/chloe"),
     PageCase("/settings", "/settings"),
+    PageCase("/notifications", "/notifications"),
+    PageCase("/notifications/settings", "/notifications/settings"),
     PageCase("/admin", "/admin", who="admin"),
     PageCase("/algorithms", "/algorithms"),
     PageCase("/algorithms/new", "/algorithms/new?from={version}"),
@@ -101,6 +103,10 @@ PAGES = [
 NOT_PAGES = {
     "/docs": "Swagger UI's own page: test_api_docs_render_offline checks it",
     "/favicon.ico": "an image",
+    "/digest/unsubscribe/{account_id}/{signature}": (
+        "a signed link from a digest mail: tests/test_digests.py follows one, "
+        "tests/test_every_page.py renders it"
+    ),
 }
 
 

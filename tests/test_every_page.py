@@ -17,6 +17,7 @@ from app.services import (
     artifacts,
     communities,
     decisions,
+    digests,
     governance,
     posts,
     stances,
@@ -99,6 +100,8 @@ def build_world(ctx: Ctx) -> dict[str, str]:
         "algorithm": str(first_version.id),
         "algorithm_from": str(first_version.id),
         "algorithm_to": str(other_version.id),
+        "account_id": str(root.id),
+        "signature": digests.unsubscribe_token(ctx, root.id),
     }
 
 

@@ -39,6 +39,11 @@ BUTTONS = {
     "/c/{name}/algorithm-proposals/{proposal_id}/vote": "yes / no / abstain buttons",
     "/statements/{statement_id}/stance": "agree / disagree / pass buttons",
     "/artifacts/{artifact_id}/revert": "a button beside each revision, carrying its number",
+    "/notifications/read": "Mark read buttons (one carries a hidden id; Mark all read none)",
+    "/notifications/{note_id}/approve/{username}": "a button beside each waiting request",
+    "/notifications/{note_id}/deny/{username}": "a button beside each waiting request",
+    "/notifications/settings": "on / off / email radio buttons per kind (nothing typed)",
+    "/digest/unsubscribe/{account_id}/{signature}": "a button on the signed link's page",
 }
 # not typed by the member: where to go afterwards, a hidden id the page carries
 NAVIGATION = ("next", "back", "community", "forked_from")

@@ -28,6 +28,7 @@ EVENTS = (
     "follow.removed",  # follow
     "follow.accepted",  # follow (a pending follower was approved locally)
     "membership.approved",  # membership
+    "membership.requested",  # membership (pending: the community needs approval)
     "community.dissolving",  # community (a local one, just before it is deleted)
     "artifact.created",  # artifact
     "artifact.revised",  # artifact, revision
@@ -35,6 +36,11 @@ EVENTS = (
     "artifact.proposed",  # artifact, editor, base, title, body, message (a remote artifact)
     "statement.created",  # statement
     "stance.taken",  # stance (on an artifact or a statement)
+    "decision.opened",  # decision, artifact
+    "decision.closed",  # decision, artifact
+    "proposal.opened",  # proposal (an algorithm vote)
+    "proposal.closed",  # proposal
+    "algorithm.changed",  # change (a community's algorithm, by its admins or a vote)
     "block.created",  # block, member, target
     "block.removed",  # block, member
 )

@@ -687,10 +687,11 @@ def store_remote(
     if known is None and (
         artifact.current_revision_id is None or (title, body) != (artifact.title, artifact.body)
     ):
-        _add_revision(
+        revision = _add_revision(
             ctx, artifact, revision_author, title, body, "", "edit",
             parent_id=artifact.current_revision_id, remote_uri=revision_id,
         )  # fmt: skip
+        events.emit(ctx, "artifact.revised", artifact=artifact, revision=revision)
     ctx.db.execute(delete(ArtifactTag).where(col(ArtifactTag.artifact_id) == artifact.id))
     for tag in _tags(tags[:MAX_TAGS]):
         ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))

@@ -189,6 +189,8 @@ def join(ctx: Ctx, account: Account, community: Community) -> Membership:
     m = Membership(community_id=community.id, account_id=account.id, state=state)
     ctx.db.add(m)
     ctx.db.flush()
+    if state == "pending":
+        events.emit(ctx, "membership.requested", membership=m)
     return m
 
 

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 
 from app.db import get_or_raise, hold, lock_row
 from app.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from app.infra import jobs
+from app.infra import events, jobs
 from app.models import Account, Artifact, Ballot, Decision, get_row, utcnow
 from app.services import Ctx, artifacts, communities, governance
 
@@ -103,6 +103,7 @@ def open_vote(
     ctx.db.add(decision)
     ctx.db.flush()
     jobs.enqueue(ctx, "decisions.close", {"decision": decision.id}, run_at=closes_at)
+    events.emit(ctx, "decision.opened", decision=decision, artifact=artifact)
     return decision
 
 
@@ -182,6 +183,12 @@ def close(ctx: Ctx, decision: Decision, *, now: datetime | None = None) -> Decis
                 f"Decision #{decision.id} ({decision.method}): {counts}",
                 decision=decision,
             )
+    events.emit(
+        ctx,
+        "decision.closed",
+        decision=decision,
+        artifact=get_or_raise(ctx.db, Artifact, decision.artifact_id),
+    )
     return decision
 
 

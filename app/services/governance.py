@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 
 from app.db import get_or_raise, hold, lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.infra import jobs
+from app.infra import events, jobs
 from app.models import (
     Account,
     AlgorithmChange,
@@ -224,6 +224,7 @@ def propose(
     jobs.enqueue(
         ctx, "algorithms.close_proposal", {"proposal_id": proposal.id}, run_at=proposal.closes_at
     )
+    events.emit(ctx, "proposal.opened", proposal=proposal)
     return proposal
 
 
@@ -303,16 +304,18 @@ def close_if_due(ctx: Ctx, proposal: AlgorithmProposal) -> AlgorithmProposal:
             utcnow(),
         )
         ctx.db.add(choice)
-        ctx.db.add(
-            AlgorithmChange(
-                community_id=community.id,
-                version_id=proposal.version_id,
-                params=proposal.params,
-                changed_by_id=proposal.proposer_id,
-                tally=proposal.tally,
-                reason=proposal.reason or f"member vote #{proposal.id}",
-            )
+        change = AlgorithmChange(
+            community_id=community.id,
+            version_id=proposal.version_id,
+            params=proposal.params,
+            changed_by_id=proposal.proposer_id,
+            tally=proposal.tally,
+            reason=proposal.reason or f"member vote #{proposal.id}",
         )
+        ctx.db.add(change)
+        ctx.db.flush()
+        events.emit(ctx, "algorithm.changed", change=change)
+    events.emit(ctx, "proposal.closed", proposal=proposal)
     return proposal
 
 

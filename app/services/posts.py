@@ -365,6 +365,7 @@ def store_remote(
     sensitive: bool = False,
     attachments: list[dict] | tuple[dict, ...] = (),
     poll: dict | None = None,
+    mentions: list[Account] | tuple[Account, ...] = (),
 ) -> Post | None:
     """Insert, or update, a post that lives on another instance.
 
@@ -374,7 +375,7 @@ def store_remote(
     ``options`` of ``name`` and ``votes``, ``end_time``). An update keeps the
     previous version in the history (a poll's new counts alone are no new version);
     a post already deleted stays deleted (None is returned). Only the author may
-    change a post.
+    change a post. ``mentions`` are the accounts of this instance it names.
     """
     html = sanitize_html(html or "")
     text = plain_text(html)[: ctx.settings.max_post_chars * 2]
@@ -436,6 +437,8 @@ def store_remote(
     ctx.db.add(post)
     ctx.db.flush()
     _store_remote_tags(ctx, post, tags)
+    for account_id in {m.id for m in mentions if m.is_local}:
+        ctx.db.add(PostMention(post_id=post.id, account_id=account_id))
     if parent is not None:
         ctx.db.execute(
             update(Post)

@@ -12,7 +12,7 @@ from app.deps import CtxDep
 from app.errors import Forbidden, NotAuthenticated
 from app.models import Account
 from app.security.tokens import same
-from app.services import auth
+from app.services import auth, notifications
 from app.web.templating import SESSION_COOKIE, browser_key, csrf_for
 
 
@@ -26,13 +26,19 @@ class ViewerSnapshot:
     name: str
     is_admin: bool
     expand_warnings: bool = False  # open every content warning's <details>
+    unread: int = 0  # unread notifications, for the header
 
 
 def page_viewer(request: Request, ctx: CtxDep) -> Account | None:
     account = auth.session_account(ctx, request.cookies.get(SESSION_COOKIE))
     request.state.viewer = (
         ViewerSnapshot(
-            account.id, account.username, account.name, account.is_admin, account.expand_warnings
+            account.id,
+            account.username,
+            account.name,
+            account.is_admin,
+            account.expand_warnings,
+            notifications.unread_count(ctx, account),
         )
         if account
         else None

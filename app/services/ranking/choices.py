@@ -12,6 +12,7 @@ from algorithms import contract
 from algorithms.builtin import NAMES as BUILTINS
 from app.db import get_or_raise
 from app.errors import Forbidden, Invalid
+from app.infra import events
 from app.models import (
     Account,
     AlgorithmChange,
@@ -92,6 +93,7 @@ def set_community_algorithm(
     )
     ctx.db.add(change)
     ctx.db.flush()
+    events.emit(ctx, "algorithm.changed", change=change)
     return change
 
 
