@@ -9,6 +9,7 @@ def load() -> None:
     import app.services.decisions
     import app.services.governance
     import app.services.maintenance
+    import app.services.media
     import app.services.ranking.feeds  # noqa: F401
     import federation.artifacts
     import federation.backfill

@@ -10,6 +10,7 @@ from app.api import (
     communities,
     feeds,
     follows,
+    media,
     posts,
 )
 from app.api.schemas import ErrorOut
@@ -17,5 +18,15 @@ from app.api.schemas import ErrorOut
 _errors = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 429)}
 
 router = APIRouter(prefix="/api/v1", responses=_errors)
-for module in (accounts, communities, posts, follows, blocks, feeds, algorithms, artifacts):
+for module in (
+    accounts,
+    communities,
+    posts,
+    media,
+    follows,
+    blocks,
+    feeds,
+    algorithms,
+    artifacts,
+):
     router.include_router(module.router)

@@ -42,6 +42,7 @@ def create_post(body: PostCreate, ctx: CtxDep, account: Writer, request: Request
         in_reply_to=body.in_reply_to,
         title=body.title,
         client=client_ip(request),
+        media_ids=body.media,
     )
     return post_out(ctx, post, account)
 

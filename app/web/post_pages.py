@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from app.api.media import read_upload
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden
-from app.services import communities, posts, reactions
+from app.services import communities, media, posts, reactions
 from app.services.views import present
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import (
@@ -51,7 +52,7 @@ def compose_form(
 
 def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
-    form = {k: typed.get(k, "") for k in ("text", "community", "title")}
+    form = {k: typed.get(k, "") for k in ("text", "community", "title", "alt")}
     return "compose.html", {"form": form, "my_communities": mine}
 
 
@@ -64,8 +65,23 @@ def compose(
     text: TextField,
     community: OptionalShort = "",
     title: OptionalShort = "",
+    files: Annotated[list[UploadFile], File(alias="media")] = [],  # noqa: B006 - FastAPI copies it
+    alt: Annotated[list[CleanStr], Form()] = [],  # noqa: B006 - FastAPI copies it
 ) -> Response:
+    chosen = [f for f in files if f.filename]  # a file input left empty sends a nameless part
     try:
+        if len(chosen) > media.MAX_PER_POST:
+            media.list_for_attaching(ctx, viewer, list(range(1, len(chosen) + 1)))
+        uploaded = [
+            media.upload(
+                ctx,
+                viewer,
+                read_upload(f, ctx.settings.media_max_bytes),
+                alt[i] if i < len(alt) else "",
+                client=client_ip(request),
+            )
+            for i, f in enumerate(chosen)
+        ]
         post = posts.create(
             ctx,
             viewer,
@@ -73,9 +89,10 @@ def compose(
             community=community or None,
             title=title or None,
             client=client_ip(request),
+            media_ids=[m.id for m in uploaded],
         )
     except DomainError as exc:
-        typed = {"text": text, "community": community, "title": title}
+        typed = {"text": text, "community": community, "title": title, "alt": alt}
         template, context = compose_page(request, ctx, viewer, typed)
         return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/posts/{post.id}", flash="Posted.")
