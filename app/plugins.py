@@ -15,4 +15,5 @@ def load() -> None:
     import federation.backfill
     import federation.delivery
     import federation.inbox
+    import federation.media
     import federation.outbound  # noqa: F401

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from app.infra import jobs
 from app.models import Job
-from tests.conftest import Api, _wipe, app_for, make_settings
+from tests.conftest import _wipe, app_for, make_settings
 from tests.peers import Instance, eventually, serving
 from tests.server_process import HOST, free_port
 from tests.test_federation_content import PEER, receive, stored

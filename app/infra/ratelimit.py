@@ -49,7 +49,7 @@ DOING: dict[str, str] = {
     "module": "submitting algorithm modules",
     "inbox": "delivering activities",
     "media": "uploading media",
-    "remote_media": "serving media to fetch",
+    "remote_media": "sending media",
 }
 
 # action -> (per-account setting, per-client setting, window setting); see app/config.py

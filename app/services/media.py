@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from app.config import Settings
 from app.db import hold, unlocked
 from app.errors import Invalid, TooLarge
 from app.infra import jobs, ratelimit, storage
@@ -127,8 +128,8 @@ def _encode(image: Image.Image, media_type: str) -> bytes:
     return out.getvalue()
 
 
-def process_for(ctx: Ctx, data: bytes, *, max_bytes: int | None = None) -> Processed:
-    s = ctx.settings
+def process_for(s: Settings, data: bytes, *, max_bytes: int | None = None) -> Processed:
+    """:func:`process` with this instance's limits (``max_bytes``: a remote file's)."""
     return process(
         data,
         max_bytes=max_bytes or s.media_max_bytes,
@@ -147,10 +148,10 @@ def alt_text(description: str | None) -> str:
     return description
 
 
-def store(ctx: Ctx, processed: Processed) -> tuple[str, str]:
+def store(settings: Settings, processed: Processed) -> tuple[str, str]:
     """Write the file and its preview to the storage; their keys."""
     file_key, preview_key = storage.new_key(processed.media_type)
-    files = storage.storage_for(ctx.settings)
+    files = storage.storage_for(settings)
     files.put(file_key, processed.data)
     files.put(preview_key, processed.preview)
     return file_key, preview_key
@@ -192,8 +193,8 @@ def upload(
     ratelimit.limit(ctx, "media", account=owner.id, client=client)
     _check_quota(ctx, owner, min(len(data), ctx.settings.media_max_bytes))  # cheap, early
     with unlocked(ctx.db):  # decoding, resizing and writing files hold no lock
-        processed = process_for(ctx, data)
-        file_key, preview_key = store(ctx, processed)
+        processed = process_for(ctx.settings, data)
+        file_key, preview_key = store(ctx.settings, processed)
     try:
         hold(ctx.db, f"media-quota:{owner.id}")
         _check_quota(ctx, owner, processed.size)
@@ -253,6 +254,21 @@ def cache_remote(
     ctx.db.add(row)
     ctx.db.flush()
     return row
+
+
+def forget_remote(ctx: Ctx, post: Post, kept_urls: set[str]) -> None:
+    """A remote post edited: its cached files no longer attached go."""
+    rows = ctx.db.exec(
+        select(MediaFile).where(
+            col(MediaFile.post_id) == post.id, col(MediaFile.remote_url).is_not(None)
+        )
+    )
+    delete_rows(ctx, [row for row in rows if row.remote_url not in kept_urls])
+
+
+def cached_urls(ctx: Ctx, post_id: int) -> set[str]:
+    q = select(MediaFile.remote_url).where(col(MediaFile.post_id) == post_id)
+    return {url for url in ctx.db.exec(q) if url}
 
 
 def _delete_now(ctx: Ctx, keys: list[str]) -> None:
