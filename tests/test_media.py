@@ -252,3 +252,48 @@ def test_the_compose_page_uploads_with_alt_text(client: TestClient, api_user) ->
     assert r.status_code == 303, r.text
     thread = client.get(r.headers["location"]).text
     assert 'alt="a green square"' in thread
+
+
+def test_avatar_and_header_are_uploads_with_alt_text(
+    client: TestClient, api_user, engine, settings
+) -> None:
+    """They replace the bare avatar URL: uploaded (page or API), shown with their
+    alt text, federated as icon and image, the previous files deleted."""
+    alice = api_user("alice")
+    r = alice.client.post(
+        "/api/v1/me/avatar",
+        files={"file": ("me.jpg", jpeg_with_gps(), "image/jpeg")},
+        data={"description": "Alice in a red coat"},
+        headers=alice.headers,
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert alice.get("/api/v1/me").json()["avatar_url"] == first["preview_url"]
+    from tests.test_federation_content import log_in
+
+    log_in(client, "alice")
+    settings_page = client.get("/settings").text
+    assert 'name="avatar_url"' not in settings_page and 'name="avatar_alt"' in settings_page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', settings_page).group(1)
+    r = client.post(
+        "/settings/images",
+        data={"csrf_token": token, "avatar_alt": "Alice smiling", "header_alt": "A river"},
+        files={
+            "avatar": ("a.png", png(), "image/png"),
+            "header": ("h.png", png((900, 300)), "image/png"),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    profile = client.get("/@alice").text
+    assert re.search(
+        r'<img class="avatar big" src="/media/[0-9a-f]{32}-preview\.png" alt="Alice smiling"',
+        profile,
+    )
+    assert re.search(r'<img class="header" src="/media/[0-9a-f]{32}\.png" alt="A river"', profile)
+    actor = client.get("/users/alice", headers={"Accept": "application/activity+json"}).json()
+    assert actor["icon"]["mediaType"] == "image/png" and actor["icon"]["name"] == "Alice smiling"
+    assert actor["image"]["url"].startswith("http://127.0.0.1:8000/media/")
+    while jobs.run_one(engine, settings, "test") is not None:
+        pass
+    assert served(client, first["url"]).status_code == 404  # the replaced avatar is gone
