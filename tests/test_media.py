@@ -241,12 +241,12 @@ def test_the_compose_page_uploads_with_alt_text(client: TestClient, api_user) ->
 
     log_in(client, "alice")
     page = client.get("/compose").text
-    assert 'enctype="multipart/form-data"' in page and 'name="alt"' in page
+    assert 'enctype="multipart/form-data"' in page and 'name="alt1"' in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = client.post(
         "/compose",
-        data={"csrf_token": token, "text": "from the page", "alt": "a green square"},
-        files={"media": ("square.png", png(), "image/png")},
+        data={"csrf_token": token, "text": "from the page", "alt2": "a green square"},
+        files={"media2": ("square.png", png(), "image/png")},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text

@@ -91,9 +91,10 @@ def test_uploads_live_in_the_bucket_and_go_with_their_post(
             assert files.get(key) is not None
             assert not (tmp_path / "media").exists()  # nothing on the local disk
             r = served(client, body["url"])
-            assert r.headers["content-type"] == "image/png" and "sandbox" in r.headers[
-                "content-security-policy"
-            ]
+            assert (
+                r.headers["content-type"] == "image/png"
+                and "sandbox" in r.headers["content-security-policy"]
+            )
             post = alice.post("/api/v1/posts", {"text": "s3", "media": [body["id"]]}).json()
             assert alice.delete(f"/api/v1/posts/{post['id']}").status_code == 204
             while jobs.run_one(engine, settings, "test") is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, UploadFile
 
 from app.api.auth import Writer
 from app.api.schemas import CleanStr, MediaOut
@@ -33,4 +33,19 @@ def upload(
     ``description`` is its alt text, shown to those who can't see it."""
     data = read_upload(file, ctx.settings.media_max_bytes)
     row = media.upload(ctx, account, data, description, client=client_ip(request))
+    return MediaOut.model_validate(media_view(ctx, row), from_attributes=True)
+
+
+@router.post("/me/{which}", status_code=201, response_model=MediaOut)
+def profile_image(
+    which: Annotated[str, Path(pattern=r"^(avatar|header)$")],
+    ctx: CtxDep,
+    account: Writer,
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    description: Annotated[CleanStr, Form(max_length=media.MAX_ALT_TEXT)] = "",
+) -> MediaOut:
+    """Your avatar or header image, with its alt text; it replaces the previous one."""
+    data = read_upload(file, ctx.settings.media_max_bytes)
+    row = media.set_profile_image(ctx, account, which, data, description, client=client_ip(request))
     return MediaOut.model_validate(media_view(ctx, row), from_attributes=True)

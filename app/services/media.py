@@ -218,6 +218,47 @@ def upload(
     return row
 
 
+PROFILE_IMAGES = ("avatar", "header")
+
+
+def set_profile_image(
+    ctx: Ctx,
+    account: Account,
+    which: str,
+    data: bytes,
+    description: str | None = "",
+    *,
+    client: str | None = None,
+) -> MediaFile:
+    """A member's new avatar or header (an upload like any other, with its alt
+    text); the one it replaces is deleted with its files."""
+    if which not in PROFILE_IMAGES:
+        raise Invalid("Profile images are an avatar or a header.", code="invalid_image_kind")
+    row = upload(ctx, account, data, description, client=client, purpose=which)
+    earlier = ctx.db.exec(
+        select(MediaFile).where(
+            col(MediaFile.account_id) == account.id,
+            col(MediaFile.purpose) == which,
+            col(MediaFile.id) != row.id,
+        )
+    )
+    delete_rows(ctx, list(earlier))
+    if which == "avatar":
+        account.avatar_url = url_of(ctx, row.preview_key)
+    else:
+        account.header_url = url_of(ctx, row.file_key)
+    ctx.db.add(account)
+    return row
+
+
+def profile_image(ctx: Ctx, account: Account, which: str) -> MediaFile | None:
+    """A local member's avatar or header, for its alt text and type."""
+    q = select(MediaFile).where(
+        col(MediaFile.account_id) == account.id, col(MediaFile.purpose) == which
+    )
+    return ctx.db.exec(q.order_by(col(MediaFile.id).desc())).first()
+
+
 def cache_remote(
     ctx: Ctx,
     post_id: int,

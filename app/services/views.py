@@ -48,6 +48,15 @@ class MediaView:
     height: int
     description: str
 
+    @property
+    def path(self) -> str:
+        """The file on this instance, however the page was reached."""
+        return "/media/" + self.url.rsplit("/", 1)[-1]
+
+    @property
+    def preview_path(self) -> str:
+        return "/media/" + self.preview_url.rsplit("/", 1)[-1]
+
 
 def media_view(ctx: Ctx, row: MediaFile) -> MediaView:
     return MediaView(

@@ -9,7 +9,6 @@ from app.web import (
     auth_pages,
     community_pages,
     feed_pages,
-    media_pages,
     post_pages,
     profile_pages,
 )
@@ -24,6 +23,5 @@ for module in (
     admin,
     algorithm_pages,
     artifact_pages,
-    media_pages,
 ):
     router.include_router(module.router)

@@ -52,8 +52,14 @@ def compose_form(
 
 def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
-    form = {k: typed.get(k, "") for k in ("text", "community", "title", "alt")}
+    form = {k: typed.get(k, "") for k in ("text", "community", "title", *ALTS)}
     return "compose.html", {"form": form, "my_communities": mine}
+
+
+# one file input and one alt text field per image, so each description stays with its image
+ALTS = tuple(f"alt{i}" for i in range(1, media.MAX_PER_POST + 1))
+ImageField = Annotated[UploadFile | None, File()]
+AltField = Annotated[CleanStr, Form(max_length=media.MAX_ALT_TEXT)]
 
 
 @router.post("/compose", dependencies=[Csrf])
@@ -65,22 +71,27 @@ def compose(
     text: TextField,
     community: OptionalShort = "",
     title: OptionalShort = "",
-    files: Annotated[list[UploadFile], File(alias="media")] = [],  # noqa: B006 - FastAPI copies it
-    alt: Annotated[list[CleanStr], Form()] = [],  # noqa: B006 - FastAPI copies it
+    media1: ImageField = None,
+    media2: ImageField = None,
+    media3: ImageField = None,
+    media4: ImageField = None,
+    alt1: AltField = "",
+    alt2: AltField = "",
+    alt3: AltField = "",
+    alt4: AltField = "",
 ) -> Response:
-    chosen = [f for f in files if f.filename]  # a file input left empty sends a nameless part
+    pairs = zip((media1, media2, media3, media4), (alt1, alt2, alt3, alt4), strict=True)
+    chosen = [(f, alt) for f, alt in pairs if f is not None and f.filename]  # empty inputs
     try:
-        if len(chosen) > media.MAX_PER_POST:
-            media.list_for_attaching(ctx, viewer, list(range(1, len(chosen) + 1)))
         uploaded = [
             media.upload(
                 ctx,
                 viewer,
                 read_upload(f, ctx.settings.media_max_bytes),
-                alt[i] if i < len(alt) else "",
+                alt,
                 client=client_ip(request),
             )
-            for i, f in enumerate(chosen)
+            for f, alt in chosen
         ]
         post = posts.create(
             ctx,
@@ -92,7 +103,8 @@ def compose(
             media_ids=[m.id for m in uploaded],
         )
     except DomainError as exc:
-        typed = {"text": text, "community": community, "title": title, "alt": alt}
+        typed = {"text": text, "community": community, "title": title}
+        typed |= dict(zip(ALTS, (alt1, alt2, alt3, alt4), strict=True))
         template, context = compose_page(request, ctx, viewer, typed)
         return show_error(request, ctx, exc, template, **context)
     return redirect(request, f"/posts/{post.id}", flash="Posted.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -72,15 +72,7 @@ def when(
     )
 
 
-def local_path(url: str) -> str:
-    """Our own media URL as a path (pages link to it on whatever host they were
-    reached by); anything else unchanged."""
-    path = urlsplit(url).path
-    return path if path.startswith("/media/") else url
-
-
 templates.env.filters["when"] = when
-templates.env.filters["local_path"] = local_path
 templates.env.filters["ago"] = when  # the old name, so templates written meanwhile still render
 templates.env.filters["plural"] = plural
 # Not "version": pages pass their own ``version`` (an algorithm version) and would shadow it.
