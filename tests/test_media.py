@@ -78,9 +78,7 @@ def test_an_upload_is_stripped_of_exif_and_gps_and_oriented(client: TestClient, 
     assert set(body) >= {"id", "url", "preview_url", "blurhash", "width", "height", "description"}
     assert body["description"] == "A red and blue flag"
     assert (body["width"], body["height"]) == (40, 60)  # turned upright
-    from app.services import media
-
-    assert media.is_blurhash(body["blurhash"])
+    assert re.fullmatch(r"[0-9A-Za-z#$%*+,\-.:;=?@\[\]^_{|}~]{6,100}", body["blurhash"])
     for url in (body["url"], body["preview_url"]):
         r = served(client, url)
         assert r.status_code == 200

@@ -16,7 +16,6 @@ that deletes their rows (a post, an account), so a rolled-back delete leaves the
 from __future__ import annotations
 
 import io
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -38,7 +37,6 @@ MAX_PER_POST = 4
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/png", "WEBP": "image/webp"}
 SAVE_AS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 NOT_AN_IMAGE = "That file isn't an image this instance accepts (JPEG, PNG, GIF or WebP)."
-_BLURHASH = re.compile(r"^[0-9A-Za-z#$%*+,\-.:;=?@\[\]^_{|}~]{6,100}$")
 
 
 @dataclass(frozen=True)
@@ -55,10 +53,6 @@ class Processed:
     @property
     def size(self) -> int:
         return len(self.data) + len(self.preview)
-
-
-def is_blurhash(value: object) -> bool:
-    return isinstance(value, str) and bool(_BLURHASH.match(value))
 
 
 def readable_size(n: int) -> str:
