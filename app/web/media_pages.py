@@ -8,7 +8,7 @@ from fastapi.responses import Response
 
 from app.infra import storage
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # files, not part of the API
 
 # sandbox: no scripts, no forms, no same-origin even if a browser rendered it as a page
 MEDIA_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
