@@ -295,3 +295,30 @@ def test_avatar_and_header_are_uploads_with_alt_text(
     while jobs.run_one(engine, settings, "test") is not None:
         pass
     assert served(client, first["url"]).status_code == 404  # the replaced avatar is gone
+
+
+def test_uploads_never_put_on_a_post_are_pruned_after_a_day(
+    client: TestClient, api_user, engine, settings, new_ctx
+) -> None:
+    from datetime import timedelta
+
+    from app.models import MediaFile, utcnow
+    from app.services import maintenance
+
+    alice = api_user("alice")
+    old = upload(alice, png(), "forgotten", ctype="image/png").json()
+    kept = upload(alice, png(), "on a post", ctype="image/png").json()
+    fresh = upload(alice, png(), "just now", ctype="image/png").json()
+    alice.post("/api/v1/posts", {"text": "keep", "media": [kept["id"]]})
+    with new_ctx() as ctx:
+        for media_id in (old["id"], kept["id"]):
+            row = ctx.db.get(MediaFile, media_id)
+            row.created_at = utcnow() - timedelta(days=2)
+            ctx.db.add(row)
+    with new_ctx() as ctx:
+        maintenance.prune(ctx, {})
+    while jobs.run_one(engine, settings, "test") is not None:
+        pass
+    assert served(client, old["url"]).status_code == 404
+    assert served(client, kept["url"]).status_code == 200
+    assert served(client, fresh["url"]).status_code == 200
