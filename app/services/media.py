@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 
 import blurhash
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,7 +29,7 @@ from app.config import Settings
 from app.db import hold, unlocked
 from app.errors import Invalid, TooLarge
 from app.infra import jobs, ratelimit, storage
-from app.models import Account, MediaFile, Post, get_row
+from app.models import Account, MediaFile, Post, get_row, utcnow
 from app.services import Ctx
 
 MAX_ALT_TEXT = 1500
@@ -374,6 +375,20 @@ def delete_for_account(ctx: Ctx, account: Account) -> None:
     """Every file of an account: its uploads and the cached files of its posts."""
     rows = list(ctx.db.exec(select(MediaFile).where(col(MediaFile.account_id) == account.id)))
     delete_rows(ctx, rows)
+
+
+UNATTACHED_FOR = timedelta(days=1)
+
+
+def prune_unattached(ctx: Ctx) -> None:
+    """Uploads for a post that was never written (its form refused, the client gone)
+    go after a day, so they stop counting against their member's quota."""
+    q = select(MediaFile).where(
+        col(MediaFile.purpose) == "attachment",
+        col(MediaFile.post_id).is_(None),
+        col(MediaFile.created_at) < utcnow() - UNATTACHED_FOR,
+    )
+    delete_rows(ctx, list(ctx.db.exec(q.limit(1000))))
 
 
 @jobs.handler("media.delete_files")
