@@ -249,3 +249,27 @@ def test_an_attachment_federates_to_a_second_instance_with_its_alt_text() -> Non
             assert 'alt="A green field at dawn"' in page
             image = http.get(copy["media"][0]["url"].removeprefix(a.url))
             assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+
+
+def test_a_deleted_remote_account_takes_its_cached_files_with_it(media_app, engine) -> None:
+    client, settings = media_app
+    from contextlib import contextmanager
+
+    from app.db import transaction
+    from app.services import Ctx
+
+    @contextmanager
+    def new_ctx():
+        with transaction(engine) as db:
+            yield Ctx(db, settings)
+
+    with serving(FilePeer({"/files/a.png": ("image/png", png())})) as peer:
+        receive(new_ctx, mastodon_note(3, [document(peer.url("/files/a.png"), "A", "image/png")]))
+        run_jobs(engine, settings)
+    post = stored(new_ctx, f"{PEER}/users/rita/statuses/3")
+    cached = client.get(f"/api/v1/posts/{post.id}").json()["media"][0]
+    path = cached["url"].removeprefix("http://127.0.0.1:8000")
+    assert client.get(path).status_code == 200
+    receive(new_ctx, {"id": f"{PEER}/users/rita", "type": "Person"}, kind="Delete")
+    run_jobs(engine, settings)
+    assert client.get(path).status_code == 404
