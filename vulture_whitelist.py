@@ -32,6 +32,10 @@ token_limit_per_account
 token_limit_per_client
 token_limit_window_seconds
 module_limit_per_account
+media_limit_per_account  # read by name in app/infra/ratelimit.py SETTINGS
+media_limit_per_client
+media_limit_window_seconds
+preview_path  # MediaView, read by macros.html
 module_limit_per_client
 module_limit_window_seconds
 

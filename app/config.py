@@ -106,6 +106,26 @@ class Settings(BaseSettings):
     sandbox_max_zygotes: int = Field(default=8, ge=1, le=256)
     inbox_limit_per_domain: int = Field(default=3000, ge=1)
     inbox_limit_window_seconds: int = Field(default=300, ge=1)
+    # Media (app/services/media.py): uploads per account and client, remote files
+    # fetched per domain, each in its window; bytes stored per member.
+    media_limit_per_account: int = Field(default=60, ge=1)
+    media_limit_per_client: int = Field(default=300, ge=1)
+    media_limit_window_seconds: int = Field(default=3600, ge=1)
+    remote_media_limit_per_domain: int = Field(default=300, ge=1)
+    remote_media_limit_window_seconds: int = Field(default=300, ge=1)
+    media_quota_bytes: int = Field(default=1_073_741_824, ge=0)
+    media_max_bytes: int = Field(default=8_388_608, ge=1024)  # one uploaded file
+    remote_media_max_bytes: int = Field(default=4_194_304, ge=1024)  # a larger one stays a link
+    media_max_pixels: int = Field(default=40_000_000, ge=1)  # refused above (decompression bombs)
+    media_max_side: int = Field(default=2048, ge=16)  # resized to fit
+    media_preview_side: int = Field(default=400, ge=16)
+    # Where files live: "local" (data_dir/media) or "s3" (any S3-compatible server)
+    media_storage: str = Field(default="local", pattern=r"^(local|s3)$")
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
 
     # argon2id cost; tests lower it so the suite stays fast. Production keeps defaults.
     argon2_time_cost: int = Field(default=3, ge=1)

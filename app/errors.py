@@ -54,6 +54,13 @@ class Gone(DomainError):
     code = "gone"
 
 
+class TooLarge(DomainError):
+    """A file, image or quota too big for this instance (413)."""
+
+    status = 413
+    code = "too_large"
+
+
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"

@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     once per worker process; tests pass their own settings and engine."""
     from app import plugins
     from app.api import router as api_router
-    from app.web import api_docs
+    from app.web import api_docs, media_pages
     from app.web import router as web_router
     from federation import discovery, endpoints, inbox, modules
 
@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(inbox.router)
     app.include_router(modules.router)
     app.include_router(web_router)
+    app.include_router(media_pages.router)  # files, not pages
     app.include_router(api_docs.router)
     app.mount(api_docs.ASSETS, StaticFiles(directory=api_docs.SWAGGER_UI_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, Session, SQLModel
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
@@ -60,6 +60,9 @@ class Account(SQLModel, table=True):
     display_name: str = Field(default="", max_length=100)
     bio: str = Field(default="", sa_column=Column(Text, nullable=False))
     avatar_url: str = Field(default="", max_length=2048)
+    header_url: str = Field(  # a profile's header image (app/services/media.py)
+        default="", max_length=2048, sa_column_kwargs={"server_default": text("''")}
+    )
     password_hash: str | None = Field(default=None, max_length=255)
     is_admin: bool = False
     is_active: bool = True
@@ -203,6 +206,32 @@ class Post(SQLModel, table=True):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class MediaFile(SQLModel, table=True):
+    """An image a member uploaded (or a remote post's, fetched and cached): its
+    processed file and preview in the storage (``app/infra/storage.py``), and what
+    pages and peers need to show it. ``post_id`` is set once a post carries it."""
+
+    __tablename__ = "media"
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    post_id: int | None = Field(
+        default=None, foreign_key="posts.id", index=True, ondelete="SET NULL"
+    )
+    position: int = 0
+    purpose: str = Field(default="attachment", max_length=10)  # attachment | avatar | header
+    media_type: str = Field(max_length=50)
+    file_key: str = Field(max_length=100)
+    preview_key: str = Field(max_length=100)
+    size: int = 0  # bytes stored, file and preview; counted against the quota
+    width: int = 0
+    height: int = 0
+    blurhash: str = Field(default="", max_length=100)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    remote_url: str | None = Field(default=None, max_length=2048)  # a cached remote file
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class PostRevision(SQLModel, table=True):

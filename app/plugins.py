@@ -10,10 +10,12 @@ def load() -> None:
     import app.services.digests
     import app.services.governance
     import app.services.maintenance
+    import app.services.media
     import app.services.notifications
     import app.services.ranking.feeds  # noqa: F401
     import federation.artifacts
     import federation.backfill
     import federation.delivery
     import federation.inbox
+    import federation.media
     import federation.outbound  # noqa: F401

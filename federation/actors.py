@@ -4,7 +4,7 @@ community (FEP-1b12) and an Application for the instance itself."""
 from __future__ import annotations
 
 from app.models import Account, Community
-from app.services import Ctx
+from app.services import Ctx, media
 from app.services.accounts import profile_url
 from federation.keys import key_id_for, local_key
 from federation.vocab import CONTEXT
@@ -47,8 +47,15 @@ def person(ctx: Ctx, account: Account) -> dict:
         **_endpoints(ctx, uri),
         "publicKey": _public_key(ctx, uri),
     }
-    if account.avatar_url:
-        doc["icon"] = {"type": "Image", "url": account.avatar_url}
+    for which, field, url in (
+        ("avatar", "icon", account.avatar_url),
+        ("header", "image", account.header_url),
+    ):
+        if url:
+            doc[field] = {"type": "Image", "url": url}
+            row = media.profile_image(ctx, account, which)
+            if row is not None:
+                doc[field] |= {"mediaType": row.media_type, "name": row.description}
     return doc
 
 

@@ -10,8 +10,8 @@ from sqlmodel import col, select
 
 from app.db import get_or_raise
 from app.errors import NotFound
-from app.models import Account, Community, Post, PostMention, PostTag
-from app.services import Ctx, blocks
+from app.models import Account, Community, MediaFile, Post, PostMention, PostTag
+from app.services import Ctx, blocks, media
 from app.services.posts import find_by_uri, post_url
 from federation import remote
 from federation.vocab import AS_PUBLIC, CONTEXT
@@ -27,6 +27,19 @@ def tombstone(post: Post) -> dict:
         "type": "Tombstone",
         "formerType": post.object_type,
         "deleted": post.deleted_at.isoformat() if post.deleted_at else None,
+    }
+
+
+def attachment(ctx: Ctx, row: MediaFile) -> dict:
+    """One image of a post, as Mastodon and its kin read it (``name`` is the alt text)."""
+    return {
+        "type": "Image" if row.media_type.startswith("image/") else "Document",
+        "mediaType": row.media_type,
+        "url": media.url_of(ctx, row.file_key),
+        "name": row.description,
+        "blurhash": row.blurhash,
+        "width": row.width,
+        "height": row.height,
     }
 
 
@@ -70,6 +83,9 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
         ],
         "replies": f"{post.uri}/replies",
     }
+    images = media.of_posts(ctx, [post.id]).get(post.id, [])
+    if images:
+        doc["attachment"] = [attachment(ctx, row) for row in images]
     if post.object_type == "Page":
         doc["name"] = post.title
     if post.content_warning:  # Mastodon's content warning; Lemmy reads it too

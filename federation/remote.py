@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app.models import Account, ActorKey, Community, RemoteActor, utcnow
-from app.services import Ctx
+from app.services import Ctx, media
 from app.text import plain_text, sanitize_html
 from federation.fetcher import FetchError, normalize_host
 from federation.httpsig import load_public_key
@@ -283,6 +283,7 @@ def deactivate(ctx: Ctx, uri: str) -> bool:
     if isinstance(actor, Account) and actor.domain:
         actor.is_active = False
         ctx.db.add(actor)
+        media.delete_for_account(ctx, actor)  # the files cached of its posts
         return True
     if isinstance(actor, Community) and actor.domain:
         ctx.db.delete(actor)

@@ -13,6 +13,9 @@ CG_NS = "https://commonground.social/ns#"
 # Our own terms, published as a JSON-LD context (see docs/federation.md).
 CG_CONTEXT = {
     "cg": CG_NS,
+    # Mastodon's term for an image's placeholder (attachments carry one)
+    "toot": "http://joinmastodon.org/ns#",
+    "blurhash": "toot:blurhash",
     "stance": "cg:stance",
     # ranking modules (docs/algorithms.md#publishing)
     "sha256": "cg:sha256",

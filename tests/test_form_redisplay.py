@@ -9,6 +9,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
+from fastapi import params as fastapi_params
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -91,6 +92,8 @@ def _fields(route) -> list[tuple[str, int | None, str | None, type]]:
     """(name, max_length, pattern, type) of each form field of a route."""
     out = []
     for param in route.dependant.body_params:
+        if isinstance(param.field_info, fastapi_params.File):
+            continue  # no page can refill a file input (browsers forbid it); text only
         meta = param.field_info.metadata
         max_length = next((m.max_length for m in meta if hasattr(m, "max_length")), None)
         pattern = next((m.pattern for m in meta if getattr(m, "pattern", None)), None)

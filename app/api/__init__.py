@@ -10,6 +10,7 @@ from app.api import (
     communities,
     feeds,
     follows,
+    media,
     notifications,
     posts,
 )
@@ -22,6 +23,7 @@ for module in (
     accounts,
     communities,
     posts,
+    media,
     follows,
     blocks,
     feeds,

@@ -44,6 +44,7 @@ def create_post(body: PostCreate, ctx: CtxDep, account: Writer, request: Request
         client=client_ip(request),
         summary=body.summary,
         sensitive=body.sensitive,
+        media_ids=body.media,
     )
     return post_out(ctx, post, account)
 

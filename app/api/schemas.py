@@ -179,6 +179,7 @@ class PostCreate(Body):
     # a content warning: the body is shown behind it (AS2 summary + sensitive)
     summary: CleanStr | None = Field(default=None, max_length=1000)
     sensitive: bool = False
+    media: list[Id] = Field(default_factory=list, max_length=100)  # ids from POST /media
 
 
 class PostUpdate(Body):
@@ -199,6 +200,18 @@ class CommunityRefOut(BaseModel):
     name: str
     title: str
     url: str
+
+
+class MediaOut(BaseModel):
+    """An image: the file, its preview, its blurhash and size, its alt text."""
+
+    id: int
+    url: str
+    preview_url: str
+    blurhash: str
+    width: int
+    height: int
+    description: str
 
 
 class AttachmentOut(BaseModel):
@@ -239,7 +252,8 @@ class PostOut(BaseModel):
     reactions: dict[str, int]
     my_reactions: list[str]
     content_warning: str | None = None  # show the text behind it
-    attachments: list[AttachmentOut] = []
+    attachments: list[AttachmentOut] = []  # a remote post's media not cached here: links
+    media: list[MediaOut] = []
     poll: PollOut | None = None
 
     @classmethod

@@ -36,7 +36,9 @@ from app.infra.context import Ctx
 from app.models import RateLimitHit, utcnow
 
 BUCKET_MAX = 255  # RateLimitHit.bucket
-Action = Literal["login", "signup", "post", "reaction", "token", "module", "inbox"]
+Action = Literal[
+    "login", "signup", "post", "reaction", "token", "module", "inbox", "media", "remote_media"
+]
 
 # What a refused person was doing, for "You're … faster than this instance allows".
 DOING: dict[str, str] = {
@@ -46,6 +48,8 @@ DOING: dict[str, str] = {
     "token": "creating API tokens",
     "module": "submitting algorithm modules",
     "inbox": "delivering activities",
+    "media": "uploading media",
+    "remote_media": "sending media",
 }
 
 # action -> (per-account setting, per-client setting, window setting); see app/config.py
@@ -63,6 +67,7 @@ SETTINGS: dict[str, tuple[str | None, str, str]] = {
         "module_limit_per_client",
         "module_limit_window_seconds",
     ),
+    "media": ("media_limit_per_account", "media_limit_per_client", "media_limit_window_seconds"),
 }
 
 
@@ -120,6 +125,16 @@ def _rules(
         if not domain:
             return []
         return [Rule(f"inbox:{domain}", s.inbox_limit_per_domain, s.inbox_limit_window_seconds)]
+    if action == "remote_media":  # files fetched from one remote domain
+        if not domain:
+            return []
+        return [
+            Rule(
+                f"remote-media:{domain}",
+                s.remote_media_limit_per_domain,
+                s.remote_media_limit_window_seconds,
+            )
+        ]
     if client is None:
         return []  # a trusted caller: the CLI, demo data, a federation handler
     if action == "login":  # failed logins, per (name, client) and per client
@@ -223,7 +238,12 @@ def _refusal(action: Action, seconds: int) -> str:
 def longest_window(settings: Settings) -> int:
     """The longest window any limit looks back over."""
     windows = [getattr(settings, window) for _, _, window in SETTINGS.values()]
-    return max(settings.login_window_seconds, settings.inbox_limit_window_seconds, *windows)
+    return max(
+        settings.login_window_seconds,
+        settings.inbox_limit_window_seconds,
+        settings.remote_media_limit_window_seconds,
+        *windows,
+    )
 
 
 def prune(ctx: Ctx) -> int:

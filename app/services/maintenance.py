@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from app.infra import jobs, ratelimit
 from app.models import Job, utcnow
-from app.services import Ctx, auth
+from app.services import Ctx, auth, media
 
 PRUNE_EVERY = timedelta(hours=1)
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -20,6 +20,7 @@ KEEP_DONE_JOBS = timedelta(days=7)
 def prune(ctx: Ctx, payload: dict) -> None:
     auth.prune_sessions(ctx)
     ratelimit.prune(ctx)
+    media.prune_unattached(ctx)
     ctx.db.execute(
         delete(Job).where(
             col(Job.state) == "done", col(Job.finished_at) < utcnow() - KEEP_DONE_JOBS

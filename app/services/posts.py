@@ -24,7 +24,7 @@ from app.models import (
     pending_uri,
     utcnow,
 )
-from app.services import Ctx, blocks, communities
+from app.services import Ctx, blocks, communities, media
 from app.services.accounts import find_local, profile_url
 from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 
@@ -53,8 +53,10 @@ def kind_of(post: Post) -> str:
     return "Note"
 
 
-def _validate(ctx: Ctx, text: str, title: str | None) -> tuple[str, str | None]:
-    if not isinstance(text, str) or not text.strip():
+def _validate(
+    ctx: Ctx, text: str, title: str | None, *, with_media: bool = False
+) -> tuple[str, str | None]:
+    if not isinstance(text, str) or not (text.strip() or with_media):
         raise Invalid("A post needs some text.", code="empty_text")
     if len(text) > ctx.settings.max_post_chars:
         raise Invalid(
@@ -126,15 +128,18 @@ def create(
     client: str | None = None,
     summary: str | None = None,
     sensitive: bool = False,
+    media_ids: list[int] | None = None,
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
     request) makes it rate-limited, trusted callers (demo data) pass none.
     ``summary``/``sensitive`` put the body behind a content warning.
     ``community`` is a local name or ``name@domain``: a member of a remote
-    community starts threads there too (federation sends them to its Group)."""
-    text, title = _validate(ctx, text, title)
+    community starts threads there too (federation sends them to its Group).
+    ``media_ids`` are the author's uploads it carries (at most four)."""
+    text, title = _validate(ctx, text, title, with_media=bool(media_ids))
     warning = own_warning(summary, sensitive)
     ratelimit.limit(ctx, "post", account=author.id, client=client)
+    media.list_for_attaching(ctx, author, media_ids or [])  # refused before anything is written
     parent = None
     target: Community | None = None
     if in_reply_to is not None:
@@ -168,6 +173,7 @@ def create(
     ctx.db.flush()
     post.uri = post_url(ctx, post)
     _store_links(ctx, post, rendered, known, replacing=False)
+    media.attach(ctx, author, post, media_ids or [])
     if parent is not None:
         ctx.db.execute(
             update(Post)
@@ -199,7 +205,8 @@ def edit(
     if post.is_deleted:
         raise Gone("That post was deleted.", code="post_deleted")
     _require_author(post, editor)
-    text, title = _validate(ctx, text, post.title if title is ... else title)
+    has_media = bool(media.of_posts(ctx, [post.id]))
+    text, title = _validate(ctx, text, post.title if title is ... else title, with_media=has_media)
     if post.in_reply_to_id is not None:
         title = None
     if text == post.text and title == post.title:
@@ -250,6 +257,7 @@ def _tombstone(ctx: Ctx, post: Post) -> Post:
     ctx.db.add(post)
     for model in (PostRevision, PostTag, PostMention, Reaction):
         ctx.db.execute(delete(model).where(col(model.post_id) == post.id))
+    media.delete_for_post(ctx, post)
     events.emit(ctx, "post.deleted", post=post)
     return post
 

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlmodel import col, select
 
-from app.models import Account, Community, Post
-from app.services import Ctx, reactions
+from app.models import Account, Community, MediaFile, Post
+from app.services import Ctx, media, reactions
 from app.services.accounts import profile_url
 from app.services.posts import attachments_of, poll_of, post_url
 
@@ -39,6 +39,38 @@ class CommunityRef:
 
 
 @dataclass
+class MediaView:
+    id: int
+    url: str
+    preview_url: str
+    blurhash: str
+    width: int
+    height: int
+    description: str
+
+    @property
+    def path(self) -> str:
+        """The file on this instance, however the page was reached."""
+        return "/media/" + self.url.rsplit("/", 1)[-1]
+
+    @property
+    def preview_path(self) -> str:
+        return "/media/" + self.preview_url.rsplit("/", 1)[-1]
+
+
+def media_view(ctx: Ctx, row: MediaFile) -> MediaView:
+    return MediaView(
+        id=row.id,
+        url=media.url_of(ctx, row.file_key),
+        preview_url=media.url_of(ctx, row.preview_key),
+        blurhash=row.blurhash,
+        width=row.width,
+        height=row.height,
+        description=row.description,
+    )
+
+
+@dataclass
 class PostView:
     id: int
     uri: str
@@ -61,6 +93,7 @@ class PostView:
     content_warning: str | None = None
     attachments: list[dict] = field(default_factory=list)
     poll: dict | None = None
+    media: list[MediaView] = field(default_factory=list)  # images stored here
 
 
 def author_view(ctx: Ctx, account: Account) -> AuthorView:
@@ -102,9 +135,12 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
     )
     counts = reactions.counts(ctx, ids)
     mine = reactions.mine(ctx, viewer, ids)
+    files = media.of_posts(ctx, ids)
     out = []
     for p in posts:
         c = groups.get(p.community_id) if p.community_id else None
+        images = files.get(p.id, [])
+        cached = {row.remote_url for row in images}
         out.append(
             PostView(
                 id=p.id,
@@ -127,8 +163,9 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
                 else f"{ctx.base_url}/posts/{p.root_id}#p{p.id}",
                 my_reactions=sorted(mine[p.id]),
                 content_warning=p.content_warning,
-                attachments=attachments_of(p),
+                attachments=[a for a in attachments_of(p) if a["url"] not in cached],
                 poll=poll_of(p),
+                media=[media_view(ctx, row) for row in images],
             )
         )
     return out

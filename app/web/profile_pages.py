@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
+from app.api.media import read_upload
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
-from app.services import accounts, auth, blocks, communities, follow_lists, follows
+from app.services import accounts, auth, blocks, communities, follow_lists, follows, media
 from app.services.ranking import choices, feeds, registry
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
@@ -36,6 +37,8 @@ def profile(
         request,
         "profile.html",
         person=person,
+        avatar=media.profile_image(ctx, person, "avatar"),
+        header=media.profile_image(ctx, person, "header"),
         page=feeds.profile(ctx, person, viewer, cursor=cursor),
         cursor=cursor,
         following=follows.is_following(ctx, viewer, person),
@@ -111,7 +114,7 @@ def unfollow(request: Request, username: Username, ctx: CtxDep, viewer: Member) 
 def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The settings page's one context, for its GET and every form's error path;
     ``typed`` (what was just entered) overrides the stored values."""
-    form = {"display_name": viewer.display_name, "bio": viewer.bio, "avatar_url": viewer.avatar_url}
+    form = {"display_name": viewer.display_name, "bio": viewer.bio}
     form.update({k: v for k, v in typed.items() if k in form})
     active, params = choices.active_for_member(ctx, viewer)
     approved = [
@@ -192,15 +195,12 @@ def save_profile(
     viewer: Member,
     display_name: OptionalShort = "",
     bio: TextField = "",
-    avatar_url: Annotated[CleanStr, Form(max_length=4096)] = "",
 ) -> Response:
     try:
-        accounts.update_profile(
-            ctx, viewer, display_name=display_name, bio=bio, avatar_url=avatar_url
-        )
+        accounts.update_profile(ctx, viewer, display_name=display_name, bio=bio)
     except DomainError as exc:
         ctx.db.rollback()
-        typed = {"display_name": display_name, "bio": bio, "avatar_url": avatar_url}
+        typed = {"display_name": display_name, "bio": bio}
         return _settings(request, ctx, viewer, exc.status, typed, error=exc.detail)
     return redirect(request, "/settings", flash="Profile saved.")
 
@@ -215,6 +215,29 @@ def save_preferences(
 ) -> Response:
     accounts.set_preferences(ctx, viewer, expand_warnings=expand_warnings == "yes")
     return redirect(request, "/settings#preferences", flash="Preferences saved.")
+
+
+@router.post("/settings/images", dependencies=[Csrf])
+@redisplayed_by(settings_form)
+def save_images(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    avatar: Annotated[UploadFile | None, File()] = None,
+    avatar_alt: Annotated[CleanStr, Form(max_length=media.MAX_ALT_TEXT)] = "",
+    header: Annotated[UploadFile | None, File()] = None,
+    header_alt: Annotated[CleanStr, Form(max_length=media.MAX_ALT_TEXT)] = "",
+) -> Response:
+    """A new avatar and/or header image, each with its alt text."""
+    try:
+        for which, file, alt in (("avatar", avatar, avatar_alt), ("header", header, header_alt)):
+            if file is not None and file.filename:
+                data = read_upload(file, ctx.settings.media_max_bytes)
+                media.set_profile_image(ctx, viewer, which, data, alt, client=client_ip(request))
+    except DomainError as exc:
+        ctx.db.rollback()
+        return _settings(request, ctx, viewer, exc.status, {}, error=exc.detail)
+    return redirect(request, "/settings", flash="Profile images saved.")
 
 
 @router.post("/settings/password", dependencies=[Csrf])

@@ -1,0 +1,147 @@
+"""Remote posts' images: fetched, cleaned and cached here, or left as links.
+
+When a remote post with attachments is stored (or edited), a ``media.fetch_remote``
+job is queued in the same transaction. The job fetches each image through the
+SSRF-safe fetcher (``federation/fetcher.py``: public addresses only, redirects
+re-checked, at most ``CG_REMOTE_MEDIA_MAX_BYTES``), processes it exactly as an
+upload (``app.services.media.process``: type by content, no EXIF, resized,
+previewed) and records it on the post. A file that is too large, not an image, or
+refused by its server stays a link. Fetching is bounded per domain: at most
+``CG_REMOTE_MEDIA_LIMIT_PER_DOMAIN`` files per window (the one rate limiter; the
+job waits for the window) and at most two at once from one host per worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from app.errors import DomainError, RateLimited
+from app.infra import events, jobs, ratelimit
+from app.models import Post, get_row, utcnow
+from app.services import Ctx, media
+from app.services.posts import attachments_of
+from federation import network
+from federation.fetcher import Fetcher, FetchError, normalize_host, parse_media_type
+
+PER_HOST_AT_ONCE = 2
+IMAGE_ACCEPT = "image/jpeg, image/png, image/gif, image/webp;q=0.9, image/*;q=0.5"
+
+
+def _fetchable(item: dict) -> bool:
+    """An image link (or one that does not say): what we try to cache."""
+    kind = item.get("media_type") or ""
+    return kind == "" or kind.startswith("image/")
+
+
+def _queue(ctx: Ctx, post: Post) -> None:
+    if post.attachments is None or post.uri.startswith(ctx.base_url + "/"):
+        return  # a local post's media are its own rows
+    links = attachments_of(post)
+    media.forget_remote(ctx, post, {a["url"] for a in links})
+    if any(_fetchable(a) for a in links):
+        jobs.enqueue(ctx, "media.fetch_remote", {"post": post.id}, max_attempts=5)
+
+
+@events.on("post.created")
+def _created(ctx: Ctx, post: Post) -> None:
+    _queue(ctx, post)
+
+
+@events.on("post.edited")
+def _edited(ctx: Ctx, post: Post) -> None:
+    _queue(ctx, post)
+
+
+def _to_fetch(ctx: Ctx, post_id: int) -> list[tuple[int, dict]]:
+    post = get_row(ctx.db, Post, post_id)
+    if post is None or post.is_deleted:
+        return []
+    cached = media.cached_urls(ctx, post_id)
+    return [
+        (i, a)
+        for i, a in enumerate(attachments_of(post))
+        if _fetchable(a) and a["url"] not in cached
+    ]
+
+
+def _is_image_type(value: str) -> bool:
+    """A first filter on what a server says it sends; the content decides."""
+    kind = parse_media_type(value)[0]
+    return kind.startswith("image/") or kind in ("application/octet-stream", "")
+
+
+def _hosts(job: jobs.JobContext) -> dict[str, asyncio.Semaphore]:
+    found: dict[str, asyncio.Semaphore] = job.shared.setdefault("media_hosts", {})
+    return found
+
+
+@jobs.handler("media.fetch_remote")
+async def fetch_remote(job: jobs.JobContext, payload: dict) -> None:
+    post_id = payload.get("post")
+    if not isinstance(post_id, int):
+        raise jobs.PermanentError("no post named")
+    wanted = await job.run_db(lambda ctx: _to_fetch(ctx, post_id))
+    if not wanted:
+        return
+    net = network.shared(job)
+    fetcher = Fetcher(
+        client=net.http,
+        timeout=job.settings.delivery_timeout_seconds,
+        max_bytes=job.settings.remote_media_max_bytes,
+    )
+    retry: FetchError | None = None
+    for position, item in wanted:
+        try:
+            await _fetch_one(job, fetcher, post_id, position, item)
+        except FetchError as exc:
+            if exc.retryable:
+                retry = exc  # the others are tried; the job comes back for this one
+    if retry is not None:
+        raise retry
+
+
+async def _fetch_one(
+    job: jobs.JobContext, fetcher: Fetcher, post_id: int, position: int, item: dict
+) -> None:
+    url = item["url"]
+    host = normalize_host(url)
+
+    def count(ctx: Ctx) -> None:
+        ratelimit.limit(ctx, "remote_media", domain=host)
+
+    try:
+        await job.run_db(count)
+    except RateLimited as exc:
+        when = utcnow() + timedelta(seconds=exc.retry_after)
+        raise jobs.RetryAt(when, str(exc.detail), free=True) from exc
+    gate = _hosts(job).setdefault(host, asyncio.Semaphore(PER_HOST_AT_ONCE))
+    async with gate:
+        try:
+            fetched = await fetcher.get(url, accept=IMAGE_ACCEPT, content_type=_is_image_type)
+        except FetchError as exc:
+            if exc.retryable:
+                raise
+            return  # too large, refused, not an image type: it stays a link
+    settings = job.settings
+    try:
+        processed = await asyncio.to_thread(
+            media.process_for, settings, fetched.body, max_bytes=settings.remote_media_max_bytes
+        )
+    except DomainError:
+        return  # not an image we take, or too many pixels: a link
+    keys = await asyncio.to_thread(media.store, settings, processed)
+    name = item.get("name") or ""
+
+    def record(ctx: Ctx) -> None:
+        media.cache_remote(
+            ctx,
+            post_id,
+            url=url,
+            description=name,
+            position=position,
+            processed=processed,
+            keys=keys,
+        )
+
+    await job.run_db(record)
