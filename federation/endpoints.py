@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Select, bindparam, inspect, literal, tuple_, union_all
+from sqlalchemy import Select, bindparam, false, inspect, literal, tuple_, union_all
 from sqlmodel import col, func, select
 
 from app.api.schemas import MAX_ID
 from app.db import get_or_raise
 from app.deps import CtxDep
-from app.errors import NotFound
+from app.errors import DomainError, NotFound
 from app.models import Account, Artifact, Community, Follow, OutboxItem, Post
 from app.services import Ctx, accounts, communities, posts
 from app.services.blocks import hides_account
@@ -68,27 +68,59 @@ def post_object(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> 
     return as2(objects.note(ctx, post), status=410 if post.is_deleted else 200)
 
 
-def _collection(uri: str, total: int, items: list | None = None) -> dict:
-    doc = {"@context": CONTEXT, "id": uri, "type": "OrderedCollection", "totalItems": total}
-    doc["first"] = f"{uri}?page=true"
-    if items is not None:
-        doc["orderedItems"] = items
-    return doc
-
-
-def _page(uri: str, items: list, next_before: int | None, prev_after: int | None) -> dict:
-    doc = {
+def _collection(uri: str, total: int) -> dict:
+    """A collection's top document: how many items, and ``first``, the URL of its
+    first page (which answers a page whose ``id`` is that URL)."""
+    return {
         "@context": CONTEXT,
-        "id": f"{uri}?page=true" + (f"&before={prev_after}" if prev_after else ""),
+        "id": uri,
+        "type": "OrderedCollection",
+        "totalItems": total,
+        "first": f"{uri}?page=true",
+    }
+
+
+def _page(uri: str, query: str, items: list) -> dict:
+    """One page of the collection ``uri``, at ``uri?page=true`` + ``query`` (its id)."""
+    return {
+        "@context": CONTEXT,
+        "id": f"{uri}?page=true{query}",
         "type": "OrderedCollectionPage",
         "partOf": uri,
         "orderedItems": items,
     }
-    if next_before is not None:
-        doc["next"] = f"{uri}?page=true&before={next_before}"
-    if prev_after is not None:
-        doc["prev"] = f"{uri}?page=true&after={prev_after}"
+
+
+def _id_pages(
+    ctx: Ctx, uri: str, q: Select, key: Any, page: bool, before: int | None, after: int | None
+) -> dict:
+    """A collection of ``q``'s ``(key, item)`` rows, newest (highest key) first, or
+    one page of it: ``before=k`` holds the next older items, ``after=k`` the newer
+    ones (``prev``). Every page's ``id`` is the URL it is served at."""
+    if before is not None and after is not None:
+        raise DomainError("Give before or after, not both.", code="invalid_cursor")
+    if not page:
+        return _collection(uri, ctx.db.exec(select(func.count()).select_from(q.subquery())).one())
+    if after is not None:
+        rows = list(ctx.db.exec(q.where(key > after).order_by(key.asc()).limit(PAGE_SIZE + 1)))
+        newer, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE][::-1]
+        older = bool(rows) and _any(ctx, q.where(key < rows[-1][0]))
+        doc = _page(uri, f"&after={after}", [item for _, item in rows])
+    else:
+        bounded = q.where(key < before) if before is not None else q
+        rows = list(ctx.db.exec(bounded.order_by(key.desc()).limit(PAGE_SIZE + 1)))
+        older, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        newer = before is not None and bool(rows) and _any(ctx, q.where(key > rows[0][0]))
+        doc = _page(uri, f"&before={before}" if before is not None else "", [i for _, i in rows])
+    if older:
+        doc["next"] = f"{uri}?page=true&before={rows[-1][0]}"
+    if newer:
+        doc["prev"] = f"{uri}?page=true&after={rows[0][0]}"
     return doc
+
+
+def _any(ctx: Ctx, q: Select) -> bool:
+    return bool(ctx.db.exec(select(q.exists())).one())
 
 
 # An outbox page cursor: the (time, kind, id) of the last item seen, as
@@ -169,8 +201,7 @@ def _outbox(ctx: Ctx, actor: Account | Community, page: bool, before: str | None
     order = (rows_q.c.at.desc(), rows_q.c.kind.desc(), rows_q.c.id.desc())
     rows = list(ctx.db.exec(q.order_by(*order).limit(PAGE_SIZE + 1)).all())
     more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
-    doc = _page(uri, _outbox_items(ctx, actor, rows), None, None)
-    doc["id"] = f"{uri}?page=true" + (f"&before={before}" if before else "")
+    doc = _page(uri, f"&before={before}" if before else "", _outbox_items(ctx, actor, rows))
     if more:
         doc["next"] = f"{uri}?page=true&before={_cursor(*rows[-1])}"
     return doc
@@ -195,51 +226,40 @@ def _follower_query(target: Account | Community):
     )
 
 
-def _id_page(ctx: Ctx, uri: str, q, page: bool, before: int | None) -> dict:
-    if not page:
-        return _collection(uri, ctx.db.exec(select(func.count()).select_from(q.subquery())).one())
-    if before:
-        q = q.where(col(Follow.id) < before)
-    rows = ctx.db.exec(q.order_by(col(Follow.id).desc()).limit(PAGE_SIZE + 1)).all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return _page(uri, [u for _, u in rows], rows[-1][0] if more else None, before)
-
-
 @router.get("/users/{name}/followers", dependencies=Signed)
 @router.get("/c/{name}/followers", dependencies=Signed)
-def followers(ctx: CtxDep, name: Name, page: bool = False, before: Before = None) -> Response:
+def followers(
+    ctx: CtxDep, name: Name, page: bool = False, before: Before = None, after: Before = None
+) -> Response:
     target = _actor(ctx, name)
-    return as2(_id_page(ctx, f"{target.uri}/followers", _follower_query(target), page, before))
+    uri = f"{target.uri}/followers"
+    return as2(_id_pages(ctx, uri, _follower_query(target), col(Follow.id), page, before, after))
 
 
 @router.get("/users/{name}/following", dependencies=Signed)
 @router.get("/c/{name}/following", dependencies=Signed)
-def following(ctx: CtxDep, name: Name, page: bool = False, before: Before = None) -> Response:
+def following(
+    ctx: CtxDep, name: Name, page: bool = False, before: Before = None, after: Before = None
+) -> Response:
+    """Whom a member follows (people and communities); a community follows nobody,
+    and says so with an empty collection of the same shape."""
     target = _actor(ctx, name)
     uri = f"{target.uri}/following"
-    if not isinstance(target, Account):
-        return as2(_collection(uri, 0, []))
+    mine = col(Follow.follower_id) == target.id if isinstance(target, Account) else false()
+    accepted = col(Follow.state) == "accepted"
     people = (
         select(col(Follow.id), col(Account.uri))
         .join(Account, col(Account.id) == col(Follow.target_account_id))
-        .where(col(Follow.follower_id) == target.id, col(Follow.state) == "accepted")
+        .where(mine, accepted)
     )
     groups = (
         select(col(Follow.id), col(Community.uri))
         .join(Community, col(Community.id) == col(Follow.target_community_id))
-        .where(col(Follow.follower_id) == target.id, col(Follow.state) == "accepted")
+        .where(mine, accepted)
     )
-    q = people.union_all(groups).subquery()
-    rows_q = select(q.c.id.label("id"), q.c.uri)
-    if not page:
-        return as2(_collection(uri, ctx.db.exec(select(func.count()).select_from(q)).one()))
-    if before:
-        rows_q = rows_q.where(q.c.id < before)
-    rows = ctx.db.exec(rows_q.order_by(q.c.id.desc()).limit(PAGE_SIZE + 1)).all()
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    return as2(_page(uri, [u for _, u in rows], rows[-1][0] if more else None, before))
+    both = people.union_all(groups).subquery()
+    rows_q = select(both.c.id, both.c.uri)
+    return as2(_id_pages(ctx, uri, rows_q, both.c.id, page, before, after))
 
 
 @router.get("/ap/artifacts/{artifact_id}", dependencies=Signed)
@@ -304,17 +324,19 @@ def post_announce(ctx: CtxDep, post_id: PostId) -> Response:
 
 
 @router.get("/posts/{post_id}/replies", dependencies=Signed)
-def replies(ctx: CtxDep, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> Response:
+def replies(
+    ctx: CtxDep, post_id: PostId, page: bool = False, before: Before = None, after: Before = None
+) -> Response:
+    """A post's replies (newest first, paged like every collection); deleted ones
+    and those of authors hidden from everyone are left out."""
     post = posts.get_visible(ctx, post_id)
-    uris = ctx.db.exec(
-        select(col(Post.uri))
+    q = (
+        select(col(Post.id), col(Post.uri))
         .join(Account, col(Account.id) == col(Post.author_id))
         .where(
             col(Post.in_reply_to_id) == post.id,
             col(Post.deleted_at).is_(None),
             ~hides_account(None),
         )
-        .order_by(col(Post.created_at))
-        .limit(PAGE_SIZE * 10)
-    ).all()
-    return as2(_collection(f"{post.uri}/replies", len(uris), list(uris)))
+    )
+    return as2(_id_pages(ctx, objects.replies_uri(post), q, col(Post.id), page, before, after))

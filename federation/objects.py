@@ -43,6 +43,17 @@ def attachment(ctx: Ctx, row: MediaFile) -> dict:
     }
 
 
+def replies_uri(post: Post) -> str:
+    return f"{post.uri}/replies"
+
+
+def replies_collection(post: Post) -> dict:
+    """A post's ``replies``, embedded as Mastodon sends it (some peers refuse a bare
+    URL): the collection served at its id, with the URL of its first page."""
+    uri = replies_uri(post)
+    return {"id": uri, "type": "OrderedCollection", "first": f"{uri}?page=true"}
+
+
 def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
     """The AS2 object for a local post (or a Tombstone once deleted)."""
     if post.is_deleted:
@@ -81,7 +92,7 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
             }
             for m in mentioned
         ],
-        "replies": f"{post.uri}/replies",
+        "replies": replies_collection(post),
     }
     images = media.of_posts(ctx, [post.id]).get(post.id, [])
     if images:

@@ -10,20 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
 
 from app.errors import DomainError
-from app.models import utcnow
 from app.services import peers
 from federation import network, remote
 from federation.fetcher import FetchError
 from federation.httpsig import SignatureError, Verified, verify_request
 
 log = logging.getLogger("commonground.signatures")
-KEY_REFRESH_INTERVAL = timedelta(minutes=1)
 
 
 def in_db(request: Request, fn: Any, *, write: bool = False) -> Any:
@@ -78,16 +75,50 @@ def key_cache_of(request: Request) -> KeyCache:
     return cache
 
 
+class KeyRefreshes:
+    """When this process last fetched an actor's key again because a signature
+    did not verify with the key we had: at most once per ``SECONDS`` per actor, so
+    a rotated key is picked up at once, while bad signatures naming someone's key
+    cannot make us hammer their server."""
+
+    SECONDS = 60.0
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self.last: OrderedDict[str, float] = OrderedDict()
+
+    def allow(self, actor: str) -> bool:
+        """May ``actor``'s key be fetched again now? (Counts the refresh if so.)"""
+        now = time.monotonic()
+        last = self.last.get(actor)
+        if last is not None and now - last < self.SECONDS:
+            return False
+        self.last[actor] = now
+        self.last.move_to_end(actor)
+        while len(self.last) > self.SIZE:
+            self.last.popitem(last=False)
+        return True
+
+
+def key_refreshes_of(request: Request) -> KeyRefreshes:
+    refreshes = getattr(request.app.state, "key_refreshes", None)
+    if refreshes is None:
+        refreshes = request.app.state.key_refreshes = KeyRefreshes()
+    return refreshes
+
+
 class KeyResolver:
     """Finds the public key a signature names: from the process's short-lived
     cache, the database, else by fetching the key's actor (through the SSRF-safe
     fetcher) and storing it. Remembers the key's owner, who is the signer. A forced
-    refresh is done at most once a minute per key, so bad signatures cannot make
-    us hammer a peer."""
+    refresh (the signature did not verify with the key we had) fetches the key
+    again, unless this request just fetched it or :class:`KeyRefreshes` says the
+    actor's key was fetched again less than a minute ago."""
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.owner: str | None = None
+        self.fetched = False  # this request fetched the key: a refresh would not help
 
     async def __call__(self, key_id: str, refresh: bool) -> str | None:
         cache = key_cache_of(self.request)
@@ -103,12 +134,16 @@ class KeyResolver:
 
     async def _resolve(self, key_id: str, refresh: bool) -> str | None:
         stored = await in_db(self.request, lambda ctx: remote.stored_key(ctx, key_id))
-        if stored is not None:
-            recent = stored.fetched_at > utcnow() - KEY_REFRESH_INTERVAL
-            if not refresh or recent or stored.private_key_pem:
-                self.owner = stored.owner_uri
-                return stored.public_key_pem
+        if stored is not None and (
+            not refresh
+            or stored.private_key_pem  # our own: never fetched
+            or self.fetched
+            or not key_refreshes_of(self.request).allow(stored.owner_uri)
+        ):
+            self.owner = stored.owner_uri
+            return stored.public_key_pem
         url = key_id.split("#", 1)[0]
+        self.fetched = True
         try:
             doc = await network_of(self.request).fetch(url)
             if doc.get("type") not in remote.ACTOR_TYPES and isinstance(doc.get("owner"), str):

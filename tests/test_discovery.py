@@ -124,7 +124,9 @@ def test_posts_are_notes_and_pages(client: TestClient, world) -> None:
     note = client.get(f"/posts/{reply['id']}", headers=AS2).json()
     assert note["type"] == "Note" and note["inReplyTo"] == root["uri"]
     replies = client.get(f"/posts/{root['id']}/replies").json()
-    assert replies["orderedItems"] == [reply["uri"]]
+    assert replies["totalItems"] == 1 and page["replies"]["first"] == replies["first"]
+    first = client.get(replies["first"].replace(BASE, "")).json()
+    assert first["orderedItems"] == [reply["uri"]]
 
 
 def test_edited_posts_carry_updated_and_deleted_ones_are_tombstones(client, world) -> None:

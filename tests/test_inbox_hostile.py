@@ -904,3 +904,45 @@ def test_a_member_who_blocked_the_sender_refuses_its_activities(
         blocks.block(ctx, alice, remote.known(ctx, mallory.uri))
     body = dumps(create(mallory))
     assert_refused(client, engine, body, mallory.sign(body), 403, "blocked")
+
+
+# --- a rotated key: refetched once (at most once a minute per actor) ---------------------
+
+
+def test_a_key_rotated_just_after_we_fetched_it_is_accepted(
+    client: TestClient,
+    engine: Engine,
+    mallory: Peer,
+    keys: dict[str, tuple[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The peer changes its key seconds after we fetched (and cached) the old one:
+    its next activity, signed with the new key, gets in, at the cost of one fetch;
+    bad signatures naming its key cost no more fetches until a minute has passed."""
+    from federation import signatures
+
+    def actor_fetches() -> int:
+        return mallory.server.seen.count(mallory.server.path_of(mallory.uri))
+
+    body = dumps(create(mallory))
+    assert post(client, body, mallory.sign(body)).status_code == 202  # old key fetched, cached
+    assert actor_fetches() == 1
+    rotated = Peer(mallory.server, "mallory", generate_keypair()).publish()
+    body = dumps(create(rotated))
+    r = post(client, body, rotated.sign(body))
+    assert (r.status_code, r.json()) == (202, {"status": "accepted"}), r.text
+    assert actor_fetches() == 2
+    body = dumps(create(rotated))
+    assert post(client, body, rotated.sign(body)).status_code == 202  # the new key is cached
+    assert actor_fetches() == 2
+
+    for _ in range(3):  # forged with another key: refused, and the peer is not asked again
+        body = dumps(create(rotated))
+        headers = rotated.sign(body, private_pem=keys["stranger"][0])
+        assert_refused(client, engine, body, headers, 401, "invalid_signature")
+    assert actor_fetches() == 2
+    monkeypatch.setattr(signatures.KeyRefreshes, "SECONDS", 0.0)  # a minute later
+    body = dumps(create(rotated))
+    headers = rotated.sign(body, private_pem=keys["stranger"][0])
+    assert_refused(client, engine, body, headers, 401, "invalid_signature")
+    assert actor_fetches() == 3

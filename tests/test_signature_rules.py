@@ -144,7 +144,6 @@ class Store:
         monkeypatch.setattr(network, "in_db", self.in_db)
         monkeypatch.setattr(remote, "stored_key", self.stored_key)
         monkeypatch.setattr(remote, "store_actor", self.store_actor)
-        monkeypatch.setattr(signatures, "utcnow", lambda: NOW)
 
     async def in_db(self, engine: Any, settings: Any, fn: Any, *, write: bool = True) -> Any:
         self.transactions.append((engine, settings, write))
@@ -206,14 +205,14 @@ def test_a_stored_key_is_used_and_cached(store: Store) -> None:
 @pytest.mark.parametrize(
     ("stored", "fetches"),
     [
-        (key(age=timedelta(seconds=59)), False),  # refreshed within the minute: kept
+        (key(age=timedelta(seconds=1)), True),  # fetched a moment ago, rotated since
         (key(age=timedelta(minutes=1)), True),
         (key(age=timedelta(days=3), ours=True), False),  # our own key is never fetched
         (key(age=timedelta(days=3)), True),
         (None, True),
     ],
 )
-def test_a_refresh_fetches_at_most_once_a_minute(store: Store, stored: Any, fetches: bool) -> None:
+def test_a_refresh_fetches_the_key_again(store: Store, stored: Any, fetches: bool) -> None:
     if stored is not None:
         store.keys[KEY_ID] = stored
     store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
@@ -228,6 +227,31 @@ def test_a_refresh_fetches_at_most_once_a_minute(store: Store, stored: Any, fetc
     writes = [w for _, _, w in store.transactions]
     assert writes == ([False, True, False] if fetches else [False])
     assert signatures.key_cache_of(request).get(KEY_ID) == (ACTOR, found)
+
+
+def test_a_refresh_fetches_at_most_once_a_minute_per_actor(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.keys[KEY_ID] = key(age=timedelta(days=3))
+    store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
+    request = store.request()
+    clock = [1000.0]
+    monkeypatch.setattr(signatures.time, "monotonic", lambda: clock[0])
+    for _ in range(3):
+        assert run(KeyResolver(request)(KEY_ID, True)) == PUBLIC
+    assert store.fetched == [ACTOR]  # the second and third: the stored key, no fetch
+    clock[0] += signatures.KeyRefreshes.SECONDS
+    run(KeyResolver(request)(KEY_ID, True))
+    assert store.fetched == [ACTOR, ACTOR]
+
+
+def test_a_key_fetched_by_this_request_is_not_fetched_again(store: Store) -> None:
+    store.docs[ACTOR] = {"id": ACTOR, "type": "Person"}
+    store.serve_after_store = {KEY_ID: key()}
+    resolver = KeyResolver(store.request())
+    assert run(resolver(KEY_ID, False)) == PUBLIC  # unknown: fetched
+    assert run(resolver(KEY_ID, True)) == PUBLIC  # the refresh after a failed check
+    assert store.fetched == [ACTOR]
 
 
 def test_a_key_document_leads_to_its_owner(store: Store) -> None:

@@ -64,7 +64,7 @@ def test_a_suspended_members_posts_are_not_served_over_activitypub(
         f"/posts/{ids[2]}/announce",
         f"/{update_path}",
     ]
-    listing = ["/c/garden/outbox?page=true", f"/posts/{ids[0]}/replies"]
+    listing = ["/c/garden/outbox?page=true", f"/posts/{ids[0]}/replies?page=true"]
     for path in carrying + listing:
         status, body = _served(client, path)
         assert status == 200 and (TEXT in body or f"/posts/{ids[1]}" in body), (path, status)
