@@ -103,6 +103,7 @@ PAGES = [
 NOT_PAGES = {
     "/docs": "Swagger UI's own page: test_api_docs_render_offline checks it",
     "/favicon.ico": "an image",
+    "/media/{key}": "an uploaded image file, not a page: tests/test_media.py checks its headers",
     "/digest/unsubscribe/{account_id}/{signature}": (
         "a signed link from a digest mail: tests/test_digests.py follows one, "
         "tests/test_every_page.py renders it"

@@ -210,7 +210,7 @@ def test_services_know_nothing_of_the_edges() -> None:
 
 RANKING_LAYERS = [
     ("types",),
-    ("candidates", "artifact_items"),
+    ("candidates", "artifact_items", "reasons"),
     ("rankers", "snapshots"),
     ("registry",),
     ("choices",),
