@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 def s3_server():
     moto = Path(sys.executable).with_name("moto_server")
     if not moto.exists():
-        pytest.skip("moto[server] is not installed (pip install -e '.[dev]')")
+        # a pinned dev dependency that `make test` installs: missing means a broken venv
+        pytest.fail("moto[server] is not installed (pip install -e '.[dev]')")
     port = free_port()
     proc = subprocess.Popen(
         [str(moto), "-H", HOST, "-p", str(port)],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -92,23 +92,19 @@ ListCursor = Annotated[str | None, Query(max_length=20, description="next_cursor
 ListLimit = Annotated[int, Query(ge=1, le=follow_lists.MAX_LIMIT)]
 
 
-@router.get("/accounts/{username}/followers", response_model=ActorPage)
-def account_followers(
-    username: Username, ctx: CtxDep, cursor: ListCursor = None, limit: ListLimit = 40
+@router.get("/accounts/{username}/{which}", response_model=ActorPage)
+def account_follow_list(
+    username: Username,
+    which: Annotated[Literal["followers", "following"], Path()],
+    ctx: CtxDep,
+    cursor: ListCursor = None,
+    limit: ListLimit = 40,
 ) -> ActorPage:
-    """Who follows the member, local and remote, newest first."""
+    """Who follows the member (``followers``), or the members and communities they
+    follow (``following``), local and remote, newest first."""
     person = accounts.get_local(ctx, username)
-    found, next_cursor = follow_lists.followers(ctx, person, cursor=cursor, limit=limit)
-    return ActorPage(items=[actor_out(ctx, a) for a in found], next_cursor=next_cursor)
-
-
-@router.get("/accounts/{username}/following", response_model=ActorPage)
-def account_following(
-    username: Username, ctx: CtxDep, cursor: ListCursor = None, limit: ListLimit = 40
-) -> ActorPage:
-    """The members and communities the member follows, newest first."""
-    person = accounts.get_local(ctx, username)
-    found, next_cursor = follow_lists.following(ctx, person, cursor=cursor, limit=limit)
+    listed = follow_lists.followers if which == "followers" else follow_lists.following
+    found, next_cursor = listed(ctx, person, cursor=cursor, limit=limit)
     return ActorPage(items=[actor_out(ctx, a) for a in found], next_cursor=next_cursor)
 
 

@@ -51,6 +51,23 @@ ListCursor = Annotated[str | None, Query(max_length=20)]
 ListLimit = Annotated[int, Query(ge=1, le=follow_lists.MAX_LIMIT)]
 
 
+def _follow_list(
+    request: Request, ctx: Ctx, username: str, which: str, cursor: str | None, limit: int
+) -> Response:
+    person = accounts.get_local(ctx, username)
+    listed = follow_lists.followers if which == "Followers" else follow_lists.following
+    found, next_cursor = listed(ctx, person, cursor=cursor, limit=limit)
+    return render(
+        request,
+        "follow_list.html",
+        person=person,
+        heading=which,
+        actors=found,
+        next_cursor=next_cursor,
+        limit=limit,
+    )
+
+
 @router.get("/@{username}/followers")
 def followers_page(
     request: Request,
@@ -59,17 +76,7 @@ def followers_page(
     cursor: ListCursor = None,
     limit: ListLimit = 40,
 ) -> Response:
-    person = accounts.get_local(ctx, username)
-    found, next_cursor = follow_lists.followers(ctx, person, cursor=cursor, limit=limit)
-    return render(
-        request,
-        "follow_list.html",
-        person=person,
-        heading="Followers",
-        actors=found,
-        next_cursor=next_cursor,
-        limit=limit,
-    )
+    return _follow_list(request, ctx, username, "Followers", cursor, limit)
 
 
 @router.get("/@{username}/following")
@@ -80,17 +87,7 @@ def following_page(
     cursor: ListCursor = None,
     limit: ListLimit = 40,
 ) -> Response:
-    person = accounts.get_local(ctx, username)
-    found, next_cursor = follow_lists.following(ctx, person, cursor=cursor, limit=limit)
-    return render(
-        request,
-        "follow_list.html",
-        person=person,
-        heading="Following",
-        actors=found,
-        next_cursor=next_cursor,
-        limit=limit,
-    )
+    return _follow_list(request, ctx, username, "Following", cursor, limit)
 
 
 @router.get("/users/{username}")
