@@ -84,3 +84,8 @@ fixture_items  # app/services/ranking/registry.DryRun, kept in a version's repor
 latency_ms
 p50
 p99
+
+# Written on every fetch of a remote actor document or key (federation/remote.py): the
+# record of how old a cached copy is, for an operator reading the table. Key refresh
+# itself is rate-limited in memory (federation/signatures.KeyRefreshes), not by this column.
+fetched_at
