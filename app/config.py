@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     mail_from: str = ""  # default: notifications@<domain>
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
 
+    # Live updates (GET /api/v1/stream): a stream ends after this long and the browser's
+    # EventSource reconnects, so a revoked token or a suspension takes effect within it
+    # and long-lived streams spread again over the web workers.
+    stream_max_seconds: float = Field(default=300.0, gt=0, le=3600)
+
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=256)

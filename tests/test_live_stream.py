@@ -127,3 +127,22 @@ def test_the_stream_needs_a_member_and_a_known_feed(client, api_user) -> None:
     assert r.status_code == 422 and r.json()["error"] == "invalid_feed"
     r = ada.get("/api/v1/stream", params={"feed": "community:nowhere"})
     assert r.status_code == 404
+
+
+def test_a_stream_ends_after_its_longest_life_and_says_when_to_come_back(
+    client, api_user, settings
+) -> None:
+    """A stream is not held forever: after ``stream_max_seconds`` the server ends it
+    (the client's EventSource reconnects after ``retry``), so a revoked token or a
+    suspended member stops hearing within that time, and streams rebalance across
+    workers."""
+    settings.stream_max_seconds = 0.5
+    ada = api_user("ada")
+    answer: list[httpx.Response] = []
+    reader = threading.Thread(target=lambda: answer.append(ada.get("/api/v1/stream")), daemon=True)
+    reader.start()
+    reader.join(20)
+    assert answer, "the stream was still open after 20 s"
+    body = answer[0].text
+    assert answer[0].status_code == 200 and "retry: 5000" in body
+    assert "event: notification" in body  # what a stream says first is still said

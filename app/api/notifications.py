@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -256,13 +257,15 @@ async def stream(
     await live.ensure_listening(settings.resolved_database_url)
     sub = live.BROKER.subscribe()
 
+    ends_at = time.monotonic() + settings.stream_max_seconds
+
     async def events() -> AsyncIterator[str]:
         try:
             yield f": worker {os.getpid()}\nretry: 5000\n\n"
             yield _sse("notification", {"unread": start.unread})
-            while not await request.is_disconnected():
+            while (left := ends_at - time.monotonic()) > 0 and not await request.is_disconnected():
                 try:
-                    message = await asyncio.wait_for(sub.queue.get(), KEEP_ALIVE_SECONDS)
+                    message = await asyncio.wait_for(sub.queue.get(), min(KEEP_ALIVE_SECONDS, left))
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
