@@ -133,9 +133,8 @@ def test_a_stream_ends_after_its_longest_life_and_says_when_to_come_back(
     client, api_user, settings
 ) -> None:
     """A stream is not held forever: after ``stream_max_seconds`` the server ends it
-    (the client's EventSource reconnects after ``retry``), so a revoked token or a
-    suspended member stops hearing within that time, and streams rebalance across
-    workers."""
+    (the client's EventSource reconnects after ``retry``), so a revoked token stops
+    hearing within that time, and streams rebalance across workers."""
     settings.stream_max_seconds = 0.5
     ada = api_user("ada")
     answer: list[httpx.Response] = []
