@@ -65,6 +65,7 @@ by_state
 recent_failures
 failures_24h
 attempts_24h
+decided_by  # DecisionOut (app/api/registration.py)
 
 # The ranking-module contract as published to module authors (algorithms/contract.py)
 CONTRACT_VERSION

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     # and long-lived streams spread again over the web workers.
     stream_max_seconds: float = Field(default=300.0, gt=0, le=3600)
 
+    # Who may sign up (app/services/registration.py; an admin can change it on /admin):
+    # open; approval (an admin approves each applicant); invite (an invite link is
+    # needed); closed. The first-run setup link and `create-admin` work in every mode.
+    registration: Literal["open", "approval", "invite", "closed"] = "open"
+    members_may_invite: bool = False  # members, not only admins, create invite links
+
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     worker_concurrency: int = Field(default=16, ge=1, le=256)

@@ -80,6 +80,49 @@ class Account(SQLModel, table=True):
         return self.display_name or self.username
 
 
+class Invite(SQLModel, table=True):
+    """A sign-up link for invite-only instances: it expires, and it lets in at most
+    ``max_uses`` accounts (each records which invite it came through)."""
+
+    __tablename__ = "invites"
+
+    id: int = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True)
+    created_by_id: int | None = Field(
+        default=None, foreign_key="accounts.id", index=True, ondelete="SET NULL"
+    )
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None  # None: never
+    max_uses: int = 1
+    uses: int = 0
+
+
+class InviteUse(SQLModel, table=True):
+    """Who joined through which invite (an admin sees the list)."""
+
+    __tablename__ = "invite_uses"
+
+    id: int = Field(default=None, primary_key=True)
+    invite_id: int = Field(foreign_key="invites.id", index=True, ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", unique=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Application(SQLModel, table=True):
+    """A sign-up waiting for an admin (registration mode ``approval``): the account
+    exists but cannot log in until it is approved."""
+
+    __tablename__ = "applications"
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", unique=True, ondelete="CASCADE")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="pending", max_length=10, index=True)  # approved, rejected
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    decided_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+
+
 class WebSession(SQLModel, table=True):
     """A browser login. The cookie holds a random key; only its hash is stored."""
 

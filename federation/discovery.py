@@ -12,7 +12,7 @@ from app import __version__
 from app.deps import CtxDep
 from app.errors import DomainError, NotFound
 from app.models import Account, Post
-from app.services import accounts, communities
+from app.services import accounts, communities, registration
 from federation.vocab import AS2_TYPE, JRD_TYPE
 
 router = APIRouter(include_in_schema=False)
@@ -108,7 +108,7 @@ def nodeinfo(ctx: CtxDep) -> Response:
         },
         "protocols": ["activitypub"],
         "services": {"inbound": [], "outbound": []},
-        "openRegistrations": True,
+        "openRegistrations": registration.is_open(ctx),
         "usage": {"users": {"total": users}, "localPosts": local_posts},
         "metadata": {
             "nodeName": ctx.settings.instance_name,

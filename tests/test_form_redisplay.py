@@ -36,6 +36,7 @@ BUTTONS = {
     "/admin/domains/{domain}/unblock": "a button",
     "/admin/members/{username}/suspend": "confirm=yes from its confirmation page",
     "/admin/members/{username}/restore": "a button",
+    "/admin/applications/{application_id}/{verdict}": "Approve / Decline buttons",
     "/c/{name}/algorithm-governance": "a toggle carrying the other mode",
     "/c/{name}/algorithm-proposals/{proposal_id}/vote": "yes / no / abstain buttons",
     "/statements/{statement_id}/stance": "agree / disagree / pass buttons",

@@ -285,6 +285,8 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:
         "decision_id": "1",
         "note_id": "1",
         "account_id": "1",
+        "application_id": "1",
+        "verdict": "approve",
     }
     checked = 0
     for top, route in all_routes(app.routes):

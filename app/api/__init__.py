@@ -13,6 +13,7 @@ from app.api import (
     media,
     notifications,
     posts,
+    registration,
 )
 from app.api.schemas import ErrorOut
 
@@ -30,5 +31,6 @@ for module in (
     algorithms,
     artifacts,
     notifications,
+    registration,
 ):
     router.include_router(module.router)

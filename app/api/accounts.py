@@ -23,7 +23,7 @@ from app.api.schemas import (
 )
 from app.deps import CtxDep, client_ip
 from app.models import Account, Community
-from app.services import Ctx, accounts, auth, communities, follow_lists
+from app.services import Ctx, accounts, auth, communities, follow_lists, registration
 from app.services.ranking import feeds
 
 router = APIRouter(tags=["accounts"], route_class=BoundedJSONRoute)
@@ -44,13 +44,28 @@ def account_out(ctx: Ctx, a: Account) -> AccountOut:
     )
 
 
-@router.post("/accounts", status_code=201, response_model=AccountOut)
-def register(body: AccountCreate, ctx: CtxDep, request: Request) -> AccountOut:
-    """Create a local account."""
-    account = accounts.register(
-        ctx, body.username, body.password, body.display_name, client=client_ip(request)
+@router.post(
+    "/accounts",
+    status_code=201,
+    response_model=AccountOut,
+    responses={202: {"model": AccountOut, "description": "waiting for an admin's approval"}},
+)
+def register(body: AccountCreate, ctx: CtxDep, request: Request, response: Response) -> AccountOut:
+    """Sign up, under the instance's registration mode (``GET
+    /api/v1/instance/registration``): ``invite`` needs an invite code, ``approval`` a
+    reason, and answers 202 until an admin approves."""
+    done = registration.sign_up(
+        ctx,
+        body.username,
+        body.password,
+        body.display_name,
+        client=client_ip(request),
+        invite=body.invite,
+        reason=body.reason,
     )
-    return account_out(ctx, account)
+    if done.pending:
+        response.status_code = 202
+    return account_out(ctx, done.account)
 
 
 @router.get("/accounts/{username}", response_model=AccountOut)

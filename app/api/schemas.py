@@ -60,6 +60,8 @@ class AccountCreate(Body):
     username: CleanStr = Field(max_length=64)
     password: CleanStr = Field(max_length=MAX_PASSWORD)
     display_name: CleanStr = Field(default="", max_length=200)
+    invite: CleanStr = Field(default="", max_length=200)  # registration mode "invite"
+    reason: CleanStr = Field(default="", max_length=2000)  # mode "approval"
 
 
 class TokenCreate(Body):

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 from sqlmodel import col, func, select
 
 from app.db import unlocked
-from app.errors import Conflict, Invalid, NotAuthenticated, NotFound
+from app.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from app.infra import ratelimit
-from app.models import Account, Community, utcnow
+from app.models import Account, Application, Community, utcnow
 from app.security.passwords import hash_password, needs_rehash, verify_password
 from app.services import Ctx, auth
 
@@ -130,16 +130,33 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
     key = (username or "").strip().lower()[:64]
     s = ctx.settings
     attempt = ratelimit.limit(ctx, "login", account=key, client=client_ip)
-    account = find_local(ctx, key) if USERNAME_RE.match(key) else None
+    account = find_local(ctx, key, include_suspended=True) if USERNAME_RE.match(key) else None
     with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
         verified = verify_password(s, account.password_hash if account else None, password or "")
-    if not verified:
+    if not verified or account is None:
         raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
-    assert account is not None
+    if not account.is_active:
+        _refuse_inactive(ctx, account)
     ratelimit.refund(ctx, attempt, forget_earlier=True)
     if needs_rehash(s, account.password_hash or ""):
         account.password_hash = hash_password(s, password)
     return account
+
+
+def _refuse_inactive(ctx: Ctx, account: Account) -> None:
+    """After the right password of an inactive account: an applicant hears where
+    their application stands; a suspended member gets the same answer as a wrong
+    password, as before."""
+    application = ctx.db.exec(
+        select(Application).where(col(Application.account_id) == account.id)
+    ).first()
+    if application is not None and application.state == "pending":
+        raise Forbidden(
+            "Your application is waiting for an admin to approve it.", code="application_pending"
+        )
+    if application is not None and application.state == "rejected":
+        raise Forbidden("Your application to join was not accepted.", code="application_rejected")
+    raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
 
 
 def update_profile(

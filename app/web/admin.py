@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 
-from app.api.schemas import CleanStr
+from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep
 from app.errors import Forbidden, Invalid
 from app.infra import jobs
 from app.models import Account
-from app.services import accounts, communities, peers
+from app.services import accounts, communities, peers, registration
 from app.services.ranking import rankers
 from app.web.deps import Csrf, Member
 from app.web.forms import Confirm, confirmation, member, redisplayed_by, unconfirmed
@@ -42,7 +42,58 @@ def admin_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
         "queue": jobs.stats(ctx),
         "federation": peers.stats(ctx),
         "sandbox": rankers.sandbox_status(ctx.settings),
+        "registration_mode": registration.mode(ctx),
+        "modes": registration.MODES,
+        "applications": (pending := registration.applications(ctx)),
+        "applicant_ids": {account.id for _, account in pending},
+        "invites": [
+            (i, joined, registration.invite_url(ctx, i))
+            for i, joined in registration.invites(ctx, viewer)
+        ],
     }
+
+
+@router.post("/registration", dependencies=[Csrf])
+@redisplayed_by(admin_form)
+def set_registration(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    mode: Annotated[CleanStr, Form(max_length=20)],
+) -> Response:
+    now = registration.set_mode(ctx, viewer, mode)
+    return redirect(request, "/admin", flash=f"Sign-up is now: {now}.")
+
+
+@router.post("/invites", dependencies=[Csrf])
+@redisplayed_by(admin_form)
+def create_invite(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    max_uses: Annotated[int, Form(ge=1, le=registration.MAX_INVITE_USES)] = 1,
+    expires_in_hours: Annotated[float | None, Form(gt=0, le=registration.MAX_INVITE_HOURS)] = None,
+) -> Response:
+    _require_admin(viewer)
+    invite = registration.create_invite(
+        ctx, viewer, max_uses=max_uses, expires_in_hours=expires_in_hours
+    )
+    return redirect(
+        request, "/admin", flash=f"New invite link: {registration.invite_url(ctx, invite)}"
+    )
+
+
+@router.post("/applications/{application_id}/{verdict}", dependencies=[Csrf])
+def decide_application(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    application_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    verdict: Annotated[str, Path(pattern="^(approve|reject)$")],
+) -> Response:
+    account = registration.decide(ctx, viewer, application_id, verdict == "approve")
+    done = "approved" if verdict == "approve" else "declined"
+    return redirect(request, "/admin", flash=f"{account.username}'s application is {done}.")
 
 
 @router.post("/domains/block", dependencies=[Csrf])

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.api.schemas import CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
-from app.services import accounts, auth, setup
+from app.services import accounts, auth, registration, setup
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Viewer
 from app.web.forms import OptionalShort, PasswordField, ShortField, redisplayed_by, show_error
@@ -37,12 +37,22 @@ def _login_response(request: Request, ctx, account, target: str = "/") -> Respon
 
 
 @router.get("/signup")
-def signup_form(request: Request, viewer: Viewer) -> Response:
-    return render(request, "signup.html", form={})
+def signup_form(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Viewer,
+    invite: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    template, context = signup_page(request, ctx, viewer, {"invite": invite})
+    return render(request, template, **context)
 
 
 def signup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
-    return "signup.html", {"form": {k: typed.get(k, "") for k in ("username", "display_name")}}
+    """The sign-up form as the registration mode shapes it: a reason to give under
+    ``approval``, an invite code under ``invite`` (no form without one), no form
+    at all when sign-up is closed."""
+    form = {k: typed.get(k, "") for k in ("username", "display_name", "invite", "reason")}
+    return "signup.html", {"form": form, "mode": registration.mode(ctx)}
 
 
 @router.post("/signup", dependencies=[Csrf])
@@ -53,16 +63,26 @@ def signup(
     username: ShortField,
     password: PasswordField,
     display_name: OptionalShort = "",
+    invite: Annotated[CleanStr, Form(max_length=200)] = "",
+    reason: Annotated[CleanStr, Form(max_length=2000)] = "",
 ) -> Response:
+    typed = {"username": username, "display_name": display_name, "invite": invite, "reason": reason}
     try:
-        account = accounts.register(
-            ctx, username, password, display_name, client=client_ip(request)
+        done = registration.sign_up(
+            ctx,
+            username,
+            password,
+            display_name,
+            client=client_ip(request),
+            invite=invite,
+            reason=reason,
         )
     except DomainError as exc:
-        typed = {"username": username, "display_name": display_name}
         template, context = signup_page(request, ctx, None, typed)
         return show_error(request, ctx, exc, template, **context)
-    return _login_response(request, ctx, account, "/communities")
+    if done.pending:
+        return render(request, "signup.html", form={}, mode="applied")
+    return _login_response(request, ctx, done.account, "/communities")
 
 
 @router.get("/login")

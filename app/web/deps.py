@@ -12,7 +12,7 @@ from app.deps import CtxDep
 from app.errors import Forbidden, NotAuthenticated
 from app.models import Account
 from app.security.tokens import same
-from app.services import auth, notifications
+from app.services import auth, notifications, registration
 from app.web.templating import SESSION_COOKIE, browser_key, csrf_for
 
 
@@ -43,6 +43,8 @@ def page_viewer(request: Request, ctx: CtxDep) -> Account | None:
         if account
         else None
     )
+    if account is None:  # the header links to sign-up unless it is closed
+        request.state.signup_closed = registration.mode(ctx) == "closed"
     return account
 
 

@@ -161,6 +161,7 @@ def render(request: Request, template: str, status: int = 200, **context: object
     settings = request.app.state.settings
     flash = unquote(request.cookies.get(FLASH_COOKIE, ""))[:500]
     context.setdefault("viewer", getattr(request.state, "viewer", None))
+    context.setdefault("signup_closed", getattr(request.state, "signup_closed", False))
     response = templates.TemplateResponse(
         request,
         template,
