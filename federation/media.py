@@ -62,11 +62,12 @@ def _edited(ctx: Ctx, post: Post) -> None:
 
 def _owner(ctx: Ctx, payload: dict) -> media.Owner | None:
     """The post or artifact a job names, if it is still there."""
-    for key, model in (("post", Post), ("artifact", Artifact)):
-        found = payload.get(key)
-        if isinstance(found, int) and not isinstance(found, bool):
-            row = get_row(ctx.db, model, found)
-            return None if row is None or (isinstance(row, Post) and row.is_deleted) else row
+    post_id, artifact_id = payload.get("post"), payload.get("artifact")
+    if isinstance(post_id, int) and not isinstance(post_id, bool):
+        post = get_row(ctx.db, Post, post_id)
+        return None if post is None or post.is_deleted else post
+    if isinstance(artifact_id, int) and not isinstance(artifact_id, bool):
+        return get_row(ctx.db, Artifact, artifact_id)
     raise jobs.PermanentError("no post or artifact named")
 
 
