@@ -56,6 +56,27 @@ def test_a_post_with_sensitive_media_folds_only_its_images(client: TestClient, a
     assert "sensitive" not in client.get(f"/posts/{other['id']}", headers=AS2).json()
 
 
+def test_within_a_content_warning_images_are_not_folded_twice(client: TestClient, api_user) -> None:
+    alice = api_user("alice")
+    m = upload(alice, png(), "A spider", ctype="image/png").json()
+    r = alice.post(
+        "/api/v1/posts",
+        {"text": "found one", "summary": "Spiders", "sensitive": True, "media": [m["id"]]},
+    )
+    post = r.json()
+    assert post["content_warning"] == "Spiders" and post["media"][0]["sensitive"] is True
+    page = client.get(f"/posts/{post['id']}").text
+    preview = post["media"][0]["preview_url"].removeprefix("http://127.0.0.1:8000")
+    assert re.search(
+        rf'<details class="content-warning">(?:(?!</details>).)*src="{re.escape(preview)}"',
+        page,
+        re.S,
+    )
+    assert 'class="sensitive-media"' not in page  # the warning already hides them
+    doc = client.get(f"/posts/{post['id']}", headers=AS2).json()
+    assert (doc["summary"], doc["sensitive"]) == ("Spiders", True)
+
+
 def test_always_expand_opens_sensitive_media(client: TestClient, api_user) -> None:
     alice = api_user("alice")
     m = upload(alice, png(), "Surgery", ctype="image/png").json()
