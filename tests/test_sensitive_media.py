@@ -3,11 +3,13 @@ sensitive (``sensitive: true`` in the API, as Mastodon's statuses have, or the
 forms' checkbox); pages fold them behind a ``<details>`` disclosure (no script;
 "always expand" opens it), the text stays in view when there is no warning, and
 peers get ``sensitive: true`` without a summary. A Mastodon Note with
-``sensitive: true``, no summary and an Image marks its images sensitive. On both
-databases. (Between two real servers: tests/test_artifact_media_federation.py.)"""
+``sensitive: true``, no summary and an Image marks its images sensitive, and so
+does a followed community's artifact Page (its links bounded as a post's, fetched
+by the same job). On both databases. (Between two real servers: tests/test_artifact_media_federation.py.)"""
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 
@@ -164,3 +166,65 @@ def test_a_mastodon_note_marked_sensitive_folds_its_image(fetching_app, engine) 
     preview = api["media"][0]["preview_url"].removeprefix("http://127.0.0.1:8000")
     page = client.get(f"/posts/{post.id}").text
     assert folded(page, preview) and "status 7" in page.split('class="sensitive-media"')[0]
+
+
+def test_a_copied_artifact_keeps_only_safe_image_links_and_their_sensitivity(
+    client: TestClient, new_ctx, api_user
+) -> None:
+    """A followed community's Page: its attachments go through the posts' bounds
+    (http(s) links, plain-text alt text) and a fetch job of the same kind."""
+    from sqlmodel import select
+
+    from app.models import Artifact, Job
+    from federation import handlers, remote
+    from tests.test_federation_content import PEER, actor_doc
+
+    group = actor_doc("pond") | {"type": "Group", "id": f"{PEER}/c/pond"}
+    group["publicKey"] = {**group["publicKey"], "owner": group["id"]}
+    page = {
+        "id": f"{PEER}/artifacts/9",
+        "type": "Page",
+        "artifactKind": "problem",
+        "stage": "open",
+        "attributedTo": group["id"],
+        "name": "Algae",
+        "source": {"content": "Green water.", "mediaType": "text/markdown"},
+        "revisionAuthor": f"{PEER}/users/rita",
+        "contributors": [f"{PEER}/users/rita"],
+        "sensitive": True,
+        "attachment": [
+            {"type": "Image", "mediaType": "image/png", "url": f"{PEER}/m/a.png",
+             "name": "Green <b>water</b>"},
+            {"type": "Image", "mediaType": "image/png", "url": "javascript:alert(1)"},
+        ],
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+    }  # fmt: skip
+    with new_ctx() as ctx:
+        remote.store_actor(ctx, group)
+        remote.store_actor(ctx, actor_doc("rita"))
+        activity = {"id": f"{PEER}/a/9", "type": "Create", "actor": group["id"], "object": page}
+        handlers.process(ctx, activity, handlers.Budget())
+    with new_ctx() as ctx:
+        copy = ctx.db.exec(select(Artifact).where(Artifact.uri == page["id"])).one()
+        job = ctx.db.exec(select(Job).where(Job.kind == "media.fetch_remote")).one()
+        assert json.loads(job.payload) == {"artifact": copy.id}  # the posts' job, for an artifact
+        copy_id = copy.id
+    api = client.get(f"/api/v1/artifacts/{copy_id}").json()
+    assert api["attachments"] == [
+        {"url": f"{PEER}/m/a.png", "media_type": "image/png", "name": "Green water",
+         "sensitive": True}
+    ]  # fmt: skip
+    assert api["content_warning"] is None and api["media"] == []
+    html = client.get(f"/artifacts/{copy_id}").text
+    assert "javascript:" not in html
+    # images are put on an artifact at its home: a copy's revision names none
+    ada = api_user("ada")
+    upload_id = upload(ada, png(), "mine", ctype="image/png").json()["id"]
+    r = ada.post(
+        f"/api/v1/artifacts/{copy_id}/revisions",
+        {"base_revision": api["revision"], "body": "Green water.", "media": [upload_id]},
+    )
+    assert r.status_code == 422 and r.json()["error"] == "media_on_copy"
+    assert re.search(
+        r'<details class="sensitive-media">(?:(?!</details>).)*>Green water<', html, re.S
+    )
