@@ -5,7 +5,8 @@ forms' checkbox); pages fold them behind a ``<details>`` disclosure (no script;
 peers get ``sensitive: true`` without a summary. A Mastodon Note with
 ``sensitive: true``, no summary and an Image marks its images sensitive, and so
 does a followed community's artifact Page (its links bounded as a post's, fetched
-by the same job). On both databases. (Between two real servers: tests/test_artifact_media_federation.py.)"""
+by the same job). On both databases. (Between two real servers:
+tests/test_artifact_media_federation.py; in chromium: test_browser_sensitive_media.py.)"""
 
 from __future__ import annotations
 
