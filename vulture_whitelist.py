@@ -66,6 +66,8 @@ recent_failures
 failures_24h
 attempts_24h
 decided_by  # DecisionOut (app/api/registration.py)
+media_added  # an artifact revision's images, against its parent (artifact_schemas.RevisionOut)
+media_removed
 
 # The ranking-module contract as published to module authors (algorithms/contract.py)
 CONTRACT_VERSION

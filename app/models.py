@@ -263,7 +263,13 @@ class MediaFile(SQLModel, table=True):
     post_id: int | None = Field(
         default=None, foreign_key="posts.id", index=True, ondelete="SET NULL"
     )
+    # the artifact it was put on (its revisions say when it was shown; see artifact_revision_media)
+    artifact_id: int | None = Field(
+        default=None, foreign_key="artifacts.id", index=True, ondelete="SET NULL"
+    )
     position: int = 0
+    # folded behind a disclosure on pages; AS2 ``sensitive: true`` on the post or artifact
+    sensitive: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     purpose: str = Field(default="attachment", max_length=10)  # attachment | avatar | header
     media_type: str = Field(max_length=50)
     file_key: str = Field(max_length=100)
@@ -680,6 +686,8 @@ class Artifact(SQLModel, table=True):
     review_at: datetime | None = Field(default=None, index=True)
     url: str | None = Field(default=None, max_length=2048)  # HTML page of a remote artifact
     content_warning: str | None = Field(default=None, max_length=500)  # AS2 summary + sensitive
+    # a remote copy's media links, JSON as posts.attachments (its cached files are media rows)
+    attachments: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -716,6 +724,19 @@ class ArtifactRevision(SQLModel, table=True):
     change: str = Field(default="edit", max_length=10)
     remote_uri: str | None = Field(default=None, max_length=2048, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ArtifactRevisionMedia(SQLModel, table=True):
+    """The images a revision of a local artifact shows, in order: comparing a
+    revision's with its parent's says which were added or removed, and by whom."""
+
+    __tablename__ = "artifact_revision_media"
+
+    revision_id: int = Field(
+        foreign_key="artifact_revisions.id", primary_key=True, ondelete="CASCADE"
+    )
+    media_id: int = Field(foreign_key="media.id", primary_key=True, index=True, ondelete="CASCADE")
+    position: int = 0
 
 
 class ArtifactLink(SQLModel, table=True):

@@ -25,10 +25,11 @@ from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import events
 from app.models import Account, Artifact, ArtifactRevision, Community, Stance, Statement
-from app.services import Ctx, artifacts, follows, stances
+from app.services import Ctx, artifacts, follows, media, stances
 from app.services.artifacts import MergeConflict
 from app.text import plain_text
-from federation import handlers, outbound, remote
+from federation import handlers, objects, outbound, remote
+from federation import media as remote_media
 from federation.vocab import AS_PUBLIC
 
 STANCE_ACTIVITY = {"agree": "Like", "disagree": "Dislike", "pass": "Ignore"}
@@ -82,8 +83,11 @@ def page(ctx: Ctx, artifact: Artifact) -> dict:
             for s in statement_list
         ],
     }
+    objects.add_media(ctx, doc, media.of_artifacts(ctx, [artifact]).get(artifact.id, []))
     if artifact.content_warning:  # the summary is then the warning, not an excerpt
         doc["summary"], doc["sensitive"] = artifact.content_warning, True
+    elif doc.get("sensitive"):  # only the images are: no excerpt, which reads as a warning
+        del doc["summary"]
     return doc
 
 
@@ -282,9 +286,12 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
             revision_author=reviser,
             url=obj.get("url") if isinstance(obj.get("url"), str) else None,
             warning=handlers.warning_of(obj),
+            attachments=handlers.attachments_of(obj),
+            sensitive=obj.get("sensitive") is True,
         )
     except DomainError as exc:
         raise handlers.Ignored(exc.detail) from exc
+    remote_media.queue(ctx, copy)  # fetched and cached as a remote post's are
     known = set(
         ctx.db.exec(select(col(Statement.uri)).where(col(Statement.artifact_id) == copy.id)).all()
     )

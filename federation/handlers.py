@@ -304,8 +304,9 @@ def _link(value: object) -> object:
     return value.get("href") if isinstance(value, dict) else value
 
 
-def _attachments(obj: dict) -> list[dict]:
-    """Candidate attachments (validated and bounded by ``posts.store_remote``)."""
+def attachments_of(obj: dict) -> list[dict]:
+    """Candidate attachments of a Note or an artifact's Page (validated and
+    bounded by ``posts.attachments_json``)."""
     items = obj.get("attachment")
     items = items if isinstance(items, list) else [items]
     return [
@@ -419,7 +420,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
             tags=_tags(obj),
             summary=warning_of(obj),
             sensitive=obj.get("sensitive") is True,
-            attachments=_attachments(obj),
+            attachments=attachments_of(obj),
             poll=_poll(obj),
             mentions=_mentions(ctx, obj),
         )

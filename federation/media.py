@@ -1,7 +1,9 @@
-"""Remote posts' images: fetched, cleaned and cached here, or left as links.
+"""Remote posts' and artifacts' images: fetched, cleaned and cached here, or left
+as links.
 
-When a remote post with attachments is stored (or edited), a ``media.fetch_remote``
-job is queued in the same transaction. The job fetches each image through the
+When a remote post or artifact with attachments is stored (or edited), a
+``media.fetch_remote`` job is queued in the same transaction (payload ``post`` or
+``artifact``: one code path for both). The job fetches each image through the
 SSRF-safe fetcher (``federation/fetcher.py``: public addresses only, redirects
 re-checked, at most ``CG_REMOTE_MEDIA_MAX_BYTES``), processes it exactly as an
 upload (``app.services.media.process``: type by content, no EXIF, resized,
@@ -18,7 +20,7 @@ from datetime import timedelta
 
 from app.errors import DomainError, RateLimited
 from app.infra import events, jobs, ratelimit
-from app.models import Post, get_row, utcnow
+from app.models import Artifact, Post, get_row, utcnow
 from app.services import Ctx, media
 from app.services.posts import attachments_of
 from federation import network
@@ -34,33 +36,49 @@ def _fetchable(item: dict) -> bool:
     return kind == "" or kind.startswith("image/")
 
 
-def _queue(ctx: Ctx, post: Post) -> None:
-    if post.attachments is None or post.uri.startswith(ctx.base_url + "/"):
-        return  # a local post's media are its own rows
-    links = attachments_of(post)
-    media.forget_remote(ctx, post, {a["url"] for a in links})
+def queue(ctx: Ctx, owner: media.Owner) -> None:
+    """A remote post or artifact stored or edited: forget the files it no longer
+    carries and fetch the ones not cached yet."""
+    if owner.uri.startswith(ctx.base_url + "/"):
+        return  # a local post's or artifact's media are its own rows
+    if owner.attachments is None and isinstance(owner, Post):
+        return  # (a copy of an artifact may have had images taken off: forgotten below)
+    links = attachments_of(owner)
+    media.forget_remote(ctx, owner, {a["url"]: a["sensitive"] for a in links})
     if any(_fetchable(a) for a in links):
-        jobs.enqueue(ctx, "media.fetch_remote", {"post": post.id}, max_attempts=5)
+        kind = "post" if isinstance(owner, Post) else "artifact"
+        jobs.enqueue(ctx, "media.fetch_remote", {kind: owner.id}, max_attempts=5)
 
 
 @events.on("post.created")
 def _created(ctx: Ctx, post: Post) -> None:
-    _queue(ctx, post)
+    queue(ctx, post)
 
 
 @events.on("post.edited")
 def _edited(ctx: Ctx, post: Post) -> None:
-    _queue(ctx, post)
+    queue(ctx, post)
 
 
-def _to_fetch(ctx: Ctx, post_id: int) -> list[tuple[int, dict]]:
-    post = get_row(ctx.db, Post, post_id)
-    if post is None or post.is_deleted:
+def _owner(ctx: Ctx, payload: dict) -> media.Owner | None:
+    """The post or artifact a job names, if it is still there."""
+    post_id, artifact_id = payload.get("post"), payload.get("artifact")
+    if isinstance(post_id, int) and not isinstance(post_id, bool):
+        post = get_row(ctx.db, Post, post_id)
+        return None if post is None or post.is_deleted else post
+    if isinstance(artifact_id, int) and not isinstance(artifact_id, bool):
+        return get_row(ctx.db, Artifact, artifact_id)
+    raise jobs.PermanentError("no post or artifact named")
+
+
+def _to_fetch(ctx: Ctx, payload: dict) -> list[tuple[int, dict]]:
+    owner = _owner(ctx, payload)
+    if owner is None:
         return []
-    cached = media.cached_urls(ctx, post_id)
+    cached = media.cached_urls(ctx, owner)
     return [
         (i, a)
-        for i, a in enumerate(attachments_of(post))
+        for i, a in enumerate(attachments_of(owner))
         if _fetchable(a) and a["url"] not in cached
     ]
 
@@ -78,10 +96,7 @@ def _hosts(job: jobs.JobContext) -> dict[str, asyncio.Semaphore]:
 
 @jobs.handler("media.fetch_remote")
 async def fetch_remote(job: jobs.JobContext, payload: dict) -> None:
-    post_id = payload.get("post")
-    if not isinstance(post_id, int):
-        raise jobs.PermanentError("no post named")
-    wanted = await job.run_db(lambda ctx: _to_fetch(ctx, post_id))
+    wanted = await job.run_db(lambda ctx: _to_fetch(ctx, payload))
     if not wanted:
         return
     net = network.shared(job)
@@ -93,7 +108,7 @@ async def fetch_remote(job: jobs.JobContext, payload: dict) -> None:
     retry: FetchError | None = None
     for position, item in wanted:
         try:
-            await _fetch_one(job, fetcher, post_id, position, item)
+            await _fetch_one(job, fetcher, payload, position, item)
         except FetchError as exc:
             if exc.retryable:
                 retry = exc  # the others are tried; the job comes back for this one
@@ -102,7 +117,7 @@ async def fetch_remote(job: jobs.JobContext, payload: dict) -> None:
 
 
 async def _fetch_one(
-    job: jobs.JobContext, fetcher: Fetcher, post_id: int, position: int, item: dict
+    job: jobs.JobContext, fetcher: Fetcher, payload: dict, position: int, item: dict
 ) -> None:
     url = item["url"]
     host = normalize_host(url)
@@ -134,12 +149,17 @@ async def _fetch_one(
     name = item.get("name") or ""
 
     def record(ctx: Ctx) -> None:
+        owner = _owner(ctx, payload)
+        if owner is None:  # deleted meanwhile: the files go
+            media.delete_stored(ctx, list(keys))
+            return
         media.cache_remote(
             ctx,
-            post_id,
+            owner,
             url=url,
             description=name,
             position=position,
+            sensitive=item.get("sensitive") is True,
             processed=processed,
             keys=keys,
         )

@@ -43,6 +43,15 @@ def attachment(ctx: Ctx, row: MediaFile) -> dict:
     }
 
 
+def add_media(ctx: Ctx, doc: dict, rows: list[MediaFile]) -> None:
+    """A Note's or an artifact's Page's images: ``attachment``, and Mastodon's
+    ``sensitive: true`` when they are sensitive (with or without a summary)."""
+    if rows:
+        doc["attachment"] = [attachment(ctx, row) for row in rows]
+    if any(row.sensitive for row in rows):
+        doc["sensitive"] = True
+
+
 def replies_uri(post: Post) -> str:
     return f"{post.uri}/replies"
 
@@ -94,9 +103,7 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
         ],
         "replies": replies_collection(post),
     }
-    images = media.of_posts(ctx, [post.id]).get(post.id, [])
-    if images:
-        doc["attachment"] = [attachment(ctx, row) for row in images]
+    add_media(ctx, doc, media.of_posts(ctx, [post.id]).get(post.id, []))
     if post.object_type == "Page":
         doc["name"] = post.title
     if post.content_warning:  # Mastodon's content warning; Lemmy reads it too

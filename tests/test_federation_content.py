@@ -333,6 +333,7 @@ def test_remote_attachments_are_kept_as_links_with_their_alt_text(
         "url": f"{PEER}/media/kite.png",
         "media_type": "image/png",
         "name": "A red kite",
+        "sensitive": False,  # the Note is not marked sensitive
     }
     assert kept[1]["url"] == f"{PEER}/media/linked.png"
     assert len(kept[2]["name"]) <= 1500

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.api.schemas import Body, CleanStr, Id
+from app.api.schemas import AttachmentOut, Body, CleanStr, Id, MediaOut
 from app.services.artifacts import KINDS, LINK_KINDS, MAX_BODY, MAX_TITLE, SIDE_STAGES, STAGES
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
@@ -24,7 +24,9 @@ class ArtifactCreate(Body):
     tags: list[CleanStr] = Field(default_factory=list, max_length=10)
     # a content warning: the text is shown behind it (AS2 summary + sensitive)
     summary: CleanStr | None = Field(default=None, max_length=1000)
+    # as a post's: with media and no summary only the images are folded
     sensitive: bool = False
+    media: list[Id] = Field(default_factory=list, max_length=100)  # ids from POST /media
 
 
 class RevisionCreate(Body):
@@ -32,6 +34,13 @@ class RevisionCreate(Body):
     body: CleanStr = Field(max_length=MAX_BODY)
     title: CleanStr | None = Field(default=None, min_length=1, max_length=MAX_TITLE)
     message: CleanStr = Field(default="", max_length=500)
+    media: list[Id] | None = Field(
+        default=None,
+        max_length=100,
+        description="the images the revision shows: the artifact's or your uploads; "
+        "omitted, they stay as they are",
+    )
+    sensitive: bool | None = Field(default=None, description="mark its images sensitive")
 
 
 class RevertCreate(Body):
@@ -93,6 +102,8 @@ class ArtifactOut(BaseModel):
     body: str
     html: str
     content_warning: str | None = None  # show the text behind it
+    media: list[MediaOut] = []  # its images now, with their alt text
+    attachments: list[AttachmentOut] = []  # a remote copy's images not cached here: links
     tags: list[str]
     revision: int | None = Field(description="the current revision id (base of your next edit)")
     revision_count: int
@@ -113,6 +124,9 @@ class RevisionOut(BaseModel):
     change: str
     sha256: str
     created_at: datetime
+    media: list[MediaOut] = []  # the images this revision shows
+    media_added: list[MediaOut] = []  # against its parent, by its author
+    media_removed: list[MediaOut] = []
 
 
 class RevisionResultOut(BaseModel):

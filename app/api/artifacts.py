@@ -35,12 +35,14 @@ from app.api.artifact_schemas import (
     TransitionOut,
 )
 from app.api.auth import MaybeAccount, Writer
-from app.api.schemas import MAX_ID, BoundedJSONRoute
+from app.api.schemas import MAX_ID, AttachmentOut, BoundedJSONRoute, MediaOut
 from app.deps import CtxDep
 from app.models import Account, Artifact, ArtifactRevision, Community, Decision, Stance
-from app.services import Ctx, artifacts, commonground, communities, decisions, stances
+from app.services import Ctx, artifacts, commonground, communities, decisions, media, stances
+from app.services.posts import attachments_of
 from app.services.ranking import feeds
 from app.services.textmerge import diff_stats
+from app.services.views import media_view
 
 router = APIRouter(tags=["artifacts"], route_class=BoundedJSONRoute)
 ArtifactId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -67,9 +69,12 @@ def artifact_outs(ctx: Ctx, rows: list[Artifact]) -> list[ArtifactOut]:
     tags = artifacts.tags_for(ctx, [a.id for a in rows])
     groups = _by_id(ctx, Community, {a.community_id for a in rows})
     authors = _by_id(ctx, Account, {a.author_id for a in rows})
+    images = media.of_artifacts(ctx, rows)
     out = []
     for a in rows:
         community = groups[a.community_id]
+        shown = images.get(a.id, [])
+        cached = {row.remote_url for row in shown}
         out.append(
             ArtifactOut(
                 id=a.id,
@@ -84,6 +89,10 @@ def artifact_outs(ctx: Ctx, rows: list[Artifact]) -> list[ArtifactOut]:
                 body=a.body,
                 html=a.html,
                 content_warning=a.content_warning,
+                media=_media_outs(ctx, shown),
+                attachments=[
+                    AttachmentOut(**link) for link in attachments_of(a) if link["url"] not in cached
+                ],
                 tags=tags.get(a.id, []),
                 revision=a.current_revision_id,
                 revision_count=a.revision_count,
@@ -102,7 +111,23 @@ def _by_id(ctx: Ctx, model: type[Account] | type[Community], ids: set[int]) -> d
     return {row.id: row for row in ctx.db.exec(select(model).where(model.id.in_(ids)))}
 
 
+def _media_outs(ctx: Ctx, rows: list) -> list[MediaOut]:
+    return [MediaOut.model_validate(media_view(ctx, m), from_attributes=True) for m in rows]
+
+
 def revision_out(ctx: Ctx, r: ArtifactRevision) -> RevisionOut:
+    return revision_outs(ctx, [r])[0]
+
+
+def revision_outs(ctx: Ctx, rows: list[ArtifactRevision]) -> list[RevisionOut]:
+    """Revisions with the images each shows, added and took off (one query for all)."""
+    changes = artifacts.image_changes(ctx, rows)
+    return [_revision_out(ctx, r, *changes[r.id]) for r in rows]
+
+
+def _revision_out(
+    ctx: Ctx, r: ArtifactRevision, shown: list, added: list, removed: list
+) -> RevisionOut:
     return RevisionOut(
         id=r.id,
         number=r.number,
@@ -114,6 +139,9 @@ def revision_out(ctx: Ctx, r: ArtifactRevision) -> RevisionOut:
         change=r.change,
         sha256=r.sha256,
         created_at=r.created_at,
+        media=_media_outs(ctx, shown),
+        media_added=_media_outs(ctx, added),
+        media_removed=_media_outs(ctx, removed),
     )
 
 
@@ -143,6 +171,7 @@ def create(body: ArtifactCreate, ctx: CtxDep, account: Writer) -> ArtifactOut:
         body.tags,
         summary=body.summary,
         sensitive=body.sensitive,
+        media_ids=body.media,
     )
     return artifact_out(ctx, a)
 
@@ -201,8 +230,9 @@ def revise(
     """Save an edit made on ``base_revision``. If others saved since, a clean merge
     is applied (``outcome: merged``); a conflict answers 409 with both versions."""
     result = artifacts.revise(
-        ctx, account, artifact_id, body.base_revision, body.body, body.title, body.message
-    )
+        ctx, account, artifact_id, body.base_revision, body.body, body.title, body.message,
+        media_ids=body.media, sensitive_media=body.sensitive,
+    )  # fmt: skip
     a = artifacts.get(ctx, artifact_id)
     if result.outcome == "proposed":
         response.status_code = 202
@@ -221,7 +251,7 @@ def history(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[RevisionOut]:
     a = artifacts.get(ctx, artifact_id)
-    return [revision_out(ctx, r) for r in artifacts.revisions(ctx, a, before=before, limit=limit)]
+    return revision_outs(ctx, artifacts.revisions(ctx, a, before=before, limit=limit))
 
 
 @router.get("/artifacts/{artifact_id}/diff", response_model=DiffOut)

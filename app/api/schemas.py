@@ -180,6 +180,8 @@ class PostCreate(Body):
     title: CleanStr | None = Field(default=None, max_length=1000)
     # a content warning: the body is shown behind it (AS2 summary + sensitive)
     summary: CleanStr | None = Field(default=None, max_length=1000)
+    # as Mastodon's: with media and no summary only the media are folded; without
+    # media, the body is shown behind a general warning
     sensitive: bool = False
     media: list[Id] = Field(default_factory=list, max_length=100)  # ids from POST /media
 
@@ -214,12 +216,14 @@ class MediaOut(BaseModel):
     width: int
     height: int
     description: str
+    sensitive: bool = False  # show it folded (Mastodon's sensitive)
 
 
 class AttachmentOut(BaseModel):
     url: str
     media_type: str
     name: str
+    sensitive: bool = False
 
 
 class PollOptionOut(BaseModel):

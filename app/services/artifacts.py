@@ -32,11 +32,12 @@ from app.models import (
     ArtifactTransition,
     Community,
     Decision,
+    MediaFile,
     get_row,
     pending_uri,
     utcnow,
 )
-from app.services import Ctx, communities, posts
+from app.services import Ctx, communities, media, posts
 from app.services.textmerge import attribute, merge3, word_diff
 from app.text import normalize_tag, render_markdown
 
@@ -170,7 +171,12 @@ def _add_revision(
     *,
     parent_id: int | None,
     remote_uri: str | None = None,
+    images: list[MediaFile] | None = None,
+    sensitive: bool | None = None,
 ) -> ArtifactRevision:
+    """The next revision; it shows ``images`` (None: what its parent showed)."""
+    if images is None:
+        images = media.revision_media(ctx, [parent_id]).get(parent_id, []) if parent_id else []
     revision = ArtifactRevision(
         artifact_id=artifact.id,
         parent_id=parent_id,
@@ -185,6 +191,7 @@ def _add_revision(
     )
     ctx.db.add(revision)
     ctx.db.flush()
+    media.set_revision_media(ctx, artifact, revision, images, sensitive=sensitive)
     artifact.title, artifact.body = title, body
     artifact.html = render_markdown(body, base_url=ctx.base_url).html
     artifact.current_revision_id = revision.id
@@ -206,12 +213,18 @@ def create(
     message: str = "",
     summary: str | None = None,
     sensitive: bool = False,
+    media_ids: list[int] | None = None,
+    sensitive_media: bool = False,
 ) -> Artifact:
     """A new artifact in a community; ``summary``/``sensitive`` put its text
-    behind a content warning, as for posts."""
+    behind a content warning, as for posts, and ``media_ids`` (the author's
+    uploads, at most four) are its first revision's images, sensitive as a
+    post's are (``sensitive_media``, or ``sensitive`` read as Mastodon does)."""
     target = communities.get(ctx, community) if isinstance(community, str) else community
     title, body = _validate(title, body, kind)
-    warning = posts.own_warning(summary, sensitive)
+    images = media.list_for_attaching(ctx, author, media_ids or [], what="An artifact")
+    warned, folded = media.sensitivity(summary, sensitive, has_media=bool(images))
+    warning = posts.own_warning(summary, warned)
     tag_list = _tags(tags)
     _require_contributor(ctx, author, target)
     artifact = Artifact(
@@ -228,8 +241,9 @@ def create(
     for tag in tag_list:
         ctx.db.add(ArtifactTag(artifact_id=artifact.id, tag=tag))
     _add_revision(
-        ctx, artifact, author, title, body, message or "Created", "create", parent_id=None
-    )
+        ctx, artifact, author, title, body, message or "Created", "create", parent_id=None,
+        images=images, sensitive=folded or sensitive_media,
+    )  # fmt: skip
     events.emit(ctx, "artifact.created", artifact=artifact)
     return artifact
 
@@ -260,13 +274,23 @@ def revise(
     message: str = "",
     *,
     remote_uri: str | None = None,
+    media_ids: list[int] | None = None,
+    sensitive_media: bool | None = None,
 ) -> RevisionResult:
     """Save an edit made on top of ``base_revision``. A stale base is merged with
     what was saved since when the changes are on different lines; otherwise
-    :class:`MergeConflict` carries both versions and nothing is saved."""
+    :class:`MergeConflict` carries both versions and nothing is saved.
+    ``media_ids`` (None: unchanged) are the images the edit shows: the artifact's
+    own or the editor's uploads; against a stale base, the images the edit added
+    and removed are applied to the current ones. ``sensitive_media`` (None:
+    unchanged) marks them all."""
     artifact = lock_for_change(ctx, artifact_id)
     community = community_of(ctx, artifact)
     if community.domain and editor.is_local:  # its home decides; we send the edit there
+        if media_ids or sensitive_media:
+            raise Invalid(
+                "Images are put on an artifact on its home instance.", code="media_on_copy"
+            )
         propose(ctx, editor, artifact, base_revision, body, title, message)
         return RevisionResult(None, "proposed")
     _require_contributor(ctx, editor, community)
@@ -294,15 +318,71 @@ def revise(
                 }
             )
         title, body, outcome = merged_title.text, merged_body.text, "merged"
-    if title == current.title and body == current.body:
+    images = _images_for(ctx, editor, artifact, base, current, media_ids)
+    shown = media.revision_media(ctx, [current.id]).get(current.id, [])
+    same_images = [m.id for m in images] == [m.id for m in shown] and (
+        sensitive_media is None or all(m.sensitive == sensitive_media for m in shown)
+    )
+    if title == current.title and body == current.body and same_images:
         return RevisionResult(current, "unchanged")
     change = "merge" if outcome == "merged" else "edit"
     revision = _add_revision(
         ctx, artifact, editor, title, body, message, change, parent_id=current.id,
-        remote_uri=remote_uri,
+        remote_uri=remote_uri, images=images, sensitive=sensitive_media,
     )  # fmt: skip
     events.emit(ctx, "artifact.revised", artifact=artifact, revision=revision)
     return RevisionResult(revision, outcome)
+
+
+def _images_for(
+    ctx: Ctx,
+    editor: Account,
+    artifact: Artifact,
+    base: ArtifactRevision,
+    current: ArtifactRevision,
+    media_ids: list[int] | None,
+) -> list[MediaFile]:
+    """What an edit's revision shows: the current images when it names none, else
+    the ones it names, with its additions and removals against a stale base applied
+    to the current ones (as the merge does with lines)."""
+    shown = media.revision_media(ctx, [base.id, current.id])
+    now = shown.get(current.id, [])
+    if media_ids is None:
+        return now
+    mine = media.for_revision(ctx, editor, artifact, media_ids)
+    if base.id == current.id:
+        return mine
+    before = {m.id for m in shown.get(base.id, [])}
+    wanted = {m.id for m in mine}
+    kept = [m for m in now if m.id not in before - wanted]
+    merged = kept + [m for m in mine if m.id not in before | {k.id for k in kept}]
+    if len(merged) > media.MAX_PER_POST:
+        raise Invalid(
+            f"An artifact carries at most {media.MAX_PER_POST} images; with the images "
+            "added meanwhile this edit would make more.",
+            code="too_many_media",
+        )
+    return merged
+
+
+def image_changes(
+    ctx: Ctx, revisions: list[ArtifactRevision]
+) -> dict[int, tuple[list[MediaFile], list[MediaFile], list[MediaFile]]]:
+    """For each revision: the images it shows, those it added and those it took
+    off (against its parent), in one query, so the history says who did what."""
+    ids = {r.id for r in revisions} | {r.parent_id for r in revisions if r.parent_id}
+    shown = media.revision_media(ctx, list(ids))
+    out = {}
+    for r in revisions:
+        mine = shown.get(r.id, [])
+        parent = shown.get(r.parent_id, []) if r.parent_id else []
+        before, after = {m.id for m in parent}, {m.id for m in mine}
+        out[r.id] = (
+            mine,
+            [m for m in mine if m.id not in before],
+            [m for m in parent if m.id not in after],
+        )
+    return out
 
 
 def revert(
@@ -317,6 +397,7 @@ def revert(
     revision = _add_revision(
         ctx, artifact, editor, old.title, old.body, message or f"Reverted to revision {old.number}",
         "revert", parent_id=artifact.current_revision_id,
+        images=media.revision_media(ctx, [old.id]).get(old.id, []),
     )  # fmt: skip
     events.emit(ctx, "artifact.revised", artifact=artifact, revision=revision)
     return revision
@@ -658,10 +739,14 @@ def store_remote(
     revision_author: Account,
     url: str | None = None,
     warning: str | None = None,
+    attachments: list[dict] | tuple[dict, ...] = (),
+    sensitive: bool = False,
 ) -> Artifact:
     """Insert or refresh our copy of an artifact whose home is another instance;
     each new revision it reports becomes a revision of the copy, attributed.
-    ``warning`` is its content warning (AS2 summary of a sensitive Page)."""
+    ``warning`` is its content warning (AS2 summary of a sensitive Page);
+    ``attachments`` its media links, as a remote post's (``sensitive``: the
+    Page's flag), which federation/media.py fetches and caches."""
     if kind not in KINDS:
         raise Invalid("Unknown artifact kind.", code="invalid_kind")
     if stage not in STAGES + SIDE_STAGES:
@@ -681,6 +766,9 @@ def store_remote(
         artifact = lock_for_change(ctx, artifact.id)
     artifact.stage, artifact.kind = stage, kind
     artifact.content_warning = posts.content_warning(warning, False)
+    links = posts.attachments_json(attachments)
+    folded = media.sensitivity(warning, sensitive, has_media=links is not None)[1]
+    artifact.attachments = posts.attachments_json(attachments, sensitive=folded)
     known = ctx.db.exec(
         select(col(ArtifactRevision.id)).where(col(ArtifactRevision.remote_uri) == revision_id)
     ).first()

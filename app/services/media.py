@@ -11,6 +11,14 @@ pixels. Processing is slow: :func:`upload` does it outside the write lock.
 
 Files are deleted by the ``media.delete_files`` job, queued in the transaction
 that deletes their rows (a post, an account), so a rolled-back delete leaves them.
+
+An artifact's images are shared like its text: each revision lists the ones it
+shows (``artifact_revision_media``), so an image a revision takes off stays, file
+and row, while an older revision shows it (a revert brings it back); artifacts are
+not deleted by one member, so neither are their images.
+
+``sensitive`` (Mastodon's flag of a status) folds a post's or artifact's images on
+pages; :func:`sensitivity` says what it means next to a content warning.
 """
 
 from __future__ import annotations
@@ -22,14 +30,23 @@ from datetime import timedelta
 
 import blurhash
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import delete, func
+from sqlalchemy import ColumnElement, delete, func
 from sqlmodel import col, select
 
 from app.config import Settings
 from app.db import hold, unlocked
 from app.errors import Invalid, TooLarge
 from app.infra import jobs, ratelimit, storage
-from app.models import Account, MediaFile, Post, get_row, utcnow
+from app.models import (
+    Account,
+    Artifact,
+    ArtifactRevision,
+    ArtifactRevisionMedia,
+    MediaFile,
+    Post,
+    get_row,
+    utcnow,
+)
 from app.services import Ctx
 
 MAX_ALT_TEXT = 1500
@@ -254,29 +271,42 @@ def profile_image(ctx: Ctx, account: Account, which: str) -> MediaFile | None:
     return ctx.db.exec(q.order_by(col(MediaFile.id).desc())).first()
 
 
+Owner = Post | Artifact
+
+
+def _owner_filter(owner: Owner) -> ColumnElement[bool]:
+    """The media rows of a post or an artifact."""
+    if isinstance(owner, Post):
+        return col(MediaFile.post_id) == owner.id
+    return col(MediaFile.artifact_id) == owner.id
+
+
 def cache_remote(
     ctx: Ctx,
-    post_id: int,
+    owner: Owner,
     *,
     url: str,
     description: str,
     position: int,
+    sensitive: bool,
     processed: Processed,
     keys: tuple[str, str],
 ) -> MediaFile | None:
-    """Record a remote post's file, fetched and processed (federation/media.py). A
-    post deleted meanwhile, or a file cached twice, keeps nothing (the files go)."""
-    post = get_row(ctx.db, Post, post_id)
+    """Record a remote post's or artifact's file, fetched and processed
+    (federation/media.py). A post deleted meanwhile, or a file cached twice, keeps
+    nothing (the files go)."""
     known = ctx.db.exec(
-        select(MediaFile.id).where(col(MediaFile.post_id) == post_id, MediaFile.remote_url == url)
+        select(MediaFile.id).where(_owner_filter(owner), MediaFile.remote_url == url)
     ).first()
-    if post is None or post.is_deleted or known is not None:
+    if (isinstance(owner, Post) and owner.is_deleted) or known is not None:
         _delete_now(ctx, list(keys))
         return None
     row = MediaFile(
-        account_id=post.author_id,
-        post_id=post_id,
+        account_id=owner.author_id,
+        post_id=owner.id if isinstance(owner, Post) else None,
+        artifact_id=owner.id if isinstance(owner, Artifact) else None,
         position=position,
+        sensitive=sensitive,
         media_type=processed.media_type,
         file_key=keys[0],
         preview_key=keys[1],
@@ -292,19 +322,30 @@ def cache_remote(
     return row
 
 
-def forget_remote(ctx: Ctx, post: Post, kept_urls: set[str]) -> None:
-    """A remote post edited: its cached files no longer attached go."""
+def forget_remote(ctx: Ctx, owner: Owner, kept: dict[str, bool]) -> None:
+    """A remote post or artifact edited: its cached files no longer attached go,
+    and those kept take its current ``sensitive`` (``kept``: url -> sensitive)."""
     rows = ctx.db.exec(
-        select(MediaFile).where(
-            col(MediaFile.post_id) == post.id, col(MediaFile.remote_url).is_not(None)
-        )
+        select(MediaFile).where(_owner_filter(owner), col(MediaFile.remote_url).is_not(None))
     )
-    delete_rows(ctx, [row for row in rows if row.remote_url not in kept_urls])
+    gone = []
+    for row in rows:
+        if row.remote_url not in kept:
+            gone.append(row)
+        elif row.sensitive != kept[row.remote_url]:
+            row.sensitive = kept[row.remote_url]
+            ctx.db.add(row)
+    delete_rows(ctx, gone)
 
 
-def cached_urls(ctx: Ctx, post_id: int) -> set[str]:
-    q = select(MediaFile.remote_url).where(col(MediaFile.post_id) == post_id)
+def cached_urls(ctx: Ctx, owner: Owner) -> set[str]:
+    q = select(MediaFile.remote_url).where(_owner_filter(owner))
     return {url for url in ctx.db.exec(q) if url}
+
+
+def delete_stored(ctx: Ctx, keys: list[str]) -> None:
+    """Remove files no row names (a fetch for a post deleted meanwhile)."""
+    _delete_now(ctx, keys)
 
 
 def _delete_now(ctx: Ctx, keys: list[str]) -> None:
@@ -313,32 +354,120 @@ def _delete_now(ctx: Ctx, keys: list[str]) -> None:
         files.delete(key)
 
 
-def attach(ctx: Ctx, author: Account, post: Post, media_ids: list[int]) -> None:
+def sensitivity(summary: str | None, sensitive: bool, *, has_media: bool) -> tuple[bool, bool]:
+    """Mastodon's ``sensitive`` read our way, for local and remote posts alike:
+    (is the text warned without a summary, are the images sensitive). On a post
+    with images and no summary it folds only the images (the text stays in view);
+    without images it is a general content warning, as before media existed."""
+    has_summary = bool(summary.strip()) if isinstance(summary, str) else False
+    return sensitive and not (has_media and not has_summary), sensitive and has_media
+
+
+def attach(
+    ctx: Ctx, author: Account, post: Post, media_ids: list[int], *, sensitive: bool = False
+) -> None:
     """Put a member's uploads on their new post, in the order given."""
     if not media_ids:
         return
     rows = list_for_attaching(ctx, author, media_ids)
     for position, row in enumerate(rows):
-        row.post_id, row.position = post.id, position
+        row.post_id, row.position, row.sensitive = post.id, position, sensitive
         ctx.db.add(row)
 
 
-def list_for_attaching(ctx: Ctx, author: Account, media_ids: list[int]) -> list[MediaFile]:
-    """The uploads a post is to carry, checked: at most four, the author's own
-    attachments, on no other post yet."""
+def _too_many(media_ids: list[int], what: str) -> None:
     if len(media_ids) > MAX_PER_POST:
-        raise Invalid(f"A post carries at most {MAX_PER_POST} images.", code="too_many_media")
+        raise Invalid(f"{what} carries at most {MAX_PER_POST} images.", code="too_many_media")
     if len(set(media_ids)) != len(media_ids):
         raise Invalid("The same image is named twice.", code="duplicate_media")
+
+
+def _free_upload(ctx: Ctx, author: Account, media_id: int) -> MediaFile:
+    row = get_row(ctx.db, MediaFile, media_id)
+    if row is None or row.account_id != author.id or row.purpose != "attachment":
+        raise Invalid(f"You have no uploaded image {media_id}.", code="media_not_found")
+    if row.post_id is not None or row.artifact_id is not None:
+        raise Invalid(f"Image {media_id} is already on a post or artifact.", code="media_in_use")
+    return row
+
+
+def list_for_attaching(
+    ctx: Ctx, author: Account, media_ids: list[int], *, what: str = "A post"
+) -> list[MediaFile]:
+    """The uploads a post (or a new artifact) is to carry, checked: at most four,
+    the author's own attachments, on no post or artifact yet."""
+    _too_many(media_ids, what)
+    return [_free_upload(ctx, author, media_id) for media_id in media_ids]
+
+
+def for_revision(
+    ctx: Ctx, editor: Account, artifact: Artifact, media_ids: list[int]
+) -> list[MediaFile]:
+    """The images a new revision of ``artifact`` is to show, checked: at most four,
+    each one the artifact has shown in some revision, or the editor's free upload."""
+    _too_many(media_ids, "An artifact")
     rows = []
     for media_id in media_ids:
         row = get_row(ctx.db, MediaFile, media_id)
-        if row is None or row.account_id != author.id or row.purpose != "attachment":
-            raise Invalid(f"You have no uploaded image {media_id}.", code="media_not_found")
-        if row.post_id is not None:
-            raise Invalid(f"Image {media_id} is already on a post.", code="media_in_use")
+        if row is None or row.artifact_id != artifact.id:
+            row = _free_upload(ctx, editor, media_id)
         rows.append(row)
     return rows
+
+
+def set_revision_media(
+    ctx: Ctx,
+    artifact: Artifact,
+    revision: ArtifactRevision,
+    rows: list[MediaFile],
+    *,
+    sensitive: bool | None = None,
+) -> None:
+    """Record what ``revision`` shows; new uploads become the artifact's, and
+    ``sensitive`` (unless None: unchanged) marks them all."""
+    for position, row in enumerate(rows):
+        row.artifact_id = artifact.id
+        if sensitive is not None:
+            row.sensitive = sensitive
+        ctx.db.add(row)
+        ctx.db.add(
+            ArtifactRevisionMedia(revision_id=revision.id, media_id=row.id, position=position)
+        )
+
+
+def revision_media(ctx: Ctx, revision_ids: list[int]) -> dict[int, list[MediaFile]]:
+    """The images each revision shows, in order, in one query."""
+    found: dict[int, list[MediaFile]] = {}
+    if not revision_ids:
+        return found
+    q = (
+        select(ArtifactRevisionMedia.revision_id, MediaFile)
+        .join(MediaFile, col(MediaFile.id) == col(ArtifactRevisionMedia.media_id))
+        .where(col(ArtifactRevisionMedia.revision_id).in_(revision_ids))
+        .order_by(col(ArtifactRevisionMedia.position))
+    )
+    for revision_id, row in ctx.db.exec(q):
+        found.setdefault(revision_id, []).append(row)
+    return found
+
+
+def of_artifacts(ctx: Ctx, artifacts: list[Artifact]) -> dict[int, list[MediaFile]]:
+    """Each artifact's images now, in two queries: what its current revision shows,
+    or for a remote copy with media links, its cached files."""
+    local = {a.current_revision_id: a.id for a in artifacts if a.attachments is None}
+    found = {
+        local[revision_id]: rows
+        for revision_id, rows in revision_media(ctx, [r for r in local if r]).items()
+    }
+    copies = [a.id for a in artifacts if a.attachments is not None]
+    if copies:
+        q = select(MediaFile).where(
+            col(MediaFile.artifact_id).in_(copies), col(MediaFile.remote_url).is_not(None)
+        )
+        for row in ctx.db.exec(q.order_by(col(MediaFile.position), col(MediaFile.id))):
+            if row.artifact_id is not None:
+                found.setdefault(row.artifact_id, []).append(row)
+    return found
 
 
 def of_posts(ctx: Ctx, post_ids: list[int]) -> dict[int, list[MediaFile]]:
@@ -386,6 +515,7 @@ def prune_unattached(ctx: Ctx) -> None:
     q = select(MediaFile).where(
         col(MediaFile.purpose) == "attachment",
         col(MediaFile.post_id).is_(None),
+        col(MediaFile.artifact_id).is_(None),
         col(MediaFile.created_at) < utcnow() - UNATTACHED_FOR,
     )
     delete_rows(ctx, list(ctx.db.exec(q.limit(1000))))

@@ -14,6 +14,7 @@ from app.errors import Forbidden, Gone, Invalid, NotFound
 from app.infra import events, ratelimit
 from app.models import (
     Account,
+    Artifact,
     Community,
     Post,
     PostMention,
@@ -129,15 +130,19 @@ def create(
     summary: str | None = None,
     sensitive: bool = False,
     media_ids: list[int] | None = None,
+    sensitive_media: bool = False,
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
     request) makes it rate-limited, trusted callers (demo data) pass none.
     ``summary``/``sensitive`` put the body behind a content warning.
     ``community`` is a local name or ``name@domain``: a member of a remote
     community starts threads there too (federation sends them to its Group).
-    ``media_ids`` are the author's uploads it carries (at most four)."""
+    ``media_ids`` are the author's uploads it carries (at most four); they are
+    sensitive with ``sensitive_media``, or ``sensitive`` read as Mastodon does
+    (:func:`media.sensitivity`)."""
     text, title = _validate(ctx, text, title, with_media=bool(media_ids))
-    warning = own_warning(summary, sensitive)
+    warned, folded = media.sensitivity(summary, sensitive, has_media=bool(media_ids))
+    warning = own_warning(summary, warned)
     ratelimit.limit(ctx, "post", account=author.id, client=client)
     media.list_for_attaching(ctx, author, media_ids or [])  # refused before anything is written
     parent = None
@@ -173,7 +178,7 @@ def create(
     ctx.db.flush()
     post.uri = post_url(ctx, post)
     _store_links(ctx, post, rendered, known, replacing=False)
-    media.attach(ctx, author, post, media_ids or [])
+    media.attach(ctx, author, post, media_ids or [], sensitive=folded or sensitive_media)
     if parent is not None:
         ctx.db.execute(
             update(Post)
@@ -293,9 +298,12 @@ def content_warning(summary: str | None, sensitive: bool) -> str | None:
     return warning or (SENSITIVE if sensitive else None)
 
 
-def _attachments_json(items: list[dict] | tuple[dict, ...]) -> str | None:
-    """Links to a remote post's media (until media support lands): http(s) URLs
-    only, a bounded number, the alt text as plain text."""
+def attachments_json(
+    items: list[dict] | tuple[dict, ...], *, sensitive: bool = False
+) -> str | None:
+    """Links to a remote post's (or artifact's) media, until they are cached here:
+    http(s) URLs only, a bounded number, the alt text as plain text, and whether
+    they are sensitive (the object's ``sensitive``)."""
     kept = []
     for item in items:
         url = _web_url(item.get("url")) if isinstance(item, dict) else None
@@ -311,6 +319,7 @@ def _attachments_json(items: list[dict] | tuple[dict, ...]) -> str | None:
                 "url": url,
                 "media_type": media_type if _MEDIA_TYPE.match(media_type) else "",
                 "name": plain_text(sanitize_html(name), MAX_ALT_TEXT),
+                "sensitive": sensitive,
             }
         )
         if len(kept) == MAX_ATTACHMENTS:
@@ -343,8 +352,11 @@ def _poll_json(poll: dict | None) -> str | None:
     )
 
 
-def attachments_of(post: Post) -> list[dict]:
-    return json.loads(post.attachments) if post.attachments else []
+def attachments_of(owner: Post | Artifact) -> list[dict]:
+    """A remote post's or artifact's media links (older rows say nothing of
+    ``sensitive``: not sensitive)."""
+    items = json.loads(owner.attachments) if owner.attachments else []
+    return [{"sensitive": False, **item} for item in items]
 
 
 def poll_of(post: Post) -> dict | None:
@@ -388,9 +400,11 @@ def store_remote(
     html = sanitize_html(html or "")
     text = plain_text(html)[: ctx.settings.max_post_chars * 2]
     title = (title or "").strip()[:MAX_TITLE] or None
+    links = attachments_json(attachments)
+    warned, folded = media.sensitivity(summary, sensitive, has_media=links is not None)
     extras = {
-        "content_warning": content_warning(summary, sensitive),
-        "attachments": _attachments_json(attachments),
+        "content_warning": content_warning(summary, warned),
+        "attachments": attachments_json(attachments, sensitive=folded),
         "poll": _poll_json(poll),
     }
     existing = find_by_uri(ctx, uri)

@@ -47,6 +47,7 @@ class MediaView:
     width: int
     height: int
     description: str
+    sensitive: bool = False  # folded behind a disclosure
 
     @property
     def path(self) -> str:
@@ -67,6 +68,7 @@ def media_view(ctx: Ctx, row: MediaFile) -> MediaView:
         width=row.width,
         height=row.height,
         description=row.description,
+        sensitive=row.sensitive,
     )
 
 

@@ -22,19 +22,24 @@ from app.services import (
     communities,
     decisions,
     governance,
+    media,
     stances,
 )
 from app.services.artifacts import KINDS, LINK_KINDS, TRANSITIONS, MergeConflict
+from app.services.posts import attachments_of
 from app.services.ranking import feeds
 from app.services.textmerge import diff_stats
+from app.services.views import MediaView, media_view
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import ShortField, TextField, path_id, redisplayed_by, show_error, submitted
 from app.web.templating import redirect, render
+from app.web.uploads import ALTS, AltField, ImageField, upload_chosen
 
 router = APIRouter()
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 FormId = Annotated[int, Form(ge=1, le=MAX_ID)]
+Checkbox = Annotated[str, Form(pattern=r"^(yes)?$")]
 KIND_COLOURS = {
     "problem": "#b5462f", "idea": "#c98a12", "solution": "#2f7d4f", "vision": "#4460a8",
     "assumption": "#7a4fa0", "decision": "#1f6f78", "lesson": "#6b6b6b",
@@ -45,6 +50,10 @@ def _people(ctx: Ctx, ids: set[int]) -> dict[int, Account]:
     from sqlmodel import select
 
     return {a.id: a for a in ctx.db.exec(select(Account).where(Account.id.in_(ids or {0})))}
+
+
+def _images(ctx: Ctx, artifact: Artifact) -> list[MediaView]:
+    return [media_view(ctx, m) for m in media.of_artifacts(ctx, [artifact]).get(artifact.id, [])]
 
 
 def _artifact_context(ctx: Ctx, viewer: Account | None, artifact: Artifact) -> dict:
@@ -62,8 +71,12 @@ def _artifact_context(ctx: Ctx, viewer: Account | None, artifact: Artifact) -> d
     )
     member = viewer is not None and communities.is_active_member(ctx, viewer, community)
     allowed_moves = [to for (frm, to), _ in TRANSITIONS.items() if frm == artifact.stage]
+    images = _images(ctx, artifact)
+    cached = {m.url for m in images}
     return dict(
         artifact=artifact,
+        images=images,
+        image_links=[a for a in attachments_of(artifact) if a["url"] not in cached],
         community=community,
         tags=artifacts.tags_of(ctx, artifact),
         links=artifacts.links_of(ctx, artifact),
@@ -115,14 +128,25 @@ def artifacts_list_page(request: Request, ctx, viewer, typed: dict) -> tuple[str
 def artifact_edit_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The edit form, from the current revision or from what was typed."""
     artifact = artifacts.get(ctx, path_id(request, "artifact_id"))
+    return "artifact_edit.html", _edit_context(ctx, artifact, typed)
+
+
+def _edit_context(ctx: Ctx, artifact: Artifact, typed: dict, **extra: object) -> dict:
+    """The edit form's fields; the image part only where the artifact lives (a copy's
+    edits are sent home as text)."""
+    images = _images(ctx, artifact)
     form = {
         "title": artifact.title,
         "body": artifact.body,
         "message": "",
         "base_revision": artifact.current_revision_id,
+        "sensitive_media": "yes" if any(m.sensitive for m in images) else "",
     }
-    form.update({k: v for k, v in typed.items() if k in form})
-    return "artifact_edit.html", {"artifact": artifact, "form": form}
+    form.update({k: v for k, v in typed.items() if k in form or k in ALTS})
+    context: dict = {"artifact": artifact, "form": form, **extra}
+    if not artifacts.community_of(ctx, artifact).domain:
+        context["kept_images"] = images
+    return context
 
 
 @router.get("/c/{name}/artifacts")
@@ -241,10 +265,21 @@ def create(
     body: TextField = "",
     tags: ShortField = "",
     summary: ShortField = "",
-    sensitive: Annotated[str, Form(pattern=r"^(yes)?$")] = "",
+    sensitive: Checkbox = "",
+    sensitive_media: Checkbox = "",
+    media1: ImageField = None,
+    media2: ImageField = None,
+    media3: ImageField = None,
+    media4: ImageField = None,
+    alt1: AltField = "",
+    alt2: AltField = "",
+    alt3: AltField = "",
+    alt4: AltField = "",
 ) -> Response:
     community = communities.get(ctx, name)
+    alts = (alt1, alt2, alt3, alt4)
     try:
+        uploaded = upload_chosen(request, ctx, viewer, (media1, media2, media3, media4), alts)
         artifact = artifacts.create(
             ctx,
             viewer,
@@ -255,11 +290,14 @@ def create(
             tags.replace(",", " ").split(),
             summary=summary,
             sensitive=sensitive == "yes",
+            media_ids=uploaded,
+            sensitive_media=sensitive_media == "yes",
         )
     except DomainError as exc:
         ctx.db.rollback()
         typed = {"kind": kind, "title": title, "body": body, "tags": tags}
-        typed |= {"summary": summary, "sensitive": sensitive}
+        typed |= {"summary": summary, "sensitive": sensitive, "sensitive_media": sensitive_media}
+        typed |= dict(zip(ALTS, alts, strict=True))
         context = _list_context(ctx, viewer, community, None, typed)
         return show_error(request, ctx, exc, "artifacts.html", **context)
     return redirect(request, f"/artifacts/{artifact.id}", flash="Artifact created.")
@@ -454,37 +492,45 @@ def edit(
     title: ShortField,
     body: TextField = "",
     message: ShortField = "",
+    with_images: Checkbox = "",
+    keep: Annotated[list[int] | None, Form(max_length=media.MAX_PER_POST * 2)] = None,
+    sensitive_media: Checkbox = "",
+    media1: ImageField = None,
+    media2: ImageField = None,
+    media3: ImageField = None,
+    media4: ImageField = None,
+    alt1: AltField = "",
+    alt2: AltField = "",
+    alt3: AltField = "",
+    alt4: AltField = "",
 ) -> Response:
     """Save; a stale base is merged, a conflict shows both versions to reconcile
-    (the editor's text stays in the form, and the new base is the current revision)."""
+    (the editor's text stays in the form, and the new base is the current revision).
+    With the image part of the form (``with_images``), the images kept and the new
+    uploads are what the revision shows."""
     artifact = artifacts.get(ctx, artifact_id)
+    alts = (alt1, alt2, alt3, alt4)
+    typed = {"title": title, "body": body, "message": message, "base_revision": base_revision}
+    typed |= {"sensitive_media": sensitive_media, **dict(zip(ALTS, alts, strict=True))}
     try:
-        result = artifacts.revise(ctx, viewer, artifact_id, base_revision, body, title, message)
+        images, folded = None, None
+        if with_images == "yes":
+            uploads = (media1, media2, media3, media4)
+            images = list(keep or []) + upload_chosen(request, ctx, viewer, uploads, alts)
+            folded = sensitive_media == "yes"
+        result = artifacts.revise(
+            ctx, viewer, artifact_id, base_revision, body, title, message,
+            media_ids=images, sensitive_media=folded,
+        )  # fmt: skip
     except MergeConflict as exc:
         ctx.db.rollback()
-        return render(
-            request,
-            "artifact_edit.html",
-            status=409,
-            artifact=artifact,
-            conflict=exc.detail,
-            form={
-                "title": title,
-                "body": body,
-                "message": message,
-                "base_revision": exc.detail["current_revision"],
-            },
-        )
+        typed["base_revision"] = exc.detail["current_revision"]
+        context = _edit_context(ctx, artifact, typed, conflict=exc.detail)
+        return render(request, "artifact_edit.html", status=409, **context)
     except DomainError as exc:
         ctx.db.rollback()
-        return render(
-            request,
-            "artifact_edit.html",
-            status=exc.status,
-            error=exc.detail,
-            artifact=artifact,
-            form={"title": title, "body": body, "message": message, "base_revision": base_revision},
-        )
+        context = _edit_context(ctx, artifact, typed, error=exc.detail)
+        return render(request, "artifact_edit.html", status=exc.status, **context)
     number = result.revision.number if result.revision else 0
     notes = {
         "applied": f"Saved as revision {number}.",
@@ -510,6 +556,7 @@ def history(
         "artifact_history.html",
         artifact=artifact,
         revisions=revs[:100],
+        images=artifacts.image_changes(ctx, revs[:100]),
         next_before=revs[99].id if len(revs) > 100 else None,
         people=_people(ctx, {r.author_id for r in revs}),
     )

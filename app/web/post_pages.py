@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
-from app.api.media import read_upload
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden
-from app.services import communities, media, posts, reactions
+from app.services import communities, posts, reactions
 from app.services.views import present
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import (
@@ -26,6 +25,7 @@ from app.web.forms import (
     unconfirmed,
 )
 from app.web.templating import redirect, render
+from app.web.uploads import ALTS, AltField, ImageField, upload_chosen
 
 router = APIRouter()
 PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -54,15 +54,10 @@ def compose_form(
 def compose_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     mine = [c for c, m in communities.of_member(ctx, viewer) if m.state == "active"]
     form = {
-        k: typed.get(k, "") for k in ("text", "community", "title", "summary", "sensitive", *ALTS)
+        k: typed.get(k, "")
+        for k in ("text", "community", "title", "summary", "sensitive", "sensitive_media", *ALTS)
     }
     return "compose.html", {"form": form, "my_communities": mine}
-
-
-# one file input and one alt text field per image, so each description stays with its image
-ALTS = tuple(f"alt{i}" for i in range(1, media.MAX_PER_POST + 1))
-ImageField = Annotated[UploadFile | None, File()]
-AltField = Annotated[CleanStr, Form(max_length=media.MAX_ALT_TEXT)]
 
 
 @router.post("/compose", dependencies=[Csrf])
@@ -76,6 +71,7 @@ def compose(
     title: OptionalShort = "",
     summary: OptionalShort = "",
     sensitive: Checkbox = "",
+    sensitive_media: Checkbox = "",
     media1: ImageField = None,
     media2: ImageField = None,
     media3: ImageField = None,
@@ -85,19 +81,10 @@ def compose(
     alt3: AltField = "",
     alt4: AltField = "",
 ) -> Response:
-    pairs = zip((media1, media2, media3, media4), (alt1, alt2, alt3, alt4), strict=True)
-    chosen = [(f, alt) for f, alt in pairs if f is not None and f.filename]  # empty inputs
     try:
-        uploaded = [
-            media.upload(
-                ctx,
-                viewer,
-                read_upload(f, ctx.settings.media_max_bytes),
-                alt,
-                client=client_ip(request),
-            )
-            for f, alt in chosen
-        ]
+        uploaded = upload_chosen(
+            request, ctx, viewer, (media1, media2, media3, media4), (alt1, alt2, alt3, alt4)
+        )
         post = posts.create(
             ctx,
             viewer,
@@ -107,7 +94,8 @@ def compose(
             client=client_ip(request),
             summary=summary,
             sensitive=sensitive == "yes",
-            media_ids=[m.id for m in uploaded],
+            media_ids=uploaded,
+            sensitive_media=sensitive_media == "yes",
         )
     except DomainError as exc:
         typed = {
@@ -116,6 +104,7 @@ def compose(
             "title": title,
             "summary": summary,
             "sensitive": sensitive,
+            "sensitive_media": sensitive_media,
         }
         typed |= dict(zip(ALTS, (alt1, alt2, alt3, alt4), strict=True))
         template, context = compose_page(request, ctx, viewer, typed)
