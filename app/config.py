@@ -161,6 +161,9 @@ class Settings(BaseSettings):
 
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    # Wake the worker when a job is queued (PostgreSQL NOTIFY; on SQLite a worker in
+    # the same process, `serve --with-worker`); off: it only polls.
+    worker_wake: bool = True
     worker_concurrency: int = Field(default=16, ge=1, le=256)
 
     @field_validator("domain")

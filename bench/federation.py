@@ -28,13 +28,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-from common import ROOT, database, machine
+from common import ROOT, ActorHost, create_activity, database, machine
 from sqlmodel import func, select
 
 from app import plugins
@@ -50,64 +48,6 @@ from tests.server_process import HOST, ServerProcess, free_port
 
 BIN = Path(sys.executable).parent
 CONCURRENCY = 16
-
-
-class ActorHost(ThreadingHTTPServer):
-    """Serves a remote sender's actor document (the inbox fetches its key once)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        port = free_port()
-        self.base = f"http://{HOST}:{port}"
-        self.actor = f"{self.base}/users/sender"
-        self.private_pem, public_pem = generate_keypair()
-        doc = json.dumps(
-            {
-                "@context": "https://www.w3.org/ns/activitystreams",
-                "id": self.actor,
-                "type": "Person",
-                "preferredUsername": "sender",
-                "inbox": f"{self.actor}/inbox",
-                "publicKey": {
-                    "id": f"{self.actor}#main-key",
-                    "owner": self.actor,
-                    "publicKeyPem": public_pem,
-                },
-            }
-        ).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # http.server's naming
-                self.send_response(200)
-                self.send_header("Content-Type", "application/activity+json")
-                self.send_header("Content-Length", str(len(doc)))
-                self.end_headers()
-                self.wfile.write(doc)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__((HOST, port), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
-def create_activity(actor: str, i: int, to: str) -> dict:
-    return {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": f"{actor}/activities/{i}",
-        "type": "Create",
-        "actor": actor,
-        "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        "cc": [to],
-        "object": {
-            "id": f"{actor}/notes/{i}",
-            "type": "Note",
-            "attributedTo": actor,
-            "content": f"<p>note {i} about the river</p>",
-            "to": ["https://www.w3.org/ns/activitystreams#Public"],
-        },
-    }
 
 
 async def _blast(requests: list[tuple[str, str, dict, bytes | None]]) -> tuple[float, list[int]]:

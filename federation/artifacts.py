@@ -28,7 +28,7 @@ from app.models import Account, Artifact, ArtifactRevision, Community, Stance, S
 from app.services import Ctx, artifacts, follows, media, stances
 from app.services.artifacts import MergeConflict
 from app.text import plain_text
-from federation import handlers, objects, outbound, remote
+from federation import handlers, objects, outbound, remote, vocab
 from federation import media as remote_media
 from federation.vocab import AS_PUBLIC
 
@@ -211,7 +211,7 @@ def _local_artifact(ctx: Ctx, uri: object) -> Artifact:
     return found
 
 
-@handlers.stores(lambda obj: obj.get("type") == "Revision")
+@handlers.stores(lambda obj: vocab.is_type(obj, "Revision"))
 def _apply_revision(ctx: Ctx, obj: dict, budget: handlers.Budget) -> None:
     """A member elsewhere proposes a revision of one of our artifacts."""
     artifact = _local_artifact(ctx, obj.get("target"))
@@ -239,7 +239,7 @@ def _apply_revision(ctx: Ctx, obj: dict, budget: handlers.Budget) -> None:
         raise handlers.Ignored("the revision conflicts with edits made meanwhile") from exc
 
 
-@handlers.stores(lambda obj: obj.get("type") == "Statement")
+@handlers.stores(lambda obj: vocab.is_type(obj, "Statement"))
 def _add_statement(ctx: Ctx, obj: dict, budget: handlers.Budget) -> None:
     artifact = _local_artifact(ctx, obj.get("target"))
     author = handlers.actor_of(ctx, handlers.author_of(obj) or "", budget)
@@ -250,10 +250,12 @@ def _add_statement(ctx: Ctx, obj: dict, budget: handlers.Budget) -> None:
     stances.add_statement(ctx, author, artifact.id, plain_text(obj["content"]), uri=obj["id"])
 
 
-@handlers.stores(lambda obj: obj.get("type") == "Page" and isinstance(obj.get("artifactKind"), str))
+@handlers.stores(
+    lambda obj: vocab.is_type(obj, "Page") and isinstance(obj.get("artifactKind"), str)
+)
 def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
     """A followed community's artifact: keep a copy, with its revisions and statements."""
-    community = handlers.actor_of(ctx, remote.id_of(obj.get("attributedTo")) or "", budget)
+    community = handlers.actor_of(ctx, vocab.id_of(obj.get("attributedTo")) or "", budget)
     if not isinstance(community, Community) or not community.domain:
         raise handlers.Ignored("artifacts are published by their community")
     contributors = [c for c in obj.get("contributors") or [] if isinstance(c, str)]
@@ -284,7 +286,7 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
             tags=handlers._tags(obj),
             revision_id=revision_id,
             revision_author=reviser,
-            url=obj.get("url") if isinstance(obj.get("url"), str) else None,
+            url=vocab.href_of(obj.get("url")),
             warning=handlers.warning_of(obj),
             attachments=handlers.attachments_of(obj),
             sensitive=obj.get("sensitive") is True,
@@ -295,10 +297,10 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
     known = set(
         ctx.db.exec(select(col(Statement.uri)).where(col(Statement.artifact_id) == copy.id)).all()
     )
-    for item in obj.get("statements") or []:
+    for item in vocab.as_list(obj.get("statements")):
         if not isinstance(item, dict) or item.get("id") in known:
             continue
-        uri, text, who = item.get("id"), item.get("content"), remote.id_of(item.get("attributedTo"))
+        uri, text, who = item.get("id"), item.get("content"), vocab.id_of(item.get("attributedTo"))
         if not (isinstance(uri, str) and isinstance(text, str) and who):
             continue
         writer = remote.known(ctx, who)
@@ -314,7 +316,7 @@ def _store_copy(ctx: Ctx, obj: dict, budget: handlers.Budget) -> Artifact:
 
 def _stance_target(ctx: Ctx, activity: dict, actor: Account, kind: str) -> bool:
     """A stance from elsewhere on one of our artifacts or statements."""
-    uri = remote.id_of(activity.get("object")) or ""
+    uri = vocab.id_of(activity.get("object")) or ""
     stance = activity.get("stance") if activity.get("stance") in stances.STANCES else None
     stance = (
         stance or {"like": "agree", "agree": "agree", "disagree": "disagree", "pass": "pass"}[kind]

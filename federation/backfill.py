@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from app.infra import jobs
 from app.models import Account, Community, Follow, utcnow
 from app.services import Ctx
-from federation import handlers, network, remote
+from federation import handlers, network, remote, vocab
 from federation.fetcher import FetchError
 from federation.inbox import run_with_fetches
 
@@ -42,7 +42,7 @@ async def read_outbox(net: network.Network, outbox: str) -> list[dict]:
 
 def _apply_item(ctx: Ctx, actor_uri: str, item: dict, budget: handlers.Budget) -> None:
     """An outbox item fetched from the actor's own host counts as coming from it."""
-    if remote.id_of(item.get("actor")) != actor_uri or not remote.same_host(
+    if vocab.id_of(item.get("actor")) != actor_uri or not remote.same_host(
         str(item.get("id", "")), actor_uri
     ):
         return

@@ -19,10 +19,12 @@ from app.db import get_or_raise
 from app.errors import DomainError
 from app.models import Account, Community, DeletedObject, Follow, Post, Reaction
 from app.services import Ctx, follows, posts, reactions
-from federation import remote
+from federation import remote, vocab
 from federation.vocab import AS_PUBLIC
 
-OBJECT_TYPES = frozenset({"Note", "Page", "Article", "Question"})
+# The posts we store, most specific first: an object typed ["Note", "Article"] is an
+# Article (the Note is what such senders add for Mastodon's sake)
+OBJECT_ORDER = ("Question", "Article", "Page", "Note")
 PUBLIC_ALIASES = frozenset({AS_PUBLIC, "as:Public", "Public"})
 MAX_REPLY_DEPTH = 8
 
@@ -91,11 +93,11 @@ def handles(*types: str) -> Callable[[Handler], Handler]:
 
 def process(ctx: Ctx, activity: dict, budget: Budget) -> None:
     """Apply one activity (Ignored / NeedsFetch propagate to the caller)."""
-    kind = activity.get("type")
-    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
-    if handler is None:
-        raise Ignored(f"{kind!r} activities are not supported")
-    actor = actor_of(ctx, remote.id_of(activity.get("actor")) or "", budget)
+    kind = vocab.kind_of(activity, HANDLERS)
+    if kind is None:  # none we know, or two (which one would be guessing)
+        raise Ignored(f"{activity.get('type')!r} activities are not supported")
+    handler = HANDLERS[kind]
+    actor = actor_of(ctx, vocab.id_of(activity.get("actor")) or "", budget)
     if isinstance(actor, Account) and not actor.is_active:
         raise Ignored("the actor was deleted")
     handler(ctx, activity, actor, budget)
@@ -119,7 +121,7 @@ def _local_target(ctx: Ctx, uri: str | None) -> Account | Community | None:
 
 @handles("Follow")
 def on_follow(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
-    target = _local_target(ctx, remote.id_of(activity.get("object")))
+    target = _local_target(ctx, vocab.id_of(activity.get("object")))
     if target is None:
         raise Ignored("that is not an actor of this instance")
     if not isinstance(actor, Account):
@@ -129,11 +131,12 @@ def on_follow(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
 
 def _follow_in(ctx: Ctx, obj: object, actor: Account | Community) -> Follow | None:
     """The local follow an Accept / Reject / Undo refers to."""
-    follow_id = remote.id_of(obj)
+    obj = vocab.one(obj)
+    follow_id = vocab.id_of(obj)
     found = follows.find_by_activity(ctx, follow_id) if follow_id else None
     if found is None and isinstance(obj, dict):
-        follower = remote.known(ctx, remote.id_of(obj.get("actor")) or "")
-        target = remote.known(ctx, remote.id_of(obj.get("object")) or "")
+        follower = remote.known(ctx, vocab.id_of(obj.get("actor")) or "")
+        target = remote.known(ctx, vocab.id_of(obj.get("object")) or "")
         if isinstance(follower, Account) and target is not None:
             found = follows.between(ctx, follower, target)
     return found
@@ -165,7 +168,7 @@ def on_reject(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
 def on_block(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     """Someone elsewhere blocked one of our members: their follows of each other
     end (our member is not told who blocked them, as on Mastodon)."""
-    target = _local_target(ctx, remote.id_of(activity.get("object")))
+    target = _local_target(ctx, vocab.id_of(activity.get("object")))
     if not isinstance(target, Account) or not isinstance(actor, Account):
         raise Ignored("only people block people here")
     for follower, followed in ((actor, target), (target, actor)):
@@ -176,10 +179,9 @@ def on_block(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budge
 
 @handles("Undo")
 def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
-    obj = activity.get("object")
-    inner_type = obj.get("type") if isinstance(obj, dict) else None
-    inner_id = remote.id_of(obj)
-    if inner_type == "Follow" or (inner_id and follows.find_by_activity(ctx, inner_id)):
+    obj = vocab.one(activity.get("object"))
+    inner_id = vocab.id_of(obj)
+    if vocab.is_type(obj, "Follow") or (inner_id and follows.find_by_activity(ctx, inner_id)):
         follow = _follow_in(ctx, obj, actor)
         if follow is None or follow.follower_id != actor.id:
             raise Ignored("no follow by that actor matches")
@@ -201,22 +203,22 @@ def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget
 # --- reactions ---------------------------------------------------------------
 
 STANCES = {"agree", "disagree", "pass"}
+REACTIONS = {"Like": "like", "Dislike": "disagree", "Ignore": "pass"}
 
 
 def reaction_kind(activity: dict) -> str:
     """Like is a like, unless it carries our ``stance``; Dislike and Ignore are
     stances (disagree, pass) and only count as such."""
     stance = activity.get("stance")
-    if activity["type"] == "Like":
-        return stance if stance == "agree" else "like"
-    return {"Dislike": "disagree", "Ignore": "pass"}[activity["type"]]
+    kind = REACTIONS[vocab.kind_of(activity, REACTIONS) or "Like"]
+    return stance if kind == "like" and stance == "agree" else kind
 
 
 @handles("Like", "Dislike", "Ignore")
 def on_reaction(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     if not isinstance(actor, Account):
         raise Ignored("only people react")
-    post = posts.find_by_uri(ctx, remote.id_of(activity.get("object")) or "")
+    post = posts.find_by_uri(ctx, vocab.id_of(activity.get("object")) or "")
     if post is None:
         if any(fn(ctx, activity, actor, reaction_kind(activity)) for fn in REACTION_TARGETS):
             return
@@ -230,13 +232,7 @@ def on_reaction(ctx: Ctx, activity: dict, actor: Account | Community, budget: Bu
 
 
 def _addressed(obj: dict) -> list[str]:
-    out: list[str] = []
-    for field in ("to", "cc", "audience"):
-        value = obj.get(field)
-        for v in value if isinstance(value, list) else [value]:
-            if (link := remote.id_of(v)) is not None:
-                out.append(link)
-    return out
+    return [link for field in ("to", "cc", "audience") for link in vocab.ids_of(obj.get(field))]
 
 
 def _time(value: object) -> datetime | None:
@@ -250,24 +246,15 @@ def _time(value: object) -> datetime | None:
 
 
 def _url(obj: dict) -> str | None:
-    url = obj.get("url")
-    if isinstance(url, list):
-        url = url[0] if url else None
-    if isinstance(url, dict):
-        url = url.get("href")
-    ok = isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 2048
+    url = vocab.href_of(obj.get("url"))
+    ok = url is not None and url.startswith(("https://", "http://")) and len(url) <= 2048
     return url if ok else None
 
 
 def _tags(obj: dict) -> list[str]:
-    tags = obj.get("tag")
     out = []
-    for tag in tags if isinstance(tags, list) else []:
-        if (
-            isinstance(tag, dict)
-            and tag.get("type") == "Hashtag"
-            and isinstance(tag.get("name"), str)
-        ):
+    for tag in vocab.as_list(obj.get("tag")):
+        if vocab.is_type(tag, "Hashtag") and isinstance(tag.get("name"), str):
             name = tag["name"].lstrip("#").strip()
             if name and len(name) <= 100 and name.replace("_", "").isalnum():
                 out.append(name)
@@ -276,12 +263,11 @@ def _tags(obj: dict) -> list[str]:
 
 def _mentions(ctx: Ctx, obj: dict) -> list[Account]:
     """Members of this instance the object names with a ``Mention`` tag."""
-    tags = obj.get("tag")
     found: list[Account] = []
-    for tag in tags[:100] if isinstance(tags, list) else []:
-        if isinstance(tag, dict) and tag.get("type") == "Mention":
-            href = tag.get("href")
-            local = _local_target(ctx, href) if isinstance(href, str) else None
+    for tag in vocab.as_list(obj.get("tag"))[:100]:
+        if vocab.is_type(tag, "Mention"):
+            href = vocab.href_of(tag.get("href"))
+            local = _local_target(ctx, href) if href else None
             if isinstance(local, Account) and local.is_active:
                 found.append(local)
     return found
@@ -293,25 +279,21 @@ def warning_of(obj: dict) -> str | None:
     summary = obj.get("summary")
     if not isinstance(summary, str):
         return None
-    warns = obj.get("type") in ("Note", "Question") or obj.get("sensitive") is True
+    warns = vocab.first_of(obj, OBJECT_ORDER) in ("Note", "Question")
+    warns = warns or obj.get("sensitive") is True
     return summary if warns else None
-
-
-def _link(value: object) -> object:
-    """A URL given as a string, a Link object or a list of them (the first)."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return value.get("href") if isinstance(value, dict) else value
 
 
 def attachments_of(obj: dict) -> list[dict]:
     """Candidate attachments of a Note or an artifact's Page (validated and
     bounded by ``posts.attachments_json``)."""
-    items = obj.get("attachment")
-    items = items if isinstance(items, list) else [items]
     return [
-        {"url": _link(a.get("url")), "media_type": a.get("mediaType"), "name": a.get("name")}
-        for a in items[:100]
+        {
+            "url": vocab.href_of(a.get("url")),
+            "media_type": a.get("mediaType"),
+            "name": a.get("name"),
+        }
+        for a in vocab.as_list(obj.get("attachment"))[:100]
         if isinstance(a, dict)
     ]
 
@@ -319,7 +301,7 @@ def attachments_of(obj: dict) -> list[dict]:
 def _poll(obj: dict) -> dict | None:
     """A ``Question``'s options (``oneOf``, or ``anyOf`` for several choices) with their
     counts (``replies.totalItems``) and end (``endTime``, or ``closed``)."""
-    if obj.get("type") != "Question":
+    if vocab.first_of(obj, OBJECT_ORDER) != "Question":
         return None
     multiple = isinstance(obj.get("anyOf"), list)
     choices = obj.get("anyOf") if multiple else obj.get("oneOf")
@@ -334,7 +316,7 @@ def _poll(obj: dict) -> dict | None:
 
 
 def _community_of(ctx: Ctx, obj: dict, budget: Budget) -> Community | None:
-    audience = remote.id_of(obj.get("audience"))
+    audience = vocab.id_of(obj.get("audience"))
     for uri in ([audience] if audience else []) + _addressed(obj):
         found = remote.known(ctx, uri)
         if isinstance(found, Community):
@@ -349,12 +331,8 @@ def author_of(obj: dict) -> str | None:
     list holding exactly one person (Groups listed beside them are ignored)."""
     value = obj.get("attributedTo")
     if not isinstance(value, list):
-        return remote.id_of(value)
-    people = [
-        remote.id_of(v)
-        for v in value
-        if remote.id_of(v) and not (isinstance(v, dict) and v.get("type") == "Group")
-    ]
+        return vocab.id_of(value)
+    people = [vocab.id_of(v) for v in value if vocab.id_of(v) and not vocab.is_type(v, "Group")]
     return people[0] if len(people) == 1 else None
 
 
@@ -368,7 +346,8 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
                 raise Ignored("an object must be on its author's host")
             store(ctx, obj, budget)
             return None  # not a post
-    if obj.get("type") not in OBJECT_TYPES:
+    kind = vocab.first_of(obj, OBJECT_ORDER)
+    if kind is None:
         raise Ignored(f"{obj.get('type')!r} objects are not stored")
     uri = obj.get("id")
     author_uri = author_of(obj)
@@ -384,7 +363,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
     if not isinstance(author, Account):
         raise Ignored("posts are written by people")
     parent = None
-    parent_uri = remote.id_of(obj.get("inReplyTo"))
+    parent_uri = vocab.id_of(obj.get("inReplyTo"))
     if parent_uri:
         parent = posts.find_by_uri(ctx, parent_uri)
         if parent is None:
@@ -410,7 +389,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
             uri=uri,
             author=author,
             html=content,
-            object_type=obj["type"] if obj["type"] != "Question" else "Note",
+            object_type=kind if kind != "Question" else "Note",
             title=obj.get("name") if isinstance(obj.get("name"), str) else None,
             url=_url(obj),
             published=_time(obj.get("published")),
@@ -429,7 +408,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
 
 
 def _object(activity: dict) -> dict | None:
-    obj = activity.get("object")
+    obj = vocab.one(activity.get("object"))
     return obj if isinstance(obj, dict) else None
 
 
@@ -458,7 +437,7 @@ def on_update(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
 
 @handles("Delete")
 def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
-    uri = remote.id_of(activity.get("object"))
+    uri = vocab.id_of(activity.get("object"))
     if not uri:
         raise Ignored("Delete of nothing")
     if uri == actor.uri:
@@ -478,23 +457,19 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     posts.delete_remote(ctx, post)
 
 
+RELAYED = ("Create", "Update", "Delete", "Like", "Dislike", "Undo")  # FEP-1b12 in an Announce
+
+
 @handles("Announce")
 def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     """A boost, or (FEP-1b12) a Group relaying what happened in it."""
     if not follows.remote_is_followed(ctx, actor):
         raise Ignored("nobody here follows the announcer")
-    obj = activity.get("object")
-    if isinstance(obj, dict) and obj.get("type") in (
-        "Create",
-        "Update",
-        "Delete",
-        "Like",
-        "Dislike",
-        "Undo",
-    ):
-        inner_type = obj["type"]
-        inner_actor = remote.id_of(obj.get("actor"))
-        inner_object = remote.id_of(obj.get("object"))
+    obj = vocab.one(activity.get("object"))
+    inner_type = vocab.kind_of(obj, RELAYED)
+    if isinstance(obj, dict) and inner_type is not None:
+        inner_actor = vocab.id_of(obj.get("actor"))
+        inner_object = vocab.id_of(obj.get("object"))
         trusted = (
             inner_actor
             and remote.same_host(inner_actor, actor.uri)
@@ -507,7 +482,7 @@ def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Bu
             _announced_object(ctx, inner_object, budget)
             return
         raise Ignored("an announced activity from another host is not trusted")
-    uri = remote.id_of(obj)
+    uri = vocab.id_of(obj)
     if not uri:
         raise Ignored("Announce of nothing")
     _announced_object(ctx, uri, budget)

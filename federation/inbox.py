@@ -29,7 +29,7 @@ from app.errors import DomainError
 from app.infra import jobs, ratelimit
 from app.models import Account, Block, Community, InboxItem, PeerDomain, utcnow
 from app.services import Ctx
-from federation import handlers, network, remote, signatures
+from federation import handlers, network, remote, signatures, vocab
 from federation.fetcher import FetchError, check_jsonld
 from federation.httpsig import SignatureError
 from federation.signatures import in_db as _in_db
@@ -67,13 +67,35 @@ def parse_activity(body: bytes) -> dict[str, Any]:
     )
     if not ok_id or len(activity["id"]) > 2048:
         raise Refused(400, "invalid_activity", "An activity needs an http(s) id.")
-    if not isinstance(activity.get("type"), str) or len(activity["type"]) > 40:
-        raise Refused(400, "invalid_activity", "An activity needs a type.")
-    actor = remote.id_of(activity.get("actor"))
+    return shaped(activity)
+
+
+def shaped(activity: dict[str, Any]) -> dict[str, Any]:
+    """Check an activity's type, actor and object (each may be given as a list, of
+    one: anything else is refused with what is wrong), and name its actor and its
+    object by themselves, not in a list, for everything after."""
+    if not vocab.valid_type(activity.get("type")):
+        raise Refused(
+            400, "invalid_activity", "An activity needs a type: a name, or a short list of names."
+        )
+    if len(vocab.as_list(activity.get("actor"))) > 1:
+        raise Refused(400, "invalid_activity", "An activity has one actor, not a list of several.")
+    actor = vocab.id_of(activity.get("actor"))
     if not actor or not actor.startswith(("https://", "http://")) or len(actor) > 2048:
         raise Refused(400, "invalid_activity", "An activity needs an actor.")
+    obj = activity.get("object")
+    if isinstance(obj, list):
+        if len(obj) != 1:
+            raise Refused(400, "invalid_activity", "The object must be a single object or id.")
+        activity["object"] = obj[0]
     activity["actor"] = actor
     return activity
+
+
+def kind_of(activity: dict) -> str:
+    """The activity's type as the edge and the inbox item name it: the one we
+    handle, else the first it declares (processing then ignores it)."""
+    return vocab.type_label(activity, handlers.HANDLERS)
 
 
 async def receive(request: Request, owner_name: str | None) -> JSONResponse:
@@ -103,7 +125,7 @@ async def receive(request: Request, owner_name: str | None) -> JSONResponse:
         request, lambda ctx: _facts(ctx, owner_name, actor_uri)
     )
     _refuse_by_facts(owner_exists, domain_blocked, owner_blocked, owner_name)
-    if activity["type"] in ("Delete", "Update") and not known:
+    if kind_of(activity) in ("Delete", "Update") and not known:
         # nothing of theirs is stored, so there is nothing to change
         return JSONResponse({"status": "ignored"}, status_code=202)
 
@@ -190,18 +212,21 @@ async def _from_origin(request: Request, activity: dict) -> dict:
             "signer_not_actor",
             "The signer is not the activity's actor, and its origin does not confirm it.",
         ) from exc
-    if remote.id_of(fetched.get("actor")) != actor_uri or fetched.get("type") != activity["type"]:
+    same = vocab.types_of(fetched) == vocab.types_of(activity)
+    if vocab.id_of(fetched.get("actor")) != actor_uri or not same:
         raise Refused(401, "signer_not_actor", "The origin's copy is a different activity.")
-    fetched["actor"] = actor_uri
-    return fetched
+    try:
+        return shaped(fetched)
+    except Refused as exc:
+        raise Refused(401, "signer_not_actor", f"The origin's copy: {exc.detail}") from exc
 
 
 def _check_origin(activity: dict) -> None:
     actor_uri = activity["actor"]
     if not remote.same_host(activity["id"], actor_uri):
         raise Refused(403, "foreign_origin", "The activity id is not on the actor's host.")
-    if activity["type"] in ORIGIN_CHECKED:
-        obj = remote.id_of(activity.get("object"))
+    if vocab.is_type(activity, *ORIGIN_CHECKED):  # any of them, listed with what else
+        obj = vocab.id_of(activity.get("object"))
         if not obj or not remote.same_host(obj, actor_uri):
             raise Refused(403, "foreign_origin", "The object is not on the actor's host.")
 
@@ -216,13 +241,13 @@ async def _store(
                 ctx, owner_name, activity["actor"]
             )
             _refuse_by_facts(owner_exists, domain_blocked, owner_blocked, owner_name)
-            if activity["type"] in ("Delete", "Update") and not known:
+            if kind_of(activity) in ("Delete", "Update") and not known:
                 return "ignored"
             # A replay is caught by the unique activity id (IntegrityError below),
             # which costs nothing on the common path of a new activity.
             item = InboxItem(
                 activity_id=activity["id"],
-                activity_type=activity["type"],
+                activity_type=kind_of(activity),
                 actor_uri=activity["actor"],
                 key_id=key_id[:2048],
                 body=json.dumps(activity, separators=(",", ":")),

@@ -28,6 +28,7 @@ from app.errors import Invalid
 from app.models import Account, AlgorithmModule, AlgorithmVersion
 from app.services import Ctx
 from app.services.ranking import registry
+from federation import vocab
 from federation.actors import instance_actor_uri
 from federation.fetcher import FetchError, plain_reason
 from federation.network import Network
@@ -101,7 +102,7 @@ def parse_module(doc: dict, url: str) -> tuple[str, str]:
     source = doc.get("source")
     content = source.get("content") if isinstance(source, dict) else None
     declared = doc.get("sha256")
-    if doc.get("type") != "Document" or not isinstance(content, str):
+    if not vocab.is_type(doc, "Document") or not isinstance(content, str):
         raise Invalid(f"{url} is not a published ranking module.", code="not_a_module")
     if len(content) > MAX_SOURCE:
         raise Invalid("That module's source is too long.", code="source_too_long")

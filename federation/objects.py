@@ -13,7 +13,7 @@ from app.errors import NotFound
 from app.models import Account, Community, MediaFile, Post, PostMention, PostTag
 from app.services import Ctx, blocks, media
 from app.services.posts import find_by_uri, post_url
-from federation import remote
+from federation import vocab
 from federation.vocab import AS_PUBLIC, CONTEXT
 
 # Activities that carry (a copy of) their object; once it is deleted they are not served.
@@ -174,10 +174,10 @@ def carried_post(ctx: Ctx, activity: dict) -> Post | None:
     """The post an activity (or the activity it wraps) carries a copy of, if any."""
     node: object = activity
     for _ in range(4):  # Announce(Create(Note)) is as deep as we nest
-        if not isinstance(node, dict) or node.get("type") not in CARRIES_OBJECT:
+        if not isinstance(node, dict) or not vocab.is_type(node, *CARRIES_OBJECT):
             return None
         node = node.get("object")
-        uri = remote.id_of(node)
+        uri = vocab.id_of(node)
         post = find_by_uri(ctx, uri) if uri else None
         if post is not None:
             return post

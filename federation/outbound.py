@@ -28,7 +28,7 @@ from app.models import (
     Reaction,
 )
 from app.services import Ctx, blocks, follows
-from federation import remote
+from federation import remote, vocab
 from federation.objects import announce_activity, create_activity, note, tombstone
 from federation.vocab import AS_PUBLIC, CONTEXT
 
@@ -52,7 +52,7 @@ def publish(ctx: Ctx, activity: dict, inboxes: Iterable[str], *, public: bool = 
         uri=activity["id"],
         actor_uri=activity["actor"],
         activity_type=activity["type"],
-        object_uri=remote.id_of(obj),
+        object_uri=vocab.id_of(obj),
         body=json.dumps(activity, separators=(",", ":")),
         public=public,
     )

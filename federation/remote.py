@@ -20,14 +20,24 @@ from sqlmodel import col, select
 from app.models import Account, ActorKey, Community, RemoteActor, utcnow
 from app.services import Ctx, media
 from app.text import plain_text, sanitize_html
+from federation import vocab
 from federation.fetcher import FetchError, normalize_host
 from federation.httpsig import load_public_key
 
 PERSON_TYPES = frozenset({"Person", "Service", "Application", "Organization"})
 GROUP_TYPES = frozenset({"Group"})
-ACTOR_TYPES = PERSON_TYPES | GROUP_TYPES
+ACTOR_ORDER = ("Person", "Service", "Application", "Organization", "Group")
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 MAX_PEM = 16_384
+
+
+def actor_kind(doc: object) -> str | None:
+    """The actor type of a document (``type`` a string or a list): a person's or a
+    Group's; None if it declares neither, or both (which could not be told apart)."""
+    declared = vocab.types_of(doc)
+    if declared & PERSON_TYPES and declared & GROUP_TYPES:
+        return None
+    return vocab.first_of(doc, ACTOR_ORDER)
 
 
 class InvalidActor(ValueError):
@@ -56,15 +66,6 @@ def same_host(a: str, b: str) -> bool:
         return host_of(a) == host_of(b)
     except InvalidActor:
         return False
-
-
-def id_of(value: Any) -> str | None:
-    """The id of a link: a string, or an object's ``id``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
-    return None
 
 
 def _url(doc: dict, key: str, *, host: str) -> str | None:
@@ -134,9 +135,9 @@ def validate(doc: dict) -> ActorFields:
         raise InvalidActor("an actor needs an http(s) id without a fragment")
     if len(uri) > 2048:
         raise InvalidActor("the actor id is too long")
-    kind = doc.get("type")
-    if kind not in ACTOR_TYPES:
-        raise InvalidActor(f"{kind!r} is not an actor type we follow")
+    kind = actor_kind(doc)
+    if kind is None:
+        raise InvalidActor(f"{doc.get('type')!r} is not an actor type we follow")
     host = host_of(uri)
     handle = doc.get("preferredUsername")
     if not isinstance(handle, str) or not HANDLE_RE.match(handle):
@@ -146,9 +147,9 @@ def validate(doc: dict) -> ActorFields:
     if not isinstance(endpoints, dict):
         endpoints = {}
     key_id, pem = _key(doc, uri, host)
-    icon = doc.get("icon")
-    icon_url = icon.get("url") if isinstance(icon, dict) else None
-    html_url = doc.get("url") if isinstance(doc.get("url"), str) else None
+    icon = next((i for i in vocab.as_list(doc.get("icon")) if isinstance(i, dict)), {})
+    icon_url = vocab.href_of(icon.get("url"))
+    html_url = vocab.href_of(doc.get("url"))
     return {
         "uri": uri,
         "type": kind,

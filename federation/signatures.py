@@ -146,7 +146,7 @@ class KeyResolver:
         self.fetched = True
         try:
             doc = await network_of(self.request).fetch(url)
-            if doc.get("type") not in remote.ACTOR_TYPES and isinstance(doc.get("owner"), str):
+            if remote.actor_kind(doc) is None and isinstance(doc.get("owner"), str):
                 doc = await network_of(self.request).fetch(doc["owner"])
             await in_db(self.request, lambda ctx: remote.store_actor(ctx, doc), write=True)
         except (FetchError, remote.InvalidActor) as exc:

@@ -638,7 +638,22 @@ BAD_BODIES: list[tuple[str, Callable[[dict], bytes], str]] = [
     ("missing_id", _without("id"), "invalid_activity"),
     ("non_http_id", _with(id="urn:uuid:1"), "invalid_activity"),
     ("missing_type", _without("type"), "invalid_activity"),
-    ("list_type", _with(type=["Create"]), "invalid_activity"),
+    # A list of types is valid JSON-LD (["Create"] is accepted: see
+    # test_a_type_list_is_accepted_and_processed below and test_list_values_e2e.py);
+    # what is refused is a type that is no name at all.
+    ("numeric_type", _with(type=7), "invalid_activity"),
+    ("empty_type_list", _with(type=[]), "invalid_activity"),
+    ("type_list_with_a_number", _with(type=["Create", 7]), "invalid_activity"),
+    (
+        "two_actors",
+        lambda a: dumps({**a, "actor": [a["actor"], a["actor"] + "x"]}),
+        "invalid_activity",
+    ),
+    (
+        "two_objects",
+        lambda a: dumps({**a, "object": [a["object"], a["object"]]}),
+        "invalid_activity",
+    ),
     ("missing_actor", _without("actor"), "invalid_activity"),
     ("non_http_actor", _with(actor="acct:mallory@127.0.0.1"), "invalid_activity"),
     ("numeric_actor", _with(actor=7), "invalid_activity"),
@@ -658,6 +673,23 @@ def test_malformed_activity_is_refused(
     body = build(create(mallory))
     assert_refused(client, engine, body, mallory.sign(body), 400, code)
     assert mallory.server.seen == []
+
+
+@pytest.mark.parametrize("types", [["Create"], ["Create", "https://vocab.example/ns#Extra"]])
+def test_a_type_list_is_accepted_and_processed(
+    client: TestClient, hostile_settings: Settings, engine: Engine, mallory: Peer, types: list
+) -> None:
+    """Once refused as malformed (``list_type``); a list holding one type we handle
+    is that type, as ActivityStreams means it."""
+    body = dumps({**create(mallory), "type": types})
+    r = post(client, body, mallory.sign(body))
+    assert r.status_code == 202, r.text
+    assert r.json() == {"status": "accepted"}
+    run_job(engine, hostile_settings, "ap.inbox")
+    assert stored(engine) == {"inbox_items": 1, "ap.inbox jobs": 1, "posts": 1}
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT activity_type, state FROM inbox_items")).one()
+    assert tuple(row) == ("Create", "done")
 
 
 # --- 15: a key that lives on a private address ---------------------------------------------

@@ -16,6 +16,12 @@ fresh ``claim_token`` and a completion only counts with the token of the claim
 it finishes, so a worker whose claim expired and was taken over cannot mark the
 job done or failed. ``@jobs.on_dead(kind)`` hooks run in the transaction that
 buries a job of that kind (e.g. its inbox item is marked failed).
+
+Workers poll (``CG_WORKER_POLL_SECONDS``), and are woken sooner: queuing a due
+job calls :func:`app.infra.live.wake` in the same transaction, which reaches
+every worker when it commits (PostgreSQL ``NOTIFY``; on SQLite, a worker in the
+same process). The poll stays as the fallback, so a missed wake-up only delays
+a job, never loses it: jobs are rows.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from app.config import Settings
 from app.db import begin_writing, rows_changed
+from app.infra import live
 from app.infra.context import Ctx
 from app.models import Job, utcnow
 
@@ -184,6 +191,8 @@ def enqueue(
     )
     ctx.db.add(job)
     ctx.db.flush()
+    if ctx.settings.worker_wake and run_at is None:  # due now: tell the workers
+        live.wake(ctx.db)
     return job
 
 
@@ -522,6 +531,7 @@ async def work(
     """
     who = who or worker_id()
     await asyncio.to_thread(release_orphans, engine)
+    woken = await _wake_ups(engine, settings)
     completions = Completions(engine)
     shared: dict[str, Any] = {"completions": completions}
     running: set[asyncio.Task] = set()
@@ -551,6 +561,8 @@ async def work(
                 waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
                 if running:
                     waiters.append(asyncio.create_task(_first(set(running))))
+                if woken is not None:
+                    waiters.append(asyncio.create_task(woken.queue.get()))
                 done, pending = await asyncio.wait(
                     waiters,
                     timeout=settings.worker_poll_seconds,
@@ -558,13 +570,28 @@ async def work(
                 )
                 for w in pending:
                     w.cancel()
+                while woken is not None and not woken.queue.empty():
+                    woken.queue.get_nowait()  # one claim answers every wake-up so far
     finally:
+        if woken is not None:
+            live.JOBS.unsubscribe(woken)
         if running:  # finish what was started; the rows would be retried otherwise
             await asyncio.gather(*running, return_exceptions=True)
         finished.set()
         await flusher
         for closer in shared.get("closers", []):
             await closer()
+
+
+async def _wake_ups(engine: Engine, settings: Settings) -> live.Subscriber | None:
+    """This worker's subscription to "a job is waiting" (None if switched off):
+    on PostgreSQL through this loop's LISTEN connection, which is listening
+    before the worker first waits, so no wake-up after that is missed."""
+    if not settings.worker_wake:
+        return None
+    woken = live.JOBS.subscribe()
+    await live.ensure_listening(engine.url.render_as_string(hide_password=False))
+    return woken
 
 
 async def _first(tasks: set[asyncio.Task]) -> None:

@@ -7,6 +7,11 @@ never if it rolls back. Across web workers the fan-out is PostgreSQL's
 keeps one listening connection and hands every message to its subscribers). On
 SQLite there is one web process, so the messages go to this process's
 subscribers straight after the commit. No new server either way.
+
+The same plumbing wakes the job worker: :func:`wake` on the ``cg_jobs`` channel
+(``app/infra/jobs.py`` calls it when it queues a job that is due), whose
+subscribers are this process's workers. Across processes that needs PostgreSQL;
+on SQLite only a worker in the same process (``serve --with-worker``) hears it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlmodel import Session
 
 log = logging.getLogger("commonground.live")
 CHANNEL = "cg_live"
+JOBS_CHANNEL = "cg_jobs"  # "a job is waiting": wakes the workers
 MAX_PAYLOAD = 7000  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 QUEUE_SIZE = 256
 
@@ -66,32 +72,50 @@ class Broker:
                 sub.loop.call_soon_threadsafe(sub._put, message)
 
 
-BROKER = Broker()
+BROKER = Broker()  # the browsers' streams
+JOBS = Broker()  # this process's job workers
+BROKERS = {CHANNEL: BROKER, JOBS_CHANNEL: JOBS}
 
 
-def publish(db: Session, message: dict) -> None:
-    """Send ``message`` to every web worker's subscribers when ``db`` commits."""
+def publish(db: Session, message: dict, *, channel: str = CHANNEL) -> None:
+    """Send ``message`` to every subscriber of ``channel`` (in every process on
+    PostgreSQL) when ``db`` commits."""
     payload = json.dumps(message, separators=(",", ":"))
     if len(payload) > MAX_PAYLOAD:
         raise ValueError("live messages are small; split this one")
+    _hook(db)
     if db.get_bind().dialect.name == "postgresql":
         db.execute(
-            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+            text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload}
         )
         return
+    db.info.setdefault("live_pending", []).append((channel, message))
+
+
+def wake(db: Session, channel: str = JOBS_CHANNEL) -> None:
+    """Tell ``channel``'s subscribers that something is waiting, once per
+    transaction however often it is called (a post queues a delivery per inbox)."""
+    woken: set[str] = db.info.setdefault("live_woken", set())
+    if channel not in woken:
+        woken.add(channel)
+        publish(db, {"e": "wake"}, channel=channel)
+
+
+def _hook(db: Session) -> None:
     if not db.info.get("live_hooked"):  # once per session; it goes with the session
         db.info["live_hooked"] = True
         event.listen(db, "after_commit", _after_commit)
         event.listen(db, "after_rollback", _after_rollback)
-    db.info.setdefault("live_pending", []).append(message)
 
 
 def _after_commit(db: Session) -> None:
-    for message in db.info.pop("live_pending", None) or []:
-        BROKER.dispatch(message)
+    db.info.pop("live_woken", None)
+    for channel, message in db.info.pop("live_pending", None) or []:
+        BROKERS[channel].dispatch(message)
 
 
 def _after_rollback(db: Session) -> None:
+    db.info.pop("live_woken", None)
     db.info.pop("live_pending", None)
 
 
@@ -128,13 +152,14 @@ async def _listen(database_url: str, ready: asyncio.Event) -> None:
             async with await psycopg.AsyncConnection.connect(
                 _libpq(database_url), autocommit=True
             ) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
+                for channel in BROKERS:
+                    await conn.execute(f"LISTEN {channel}")
                 ready.set()
                 delay = 0.5
                 async for note in conn.notifies():
                     try:
-                        BROKER.dispatch(json.loads(note.payload))
-                    except ValueError:
+                        BROKERS[note.channel].dispatch(json.loads(note.payload))
+                    except (ValueError, KeyError):
                         log.warning("ignored a malformed live message")
         except asyncio.CancelledError:
             raise
