@@ -46,7 +46,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx
+from app.services import Ctx, mutes
 
 T = TypeVar("T", Post, Artifact, Community)
 
@@ -134,7 +134,7 @@ class What:
 
 def _recipients(ctx: Ctx, kind: str, ids: Iterable[int | None], actor: Account | None) -> list[int]:
     """Active local members among ``ids`` who want ``kind``, less the actor and
-    whoever blocked them: one query."""
+    whoever blocked or muted them: one query."""
     wanted = {i for i in ids if i is not None and (actor is None or i != actor.id)}
     if not wanted:
         return []
@@ -153,7 +153,7 @@ def _recipients(ctx: Ctx, kind: str, ids: Iterable[int | None], actor: Account |
         blocked = select(col(Block.id)).where(
             col(Block.account_id) == col(Account.id), col(Block.target_uri) == actor.uri
         )
-        q = q.where(~blocked.exists())
+        q = q.where(~blocked.exists(), ~mutes.mutes_actor(col(Account.id), actor))
     return sorted(ctx.db.exec(q).all())
 
 
