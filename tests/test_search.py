@@ -163,3 +163,55 @@ def test_query_syntax_is_never_passed_through(ctx: Ctx, people) -> None:
         page = search.search(ctx, ada, q)
         assert _ids(page) in ([post.id], []), q
     assert _ids(search.search(ctx, ada, "NEAR(or gate)")) == [post.id]
+
+
+def test_search_through_the_api(api_user) -> None:
+    ada, ben = api_user("ada"), api_user("ben")
+    made = [ben.post("/api/v1/posts", json={"text": f"Hedge laying {i}"}).json() for i in range(3)]
+    r = ada.get("/api/v1/search", params={"q": "hedge", "limit": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["type"] == "posts"
+    assert [p["id"] for p in body["items"]] == [made[2]["id"], made[1]["id"]]
+    rest = ada.get("/api/v1/search", params={"q": "hedge", "cursor": body["next_cursor"]}).json()
+    assert [p["id"] for p in rest["items"]] == [made[0]["id"]] and rest["next_cursor"] is None
+    members = ada.get("/api/v1/search", params={"q": "ben", "type": "members"}).json()
+    assert [m["handle"] for m in members["items"]] == ["ben"]
+    handle = ada.get("/api/v1/search", params={"q": "@ben"}).json()  # a handle names them
+    assert handle["type"] == "members" and [m["uri"] for m in handle["items"]] == [
+        "http://127.0.0.1:8000/users/ben"
+    ]
+    assert ada.post("/api/v1/mutes", json={"target": "ben"}).status_code == 201
+    assert ada.get("/api/v1/search", params={"q": "hedge"}).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"q": ""}, "empty_query"),
+        ({"q": "x" * 501}, "query_too_long"),
+        ({"q": "seed", "type": "recipes"}, "invalid_type"),
+        ({"q": "seed", "cursor": "%%%"}, "invalid_cursor"),
+    ],
+)
+def test_bad_searches_through_the_api_are_4xx(client, params, code) -> None:
+    r = client.get("/api/v1/search", params=params)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.json()["error"] == code
+
+
+def test_the_search_page_and_the_header_box(client) -> None:
+    from tests.test_pages import signup, submit
+
+    signup(client, "ada")
+    home = client.get("/").text
+    assert 'action="/search"' in home and 'name="q"' in home  # in the header, on every page
+    submit(client, "/compose", "/compose", {"text": "Apple pressing on Sunday #cider"})
+    page = client.get("/search", params={"q": "apple"})
+    assert page.status_code == 200 and "Apple pressing" in page.text
+    assert "Apple pressing" in client.get("/search", params={"q": "#cider"}).text
+    assert "Nothing found." in client.get("/search", params={"q": "pears"}).text
+    refused = client.get("/search", params={"q": "x" * 501})
+    assert refused.status_code == 422 and "at most 500" in refused.text
+    found = client.get("/search", params={"q": "ada", "type": "members"}).text
+    assert 'href="/@ada"' in found

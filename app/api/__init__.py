@@ -11,8 +11,10 @@ from app.api import (
     feeds,
     follows,
     media,
+    mutes,
     notifications,
     posts,
+    search,
 )
 from app.api.schemas import ErrorOut
 
@@ -26,7 +28,9 @@ for module in (
     media,
     follows,
     blocks,
+    mutes,
     feeds,
+    search,
     algorithms,
     artifacts,
     notifications,

@@ -38,6 +38,11 @@ class Target:
     target: str
 
 
+def names_an_actor(text: str) -> bool:
+    """Whether ``text`` names a member (so a remote one may need looking up first)."""
+    return text.strip().partition(":")[0] not in ("domain", "thread", "tag")
+
+
 def parse(ctx: Ctx, text: str) -> Target:
     """The mute ``text`` names, among what this instance knows (a remote member
     is looked up first, as for a follow)."""

@@ -36,7 +36,7 @@ from app.models import (
     PostTag,
     utcnow,
 )
-from app.services import Ctx, blocks, mutes
+from app.services import Ctx, blocks, follows, mutes
 from app.services.views import PostView, present
 from app.text import normalize_tag
 
@@ -115,10 +115,36 @@ def search(
         raise Invalid(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
     query = parse_query(q)
     before = decode_cursor(cursor) if cursor else None
+    if before is None and (found := exact(ctx, viewer, q or "")) is not None:
+        return found
     source, keep = _KINDS[type](ctx, query, viewer)
     ids, next_before = _page(source, keep, before, limit)
     items: list[Any] = _load(ctx, type, ids, viewer)
     return SearchPage(type, items, encode_cursor(next_before) if next_before else None)
+
+
+def exact(ctx: Ctx, viewer: Account | None, q: str) -> SearchPage | None:
+    """What ``@name``, ``name@domain``, an actor URL or a post URL names, if this
+    instance knows it (a remote one is looked up first by the caller, before the
+    transaction: :mod:`federation.resolve`) and the viewer may see it."""
+    q = q.strip()
+    is_url = q.startswith(("http://", "https://"))
+    if not is_url and not (q.startswith("@") or "@" in q) or " " in q:
+        return None
+    if is_url:
+        post = ctx.db.exec(select(Post).where(col(Post.uri) == q)).first()
+        if post is not None:
+            kept = _posts(ctx, Query((), None), viewer)[1]([post.id])
+            return SearchPage("posts", _load(ctx, "posts", list(kept), viewer), None)
+    try:
+        actor = follows.resolve_target(ctx, q)
+    except DomainError:
+        return None
+    if isinstance(actor, Community):
+        kept = _communities(ctx, Query(("x",), None), viewer)[1]([actor.id])
+        return SearchPage("communities", [actor] if kept else [], None)
+    kept = _members(ctx, Query(("x",), None), viewer)[1]([actor.id])
+    return SearchPage("members", [actor] if kept else [], None)
 
 
 def _page(
