@@ -13,7 +13,9 @@ from app.errors import DomainError
 from app.services import follows, mutes, search
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
+from app.web.forms import redisplayed_by
 from app.web.lookup import search_lookup
+from app.web.profile_pages import settings_form
 from app.web.templating import redirect, render
 
 router = APIRouter()
@@ -75,6 +77,7 @@ def _back(back: str | None) -> str:
 
 
 @router.post("/settings/mutes", dependencies=[Csrf])
+@redisplayed_by(settings_form)
 def mute(
     request: Request,
     ctx: CtxDep,
