@@ -37,7 +37,7 @@ def run_migrations_online() -> None:
                 render_as_batch=True,
                 compare_server_default=True,
                 # the full-text index is the migration's, not the models'
-                include_name=lambda name, type_, parents: not is_search_object(name),
+                include_name=lambda name, *_: not is_search_object(name),
             )
             with context.begin_transaction():
                 context.run_migrations()

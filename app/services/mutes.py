@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import BindParameter, ColumnElement, String, and_, cast, delete, exists, func, or_
+from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
 from app.errors import Invalid, NotFound
@@ -166,7 +167,7 @@ def hides_post(
     )
 
 
-def mutes_actor(member_id: ColumnElement[int], actor: Account) -> ColumnElement[bool]:
+def mutes_actor(member_id: ColumnElement[int] | Mapped[int], actor: Account) -> ColumnElement[bool]:
     """Whether the member ``member_id`` (a column of the query) muted ``actor`` or
     its domain: their notifications about what ``actor`` did are not made."""
     targets = [and_(col(Mute.kind) == "account", col(Mute.target) == actor.uri)]
