@@ -30,6 +30,9 @@ def test_a_remote_handle_and_a_post_url_are_found_over_the_network() -> None:
         assert [p["uri"] for p in words["items"]] == [post_uri]  # indexed as it was stored
         assert post["author"]["domain"] == b.domain  # its author was fetched with it
 
+        with a.http() as anonymous:  # only members make this server fetch from others
+            r = anonymous.get("/api/v1/search", params={"q": f"bob@{b.domain}", "resolve": "true"})
+        assert r.status_code == 200 and r.json()["items"] == []
         before = a.api("GET", "/search", "alice", params={"q": f"bob@{b.domain}"})
         assert before.status_code == 200 and before.json()["items"] == []  # not known yet
 
@@ -47,7 +50,8 @@ def test_a_remote_handle_and_a_post_url_are_found_over_the_network() -> None:
             what="bob's server to accept the follow",
         )
 
-        page = a.http().get("/search", params={"q": f"bob@{b.domain}"})
+        with a.http() as anonymous:
+            page = anonymous.get("/search", params={"q": f"bob@{b.domain}"})
         assert page.status_code == 200 and f"{b.url}/users/bob" in page.text
 
         missing = a.api(
