@@ -20,7 +20,8 @@ or ``TEST_DATABASE_URL`` names a server on 127.0.0.1), in one run:
    its own committed transaction, and timed. Median per post and the ratio
    indexed / unindexed (goal: at most 1.2x).
 
-    .venv/bin/python bench/search.py [--pg URL] [--large 100000] [--posts 400] [--quick]
+    .venv/bin/python bench/search.py [--pg URL] [--only sqlite|postgresql] [--large 100000]
+        [--posts 400] [--rounds 60] [--quick]
 
 ``--quick`` is a smoke run (10,000 posts, fewer queries). Only 127.0.0.1 is contacted.
 """
@@ -274,12 +275,15 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"], help="one database")
     args = parser.parse_args()
     if args.quick:
         args.large, args.posts, args.rounds = 10_000, 60, 10
     if args.pg and not is_loopback_host(make_url(args.pg).host or ""):
         parser.error("--pg must name a server on 127.0.0.1")
     kinds = ["sqlite"] + (["postgresql"] if args.pg else [])
+    if args.only:
+        kinds = [k for k in kinds if k == args.only]
     print(machine())
     with tempfile.TemporaryDirectory(prefix="cg-bench-search-") as tmp:
         for kind in kinds:
