@@ -107,6 +107,20 @@ def test_a_muted_actor_notifies_nobody_who_muted_them(ctx: Ctx, people) -> None:
     assert [n.note.kind for n in notifications.listing(ctx, cid)[0]] == ["mention"]
 
 
+def test_a_muted_thread_notifies_the_muter_no_more(ctx: Ctx, people) -> None:
+    ada, ben, cid, _ = people
+    root = posts.create(ctx, ada, "Who has a ladder?", community="garden")
+    other = posts.create(ctx, ada, "And a rake?", community="garden")
+    mutes.mute(ctx, ada, mutes.parse(ctx, f"thread:{root.id}"))
+    first = posts.create(ctx, ben, "I do", in_reply_to=root.id)
+    posts.create(ctx, cid, "@ada me too", in_reply_to=first.id)  # deeper, and a mention
+    posts.create(ctx, ben, "Here", in_reply_to=other.id)
+    notes = [n.note for n in notifications.listing(ctx, ada)[0]]
+    assert [(n.kind, n.post_id) for n in notes] == [("reply", other.id)]
+    bens = [n.note.kind for n in notifications.listing(ctx, ben)[0]]
+    assert bens.count("reply") == 1  # cid's reply to him: ben muted nothing
+
+
 def test_muting_federates_nothing(ctx: Ctx, people) -> None:
     ada, _, _, _ = people
     rita = remote.store_actor(ctx, actor_doc("rita"))

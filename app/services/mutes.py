@@ -180,6 +180,21 @@ def mutes_actor(member_id: ColumnElement[int] | Mapped[int], actor: Account) -> 
     )
 
 
+def mutes_thread(
+    member_id: ColumnElement[int] | Mapped[int], thread_id: int
+) -> ColumnElement[bool]:
+    """Whether the member ``member_id`` (a column of the query) muted the thread
+    whose root is ``thread_id``: notifications about it are not made for them."""
+    return exists(
+        select(col(Mute.id)).where(
+            col(Mute.account_id) == member_id,
+            _in_force(utcnow()),
+            col(Mute.kind) == "thread",
+            col(Mute.target) == str(thread_id),
+        )
+    )
+
+
 def mutes_actor_row(viewer_id: int) -> ColumnElement[bool]:
     """The condition on an :class:`Account` row (or one joined to what it wrote)
     that the viewer muted it or its domain: left out of their search results."""

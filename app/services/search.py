@@ -208,6 +208,7 @@ def _newest(ctx: Ctx, stmt: Select, before: int | None, n: int) -> list[int]:
     are read from the GIN index first (a MATERIALIZED CTE): left to itself, the
     planner may walk the primary key backwards and compute ``to_tsvector`` for
     every row it passes (300 ms at 100,000 posts, bench/search.py)."""
+    ident: ColumnElement[Any]
     if ctx.db.get_bind().dialect.name == "postgresql":
         matches = stmt.cte("matches").prefix_with("MATERIALIZED")
         ident = matches.c.id
