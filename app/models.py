@@ -916,3 +916,20 @@ class DigestSubscription(SQLModel, table=True):
     email: str = Field(default="", max_length=320)
     frequency: str = Field(default="daily", max_length=10)  # daily | weekly
     last_sent_at: datetime | None = None
+
+
+class Mute(SQLModel, table=True):
+    """A member muting a member, a remote domain, a thread or a hashtag: it leaves
+    their feeds, notifications and search, for them alone, until ``expires_at``
+    (never, if empty). Softer than a block, and nothing federates."""
+
+    __tablename__ = "mutes"
+    __table_args__ = (UniqueConstraint("account_id", "kind", "target", name="uq_mutes_target"),)
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=10)  # account | domain | thread | tag
+    # an actor's URI, a domain, a thread's root post id, or a lower-cased tag
+    target: str = Field(max_length=2048)
+    expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)

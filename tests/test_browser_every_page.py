@@ -54,6 +54,8 @@ PAGES = [
     PageCase("/", "/"),
     PageCase("/", "/", who="anonymous"),
     PageCase("/tags/{tag}", "/tags/cleanup"),
+    PageCase("/search", "/search?q=river"),
+    PageCase("/search", "/search?q=ada&type=members", who="anonymous"),
     PageCase("/signup", "/signup", who="anonymous"),
     PageCase("/login", "/login", who="anonymous"),
     PageCase("/setup/{token}", "{setup_path}", who="fresh"),

@@ -31,6 +31,7 @@ BUTTONS = {
     "/@{username}/follow": "a button",
     "/@{username}/unfollow": "a button",
     "/settings/blocks/remove": "an Unblock button carrying the blocked handle",
+    "/settings/mutes/remove": "an Unmute button carrying what was muted",
     "/settings/tokens/revoke-all": "a button",
     "/settings/tokens/{token_id}/revoke": "a button",
     "/admin/domains/{domain}/unblock": "a button",

@@ -11,9 +11,11 @@ from app.api import (
     feeds,
     follows,
     media,
+    mutes,
     notifications,
     posts,
     registration,
+    search,
 )
 from app.api.schemas import ErrorOut
 
@@ -27,7 +29,9 @@ for module in (
     media,
     follows,
     blocks,
+    mutes,
     feeds,
+    search,
     algorithms,
     artifacts,
     notifications,

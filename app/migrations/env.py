@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401 - registers every table on SQLModel.metadata
 from app.config import load_settings
 from app.db import make_engine
+from app.infra.fulltext import is_search_object
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -35,6 +36,8 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=True,
                 compare_server_default=True,
+                # the full-text index is the migration's, not the models'
+                include_name=lambda name, *_: not is_search_object(name),
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -1,5 +1,5 @@
 """Periodic housekeeping run by the worker: expired sessions, old rate-limit
-hits and finished jobs are deleted so tables stay small."""
+hits, finished jobs and expired mutes are deleted so tables stay small."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from app.infra import jobs, ratelimit
 from app.models import Job, utcnow
-from app.services import Ctx, auth, media
+from app.services import Ctx, auth, media, mutes
 
 PRUNE_EVERY = timedelta(hours=1)
 KEEP_DONE_JOBS = timedelta(days=7)
@@ -21,6 +21,7 @@ def prune(ctx: Ctx, payload: dict) -> None:
     auth.prune_sessions(ctx)
     ratelimit.prune(ctx)
     media.prune_unattached(ctx)
+    mutes.prune_expired(ctx)
     ctx.db.execute(
         delete(Job).where(
             col(Job.state) == "done", col(Job.finished_at) < utcnow() - KEEP_DONE_JOBS

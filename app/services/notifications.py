@@ -46,7 +46,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx
+from app.services import Ctx, mutes
 
 T = TypeVar("T", Post, Artifact, Community)
 
@@ -132,9 +132,15 @@ class What:
     once: bool = False  # the group is this one event's (a vote): nothing to join, no race
 
 
-def _recipients(ctx: Ctx, kind: str, ids: Iterable[int | None], actor: Account | None) -> list[int]:
-    """Active local members among ``ids`` who want ``kind``, less the actor and
-    whoever blocked them: one query."""
+def _recipients(
+    ctx: Ctx,
+    kind: str,
+    ids: Iterable[int | None],
+    actor: Account | None,
+    thread_id: int | None = None,
+) -> list[int]:
+    """Active local members among ``ids`` who want ``kind``, less the actor,
+    whoever blocked or muted them, and whoever muted the thread: one query."""
     wanted = {i for i in ids if i is not None and (actor is None or i != actor.id)}
     if not wanted:
         return []
@@ -153,7 +159,9 @@ def _recipients(ctx: Ctx, kind: str, ids: Iterable[int | None], actor: Account |
         blocked = select(col(Block.id)).where(
             col(Block.account_id) == col(Account.id), col(Block.target_uri) == actor.uri
         )
-        q = q.where(~blocked.exists())
+        q = q.where(~blocked.exists(), ~mutes.mutes_actor(col(Account.id), actor))
+    if thread_id is not None:
+        q = q.where(~mutes.mutes_thread(col(Account.id), thread_id))
     return sorted(ctx.db.exec(q).all())
 
 
@@ -162,7 +170,9 @@ def notify(ctx: Ctx, what: What, recipients: Iterable[int | None]) -> list[Notif
     group for the same thing if there is one, else as a new row."""
     if what.actor is not None and not what.actor.is_active:
         return []
-    ids = _recipients(ctx, what.kind, recipients, what.actor)
+    post = ctx.db.get(Post, what.post_id) if what.post_id is not None else None
+    thread = (post.root_id or post.id) if post is not None else None
+    ids = _recipients(ctx, what.kind, recipients, what.actor, thread)
     if not ids:
         return []
     if not what.once:  # two events for one group at once must not make two groups

@@ -12,6 +12,7 @@ from app.web import (
     notification_pages,
     post_pages,
     profile_pages,
+    search_pages,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -25,5 +26,6 @@ for module in (
     algorithm_pages,
     artifact_pages,
     notification_pages,
+    search_pages,
 ):
     router.include_router(module.router)

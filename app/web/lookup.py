@@ -9,9 +9,12 @@ from fastapi import Request
 from app.errors import DomainError, NotFound
 from app.models import Account, Community
 from app.services import Ctx, follows
+from app.web.templating import SESSION_COOKIE
+from federation import handlers
 from federation.fetcher import FetchError, plain_reason
 from federation.network import ensure_known
 from federation.remote import InvalidActor
+from federation.resolve import looks_remote, resolve
 
 log = logging.getLogger("commonground.lookup")
 
@@ -49,3 +52,27 @@ def form_target(request: Request, ctx: Ctx, target: str) -> Account | Community:
     if request.state.lookup_error is not None:
         raise request.state.lookup_error
     return follows.resolve_target(ctx, target)
+
+
+def _signed_in(request: Request) -> bool:
+    """Whether the request carries a member's credentials (checked later, in the
+    transaction): anonymous readers never make this server fetch from others."""
+    return bool(request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE))
+
+
+async def search_lookup(request: Request, q: str) -> None:
+    """Before a search's transaction: make a remote ``name@domain``, actor URL or
+    post URL known here, or say clearly why not (404 ``target_not_found``)."""
+    settings = request.app.state.settings
+    if not looks_remote(settings, q) or not _signed_in(request):
+        return
+    try:
+        await resolve(request.app.state.engine, settings, q)
+    except (FetchError, InvalidActor, handlers.Ignored) as exc:
+        log.info("looking up %r failed: %s", q[:200], exc)
+        reason = (
+            plain_reason(exc)
+            if isinstance(exc, FetchError)
+            else "That server answered, but not with a post, account or community we can use."
+        )
+        raise NotFound(f"Could not find “{q[:200]}”. {reason}", code="target_not_found") from exc

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden
-from app.services import communities, posts, reactions
+from app.services import communities, mutes, posts, reactions
 from app.services.views import present
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import (
@@ -37,7 +37,13 @@ def _thread_context(ctx, post, viewer) -> dict:
     root, replies = posts.thread(ctx, post, viewer=viewer)
     views = present(ctx, [root, *replies], viewer)
     deletable = {p.id for p in (root, *replies) if posts.can_delete(ctx, viewer, p)}
-    return {"root": views[0], "replies": views[1:], "deletable": deletable}
+    muted = mutes.is_muted(ctx, viewer, mutes.Target("thread", str(root.id)))
+    return {
+        "root": views[0],
+        "replies": views[1:],
+        "deletable": deletable,
+        "thread_muted": muted,
+    }
 
 
 @router.get("/compose")

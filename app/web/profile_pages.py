@@ -12,7 +12,17 @@ from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
-from app.services import Ctx, accounts, auth, blocks, communities, follow_lists, follows, media
+from app.services import (
+    Ctx,
+    accounts,
+    auth,
+    blocks,
+    communities,
+    follow_lists,
+    follows,
+    media,
+    mutes,
+)
 from app.services.ranking import choices, feeds, registry
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
@@ -42,6 +52,8 @@ def profile(
         page=feeds.profile(ctx, person, viewer, cursor=cursor),
         cursor=cursor,
         following=follows.is_following(ctx, viewer, person),
+        muted=mutes.is_muted(ctx, viewer, mutes.Target("account", person.uri)),
+        domain=ctx.settings.domain,
         followers=follows.followers_count(ctx, person),
         member_of=[c for c, m in communities.of_member(ctx, person) if m.state == "active"],
     )
@@ -127,6 +139,7 @@ def settings_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict
         "blocked": [
             (row, blocks.handle_of(ctx, actor)) for row, actor in blocks.listing(ctx, viewer)
         ],
+        "muted": mutes.listing(ctx, viewer),
         "token_name": typed.get("name", ""),
         "block_target": typed.get("target", ""),
     }

@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.models import Account, Follow, Membership, Post, PostTag
-from app.services import Ctx, blocks
+from app.models import Account, Follow, Membership, Mute, Post, PostTag, utcnow
+from app.services import Ctx, blocks, mutes
 from app.services.ranking.types import CANDIDATE_COLUMNS, Candidate, Cursor, Ranked, Sources
 
 # SQLite allows 500 terms in a compound SELECT; beyond this many sources we
@@ -44,6 +44,9 @@ def _candidate_statement(
     # candidates: each post considered joins its author by primary key
     hidden = blocks.hides_account(bindparam("viewer_id") if viewer else None)
     base = [col(Post.deleted_at).is_(None), ~hidden]
+    if viewer:  # and what the viewer muted (authors, domains, threads, tags)
+        now = bindparam("now", type_=inspect(Mute).columns["expires_at"].type)
+        base.append(~mutes.hides_post(bindparam("viewer_id"), now))
     if top_level_only:
         base.append(col(Post.in_reply_to_id).is_(None))
     if after:
@@ -152,7 +155,7 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
         return []
     params: dict[str, object] = {"lim": limit}
     if sources.viewer_id is not None:
-        params["viewer_id"] = sources.viewer_id
+        params.update(viewer_id=sources.viewer_id, now=utcnow())
     if cursor is not None:
         params.update(before_t=cursor.created_at, before_id=cursor.id)
     if sources.tag:
