@@ -89,8 +89,31 @@ def handles(*types: str) -> Callable[[Handler], Handler]:
     return register
 
 
+# Types that other modules' storers (artifacts, ranking modules) handle, and actors'.
+OTHER_TYPES = frozenset({"Revision", "Statement", "Document", "Tombstone", "Person", "Group"})
+OTHER_TYPES |= {"Service", "Application", "Organization"}
+
+
+def one_type(doc: dict) -> dict:
+    """AS2 lets ``type`` be several (the fediverse-pasture sends ``["Note", "Article"]``),
+    and every rule here compares one string: keep the first type we handle, else the
+    first string, else none (then it is ignored as unsupported). Embedded objects too."""
+    kind, inner = doc.get("type"), doc.get("object")
+    if not isinstance(kind, list) and not isinstance(inner, dict):
+        return doc
+    out = dict(doc)
+    if isinstance(kind, list):
+        names = [k for k in kind if isinstance(k, str)]
+        known = HANDLERS.keys() | OBJECT_TYPES | OTHER_TYPES
+        out["type"] = next((k for k in names if k in known), names[0] if names else None)
+    if isinstance(inner, dict):
+        out["object"] = one_type(inner)
+    return out
+
+
 def process(ctx: Ctx, activity: dict, budget: Budget) -> None:
     """Apply one activity (Ignored / NeedsFetch propagate to the caller)."""
+    activity = one_type(activity)
     kind = activity.get("type")
     handler = HANDLERS.get(kind) if isinstance(kind, str) else None
     if handler is None:
@@ -359,6 +382,7 @@ def author_of(obj: dict) -> str | None:
 
 def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
     """Store a Note / Page / Article whose authenticity was established by the caller."""
+    obj = one_type(obj)
     for applies, store in OBJECT_STORERS:
         if applies(obj):
             if not isinstance(obj.get("id"), str) or not remote.same_host(
