@@ -270,3 +270,11 @@ def test_several_types_are_read_as_the_one_we_know(ctx: Ctx, rita) -> None:
         apply(ctx, create(3, type=["Event", 7]))
     with pytest.raises(handlers.Ignored, match="not supported"):
         apply(ctx, {**create(4), "type": [["Create"]]})
+
+
+def test_a_title_is_kept_as_plain_text(ctx: Ctx, rita) -> None:
+    """``name`` is plain text (AS2), as our warnings are: markup in it is dropped, so
+    no consumer of the title (API, pages, our own Page) ever meets a remote tag."""
+    name = "<script>alert(1)</script><b onclick='x'>Why 3 < 5</b> &amp; more"
+    apply(ctx, create(1, type="Page", name=name))
+    assert posts.find_by_uri(ctx, f"{PEER}/notes/1").title == "Why 3 < 5 & more"

@@ -387,7 +387,7 @@ def store_remote(
     """
     html = sanitize_html(html or "")
     text = plain_text(html)[: ctx.settings.max_post_chars * 2]
-    title = (title or "").strip()[:MAX_TITLE] or None
+    title = plain_text(sanitize_html(title or ""))[:MAX_TITLE] or None  # plain text, as AS2 says
     extras = {
         "content_warning": content_warning(summary, sensitive),
         "attachments": _attachments_json(attachments),
