@@ -44,6 +44,7 @@ plugins.load()  # every test runs with the same listeners as a server (e.g. fede
 # Order only.
 LONGEST_FIRST = [
     "test_fuzz.py",
+    "test_pasture_judge.py",
     "test_delivery_resilience.py",
     "test_federation_e2e.py",
     "test_browser_every_page.py",

@@ -1,0 +1,139 @@
+"""Fedify (https://fedify.dev), the TypeScript ActivityPub framework, as an
+independent judge: tests/fedify/judge.mjs, run by Node >= 22 from node_modules (the
+npm package ``node``; see package.json), against one real Commonground server.
+
+It looks up our Person, Group and a post and walks each collection they name; its
+own federation on a 127.0.0.1 port follows our member and must receive, verified,
+our Accept and the member's new post; and its RFC 9421 and draft-cavage signatures
+must be accepted by our inbox (a body changed after signing must not).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import judge_missing
+from tests.peers import Instance, eventually
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE = ROOT / "node_modules" / ".bin" / "node"
+SCRIPT = ROOT / "tests" / "fedify" / "judge.mjs"
+
+
+def node_or_missing() -> str:
+    if not (ROOT / "node_modules" / "@fedify" / "fedify").is_dir():
+        judge_missing("Fedify is not installed: run `make node_modules/.installed-stamp` (npm)")
+    if not NODE.exists():
+        judge_missing(
+            "node_modules has no Node 22 (npm package `node`): "
+            "run `make node_modules/.installed-stamp`"
+        )
+    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True)
+    if int(version.stdout.strip().lstrip("v").split(".")[0]) < 22:
+        judge_missing(f"Fedify needs Node >= 22; node_modules has {version.stdout.strip()}")
+    return str(NODE)
+
+
+@pytest.fixture(scope="module")
+def judged() -> Iterator[tuple[Instance, dict[str, Any], dict[str, Any]]]:
+    """One server with a member, a community, a post with a reply; the judge's report."""
+    node = node_or_missing()
+    with Instance() as ours:
+        ours.register("alice")
+        ours.register("bob")
+        r = ours.api("POST", "/communities", "alice", json={"name": "meadow"})
+        assert r.status_code == 201, r.text
+        r = ours.api("POST", "/posts", "alice", json={"text": "A thread", "community": "meadow"})
+        assert r.status_code == 201, r.text
+        post = r.json()
+        assert ours.api("POST", "/communities/meadow/join", "bob").status_code == 200
+        r = ours.api("POST", "/posts", "bob", json={"text": "A reply", "in_reply_to": post["id"]})
+        assert r.status_code == 201, r.text
+        r = ours.api("POST", "/follows", "bob", json={"target": "alice"})
+        assert r.status_code in (200, 201), r.text
+        post_url = f"{ours.url}/posts/{post['id']}"
+        result = subprocess.run(
+            [node, str(SCRIPT), ours.url, "alice", "meadow", post_url, ours.tokens["alice"]],
+            capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{ours.output()[-4000:]}"
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        yield ours, report, post
+
+
+def test_fedify_reads_our_actors_and_their_collections(judged) -> None:
+    ours, report, _ = judged
+    for name, kind, path in [("member", "Person", "users/alice"), ("group", "Group", "c/meadow")]:
+        actor = report["lookups"][name]
+        uri = f"{ours.url}/{path}"
+        assert (actor["type"], actor["id"], actor["inbox"]) == (kind, uri, f"{uri}/inbox")
+        assert actor["sharedInbox"] == f"{ours.url}/inbox"
+        assert (actor["keyOwner"], actor["keyId"]) == (uri, f"{uri}#main-key")
+        collections = actor["collections"]
+        assert set(collections) == {"outbox", "followers", "following"}  # no featured, liked
+        for which, collection in collections.items():
+            assert collection["type"] == "OrderedCollection"
+            assert collection["id"] == f"{uri}/{which}"
+            assert collection["totalItems"] == len(collection["items"])
+    member, group = report["lookups"]["member"], report["lookups"]["group"]
+    assert member["collections"]["outbox"]["items"] == [f"{ours.url}/posts/1/activity"]
+    assert member["collections"]["followers"]["items"] == [f"{ours.url}/users/bob"]
+    assert group["collections"]["outbox"]["items"] == [
+        f"{ours.url}/posts/2/announce",
+        f"{ours.url}/posts/1/announce",
+    ]
+
+
+def test_fedify_reads_a_post_and_its_replies(judged) -> None:
+    ours, report, post = judged
+    note = report["lookups"]["post"]
+    assert (note["type"], note["id"]) == ("Note", f"{ours.url}/posts/{post['id']}")
+    assert note["attributedTo"] == f"{ours.url}/users/alice"
+    assert "A thread" in note["content"]
+    assert note["replies"]["type"] == "OrderedCollection"
+    assert note["replies"]["items"] == [f"{ours.url}/posts/2"]
+
+
+def test_fedify_follows_and_receives_our_signed_activities(judged) -> None:
+    """Fedify runs an inbox listener only for an activity whose signature it verified."""
+    ours, report, _ = judged
+    accept, create = report["received"]
+    assert accept == {
+        "type": "Accept",
+        "actor": f"{ours.url}/users/alice",
+        "object": f"{report['origin']}/follows/1",
+    }
+    assert create["type"] == "Create" and create["actor"] == f"{ours.url}/users/alice"
+    assert "Hello from Commonground to Fedify" in create["content"]
+    followers = ours.sql(
+        "SELECT a.uri FROM follows f JOIN accounts a ON a.id = f.follower_id "
+        "JOIN accounts t ON t.id = f.target_account_id WHERE t.username = 'alice'"
+    )
+    assert (report["judge"],) in followers
+
+
+def test_our_inbox_accepts_both_of_fedifys_signatures(judged) -> None:
+    ours, report, _ = judged
+    signed = report["signed"]
+    assert signed["rfc9421"]["signature"] == "rfc9421" and signed["rfc9421"]["status"] == 202
+    cavage = signed["draft-cavage-http-signatures-12"]
+    assert cavage["signature"] == "draft-cavage" and cavage["status"] == 202
+    assert signed["tampered"]["status"] == 401
+    assert json.loads(signed["tampered"]["body"])["error"] == "invalid_signature"
+    eventually(ours.queue_idle, what="the likes to be processed")
+    likes = ours.sql(
+        "SELECT activity_id, state FROM inbox_items WHERE activity_id LIKE :like",
+        like=f"{report['origin']}/likes/%",
+    )
+    assert sorted(likes) == [
+        (f"{report['origin']}/likes/draft-cavage-http-signatures-12", "done"),
+        (f"{report['origin']}/likes/rfc9421", "done"),
+    ]
