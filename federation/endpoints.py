@@ -102,13 +102,13 @@ def _id_pages(
     if not page:
         return _collection(uri, ctx.db.exec(select(func.count()).select_from(q.subquery())).one())
     if after is not None:
-        rows = list(ctx.db.exec(q.where(key > after).order_by(key.asc()).limit(PAGE_SIZE + 1)))
+        rows = list(ctx.db.execute(q.where(key > after).order_by(key.asc()).limit(PAGE_SIZE + 1)))
         newer, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE][::-1]
         older = bool(rows) and _any(ctx, q.where(key < rows[-1][0]))
         doc = _page(uri, f"&after={after}", [item for _, item in rows])
     else:
         bounded = q.where(key < before) if before is not None else q
-        rows = list(ctx.db.exec(bounded.order_by(key.desc()).limit(PAGE_SIZE + 1)))
+        rows = list(ctx.db.execute(bounded.order_by(key.desc()).limit(PAGE_SIZE + 1)))
         older, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
         newer = before is not None and bool(rows) and _any(ctx, q.where(key > rows[0][0]))
         doc = _page(uri, f"&before={before}" if before is not None else "", [i for _, i in rows])
