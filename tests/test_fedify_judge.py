@@ -11,6 +11,7 @@ must be accepted by our inbox (a body changed after signing must not).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 
 from tests.conftest import judge_missing
 from tests.peers import Instance, eventually
+from tests.server_process import HOST, free_port
+from tests.tls_front import TlsFront
 
 pytestmark = pytest.mark.slow
 
@@ -43,39 +46,49 @@ def node_or_missing() -> str:
 
 
 @pytest.fixture(scope="module")
-def judged() -> Iterator[tuple[Instance, dict[str, Any], dict[str, Any]]]:
-    """One server with a member, a community, a post with a reply; the judge's report."""
+def judged() -> Iterator[tuple[Instance, dict[str, Any], dict[str, Any], str]]:
+    """One server behind an https front (Fedify resolves ``acct:`` over https only),
+    with a member, a community, a post with a reply; the judge's report."""
     node = node_or_missing()
-    with Instance() as ours:
-        ours.register("alice")
-        ours.register("bob")
-        r = ours.api("POST", "/communities", "alice", json={"name": "meadow"})
-        assert r.status_code == 201, r.text
-        r = ours.api("POST", "/posts", "alice", json={"text": "A thread", "community": "meadow"})
-        assert r.status_code == 201, r.text
-        post = r.json()
-        assert ours.api("POST", "/communities/meadow/join", "bob").status_code == 200
-        r = ours.api("POST", "/posts", "bob", json={"text": "A reply", "in_reply_to": post["id"]})
-        assert r.status_code == 201, r.text
-        r = ours.api("POST", "/follows", "bob", json={"target": "alice"})
-        assert r.status_code in (200, 201), r.text
-        post_url = f"{ours.url}/posts/{post['id']}"
-        result = subprocess.run(
-            [node, str(SCRIPT), ours.url, "alice", "meadow", post_url, ours.tokens["alice"]],
-            capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
-        )  # fmt: skip
-        assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{ours.output()[-4000:]}"
-        report = json.loads(result.stdout.strip().splitlines()[-1])
-        yield ours, report, post
+    port = free_port()
+    with TlsFront(port) as front:
+        env = {"CG_DOMAIN": f"{HOST}:{front.port}", "CG_SCHEME": "https"}
+        with Instance(port=port, env=env) as ours:
+            ours.register("alice")
+            ours.register("bob")
+            r = ours.api("POST", "/communities", "alice", json={"name": "meadow"})
+            assert r.status_code == 201, r.text
+            r = ours.api(
+                "POST", "/posts", "alice", json={"text": "A thread", "community": "meadow"}
+            )
+            assert r.status_code == 201, r.text
+            post = r.json()
+            assert ours.api("POST", "/communities/meadow/join", "bob").status_code == 200
+            reply = {"text": "A reply", "in_reply_to": post["id"]}
+            assert ours.api("POST", "/posts", "bob", json=reply).status_code == 201
+            r = ours.api("POST", "/follows", "bob", json={"target": "alice"})
+            assert r.status_code == 201, r.text
+            post_url = f"{front.url}/posts/{post['id']}"
+            result = subprocess.run(
+                [node, str(SCRIPT), front.url, "alice", "meadow", post_url, ours.tokens["alice"]],
+                capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+                env={**os.environ, "NODE_EXTRA_CA_CERTS": str(front.ca_file)},
+            )  # fmt: skip
+            assert result.returncode == 0, (
+                f"{result.stdout}\n{result.stderr}\n{ours.output()[-4000:]}"
+            )
+            report = json.loads(result.stdout.strip().splitlines()[-1])
+            yield ours, report, post, front.url
 
 
 def test_fedify_reads_our_actors_and_their_collections(judged) -> None:
-    ours, report, _ = judged
+    ours, report, _, base = judged
     for name, kind, path in [("member", "Person", "users/alice"), ("group", "Group", "c/meadow")]:
         actor = report["lookups"][name]
-        uri = f"{ours.url}/{path}"
+        uri = f"{base}/{path}"
+        assert actor["acct"] == uri  # acct:name@host by WebFinger, over https
         assert (actor["type"], actor["id"], actor["inbox"]) == (kind, uri, f"{uri}/inbox")
-        assert actor["sharedInbox"] == f"{ours.url}/inbox"
+        assert actor["sharedInbox"] == f"{base}/inbox"
         assert (actor["keyOwner"], actor["keyId"]) == (uri, f"{uri}#main-key")
         collections = actor["collections"]
         assert set(collections) == {"outbox", "followers", "following"}  # no featured, liked
@@ -84,34 +97,34 @@ def test_fedify_reads_our_actors_and_their_collections(judged) -> None:
             assert collection["id"] == f"{uri}/{which}"
             assert collection["totalItems"] == len(collection["items"])
     member, group = report["lookups"]["member"], report["lookups"]["group"]
-    assert member["collections"]["outbox"]["items"] == [f"{ours.url}/posts/1/activity"]
-    assert member["collections"]["followers"]["items"] == [f"{ours.url}/users/bob"]
+    assert member["collections"]["outbox"]["items"] == [f"{base}/posts/1/activity"]
+    assert member["collections"]["followers"]["items"] == [f"{base}/users/bob"]
     assert group["collections"]["outbox"]["items"] == [
-        f"{ours.url}/posts/2/announce",
-        f"{ours.url}/posts/1/announce",
+        f"{base}/posts/2/announce",
+        f"{base}/posts/1/announce",
     ]
 
 
 def test_fedify_reads_a_post_and_its_replies(judged) -> None:
-    ours, report, post = judged
+    ours, report, post, base = judged
     note = report["lookups"]["post"]
-    assert (note["type"], note["id"]) == ("Note", f"{ours.url}/posts/{post['id']}")
-    assert note["attributedTo"] == f"{ours.url}/users/alice"
+    assert (note["type"], note["id"]) == ("Note", f"{base}/posts/{post['id']}")
+    assert note["attributedTo"] == f"{base}/users/alice"
     assert "A thread" in note["content"]
     assert note["replies"]["type"] == "OrderedCollection"
-    assert note["replies"]["items"] == [f"{ours.url}/posts/2"]
+    assert note["replies"]["items"] == [f"{base}/posts/2"]
 
 
 def test_fedify_follows_and_receives_our_signed_activities(judged) -> None:
     """Fedify runs an inbox listener only for an activity whose signature it verified."""
-    ours, report, _ = judged
+    ours, report, _, base = judged
     accept, create = report["received"]
     assert accept == {
         "type": "Accept",
-        "actor": f"{ours.url}/users/alice",
+        "actor": f"{base}/users/alice",
         "object": f"{report['origin']}/follows/1",
     }
-    assert create["type"] == "Create" and create["actor"] == f"{ours.url}/users/alice"
+    assert create["type"] == "Create" and create["actor"] == f"{base}/users/alice"
     assert "Hello from Commonground to Fedify" in create["content"]
     followers = ours.sql(
         "SELECT a.uri FROM follows f JOIN accounts a ON a.id = f.follower_id "
@@ -121,7 +134,7 @@ def test_fedify_follows_and_receives_our_signed_activities(judged) -> None:
 
 
 def test_our_inbox_accepts_both_of_fedifys_signatures(judged) -> None:
-    ours, report, _ = judged
+    ours, report, _, base = judged
     signed = report["signed"]
     assert signed["rfc9421"]["signature"] == "rfc9421" and signed["rfc9421"]["status"] == 202
     cavage = signed["draft-cavage-http-signatures-12"]

@@ -3,7 +3,9 @@
 //
 //   node judge.mjs BASE MEMBER GROUP POST_URL TOKEN
 //
-// 1. looks up our Person, Group and a post, and walks every collection they name;
+// 1. looks up our Person and Group (by URL and by acct: WebFinger; BASE is https, a
+//    loopback front with a test CA that NODE_EXTRA_CA_CERTS names), and a post, and
+//    walks every collection they name;
 // 2. runs a tiny Fedify federation on a 127.0.0.1 port whose actor follows MEMBER,
 //    then has MEMBER post (our API, TOKEN): Fedify's inbox must receive, and verify,
 //    our signed Accept and Create;
@@ -44,7 +46,8 @@ async function walk(id) {
     totalItems: collection?.totalItems ?? null, items };
 }
 
-async function describeActor(url) {
+async function describeActor(url, handle) {
+  const found = await lookupObject(handle, { ...loaders, allowPrivateAddress: true });
   const actor = await lookupObject(url, loaders);
   const key = await actor.getPublicKey(loaders);
   const collections = {};
@@ -53,16 +56,17 @@ async function describeActor(url) {
     if (id) collections[name] = await walk(id);
   }
   return {
-    type: actor.constructor.name, id: actor.id?.href,
+    type: actor.constructor.name, id: actor.id?.href, acct: found?.id?.href ?? null,
     preferredUsername: actor.preferredUsername?.toString(),
     inbox: actor.inboxId?.href, sharedInbox: actor.endpoints?.sharedInbox?.href,
     keyOwner: key?.ownerId?.href, keyId: key?.id?.href, collections,
   };
 }
 
+const host = new URL(base).host;
 const lookups = {
-  member: await describeActor(`${base}/users/${member}`),
-  group: await describeActor(`${base}/c/${group}`),
+  member: await describeActor(`${base}/users/${member}`, `acct:${member}@${host}`),
+  group: await describeActor(`${base}/c/${group}`, `acct:${group}@${host}`),
 };
 const post = await lookupObject(postUrl, loaders);
 const replies = post.repliesId ? await walk(post.repliesId) : null;
