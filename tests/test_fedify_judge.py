@@ -118,19 +118,29 @@ def test_fedify_reads_a_post_and_its_replies(judged) -> None:
 def test_fedify_follows_and_receives_our_signed_activities(judged) -> None:
     """Fedify runs an inbox listener only for an activity whose signature it verified."""
     ours, report, _, base = judged
-    accept, create = report["received"]
-    assert accept == {
-        "type": "Accept",
-        "actor": f"{base}/users/alice",
-        "object": f"{report['origin']}/follows/1",
-    }
-    assert create["type"] == "Create" and create["actor"] == f"{base}/users/alice"
+    received, origin = report["received"], report["origin"]
+    accepts = [(a["actor"], a["object"]) for a in received if a["type"] == "Accept"]
+    assert accepts == [
+        (f"{base}/users/alice", f"{origin}/follows/1"),
+        (f"{base}/c/meadow", f"{origin}/follows/2"),
+    ]
+    (create,) = [a for a in received if a["type"] == "Create"]
+    assert create["actor"] == f"{base}/users/alice"
     assert "Hello from Commonground to Fedify" in create["content"]
+    announced = {(a["actor"], a["object"]) for a in received if a["type"] == "Announce"}
+    # the Group announces the post, and its Create (docs/federation.md)
+    thread = create["object"]
+    assert announced == {(f"{base}/c/meadow", thread), (f"{base}/c/meadow", f"{thread}/activity")}
     followers = ours.sql(
         "SELECT a.uri FROM follows f JOIN accounts a ON a.id = f.follower_id "
         "JOIN accounts t ON t.id = f.target_account_id WHERE t.username = 'alice'"
     )
     assert (report["judge"],) in followers
+    members = ours.sql(
+        "SELECT a.uri FROM memberships m JOIN accounts a ON a.id = m.account_id "
+        "JOIN communities c ON c.id = m.community_id WHERE c.name = 'meadow'"
+    )
+    assert (report["judge"],) in members  # following an open Group is joining it
 
 
 def test_our_inbox_accepts_both_of_fedifys_signatures(judged) -> None:

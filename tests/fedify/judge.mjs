@@ -6,9 +6,9 @@
 // 1. looks up our Person and Group (by URL and by acct: WebFinger; BASE is https, a
 //    loopback front with a test CA that NODE_EXTRA_CA_CERTS names), and a post, and
 //    walks every collection they name;
-// 2. runs a tiny Fedify federation on a 127.0.0.1 port whose actor follows MEMBER,
-//    then has MEMBER post (our API, TOKEN): Fedify's inbox must receive, and verify,
-//    our signed Accept and Create;
+// 2. runs a tiny Fedify federation on a 127.0.0.1 port whose actor follows MEMBER and
+//    GROUP, then has MEMBER start a thread in GROUP (our API, TOKEN): Fedify's inbox
+//    must receive, and verify, our signed Accepts, the Create and the Group's Announce;
 // 3. POSTs Likes signed by Fedify (RFC 9421 and draft-cavage) to MEMBER's inbox, and
 //    one with a body changed after signing.
 // Prints one JSON object with what it saw. Nothing leaves this machine: every
@@ -16,7 +16,7 @@
 import http from "node:http";
 import { createFederation, generateCryptoKeyPair, MemoryKvStore, signRequest } from "@fedify/fedify";
 import {
-  Accept, Create, Endpoints, Follow, Person, lookupObject, traverseCollection,
+  Accept, Announce, Create, Endpoints, Follow, Person, lookupObject, traverseCollection,
 } from "@fedify/vocab";
 import { getDocumentLoader, preloadedContexts } from "@fedify/vocab-runtime";
 
@@ -106,6 +106,10 @@ federation
     received.push({ type: "Create", actor: create.actorId?.href, object: note?.id?.href,
       content: note?.content?.toString() });
   })
+  .on(Announce, async (ctx, announce) => {
+    received.push({ type: "Announce", actor: announce.actorId?.href,
+      object: announce.objectId?.href });
+  })
   .onError((ctx, error) => {
     console.error(`inbox error: ${error?.stack ?? error}`);
   });
@@ -144,18 +148,27 @@ async function until(what, check, seconds = 40) {
 }
 
 const memberActor = await lookupObject(`${base}/users/${member}`, loaders);
-const followId = new URL(`${origin}/follows/1`);
-await ctx.sendActivity({ identifier: "judge" }, memberActor,
-  new Follow({ id: followId, actor: judge, object: memberActor.id }));
-await until("Accept", () => received.find((a) => a.type === "Accept"));
+const groupActor = await lookupObject(`${base}/c/${group}`, loaders);
+for (const [n, target] of [[1, memberActor], [2, groupActor]]) {
+  const id = new URL(`${origin}/follows/${n}`);
+  await ctx.sendActivity({ identifier: "judge" }, target,
+    new Follow({ id, actor: judge, object: target.id }));
+  await until(`Accept of follow ${n}`,
+    () => received.find((a) => a.type === "Accept" && a.object === id.href));
+}
 
+// The member starts a thread in the community: the member's Create reaches the
+// member's followers, the Group's Announce its followers (FEP-1b12).
 const text = "Hello from Commonground to Fedify";
 const made = await fetch(`${base}/api/v1/posts`, {
-  method: "POST", body: JSON.stringify({ text }),
+  method: "POST", body: JSON.stringify({ text, community: group }),
   headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
 });
 if (made.status !== 201) throw new Error(`POST /api/v1/posts: ${made.status} ${await made.text()}`);
+const { id: madeId } = await made.json();
 await until("Create", () => received.find((a) => a.type === "Create" && a.content?.includes(text)));
+await until("Announce", () => received.find(
+  (a) => a.type === "Announce" && a.object === `${base}/posts/${madeId}`));
 
 // --- 3. Fedify-signed POSTs to our inbox -------------------------------------------
 
