@@ -2,10 +2,12 @@
 independent judge: tests/fedify/judge.mjs, run by Node >= 22 from node_modules (the
 npm package ``node``; see package.json), against one real Commonground server.
 
-It looks up our Person, Group and a post and walks each collection they name; its
-own federation on a 127.0.0.1 port follows our member and must receive, verified,
-our Accept and the member's new post; and its RFC 9421 and draft-cavage signatures
-must be accepted by our inbox (a body changed after signing must not).
+It looks up our Person, Group (by URL and by ``acct:``) and a post and walks each
+collection they name; its own federation on a 127.0.0.1 port follows our member and
+our Group and must receive, verified, our Accepts, the member's new thread and the
+Group's Announces; and its RFC 9421 and draft-cavage signatures must be accepted by
+our inbox (a body changed after signing must not). The server runs behind an https
+front (tests/tls_front.py), since Fedify resolves ``acct:`` over https only.
 """
 
 from __future__ import annotations
