@@ -33,12 +33,15 @@ install:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.$(DB_EXTRA)'
 
-# Test-only JavaScript (axe-core for tests/test_browser_every_page.py), exactly as package-lock.json
-# pins it, from the npm registry. Without npm the accessibility test skips and says why.
+# Test-only JavaScript, exactly as package-lock.json pins it, from the npm registry: axe-core for
+# tests/test_browser_every_page.py, and Fedify with Node 22 (the npm package `node`, whose one
+# install script fetches its binary package from the same registry) for tests/test_fedify_judge.py.
+# No other package runs install scripts. Without npm those tests skip and say why.
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-		npm ci --no-audit --no-fund --ignore-scripts && touch $(NODE_STAMP); \
-	else echo "npm is not installed: the axe-core test in tests/test_browser_every_page.py will skip (apt-get install npm)"; fi
+		npm ci --no-audit --no-fund --ignore-scripts && \
+		npm rebuild node --ignore-scripts=false --no-audit --no-fund && touch $(NODE_STAMP); \
+	else echo "npm is not installed: tests/test_browser_every_page.py (axe-core) and tests/test_fedify_judge.py will skip (apt-get install npm)"; fi
 
 ## run: install, migrate and serve on http://127.0.0.1:8000 (with a background worker)
 run: $(STAMP) $(DB_STAMP)

@@ -49,7 +49,7 @@ async def resolve(engine: Engine, settings: Settings, q: str) -> None:
     net = Network(engine, settings)
     try:
         doc = await net.fetch(q)
-        if doc.get("type") in remote.ACTOR_TYPES:
+        if remote.actor_kind(doc) is not None:
             await in_db(engine, settings, lambda ctx: remote.store_actor(ctx, doc))
             return
         budget = handlers.Budget(fetches=MAX_ACTOR_FETCHES, depth=0)  # no parents

@@ -256,3 +256,26 @@ def test_a_forged_remote_revision_from_another_host_is_refused(ctx: Ctx, rita) -
     genuine = {**revision, "id": f"{PEER}/revision-proposals/1"}
     apply(ctx, {"id": f"{PEER}/c/2", "type": "Create", "actor": rita.uri, "object": genuine})
     assert art.body == "Cut them all down.\n" and art.revision_count == 2
+
+
+def test_several_types_are_read_as_the_one_we_know(ctx: Ctx, rita) -> None:
+    """AS2 lets ``type`` be a list (the fediverse-pasture sends ``["Note", "Article"]``):
+    the most specific type we handle is used (docs/federation.md); a list of types we
+    don't know is ignored."""
+    apply(ctx, create(1, type=["Note", "Article"]))
+    stored = posts.find_by_uri(ctx, f"{PEER}/notes/1")
+    assert stored is not None and stored.object_type == "Article"
+    apply(ctx, {**create(2, type=["Event", "Article"]), "type": ["Create", "Activity"]})
+    assert posts.find_by_uri(ctx, f"{PEER}/notes/2").object_type == "Article"
+    with pytest.raises(handlers.Ignored, match="not stored"):
+        apply(ctx, create(3, type=["Event", 7]))
+    with pytest.raises(handlers.Ignored, match="not supported"):
+        apply(ctx, {**create(4), "type": [["Create"]]})
+
+
+def test_a_title_is_kept_as_plain_text(ctx: Ctx, rita) -> None:
+    """``name`` is plain text (AS2), as our warnings are: markup in it is dropped, so
+    no consumer of the title (API, pages, our own Page) ever meets a remote tag."""
+    name = "<script>alert(1)</script><b onclick='x'>Why 3 < 5</b> &amp; more"
+    apply(ctx, create(1, type="Page", name=name))
+    assert posts.find_by_uri(ctx, f"{PEER}/notes/1").title == "Why 3 < 5 & more"

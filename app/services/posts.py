@@ -399,7 +399,7 @@ def store_remote(
     """
     html = sanitize_html(html or "")
     text = plain_text(html)[: ctx.settings.max_post_chars * 2]
-    title = (title or "").strip()[:MAX_TITLE] or None
+    title = plain_text(sanitize_html(title or ""))[:MAX_TITLE] or None  # plain text, as AS2 says
     links = attachments_json(attachments)
     warned, folded = media.sensitivity(summary, sensitive, has_media=links is not None)
     extras = {
