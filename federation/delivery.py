@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -36,8 +35,7 @@ from app.infra import jobs
 from app.models import DeliveryAttempt, OutboxItem, PeerDomain, utcnow
 from app.services import Ctx
 from federation import network, objects, remote
-from federation.fetcher import FetchError, read_limited
-from federation.httpsig import sign_request
+from federation.fetcher import FetchError
 from federation.keys import key_id_for, private_pem
 
 log = logging.getLogger(__name__)
@@ -322,22 +320,14 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     error: str | None = None
     answer_headers: Mapping[str, str] = {}
     try:
-        url = str(net.http.policy.check_url(inbox))
+        url = str(net.poster.policy.check_url(inbox))  # what is signed is what is sent
         headers = {"Content-Type": "application/activity+json"}
-        headers.update(sign_request("POST", url, headers, body, key_id, pem))
-        request = net.http.build_request("POST", url, content=body, headers=headers)
-        response = await net.http.send(request, stream=True)
-        try:
-            await read_limited(response, 65_536)
-        except FetchError:
-            pass  # the answer's body does not matter, only its status
-        finally:
-            await response.aclose()
-        status = response.status_code
-        answer_headers = response.headers
+        headers.update(await net.signer.sign_request("POST", url, headers, body, key_id, pem))
+        answer = await net.poster.post(url, body, headers)
+        status, answer_headers = answer.status, answer.headers
         if status >= 300:
             error = f"HTTP {status}"
-    except (TimeoutError, FetchError, httpx.HTTPError, OSError) as exc:
+    except (TimeoutError, FetchError, OSError) as exc:
         status, error = None, f"{type(exc).__name__}: {exc}"
     now = utcnow()
     result = outcome(status, status is None, answer_headers, now)

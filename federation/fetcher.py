@@ -62,6 +62,7 @@ __all__ = [
     "SafeNetwork",
     "SafeNetworkBackend",
     "SafeTransport",
+    "allowed_addresses",
     "check_jsonld",
     "fetch_json",
     "fetch_object",
@@ -72,6 +73,7 @@ __all__ = [
     "origin",
     "parse_media_type",
     "read_limited",
+    "refuse_address",
     "same_origin",
     "system_resolver",
 ]
@@ -399,13 +401,36 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return addresses
 
 
-class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks and connects in one step, so the address checked is the one used.
+async def allowed_addresses(
+    policy: SafeNetwork, resolve: Resolver, host: str, port: int
+) -> list[str]:
+    """Resolve ``host`` and return its addresses, only if the policy allows every one.
 
-    If *any* resolved address is refused, the connection is refused: a name that
-    mixes public and private answers is broken or hostile, and picking "the good
-    one" would leave room for rebinding tricks.
+    The one rule both safe clients (this module's httpx client and
+    :mod:`federation.poster`) connect by. If *any* resolved address is refused, the
+    name is refused: a name that mixes public and private answers is broken or
+    hostile, and picking "the good one" would leave room for rebinding tricks.
+    Resolution failures stay ``OSError`` so each client reports them its own way.
     """
+    addresses = await resolve(host, port)
+    if not addresses:
+        raise OSError(f"{host} has no addresses")
+    for address in addresses:
+        if not policy.address_allowed(address):
+            raise FetchError("blocked_address", f"{host} resolves to {address}, which is not public")
+    return addresses
+
+
+def refuse_address(policy: SafeNetwork, address: str) -> None:
+    """``FetchError`` unless a socket may be opened to this exact address (also for
+    IP literals, which no resolver sees)."""
+    if not policy.address_allowed(address):
+        raise FetchError("blocked_address", f"{address} is not public")
+
+
+class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, checks (:func:`allowed_addresses`) and connects in one step, so the
+    address checked is the one used."""
 
     def __init__(
         self,
@@ -440,16 +465,9 @@ class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await self._resolve(host, port)
+            addresses = await allowed_addresses(self.policy, self._resolve, host, port)
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} has no addresses")
-        for address in addresses:
-            if not self.policy.address_allowed(address):
-                raise FetchError(
-                    "blocked_address", f"{host} resolves to {address}, which is not public"
-                )
         options = list(socket_options or ())
         for address in addresses[:-1]:
             try:

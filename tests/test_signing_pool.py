@@ -1,0 +1,63 @@
+"""Deliveries' signatures are made in a thread pool, beside the event loop: they
+verify like any other, and the loop keeps running while one is being made."""
+
+from __future__ import annotations
+
+import asyncio
+
+from federation.httpsig import generate_keypair, load_public_key, verify_request
+from federation.signing_pool import SigningPool
+
+URL = "https://peer.example/users/bob/inbox"
+KEY_ID = "https://here.example/users/alice#main-key"
+BODY = b'{"type": "Create"}'
+
+
+async def test_a_pooled_signature_verifies() -> None:
+    private_pem, public_pem = generate_keypair()
+    pool = SigningPool(threads=2)
+    try:
+        headers = {"Content-Type": "application/activity+json"}
+        signed = await pool.sign_request("POST", URL, headers, BODY, KEY_ID, private_pem)
+    finally:
+        pool.close()
+
+    async def resolver(key_id: str, refresh: bool) -> object:
+        assert key_id == KEY_ID
+        return load_public_key(public_pem)
+
+    verified = await verify_request(
+        "POST",
+        "/users/bob/inbox",
+        {**headers, **signed},
+        BODY,
+        key_resolver=resolver,
+        base_url="https://peer.example",
+    )
+    assert verified.key_id == KEY_ID
+
+
+async def test_the_event_loop_runs_while_a_signature_is_made() -> None:
+    """Signed inline, nothing else could run before the signature is done."""
+    private_pem, _ = generate_keypair()
+    pool = SigningPool(threads=1)
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)  # the ticker starts
+    before = ticks
+    try:
+        await pool.sign_request("POST", URL, {}, BODY, KEY_ID, private_pem)
+        during = ticks - before
+    finally:
+        stop.set()
+        await task
+        pool.close()
+    assert during >= 1
