@@ -194,16 +194,20 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
     read again whether the items already cached may still be sent."""
     cache = _cache(shared)
     batch = {p["outbox_item"] for p in payloads}
-    for item_id in batch & set(cache.items):
-        body = cache.items[item_id][0]
-        cache.recheck(item_id, _withheld(ctx, json.loads(body)))
-    wanted = batch - set(cache.items)
+    cached = batch & set(cache.items)
+    if cached:
+        bodies = {item_id: json.loads(cache.items[item_id][0]) for item_id in cached}
+        withheld = objects.withheld_among(ctx, bodies)
+        for item_id in cached:
+            cache.recheck(item_id, item_id in withheld)
+    wanted = batch - cached
     if not wanted:
         return
     items = {
         item.id: item
         for item in ctx.db.exec(select(OutboxItem).where(col(OutboxItem.id).in_(wanted))).all()
     }
+    held = objects.withheld_among(ctx, {i: json.loads(item.body) for i, item in items.items()})
     domains = {remote.authority_of(p["inbox"]) for p in payloads}
     peers = {
         peer.domain: peer
@@ -222,7 +226,7 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
             item.body.encode(),
             key_id_for(item.actor_uri),
             keys[item.actor_uri],
-            _withheld(ctx, json.loads(item.body)),
+            item.id in held,
         )
         cache.remember(item.id, item.actor_uri, prepared, peers[remote.authority_of(p["inbox"])])
 

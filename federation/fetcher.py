@@ -25,6 +25,7 @@ Every refusal or failure is a :class:`FetchError` with a stable ``kind``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import ipaddress
 import os
@@ -297,11 +298,24 @@ class SafeNetwork:
 
         This cannot judge the address; that happens when connecting.
         """
+        if isinstance(url, str):
+            return _checked_url(self, url)
+        return self._check(url)
+
+    def _check(self, url: str | httpx.URL) -> httpx.URL:
         parsed = _parse_url(url)
         normalize_host(parsed)  # scheme is http(s), host well-formed, no credentials
         if parsed.scheme == "http" and not self.http_allowed:
             raise FetchError("bad_scheme", "plain http is not allowed; use https", str(url))
         return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_url(policy: SafeNetwork, url: str) -> httpx.URL:
+    """The same inboxes are checked over and over (every delivery to them), and
+    parsing a URL costs more than the rest of a delivery's bookkeeping; a refusal
+    raises, so only accepted URLs are kept."""
+    return policy._check(url)
 
 
 # --- host normalisation ------------------------------------------------------------------
