@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Select, bindparam, false, inspect, literal, tuple_, union_all
 from sqlmodel import col, func, select
+from sqlmodel.sql.expression import Select as ModelSelect
 
 from app.api.schemas import MAX_ID
 from app.db import get_or_raise
@@ -92,7 +93,13 @@ def _page(uri: str, query: str, items: list) -> dict:
 
 
 def _id_pages(
-    ctx: Ctx, uri: str, q: Select, key: Any, page: bool, before: int | None, after: int | None
+    ctx: Ctx,
+    uri: str,
+    q: ModelSelect[int, Any],
+    key: Any,
+    page: bool,
+    before: int | None,
+    after: int | None,
 ) -> dict:
     """A collection of ``q``'s ``(key, item)`` rows, newest (highest key) first, or
     one page of it: ``before=k`` holds the next older items, ``after=k`` the newer
