@@ -12,7 +12,7 @@ from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
 from app.models import AlgorithmModule
-from app.services import accounts, auth, blocks, communities, follow_lists, follows, media
+from app.services import Ctx, accounts, auth, blocks, communities, follow_lists, follows, media
 from app.services.ranking import choices, feeds, registry
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
