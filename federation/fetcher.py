@@ -1,9 +1,11 @@
 """The one SSRF-safe way to fetch from (or connect to) other servers.
 
-Every outbound federation request — key and actor fetches, object fetches,
-WebFinger/NodeInfo lookups, deliveries — goes through a :class:`SafeClient`
-built by :func:`make_client`, so a remote party can never make this server
-talk to its own private network.
+Every outbound federation GET — key and actor fetches, object fetches,
+WebFinger/NodeInfo lookups, media — goes through a :class:`SafeClient` built by
+:func:`make_client`, and every delivery POST through
+:class:`federation.poster.SafePoster`, which takes its rules from here (the
+:class:`SafeNetwork` policy and :func:`allowed_addresses`); so a remote party can
+never make this server talk to its own private network.
 
 Layers, from the socket up:
 
@@ -431,7 +433,9 @@ async def allowed_addresses(
         raise OSError(f"{host} has no addresses")
     for address in addresses:
         if not policy.address_allowed(address):
-            raise FetchError("blocked_address", f"{host} resolves to {address}, which is not public")
+            raise FetchError(
+                "blocked_address", f"{host} resolves to {address}, which is not public"
+            )
     return addresses
 
 

@@ -20,7 +20,6 @@ exchange. Every refusal or failure is a :class:`FetchError`.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
 from collections.abc import Mapping
@@ -151,7 +150,7 @@ class SafePoster:
         except FetchError as exc:
             exc.url = exc.url or url
             raise
-        except (TimeoutError, asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise FetchError("timeout", f"no answer within {self.timeout:g}s", url) from exc
         except aiohttp.InvalidURL as exc:
             raise FetchError("bad_url", str(exc), url) from exc

@@ -91,7 +91,6 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:  # the client gave up (deadline, size cap): expected here
             self.close_connection = True
 
-
     def reply(
         self, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None
     ) -> None:

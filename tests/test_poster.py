@@ -273,4 +273,3 @@ async def test_tls_uses_the_original_host_name(tmp_path: Path) -> None:
     finally:
         await poster.aclose()
         local.close()
-

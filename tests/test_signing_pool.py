@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from federation.httpsig import generate_keypair, load_public_key, verify_request
+import pytest
+
+from federation.httpsig import SignatureError, generate_keypair, load_public_key, verify_request
 from federation.signing_pool import SigningPool
 
 URL = "https://peer.example/users/bob/inbox"
@@ -61,3 +63,43 @@ async def test_the_event_loop_runs_while_a_signature_is_made() -> None:
         await task
         pool.close()
     assert during >= 1
+
+
+async def test_requests_made_together_are_signed_together_each_for_its_caller() -> None:
+    """A claimed batch starts its deliveries in one turn of the loop: they go to the
+    pool as one batch, and each caller gets its own request's signature; a request
+    that cannot be signed fails for its caller alone."""
+    private_pem, public_pem = generate_keypair()
+    pool = SigningPool(threads=2)
+
+    async def resolver(key_id: str, refresh: bool) -> object:
+        return load_public_key(public_pem)
+
+    urls = [f"https://peer.example/users/u{i}/inbox" for i in range(7)]
+    try:
+        results = await asyncio.gather(
+            *(pool.sign_request("POST", url, {}, BODY, KEY_ID, private_pem) for url in urls),
+            pool.sign_request("POST", URL, {}, BODY, KEY_ID, "not a key"),
+            return_exceptions=True,
+        )
+    finally:
+        pool.close()
+    *signed, broken = results
+    assert isinstance(broken, ValueError)
+    for url, headers in zip(urls, signed, strict=True):
+        assert isinstance(headers, dict)
+        target = url.removeprefix("https://peer.example")
+        verified = await verify_request(
+            "POST", target, headers, BODY, key_resolver=resolver, base_url="https://peer.example"
+        )
+        assert verified.key_id == KEY_ID
+    # Another caller's signature does not verify for this request.
+    with pytest.raises(SignatureError):
+        await verify_request(
+            "POST",
+            "/users/u0/inbox",
+            {**signed[1], "Host": "peer.example"},  # type: ignore[dict-item]
+            BODY,
+            key_resolver=resolver,
+            base_url="https://peer.example",
+        )
