@@ -82,8 +82,10 @@ def _settle(
     futures: list[asyncio.Future[dict[str, str]]],
     done: asyncio.Future[list[dict[str, str] | BaseException]],
 ) -> None:
-    if done.cancelled() or done.exception() is not None:
-        error = done.exception() or asyncio.CancelledError()
+    error: BaseException | None = (
+        RuntimeError("the signing pool was shut down") if done.cancelled() else done.exception()
+    )
+    if error is not None:  # the pool was shut down (or broke): every caller hears it
         for future in futures:
             if not future.done():
                 future.set_exception(error)

@@ -103,3 +103,27 @@ async def test_requests_made_together_are_signed_together_each_for_its_caller() 
             key_resolver=resolver,
             base_url="https://peer.example",
         )
+
+
+async def test_closing_the_pool_fails_the_signatures_still_waiting() -> None:
+    """A batch still queued when the pool shuts down fails for its callers with a
+    clear error instead of leaving them waiting forever."""
+    private_pem, _ = generate_keypair()
+    pool = SigningPool(threads=1)
+
+    def batch(size: int) -> list[asyncio.Future]:
+        return [
+            asyncio.ensure_future(pool.sign_request("POST", URL, {}, BODY, KEY_ID, private_pem))
+            for _ in range(size)
+        ]
+
+    first = batch(300)  # keeps the one thread busy for a while
+    for _ in range(3):
+        await asyncio.sleep(0)  # the first batch is handed to the pool
+    queued = batch(2)  # the next turn's batch queues behind it
+    for _ in range(3):
+        await asyncio.sleep(0)
+    pool.close()
+    results = await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 30)
+    assert [str(r) for r in results] == ["the signing pool was shut down"] * 2
+    assert all(isinstance(r, dict) for r in await asyncio.gather(*first))
