@@ -156,30 +156,38 @@ def _worker_env(url: str, data_dir: str) -> dict:
         "CG_SCHEME": "http",
         "CG_ALLOW_PRIVATE_ADDRESSES": "1",
         "CG_WORKER_POLL_SECONDS": "0.05",
-        "CG_WORKER_CONCURRENCY": str(CONCURRENCY),
+        "CG_WORKER_CONCURRENCY": os.environ.get("CG_WORKER_CONCURRENCY", str(CONCURRENCY)),
     }
 
 
-def _drain(engine, kind: str, url: str, data_dir: str, expected: int) -> float:
-    """Run one worker until ``expected`` jobs of ``kind`` are done; the steady-state
-    rate in jobs per second, timed from the first finished job (so the worker's
-    start-up, ~1 s of imports, is not counted as delivery time)."""
-    worker = subprocess.Popen(  # our own command
-        [str(BIN / "commonground"), "worker"],
-        env=_worker_env(url, data_dir),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _done(engine, kind: str) -> int:
+    with transaction(engine, write=False) as db:
+        return db.exec(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.kind == kind, Job.state.in_(("done", "dead")))
+        ).one()
+
+
+def _drain(engine, kind: str, url: str, data_dir: str, expected: int, *, workers: int = 1) -> float:
+    """Run ``workers`` worker processes until ``expected`` more jobs of ``kind`` are
+    done; the steady-state rate in jobs per second, timed from the first finished job
+    (so the workers' start-up, ~1 s of imports, is not counted as delivery time)."""
+    baseline = _done(engine, kind)
+    procs = [
+        subprocess.Popen(  # our own command
+            [str(BIN / "commonground"), "worker"],
+            env=_worker_env(url, data_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(workers)
+    ]
     started = time.perf_counter()
     first: tuple[float, int] | None = None
     try:
         while True:
-            with transaction(engine, write=False) as db:
-                done = db.exec(
-                    select(func.count())
-                    .select_from(Job)
-                    .where(Job.kind == kind, Job.state.in_(("done", "dead")))
-                ).one()
+            done = _done(engine, kind) - baseline
             now = time.perf_counter()
             if first is None and done:
                 first = (now, done)
@@ -190,11 +198,23 @@ def _drain(engine, kind: str, url: str, data_dir: str, expected: int) -> float:
                 raise RuntimeError(f"only {done} of {expected} {kind} jobs finished")
             time.sleep(0.02)
     finally:
-        worker.terminate()
-        worker.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait()
 
 
-def delivery_and_processing(url: str, n: int) -> dict:
+def _queue_deliveries(engine, settings: Settings, sender_uri: str, inbox: str, n: int) -> None:
+    with transaction(engine) as db:
+        ctx = Ctx(db, settings)
+        for i in range(n):
+            activity = create_activity(sender_uri, i, inbox)
+            activity.pop("@context")
+            activity["id"] = outbound.activity_id(ctx)
+            outbound.publish(ctx, activity, [inbox])
+
+
+def delivery_and_processing(url: str, n: int, scaling: tuple[int, ...]) -> dict:
     plugins.load()
     upgrade(url)
     engine = make_engine(url)
@@ -207,19 +227,27 @@ def delivery_and_processing(url: str, n: int) -> dict:
     try:
         with transaction(engine) as db:
             ctx = Ctx(db, settings)
-            sender = accounts.register(ctx, "sender", "x" * 12)
+            sender_uri = accounts.register(ctx, "sender", "x" * 12).uri
             peer = Account(
                 username="peer", username_key="peer", domain=f"{HOST}:{port}", uri=f"{inbox}/peer"
             )
             db.add(peer)
             db.add(RemoteActor(uri=peer.uri, actor_type="Person", inbox=inbox))
-            for i in range(n):
-                activity = create_activity(sender.uri, i, inbox)
-                activity.pop("@context")
-                activity["id"] = outbound.activity_id(ctx)
-                outbound.publish(ctx, activity, [inbox])
-        delivery_rate = _drain(engine, "ap.deliver", url, data_dir, n)
-        client_rate = asyncio.run(_client_ceiling(inbox, n))
+        # Each rate is paired with the signing floor measured just before and after
+        # it (their mean), so a machine shared with other work compares like with like.
+        _queue_deliveries(engine, settings, sender_uri, inbox, n)
+        delivery_rate = _with_floor(lambda: _drain(engine, "ap.deliver", url, data_dir, n))
+        clients = {
+            name: _with_floor(lambda name=name: asyncio.run(_client_ceiling(name, inbox, n)))
+            for name in CLIENTS
+        }
+        signed = _with_floor(lambda: asyncio.run(_signed_ceiling(inbox, n)))
+        scaled: dict[int, tuple[float, float]] = {}
+        for workers in scaling:  # PostgreSQL only: SQLite is one worker by design
+            _queue_deliveries(engine, settings, sender_uri, inbox, n)
+            scaled[workers] = _with_floor(
+                lambda w=workers: _drain(engine, "ap.deliver", url, data_dir, n, workers=w)
+            )
         # processing: Creates from a known remote actor, queued as if just received
         actor = ActorHost()
         with transaction(engine) as db:
@@ -228,7 +256,7 @@ def delivery_and_processing(url: str, n: int) -> dict:
 
             store_actor(ctx, httpx.get(actor.actor, trust_env=False).json())
             for i in range(n):
-                activity = create_activity(actor.actor, i, sender.uri)
+                activity = create_activity(actor.actor, i, sender_uri)
                 item = InboxItem(
                     activity_id=activity["id"],
                     activity_type="Create",
@@ -244,23 +272,78 @@ def delivery_and_processing(url: str, n: int) -> dict:
         sink.terminate()
         sink.wait()
         engine.dispose()
-    return {"delivery": delivery_rate, "client": client_rate, "processing": processing_rate}
+    return {
+        "delivery": delivery_rate,
+        "clients": clients,
+        "signed": signed,
+        "scaled": scaled,
+        "processing": processing_rate,
+    }
 
 
-async def _client_ceiling(inbox: str, n: int) -> float:
-    """POSTs per second of the SSRF-safe client alone (no signing, no database) to
+def _with_floor(measure) -> tuple[float, float]:
+    """(rate, the mean of the signing floor measured right before and right after it)."""
+    before = signing_floor(300)
+    rate = measure()
+    return rate, (before + signing_floor(300)) / 2
+
+
+CLIENTS = ("httpx: fetcher.SafeClient", "aiohttp: poster.SafePoster")
+
+
+async def _client_ceiling(name: str, inbox: str, n: int) -> float:
+    """POSTs per second of one SSRF-safe client alone (no signing, no database) to
     the same sink at the same concurrency: what HTTP costs a delivery."""
     from federation.fetcher import SafeNetwork, make_client, read_limited
+    from federation.poster import SafePoster
 
-    client = make_client(SafeNetwork(allow_private=True))
+    policy = SafeNetwork(allow_private=True)
     body = json.dumps(create_activity("https://a.example/users/x", 1, inbox)).encode()
     headers = {"Content-Type": "application/activity+json"}
+    if name.startswith("httpx"):
+        client = make_client(policy)
+
+        async def post() -> None:
+            request = client.build_request("POST", inbox, content=body, headers=headers)
+            response = await client.send(request, stream=True)
+            await read_limited(response, 65_536)
+            await response.aclose()
+
+        rate = await _lanes(post, n)
+        await client.aclose()
+        return rate
+    poster = SafePoster(policy)
+    rate = await _lanes(lambda: poster.post(inbox, body, headers), n)
+    await poster.aclose()
+    return rate
+
+
+async def _signed_ceiling(inbox: str, n: int) -> float:
+    """Signed POSTs per second in-process (signing pool + SafePoster, no database):
+    what a delivery costs without the job queue's bookkeeping."""
+    from federation.fetcher import SafeNetwork
+    from federation.poster import SafePoster
+    from federation.signing_pool import SigningPool
+
+    private_pem, _ = generate_keypair()
+    body = json.dumps(create_activity("https://a.example/users/x", 1, inbox)).encode()
+    poster, signer = SafePoster(SafeNetwork(allow_private=True)), SigningPool()
 
     async def post() -> None:
-        request = client.build_request("POST", inbox, content=body, headers=headers)
-        response = await client.send(request, stream=True)
-        await read_limited(response, 65_536)
-        await response.aclose()
+        headers = {"Content-Type": "application/activity+json"}
+        headers.update(
+            await signer.sign_request("POST", inbox, headers, body, "https://a/x#k", private_pem)
+        )
+        await poster.post(inbox, body, headers)
+
+    rate = await _lanes(post, n)
+    await poster.aclose()
+    signer.close()
+    return rate
+
+
+async def _lanes(post, n: int) -> float:
+    """Run ``post`` n times with CONCURRENCY in flight; calls per second."""
 
     async def lane(count: int) -> None:
         for _ in range(count):
@@ -269,34 +352,38 @@ async def _client_ceiling(inbox: str, n: int) -> float:
     await lane(CONCURRENCY)  # warm the pool
     started = time.perf_counter()
     await asyncio.gather(*(lane(n // CONCURRENCY) for _ in range(CONCURRENCY)))
-    rate = (n // CONCURRENCY * CONCURRENCY) / (time.perf_counter() - started)
-    await client.aclose()
-    return rate
+    return (n // CONCURRENCY * CONCURRENCY) / (time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--delivery-only", action="store_true", help="skip inbox acceptance")
     args = parser.parse_args()
     n = 150 if args.quick else 1000
     print(f"Machine: {machine()}")
-    acceptance = inbox_acceptance(n)
-    floor = signing_floor(100 if args.quick else 400)
+    acceptance = None if args.delivery_only else inbox_acceptance(n)
     kind = "postgresql" if args.pg else "sqlite"
+    scaling = (2, 4) if args.pg else ()
     with database(kind, args.pg) as url:
-        rates = delivery_and_processing(url, n // 2 if args.quick else 2000)
-    print(f"\nInbox, {n} signed Creates, {CONCURRENCY} concurrent clients, one uvicorn worker:")
-    print(f"  trivial endpoint (host-meta): {acceptance['trivial']:8.0f} requests/s")
-    print(f"  inbox (verify + enqueue):     {acceptance['inbox']:8.0f} requests/s")
-    ratio = acceptance["inbox"] / acceptance["trivial"]
-    print(f"  ratio: {ratio:.0%} (goal >= 50 %)")
-    print(f"\nDelivery ({kind}, one worker process, {CONCURRENCY} jobs at once on PostgreSQL):")
-    print(f"  RSA-2048 signing floor, one process: {floor:8.0f} signatures/s")
-    print(f"  HTTP client alone, same sink:        {rates['client']:8.0f} POSTs/s")
-    print(f"  deliveries to a local sink:          {rates['delivery']:8.0f} per second")
-    print(f"  ratio: {rates['delivery'] / floor:.0%} of the floor (goal >= 70 %),")
-    print(f"         {rates['delivery'] / rates['client']:.0%} of the HTTP client alone")
+        rates = delivery_and_processing(url, n // 2 if args.quick else 2000, scaling)
+    if acceptance is not None:
+        print(f"\nInbox, {n} signed Creates, {CONCURRENCY} concurrent clients, one uvicorn worker:")
+        print(f"  trivial endpoint (host-meta): {acceptance['trivial']:8.0f} requests/s")
+        print(f"  inbox (verify + enqueue):     {acceptance['inbox']:8.0f} requests/s")
+        ratio = acceptance["inbox"] / acceptance["trivial"]
+        print(f"  ratio: {ratio:.0%} (goal >= 50 %)")
+    concurrency = os.environ.get("CG_WORKER_CONCURRENCY", str(CONCURRENCY))
+    print(f"\nDelivery ({kind}, {concurrency} jobs at once per worker on PostgreSQL);")
+    print("each figure beside the RSA-2048 signing floor of one process measured around it:")
+    rows = [(f"client alone, same sink ({name})", rate) for name, rate in rates["clients"].items()]
+    rows.append(("signed POSTs in-process, no database", rates["signed"]))
+    rows.append(("deliveries by one worker process", rates["delivery"]))
+    rows += [(f"deliveries by {w} worker processes", r) for w, r in rates["scaled"].items()]
+    for label, (rate, floor) in rows:
+        print(f"  {label:55s} {rate:7.0f}/s  floor {floor:5.0f}/s  {rate / floor:5.0%}")
+    print("  goal: deliveries by one worker process >= 70 % of the floor")
     print(f"\nInbox processing ({kind}, one worker): {rates['processing']:8.0f} activities/s")
 
 

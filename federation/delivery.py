@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -36,8 +35,7 @@ from app.infra import jobs
 from app.models import DeliveryAttempt, OutboxItem, PeerDomain, utcnow
 from app.services import Ctx
 from federation import network, objects, remote
-from federation.fetcher import FetchError, read_limited
-from federation.httpsig import sign_request
+from federation.fetcher import FetchError
 from federation.keys import key_id_for, private_pem
 
 log = logging.getLogger(__name__)
@@ -196,16 +194,20 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
     read again whether the items already cached may still be sent."""
     cache = _cache(shared)
     batch = {p["outbox_item"] for p in payloads}
-    for item_id in batch & set(cache.items):
-        body = cache.items[item_id][0]
-        cache.recheck(item_id, _withheld(ctx, json.loads(body)))
-    wanted = batch - set(cache.items)
+    cached = batch & set(cache.items)
+    if cached:
+        bodies = {item_id: json.loads(cache.items[item_id][0]) for item_id in cached}
+        withheld = objects.withheld_among(ctx, bodies)
+        for item_id in cached:
+            cache.recheck(item_id, item_id in withheld)
+    wanted = batch - cached
     if not wanted:
         return
     items = {
         item.id: item
         for item in ctx.db.exec(select(OutboxItem).where(col(OutboxItem.id).in_(wanted))).all()
     }
+    held = objects.withheld_among(ctx, {i: json.loads(item.body) for i, item in items.items()})
     domains = {remote.authority_of(p["inbox"]) for p in payloads}
     peers = {
         peer.domain: peer
@@ -224,7 +226,7 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
             item.body.encode(),
             key_id_for(item.actor_uri),
             keys[item.actor_uri],
-            _withheld(ctx, json.loads(item.body)),
+            item.id in held,
         )
         cache.remember(item.id, item.actor_uri, prepared, peers[remote.authority_of(p["inbox"])])
 
@@ -322,22 +324,14 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     error: str | None = None
     answer_headers: Mapping[str, str] = {}
     try:
-        url = str(net.http.policy.check_url(inbox))
+        url = str(net.poster.policy.check_url(inbox))  # what is signed is what is sent
         headers = {"Content-Type": "application/activity+json"}
-        headers.update(sign_request("POST", url, headers, body, key_id, pem))
-        request = net.http.build_request("POST", url, content=body, headers=headers)
-        response = await net.http.send(request, stream=True)
-        try:
-            await read_limited(response, 65_536)
-        except FetchError:
-            pass  # the answer's body does not matter, only its status
-        finally:
-            await response.aclose()
-        status = response.status_code
-        answer_headers = response.headers
+        headers.update(await net.signer.sign_request("POST", url, headers, body, key_id, pem))
+        answer = await net.poster.post(url, body, headers)
+        status, answer_headers = answer.status, answer.headers
         if status >= 300:
             error = f"HTTP {status}"
-    except (TimeoutError, FetchError, httpx.HTTPError, OSError) as exc:
+    except (TimeoutError, FetchError, OSError) as exc:
         status, error = None, f"{type(exc).__name__}: {exc}"
     now = utcnow()
     result = outcome(status, status is None, answer_headers, now)

@@ -1,9 +1,11 @@
 """The one SSRF-safe way to fetch from (or connect to) other servers.
 
-Every outbound federation request — key and actor fetches, object fetches,
-WebFinger/NodeInfo lookups, deliveries — goes through a :class:`SafeClient`
-built by :func:`make_client`, so a remote party can never make this server
-talk to its own private network.
+Every outbound federation GET — key and actor fetches, object fetches,
+WebFinger/NodeInfo lookups, media — goes through a :class:`SafeClient` built by
+:func:`make_client`, and every delivery POST through
+:class:`federation.poster.SafePoster`, which takes its rules from here (the
+:class:`SafeNetwork` policy and :func:`allowed_addresses`); so a remote party can
+never make this server talk to its own private network.
 
 Layers, from the socket up:
 
@@ -25,6 +27,7 @@ Every refusal or failure is a :class:`FetchError` with a stable ``kind``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import ipaddress
 import os
@@ -62,6 +65,7 @@ __all__ = [
     "SafeNetwork",
     "SafeNetworkBackend",
     "SafeTransport",
+    "allowed_addresses",
     "check_jsonld",
     "fetch_json",
     "fetch_object",
@@ -72,6 +76,7 @@ __all__ = [
     "origin",
     "parse_media_type",
     "read_limited",
+    "refuse_address",
     "same_origin",
     "system_resolver",
 ]
@@ -295,11 +300,24 @@ class SafeNetwork:
 
         This cannot judge the address; that happens when connecting.
         """
+        if isinstance(url, str):
+            return _checked_url(self, url)
+        return self._check(url)
+
+    def _check(self, url: str | httpx.URL) -> httpx.URL:
         parsed = _parse_url(url)
         normalize_host(parsed)  # scheme is http(s), host well-formed, no credentials
         if parsed.scheme == "http" and not self.http_allowed:
             raise FetchError("bad_scheme", "plain http is not allowed; use https", str(url))
         return parsed
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_url(policy: SafeNetwork, url: str) -> httpx.URL:
+    """The same inboxes are checked over and over (every delivery to them), and
+    parsing a URL costs more than the rest of a delivery's bookkeeping; a refusal
+    raises, so only accepted URLs are kept."""
+    return policy._check(url)
 
 
 # --- host normalisation ------------------------------------------------------------------
@@ -399,13 +417,38 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return addresses
 
 
-class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
-    """Resolves, checks and connects in one step, so the address checked is the one used.
+async def allowed_addresses(
+    policy: SafeNetwork, resolve: Resolver, host: str, port: int
+) -> list[str]:
+    """Resolve ``host`` and return its addresses, only if the policy allows every one.
 
-    If *any* resolved address is refused, the connection is refused: a name that
-    mixes public and private answers is broken or hostile, and picking "the good
-    one" would leave room for rebinding tricks.
+    The one rule both safe clients (this module's httpx client and
+    :mod:`federation.poster`) connect by. If *any* resolved address is refused, the
+    name is refused: a name that mixes public and private answers is broken or
+    hostile, and picking "the good one" would leave room for rebinding tricks.
+    Resolution failures stay ``OSError`` so each client reports them its own way.
     """
+    addresses = await resolve(host, port)
+    if not addresses:
+        raise OSError(f"{host} has no addresses")
+    for address in addresses:
+        if not policy.address_allowed(address):
+            raise FetchError(
+                "blocked_address", f"{host} resolves to {address}, which is not public"
+            )
+    return addresses
+
+
+def refuse_address(policy: SafeNetwork, address: str) -> None:
+    """``FetchError`` unless a socket may be opened to this exact address (also for
+    IP literals, which no resolver sees)."""
+    if not policy.address_allowed(address):
+        raise FetchError("blocked_address", f"{address} is not public")
+
+
+class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, checks (:func:`allowed_addresses`) and connects in one step, so the
+    address checked is the one used."""
 
     def __init__(
         self,
@@ -440,16 +483,9 @@ class SafeNetworkBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await self._resolve(host, port)
+            addresses = await allowed_addresses(self.policy, self._resolve, host, port)
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} has no addresses")
-        for address in addresses:
-            if not self.policy.address_allowed(address):
-                raise FetchError(
-                    "blocked_address", f"{host} resolves to {address}, which is not public"
-                )
         options = list(socket_options or ())
         for address in addresses[:-1]:
             try:

@@ -29,6 +29,8 @@ from federation.fetcher import (
 )
 from federation.httpsig import sign_request
 from federation.keys import key_id_for, private_pem
+from federation.poster import SafePoster
+from federation.signing_pool import SigningPool
 
 T = TypeVar("T")
 
@@ -56,16 +58,22 @@ async def in_db(
 
 class Network:
     """What one process (a web worker or a job worker) uses to talk to peers:
-    a pooled SSRF-safe client and the instance actor's key for signing GETs."""
+    a pooled SSRF-safe client for GETs and the instance actor's key to sign them,
+    and for deliveries the SSRF-safe poster and a signing pool (both start on
+    first use, so a Network made for one request costs nothing for them)."""
 
     def __init__(self, engine: Engine, settings: Settings, http: SafeClient | None = None) -> None:
         self.engine, self.settings = engine, settings
         self.http = http or client(settings)
         self.fetcher = Fetcher(client=self.http, timeout=settings.delivery_timeout_seconds)
+        self.poster = SafePoster(policy(settings), timeout=settings.delivery_timeout_seconds)
+        self.signer = SigningPool()
         self._signing: tuple[str, str] | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.poster.aclose()
+        self.signer.close()
 
     async def _signing_key(self) -> tuple[str, str]:
         if self._signing is None:

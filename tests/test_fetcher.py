@@ -61,6 +61,7 @@ class Seen:
     path: str
     headers: dict[str, str]
     client_port: int
+    body: bytes = b""
 
 
 Route = Callable[["Handler"], None]
@@ -71,9 +72,16 @@ class Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def do_GET(self) -> None:
+        self.answer(b"")
+
+    def do_POST(self) -> None:
+        # Read the body first, or a kept-alive connection's next request starts inside it.
+        self.answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def answer(self, body: bytes) -> None:
         local = self.server.local
         headers = {k.lower(): v for k, v in self.headers.items()}
-        local.requests.append(Seen(self.path, headers, self.client_address[1]))
+        local.requests.append(Seen(self.path, headers, self.client_address[1], body))
         route = local.routes.get(self.path)
         try:
             if route is None:
@@ -82,8 +90,6 @@ class Handler(BaseHTTPRequestHandler):
                 route(self)
         except OSError:  # the client gave up (deadline, size cap): expected here
             self.close_connection = True
-
-    do_POST = do_GET
 
     def reply(
         self, status: int, ctype: str, body: bytes, headers: dict[str, str] | None = None

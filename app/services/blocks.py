@@ -14,6 +14,8 @@ deleted themselves, and actors on a domain an admin blocked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -117,6 +119,15 @@ def hidden_from_everyone(ctx: Ctx, author_id: int) -> bool:
     or on a blocked domain), so that even a link to one of them finds nothing."""
     found = select(col(Account.id)).where(col(Account.id) == author_id, hides_account(None))
     return ctx.db.exec(found).first() is not None
+
+
+def hidden_among(ctx: Ctx, author_ids: Iterable[int]) -> set[int]:
+    """:func:`hidden_from_everyone` for many authors, in one query."""
+    wanted = set(author_ids)
+    if not wanted:
+        return set()
+    found = select(col(Account.id)).where(col(Account.id).in_(wanted), hides_account(None))
+    return set(ctx.db.exec(found).all())
 
 
 def _actor(ctx: Ctx, uri: str) -> Account | Community | None:
