@@ -83,7 +83,7 @@ def mute(
     ctx: CtxDep,
     viewer: Member,
     target: Annotated[CleanStr, Form(max_length=2048)],
-    duration: Annotated[str, Form(max_length=10)] = "",
+    duration: Annotated[str, Form(pattern="^(hour|day|week|)$")] = "",  # DURATIONS' keys
     back: Annotated[str | None, Form(max_length=2048)] = None,
 ) -> Response:
     """Mute a member, a domain, a thread or a tag, for a while or until unmuted."""
