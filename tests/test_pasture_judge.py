@@ -398,7 +398,9 @@ def test_what_is_stored_is_what_was_sent_and_nothing_unsafe(delivered: list[Sent
         assert visible(post["html"]) == visible(note.get("content") or ""), (item, post["html"])
         # of several types, the most specific one we store (docs/federation.md, "type")
         kinds = note["type"] if isinstance(note["type"], list) else [note["type"]]
-        sent_type = next((t for t in ("Question", "Article", "Page", "Note") if t in kinds), kinds[0])
+        sent_type = next(
+            (t for t in ("Question", "Article", "Page", "Note") if t in kinds), kinds[0]
+        )
         assert post["type"] == ("Note" if sent_type == "Question" else sent_type), item
         summary, sensitive = note.get("summary"), note.get("sensitive") is True
         if sent_type in ("Note", "Question") and (visible(summary or "") or sensitive):
