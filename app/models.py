@@ -198,6 +198,21 @@ class Community(SQLModel, table=True):
         return f"{self.name}@{self.domain}" if self.domain else self.name
 
 
+class Rule(SQLModel, table=True):
+    """One numbered rule of the instance (``community_id`` None) or of a community;
+    reports and moderation actions name the rule they cite by its id."""
+
+    __tablename__ = "rules"
+
+    id: int = Field(default=None, primary_key=True)
+    community_id: int | None = Field(
+        default=None, foreign_key="communities.id", index=True, ondelete="CASCADE"
+    )
+    position: int
+    text: str = Field(max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Membership(SQLModel, table=True):
     __tablename__ = "memberships"
     __table_args__ = (

@@ -15,6 +15,7 @@ from app.api import (
     notifications,
     posts,
     registration,
+    rules,
     search,
 )
 from app.api.schemas import ErrorOut
@@ -36,5 +37,6 @@ for module in (
     artifacts,
     notifications,
     registration,
+    rules,
 ):
     router.include_router(module.router)

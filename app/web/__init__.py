@@ -12,6 +12,7 @@ from app.web import (
     notification_pages,
     post_pages,
     profile_pages,
+    rules_pages,
     search_pages,
 )
 
@@ -27,5 +28,6 @@ for module in (
     artifact_pages,
     notification_pages,
     search_pages,
+    rules_pages,
 ):
     router.include_router(module.router)

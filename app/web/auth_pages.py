@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.api.schemas import CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
-from app.services import accounts, auth, registration, setup
+from app.services import accounts, auth, registration, rules, setup
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Viewer
 from app.web.forms import OptionalShort, PasswordField, ShortField, redisplayed_by, show_error
@@ -52,7 +52,7 @@ def signup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     ``approval``, an invite code under ``invite`` (no form without one), no form
     at all when sign-up is closed."""
     form = {k: typed.get(k, "") for k in ("username", "display_name", "invite", "reason")}
-    return "signup.html", {"form": form, "mode": registration.mode(ctx)}
+    return "signup.html", {"form": form, "mode": registration.mode(ctx), "rules": rules.of(ctx)}
 
 
 @router.post("/signup", dependencies=[Csrf])

@@ -11,7 +11,7 @@ from app.api.schemas import CleanStr
 from app.deps import CtxDep
 from app.errors import DomainError, Forbidden
 from app.models import Community
-from app.services import Ctx, artifacts, communities, follows, governance
+from app.services import Ctx, artifacts, communities, follows, governance, rules
 from app.services.ranking import feeds
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Member, Viewer
@@ -121,6 +121,7 @@ def community_page(
         request,
         "community.html",
         community=c,
+        rules=rules.of(ctx, c),
         page=feeds.community(ctx, c, viewer, cursor=cursor),
         top_artifacts=feeds.community_artifacts(ctx, c, viewer, limit=5),
         due_for_review=artifacts.due_for_review(ctx, c),
@@ -239,19 +240,19 @@ def community_settings_page(request: Request, ctx, viewer, typed: dict) -> tuple
     what was typed into the form just sent overrides the stored values."""
     c = communities.get(ctx, str(request.path_params.get("name", "")))
     communities.require_role(ctx, member(viewer), c, "admin")
-    rules = governance.vote_rules(ctx, c)
+    vote_rules = governance.vote_rules(ctx, c)
     form = _fields(c)
     rules_form = {
-        "min_hours": rules.min_hours,
-        "quorum_percent": rules.quorum_percent,
-        "openers": rules.openers,
+        "min_hours": vote_rules.min_hours,
+        "quorum_percent": vote_rules.quorum_percent,
+        "openers": vote_rules.openers,
     }
     sent = rules_form if request.url.path.endswith("/vote-rules") else form
     sent.update({k: v for k, v in typed.items() if k in sent})
     return "community_settings.html", {
         "community": c,
         "form": form,
-        "vote_rules": rules,
+        "vote_rules": vote_rules,
         "rules_form": rules_form,
     }
 
