@@ -27,34 +27,18 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 
-def _receive_warned_note(server: ServerProcess) -> int:
-    """Store a Mastodon-style Note with a content warning in the server's database,
-    as its inbox job would."""
+def receive_note(server: ServerProcess, note: dict) -> int:
+    """Store a Mastodon-style Note by rita (a remote member) in the server's database,
+    as its inbox job would, and say its post id."""
     url = f"sqlite:///{server.data_dir / 'commonground.db'}"
     engine = make_engine(url)
     try:
         with transaction(engine) as db:
             ctx = Ctx(db, make_settings(server.data_dir, url, domain=f"127.0.0.1:{server.port}"))
             remote.store_actor(ctx, actor_doc("rita"))
-            note = {
-                "id": f"{PEER}/notes/cw",
-                "type": "Note",
-                "attributedTo": f"{PEER}/users/rita",
-                "summary": "Spoilers for the finale",
-                "sensitive": True,
-                "content": "<p>The butler did it.</p>",
-                "attachment": [
-                    {
-                        "type": "Document",
-                        "mediaType": "image/png",
-                        "url": f"{PEER}/media/butler.png",
-                        "name": "The butler, holding a candlestick",
-                    }
-                ],
-                "to": [AS_PUBLIC],
-            }
+            note = {"type": "Note", "attributedTo": f"{PEER}/users/rita", "to": [AS_PUBLIC], **note}
             activity = {
-                "id": f"{PEER}/activities/cw",
+                "id": f"{note['id']}/activity",
                 "type": "Create",
                 "actor": note["attributedTo"],
                 "object": note,
@@ -65,11 +49,27 @@ def _receive_warned_note(server: ServerProcess) -> int:
         engine.dispose()
 
 
+WARNED_NOTE = {
+    "id": f"{PEER}/notes/cw",
+    "summary": "Spoilers for the finale",
+    "sensitive": True,
+    "content": "<p>The butler did it.</p>",
+    "attachment": [
+        {
+            "type": "Document",
+            "mediaType": "image/png",
+            "url": f"{PEER}/media/butler.png",
+            "name": "The butler, holding a candlestick",
+        }
+    ],
+}
+
+
 def test_a_content_warning_hides_the_body_until_opened_without_javascript(
     browser: Browser,  # noqa: F811
 ) -> None:
     with ServerProcess() as server:
-        post_id = _receive_warned_note(server)
+        post_id = receive_note(server, WARNED_NOTE)
         page = browser.new_context(java_script_enabled=False).new_page()
         page.goto(f"{server.url}/posts/{post_id}")
         warning = page.locator("details.content-warning summary")
