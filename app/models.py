@@ -184,6 +184,8 @@ class Community(SQLModel, table=True):
     vote_openers: str = Field(  # "members" | "moderators"
         default="members", max_length=10, sa_column_kwargs={"server_default": "members"}
     )
+    # the public moderation log names the acting moderator (else only the role)
+    modlog_names: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -499,6 +501,9 @@ class PeerDomain(SQLModel, table=True):
     last_success_at: datetime | None = None
     last_failure_at: datetime | None = None
     blocked: bool = False
+    # limited by an admin: its actors' posts stay out of public feeds and search,
+    # shown only to members who follow them (a moderation action, in the log)
+    limited: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     note: str = Field(default="", max_length=500)
 
 
@@ -946,5 +951,125 @@ class Mute(SQLModel, table=True):
     kind: str = Field(max_length=10)  # account | domain | thread | tag
     # an actor's URI, a domain, a thread's root post id, or a lower-cased tag
     target: str = Field(max_length=2048)
+    expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --- moderation --------------------------------------------------------------
+
+REPORT_TARGETS = ("post", "artifact", "statement", "account", "community")
+
+
+class Report(SQLModel, table=True):
+    """A member's (or a peer's ``Flag``'s) report of a post, artifact, statement,
+    member or community. It waits in the queue of the community the target lives
+    in (``community_id``) and always in the instance's, until an action settles it.
+
+    ``target_id`` is the id of the row in the table ``target_type`` names;
+    ``target_account_id`` is whose content (or who) it is, so reports group by
+    account as well as by target. ``rule_ids`` and ``extra_post_ids`` are JSON
+    lists of ids."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        Index("ix_reports_target", "target_type", "target_id"),
+        Index("ix_reports_community_state", "community_id", "state"),
+        Index("ix_reports_state_created", "state", "created_at"),
+    )
+
+    id: int = Field(default=None, primary_key=True)
+    # None for a report that came from another instance as a Flag (anonymous there)
+    reporter_id: int | None = Field(
+        default=None, foreign_key="accounts.id", index=True, ondelete="SET NULL"
+    )
+    origin_domain: str = Field(default="", max_length=255)  # "" local; a Flag's sender
+    flag_uri: str | None = Field(default=None, max_length=2048, unique=True)  # incoming Flag id
+    target_type: str = Field(max_length=10)  # one of REPORT_TARGETS
+    target_id: int
+    target_account_id: int | None = Field(
+        default=None, foreign_key="accounts.id", index=True, ondelete="SET NULL"
+    )
+    community_id: int | None = Field(default=None, foreign_key="communities.id", ondelete="CASCADE")
+    rule_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False))
+    extra_post_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    forward: bool = False  # the reporter asked to tell the remote instance
+    forwarded_at: datetime | None = None
+    state: str = Field(default="open", max_length=10)  # open | actioned | dismissed
+    created_at: datetime = Field(default_factory=utcnow)
+    resolved_at: datetime | None = None
+
+
+class ModerationAction(SQLModel, table=True):
+    """One entry of the public moderation log: what was done, in which scope
+    (a community, or the instance when ``community_id`` is None), by which role,
+    to what, under which rule, and why.
+
+    ``action`` is one of dismiss, remove, restore, warn, ban, unban, suspend,
+    unsuspend, limit_domain, suspend_domain, unlimit_domain, unsuspend_domain,
+    appeal_granted, appeal_denied. ``reverses_id`` links a reversal to what it
+    reverses. ``target_label`` is what the public log may show (a handle, "post
+    12", a domain) and ``excerpt`` what only moderators see of removed content;
+    ``rule_text`` keeps the rule's words as they were when it was cited."""
+
+    __tablename__ = "moderation_actions"
+    __table_args__ = (
+        Index("ix_moderation_actions_scope_created", "community_id", "created_at", "id"),
+        Index("ix_moderation_actions_target", "target_type", "target_id"),
+    )
+
+    id: int = Field(default=None, primary_key=True)
+    community_id: int | None = Field(default=None, foreign_key="communities.id", ondelete="CASCADE")
+    actor_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+    actor_role: str = Field(max_length=20)  # moderator | admin | remote moderator
+    origin_domain: str = Field(default="", max_length=255)  # "" here; a remote Group's host
+    action: str = Field(max_length=20)
+    target_type: str = Field(max_length=10)  # REPORT_TARGETS, or "domain"
+    target_id: int | None = None
+    target_account_id: int | None = Field(
+        default=None, foreign_key="accounts.id", index=True, ondelete="SET NULL"
+    )
+    target_label: str = Field(default="", max_length=300)
+    excerpt: str = Field(default="", max_length=500)
+    rule_id: int | None = Field(default=None, foreign_key="rules.id", ondelete="SET NULL")
+    rule_text: str = Field(default="", max_length=500)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    report_id: int | None = Field(default=None, foreign_key="reports.id", ondelete="SET NULL")
+    reverses_id: int | None = Field(
+        default=None, foreign_key="moderation_actions.id", ondelete="SET NULL"
+    )
+    expires_at: datetime | None = None  # a ban or suspension for a time
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Appeal(SQLModel, table=True):
+    """The one appeal a member may make against an action taken on them or their
+    content; it goes back to the queue of the action's scope."""
+
+    __tablename__ = "appeals"
+
+    id: int = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="moderation_actions.id", unique=True, ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="open", max_length=10)  # open | granted | denied
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    decided_by_id: int | None = Field(default=None, foreign_key="accounts.id", ondelete="SET NULL")
+
+
+class CommunityBan(SQLModel, table=True):
+    """A member banned from a community, for a time (``expires_at``) or for good:
+    they cannot join, post or reply there until it lapses or is lifted."""
+
+    __tablename__ = "community_bans"
+    __table_args__ = (UniqueConstraint("community_id", "account_id", name="uq_community_bans"),)
+
+    id: int = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    action_id: int | None = Field(
+        default=None, foreign_key="moderation_actions.id", ondelete="SET NULL"
+    )
     expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
