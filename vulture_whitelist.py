@@ -34,6 +34,9 @@ token_limit_window_seconds
 module_limit_per_account
 media_limit_per_account  # read by name in app/infra/ratelimit.py SETTINGS
 media_limit_per_client
+report_limit_per_account  # read by name in app/infra/ratelimit.py SETTINGS
+report_limit_per_client
+report_limit_window_seconds
 media_limit_window_seconds
 preview_path  # MediaView, read by macros.html
 module_limit_per_client
@@ -92,3 +95,5 @@ p99
 # record of how old a cached copy is, for an operator reading the table. Key refresh
 # itself is rate-limited in memory (federation/signatures.KeyRefreshes), not by this column.
 fetched_at
+forwarded  # ReportOut: whether a report's Flag was sent (app/api/reports.py)
+on_flag  # registered by @handlers.handles("Flag") (federation/flags.py)

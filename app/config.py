@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     media_limit_per_account: int = Field(default=60, ge=1)
     media_limit_per_client: int = Field(default=300, ge=1)
     media_limit_window_seconds: int = Field(default=3600, ge=1)
+    report_limit_per_account: int = Field(
+        default=10, ge=1
+    )  # reports filed (app/services/reports.py)
+    report_limit_per_client: int = Field(default=50, ge=1)
+    report_limit_window_seconds: int = Field(default=3600, ge=1)
     remote_media_limit_per_domain: int = Field(default=300, ge=1)
     remote_media_limit_window_seconds: int = Field(default=300, ge=1)
     media_quota_bytes: int = Field(default=1_073_741_824, ge=0)

@@ -16,6 +16,7 @@ def load() -> None:
     import federation.artifacts
     import federation.backfill
     import federation.delivery
+    import federation.flags
     import federation.inbox
     import federation.media
     import federation.outbound  # noqa: F401

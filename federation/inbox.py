@@ -39,6 +39,7 @@ log = logging.getLogger("commonground.inbox")
 router = APIRouter(include_in_schema=False)
 Name = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ORIGIN_CHECKED = ("Create", "Update", "Delete")
+MANY_OBJECTS = ("Flag",)  # a report names an account and its posts (federation/flags.py)
 
 
 class Refused(DomainError):
@@ -73,7 +74,8 @@ def parse_activity(body: bytes) -> dict[str, Any]:
 def shaped(activity: dict[str, Any]) -> dict[str, Any]:
     """Check an activity's type, actor and object (each may be given as a list, of
     one: anything else is refused with what is wrong), and name its actor and its
-    object by themselves, not in a list, for everything after."""
+    object by themselves, not in a list, for everything after. A ``Flag`` keeps
+    its list of objects (what it reports)."""
     if not vocab.valid_type(activity.get("type")):
         raise Refused(
             400, "invalid_activity", "An activity needs a type: a name, or a short list of names."
@@ -84,7 +86,7 @@ def shaped(activity: dict[str, Any]) -> dict[str, Any]:
     if not actor or not actor.startswith(("https://", "http://")) or len(actor) > 2048:
         raise Refused(400, "invalid_activity", "An activity needs an actor.")
     obj = activity.get("object")
-    if isinstance(obj, list):
+    if isinstance(obj, list) and not vocab.is_type(activity, *MANY_OBJECTS):
         if len(obj) != 1:
             raise Refused(400, "invalid_activity", "The object must be a single object or id.")
         activity["object"] = obj[0]

@@ -68,6 +68,8 @@ PAGES = [
     PageCase("/c/{name}/rules", "/c/riverside/rules"),
     PageCase("/rules", "/rules", who="admin"),
     PageCase("/rules", "/rules", who="anonymous"),
+    PageCase("/report", "/report?type=post&id={post}"),
+    PageCase("/reports", "/reports"),
     PageCase("/compose", "/compose"),
     PageCase("/posts/{post_id}", "/posts/{post}"),
     PageCase("/posts/{post_id}/edit", "/posts/{post}/edit"),

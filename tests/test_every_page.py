@@ -109,6 +109,7 @@ QUERIES = {
     "/algorithm-diff": lambda v: {"from": v["algorithm_from"], "to": v["algorithm_to"]},
     "/artifacts/{artifact_id}/diff": lambda v: {"from": v["from"], "to": v["to"]},
     "/preview": lambda v: {"algorithm": v["algorithm"]},
+    "/report": lambda v: {"type": "post", "id": v["post_id"]},
 }
 NOT_OK_ON_PURPOSE = {"/setup/{token}": 403}  # first-run setup is over once an admin exists
 

@@ -15,6 +15,7 @@ from app.api import (
     notifications,
     posts,
     registration,
+    reports,
     rules,
     search,
 )
@@ -38,5 +39,6 @@ for module in (
     notifications,
     registration,
     rules,
+    reports,
 ):
     router.include_router(module.router)

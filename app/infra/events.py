@@ -43,6 +43,7 @@ EVENTS = (
     "algorithm.changed",  # change (a community's algorithm, by its admins or a vote)
     "block.created",  # block, member, target
     "block.removed",  # block, member
+    "report.filed",  # report (a member's; forwarded as a Flag when asked)
 )
 
 

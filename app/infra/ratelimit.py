@@ -1,7 +1,7 @@
 """Rate limits: the one limiter every limited action calls, shared by all processes.
 
 An action (a login attempt, a sign-up, a post or reply, a reaction, an API token,
-an algorithm module, an inbox delivery) is counted in buckets (per account, per
+an algorithm module, an inbox delivery, a report) is counted in buckets (per account, per
 client address, per remote domain) as a sliding window of rows in
 ``rate_limit_hits``. :func:`limit` checks every bucket and counts the attempt in
 one short transaction of its own, committed *before* the action does its work:
@@ -37,7 +37,16 @@ from app.models import RateLimitHit, utcnow
 
 BUCKET_MAX = 255  # RateLimitHit.bucket
 Action = Literal[
-    "login", "signup", "post", "reaction", "token", "module", "inbox", "media", "remote_media"
+    "login",
+    "signup",
+    "post",
+    "reaction",
+    "token",
+    "module",
+    "inbox",
+    "media",
+    "remote_media",
+    "report",
 ]
 
 # What a refused person was doing, for "You're … faster than this instance allows".
@@ -50,6 +59,7 @@ DOING: dict[str, str] = {
     "inbox": "delivering activities",
     "media": "uploading media",
     "remote_media": "sending media",
+    "report": "filing reports",
 }
 
 # action -> (per-account setting, per-client setting, window setting); see app/config.py
@@ -68,6 +78,11 @@ SETTINGS: dict[str, tuple[str | None, str, str]] = {
         "module_limit_window_seconds",
     ),
     "media": ("media_limit_per_account", "media_limit_per_client", "media_limit_window_seconds"),
+    "report": (
+        "report_limit_per_account",
+        "report_limit_per_client",
+        "report_limit_window_seconds",
+    ),
 }
 
 

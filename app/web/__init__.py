@@ -12,6 +12,7 @@ from app.web import (
     notification_pages,
     post_pages,
     profile_pages,
+    report_pages,
     rules_pages,
     search_pages,
 )
@@ -29,5 +30,6 @@ for module in (
     notification_pages,
     search_pages,
     rules_pages,
+    report_pages,
 ):
     router.include_router(module.router)
