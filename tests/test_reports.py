@@ -320,12 +320,12 @@ def test_the_report_form_keeps_what_was_typed_on_error(client: TestClient, world
         "id": str(world["post"]),
         "rules": [str(world["topic"])],
         "posts": [str(world["others"][0])],
-        "comment": "kept comment",
+        "comment": "kept <b>comment</b>",
         "forward": "yes",  # refused: local content
     }
     r = submit(client, page, "/report", typed)
     assert r.status_code == 422, r.text[:300]
-    assert "kept comment</textarea>" in r.text
+    assert "kept &lt;b&gt;comment&lt;/b&gt;</textarea>" in r.text  # plain text, escaped
     assert f'value="{world["topic"]}" checked' in r.text
     assert f'value="{world["others"][0]}" checked' in r.text
     assert "Only what comes from another instance" in r.text
