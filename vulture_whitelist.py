@@ -92,3 +92,8 @@ p99
 # record of how old a cached copy is, for an operator reading the table. Key refresh
 # itself is rate-limited in memory (federation/signatures.KeyRefreshes), not by this column.
 fetched_at
+
+# account lifecycle: a response field (app/api/account_data.ExportOut) read by API
+# clients, and the archive's ActivityStreams files, registered by a decorator
+download_url
+activitystreams_files

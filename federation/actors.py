@@ -59,6 +59,18 @@ def person(ctx: Ctx, account: Account) -> dict:
     return doc
 
 
+def tombstone(account: Account) -> dict:
+    """What a deleted member's actor URL answers (with 410 Gone)."""
+    deleted = account.deleted_at.isoformat() if account.deleted_at else None
+    return {
+        "@context": CONTEXT,
+        "id": account.uri,
+        "type": "Tombstone",
+        "formerType": "Person",
+        "deleted": deleted,
+    }
+
+
 def group(ctx: Ctx, community: Community) -> dict:
     uri = community.uri
     return {

@@ -30,6 +30,7 @@ EVENTS = (
     "membership.approved",  # membership
     "membership.requested",  # membership (pending: the community needs approval)
     "community.dissolving",  # community (a local one, just before it is deleted)
+    "account.deleting",  # account (a local one, its grace over, before anything is removed)
     "artifact.created",  # artifact
     "artifact.revised",  # artifact, revision
     "artifact.staged",  # artifact, transition
