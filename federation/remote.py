@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app.models import Account, ActorKey, Community, RemoteActor, utcnow
-from app.services import Ctx, media
+from app.services import Ctx, account_deletion
 from app.text import plain_text, sanitize_html
 from federation import vocab
 from federation.fetcher import FetchError, normalize_host
@@ -277,14 +277,12 @@ def stored_key(ctx: Ctx, key_id: str) -> ActorKey | None:
 
 
 def deactivate(ctx: Ctx, uri: str) -> bool:
-    """A remote actor deleted itself: a person's posts keep their place and we stop
-    listening to them; a Group (a community dissolved at its home) is gone here
-    with what it held, as a community dissolved here is."""
+    """A remote actor deleted itself: a person's posts become tombstones (replies keep
+    their place), its follows and memberships end; a Group (a community dissolved
+    at its home) is gone here with what it held, as a community dissolved here is."""
     actor = known(ctx, uri)
     if isinstance(actor, Account) and actor.domain:
-        actor.is_active = False
-        ctx.db.add(actor)
-        media.delete_for_account(ctx, actor)  # the files cached of its posts
+        account_deletion.remote_left(ctx, actor)  # posts tombstoned, follows ended
         return True
     if isinstance(actor, Community) and actor.domain:
         ctx.db.delete(actor)

@@ -70,6 +70,30 @@ def carry_out(ctx: Ctx, payload: dict) -> None:
     erase(ctx, account)
 
 
+def remote_left(ctx: Ctx, account: Account) -> None:
+    """A remote actor deleted itself (federation checked it asked): its posts here
+    become tombstones, its follows (both ways) and memberships end, its cached files
+    go, and it is hidden from then on. The row stays, so a late copy finds it gone."""
+    own = ctx.db.exec(
+        select(Post).where(col(Post.author_id) == account.id, col(Post.deleted_at).is_(None))
+    ).all()
+    for post in own:
+        posts.delete_remote(ctx, post)
+    _end_ties(ctx, account)
+    media.delete_for_account(ctx, account)
+    account.is_active = False
+    ctx.db.add(account)
+
+
+def _end_ties(ctx: Ctx, account: Account) -> None:
+    ctx.db.execute(
+        delete(Follow).where(
+            or_(col(Follow.follower_id) == account.id, col(Follow.target_account_id) == account.id)
+        )
+    )
+    ctx.db.execute(delete(Membership).where(col(Membership.account_id) == account.id))
+
+
 def erase(ctx: Ctx, account: Account) -> None:
     events.emit(ctx, "account.deleting", account=account)  # while its followers are known
     own = ctx.db.exec(
@@ -81,13 +105,9 @@ def erase(ctx: Ctx, account: Account) -> None:
         posts.delete_post(ctx, account, post_id)
     media.delete_for_account(ctx, account)
     account_export.remove_all(ctx, account)
-    ctx.db.execute(
-        delete(Follow).where(
-            or_(col(Follow.follower_id) == account.id, col(Follow.target_account_id) == account.id)
-        )
-    )
+    _end_ties(ctx, account)
     ctx.db.execute(delete(Block).where(col(Block.target_uri) == account.uri))
-    for model in (Membership, Block, Mute, Reaction, ApiToken, WebSession):
+    for model in (Block, Mute, Reaction, ApiToken, WebSession):
         ctx.db.execute(delete(model).where(col(model.account_id) == account.id))
     account.display_name = account.bio = account.avatar_url = account.header_url = ""
     account.also_known_as = ""
