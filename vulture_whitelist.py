@@ -97,3 +97,6 @@ fetched_at
 # clients, and the archive's ActivityStreams files, registered by a decorator
 download_url
 activitystreams_files
+# account moves: a response field (app/api/account_data.AliasesOut) and a TypedDict
+# key (federation/remote.ActorFields["moved_to"]), read by clients and by key
+moved_to

@@ -47,6 +47,10 @@ def person(ctx: Ctx, account: Account) -> dict:
         **_endpoints(ctx, uri),
         "publicKey": _public_key(ctx, uri),
     }
+    if account.also_known_as:
+        doc["alsoKnownAs"] = account.also_known_as.splitlines()
+    if account.moved_to_uri:
+        doc["movedTo"] = account.moved_to_uri
     for which, field, url in (
         ("avatar", "icon", account.avatar_url),
         ("header", "image", account.header_url),

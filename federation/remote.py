@@ -126,6 +126,16 @@ class ActorFields(TypedDict):
     approval: bool  # follows wait for the actor's approval
     key_id: str
     pem: str
+    aliases: list[str]  # alsoKnownAs: the actors it says it also is (account moves)
+    moved_to: str | None  # movedTo: where it moved
+
+
+MAX_ALIASES = 20
+
+
+def _actor_ids(value: object) -> list[str]:
+    ids = (vocab.id_of(v) for v in vocab.as_list(value))
+    return [i for i in ids if i and i.startswith(("https://", "http://")) and len(i) <= 2048]
 
 
 def validate(doc: dict) -> ActorFields:
@@ -168,6 +178,8 @@ def validate(doc: dict) -> ActorFields:
         "approval": bool(doc.get("manuallyApprovesFollowers")),
         "key_id": key_id,
         "pem": pem,
+        "aliases": _actor_ids(doc.get("alsoKnownAs"))[:MAX_ALIASES],
+        "moved_to": next(iter(_actor_ids(doc.get("movedTo"))), None),
     }
 
 
@@ -239,6 +251,8 @@ def store_actor(ctx: Ctx, doc: dict) -> Account | Community:
         person.display_name = fields["name"]
         person.bio = fields["summary"][:5000]
         person.avatar_url = fields["icon"]
+        person.also_known_as = "\n".join(fields["aliases"])
+        person.moved_to_uri = fields["moved_to"]
         person.updated_at = utcnow()
         row = person
     try:

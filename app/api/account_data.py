@@ -1,5 +1,5 @@
 """The signed-in member's own data: exports (archives), imports of Mastodon CSVs,
-and deleting the account (docs/accounts.md)."""
+deleting the account, and moving it (docs/accounts.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -15,9 +15,21 @@ from app.api.auth import Reader, Writer
 from app.api.media import read_upload
 from app.api.schemas import MAX_ID, Body, BoundedJSONRoute, CleanStr
 from app.deps import CtxDep
-from app.models import AccountExport
-from app.services import Ctx, account_deletion, account_export, account_import
+from app.errors import Invalid, NotFound
+from app.models import Account, AccountExport
+from app.services import (
+    Ctx,
+    account_deletion,
+    account_export,
+    account_import,
+    account_move,
+    follows,
+)
 from app.services.accounts import MAX_PASSWORD
+from app.web.lookup import remote_lookup
+from federation.fetcher import FetchError
+from federation.lifecycle import fetch_actor_afresh
+from federation.remote import InvalidActor
 
 router = APIRouter(tags=["your data"], route_class=BoundedJSONRoute)
 ExportId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -50,6 +62,22 @@ class DeletionRequest(Body):
 
 class DeletionOut(BaseModel):
     deletion_due_at: datetime | None
+
+
+Target = Annotated[CleanStr, Field(min_length=1, max_length=2048)]
+
+
+class AliasesIn(Body):
+    aliases: list[Target] = Field(max_length=account_move.MAX_ALIASES)
+
+
+class AliasesOut(BaseModel):
+    aliases: list[str]
+    moved_to: str | None
+
+
+class MoveIn(Body):
+    target: Target
 
 
 def export_out(ctx: Ctx, export: AccountExport) -> ExportOut:
@@ -120,3 +148,47 @@ def delete_me(body: DeletionRequest, ctx: CtxDep, account: Writer) -> DeletionOu
 def cancel_deletion(ctx: CtxDep, account: Writer) -> DeletionOut:
     account_deletion.cancel(ctx, account)
     return DeletionOut(deletion_due_at=None)
+
+
+async def look_up_aliases(request: Request, body: AliasesIn) -> None:
+    """Before the transaction: make each named account known here."""
+    for alias in body.aliases:
+        await remote_lookup(request, alias)
+
+
+async def fetch_move_target(request: Request, body: MoveIn) -> None:
+    """Before the transaction: read the target afresh from its server."""
+    try:
+        await fetch_actor_afresh(request.app.state.engine, request.app.state.settings, body.target)
+    except (FetchError, InvalidActor) as exc:
+        raise NotFound(f"Could not find “{body.target[:200]}”.", code="target_not_found") from exc
+
+
+def _account(ctx: Ctx, target: str) -> Account:
+    found = follows.resolve_target(ctx, target)
+    if not isinstance(found, Account):
+        raise Invalid("Only an account can be an alias or a move's target.", code="not_an_account")
+    return found
+
+
+@router.get("/me/aliases", response_model=AliasesOut)
+def get_aliases(account: Reader) -> AliasesOut:
+    return AliasesOut(aliases=account_move.aliases_of(account), moved_to=account.moved_to_uri)
+
+
+@router.put("/me/aliases", response_model=AliasesOut, dependencies=[Depends(look_up_aliases)])
+def put_aliases(body: AliasesIn, ctx: CtxDep, account: Writer) -> AliasesOut:
+    """Name the other accounts you hold (``alsoKnownAs``), so one of them can move
+    here: Mastodon moves an account only to one that names it this way."""
+    targets = [_account(ctx, alias) for alias in body.aliases]
+    return AliasesOut(
+        aliases=account_move.set_aliases(ctx, account, targets), moved_to=account.moved_to_uri
+    )
+
+
+@router.post("/me/move", response_model=AliasesOut, dependencies=[Depends(fetch_move_target)])
+def move(body: MoveIn, ctx: CtxDep, account: Writer) -> AliasesOut:
+    """Move to ``target`` (a handle or an actor URL), which must list this account
+    among its aliases: followers are sent a ``Move`` and follow it there."""
+    account_move.move(ctx, account, _account(ctx, body.target))
+    return AliasesOut(aliases=account_move.aliases_of(account), moved_to=account.moved_to_uri)
