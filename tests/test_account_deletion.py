@@ -96,6 +96,9 @@ def test_nothing_is_destroyed_during_the_grace_and_it_can_be_cancelled(
 
 def test_after_the_grace_the_account_is_deleted(client, world, new_ctx, engine, settings) -> None:
     settings.deletion_grace_hours = 0
+    assert client.post("/api/v1/me/export", headers=world["token"]).status_code == 202
+    _run_jobs(engine, settings)
+    [archive] = list((settings.data_dir / "exports").glob("*.zip"))
     r = client.request("DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=world["token"])
     assert r.status_code == 202
     _run_jobs(engine, settings)
@@ -115,6 +118,7 @@ def test_after_the_grace_the_account_is_deleted(client, world, new_ctx, engine, 
             (Follow, "target_account_id"),
         ):
             assert _count(ctx, model, **{column: ada.id}) == 0, model
+    assert not archive.exists()  # the archive went too
     # the files are gone from the storage too
     with new_ctx() as ctx:
         assert ctx.db.exec(select(func.count()).select_from(MediaFile)).one() == 0

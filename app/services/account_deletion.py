@@ -104,7 +104,7 @@ def erase(ctx: Ctx, account: Account) -> None:
     for post_id in own:
         posts.delete_post(ctx, account, post_id)
     media.delete_for_account(ctx, account)
-    account_export.remove_all(ctx, account)
+    account_export.expire_all(ctx, account)
     _end_ties(ctx, account)
     ctx.db.execute(delete(Block).where(col(Block.target_uri) == account.uri))
     for model in (Block, Mute, Reaction, ApiToken, WebSession):

@@ -284,10 +284,13 @@ def expire(ctx: Ctx, payload: dict) -> None:
     ctx.db.add(export)
 
 
-def remove_all(ctx: Ctx, account: Account) -> None:
-    """A deleted account's archives go with it."""
-    for export in ctx.db.exec(
-        select(AccountExport).where(col(AccountExport.account_id) == account.id)
-    ):
-        (directory(ctx) / export.file_name).unlink(missing_ok=True)
-        ctx.db.delete(export)
+def expire_all(ctx: Ctx, account: Account) -> None:
+    """A deleted account's archives go with it: their files once this transaction
+    commits (by ``accounts.expire_export``), one still queued is never built."""
+    mine = select(AccountExport).where(col(AccountExport.account_id) == account.id)
+    for export in ctx.db.exec(mine):
+        if export.state == "ready":
+            jobs.enqueue(ctx, "accounts.expire_export", {"export_id": export.id})
+        elif export.state == "queued":
+            export.state = "failed"
+            ctx.db.add(export)
