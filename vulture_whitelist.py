@@ -97,3 +97,11 @@ p99
 fetched_at
 forwarded  # ReportOut: whether a report's Flag was sent (app/api/reports.py)
 on_flag  # registered by @handlers.handles("Flag") (federation/flags.py)
+
+# account lifecycle: a response field (app/api/account_data.ExportOut) read by API
+# clients, and the archive's ActivityStreams files, registered by a decorator
+download_url
+activitystreams_files
+# account moves: a response field (app/api/account_data.AliasesOut) and a TypedDict
+# key (federation/remote.ActorFields["moved_to"]), read by clients and by key
+moved_to

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     media_quota_bytes: int = Field(default=1_073_741_824, ge=0)
     media_max_bytes: int = Field(default=8_388_608, ge=1024)  # one uploaded file
     remote_media_max_bytes: int = Field(default=4_194_304, ge=1024)  # a larger one stays a link
+    # account lifecycle (docs/accounts.md): hours between asking to delete an
+    # account and its deletion; days an export stays downloadable; import file cap
+    deletion_grace_hours: float = Field(default=72, ge=0)
+    export_keep_days: int = Field(default=7, ge=1)
+    import_max_bytes: int = Field(default=1_048_576, ge=1024)
     media_max_pixels: int = Field(default=40_000_000, ge=1)  # refused above (decompression bombs)
     media_max_side: int = Field(default=2048, ge=16)  # resized to fit
     media_preview_side: int = Field(default=400, ge=16)

@@ -37,6 +37,8 @@ def pending_uri() -> str:
 
 
 T = TypeVar("T")
+# how pages, the API and federation name the author of what a deleted account left
+FORMER_MEMBER = "a former member"
 
 
 def get_row(db: Session, model: type[T], row_id: object) -> T | None:
@@ -70,13 +72,28 @@ class Account(SQLModel, table=True):
     expand_warnings: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # account lifecycle (app/services/account_deletion.py, account_move.py): deletion
+    # asked for and due at the end of its grace period; done (the row stays, a
+    # tombstone keeping the name); moved to another actor; the actors it also is
+    deletion_due_at: datetime | None = None
+    deleted_at: datetime | None = None
+    moved_to_uri: str | None = Field(default=None, max_length=2048)
+    also_known_as: str = Field(  # actor URIs, one a line
+        default="", sa_column=Column(Text, nullable=False, server_default=text("''"))
+    )
 
     @property
     def is_local(self) -> bool:
         return self.domain == ""
 
     @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
     def name(self) -> str:
+        if self.deleted_at is not None:
+            return FORMER_MEMBER
         return self.display_name or self.username
 
 
@@ -146,6 +163,23 @@ class ApiToken(SQLModel, table=True):
     scope: str = Field(max_length=10)  # "read" | "write"
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
+
+
+class AccountExport(SQLModel, table=True):
+    """A member's archive of their data (app/services/account_export.py): built by a
+    job into the data directory, downloadable by its owner until ``expires_at``."""
+
+    __tablename__ = "account_exports"
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    state: str = Field(default="queued", max_length=10)  # queued | ready | failed | expired
+    file_name: str = Field(max_length=100, unique=True)  # random, under data_dir/exports
+    size: int = 0
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    ready_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class RateLimitHit(SQLModel, table=True):

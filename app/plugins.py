@@ -5,6 +5,8 @@ from __future__ import annotations
 
 
 def load() -> None:
+    import app.services.account_deletion
+    import app.services.account_export
     import app.services.commonground
     import app.services.decisions
     import app.services.digests
@@ -13,10 +15,12 @@ def load() -> None:
     import app.services.media
     import app.services.notifications
     import app.services.ranking.feeds  # noqa: F401
+    import federation.archive
     import federation.artifacts
     import federation.backfill
     import federation.delivery
     import federation.flags
     import federation.inbox
+    import federation.lifecycle
     import federation.media
     import federation.outbound  # noqa: F401

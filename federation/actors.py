@@ -47,6 +47,10 @@ def person(ctx: Ctx, account: Account) -> dict:
         **_endpoints(ctx, uri),
         "publicKey": _public_key(ctx, uri),
     }
+    if account.also_known_as:
+        doc["alsoKnownAs"] = account.also_known_as.splitlines()
+    if account.moved_to_uri:
+        doc["movedTo"] = account.moved_to_uri
     for which, field, url in (
         ("avatar", "icon", account.avatar_url),
         ("header", "image", account.header_url),
@@ -57,6 +61,18 @@ def person(ctx: Ctx, account: Account) -> dict:
             if row is not None:
                 doc[field] |= {"mediaType": row.media_type, "name": row.description}
     return doc
+
+
+def tombstone(account: Account) -> dict:
+    """What a deleted member's actor URL answers (with 410 Gone)."""
+    deleted = account.deleted_at.isoformat() if account.deleted_at else None
+    return {
+        "@context": CONTEXT,
+        "id": account.uri,
+        "type": "Tombstone",
+        "formerType": "Person",
+        "deleted": deleted,
+    }
 
 
 def group(ctx: Ctx, community: Community) -> dict:

@@ -52,6 +52,9 @@ def instance_actor(ctx: CtxDep) -> Response:
 
 @router.get("/ap/users/{name}", dependencies=Signed)
 def person(ctx: CtxDep, name: Name) -> Response:
+    gone = accounts.find_local(ctx, name, include_suspended=True)
+    if gone is not None and gone.is_deleted:  # a deleted member's name stays taken
+        return as2(actors.tombstone(gone), status=410)
     return as2(actors.person(ctx, accounts.get_local(ctx, name)))
 
 

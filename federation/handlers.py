@@ -17,6 +17,7 @@ from sqlmodel import col, select
 
 from app.db import get_or_raise
 from app.errors import DomainError
+from app.infra import jobs
 from app.models import Account, Community, DeletedObject, Follow, Post, Reaction
 from app.services import Ctx, follows, posts, reactions
 from federation import remote, vocab
@@ -455,6 +456,21 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     if author.is_local:
         raise Ignored("remote actors cannot delete our members' posts")
     posts.delete_remote(ctx, post)
+
+
+@handles("Move")
+def on_move(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
+    """A remote account moved (Mastodon's shape: actor = object = the old account,
+    target = the new one). Checking the target's aliases needs a fresh fetch, so a
+    job does it and moves the local followers (federation/lifecycle.py)."""
+    target = vocab.id_of(activity.get("target"))
+    if not isinstance(actor, Account) or vocab.id_of(activity.get("object")) != actor.uri:
+        raise Ignored("only an account moves itself")
+    if not target or target == actor.uri or not target.startswith(("https://", "http://")):
+        raise Ignored("a Move needs a target other than the actor")
+    if not follows.remote_is_followed(ctx, actor):
+        raise Ignored("nobody here follows the account that moved")
+    jobs.enqueue(ctx, "ap.move", {"origin": actor.uri, "target": target[:2048]})
 
 
 RELAYED = ("Create", "Update", "Delete", "Like", "Dislike", "Undo")  # FEP-1b12 in an Announce

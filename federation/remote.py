@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from app.models import Account, ActorKey, Community, RemoteActor, utcnow
-from app.services import Ctx, media
+from app.services import Ctx, account_deletion
 from app.text import plain_text, sanitize_html
 from federation import vocab
 from federation.fetcher import FetchError, normalize_host
@@ -126,6 +126,16 @@ class ActorFields(TypedDict):
     approval: bool  # follows wait for the actor's approval
     key_id: str
     pem: str
+    aliases: list[str]  # alsoKnownAs: the actors it says it also is (account moves)
+    moved_to: str | None  # movedTo: where it moved
+
+
+MAX_ALIASES = 20
+
+
+def _actor_ids(value: object) -> list[str]:
+    ids = (vocab.id_of(v) for v in vocab.as_list(value))
+    return [i for i in ids if i and i.startswith(("https://", "http://")) and len(i) <= 2048]
 
 
 def validate(doc: dict) -> ActorFields:
@@ -168,6 +178,8 @@ def validate(doc: dict) -> ActorFields:
         "approval": bool(doc.get("manuallyApprovesFollowers")),
         "key_id": key_id,
         "pem": pem,
+        "aliases": _actor_ids(doc.get("alsoKnownAs"))[:MAX_ALIASES],
+        "moved_to": next(iter(_actor_ids(doc.get("movedTo"))), None),
     }
 
 
@@ -239,6 +251,8 @@ def store_actor(ctx: Ctx, doc: dict) -> Account | Community:
         person.display_name = fields["name"]
         person.bio = fields["summary"][:5000]
         person.avatar_url = fields["icon"]
+        person.also_known_as = "\n".join(fields["aliases"])
+        person.moved_to_uri = fields["moved_to"]
         person.updated_at = utcnow()
         row = person
     try:
@@ -277,14 +291,12 @@ def stored_key(ctx: Ctx, key_id: str) -> ActorKey | None:
 
 
 def deactivate(ctx: Ctx, uri: str) -> bool:
-    """A remote actor deleted itself: a person's posts keep their place and we stop
-    listening to them; a Group (a community dissolved at its home) is gone here
-    with what it held, as a community dissolved here is."""
+    """A remote actor deleted itself: a person's posts become tombstones (replies keep
+    their place), its follows and memberships end; a Group (a community dissolved
+    at its home) is gone here with what it held, as a community dissolved here is."""
     actor = known(ctx, uri)
     if isinstance(actor, Account) and actor.domain:
-        actor.is_active = False
-        ctx.db.add(actor)
-        media.delete_for_account(ctx, actor)  # the files cached of its posts
+        account_deletion.remote_left(ctx, actor)  # posts tombstoned, follows ended
         return True
     if isinstance(actor, Community) and actor.domain:
         ctx.db.delete(actor)

@@ -19,6 +19,9 @@ CG_CONTEXT = {
     "toot": "http://joinmastodon.org/ns#",
     "blurhash": "toot:blurhash",
     "stance": "cg:stance",
+    # account moves, as Mastodon names them
+    "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
+    "movedTo": {"@id": "as:movedTo", "@type": "@id"},
     # ranking modules (docs/algorithms.md#publishing)
     "sha256": "cg:sha256",
     "version": "cg:version",

@@ -71,6 +71,7 @@ PAGES = [
     PageCase("/report", "/report?type=post&id={post}"),
     PageCase("/reports", "/reports"),
     PageCase("/compose", "/compose"),
+    PageCase("/settings/data", "/settings/data"),
     PageCase("/posts/{post_id}", "/posts/{post}"),
     PageCase("/posts/{post_id}/edit", "/posts/{post}/edit"),
     PageCase("/posts/{post_id}/history", "/posts/{post}/history"),
@@ -110,6 +111,9 @@ PAGES = [
 NOT_PAGES = {
     "/docs": "Swagger UI's own page: test_api_docs_render_offline checks it",
     "/favicon.ico": "an image",
+    "/settings/data/exports/{export_id}/download": (
+        "a member's zip archive, not a page: tests/test_account_export.py downloads one"
+    ),
     "/media/{key}": "an uploaded image file, not a page: tests/test_media.py checks its headers",
     "/digest/unsubscribe/{account_id}/{signature}": (
         "a signed link from a digest mail: tests/test_digests.py follows one, "

@@ -231,7 +231,7 @@ def test_a_rejected_follow_is_forgotten(ctx: Ctx, rita) -> None:
 
 def test_unsupported_activities_are_ignored_with_a_reason(ctx: Ctx, rita) -> None:
     with pytest.raises(handlers.Ignored, match="not supported"):
-        apply(ctx, {"id": f"{PEER}/x/1", "type": "Move", "actor": rita.uri})
+        apply(ctx, {"id": f"{PEER}/x/1", "type": "Travel", "actor": rita.uri})
 
 
 def test_a_forged_remote_revision_from_another_host_is_refused(ctx: Ctx, rita) -> None:

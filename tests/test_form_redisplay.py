@@ -18,6 +18,8 @@ from tests.test_pages import all_routes, csrf, signup, submit
 
 # routes with no typed field: what they carry and why no page is shown again
 BUTTONS = {
+    "/settings/data/export": "a button",
+    "/settings/data/deletion/cancel": "a button",
     "/logout": "a button",
     "/c/{name}/join": "a button",
     "/c/{name}/follow": "a button",

@@ -286,6 +286,7 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:
         "note_id": "1",
         "account_id": "1",
         "application_id": "1",
+        "export_id": "1",
         "verdict": "approve",
     }
     checked = 0

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.api import (
+    account_data,
     accounts,
     algorithms,
     artifacts,
@@ -26,6 +27,7 @@ _errors = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 4
 router = APIRouter(prefix="/api/v1", responses=_errors)
 for module in (
     accounts,
+    account_data,
     communities,
     posts,
     media,

@@ -37,7 +37,15 @@ from app.api.artifact_schemas import (
 from app.api.auth import MaybeAccount, Writer
 from app.api.schemas import MAX_ID, AttachmentOut, BoundedJSONRoute, MediaOut
 from app.deps import CtxDep
-from app.models import Account, Artifact, ArtifactRevision, Community, Decision, Stance
+from app.models import (
+    FORMER_MEMBER,
+    Account,
+    Artifact,
+    ArtifactRevision,
+    Community,
+    Decision,
+    Stance,
+)
 from app.services import Ctx, artifacts, commonground, communities, decisions, media, stances
 from app.services.posts import attachments_of
 from app.services.ranking import feeds
@@ -54,6 +62,8 @@ def person(ctx: Ctx, account_id: int) -> PersonOut:
 
 
 def _person_out(ctx: Ctx, a: Account) -> PersonOut:
+    if a.is_deleted:  # what a deleted member wrote stays, under no name
+        return PersonOut(handle=FORMER_MEMBER, uri=a.uri, domain=a.domain)
     return PersonOut(
         handle=f"{a.username}@{a.domain or ctx.settings.domain}", uri=a.uri, domain=a.domain
     )

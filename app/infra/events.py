@@ -30,6 +30,8 @@ EVENTS = (
     "membership.approved",  # membership
     "membership.requested",  # membership (pending: the community needs approval)
     "community.dissolving",  # community (a local one, just before it is deleted)
+    "account.deleting",  # account (a local one, its grace over, before anything is removed)
+    "account.moved",  # account, target (a local member moved to another account)
     "artifact.created",  # artifact
     "artifact.revised",  # artifact, revision
     "artifact.staged",  # artifact, transition

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.web import (
+    account_pages,
     admin,
     algorithm_pages,
     artifact_pages,
@@ -24,6 +25,7 @@ for module in (
     community_pages,
     post_pages,
     profile_pages,
+    account_pages,
     admin,
     algorithm_pages,
     artifact_pages,
