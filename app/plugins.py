@@ -11,6 +11,7 @@ def load() -> None:
     import app.services.governance
     import app.services.maintenance
     import app.services.media
+    import app.services.moderation
     import app.services.notifications
     import app.services.ranking.feeds  # noqa: F401
     import federation.artifacts

@@ -11,6 +11,7 @@ from app.api import (
     feeds,
     follows,
     media,
+    moderation,
     mutes,
     notifications,
     posts,
@@ -38,5 +39,6 @@ for module in (
     notifications,
     registration,
     rules,
+    moderation,
 ):
     router.include_router(module.router)

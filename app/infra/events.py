@@ -43,6 +43,8 @@ EVENTS = (
     "algorithm.changed",  # change (a community's algorithm, by its admins or a vote)
     "block.created",  # block, member, target
     "block.removed",  # block, member
+    "moderation.acted",  # action (a ModerationAction, its effect applied)
+    "moderation.appeal_decided",  # appeal, action (the appeal_granted/denied entry)
 )
 
 
