@@ -92,3 +92,13 @@ p99
 # record of how old a cached copy is, for an operator reading the table. Key refresh
 # itself is rate-limited in memory (federation/signatures.KeyRefreshes), not by this column.
 fetched_at
+
+# Moderation (issue 13): the Report columns the reports part fills and reads
+# (app/services/reports.py, built alongside); a report's settling time is written by
+# the moderation actions that settle it, for the record and the reporter's view
+reporter_id
+flag_uri
+forwarded_at
+resolved_at
+# app/api/moderation.LogEntryOut: which earlier entry a reversal reverses, for API clients
+reverses

@@ -26,7 +26,6 @@ from app.models import (
     utcnow,
 )
 from app.services import moderation, posts
-from app.services.ranking import feeds
 from federation import remote
 from tests.moderation_world import World, act, make_world, report
 from tests.test_federation_handlers import actor_doc, apply, create

@@ -9,6 +9,7 @@ from app.web import (
     auth_pages,
     community_pages,
     feed_pages,
+    moderation_pages,
     notification_pages,
     post_pages,
     profile_pages,
@@ -29,5 +30,6 @@ for module in (
     notification_pages,
     search_pages,
     rules_pages,
+    moderation_pages,
 ):
     router.include_router(module.router)
