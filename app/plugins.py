@@ -19,4 +19,5 @@ def load() -> None:
     import federation.delivery
     import federation.inbox
     import federation.media
+    import federation.moderation
     import federation.outbound  # noqa: F401

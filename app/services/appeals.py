@@ -28,6 +28,7 @@ def may_appeal(ctx: Ctx, account: Account | None, action: ModerationAction) -> b
         account is not None
         and action.target_account_id == account.id
         and action.action in moderation.APPEALABLE
+        and not action.origin_domain
         and of_action(ctx, action) is None
     )
 
@@ -39,6 +40,11 @@ def appeal(ctx: Ctx, account: Account, action_id: int, text: str) -> Appeal:
         raise Forbidden("Only the member acted on can appeal.", code="not_yours")
     if action.action not in moderation.APPEALABLE:
         raise Invalid("This action can't be appealed.", code="not_appealable")
+    if action.origin_domain:
+        raise Invalid(
+            f"This was done on {action.origin_domain}: appeal to its moderators there.",
+            code="not_appealable",
+        )
     text = (text or "").strip()
     if not text:
         raise Invalid("Say why the action should be reconsidered.", code="appeal_text_required")

@@ -151,7 +151,7 @@ def resolve_target(ctx: Ctx, type_: str, ident: int | str | None) -> Target:
         return Target("domain", None, None, None, None, domain)
     if isinstance(ident, bool) or not isinstance(ident, int):
         raise Invalid("This target's id is a number.", code="invalid_target")
-    model = {
+    model: type[Post | Artifact | Statement | Account | Community] = {  # type: ignore[assignment]
         "post": Post,
         "artifact": Artifact,
         "statement": Statement,
@@ -616,3 +616,65 @@ def get_action(ctx: Ctx, action_id: int) -> ModerationAction:
 def scope_of(ctx: Ctx, action: ModerationAction) -> Scope:
     community = ctx.db.get(Community, action.community_id) if action.community_id else None
     return Scope(community)
+
+
+# --- what a remote community's moderators did (FEP-1b12, see federation/moderation.py)
+
+
+def _remote_entry(
+    ctx: Ctx, group: Community, action: str, target: Target, until: datetime | None = None
+) -> ModerationAction:
+    """Record a remote Group's action in that community's log here."""
+    logged = ModerationAction(
+        community_id=group.id,
+        actor_role="remote moderator",
+        origin_domain=group.domain,
+        action=action,
+        target_type=target.type,
+        target_id=target.id,
+        target_account_id=target.account.id if target.account else None,
+        target_label=label_of(ctx, target),
+        excerpt=excerpt_of(target),
+        expires_at=until,
+    )
+    ctx.db.add(logged)
+    ctx.db.flush()
+    events.emit(ctx, "moderation.acted", action=logged)
+    return logged
+
+
+def remote_removal(ctx: Ctx, group: Community, post: Post) -> ModerationAction | None:
+    """A remote Group removed a post in its own community: tombstone our copy (ours
+    too, when one of our members wrote it: the thread is the Group's) and log it.
+    A Group moderates only its own threads."""
+    if not group.domain or post.community_id != group.id:
+        raise Forbidden("A community moderates only its own threads.", code="not_in_community")
+    target = resolve_target(ctx, "post", post.id)
+    done = ctx.db.exec(
+        select(ModerationAction).where(
+            col(ModerationAction.community_id) == group.id,
+            col(ModerationAction.target_type) == "post",
+            col(ModerationAction.target_id) == post.id,
+            col(ModerationAction.action) == "remove",
+        )
+    ).first()
+    if done is not None:
+        return None  # the same Delete again
+    logged = _remote_entry(ctx, group, "remove", target)
+    posts.delete_remote(ctx, post)
+    return logged
+
+
+def remote_ban(
+    ctx: Ctx, group: Community, member: Account, until: datetime | None, *, lifted: bool = False
+) -> ModerationAction:
+    """A remote Group banned (or, ``lifted``, unbanned) a member: kept here too, so
+    our member can't post there through us meanwhile."""
+    if not group.domain:
+        raise Forbidden("Only a remote community's Group bans from it.", code="not_in_community")
+    target = resolve_target(ctx, "account", member.id)
+    if lifted:
+        lift_ban(ctx, group, member)
+        return _remote_entry(ctx, group, "unban", target)
+    _ban(ctx, group, member, until)
+    return _remote_entry(ctx, group, "ban", target, until)

@@ -52,7 +52,7 @@ def listing(
         at = Cursor.decode(cursor)
         q = q.where(
             tuple_(col(ModerationAction.created_at), col(ModerationAction.id))
-            < tuple_(at.created_at, at.id)  # type: ignore[arg-type]
+            < tuple_(at.created_at, at.id)
         )
     q = q.order_by(col(ModerationAction.created_at).desc(), col(ModerationAction.id).desc())
     rows = list(ctx.db.exec(q.limit(limit + 1)))
