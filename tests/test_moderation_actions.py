@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from app.models import (
     Account,
+    Community,
     CommunityBan,
     Follow,
     Job,
@@ -25,10 +26,12 @@ from app.models import (
     Report,
     utcnow,
 )
-from app.services import moderation, posts
+from app.services import artifacts, moderation, posts
 from federation import remote
+from tests.conftest import PASSWORD
 from tests.moderation_world import World, act, make_world, report
 from tests.test_federation_handlers import actor_doc, apply, create
+from tests.test_pages import submit
 
 
 @pytest.fixture
@@ -295,3 +298,69 @@ def test_domain_actions_limit_and_suspend_a_domain(
         rule=world.instance_rule,
     )
     assert r.status_code == 422
+
+
+def test_the_queue_page_acts_only_after_the_confirmation(
+    client: TestClient, new_ctx, world: World
+) -> None:
+    filed = report(new_ctx, world)
+    submit(client, "/login", "/login", {"username": "mod", "password": PASSWORD})
+    queue = client.get("/c/garden/moderation").text
+    link = (
+        f"/moderation/act?scope=community%3Agarden&amp;target_type=post&amp;target_id={world.post}"
+    )
+    assert link in queue
+    page = f"/moderation/act?scope=community:garden&target_type=post&target_id={world.post}"
+    form = {
+        "scope": "community:garden",
+        "target_type": "post",
+        "target_id": str(world.post),
+        "report": str(filed),
+        "action": "remove",
+        "rule": str(world.garden_rule),
+        "reason": "Spam is not gardening.",
+    }
+    r = submit(client, page, "/moderation/act", {**form, "reason": ""})
+    assert r.status_code == 422 and "Give a reason" in r.text  # refused, nothing asked
+    r = submit(client, page, "/moderation/act", form)  # the first click: a question
+    assert r.status_code == 200 and 'name="confirmed" value="1"' in r.text
+    with new_ctx() as ctx:
+        assert not ctx.db.get(Post, world.post).is_deleted
+        assert list(ctx.db.exec(select(ModerationAction))) == []
+    r = submit(client, page, "/moderation/act", {**form, "confirmed": "1", "rule": "999999"})
+    assert r.status_code == 422 and "Spam is not gardening." in r.text  # kept
+    r = submit(client, page, "/moderation/act", {**form, "confirmed": "1"})
+    assert r.status_code == 303 and r.headers["location"] == "/c/garden/moderation", r.text
+    with new_ctx() as ctx:
+        assert ctx.db.get(Post, world.post).is_deleted
+        assert ctx.db.get(Report, filed).state == "actioned"
+    client.cookies.clear()
+    submit(client, "/login", "/login", {"username": "bob", "password": PASSWORD})
+    assert client.get(page).status_code == 403  # nor the form, for others
+
+
+def test_artifacts_are_not_removed_and_remote_posts_are_hidden_here(
+    client: TestClient, new_ctx, world: World
+) -> None:
+    with new_ctx() as ctx:
+        ada = ctx.db.get(Account, world.ids["ada"])
+        garden = ctx.db.get(Community, world.garden)
+        art = artifacts.create(ctx, ada, garden, "idea", "Pills", "Buy them.")
+        remote.store_actor(ctx, actor_doc("rita"))
+        apply(ctx, create(7))
+        rita_post = posts.find_by_uri(ctx, "https://peer.example/notes/7").id
+    r = act(client, world, "mod", action="remove", target={"type": "artifact", "id": art.id})
+    assert r.status_code == 422 and r.json()["error"] == "not_removable"
+    r = act(client, world, "mod", action="warn", target={"type": "artifact", "id": art.id})
+    assert r.status_code == 201, r.text  # its author is warned instead
+    r = act(
+        client,
+        world,
+        "root",
+        action="remove",
+        target={"type": "post", "id": rita_post},
+        rule=world.instance_rule,
+    )
+    assert r.status_code == 201 and r.json()["scope"] == "instance", r.text
+    with new_ctx() as ctx:
+        assert ctx.db.get(Post, rita_post).is_deleted
