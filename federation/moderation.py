@@ -4,9 +4,10 @@ Sent: when a local community's moderator removes a post in it, the Group
 announces its own ``Delete`` of the post to its followers (and to the author's
 server); a ban is the Group's ``Block {object: member, target: Group}``
 announced the same way, an unban (or a granted appeal of a ban) its ``Undo``.
-The Group signs the ``Announce``; the inner activity's actor is the Group too,
-so a receiver needs no list of moderators to trust it: a Group moderates its
-own threads (Lemmy announces its moderators' activities the same way).
+The Group signs the ``Announce``; the inner activity's actor is the Group too
+(FEP-1b12 accepts moderation activities from the Group's own server), so a
+receiver needs no list of moderators to trust it: a Group moderates its own
+threads.
 
 Received (federation/handlers.py): a Group we follow announcing its Delete of a
 post in its community, or its Block of a member, is applied here through
