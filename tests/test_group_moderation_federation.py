@@ -85,80 +85,82 @@ def test_a_groups_block_bans_a_member_from_it_and_its_undo_lifts_it(ctx: Ctx, ga
     assert actions == ["ban", "unban"]
 
 
-def _id_on(instance: Instance, uri: str) -> int:
-    rows = instance.sql("SELECT id FROM posts WHERE uri = :u", u=uri)
-    assert rows, f"no {uri} on {instance.domain}"
-    return rows[0][0]
+@pytest.mark.slow
+def test_two_sqlite_instances_a_groups_removal_and_ban_reach_the_members_instance() -> None:
+    with Instance() as a, Instance() as b:
+        _scenario(a, b)
 
 
 @pytest.mark.slow
-def test_two_instances_a_groups_removal_and_ban_reach_the_members_instance() -> None:
-    with Instance() as a, Instance() as b:
-        b.register("bob")
-        assert b.api("POST", "/communities", "bob", json={"name": "garden"}).status_code == 201
-        rules = b.api("PUT", "/communities/garden/rules", "bob", json={"rules": ["On topic."]})
-        rule = rules.json()["items"][0]["id"]
-        a.register("alice")
-        r = a.api("POST", "/follows", "alice", json={"target": f"garden@{b.domain}"})
-        assert r.status_code == 202, r.text
-        eventually(
-            lambda: b.sql("SELECT count(*) FROM follows WHERE state = 'accepted'") == [(1,)],
-            what="B to accept A's follow",
-        )
-        eventually(
-            lambda: a.sql("SELECT state FROM follows") == [("accepted",)], what="the Accept on A"
-        )
-        r = a.api(
-            "POST",
-            "/posts",
-            "alice",
-            json={"text": "Cheap pills here", "title": "Pills", "community": f"garden@{b.domain}"},
-        )
-        assert r.status_code == 201, r.text
-        uri, on_a = r.json()["uri"], r.json()["id"]
-        on_b = eventually(lambda: b.sql("SELECT id FROM posts WHERE uri = :u", u=uri), what="B")
-        body = {
-            "target": {"type": "post", "id": on_b[0][0]},
-            "action": "remove",
-            "rule": rule,
-            "reason": "Spam.",
-        }
-        r = b.api("POST", "/moderation/actions", "bob", json=body)
-        assert r.status_code == 201, r.text
-        eventually(
-            lambda: a.api("GET", f"/posts/{on_a}").json().get("deleted") is True,
-            what="the removal on A",
-        )
-        handle = f"garden@{b.domain}"
-        log = eventually(
-            lambda: a.api("GET", f"/communities/{handle}/modlog").json()["items"], what="A's log"
-        )
-        assert log[0]["action"] == "remove" and log[0]["actor"] == f"a moderator at {b.domain}"
-        assert "pills" not in str(log).lower()
-        page = a.http().get(f"/c/{handle}/modlog")
-        assert page.status_code == 200 and "remove" in page.text
+def test_a_postgresql_group_and_a_sqlite_member_instance(fresh_postgres: str) -> None:
+    with Instance() as a, Instance(database_url=fresh_postgres) as b:
+        _scenario(a, b)
 
-        alice_on_b = b.sql("SELECT id FROM accounts WHERE username = 'alice'")[0][0]
-        body = {
-            "target": {"type": "account", "id": alice_on_b},
-            "action": "ban",
-            "rule": rule,
-            "reason": "Spam, again.",
-            "scope": "community:garden",
-        }
-        r = b.api("POST", "/moderation/actions", "bob", json=body)
-        assert r.status_code == 201, r.text
-        eventually(
-            lambda: a.sql("SELECT count(*) FROM community_bans") == [(1,)], what="the ban on A"
-        )
-        r = a.api("POST", "/posts", "alice", json={"text": "hi", "community": handle})
-        assert r.status_code == 403, r.text  # banned: no longer a member there
-        body.update(action="unban", reason="Served.")
-        assert b.api("POST", "/moderation/actions", "bob", json=body).status_code == 201
-        eventually(
-            lambda: a.sql("SELECT count(*) FROM community_bans") == [(0,)], what="the unban on A"
-        )
-        actions = [
-            i["action"] for i in a.api("GET", f"/communities/{handle}/modlog").json()["items"]
-        ]
-        assert actions == ["unban", "ban", "remove"]
+
+def _scenario(a: Instance, b: Instance) -> None:
+    """B hosts garden; alice of A posts in it; B's moderator removes the post and
+    bans, then unbans, alice: A applies each and shows it in its copy of the log."""
+    b.register("bob")
+    assert b.api("POST", "/communities", "bob", json={"name": "garden"}).status_code == 201
+    rules = b.api("PUT", "/communities/garden/rules", "bob", json={"rules": ["On topic."]})
+    rule = rules.json()["items"][0]["id"]
+    a.register("alice")
+    r = a.api("POST", "/follows", "alice", json={"target": f"garden@{b.domain}"})
+    assert r.status_code == 202, r.text
+    eventually(
+        lambda: b.sql("SELECT count(*) FROM follows WHERE state = 'accepted'") == [(1,)],
+        what="B to accept A's follow",
+    )
+    eventually(
+        lambda: a.sql("SELECT state FROM follows") == [("accepted",)], what="the Accept on A"
+    )
+    r = a.api(
+        "POST",
+        "/posts",
+        "alice",
+        json={"text": "Cheap pills here", "title": "Pills", "community": f"garden@{b.domain}"},
+    )
+    assert r.status_code == 201, r.text
+    uri, on_a = r.json()["uri"], r.json()["id"]
+    on_b = eventually(lambda: b.sql("SELECT id FROM posts WHERE uri = :u", u=uri), what="B")
+    body = {
+        "target": {"type": "post", "id": on_b[0][0]},
+        "action": "remove",
+        "rule": rule,
+        "reason": "Spam.",
+    }
+    r = b.api("POST", "/moderation/actions", "bob", json=body)
+    assert r.status_code == 201, r.text
+    eventually(
+        lambda: a.api("GET", f"/posts/{on_a}").json().get("deleted") is True,
+        what="the removal on A",
+    )
+    handle = f"garden@{b.domain}"
+    log = eventually(
+        lambda: a.api("GET", f"/communities/{handle}/modlog").json()["items"], what="A's log"
+    )
+    assert log[0]["action"] == "remove" and log[0]["actor"] == f"a moderator at {b.domain}"
+    assert "pills" not in str(log).lower()
+    page = a.http().get(f"/c/{handle}/modlog")
+    assert page.status_code == 200 and "remove" in page.text
+
+    alice_on_b = b.sql("SELECT id FROM accounts WHERE username = 'alice'")[0][0]
+    body = {
+        "target": {"type": "account", "id": alice_on_b},
+        "action": "ban",
+        "rule": rule,
+        "reason": "Spam, again.",
+        "scope": "community:garden",
+    }
+    r = b.api("POST", "/moderation/actions", "bob", json=body)
+    assert r.status_code == 201, r.text
+    eventually(lambda: a.sql("SELECT count(*) FROM community_bans") == [(1,)], what="the ban on A")
+    r = a.api("POST", "/posts", "alice", json={"text": "hi", "community": handle})
+    assert r.status_code == 403, r.text  # banned: no longer a member there
+    body.update(action="unban", reason="Served.")
+    assert b.api("POST", "/moderation/actions", "bob", json=body).status_code == 201
+    eventually(
+        lambda: a.sql("SELECT count(*) FROM community_bans") == [(0,)], what="the unban on A"
+    )
+    actions = [i["action"] for i in a.api("GET", f"/communities/{handle}/modlog").json()["items"]]
+    assert actions == ["unban", "ban", "remove"]
