@@ -8,7 +8,8 @@ may cite the instance's rules too) and gives a reason. Effects reuse the service
 that own them: posts are tombstoned through :mod:`app.services.posts` (so a local
 post's Delete federates as any deletion), suspensions through
 ``accounts.set_active``, domain blocks through ``peers.set_blocked``. Bans live in
-:class:`CommunityBan`; :func:`is_banned` is the one test (joining refuses it)."""
+:class:`CommunityBan`; ``communities.is_banned`` is the one test (joining refuses
+a banned member) and ``communities.active_ban_clause`` the feeds' condition."""
 
 from __future__ import annotations
 

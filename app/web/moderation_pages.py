@@ -183,10 +183,9 @@ def act(
         ctx.db.rollback()
         template, context = act_page(request, ctx, viewer, typed)
         return show_error(request, ctx, exc, template, typed, **context)
-    back = f"/c/{done.community_id and _name(ctx, done.community_id)}/moderation"
     return redirect(
         request,
-        back if done.community_id else "/admin/moderation",
+        _queue_of(ctx, done.community_id),
         flash=f"Done: {done.action.replace('_', ' ')} ({done.target_label}).",
     )
 
@@ -195,9 +194,10 @@ def _int(raw: str) -> int | str:
     return int(raw) if raw.isdigit() and len(raw) < 12 else raw
 
 
-def _name(ctx: Ctx, community_id: int) -> str:
-    found = ctx.db.get(Community, community_id)
-    return found.handle if found else ""
+def _queue_of(ctx: Ctx, community_id: int | None) -> str:
+    """The queue page an action or decision of this scope goes back to."""
+    found = ctx.db.get(Community, community_id) if community_id else None
+    return f"/c/{found.name}/moderation" if found and not found.domain else "/admin/moderation"
 
 
 # --- an action, and its appeal ------------------------------------------------
@@ -268,11 +268,7 @@ def decide(
         ctx.db.rollback()
         template, context = queue_page(request, ctx, viewer, {"reason": reason})
         return show_error(request, ctx, exc, template, {"reason": reason}, **context)
-    back = (
-        f"/c/{_name(ctx, done.community_id)}/moderation"
-        if done.community_id
-        else "/admin/moderation"
-    )
+    back = _queue_of(ctx, done.community_id)
     said = "granted" if verdict == "grant" else "denied"
     return redirect(request, back, flash=f"The appeal is {said}.")
 
