@@ -105,3 +105,6 @@ activitystreams_files
 # account moves: a response field (app/api/account_data.AliasesOut) and a TypedDict
 # key (federation/remote.ActorFields["moved_to"]), read by clients and by key
 moved_to
+
+# app/api/moderation.LogEntryOut: which earlier entry a reversal reverses, for API clients
+reverses

@@ -13,6 +13,7 @@ def load() -> None:
     import app.services.governance
     import app.services.maintenance
     import app.services.media
+    import app.services.moderation
     import app.services.notifications
     import app.services.ranking.feeds  # noqa: F401
     import federation.archive
@@ -23,4 +24,5 @@ def load() -> None:
     import federation.inbox
     import federation.lifecycle
     import federation.media
+    import federation.moderation
     import federation.outbound  # noqa: F401

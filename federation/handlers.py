@@ -19,7 +19,7 @@ from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import jobs
 from app.models import Account, Community, DeletedObject, Follow, Post, Reaction
-from app.services import Ctx, follows, posts, reactions
+from app.services import Ctx, follows, moderation, posts, reactions
 from federation import remote, vocab
 from federation.vocab import AS_PUBLIC
 
@@ -169,6 +169,9 @@ def on_reject(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
 def on_block(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     """Someone elsewhere blocked one of our members: their follows of each other
     end (our member is not told who blocked them, as on Mastodon)."""
+    if isinstance(actor, Community):
+        _group_ban(ctx, activity, actor)
+        return
     target = _local_target(ctx, vocab.id_of(activity.get("object")))
     if not isinstance(target, Account) or not isinstance(actor, Account):
         raise Ignored("only people block people here")
@@ -178,10 +181,28 @@ def on_block(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budge
             follows.remove(ctx, follow)
 
 
+def _group_ban(ctx: Ctx, block: dict, group: Community, *, lifted: bool = False) -> None:
+    """A remote Group's ban of a member from itself (``target``: the Group)."""
+    if vocab.id_of(block.get("target")) != group.uri:
+        raise Ignored("a Group bans members only from itself")
+    member = remote.known(ctx, vocab.id_of(block.get("object")) or "")
+    if not isinstance(member, Account):
+        raise Ignored("the banned member is not known here")
+    try:
+        moderation.remote_ban(ctx, group, member, _time(block.get("endTime")), lifted=lifted)
+    except DomainError as exc:
+        raise Ignored(str(exc.detail)) from exc
+
+
 @handles("Undo")
 def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     obj = vocab.one(activity.get("object"))
     inner_id = vocab.id_of(obj)
+    if isinstance(actor, Community) and isinstance(obj, dict) and vocab.is_type(obj, "Block"):
+        if vocab.id_of(obj.get("actor")) != actor.uri:
+            raise Ignored("a Group undoes only its own bans")
+        _group_ban(ctx, obj, actor, lifted=True)
+        return
     if vocab.is_type(obj, "Follow") or (inner_id and follows.find_by_activity(ctx, inner_id)):
         follow = _follow_in(ctx, obj, actor)
         if follow is None or follow.follower_id != actor.id:
@@ -450,8 +471,13 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
             ctx.db.add(DeletedObject(uri=uri[:2048], actor_uri=actor.uri))
         return
     author = get_or_raise(ctx.db, Account, post.author_id)
-    moderator = post.community_id is not None and post.community_id == getattr(actor, "id", None)
-    if author.id != actor.id and not (isinstance(actor, Community) and moderator):
+    if isinstance(actor, Community):  # a Group moderating its own thread (FEP-1b12)
+        try:
+            moderation.remote_removal(ctx, actor, post)
+        except DomainError as exc:
+            raise Ignored("a community deletes only posts in its own threads") from exc
+        return
+    if author.id != actor.id:
         raise Ignored("only the author (or its community) deletes a post")
     if author.is_local:
         raise Ignored("remote actors cannot delete our members' posts")
@@ -473,7 +499,15 @@ def on_move(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget
     jobs.enqueue(ctx, "ap.move", {"origin": actor.uri, "target": target[:2048]})
 
 
-RELAYED = ("Create", "Update", "Delete", "Like", "Dislike", "Undo")  # FEP-1b12 in an Announce
+RELAYED = (
+    "Create",
+    "Update",
+    "Delete",
+    "Like",
+    "Dislike",
+    "Undo",
+    "Block",
+)  # FEP-1b12 in an Announce
 
 
 @handles("Announce")
@@ -490,6 +524,12 @@ def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Bu
             inner_actor
             and remote.same_host(inner_actor, actor.uri)
             and (inner_object is None or remote.same_host(inner_object, actor.uri))
+        )
+        # a Group's own moderation of its threads (the inner actor is the signer)
+        trusted = trusted or (
+            isinstance(actor, Community)
+            and inner_actor == actor.uri
+            and inner_type in ("Delete", "Block", "Undo")
         )
         if trusted and isinstance(obj.get("id"), str):
             process(ctx, obj, budget)

@@ -76,7 +76,7 @@ def inboxes_of(ctx: Ctx, uris: Iterable[str]) -> set[str]:
     return {inbox for uri in set(uris) if (inbox := remote.inbox_of(ctx, uri))}
 
 
-def _follower_inboxes(ctx: Ctx, target: Account | Community) -> set[str]:
+def remote_follower_inboxes(ctx: Ctx, target: Account | Community) -> set[str]:
     return inboxes_of(ctx, [a.uri for a in follows.remote_followers(ctx, target)])
 
 
@@ -133,7 +133,7 @@ def _post_activity(ctx: Ctx, post: Post, kind: str) -> None:
     if not author.is_local and local_community is None:
         return  # a remote post in a remote place: not ours to relay
     audience = _post_audience(ctx, post, author, community, parent) if author.is_local else set()
-    inboxes = _follower_inboxes(ctx, local_community) if local_community else set()
+    inboxes = remote_follower_inboxes(ctx, local_community) if local_community else set()
     # Nobody elsewhere to hear of it: nothing is built or stored.
     relay_activity = bool(inboxes) and kind != "Create" and author.is_local
     activity = _activity(ctx, post, author, kind) if audience or relay_activity else {}
@@ -203,7 +203,7 @@ def _dissolving(ctx: Ctx, community: Community) -> None:
         "object": community.uri,
         "to": [AS_PUBLIC],
     }
-    publish(ctx, activity, _follower_inboxes(ctx, community))
+    publish(ctx, activity, remote_follower_inboxes(ctx, community))
 
 
 def _reaction_activity(ctx: Ctx, reaction: Reaction) -> tuple[dict, set[str]] | None:

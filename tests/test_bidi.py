@@ -11,7 +11,18 @@ from html.parser import HTMLParser
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services import Ctx, accounts, artifacts, auth, communities, posts, stances
+from app.services import (
+    Ctx,
+    accounts,
+    appeals,
+    artifacts,
+    auth,
+    communities,
+    moderation,
+    posts,
+    rules,
+    stances,
+)
 from app.web import bidi
 from tests.conftest import PASSWORD
 from tests.test_pages import submit
@@ -72,6 +83,17 @@ def world(new_ctx) -> dict:
         stances.add_statement(ctx, root, plan.id, f"We agree{RLO}")
         stances.take(ctx, root, "agree", artifact_id=plan.id, reason=f"Because{RLO}")
         auth.create_token(ctx, root, "read", f"Tok{RLO}")
+        (rule,) = rules.replace(ctx, root, garden, ["Be kind."])
+        warned = moderation.act(
+            ctx,
+            root,
+            action="warn",
+            target_type="post",
+            target_id=thread.id,
+            rule_id=rule.id,
+            reason="Mind the tone.",
+        )
+        appeals.appeal(ctx, zoe, warned.id, "I was kind.")  # the queue names zoe
         return {"thread": thread.id, "plan": plan.id}
 
 
@@ -86,6 +108,8 @@ def pages(world: dict) -> list[str]:
         "/c/garden/algorithm",
         "/c/garden/artifacts",
         "/c/garden/artifacts/graph",
+        "/c/garden/moderation",
+        "/c/garden/modlog",
         "/@zoe",
         "/tags/soil",
         f"/posts/{thread}",

@@ -105,6 +105,16 @@ PAGES = [
     PageCase("/artifacts/{artifact_id}/edit", "/artifacts/{artifact}/edit"),
     PageCase("/artifacts/{artifact_id}/history", "/artifacts/{artifact}/history"),
     PageCase("/artifacts/{artifact_id}/diff", "/artifacts/{artifact}/diff?from=1&to=3"),
+    PageCase("/admin/moderation", "/admin/moderation", who="admin"),
+    PageCase("/c/{name}/moderation", "/c/riverside/moderation"),
+    PageCase(
+        "/moderation/act",
+        "/moderation/act?scope=community:riverside&target_type=post&target_id={reply}",
+    ),
+    PageCase("/moderation/actions/{action_id}", "/moderation/actions/{action}"),
+    PageCase("/modlog", "/modlog", who="anonymous"),
+    PageCase("/c/{name}/modlog", "/c/riverside/modlog", who="anonymous"),
+    PageCase("/c/{name}/modlog", "/c/riverside/modlog"),
 ]
 
 # GET routes that are not pages of their own, and why they are not in PAGES.
@@ -290,10 +300,28 @@ def make_content(base: str) -> dict[str, object]:
             f"/posts/{thread['id']}",
             json={"text": f"Readings are in (corrected): {LONG_LINE} #cleanup"},
         )
-        Api(http, "ben").call(
+        ben = Api(http, "ben")
+        reply = ben.call(
             "POST", "/posts", 201, json={"in_reply_to": thread["id"], "text": "Thanks, Ada!"}
         )
-        names["post"] = thread["id"]
+        names["post"], names["reply"] = thread["id"], reply["id"]
+        # a moderator's warning on ben's reply, which ben appeals (queue, log, action page)
+        rules = ada.call("PUT", "/communities/riverside/rules", json={"rules": ["Be kind."]})
+        warned = ada.call(
+            "POST",
+            "/moderation/actions",
+            201,
+            json={
+                "target": {"type": "post", "id": reply["id"]},
+                "action": "warn",
+                "rule": rules["items"][0]["id"],
+                "reason": f"Mind the tone. {LONG_LINE}",
+            },
+        )
+        ben.call(
+            "POST", f"/moderation/actions/{warned['id']}/appeal", 201, json={"text": LONG_LINE}
+        )
+        names["action"] = warned["id"]
     return names
 
 

@@ -14,12 +14,15 @@ from app import __version__
 from app.services import (
     Ctx,
     accounts,
+    appeals,
     artifacts,
     communities,
     decisions,
     digests,
     governance,
+    moderation,
     posts,
+    rules,
     stances,
 )
 from app.services.ranking import choices, registry
@@ -79,6 +82,20 @@ def build_world(ctx: Ctx) -> dict[str, str]:
         ctx, ada, idea.id, "consent", datetime.now(UTC) + timedelta(days=3), quorum=2
     )
 
+    # a moderation action on ada under a community rule, which she appeals
+    (rule,) = rules.replace(ctx, root, garden, ["Be kind to the beds."])
+    warned = moderation.act(
+        ctx,
+        root,
+        action="warn",
+        target_type="account",
+        target_id=ada.id,
+        rule_id=rule.id,
+        reason="Mind the tone.",
+        scope="community:garden",
+    )
+    appeals.appeal(ctx, ada, warned.id, "I was kind.")
+
     modules = registry.list_modules(ctx)
     (first_module, first_version), (_, other_version) = modules[0], modules[1]
     choices.set_community_algorithm(ctx, root, garden, other_version.id, {}, "try it")
@@ -102,6 +119,8 @@ def build_world(ctx: Ctx) -> dict[str, str]:
         "algorithm_to": str(other_version.id),
         "account_id": str(root.id),
         "signature": digests.unsubscribe_token(ctx, root.id),
+        "action_id": str(warned.id),
+        "ada_id": str(ada.id),
     }
 
 
@@ -110,6 +129,11 @@ QUERIES = {
     "/artifacts/{artifact_id}/diff": lambda v: {"from": v["from"], "to": v["to"]},
     "/preview": lambda v: {"algorithm": v["algorithm"]},
     "/report": lambda v: {"type": "post", "id": v["post_id"]},
+    "/moderation/act": lambda v: {
+        "scope": "community:garden",
+        "target_type": "account",
+        "target_id": v["ada_id"],
+    },
 }
 NOT_OK_ON_PURPOSE = {"/setup/{token}": 403}  # first-run setup is over once an admin exists
 

@@ -105,6 +105,9 @@ def test_every_form_error_path_keeps_what_was_typed(client: TestClient, app, new
         "artifact_id": "1",
         "statement_id": "1",
         "decision_id": "1",
+        "action_id": "1",
+        "appeal_id": "1",
+        "verdict": "grant",
     }
     checked = 0
     for top, route in all_routes(app.routes):

@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from app.models import Account, Decision
+from app.services import accounts, appeals, moderation, rules
+from tests.conftest import PASSWORD
 from tests.test_pages import all_routes, csrf, signup, submit
 
 # routes with no typed field: what they carry and why no page is shown again
@@ -187,6 +189,16 @@ def _world(client: TestClient, new_ctx) -> dict[str, str]:
     submit(client, "/communities/new", "/communities/new", {"name": "meadow"})
     r = submit(client, "/c/meadow/algorithm", "/c/meadow/algorithm-governance", {"mode": "vote"})
     assert r.status_code == 303, r.text[:300]
+    with new_ctx() as ctx:  # alice is warned (she may appeal); bob appeals her warning
+        alice = ctx.db.exec(select(Account).where(Account.username == "alice")).one()
+        other = accounts.register(ctx, "other_admin", PASSWORD, is_admin=True)
+        bob = accounts.register(ctx, "bob", PASSWORD)
+        (rule,) = rules.replace(ctx, other, None, ["Be kind."])
+        warn = {"action": "warn", "target_type": "account", "rule_id": rule.id, "reason": "r"}
+        on_alice = moderation.act(ctx, other, target_id=alice.id, scope="instance", **warn)
+        on_bob = moderation.act(ctx, alice, target_id=bob.id, scope="instance", **warn)
+        appeal = appeals.appeal(ctx, bob, on_bob.id, "Please look again.")
+        action_id, appeal_id = str(on_alice.id), str(appeal.id)
     with new_ctx() as ctx:
         votes = {d.artifact_id: d for d in ctx.db.exec(select(Decision))}
         closed = votes[int(ids[1])]
@@ -202,6 +214,9 @@ def _world(client: TestClient, new_ctx) -> dict[str, str]:
         "decision_id": str(open_id),
         "closed_decision_id": str(closed_id),
         "unvoted_artifact_id": ids[2],
+        "action_id": action_id,
+        "appeal_id": appeal_id,
+        "verdict": "grant",
     }
 
 

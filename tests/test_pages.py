@@ -288,6 +288,8 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:
         "application_id": "1",
         "export_id": "1",
         "verdict": "approve",
+        "action_id": "1",
+        "appeal_id": "1",
     }
     checked = 0
     for top, route in all_routes(app.routes):

@@ -12,6 +12,7 @@ from app.api import (
     feeds,
     follows,
     media,
+    moderation,
     mutes,
     notifications,
     posts,
@@ -42,5 +43,6 @@ for module in (
     registration,
     rules,
     reports,
+    moderation,
 ):
     router.include_router(module.router)

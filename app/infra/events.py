@@ -46,6 +46,8 @@ EVENTS = (
     "block.created",  # block, member, target
     "block.removed",  # block, member
     "report.filed",  # report (a member's; forwarded as a Flag when asked)
+    "moderation.acted",  # action (a ModerationAction, its effect applied)
+    "moderation.appeal_decided",  # appeal, action (the appeal_granted/denied entry)
 )
 
 

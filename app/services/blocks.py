@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -112,6 +112,22 @@ def hides_account(viewer_id: int | ColumnElement[int] | None) -> ColumnElement[b
         return hidden
     by_viewer = select(col(Block.target_uri)).where(col(Block.account_id) == viewer_id)
     return or_(hidden, col(Account.uri).in_(by_viewer))
+
+
+def hides_limited(viewer_id: int | ColumnElement[int] | None) -> ColumnElement[bool]:
+    """The condition on an :class:`Account` row that keeps its posts out of public
+    and community feeds and search: its domain was limited by an admin (a
+    moderation action) and the viewer does not follow it. The one definition."""
+    limited = select(col(PeerDomain.domain)).where(col(PeerDomain.limited))
+    on_limited = col(Account.domain).in_(limited)
+    if viewer_id is None:
+        return on_limited
+    followed = select(col(Follow.target_account_id)).where(
+        col(Follow.follower_id) == viewer_id,
+        col(Follow.state) == "accepted",
+        col(Follow.target_account_id).is_not(None),
+    )
+    return and_(on_limited, col(Account.id).not_in(followed))
 
 
 def hidden_from_everyone(ctx: Ctx, author_id: int) -> bool:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import col, func, select
 
 from app.db import hold
 from app.errors import Conflict, Forbidden, Invalid, NotFound
 from app.infra import events
-from app.models import Account, Community, Membership, utcnow
+from app.models import Account, Community, CommunityBan, Membership, utcnow
 from app.services import Ctx
 from app.services.accounts import name_taken
 from app.text import render_markdown
@@ -178,13 +179,42 @@ def update(
     return community
 
 
+def active_ban_clause(community_id: object, account_id: object, now: object) -> ColumnElement[bool]:
+    """The condition "a ban on this member in this community still holds" (the
+    arguments may be columns or bound parameters, for feed statements)."""
+    held = select(col(CommunityBan.id)).where(
+        col(CommunityBan.community_id) == community_id,
+        col(CommunityBan.account_id) == account_id,
+        or_(col(CommunityBan.expires_at).is_(None), col(CommunityBan.expires_at) > now),
+    )
+    return held.exists()
+
+
+def is_banned(ctx: Ctx, account: Account, community: Community) -> bool:
+    """Whether a moderator's ban keeps this member out now (a lapsed one does not)."""
+    return bool(ctx.db.exec(select(active_ban_clause(community.id, account.id, utcnow()))).one())
+
+
+def set_modlog_names(ctx: Ctx, moderator: Account, community: Community, on: bool) -> Community:
+    """Whether the public moderation log names the acting moderator (else only the role)."""
+    require_role(ctx, moderator, community, "moderator")
+    community.modlog_names = bool(on)
+    ctx.db.add(community)
+    return community
+
+
 def join(ctx: Ctx, account: Account, community: Community) -> Membership:
     """Join an open community at once, or ask to join one that needs approval.
-    Joining again is harmless and returns the existing membership."""
+    Joining again is harmless and returns the existing membership. A banned member
+    can't join (a ban also ended their membership, so they can't post or reply)."""
     hold(ctx.db, f"membership:{community.id}:{account.id}")  # joining twice at once
     existing = membership(ctx, account, community)
     if existing is not None:
         return existing
+    if is_banned(ctx, account, community):
+        raise Forbidden(
+            f"You are banned from “{community.display_title}”.", code="banned_from_community"
+        )
     state = "active" if community.join_policy == "open" else "pending"
     m = Membership(community_id=community.id, account_id=account.id, state=state)
     ctx.db.add(m)

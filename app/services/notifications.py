@@ -28,6 +28,7 @@ from app.models import (
     Account,
     AlgorithmChange,
     AlgorithmProposal,
+    Appeal,
     Artifact,
     ArtifactRevision,
     Block,
@@ -35,6 +36,7 @@ from app.models import (
     Decision,
     Follow,
     Membership,
+    ModerationAction,
     Notification,
     NotificationActor,
     NotificationPreference,
@@ -65,6 +67,17 @@ KINDS: dict[str, str] = {
     "vote_closed": "A vote closed",
     "review_due": "An artifact is due for review",
     "algorithm_changed": "The ranking algorithm changed",
+    "moderation": "Moderators acted on your account or content",
+    "appeal_decided": "Your appeal was decided",
+}
+# what a moderation notification says, by action (app/services/moderation.py)
+MODERATION_SAYS = {
+    "remove": "Moderators removed your post",
+    "warn": "Moderators warned you",
+    "ban": "You were banned from a community",
+    "suspend": "Your account was suspended",
+    "appeal_granted": "Your appeal was granted",
+    "appeal_denied": "Your appeal was denied",
 }
 MODES = ("on", "off", "email")
 PAGE = 30
@@ -290,6 +303,8 @@ class Item:
             says = f"{_past(note.verb)} an artifact you contributed to"
         if note.kind == "vote_closed" and note.verb:
             says = f"A vote closed: {note.verb.replace('_', ' ')}"
+        if note.kind in ("moderation", "appeal_decided"):
+            return MODERATION_SAYS.get(note.verb, says)
         if not self.actors or note.kind in ("vote_opened", "vote_closed", "review_due"):
             return says
         if self.note.actor_count <= 2:
@@ -659,6 +674,36 @@ def _algorithm_changed(ctx: Ctx, change: AlgorithmChange) -> None:
         ref_id=change.id,
     )
     notify(ctx, what, members(ctx, change.community_id))
+
+
+@events.on("moderation.acted")
+def _moderation_acted(ctx: Ctx, action: ModerationAction) -> None:
+    """The member acted on learns what was done and under which rule (the
+    notification links to the action's page, where they may appeal)."""
+    if action.action not in MODERATION_SAYS or action.target_account_id is None:
+        return
+    what = What(
+        "moderation",
+        f"moderation:{action.id}",
+        once=True,
+        verb=action.action,
+        community_id=action.community_id,
+        ref_id=action.id,
+    )
+    notify(ctx, what, [action.target_account_id])
+
+
+@events.on("moderation.appeal_decided")
+def _appeal_decided(ctx: Ctx, appeal: Appeal, action: ModerationAction) -> None:
+    what = What(
+        "appeal_decided",
+        f"appeal_decided:{appeal.id}",
+        once=True,
+        verb=action.action,
+        community_id=action.community_id,
+        ref_id=appeal.action_id,
+    )
+    notify(ctx, what, [appeal.account_id])
 
 
 # --- artifacts due for review -------------------------------------------------

@@ -249,6 +249,7 @@ def _posts(ctx: Ctx, query: Query, viewer: Account | None) -> Kind:
     conditions: list[ColumnElement[bool]] = [
         col(Post.deleted_at).is_(None),
         ~blocks.hides_account(viewer.id if viewer else None),
+        ~blocks.hides_limited(viewer.id if viewer else None),
     ]
     if viewer is not None:
         conditions.append(~mutes.hides_post(viewer.id, utcnow()))

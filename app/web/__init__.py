@@ -10,6 +10,7 @@ from app.web import (
     auth_pages,
     community_pages,
     feed_pages,
+    moderation_pages,
     notification_pages,
     post_pages,
     profile_pages,
@@ -33,5 +34,6 @@ for module in (
     search_pages,
     rules_pages,
     report_pages,
+    moderation_pages,
 ):
     router.include_router(module.router)

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.models import Account, Follow, Membership, Mute, Post, PostTag, utcnow
-from app.services import Ctx, blocks, mutes
+from app.services import Ctx, blocks, communities, mutes
 from app.services.ranking.types import CANDIDATE_COLUMNS, Candidate, Cursor, Ranked, Sources
 
 # SQLite allows 500 terms in a compound SELECT; beyond this many sources we
@@ -43,7 +43,15 @@ def _candidate_statement(
     # posts of authors hidden from this viewer (suspended, blocked...) are never
     # candidates: each post considered joins its author by primary key
     hidden = blocks.hides_account(bindparam("viewer_id") if viewer else None)
-    base = [col(Post.deleted_at).is_(None), ~hidden]
+    limited = blocks.hides_limited(bindparam("viewer_id") if viewer else None)
+    banned = communities.active_ban_clause(
+        col(Post.community_id),
+        col(Post.author_id),
+        bindparam("ban_now", type_=inspect(Mute).columns["expires_at"].type),
+    )
+    # nor those of a limited domain's actors the viewer does not follow, nor a
+    # banned member's in the community that banned them (while the ban holds)
+    base = [col(Post.deleted_at).is_(None), ~hidden, ~limited, ~banned]
     if viewer:  # and what the viewer muted (authors, domains, threads, tags)
         now = bindparam("now", type_=inspect(Mute).columns["expires_at"].type)
         base.append(~mutes.hides_post(bindparam("viewer_id"), now))
@@ -153,7 +161,7 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
     )
     if stmt is None:
         return []
-    params: dict[str, object] = {"lim": limit}
+    params: dict[str, object] = {"lim": limit, "ban_now": utcnow()}
     if sources.viewer_id is not None:
         params.update(viewer_id=sources.viewer_id, now=utcnow())
     if cursor is not None:
