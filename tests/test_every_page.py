@@ -121,6 +121,7 @@ def build_world(ctx: Ctx) -> dict[str, str]:
         "signature": digests.unsubscribe_token(ctx, root.id),
         "action_id": str(warned.id),
         "ada_id": str(ada.id),
+        "export_id": "1",
     }
 
 
@@ -135,7 +136,12 @@ QUERIES = {
         "target_id": v["ada_id"],
     },
 }
-NOT_OK_ON_PURPOSE = {"/setup/{token}": 403}  # first-run setup is over once an admin exists
+NOT_OK_ON_PURPOSE = {
+    "/setup/{token}": 403,  # first-run setup is over once an admin exists
+    # a download, not a page: there is no archive yet (tests/test_account_export.py
+    # downloads a real one)
+    "/settings/data/exports/{export_id}/download": 404,
+}
 
 
 def walk(client: TestClient, values: dict[str, str]) -> dict[str, str]:
