@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 def load() -> None:
+    import app.infra.mail
     import app.services.commonground
     import app.services.decisions
     import app.services.digests

@@ -37,7 +37,16 @@ from app.models import RateLimitHit, utcnow
 
 BUCKET_MAX = 255  # RateLimitHit.bucket
 Action = Literal[
-    "login", "signup", "post", "reaction", "token", "module", "inbox", "media", "remote_media"
+    "login",
+    "signup",
+    "post",
+    "reaction",
+    "token",
+    "module",
+    "inbox",
+    "media",
+    "remote_media",
+    "mail",
 ]
 
 # What a refused person was doing, for "You're … faster than this instance allows".
@@ -50,6 +59,7 @@ DOING: dict[str, str] = {
     "inbox": "delivering activities",
     "media": "uploading media",
     "remote_media": "sending media",
+    "mail": "asking for e-mails",
 }
 
 # action -> (per-account setting, per-client setting, window setting); see app/config.py
@@ -68,6 +78,8 @@ SETTINGS: dict[str, tuple[str | None, str, str]] = {
         "module_limit_window_seconds",
     ),
     "media": ("media_limit_per_account", "media_limit_per_client", "media_limit_window_seconds"),
+    # per address asked about (``account`` is the lower-cased address)
+    "mail": ("mail_limit_per_address", "mail_limit_per_client", "mail_limit_window_seconds"),
 }
 
 

@@ -8,12 +8,14 @@ from app.web import (
     artifact_pages,
     auth_pages,
     community_pages,
+    email_pages,
     feed_pages,
     notification_pages,
     post_pages,
     profile_pages,
     rules_pages,
     search_pages,
+    session_pages,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -29,5 +31,7 @@ for module in (
     notification_pages,
     search_pages,
     rules_pages,
+    email_pages,
+    session_pages,
 ):
     router.include_router(module.router)
