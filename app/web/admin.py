@@ -9,13 +9,20 @@ from fastapi.responses import Response
 
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep
-from app.errors import Forbidden, Invalid
+from app.errors import DomainError, Forbidden, Invalid
 from app.infra import jobs
 from app.models import Account
 from app.services import accounts, communities, emails, peers, registration
 from app.services.ranking import rankers
 from app.web.deps import Csrf, Member
-from app.web.forms import Confirm, confirmation, member, redisplayed_by, unconfirmed
+from app.web.forms import (
+    Confirm,
+    confirmation,
+    member,
+    redisplayed_by,
+    show_error,
+    unconfirmed,
+)
 from app.web.templating import redirect, render
 
 router = APIRouter(prefix="/admin")
@@ -89,7 +96,12 @@ def set_signup_question(
     question: Annotated[CleanStr, Form(max_length=registration.MAX_QUESTION)] = "",
     answer: Annotated[CleanStr, Form(max_length=registration.MAX_ANSWER)] = "",
 ) -> Response:
-    asked = registration.set_question(ctx, viewer, question, answer)
+    try:
+        asked = registration.set_question(ctx, viewer, question, answer)
+    except DomainError as exc:
+        template, context = admin_form(request, ctx, viewer, {})
+        typed = {"question": question, "answer": answer}
+        return show_error(request, ctx, exc, template, typed, **context)
     flash = f"Sign-ups are asked: {asked}" if asked else "Sign-ups are asked no question."
     return redirect(request, "/admin", flash=flash)
 
