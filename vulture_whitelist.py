@@ -35,6 +35,11 @@ module_limit_per_account
 media_limit_per_account  # read by name in app/infra/ratelimit.py SETTINGS
 media_limit_per_client
 media_limit_window_seconds
+mail_limit_per_address  # read by name in app/infra/ratelimit.py SETTINGS ("mail")
+mail_limit_per_client
+mail_limit_window_seconds
+email_required  # RegistrationOut, an API answer's field (app/api/registration.py)
+email_verified  # MeOut, an API answer's field (app/api/schemas.py)
 preview_path  # MediaView, read by macros.html
 module_limit_per_client
 module_limit_window_seconds

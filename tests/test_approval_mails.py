@@ -20,7 +20,10 @@ def _apply(client: TestClient, name: str, **extra) -> None:
 
 
 def test_the_applicant_is_mailed_the_decision(
-    client: TestClient, settings, new_ctx, mailbox: Mailbox
+    client: TestClient,
+    settings,
+    new_ctx,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     settings.registration = "approval"
     with new_ctx() as ctx:

@@ -38,7 +38,9 @@ def _verification_on(new_ctx) -> None:
 
 
 def test_with_verification_on_a_new_member_logs_in_only_after_the_link(
-    client: TestClient, new_ctx, mailbox: Mailbox
+    client: TestClient,
+    new_ctx,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     _verification_on(new_ctx)
     assert client.get("/api/v1/instance/registration").json()["email_required"] is True
@@ -75,7 +77,9 @@ def test_with_verification_on_a_new_member_logs_in_only_after_the_link(
 
 
 def test_the_signup_page_asks_for_the_address_and_does_not_log_in_before_the_link(
-    client: TestClient, new_ctx, mailbox: Mailbox
+    client: TestClient,
+    new_ctx,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     _verification_on(new_ctx)
     page = client.get("/signup")
@@ -101,7 +105,9 @@ def test_the_signup_page_asks_for_the_address_and_does_not_log_in_before_the_lin
 
 
 def test_verification_off_keeps_the_address_optional_but_still_confirms_it(
-    client: TestClient, new_ctx, mailbox: Mailbox
+    client: TestClient,
+    new_ctx,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     assert _sign_up(client, "ada").status_code == 201
     assert _sign_up(client, "ben", email="ben@example.org").status_code == 201
@@ -111,7 +117,10 @@ def test_verification_off_keeps_the_address_optional_but_still_confirms_it(
 
 
 def test_an_expired_link_is_refused_and_a_new_one_can_be_asked_for(
-    client: TestClient, new_ctx, settings, mailbox: Mailbox
+    client: TestClient,
+    new_ctx,
+    settings,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     _verification_on(new_ctx)
     assert _sign_up(client, "ada", email="ada@example.org").status_code == 201
@@ -142,7 +151,9 @@ def test_an_expired_link_is_refused_and_a_new_one_can_be_asked_for(
 
 
 def test_a_change_of_address_is_confirmed_at_the_new_one_and_the_old_one_is_told(
-    client: TestClient, new_ctx, mailbox: Mailbox
+    client: TestClient,
+    new_ctx,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     assert _sign_up(client, "ada", email="ada@example.org").status_code == 201
     assert _sign_up(client, "ben", email="ben@example.org").status_code == 201
@@ -176,7 +187,9 @@ def test_a_change_of_address_is_confirmed_at_the_new_one_and_the_old_one_is_told
 
 
 def test_the_settings_page_changes_the_address_and_keeps_what_was_typed(
-    client: TestClient, new_ctx, mailbox: Mailbox
+    client: TestClient,
+    new_ctx,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     submit(client, "/signup", "/signup", {"username": "ada", "password": PASSWORD})
     r = submit(

@@ -287,6 +287,7 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:
         "account_id": "1",
         "application_id": "1",
         "verdict": "approve",
+        "session_id": "1",
     }
     checked = 0
     for top, route in all_routes(app.routes):

@@ -19,7 +19,7 @@ from tests.test_pages import submit
 NEW_PASSWORD = "a brand new password"
 
 
-def _member(client: TestClient, mailbox: Mailbox, name: str = "ada") -> None:
+def _member(client: TestClient, mailbox: Mailbox, name: str = "ada") -> None:  # noqa: F811
     r = client.post(
         "/api/v1/accounts",
         json={"username": name, "password": PASSWORD, "email": f"{name}@example.org"},
@@ -34,7 +34,7 @@ def _token(client: TestClient, password: str = PASSWORD):
     )
 
 
-def _reset_link(client: TestClient, mailbox: Mailbox) -> str:
+def _reset_link(client: TestClient, mailbox: Mailbox) -> str:  # noqa: F811
     r = client.post("/api/v1/password-resets", json={"email": "ada@example.org"})
     assert r.status_code == 202
     [(rcpt, message)] = mailbox.deliver()
@@ -43,7 +43,7 @@ def _reset_link(client: TestClient, mailbox: Mailbox) -> str:
     return link(message, "/password-reset/")
 
 
-def test_the_answer_is_the_same_for_unknown_addresses(client: TestClient, mailbox: Mailbox) -> None:
+def test_the_answer_is_the_same_for_unknown_addresses(client: TestClient, mailbox: Mailbox) -> None:  # noqa: F811
     _member(client, mailbox)
     known = client.post("/api/v1/password-resets", json={"email": "Ada@Example.org"})
     unknown = client.post("/api/v1/password-resets", json={"email": "eve@example.org"})
@@ -57,7 +57,9 @@ def test_the_answer_is_the_same_for_unknown_addresses(client: TestClient, mailbo
 
 
 def test_a_reset_ends_every_session_and_revokes_every_token_and_works_once(
-    client: TestClient, app, mailbox: Mailbox
+    client: TestClient,
+    app,
+    mailbox: Mailbox,  # noqa: F811
 ) -> None:
     _member(client, mailbox)
     api = {"Authorization": f"Bearer {_token(client).json()['token']}"}
@@ -86,7 +88,7 @@ def test_a_reset_ends_every_session_and_revokes_every_token_and_works_once(
     assert "used up, expired or not one of ours" in unknown.text
 
 
-def test_an_expired_link_gets_the_same_error(client: TestClient, new_ctx, mailbox) -> None:
+def test_an_expired_link_gets_the_same_error(client: TestClient, new_ctx, mailbox) -> None:  # noqa: F811
     _member(client, mailbox)
     path = _reset_link(client, mailbox)
     with new_ctx() as ctx:
@@ -98,7 +100,7 @@ def test_an_expired_link_gets_the_same_error(client: TestClient, new_ctx, mailbo
     assert _token(client).status_code == 201  # the old password still works
 
 
-def test_the_pages_from_forgot_password_to_a_new_one(client: TestClient, mailbox) -> None:
+def test_the_pages_from_forgot_password_to_a_new_one(client: TestClient, mailbox) -> None:  # noqa: F811
     _member(client, mailbox)
     assert 'href="/password-reset"' in client.get("/login").text
     r = submit(client, "/password-reset", "/password-reset", {"email": "no such address"})
@@ -120,7 +122,9 @@ def test_the_pages_from_forgot_password_to_a_new_one(client: TestClient, mailbox
 
 
 def test_asking_is_rate_limited_per_address_and_per_client(
-    client: TestClient, settings, mailbox
+    client: TestClient,
+    settings,
+    mailbox,  # noqa: F811
 ) -> None:
     settings.mail_limit_per_address, settings.mail_limit_per_client = 2, 3
     for _ in range(2):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from app.db import lock_row, unlocked
@@ -216,3 +216,10 @@ def request_change(ctx: Ctx, account: Account, new_address: str, password: str) 
     _check_free(ctx, address, account)
     send_confirmation(ctx, account, address)
     return address
+
+
+def prune_links(ctx: Ctx) -> None:
+    """Mailed links a day past their expiry (used or not) are of no more use."""
+    ctx.db.execute(
+        delete(EmailToken).where(col(EmailToken.expires_at) < utcnow() - timedelta(days=1))
+    )

@@ -1,11 +1,11 @@
 """Password reset by a mailed one-time link.
 
 Asking (``request``) answers the same whether or not an account has the address,
-so the answer does not tell who is a member: no password is hashed on either path (only an insert and
-a queued mail differ). Following the link (``reset``) sets the new password under
-the usual rules, uses the link up, and logs the member out everywhere: every
-browser session ends and every API token is revoked, since whoever knew the old
-password may hold them."""
+so the answer does not tell who is a member, nor does its timing much: no password
+is hashed on either path (only an insert and a queued mail differ). Following
+the link (``reset``) sets the new password under the usual rules, uses the link
+up, and logs the member out everywhere: every browser session ends and every API
+token is revoked, since whoever knew the old password may hold them."""
 
 from __future__ import annotations
 

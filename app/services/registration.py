@@ -24,8 +24,8 @@ from sqlmodel import col, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
-from app.models import Account, Application, InstanceSetting, Invite, InviteUse, utcnow
 from app.infra import mail
+from app.models import Account, Application, InstanceSetting, Invite, InviteUse, utcnow
 from app.services import Ctx, accounts, emails
 
 Mode = Literal["open", "approval", "invite", "closed"]
