@@ -212,3 +212,21 @@ def test_the_settings_page_changes_the_address_and_keeps_what_was_typed(
     r = submit(client, path, path, {})
     assert r.status_code == 303 and r.headers["location"] == "/settings"
     assert "ada@example.org (confirmed" in client.get("/settings/email").text
+
+
+def test_the_admin_turns_verification_on_and_off_on_the_admin_page(
+    client: TestClient, new_ctx
+) -> None:
+    with new_ctx() as ctx:
+        accounts.register(ctx, "root", PASSWORD, is_admin=True)
+    assert submit(
+        client, "/login", "/login", {"username": "root", "password": PASSWORD}
+    ).is_redirect
+    r = submit(client, "/admin", "/admin/email-verification", {"verification": "on"})
+    assert r.status_code == 303
+    assert client.get("/api/v1/instance/registration").json()["email_required"] is True
+    assert 'value="on" selected' in client.get("/admin").text
+    r = submit(client, "/admin", "/admin/email-verification", {"verification": "off"})
+    assert r.status_code == 303
+    assert client.get("/api/v1/instance/registration").json()["email_required"] is False
+    assert _sign_up(client, "ada").status_code == 201  # no address needed
