@@ -38,6 +38,11 @@ report_limit_per_account  # read by name in app/infra/ratelimit.py SETTINGS
 report_limit_per_client
 report_limit_window_seconds
 media_limit_window_seconds
+mail_limit_per_address  # read by name in app/infra/ratelimit.py SETTINGS ("mail")
+mail_limit_per_client
+mail_limit_window_seconds
+email_required  # RegistrationOut, an API answer's field (app/api/registration.py)
+email_verified  # MeOut, an API answer's field (app/api/schemas.py)
 preview_path  # MediaView, read by macros.html
 module_limit_per_client
 module_limit_window_seconds

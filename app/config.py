@@ -168,6 +168,16 @@ class Settings(BaseSettings):
     # needed); closed. The first-run setup link and `create-admin` work in every mode.
     registration: Literal["open", "approval", "invite", "closed"] = "open"
     members_may_invite: bool = False  # members, not only admins, create invite links
+    # Sign-ups must confirm their e-mail address before they can log in
+    # (app/services/emails.py; an admin can change it on /admin).
+    email_verification: bool = False
+    email_link_hours: float = Field(default=48.0, gt=0, le=24 * 30)  # a confirmation link
+    reset_link_minutes: float = Field(default=60.0, gt=0, le=24 * 60)  # a password-reset link
+    # mails asked for by address (password reset, "send the link again"): per
+    # client and per address in a sliding window
+    mail_limit_per_address: int = Field(default=5, ge=1)
+    mail_limit_per_client: int = Field(default=30, ge=1)
+    mail_limit_window_seconds: int = Field(default=3600, ge=1)
 
     web_workers: int = Field(default=1, ge=1)
     worker_poll_seconds: float = Field(default=1.0, gt=0)

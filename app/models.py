@@ -70,6 +70,9 @@ class Account(SQLModel, table=True):
     is_active: bool = True
     # a member's preference: show every content warning's body opened
     expand_warnings: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # a local member's address, lower-cased (app/services/emails.py); None: none given
+    email: str | None = Field(default=None, max_length=320, unique=True, index=True)
+    email_verified_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # account lifecycle (app/services/account_deletion.py, account_move.py): deletion
@@ -150,6 +153,30 @@ class WebSession(SQLModel, table=True):
     account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
+    # shown on /settings/sessions so a member can tell their logins apart
+    last_used_at: datetime | None = None  # coarse: noted at most every few minutes
+    user_agent: str = Field(
+        default="", max_length=200, sa_column_kwargs={"server_default": text("''")}
+    )
+    ip_prefix: str = Field(
+        default="", max_length=64, sa_column_kwargs={"server_default": text("''")}
+    )
+
+
+class EmailToken(SQLModel, table=True):
+    """A mailed one-time link: confirm an address (``verify``, with the address it
+    confirms) or set a new password (``reset``). Only its SHA-256 is stored."""
+
+    __tablename__ = "email_tokens"
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=10)  # "verify" | "reset"
+    token_hash: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+    used_at: datetime | None = None
 
 
 class ApiToken(SQLModel, table=True):

@@ -28,6 +28,9 @@ from pathlib import Path
 import httpx
 
 BIN = Path(sys.executable).parent
+# the checkout these tests belong to, first on the servers' path: the installed
+# script then runs this tree's code even when the venv was installed from another
+ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # never anything else: these servers run with CG_SCHEME=http
 SETUP_LINK = re.compile(r"https?://\S+/setup/[A-Za-z0-9_\-]+")
 # Tests and benchmarks sign up, post and deliver far faster than people, all from
@@ -83,7 +86,7 @@ def _migrated_sqlite() -> Path:
     of CPU per server. Tests of migrating itself run it for real (test_cli, test_packaging)."""
     if not _SQLITE_TEMPLATE:
         directory = Path(tempfile.mkdtemp(prefix="cg-template-"))
-        env = {**os.environ, "CG_DATA_DIR": str(directory)}
+        env = {**os.environ, "CG_DATA_DIR": str(directory), "PYTHONPATH": _python_path()}
         env.pop("CG_DATABASE_URL", None)
         subprocess.run(
             [commonground(), "migrate"], env=env, capture_output=True, check=True, timeout=120
@@ -91,6 +94,10 @@ def _migrated_sqlite() -> Path:
         _SQLITE_TEMPLATE.append(directory / "commonground.db")
         atexit.register(shutil.rmtree, directory, True)
     return _SQLITE_TEMPLATE[0]
+
+
+def _python_path() -> str:
+    return os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 
 
 def commonground() -> str:
@@ -144,6 +151,7 @@ class ServerProcess:
             "CG_ARGON2_MEMORY_KIB": "1024",
             "CG_WORKER_POLL_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": _python_path(),
             **ROOMY_LIMITS,
             **self._extra_env,
         }

@@ -12,7 +12,9 @@ axe-core comes from the repository's package-lock.json (``make test`` runs
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,12 @@ PAGES = [
     PageCase("/@{username}/following", "/@ada/following"),
     PageCase("/users/{username}", "/users/chloe"),
     PageCase("/settings", "/settings"),
+    PageCase("/settings/email", "/settings/email"),
+    PageCase("/settings/sessions", "/settings/sessions"),
+    PageCase("/password-reset", "/password-reset", who="anonymous"),
+    PageCase("/password-reset/{token}", "{reset_path}", who="anonymous"),
+    PageCase("/confirm-email", "/confirm-email", who="anonymous"),
+    PageCase("/confirm-email/{token}", "{confirm_path}", who="anonymous"),
     PageCase("/notifications", "/notifications"),
     PageCase("/notifications/settings", "/notifications/settings"),
     PageCase("/admin", "/admin", who="admin"),
@@ -325,6 +333,23 @@ def make_content(base: str) -> dict[str, object]:
     return names
 
 
+def mailed_links(server: ServerProcess) -> dict[str, str]:
+    """Live links of the two mailed kinds: a sign-up's confirmation and a password
+    reset, read from the queued mails (this server runs no worker to send them)."""
+    with httpx.Client(base_url=server.url) as http:
+        body = {"username": "dora", "password": PASSWORD, "email": "dora@example.org"}
+        assert http.post("/api/v1/accounts", json=body).status_code == 201
+        assert http.post("/api/v1/password-resets", json={"email": "dora@example.org"}).is_success
+    with sqlite3.connect(server.data_dir / "commonground.db") as db:
+        texts = [row[0] for row in db.execute("SELECT payload FROM jobs WHERE kind = 'mail.send'")]
+    found = {}
+    for name, path in (("confirm_path", "/confirm-email/"), ("reset_path", "/password-reset/")):
+        match = re.search(re.escape(server.url + path) + r"[A-Za-z0-9_-]+", "".join(texts))
+        assert match, texts
+        found[name] = match.group(0).removeprefix(server.url)
+    return found
+
+
 def log_in(browser: Browser, base: str, username: str, password: str) -> dict:  # noqa: F811
     context = browser.new_context()
     page = context.new_page()
@@ -349,7 +374,11 @@ def site(browser: Browser) -> Iterator[Site]:  # noqa: F811
         setup_link = fresh.setup_link()
         assert setup_link, fresh.output()
         s = Site(server=server, fresh=fresh)
-        s.names = make_content(server.url) | {"setup_path": urlsplit(setup_link).path}
+        s.names = (
+            make_content(server.url)
+            | {"setup_path": urlsplit(setup_link).path}
+            | mailed_links(server)
+        )
         s.sessions = {
             "member": log_in(browser, server.url, "ada", DEMO_PASSWORD),
             "admin": log_in(browser, server.url, "root", PASSWORD),

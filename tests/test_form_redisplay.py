@@ -51,6 +51,8 @@ BUTTONS = {
     "/notifications/{note_id}/deny/{username}": "a button beside each waiting request",
     "/notifications/settings": "on / off / email radio buttons per kind (nothing typed)",
     "/digest/unsubscribe/{account_id}/{signature}": "a button on the signed link's page",
+    "/confirm-email/{token}": "a button on the mailed link's page",
+    "/settings/sessions/{session_id}/end": "a button beside each session",
 }
 # not typed by the member: where to go afterwards, a hidden id the page carries
 NAVIGATION = ("next", "back", "community", "forked_from")

@@ -290,6 +290,7 @@ def test_every_page_form_checks_csrf(client: TestClient, app) -> None:
         "verdict": "approve",
         "action_id": "1",
         "appeal_id": "1",
+        "session_id": "1",
     }
     checked = 0
     for top, route in all_routes(app.routes):

@@ -47,6 +47,8 @@ def test_open_is_the_default_and_nodeinfo_says_so(client: TestClient, new_ctx) -
     assert client.get("/api/v1/instance/registration").json() == {
         "mode": "open",
         "members_may_invite": False,
+        "email_required": False,
+        "question": "",
     }
 
 

@@ -9,6 +9,7 @@ from app.api import (
     artifacts,
     blocks,
     communities,
+    emails,
     feeds,
     follows,
     media,
@@ -28,6 +29,7 @@ _errors = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 4
 router = APIRouter(prefix="/api/v1", responses=_errors)
 for module in (
     accounts,
+    emails,  # before media's /me/{which}
     account_data,
     communities,
     posts,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from app.api.auth import BearerToken, MaybeAccount, Reader, Writer
 from app.api.schemas import (
@@ -53,7 +55,9 @@ def account_out(ctx: Ctx, a: Account) -> AccountOut:
 def register(body: AccountCreate, ctx: CtxDep, request: Request, response: Response) -> AccountOut:
     """Sign up, under the instance's registration mode (``GET
     /api/v1/instance/registration``): ``invite`` needs an invite code, ``approval`` a
-    reason, and answers 202 until an admin approves."""
+    reason, and answers 202 until an admin approves. ``email`` is required when the
+    instance verifies addresses (log in after following the mailed link);
+    ``answer`` when it asks a sign-up question."""
     done = registration.sign_up(
         ctx,
         body.username,
@@ -62,6 +66,8 @@ def register(body: AccountCreate, ctx: CtxDep, request: Request, response: Respo
         client=client_ip(request),
         invite=body.invite,
         reason=body.reason,
+        email=body.email,
+        answer=body.answer,
     )
     if done.pending:
         response.status_code = 202
@@ -132,7 +138,12 @@ def create_token(body: TokenCreate, ctx: CtxDep, request: Request) -> TokenOut:
 
 
 def me_out(ctx: Ctx, a: Account) -> MeOut:
-    return MeOut(**account_out(ctx, a).model_dump(), expand_warnings=a.expand_warnings)
+    return MeOut(
+        **account_out(ctx, a).model_dump(),
+        expand_warnings=a.expand_warnings,
+        email=a.email,
+        email_verified=a.email_verified_at is not None,
+    )
 
 
 @router.get("/me", response_model=MeOut)
@@ -179,6 +190,38 @@ def revoke_token(
     token_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: CtxDep, account: Writer
 ) -> Response:
     auth.revoke_token(ctx, account, token_id)
+    return Response(status_code=204)
+
+
+class SessionOut(BaseModel):
+    id: int
+    created_at: datetime
+    last_used_at: datetime | None
+    browser: str = Field(description="a short description of the browser, e.g. Firefox on Linux")
+    address: str = Field(description="where it logged in from, roughly (a /24 or /48)")
+
+
+@router.get("/me/sessions", response_model=list[SessionOut])
+def list_sessions(ctx: CtxDep, account: Reader) -> list[SessionOut]:
+    """The member's browser logins (API tokens: ``GET /api/v1/me/tokens``)."""
+    return [
+        SessionOut(
+            id=s.id,
+            created_at=s.created_at,
+            last_used_at=s.last_used_at,
+            browser=s.user_agent,
+            address=s.ip_prefix,
+        )
+        for s in auth.sessions(ctx, account)
+    ]
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204)
+def end_session(
+    session_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: CtxDep, account: Writer
+) -> Response:
+    """Log one of the member's browsers out."""
+    auth.end_session_by_id(ctx, account, session_id)
     return Response(status_code=204)
 
 

@@ -12,7 +12,7 @@ from app.api.auth import Reader, Writer
 from app.api.schemas import MAX_ID, Body, BoundedJSONRoute
 from app.deps import CtxDep
 from app.models import Invite
-from app.services import Ctx, registration
+from app.services import Ctx, emails, registration
 
 router = APIRouter(tags=["registration"], route_class=BoundedJSONRoute)
 ApplicationId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -21,6 +21,8 @@ ApplicationId = Annotated[int, Path(ge=1, le=MAX_ID)]
 class RegistrationOut(BaseModel):
     mode: Literal["open", "approval", "invite", "closed"]
     members_may_invite: bool
+    email_required: bool = Field(description="sign-ups give an address and confirm it")
+    question: str = Field(description="the sign-up question to answer (`answer`), or empty")
 
 
 class RegistrationIn(Body):
@@ -66,7 +68,10 @@ class DecisionOut(BaseModel):
 
 def _registration(ctx: Ctx) -> RegistrationOut:
     return RegistrationOut(
-        mode=registration.mode(ctx), members_may_invite=ctx.settings.members_may_invite
+        mode=registration.mode(ctx),
+        members_may_invite=ctx.settings.members_may_invite,
+        email_required=emails.verification_required(ctx),
+        question=registration.question(ctx),
     )
 
 

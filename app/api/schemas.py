@@ -62,6 +62,8 @@ class AccountCreate(Body):
     display_name: CleanStr = Field(default="", max_length=200)
     invite: CleanStr = Field(default="", max_length=200)  # registration mode "invite"
     reason: CleanStr = Field(default="", max_length=2000)  # mode "approval"
+    email: CleanStr = Field(default="", max_length=400)  # required with email verification
+    answer: CleanStr = Field(default="", max_length=400)  # the sign-up question's, if asked
 
 
 class TokenCreate(Body):
@@ -126,6 +128,8 @@ class MeOut(AccountOut):
     """The signed-in member, with their own preferences."""
 
     expand_warnings: bool
+    email: str | None = None
+    email_verified: bool = False
 
 
 class CommunityCreate(Body):

@@ -47,6 +47,7 @@ Action = Literal[
     "media",
     "remote_media",
     "report",
+    "mail",
 ]
 
 # What a refused person was doing, for "You're … faster than this instance allows".
@@ -60,6 +61,7 @@ DOING: dict[str, str] = {
     "media": "uploading media",
     "remote_media": "sending media",
     "report": "filing reports",
+    "mail": "asking for e-mails",
 }
 
 # action -> (per-account setting, per-client setting, window setting); see app/config.py
@@ -83,6 +85,8 @@ SETTINGS: dict[str, tuple[str | None, str, str]] = {
         "report_limit_per_client",
         "report_limit_window_seconds",
     ),
+    # per address asked about (``account`` is the lower-cased address)
+    "mail": ("mail_limit_per_address", "mail_limit_per_client", "mail_limit_window_seconds"),
 }
 
 

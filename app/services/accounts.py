@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from sqlmodel import col, func, select
@@ -12,7 +13,7 @@ from app.errors import Conflict, Forbidden, Invalid, NotAuthenticated, NotFound
 from app.infra import ratelimit
 from app.models import Account, Application, Community, utcnow
 from app.security.passwords import hash_password, needs_rehash, verify_password
-from app.services import Ctx, auth
+from app.services import Ctx, auth, emails
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{1,30}$")
 MIN_PASSWORD = 8
@@ -78,15 +79,20 @@ def register(
     *,
     is_admin: bool = False,
     client: str | None = None,
+    vet: Callable[[], None] | None = None,
 ) -> Account:
     """A new local account; ``client`` (the address of a sign-up through a page or
-    the API) is rate-limited, trusted callers (setup, the CLI) pass none."""
+    the API) is rate-limited, trusted callers (setup, the CLI) pass none. ``vet``
+    (e.g. the sign-up question) runs after the attempt is counted and before the
+    slow hashing, so a refused attempt counts and costs the server little."""
     username = validate_username(username)
     validate_password(password)
     display_name = (display_name or "").strip()
     if len(display_name) > 100:
         raise Invalid("Display names are at most 100 characters.", code="invalid_display_name")
     ratelimit.limit(ctx, "signup", client=client)
+    if vet is not None:
+        vet()
     with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
         password_hash = hash_password(ctx.settings, password)
     if name_taken(ctx, username.lower()):
@@ -137,6 +143,12 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
         raise NotAuthenticated("Wrong username or password.", code="bad_credentials")
     if not account.is_active:
         _refuse_inactive(ctx, account)
+    if emails.must_confirm(ctx, account):
+        raise Forbidden(
+            "Confirm your e-mail address first: follow the link we mailed you "
+            "(or ask for it again on the login page).",
+            code="email_unconfirmed",
+        )
     ratelimit.refund(ctx, attempt, forget_earlier=True)
     if needs_rehash(s, account.password_hash or ""):
         account.password_hash = hash_password(s, password)

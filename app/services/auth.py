@@ -6,6 +6,8 @@ leak does not hand out logins.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
@@ -20,15 +22,63 @@ from app.services import Ctx
 
 SCOPES = ("read", "write")
 TOKEN_PREFIX = "cg_"  # noqa: S105 - a prefix, not a secret
+NOTE_USE_EVERY = timedelta(minutes=5)  # last use is coarse, so reads rarely write
+# (pattern in the User-Agent, name shown), first match wins: Edge and Opera say Chrome too
+_BROWSERS = (
+    (r"Edg/", "Edge"),
+    (r"OPR/", "Opera"),
+    (r"Firefox/", "Firefox"),
+    (r"Chrom(e|ium)/", "Chrome"),
+    (r"Safari/", "Safari"),
+    (r"^curl/", "curl"),
+    (r"^python-", "a Python script"),
+)
+_SYSTEMS = (
+    (r"Android", "Android"),
+    (r"iPhone|iPad", "iOS"),
+    (r"Windows", "Windows"),
+    (r"Mac OS X|Macintosh", "macOS"),
+    (r"CrOS", "ChromeOS"),
+    (r"Linux", "Linux"),
+)
 
 
-def start_session(ctx: Ctx, account: Account) -> str:
+def describe_agent(user_agent: str) -> str:
+    """A short, readable name for a browser ("Firefox on Linux"), not the raw string."""
+    ua = (user_agent or "")[:1000]
+    browser = next((name for pattern, name in _BROWSERS if re.search(pattern, ua)), "")
+    system = next((name for pattern, name in _SYSTEMS if re.search(pattern, ua)), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "an unknown browser"
+
+
+def address_prefix(client: str | None) -> str:
+    """Where a login came from, roughly: the /24 of an IPv4 address, the /48 of an
+    IPv6 one, never the whole address."""
+    try:
+        ip = ipaddress.ip_address(client or "")
+    except ValueError:
+        return ""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/48", strict=False))
+    v4 = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else ip
+    return str(ipaddress.ip_network(f"{v4}/24", strict=False))
+
+
+def start_session(
+    ctx: Ctx, account: Account, *, user_agent: str = "", client: str | None = None
+) -> str:
     key = new_secret()
+    now = utcnow()
     ctx.db.add(
         WebSession(
             key_hash=digest(key),
             account_id=account.id,
-            expires_at=utcnow() + timedelta(days=ctx.settings.session_days),
+            expires_at=now + timedelta(days=ctx.settings.session_days),
+            last_used_at=now,
+            user_agent=describe_agent(user_agent),
+            ip_prefix=address_prefix(client),
         )
     )
     return key
@@ -37,12 +87,43 @@ def start_session(ctx: Ctx, account: Account) -> str:
 def session_account(ctx: Ctx, key: str | None) -> Account | None:
     if not key or len(key) > 200:
         return None
+    now = utcnow()
     row = ctx.db.exec(
-        select(Account)
+        select(Account, WebSession)
         .join(WebSession, col(WebSession.account_id) == col(Account.id))
-        .where(col(WebSession.key_hash) == digest(key), col(WebSession.expires_at) > utcnow())
+        .where(col(WebSession.key_hash) == digest(key), col(WebSession.expires_at) > now)
     ).first()
-    return row if row is not None and row.is_active else None
+    if row is None or not row[0].is_active:
+        return None
+    account, session = row
+    if session.last_used_at is None or now - session.last_used_at > NOTE_USE_EVERY:
+        _note_use(ctx, session, now)
+    return account
+
+
+def current_session_id(ctx: Ctx, key: str | None) -> int | None:
+    if not key or len(key) > 200:
+        return None
+    return ctx.db.exec(select(WebSession.id).where(col(WebSession.key_hash) == digest(key))).first()
+
+
+def sessions(ctx: Ctx, account: Account) -> list[WebSession]:
+    """The member's live browser logins, most recently used first."""
+    return list(
+        ctx.db.exec(
+            select(WebSession)
+            .where(col(WebSession.account_id) == account.id, col(WebSession.expires_at) > utcnow())
+            .order_by(col(WebSession.last_used_at).desc(), col(WebSession.id).desc())
+        )
+    )
+
+
+def end_session_by_id(ctx: Ctx, account: Account, session_id: int) -> None:
+    """Log out one of the member's browsers (from the sessions page or the API)."""
+    row = ctx.db.get(WebSession, session_id)
+    if row is None or row.account_id != account.id:
+        raise NotFound("No such session.", code="session_not_found")
+    ctx.db.delete(row)
 
 
 def end_session(ctx: Ctx, key: str | None) -> None:
@@ -95,18 +176,19 @@ def token_account(ctx: Ctx, raw: str) -> tuple[Account, str]:
         raise NotAuthenticated("That API token is not valid.", code="invalid_token")
     token, account = row
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+    if token.last_used_at is None or now - token.last_used_at > NOTE_USE_EVERY:
         _note_use(ctx, token, now)  # coarse, so reads do not write on every request
     return account, token.scope
 
 
-def _note_use(ctx: Ctx, token: ApiToken, now: datetime) -> None:
+def _note_use(ctx: Ctx, row: ApiToken | WebSession, now: datetime) -> None:
     if not ctx.db.info.get("read_only"):
-        token.last_used_at = now
-        ctx.db.add(token)
+        row.last_used_at = now
+        ctx.db.add(row)
         return
+    table = type(row)
     with side_transaction(ctx.db) as own:  # a reading request cannot write itself
-        own.execute(update(ApiToken).where(col(ApiToken.id) == token.id).values(last_used_at=now))
+        own.execute(update(table).where(col(table.id) == row.id).values(last_used_at=now))
 
 
 def list_tokens(ctx: Ctx, account: Account) -> list[ApiToken]:

@@ -7,7 +7,11 @@ and work in every mode, so an instance can always get its admin.
 
 An applicant's account exists from the start (the name is theirs) but is inactive
 until an admin approves it; a rejected one stays inactive, so the name is not
-handed out again."""
+handed out again; either way the applicant is mailed, if they gave an address.
+
+Where the admin set one, a sign-up question (e.g. "What is the name of our
+river?") must be answered: compared ignoring case and spacing, checked after the
+sign-up rate limit counted the attempt (no external captcha)."""
 
 from __future__ import annotations
 
@@ -20,8 +24,9 @@ from sqlmodel import col, select
 
 from app.db import lock_row
 from app.errors import Conflict, Forbidden, Invalid, NotFound
+from app.infra import mail
 from app.models import Account, Application, InstanceSetting, Invite, InviteUse, utcnow
-from app.services import Ctx, accounts
+from app.services import Ctx, accounts, emails
 
 Mode = Literal["open", "approval", "invite", "closed"]
 MODES: tuple[Mode, ...] = ("open", "approval", "invite", "closed")
@@ -29,14 +34,18 @@ MODE_KEY = "registration_mode"
 MAX_REASON = 1000
 MAX_INVITE_USES = 100_000
 MAX_INVITE_HOURS = 24 * 365
+QUESTION_KEY, ANSWER_KEY = "signup_question", "signup_answer"
+MAX_QUESTION, MAX_ANSWER = 300, 200
 
 
 @dataclass(frozen=True)
 class SignUp:
-    """A sign-up's outcome: ``pending`` when an admin still has to approve it."""
+    """A sign-up's outcome: ``pending`` when an admin still has to approve it,
+    ``confirm_email`` when the member must follow the mailed link first."""
 
     account: Account
     pending: bool
+    confirm_email: bool = False
 
 
 def mode(ctx: Ctx) -> Mode:
@@ -57,6 +66,55 @@ def set_mode(ctx: Ctx, admin: Account, new: str) -> Mode:
     return mode(ctx)
 
 
+def set_verification(ctx: Ctx, admin: Account, on: bool) -> bool:
+    """Whether sign-ups must confirm their address (wins over CG_EMAIL_VERIFICATION)."""
+    require_admin(admin)
+    emails.store_verification(ctx, on)
+    return emails.verification_required(ctx)
+
+
+def question(ctx: Ctx) -> str:
+    """The sign-up question, or "" when there is none."""
+    row = ctx.db.get(InstanceSetting, QUESTION_KEY)
+    return row.value if row is not None else ""
+
+
+def set_question(ctx: Ctx, admin: Account, text: str, answer: str) -> str:
+    """Ask sign-ups ``text``, accepting ``answer``; an empty question asks nothing."""
+    require_admin(admin)
+    text, answer = (text or "").strip(), _plain(answer)
+    if len(text) > MAX_QUESTION:
+        raise Invalid(f"At most {MAX_QUESTION} characters, please.", code="question_too_long")
+    if text and not answer:
+        raise Invalid("Give the answer you accept.", code="answer_required")
+    if len(answer) > MAX_ANSWER:
+        raise Invalid(f"At most {MAX_ANSWER} characters, please.", code="answer_too_long")
+    for key, value in ((QUESTION_KEY, text), (ANSWER_KEY, answer)):
+        row = ctx.db.get(InstanceSetting, key)
+        if not text:
+            if row is not None:
+                ctx.db.delete(row)
+            continue
+        row = row or InstanceSetting(key=key, value="")
+        row.value = value
+        ctx.db.add(row)
+    ctx.db.flush()
+    return text
+
+
+def _plain(answer: str) -> str:
+    """An answer as compared: case and spacing do not matter."""
+    return " ".join((answer or "").split()).casefold()
+
+
+def _check_answer(ctx: Ctx, answer: str) -> None:
+    if not question(ctx):
+        return
+    accepted = ctx.db.get(InstanceSetting, ANSWER_KEY)
+    if accepted is None or _plain(answer) != accepted.value:
+        raise Invalid("That is not the answer to the sign-up question.", code="wrong_answer")
+
+
 def is_open(ctx: Ctx) -> bool:
     """Whether anyone may sign up without an invite or an approval (NodeInfo's
     ``openRegistrations``)."""
@@ -72,9 +130,11 @@ def sign_up(
     client: str | None,
     invite: str | None = None,
     reason: str = "",
+    email: str = "",
+    answer: str = "",
 ) -> SignUp:
     """A public sign-up under the instance's mode. Nothing is stored when it is
-    refused."""
+    refused. With an address, a confirmation link is mailed to it."""
     current = mode(ctx)
     if current == "closed":
         raise Forbidden("Sign-up is closed on this instance.", code="registrations_closed")
@@ -88,7 +148,11 @@ def sign_up(
         raise Forbidden(
             "This instance is invite-only: sign up with an invite link.", code="invite_required"
         )
-    account = accounts.register(ctx, username, password, display_name, client=client)
+    address = emails.for_sign_up(ctx, email)
+    account = accounts.register(
+        ctx, username, password, display_name, client=client, vet=lambda: _check_answer(ctx, answer)
+    )
+    emails.signed_up(ctx, account, address)
     if current == "invite":
         _use_invite(ctx, code, account)
     if current == "approval":
@@ -96,7 +160,9 @@ def sign_up(
         ctx.db.add(account)
         ctx.db.add(Application(account_id=account.id, reason=reason))
         ctx.db.flush()
-    return SignUp(account, pending=current == "approval")
+    return SignUp(
+        account, pending=current == "approval", confirm_email=emails.must_confirm(ctx, account)
+    )
 
 
 def _use_invite(ctx: Ctx, code: str, account: Account) -> None:
@@ -194,7 +260,20 @@ def decide(ctx: Ctx, admin: Account, application_id: int, approve: bool) -> Acco
     assert account is not None  # the application is deleted with its account
     if approve:
         accounts.set_active(ctx, account, True)
+    _tell_applicant(ctx, account, approve)
     return account
+
+
+def _tell_applicant(ctx: Ctx, account: Account, approved: bool) -> None:
+    if not account.email:
+        return
+    if approved:
+        subject = "welcome: your application was approved"
+        text = f"You can log in now at {ctx.base_url}/login as @{account.username}."
+    else:
+        subject = "your application was not accepted"
+        text = f"An admin of {ctx.settings.domain} did not accept your application to join."
+    mail.queue(ctx, account.email, subject, f"Hello {account.name},\n\n{text}\n")
 
 
 def application_of(ctx: Ctx, account: Account) -> Application | None:

@@ -9,6 +9,7 @@ from app.web import (
     artifact_pages,
     auth_pages,
     community_pages,
+    email_pages,
     feed_pages,
     moderation_pages,
     notification_pages,
@@ -17,6 +18,7 @@ from app.web import (
     report_pages,
     rules_pages,
     search_pages,
+    session_pages,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -35,5 +37,7 @@ for module in (
     rules_pages,
     report_pages,
     moderation_pages,
+    email_pages,
+    session_pages,
 ):
     router.include_router(module.router)

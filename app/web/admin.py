@@ -9,13 +9,20 @@ from fastapi.responses import Response
 
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep
-from app.errors import Forbidden, Invalid
+from app.errors import DomainError, Forbidden, Invalid
 from app.infra import jobs
 from app.models import Account
-from app.services import accounts, communities, peers, registration
+from app.services import accounts, communities, emails, peers, registration
 from app.services.ranking import rankers
 from app.web.deps import Csrf, Member
-from app.web.forms import Confirm, confirmation, member, redisplayed_by, unconfirmed
+from app.web.forms import (
+    Confirm,
+    confirmation,
+    member,
+    redisplayed_by,
+    show_error,
+    unconfirmed,
+)
 from app.web.templating import redirect, render
 
 router = APIRouter(prefix="/admin")
@@ -43,6 +50,8 @@ def admin_form(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
         "federation": peers.stats(ctx),
         "sandbox": rankers.sandbox_status(ctx.settings),
         "registration_mode": registration.mode(ctx),
+        "email_verification": emails.verification_required(ctx),
+        "signup_question": registration.question(ctx),
         "modes": registration.MODES,
         "applications": (pending := registration.applications(ctx)),
         "applicant_ids": {account.id for _, account in pending},
@@ -63,6 +72,38 @@ def set_registration(
 ) -> Response:
     now = registration.set_mode(ctx, viewer, mode)
     return redirect(request, "/admin", flash=f"Sign-up is now: {now}.")
+
+
+@router.post("/email-verification", dependencies=[Csrf])
+@redisplayed_by(admin_form)
+def set_email_verification(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    verification: Annotated[str, Form(pattern="^(on|off|)$")] = "",
+) -> Response:
+    on = registration.set_verification(ctx, viewer, verification == "on")
+    flash = "Sign-ups now confirm their e-mail address." if on else "E-mail confirmation is off."
+    return redirect(request, "/admin", flash=flash)
+
+
+@router.post("/signup-question", dependencies=[Csrf])
+@redisplayed_by(admin_form)
+def set_signup_question(
+    request: Request,
+    ctx: CtxDep,
+    viewer: Member,
+    question: Annotated[CleanStr, Form(max_length=registration.MAX_QUESTION)] = "",
+    answer: Annotated[CleanStr, Form(max_length=registration.MAX_ANSWER)] = "",
+) -> Response:
+    try:
+        asked = registration.set_question(ctx, viewer, question, answer)
+    except DomainError as exc:
+        template, context = admin_form(request, ctx, viewer, {})
+        typed = {"question": question, "answer": answer}
+        return show_error(request, ctx, exc, template, typed, **context)
+    flash = f"Sign-ups are asked: {asked}" if asked else "Sign-ups are asked no question."
+    return redirect(request, "/admin", flash=flash)
 
 
 @router.post("/invites", dependencies=[Csrf])

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.api.schemas import CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError
-from app.services import accounts, auth, registration, rules, setup
+from app.services import accounts, auth, emails, registration, rules, setup
 from app.web.bidi import isolate
 from app.web.deps import Csrf, Viewer
 from app.web.forms import OptionalShort, PasswordField, ShortField, redisplayed_by, show_error
@@ -30,7 +30,9 @@ def _safe_next(target: str) -> str:
 
 
 def _login_response(request: Request, ctx, account, target: str = "/") -> Response:
-    key = auth.start_session(ctx, account)
+    key = auth.start_session(
+        ctx, account, user_agent=request.headers.get("user-agent", ""), client=client_ip(request)
+    )
     response = redirect(request, _safe_next(target), flash=f"Welcome, {isolate(account.name)}.")
     set_cookie(request, response, SESSION_COOKIE, key, max_age=ctx.settings.session_days * 86400)
     return response
@@ -51,8 +53,15 @@ def signup_page(request: Request, ctx, viewer, typed: dict) -> tuple[str, dict]:
     """The sign-up form as the registration mode shapes it: a reason to give under
     ``approval``, an invite code under ``invite`` (no form without one), no form
     at all when sign-up is closed."""
-    form = {k: typed.get(k, "") for k in ("username", "display_name", "invite", "reason")}
-    return "signup.html", {"form": form, "mode": registration.mode(ctx), "rules": rules.of(ctx)}
+    fields = ("username", "display_name", "invite", "reason", "email", "answer")
+    form = {k: typed.get(k, "") for k in fields}
+    return "signup.html", {
+        "form": form,
+        "mode": registration.mode(ctx),
+        "rules": rules.of(ctx),
+        "email_required": emails.verification_required(ctx),
+        "question": registration.question(ctx),
+    }
 
 
 @router.post("/signup", dependencies=[Csrf])
@@ -65,8 +74,17 @@ def signup(
     display_name: OptionalShort = "",
     invite: Annotated[CleanStr, Form(max_length=200)] = "",
     reason: Annotated[CleanStr, Form(max_length=2000)] = "",
+    email: Annotated[CleanStr, Form(max_length=400)] = "",
+    answer: Annotated[CleanStr, Form(max_length=400)] = "",
 ) -> Response:
-    typed = {"username": username, "display_name": display_name, "invite": invite, "reason": reason}
+    typed = {
+        "username": username,
+        "display_name": display_name,
+        "invite": invite,
+        "reason": reason,
+        "email": email,
+        "answer": answer,
+    }
     try:
         done = registration.sign_up(
             ctx,
@@ -76,12 +94,16 @@ def signup(
             client=client_ip(request),
             invite=invite,
             reason=reason,
+            email=email,
+            answer=answer,
         )
     except DomainError as exc:
         template, context = signup_page(request, ctx, None, typed)
         return show_error(request, ctx, exc, template, **context)
     if done.pending:
         return render(request, "signup.html", form={}, mode="applied")
+    if done.confirm_email:
+        return render(request, "signup.html", form={}, mode="confirm", email=done.account.email)
     return _login_response(request, ctx, done.account, "/communities")
 
 
@@ -107,7 +129,15 @@ def login(
     try:
         account = accounts.authenticate(ctx, username, password, client_ip(request))
     except DomainError as exc:
-        return show_error(request, ctx, exc, "login.html", form={"username": username}, next=next)
+        return show_error(
+            request,
+            ctx,
+            exc,
+            "login.html",
+            form={"username": username},
+            next=next,
+            unconfirmed=exc.code == "email_unconfirmed",
+        )
     return _login_response(request, ctx, account, next)
 
 

@@ -1,7 +1,7 @@
 """account lifecycle: exports, deletion with a grace period, moves (alsoKnownAs, movedTo)
 
-Revision ID: 0022_account_lifecycle
-Revises: 0019_moderation
+Revision ID: 0021_account_lifecycle
+Revises: 0020_email
 Create Date: 2026-12-03
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0022_account_lifecycle"
-down_revision = "0019_moderation"
+revision = "0021_account_lifecycle"
+down_revision = "0020_email"
 branch_labels = None
 depends_on = None
 
