@@ -5,9 +5,9 @@ from __future__ import annotations
 
 
 def load() -> None:
+    import app.infra.mail
     import app.services.account_deletion
     import app.services.account_export
-    import app.infra.mail
     import app.services.commonground
     import app.services.decisions
     import app.services.digests
