@@ -19,7 +19,8 @@ from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import jobs
 from app.models import Account, Community, DeletedObject, Follow, Post, Reaction
-from app.services import Ctx, follows, moderation, posts, reactions
+from app.services import Ctx, follows, moderation, posts, reactions, rules
+from app.text import plain_text
 from federation import remote, vocab
 from federation.vocab import AS_PUBLIC
 
@@ -181,6 +182,16 @@ def on_block(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budge
             follows.remove(ctx, follow)
 
 
+def grounds_of(activity: dict) -> moderation.Grounds:
+    """A Group's reason (``summary``) and the rule it cited (our ``rule`` term), as
+    plain text whatever markup the peer sent."""
+    reason, rule = activity.get("summary"), activity.get("rule")
+    return moderation.Grounds(
+        reason=plain_text(reason, limit=moderation.MAX_REASON) if isinstance(reason, str) else "",
+        rule_text=plain_text(rule, limit=rules.MAX_RULE) if isinstance(rule, str) else "",
+    )
+
+
 def _group_ban(ctx: Ctx, block: dict, group: Community, *, lifted: bool = False) -> None:
     """A remote Group's ban of a member from itself (``target``: the Group)."""
     if vocab.id_of(block.get("target")) != group.uri:
@@ -189,7 +200,9 @@ def _group_ban(ctx: Ctx, block: dict, group: Community, *, lifted: bool = False)
     if not isinstance(member, Account):
         raise Ignored("the banned member is not known here")
     try:
-        moderation.remote_ban(ctx, group, member, _time(block.get("endTime")), lifted=lifted)
+        moderation.remote_ban(
+            ctx, group, member, _time(block.get("endTime")), grounds_of(block), lifted=lifted
+        )
     except DomainError as exc:
         raise Ignored(str(exc.detail)) from exc
 
@@ -473,7 +486,7 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     author = get_or_raise(ctx.db, Account, post.author_id)
     if isinstance(actor, Community):  # a Group moderating its own thread (FEP-1b12)
         try:
-            moderation.remote_removal(ctx, actor, post)
+            moderation.remote_removal(ctx, actor, post, grounds_of(activity))
         except DomainError as exc:
             raise Ignored("a community deletes only posts in its own threads") from exc
         return

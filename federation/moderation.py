@@ -54,6 +54,7 @@ def block_of(group: Community, member: Account, action: ModerationAction) -> dic
         "to": [AS_PUBLIC],
         "cc": [f"{group.uri}/followers"],
         "summary": action.reason,
+        "rule": action.rule_text,
     }
     if action.expires_at is not None:
         block["endTime"] = action.expires_at.isoformat()
@@ -82,6 +83,7 @@ def _acted(ctx: Ctx, action: ModerationAction) -> None:
             "cc": [f"{group.uri}/followers"],
             "audience": group.uri,
             "summary": action.reason,
+            "rule": action.rule_text,
         }
         _announce(ctx, group, delete, extra)
     elif action.action == "ban" and member is not None:

@@ -19,6 +19,8 @@ CG_CONTEXT = {
     "toot": "http://joinmastodon.org/ns#",
     "blurhash": "toot:blurhash",
     "stance": "cg:stance",
+    # the words of the rule a Group's moderation activity cites (docs/federation.md)
+    "rule": "cg:rule",
     # account moves, as Mastodon names them
     "alsoKnownAs": {"@id": "as:alsoKnownAs", "@type": "@id"},
     "movedTo": {"@id": "as:movedTo", "@type": "@id"},

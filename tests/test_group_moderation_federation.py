@@ -52,6 +52,22 @@ def test_a_groups_delete_of_a_post_in_its_thread_is_applied_and_logged(ctx: Ctx,
     assert len(ctx.db.exec(select(ModerationAction)).all()) == 1
 
 
+def test_the_groups_reason_and_rule_are_logged_here_as_plain_text(ctx: Ctx, garden) -> None:
+    """The Group says why (``summary``) and under which rule (our ``rule`` term): our
+    copy of its log shows both, as text, however the peer marked them up."""
+    apply(ctx, create(3, audience=GROUP))
+    post = posts.find_by_uri(ctx, f"{PEER}/notes/3")
+    grounds = {"summary": "<b>Selling</b> pills", "rule": "<i>No spam.</i>" + "!" * 600}
+    apply(ctx, {**_delete(4, post.uri), **grounds})
+    block = {"id": f"{GROUP}#ban-2", "type": "Block", "actor": GROUP, "target": GROUP}
+    bob = remote.store_actor(ctx, actor_doc("bob"))
+    apply(ctx, {**block, "object": bob.uri, "summary": "Again", "rule": "No spam."})
+    removal, ban = ctx.db.exec(select(ModerationAction).order_by(ModerationAction.id)).all()
+    assert (removal.reason, removal.rule_text[:9]) == ("Selling pills", "No spam.!")
+    assert len(removal.rule_text) == 500
+    assert (ban.reason, ban.rule_text) == ("Again", "No spam.")
+
+
 def test_a_group_cannot_delete_a_post_outside_its_threads(ctx: Ctx, garden) -> None:
     apply(ctx, create(2))  # rita's own post, in no community
     alice = accounts.register(ctx, "alice", PASSWORD)

@@ -38,7 +38,7 @@ from app.models import (
     get_row,
     utcnow,
 )
-from app.services import Ctx, accounts, communities, peers, posts
+from app.services import Ctx, accounts, communities, peers, posts, rules
 
 MAX_REASON = 2000
 MAX_EXCERPT = 200
@@ -622,11 +622,27 @@ def scope_of(ctx: Ctx, action: ModerationAction) -> Scope:
 # --- what a remote community's moderators did (FEP-1b12, see federation/moderation.py)
 
 
+@dataclass(frozen=True)
+class Grounds:
+    """Why a remote Group acted, as it said: its reason and the words of the rule it
+    cited (plain text, already cut to the log's lengths)."""
+
+    reason: str = ""
+    rule_text: str = ""
+
+
 def _remote_entry(
-    ctx: Ctx, group: Community, action: str, target: Target, until: datetime | None = None
+    ctx: Ctx,
+    group: Community,
+    action: str,
+    target: Target,
+    grounds: Grounds,
+    until: datetime | None = None,
 ) -> ModerationAction:
     """Record a remote Group's action in that community's log here."""
     logged = ModerationAction(
+        reason=grounds.reason[:MAX_REASON],
+        rule_text=grounds.rule_text[: rules.MAX_RULE],
         community_id=group.id,
         actor_role="remote moderator",
         origin_domain=group.domain,
@@ -644,7 +660,9 @@ def _remote_entry(
     return logged
 
 
-def remote_removal(ctx: Ctx, group: Community, post: Post) -> ModerationAction | None:
+def remote_removal(
+    ctx: Ctx, group: Community, post: Post, grounds: Grounds
+) -> ModerationAction | None:
     """A remote Group removed a post in its own community: tombstone our copy (ours
     too, when one of our members wrote it: the thread is the Group's) and log it.
     A Group moderates only its own threads."""
@@ -661,13 +679,19 @@ def remote_removal(ctx: Ctx, group: Community, post: Post) -> ModerationAction |
     ).first()
     if done is not None:
         return None  # the same Delete again
-    logged = _remote_entry(ctx, group, "remove", target)
+    logged = _remote_entry(ctx, group, "remove", target, grounds)
     posts.delete_remote(ctx, post)
     return logged
 
 
 def remote_ban(
-    ctx: Ctx, group: Community, member: Account, until: datetime | None, *, lifted: bool = False
+    ctx: Ctx,
+    group: Community,
+    member: Account,
+    until: datetime | None,
+    grounds: Grounds,
+    *,
+    lifted: bool = False,
 ) -> ModerationAction:
     """A remote Group banned (or, ``lifted``, unbanned) a member: kept here too, so
     our member can't post there through us meanwhile."""
@@ -676,6 +700,6 @@ def remote_ban(
     target = resolve_target(ctx, "account", member.id)
     if lifted:
         lift_ban(ctx, group, member)
-        return _remote_entry(ctx, group, "unban", target)
+        return _remote_entry(ctx, group, "unban", target, grounds)
     _ban(ctx, group, member, until)
-    return _remote_entry(ctx, group, "ban", target, until)
+    return _remote_entry(ctx, group, "ban", target, grounds, until)
