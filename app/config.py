@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     mail_from: str = ""  # default: notifications@<domain>
     smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
 
-    # Live updates (GET /api/v1/stream): a stream ends after this long and the browser's
+    # Live updates (GET /api/cg/v1/stream): a stream ends after this long and the browser's
     # EventSource reconnects, so a revoked token stops receiving within it
     # and long-lived streams spread again over the web workers.
     stream_max_seconds: float = Field(default=300.0, gt=0, le=3600)

@@ -148,8 +148,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         title="Commonground API",
         version=__version__,
         description="JSON API of a Commonground instance. Authenticate with "
-        "`Authorization: Bearer <token>`; create tokens with `POST /api/v1/tokens`.",
-        openapi_url="/api/v1/openapi.json",
+        "`Authorization: Bearer <token>`; create tokens with `POST /api/cg/v1/tokens`.",
+        openapi_url="/api/cg/v1/openapi.json",
         docs_url=None,  # app/web/api_docs.py serves /docs without a CDN
         redoc_url=None,
         lifespan=lifespan,

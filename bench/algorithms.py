@@ -337,30 +337,32 @@ def feed_pages(requests: int) -> None:
     with ServerProcess() as server, httpx.Client(base_url=server.url, timeout=60) as http:
         server.run("demo-data")
         token = http.post(
-            "/api/v1/tokens",
+            "/api/cg/v1/tokens",
             json={"username": "ada", "password": "demo-password", "scope": "write"},
         ).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
         for k in range(300):  # a busier community with stances to learn from
             post = http.post(
-                "/api/v1/posts", json={"text": f"idea {k}", "community": "riverside"}, headers=auth
+                "/api/cg/v1/posts",
+                json={"text": f"idea {k}", "community": "riverside"},
+                headers=auth,
             ).json()
             http.post(
-                f"/api/v1/posts/{post['id']}/reactions",
+                f"/api/cg/v1/posts/{post['id']}/reactions",
                 json={"kind": ("agree", "disagree", "pass")[k % 3]},
                 headers=auth,
             )
         algos = {
-            a["name"]: a["latest"]["version_id"] for a in http.get("/api/v1/algorithms").json()
+            a["name"]: a["latest"]["version_id"] for a in http.get("/api/cg/v1/algorithms").json()
         }
         results = {}
         for name in ("Chronological", "Bridging"):
-            http.put("/api/v1/me/feed-algorithm", json={"algorithm": algos[name]}, headers=auth)
-            http.get("/api/v1/feed/home", headers=auth)  # warm up
+            http.put("/api/cg/v1/me/feed-algorithm", json={"algorithm": algos[name]}, headers=auth)
+            http.get("/api/cg/v1/feed/home", headers=auth)  # warm up
             samples = []
             for _ in range(requests):
                 t = time.perf_counter()
-                http.get("/api/v1/feed/home", headers=auth).raise_for_status()
+                http.get("/api/cg/v1/feed/home", headers=auth).raise_for_status()
                 samples.append(time.perf_counter() - t)
             results[name] = summary(samples)
     print("\n| home feed ranked by | p50 (ms) | p95 (ms) |\n|---|---:|---:|")

@@ -188,7 +188,7 @@ def history_figures(engine, settings: Settings, quick: bool) -> dict:
         history = f"/artifacts/{art.id}/history"
         assert client.get(history).status_code == 200
         out["history"] = timed(lambda: client.get(history), 10 if quick else 20)
-        api = f"/api/v1/artifacts/{art.id}/revisions?limit=50"
+        api = f"/api/cg/v1/artifacts/{art.id}/revisions?limit=50"
         out["api"] = timed(lambda: client.get(api), 10 if quick else 20)
         artifacts._shares.cache_clear()
         started = time.perf_counter()

@@ -72,7 +72,7 @@ def inbox_acceptance(n: int) -> dict:
     sender = ActorHost()
     with ServerProcess(env={"CG_ALLOW_PRIVATE_ADDRESSES": "1"}) as server:
         with httpx.Client(base_url=server.url, trust_env=False) as http:
-            r = http.post("/api/v1/accounts", json={"username": "alice", "password": "x" * 12})
+            r = http.post("/api/cg/v1/accounts", json={"username": "alice", "password": "x" * 12})
             assert r.status_code == 201, r.text
         inbox = f"{server.url}/users/alice/inbox"
         to = f"{server.url}/users/alice"

@@ -15,7 +15,7 @@ names a server), this:
    - the home feed's first page (``limit=20``) for many members: p50 / p95;
    - a deep page: each of several members follows ``next_cursor`` 50 pages in
      (or to the end of a shorter feed), then that page is requested repeatedly;
-   - post creation: sequential ``POST /api/v1/posts`` into a community, posts/s;
+   - post creation: sequential ``POST /api/cg/v1/posts`` into a community, posts/s;
 4. prints a table and the ratio of feed latency at the largest size to the
    smallest (goal: at most 1.5x).
 
@@ -308,7 +308,7 @@ class Target:
 
     def login(self, member: int) -> None:
         r = self.http.post(
-            "/api/v1/tokens",
+            "/api/cg/v1/tokens",
             json={"username": f"m{member}", "password": PASSWORD, "scope": "write"},
         )
         r.raise_for_status()
@@ -319,7 +319,7 @@ class Target:
         if cursor:
             params["cursor"] = cursor
         t = time.perf_counter()
-        r = self.http.get("/api/v1/feed/home", params=params, headers=self.tokens[member])
+        r = self.http.get("/api/cg/v1/feed/home", params=params, headers=self.tokens[member])
         elapsed = time.perf_counter() - t
         r.raise_for_status()
         return elapsed, r.json()
@@ -328,7 +328,7 @@ class Target:
         community = f"c{self.seeded.member_of[member][0]}"
         t = time.perf_counter()
         r = self.http.post(
-            "/api/v1/posts",
+            "/api/cg/v1/posts",
             json={"text": text, "community": community},
             headers=self.tokens[member],
         )

@@ -67,7 +67,7 @@ def measure(server: ServerProcess, db_url: str | None, n: int) -> list[float]:
     rng = random.Random(7)
     try:
         with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http:
-            r = http.post("/api/v1/accounts", json={"username": "alice", "password": "x" * 12})
+            r = http.post("/api/cg/v1/accounts", json={"username": "alice", "password": "x" * 12})
             assert r.status_code == 201, r.text
             to = f"{server.url}/users/alice"
 
@@ -94,7 +94,7 @@ def measure(server: ServerProcess, db_url: str | None, n: int) -> list[float]:
                             raise RuntimeError(f"post {i} never became readable")
                         time.sleep(0.002)
                 seen = time.perf_counter() - accepted
-                assert http.get(f"/api/v1/posts/{row[0]}").status_code == 200
+                assert http.get(f"/api/cg/v1/posts/{row[0]}").status_code == 200
                 return seen
 
             one(0)  # the first fetches and stores the sender's key: not counted

@@ -67,7 +67,7 @@ def _stored_posts(server: ServerProcess, ids: list[int]) -> int:
     import httpx
 
     with httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http:
-        return sum(1 for i in ids if http.get(f"/api/v1/posts/{i}").status_code == 200)
+        return sum(1 for i in ids if http.get(f"/api/cg/v1/posts/{i}").status_code == 200)
 
 
 def run_backend(kind: str, url: str | None, levels: list[int], seconds: float) -> list[dict]:

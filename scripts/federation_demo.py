@@ -66,7 +66,7 @@ def wait_up(port: int, process: subprocess.Popen) -> None:
 
 def token(port: int, username: str, scope: str = "read") -> str:
     r = httpx.post(
-        f"http://127.0.0.1:{port}/api/v1/tokens",
+        f"http://127.0.0.1:{port}/api/cg/v1/tokens",
         json={"username": username, "password": "demo-password", "scope": scope},
         trust_env=False,
     )
@@ -77,7 +77,7 @@ def token(port: int, username: str, scope: str = "read") -> str:
 def remote_items(port: int, auth: str) -> list[str]:
     """Ids of posts in the member's home feed that live on another instance."""
     r = httpx.get(
-        f"http://127.0.0.1:{port}/api/v1/feed/home",
+        f"http://127.0.0.1:{port}/api/cg/v1/feed/home",
         headers={"Authorization": f"Bearer {auth}"},
         trust_env=False,
     )
@@ -123,7 +123,7 @@ def main() -> None:
         for port, other in ((a, b), (b, a)):
             auth = token(port, "dev" if port == b else "ada", "write")
             httpx.post(
-                f"http://127.0.0.1:{port}/api/v1/posts",
+                f"http://127.0.0.1:{port}/api/cg/v1/posts",
                 json={"text": f"Hello to everyone following along from :{other}! #federation"},
                 headers={"Authorization": f"Bearer {auth}"},
                 trust_env=False,

@@ -245,10 +245,10 @@ class Api:
     def __init__(self, client: TestClient, username: str) -> None:
         self.client = client
         self.username = username
-        r = client.post("/api/v1/accounts", json={"username": username, "password": PASSWORD})
+        r = client.post("/api/cg/v1/accounts", json={"username": username, "password": PASSWORD})
         assert r.status_code == 201, r.text
         r = client.post(
-            "/api/v1/tokens", json={"username": username, "password": PASSWORD, "scope": "write"}
+            "/api/cg/v1/tokens", json={"username": username, "password": PASSWORD, "scope": "write"}
         )
         assert r.status_code == 201, r.text
         self.token = r.json()["token"]

@@ -108,28 +108,30 @@ def seed(base_url: str, *, members: int = 20, posts: int = 60) -> Seed:
         made: list[Member] = []
         for i in range(members):
             name = f"load{i}"
-            r = http.post("/api/v1/accounts", json={"username": name, "password": PASSWORD})
+            r = http.post("/api/cg/v1/accounts", json={"username": name, "password": PASSWORD})
             r.raise_for_status()
             r = http.post(
-                "/api/v1/tokens",
+                "/api/cg/v1/tokens",
                 json={"username": name, "password": PASSWORD, "scope": "write"},
             )
             r.raise_for_status()
             made.append(Member(name, r.json()["token"], address_of(i)))
         community = "riverside"
         r = http.post(
-            "/api/v1/communities",
+            "/api/cg/v1/communities",
             json={"name": community, "title": "Riverside"},
             headers=made[0].headers,
         )
         r.raise_for_status()
         for m in made[1:]:
-            http.post(f"/api/v1/communities/{community}/join", headers=m.headers).raise_for_status()
+            http.post(
+                f"/api/cg/v1/communities/{community}/join", headers=m.headers
+            ).raise_for_status()
         ids = []
         for i in range(posts):
             author = made[i % len(made)]
             r = http.post(
-                "/api/v1/posts",
+                "/api/cg/v1/posts",
                 json={"text": f"Seed thread {i} about the #{TAG}", "community": community},
                 headers=author.headers,
             )
@@ -147,9 +149,9 @@ async def _one(
     start = time.perf_counter()
     try:
         if action == "home":
-            r = await http.get("/api/v1/feed/home", headers=member.headers)
+            r = await http.get("/api/cg/v1/feed/home", headers=member.headers)
         elif action == "thread":
-            r = await http.get(f"/api/v1/posts/{pid}/thread", headers=member.headers)
+            r = await http.get(f"/api/cg/v1/posts/{pid}/thread", headers=member.headers)
         elif action == "tag":
             r = await http.get(f"/tags/{TAG}")  # the anonymous page
         elif action == "post":
@@ -157,13 +159,13 @@ async def _one(
             body = {"text": f"Load post {counter[0]} #{TAG}", "community": s.community}
             if rng.random() < 0.5:
                 body = {"text": f"Load reply {counter[0]}", "in_reply_to": pid}
-            r = await http.post("/api/v1/posts", json=body, headers=member.headers)
+            r = await http.post("/api/cg/v1/posts", json=body, headers=member.headers)
             if r.status_code == 201:
                 results.acknowledged_posts.append(r.json()["id"])
         else:
             kind = rng.choice(["like", "agree", "disagree", "pass"])
             r = await http.post(
-                f"/api/v1/posts/{pid}/reactions", json={"kind": kind}, headers=member.headers
+                f"/api/cg/v1/posts/{pid}/reactions", json={"kind": kind}, headers=member.headers
             )
             if r.status_code == 200:
                 results.acknowledged_reactions.append((member.username, pid, kind))

@@ -26,7 +26,7 @@ class World:
 
 def token(client: TestClient, name: str) -> dict:
     r = client.post(
-        "/api/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
     )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
@@ -85,4 +85,4 @@ def act(client: TestClient, world: World, who: str, **body):
     body.setdefault("target", {"type": "post", "id": world.post})
     body.setdefault("rule", world.garden_rule)
     body.setdefault("reason", "Spam is not gardening.")
-    return client.post("/api/v1/moderation/actions", json=body, headers=world.tokens[who])
+    return client.post("/api/cg/v1/moderation/actions", json=body, headers=world.tokens[who])

@@ -70,10 +70,10 @@ class Instance(ServerProcess):
 
     def register(self, username: str) -> dict[str, str]:
         with self.http() as http:
-            r = http.post("/api/v1/accounts", json={"username": username, "password": PASSWORD})
+            r = http.post("/api/cg/v1/accounts", json={"username": username, "password": PASSWORD})
             assert r.status_code == 201, r.text
             r = http.post(
-                "/api/v1/tokens",
+                "/api/cg/v1/tokens",
                 json={"username": username, "password": PASSWORD, "scope": "write"},
             )
             assert r.status_code == 201, r.text
@@ -86,7 +86,7 @@ class Instance(ServerProcess):
     def api(self, method: str, path: str, user: str | None = None, **kw: Any) -> httpx.Response:
         headers = {**kw.pop("headers", {}), **(self.auth(user) if user else {})}
         with self.http() as http:
-            return http.request(method, f"/api/v1{path}", headers=headers, **kw)
+            return http.request(method, f"/api/cg/v1{path}", headers=headers, **kw)
 
     def sql(self, query: str, **params: Any) -> list[tuple]:
         """Read this instance's database directly (to observe queues and stored rows)."""

@@ -5,7 +5,7 @@ wait until it answers over HTTP, and stop it afterwards (SIGTERM, then SIGKILL),
 showing its output if something went wrong::
 
     with ServerProcess() as server:
-        httpx.get(f"{server.url}/api/v1/communities")
+        httpx.get(f"{server.url}/api/cg/v1/communities")
         server.setup_link()  # the first-run link that `serve` printed
 """
 

@@ -59,7 +59,7 @@ def _count(ctx, model, **where) -> int:
 
 def test_a_wrong_password_deletes_nothing(client, world, new_ctx) -> None:
     r = client.request(
-        "DELETE", "/api/v1/me", json={"password": "wrong-password"}, headers=world["token"]
+        "DELETE", "/api/cg/v1/me", json={"password": "wrong-password"}, headers=world["token"]
     )
     assert r.status_code == 422 and r.json()["error"] == "bad_password"
     with new_ctx() as ctx:
@@ -69,7 +69,9 @@ def test_a_wrong_password_deletes_nothing(client, world, new_ctx) -> None:
 def test_nothing_is_destroyed_during_the_grace_and_it_can_be_cancelled(
     client, world, new_ctx, engine, settings
 ) -> None:
-    r = client.request("DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=world["token"])
+    r = client.request(
+        "DELETE", "/api/cg/v1/me", json={"password": PASSWORD}, headers=world["token"]
+    )
     assert r.status_code == 202, r.text
     assert r.json()["deletion_due_at"] is not None
     _run_jobs(engine, settings)  # not due yet (72 hours by default)
@@ -90,16 +92,18 @@ def test_nothing_is_destroyed_during_the_grace_and_it_can_be_cancelled(
     _run_jobs(engine, settings)
     with new_ctx() as ctx:
         assert not ctx.db.get(Account, world["ada"]).is_deleted
-    r = client.post("/api/v1/me/deletion/cancel", headers=world["token"])
+    r = client.post("/api/cg/v1/me/deletion/cancel", headers=world["token"])
     assert r.status_code == 409 and r.json()["error"] == "no_deletion_planned"
 
 
 def test_after_the_grace_the_account_is_deleted(client, world, new_ctx, engine, settings) -> None:
     settings.deletion_grace_hours = 0
-    assert client.post("/api/v1/me/export", headers=world["token"]).status_code == 202
+    assert client.post("/api/cg/v1/me/export", headers=world["token"]).status_code == 202
     _run_jobs(engine, settings)
     [archive] = list((settings.data_dir / "exports").glob("*.zip"))
-    r = client.request("DELETE", "/api/v1/me", json={"password": PASSWORD}, headers=world["token"])
+    r = client.request(
+        "DELETE", "/api/cg/v1/me", json={"password": PASSWORD}, headers=world["token"]
+    )
     assert r.status_code == 202
     _run_jobs(engine, settings)
     with new_ctx() as ctx:
@@ -128,14 +132,14 @@ def test_after_the_grace_the_account_is_deleted(client, world, new_ctx, engine, 
     assert "a former member" in history and "@ada" not in history
     page = client.get(f"/artifacts/{world['artifact']}").text
     assert "Benches help." in page and "a former member" in page
-    revs = client.get(f"/api/v1/artifacts/{world['artifact']}/revisions").json()
+    revs = client.get(f"/api/cg/v1/artifacts/{world['artifact']}/revisions").json()
     handles = {r["author"]["handle"] for r in revs}
     assert "a former member" in handles
     # the token no longer works; the actor is a Tombstone; the name stays taken
-    assert client.get("/api/v1/me", headers=world["token"]).status_code == 401
+    assert client.get("/api/cg/v1/me", headers=world["token"]).status_code == 401
     r = client.get("/users/ada", headers={"Accept": "application/activity+json"})
     assert r.status_code == 410 and r.json()["type"] == "Tombstone"
-    r = client.post("/api/v1/accounts", json={"username": "Ada", "password": PASSWORD})
+    r = client.post("/api/cg/v1/accounts", json={"username": "Ada", "password": PASSWORD})
     assert r.status_code == 409 and r.json()["error"] == "username_taken"
     r = submit(client, "/login", "/login", {"username": "ada", "password": PASSWORD})
     assert r.status_code != 303

@@ -36,7 +36,7 @@ from tests.test_pages import submit
 
 def _token(client: TestClient, name: str) -> dict:
     r = client.post(
-        "/api/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
     )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
@@ -79,11 +79,11 @@ def _world(new_ctx) -> dict:
 
 
 def _archive(client: TestClient, engine, settings, headers: dict) -> zipfile.ZipFile:
-    r = client.post("/api/v1/me/export", headers=headers)
+    r = client.post("/api/cg/v1/me/export", headers=headers)
     assert r.status_code == 202, r.text
     assert r.json()["state"] == "queued" and r.json()["download_url"] is None
     _run_jobs(engine, settings)
-    listed = client.get("/api/v1/me/exports", headers=headers).json()
+    listed = client.get("/api/cg/v1/me/exports", headers=headers).json()
     assert [e["state"] for e in listed] == ["ready"]
     r = client.get(listed[0]["download_url"].removeprefix("http://127.0.0.1:8000"), headers=headers)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
@@ -155,8 +155,8 @@ def test_only_the_owner_downloads_and_not_after_it_expires(
     _world(new_ctx)
     ada = _token(client, "ada")
     _archive(client, engine, settings, ada)
-    export_id = client.get("/api/v1/me/exports", headers=ada).json()[0]["id"]
-    url = f"/api/v1/me/exports/{export_id}/download"
+    export_id = client.get("/api/cg/v1/me/exports", headers=ada).json()[0]["id"]
+    url = f"/api/cg/v1/me/exports/{export_id}/download"
     bob = _token(client, "bob")
     assert client.get(url, headers=bob).status_code == 404
     assert client.get(url).status_code == 401
@@ -179,8 +179,8 @@ def test_only_the_owner_downloads_and_not_after_it_expires(
 def test_one_export_at_a_time(client, new_ctx) -> None:
     _world(new_ctx)
     ada = _token(client, "ada")
-    assert client.post("/api/v1/me/export", headers=ada).status_code == 202
-    r = client.post("/api/v1/me/export", headers=ada)
+    assert client.post("/api/cg/v1/me/export", headers=ada).status_code == 202
+    r = client.post("/api/cg/v1/me/export", headers=ada)
     assert r.status_code == 409 and r.json()["error"] == "export_in_progress"
 
 

@@ -34,7 +34,7 @@ def people(client: TestClient, new_ctx) -> dict:
 def _import(client: TestClient, headers: dict, kind: str, text: str | bytes):
     data = text.encode() if isinstance(text, str) else text
     return client.post(
-        "/api/v1/me/import",
+        "/api/cg/v1/me/import",
         data={"type": kind},
         files={"file": ("import.csv", data, "text/csv")},
         headers=headers,

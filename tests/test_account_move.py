@@ -35,18 +35,18 @@ def people(client: TestClient, new_ctx) -> dict:
 
 
 def test_a_move_needs_the_target_to_list_the_origin(client, people, new_ctx, settings) -> None:
-    r = client.post("/api/v1/me/move", json={"target": "ada2"}, headers=people["ada"])
+    r = client.post("/api/cg/v1/me/move", json={"target": "ada2"}, headers=people["ada"])
     assert r.status_code == 403 and r.json()["error"] == "alias_missing"
     with new_ctx() as ctx:
         assert accounts.get_local(ctx, "ada").moved_to_uri is None
-    r = client.put("/api/v1/me/aliases", json={"aliases": ["ada2"]}, headers=people["ada2"])
+    r = client.put("/api/cg/v1/me/aliases", json={"aliases": ["ada2"]}, headers=people["ada2"])
     assert r.status_code == 422 and r.json()["error"] == "self_alias"
-    r = client.put("/api/v1/me/aliases", json={"aliases": ["ada"]}, headers=people["ada2"])
+    r = client.put("/api/cg/v1/me/aliases", json={"aliases": ["ada"]}, headers=people["ada2"])
     assert r.status_code == 200 and r.json()["aliases"] == [f"{settings.base_url}/users/ada"]
     doc = client.get("/users/ada2", headers=AS2).json()
     assert doc["alsoKnownAs"] == [f"{settings.base_url}/users/ada"]
 
-    r = client.post("/api/v1/me/move", json={"target": "ada2"}, headers=people["ada"])
+    r = client.post("/api/cg/v1/me/move", json={"target": "ada2"}, headers=people["ada"])
     assert r.status_code == 200, r.text
     assert r.json()["moved_to"] == f"{settings.base_url}/users/ada2"
     assert client.get("/users/ada", headers=AS2).json()["movedTo"] == r.json()["moved_to"]
@@ -54,15 +54,15 @@ def test_a_move_needs_the_target_to_list_the_origin(client, people, new_ctx, set
     with new_ctx() as ctx:
         bob, ada, ada2 = (accounts.get_local(ctx, n) for n in ("bob", "ada", "ada2"))
         assert follows.is_following(ctx, bob, ada2) and not follows.is_following(ctx, bob, ada)
-    r = client.post("/api/v1/me/move", json={"target": "ada2"}, headers=people["ada"])
+    r = client.post("/api/cg/v1/me/move", json={"target": "ada2"}, headers=people["ada"])
     assert r.status_code == 409 and r.json()["error"] == "already_moved"
 
 
 @pytest.mark.parametrize("aliases", [["ada"], ["nobody"], ["x"] * 11])
 def test_bad_aliases_are_refused(client, people, aliases) -> None:
-    r = client.put("/api/v1/me/aliases", json={"aliases": aliases}, headers=people["ada"])
+    r = client.put("/api/cg/v1/me/aliases", json={"aliases": aliases}, headers=people["ada"])
     assert r.status_code in (404, 422), r.text
-    assert client.get("/api/v1/me/aliases", headers=people["ada"]).json()["aliases"] == []
+    assert client.get("/api/cg/v1/me/aliases", headers=people["ada"]).json()["aliases"] == []
 
 
 def _run_move(engine, settings, job_row: Job) -> None:

@@ -23,21 +23,23 @@ needs_sandbox = pytest.mark.usefixtures("sandbox_required")
 @pytest.fixture
 def garden(api_user):
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities/garden/join")
-    first = alice.post("/api/v1/posts", {"text": "older, loved", "community": "garden"}).json()
-    second = alice.post("/api/v1/posts", {"text": "newer, ignored", "community": "garden"}).json()
-    bob.post(f"/api/v1/posts/{first['id']}/reactions", {"kind": "agree"})
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities/garden/join")
+    first = alice.post("/api/cg/v1/posts", {"text": "older, loved", "community": "garden"}).json()
+    second = alice.post(
+        "/api/cg/v1/posts", {"text": "newer, ignored", "community": "garden"}
+    ).json()
+    bob.post(f"/api/cg/v1/posts/{first['id']}/reactions", {"kind": "agree"})
     return {"alice": alice, "bob": bob, "first": first, "second": second}
 
 
 def builtin(api, key_name: str) -> dict:
-    return next(a for a in api.get("/api/v1/algorithms").json() if a["name"] == key_name)
+    return next(a for a in api.get("/api/cg/v1/algorithms").json() if a["name"] == key_name)
 
 
 def test_builtins_are_listed_with_source_and_hash(garden) -> None:
     alice = garden["alice"]
-    names = {a["name"] for a in alice.get("/api/v1/algorithms").json()}
+    names = {a["name"] for a in alice.get("/api/cg/v1/algorithms").json()}
     assert {
         "Chronological",
         "Recent discussion",
@@ -53,7 +55,7 @@ def test_builtins_are_listed_with_source_and_hash(garden) -> None:
 
 
 def test_default_feed_is_chronological_with_version_and_hash(garden) -> None:
-    feed = garden["alice"].get("/api/v1/communities/garden/feed").json()
+    feed = garden["alice"].get("/api/cg/v1/communities/garden/feed").json()
     assert feed["algorithm"] == "Chronological" and len(feed["sha256"]) == 64
     assert [i["post"]["id"] for i in feed["items"]] == [
         garden["second"]["id"],
@@ -65,10 +67,10 @@ def test_default_feed_is_chronological_with_version_and_hash(garden) -> None:
 def test_community_admin_switches_the_algorithm_with_a_changelog(garden) -> None:
     alice, bob = garden["alice"], garden["bob"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
-    r = bob.put("/api/v1/communities/garden/algorithm", {"algorithm": recent})
+    r = bob.put("/api/cg/v1/communities/garden/algorithm", {"algorithm": recent})
     assert r.status_code == 403
     r = alice.put(
-        "/api/v1/communities/garden/algorithm",
+        "/api/cg/v1/communities/garden/algorithm",
         {
             "algorithm": recent,
             "params": {"half_life_hours": 2.0},
@@ -76,17 +78,17 @@ def test_community_admin_switches_the_algorithm_with_a_changelog(garden) -> None
         },
     )
     assert r.status_code == 200
-    state = alice.get("/api/v1/communities/garden/algorithm").json()
+    state = alice.get("/api/cg/v1/communities/garden/algorithm").json()
     assert state["active"]["version_id"] == recent and state["active"]["params"] == {
         "half_life_hours": 2.0
     }
     assert state["changelog"][0]["reason"] == "favour live conversations"
     assert state["changelog"][0]["changed_by"].endswith("/users/alice")
-    feed = alice.get("/api/v1/communities/garden/feed").json()
+    feed = alice.get("/api/cg/v1/communities/garden/feed").json()
     assert feed["algorithm"] == "Recent discussion"
     assert "recency" in feed["items"][0]["why"]["factors"]
     bad = alice.put(
-        "/api/v1/communities/garden/algorithm",
+        "/api/cg/v1/communities/garden/algorithm",
         {"algorithm": recent, "params": {"half_life_hours": "soon"}},
     )
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_params"
@@ -95,14 +97,14 @@ def test_community_admin_switches_the_algorithm_with_a_changelog(garden) -> None
 def test_members_pick_only_approved_algorithms(garden, api_user) -> None:
     bob = garden["bob"]
     bridging = builtin(bob, "Bridging")["latest"]["version_id"]
-    r = bob.put("/api/v1/me/feed-algorithm", {"algorithm": bridging})
+    r = bob.put("/api/cg/v1/me/feed-algorithm", {"algorithm": bridging})
     assert r.status_code == 200
-    assert bob.get("/api/v1/feed/home").json()["algorithm"] == "Bridging"
-    assert bob.put("/api/v1/me/feed-algorithm", {"algorithm": 999999}).status_code == 404
+    assert bob.get("/api/cg/v1/feed/home").json()["algorithm"] == "Bridging"
+    assert bob.put("/api/cg/v1/me/feed-algorithm", {"algorithm": 999999}).status_code == 404
 
 
 def test_lint_failures_list_each_finding(garden) -> None:
-    r = garden["alice"].post("/api/v1/algorithms", {"source": "import os\nNAME = 1\n"})
+    r = garden["alice"].post("/api/cg/v1/algorithms", {"source": "import os\nNAME = 1\n"})
     assert r.status_code == 422 and r.json()["error"] == "lint_failed"
     findings = r.json()["detail"]
     assert any(f["line"] == 1 and "'os' is not allowed" in f["message"] for f in findings)
@@ -114,14 +116,14 @@ def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:
     from app.infra import jobs
 
     alice, bob = garden["alice"], garden["bob"]
-    r = bob.post("/api/v1/algorithms", {"source": AGREED})
+    r = bob.post("/api/cg/v1/algorithms", {"source": AGREED})
     assert r.status_code == 201, r.text
     module = r.json()
     assert module["name"] == "Most agreed" and module["report"]["dry_run"]["errors"] == []
     assert module["report"]["dry_run"]["latency_ms"]["p50"] > 0
     # alice forks it: a new module that remembers its parent's hash
     fork = alice.post(
-        "/api/v1/algorithms",
+        "/api/cg/v1/algorithms",
         {
             "source": AGREED.replace('"Most agreed"', '"Most agreed, fork"'),
             "forked_from": module["latest"]["version_id"],
@@ -132,21 +134,21 @@ def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:
     assert fork.json()["latest"]["forked_from_sha256"] == module["latest"]["sha256"]
     # bob's own next version stays in his module
     v2 = bob.post(
-        "/api/v1/algorithms",
+        "/api/cg/v1/algorithms",
         {"source": AGREED + "\n# v2\n", "forked_from": module["latest"]["version_id"]},
     ).json()
     assert v2["id"] == module["id"] and v2["latest"]["version"] == 2
     # the community adopts bob's module; pages never wait for it: the first view is
     # newest first while a background job ranks, then the stored ranking is served
-    alice.put("/api/v1/communities/garden/algorithm", {"algorithm": v2["latest"]["version_id"]})
-    feed = bob.get("/api/v1/communities/garden/feed").json()
+    alice.put("/api/cg/v1/communities/garden/algorithm", {"algorithm": v2["latest"]["version_id"]})
+    feed = bob.get("/api/cg/v1/communities/garden/feed").json()
     assert "in the background" in feed["notice"]
     assert [i["post"]["id"] for i in feed["items"]] == [
         garden["second"]["id"],
         garden["first"]["id"],
     ]
     assert jobs.run_one(engine, settings, "w").state == "done"
-    feed = bob.get("/api/v1/communities/garden/feed").json()
+    feed = bob.get("/api/cg/v1/communities/garden/feed").json()
     assert feed["notice"] is None
     assert feed["algorithm"] == "Most agreed" and feed["version"] == 2
     assert [i["post"]["id"] for i in feed["items"]] == [
@@ -155,8 +157,8 @@ def test_submit_fork_choose_and_rank(garden, engine, settings) -> None:
     ]
     assert feed["items"][0]["why"]["factors"] == {"agrees": 1.0}
     # a thread newer than the ranking is shown on top, and a re-ranking is queued
-    new = alice.post("/api/v1/posts", {"text": "fresh", "community": "garden"}).json()
-    feed = bob.get("/api/v1/communities/garden/feed").json()
+    new = alice.post("/api/cg/v1/posts", {"text": "fresh", "community": "garden"}).json()
+    feed = bob.get("/api/cg/v1/communities/garden/feed").json()
     assert feed["items"][0]["post"]["id"] == new["id"]
     assert feed["items"][0]["why"]["factors"] == {"newer than the last ranking": 1.0}
     assert jobs.run_one(engine, settings, "w").state == "done"
@@ -171,22 +173,22 @@ def test_a_failing_module_falls_back_visibly_and_is_counted(garden, engine, sett
         'it["reactions"]["agree"],',
         'it["reactions"]["agree"] / (1 - 1) if it["text"].startswith("older") else 0,',
     )
-    r = alice.post("/api/v1/algorithms", {"source": flaky})
+    r = alice.post("/api/cg/v1/algorithms", {"source": flaky})
     assert r.status_code == 201, r.text  # fixtures don't start with "older": the dry run passes
     version_id = r.json()["latest"]["version_id"]
-    alice.put("/api/v1/communities/garden/algorithm", {"algorithm": version_id})
-    alice.get("/api/v1/communities/garden/feed")  # queues the background ranking
+    alice.put("/api/cg/v1/communities/garden/algorithm", {"algorithm": version_id})
+    alice.get("/api/cg/v1/communities/garden/feed")  # queues the background ranking
     assert jobs.run_one(engine, settings, "w").state == "done"  # the failure is recorded
-    feed = alice.get("/api/v1/communities/garden/feed").json()
+    feed = alice.get("/api/cg/v1/communities/garden/feed").json()
     assert "showing newest first" in feed["notice"]
     assert [i["post"]["id"] for i in feed["items"]] == [
         garden["second"]["id"],
         garden["first"]["id"],
     ]
-    stats = alice.get(f"/api/v1/algorithms/{r.json()['id']}").json()["errors"]
+    stats = alice.get(f"/api/cg/v1/algorithms/{r.json()['id']}").json()["errors"]
     assert stats["last_24h"] == {"error": 1} and "ZeroDivisionError" in stats["last_error"]
     # a member previewing their home feed under it sees the same, inline
-    preview = alice.get("/api/v1/feed/home", params={"algorithm": version_id}).json()
+    preview = alice.get("/api/cg/v1/feed/home", params={"algorithm": version_id}).json()
     assert "could not rank" in preview["notice"]
 
 
@@ -217,29 +219,29 @@ def _close(new_ctx, engine, settings, proposal_id: int) -> None:
 def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> None:
     alice, bob = garden["alice"], garden["bob"]
     carol = api_user("carol")
-    carol.post("/api/v1/communities/garden/join")
+    carol.post("/api/cg/v1/communities/garden/join")
     bridging = builtin(alice, "Bridging")["latest"]["version_id"]
     assert (
-        bob.post("/api/v1/communities/garden/algorithm-proposals", {"algorithm": bridging}).json()[
-            "error"
-        ]
+        bob.post(
+            "/api/cg/v1/communities/garden/algorithm-proposals", {"algorithm": bridging}
+        ).json()["error"]
         == "governed_by_admins"
     )
     assert (
-        bob.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"}).status_code
+        bob.put("/api/cg/v1/communities/garden/algorithm-governance", {"mode": "vote"}).status_code
         == 403
     )
     assert (
-        alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"}).json()[
+        alice.put("/api/cg/v1/communities/garden/algorithm-governance", {"mode": "vote"}).json()[
             "mode"
         ]
         == "vote"
     )
-    r = alice.put("/api/v1/communities/garden/algorithm", {"algorithm": bridging})
+    r = alice.put("/api/cg/v1/communities/garden/algorithm", {"algorithm": bridging})
     assert r.status_code == 403 and r.json()["error"] == "governed_by_vote"
 
     r = bob.post(
-        "/api/v1/communities/garden/algorithm-proposals",
+        "/api/cg/v1/communities/garden/algorithm-proposals",
         {
             "algorithm": bridging,
             "reason": "find common ground",
@@ -250,25 +252,25 @@ def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> N
     )
     assert r.status_code == 201 and r.json()["state"] == "open"
     pid = r.json()["id"]
-    votes = f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes"
+    votes = f"/api/cg/v1/communities/garden/algorithm-proposals/{pid}/votes"
     assert bob.post(votes, {"choice": "yes"}).json()["tally"]["yes"] == 1
     assert carol.post(votes, {"choice": "no"}).json()["tally"] == {"yes": 1, "no": 1, "abstain": 0}
     assert carol.post(votes, {"choice": "yes"}).json()["tally"]["yes"] == 2  # changed her mind
     outsider = api_user("dave")
     assert outsider.post(votes, {"choice": "no"}).status_code == 403
     assert (
-        alice.get("/api/v1/communities/garden/algorithm").json()["active"]["name"]
+        alice.get("/api/cg/v1/communities/garden/algorithm").json()["active"]["name"]
         == "Chronological"
     )  # nothing changes before the window closes
 
     _expire(new_ctx, pid)
-    proposals = alice.get("/api/v1/communities/garden/algorithm-proposals").json()
+    proposals = alice.get("/api/cg/v1/communities/garden/algorithm-proposals").json()
     assert proposals[0]["state"] == "open"  # until its closing job has run
     assert bob.post(votes, {"choice": "no"}).json()["error"] == "proposal_closed"
     _close(new_ctx, engine, settings, pid)
-    proposals = alice.get("/api/v1/communities/garden/algorithm-proposals").json()
+    proposals = alice.get("/api/cg/v1/communities/garden/algorithm-proposals").json()
     assert proposals[0]["state"] == "passed"
-    state = alice.get("/api/v1/communities/garden/algorithm").json()
+    state = alice.get("/api/cg/v1/communities/garden/algorithm").json()
     assert state["active"]["version_id"] == bridging
     assert state["changelog"][0]["reason"] == "find common ground"
     assert state["changelog"][0]["tally"] == {
@@ -279,26 +281,26 @@ def test_member_vote_lifecycle(garden, api_user, new_ctx, engine, settings) -> N
         "threshold": 0.5,
     }
     assert bob.post(votes, {"choice": "no"}).json()["error"] == "proposal_closed"
-    assert alice.get("/api/v1/communities/garden/feed").json()["algorithm"] == "Bridging"
+    assert alice.get("/api/cg/v1/communities/garden/feed").json()["algorithm"] == "Bridging"
 
 
 def test_a_proposal_without_quorum_is_rejected(garden, new_ctx, engine, settings) -> None:
     alice, bob = garden["alice"], garden["bob"]
-    alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
+    alice.put("/api/cg/v1/communities/garden/algorithm-governance", {"mode": "vote"})
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
     pid = bob.post(
-        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 2}
+        "/api/cg/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 2}
     ).json()["id"]
-    bob.post(f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"})
+    bob.post(f"/api/cg/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"})
     _close(new_ctx, engine, settings, pid)
-    proposal = alice.get("/api/v1/communities/garden/algorithm-proposals").json()[0]
+    proposal = alice.get("/api/cg/v1/communities/garden/algorithm-proposals").json()[0]
     assert proposal["state"] == "rejected" and proposal["tally"]["yes"] == 1
     assert (
-        alice.get("/api/v1/communities/garden/algorithm").json()["active"]["name"]
+        alice.get("/api/cg/v1/communities/garden/algorithm").json()["active"]["name"]
         == "Chronological"
     )
     bad = bob.post(
-        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 50}
+        "/api/cg/v1/communities/garden/algorithm-proposals", {"algorithm": recent, "quorum": 50}
     )
     assert bad.status_code == 422 and bad.json()["error"] == "invalid_quorum"
 
@@ -307,14 +309,14 @@ def test_the_worker_closes_proposals_on_time(garden, new_ctx, engine, settings) 
     from app.infra import jobs
 
     alice, bob = garden["alice"], garden["bob"]
-    alice.put("/api/v1/communities/garden/algorithm-governance", {"mode": "vote"})
+    alice.put("/api/cg/v1/communities/garden/algorithm-governance", {"mode": "vote"})
     needs = builtin(alice, "Questions that need answers")["latest"]["version_id"]
     pid = bob.post(
-        "/api/v1/communities/garden/algorithm-proposals", {"algorithm": needs, "quorum": 2}
+        "/api/cg/v1/communities/garden/algorithm-proposals", {"algorithm": needs, "quorum": 2}
     ).json()["id"]
     for member in (alice, bob):
         member.post(
-            f"/api/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"}
+            f"/api/cg/v1/communities/garden/algorithm-proposals/{pid}/votes", {"choice": "yes"}
         )
     _expire(new_ctx, pid)
     with new_ctx() as ctx:  # the job was queued for the closing time; make it due now
@@ -335,12 +337,12 @@ def test_rankings_are_cached_by_their_exact_inputs(garden, monkeypatch) -> None:
     monkeypatch.setattr(rankers, "CACHE", rankers.RankingCache())
     alice, bob = garden["alice"], garden["bob"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
-    alice.put("/api/v1/communities/garden/algorithm", {"algorithm": recent})
-    first = alice.get("/api/v1/communities/garden/feed").json()
-    again = alice.get("/api/v1/communities/garden/feed").json()
+    alice.put("/api/cg/v1/communities/garden/algorithm", {"algorithm": recent})
+    first = alice.get("/api/cg/v1/communities/garden/feed").json()
+    again = alice.get("/api/cg/v1/communities/garden/feed").json()
     assert len(calls) == 1 and first["items"] == again["items"]
-    bob.post(f"/api/v1/posts/{garden['second']['id']}/reactions", {"kind": "like"})
-    alice.get("/api/v1/communities/garden/feed")
+    bob.post(f"/api/cg/v1/posts/{garden['second']['id']}/reactions", {"kind": "like"})
+    alice.get("/api/cg/v1/communities/garden/feed")
     assert len(calls) == 2  # new input, new ranking
 
 
@@ -358,18 +360,18 @@ def test_diff_and_preview(garden) -> None:
     alice = garden["alice"]
     chrono = builtin(alice, "Chronological")["latest"]["version_id"]
     recent = builtin(alice, "Recent discussion")["latest"]["version_id"]
-    diff = alice.get("/api/v1/algorithm-diff", params={"from": chrono, "to": recent})
+    diff = alice.get("/api/cg/v1/algorithm-diff", params={"from": chrono, "to": recent})
     assert diff.status_code == 200 and diff.text.startswith("--- v1")
     assert '+NAME = "Recent discussion"' in diff.text and '-NAME = "Chronological"' in diff.text
-    preview = alice.get("/api/v1/feed/home", params={"algorithm": recent}).json()
+    preview = alice.get("/api/cg/v1/feed/home", params={"algorithm": recent}).json()
     assert preview["algorithm"] == "Recent discussion"
-    assert alice.get("/api/v1/feed/home").json()["algorithm"] == "Chronological"  # unchanged
+    assert alice.get("/api/cg/v1/feed/home").json()["algorithm"] == "Chronological"  # unchanged
 
 
 @needs_sandbox
 def test_submission_report_compares_with_the_community(garden) -> None:
     bob = garden["bob"]
-    r = bob.post("/api/v1/algorithms", {"source": AGREED, "community": "garden"})
+    r = bob.post("/api/cg/v1/algorithms", {"source": AGREED, "community": "garden"})
     assert r.status_code == 201, r.text
     diff = r.json()["report"]["ranking_diff"]
     assert diff["community"] == "garden" and diff["candidates"] == 2
@@ -383,7 +385,7 @@ def test_submit_answers_id_version_sha256_and_report_at_the_top_level(garden) ->
     {id, version, sha256, report, ...}; ``latest`` stays for older clients."""
     import hashlib
 
-    r = garden["alice"].post("/api/v1/algorithms", {"source": AGREED})
+    r = garden["alice"].post("/api/cg/v1/algorithms", {"source": AGREED})
     assert r.status_code == 201, r.text
     body = r.json()
     assert isinstance(body["id"], int) and body["version"] == 1
@@ -393,7 +395,7 @@ def test_submit_answers_id_version_sha256_and_report_at_the_top_level(garden) ->
     again = (
         garden["alice"]
         .post(
-            "/api/v1/algorithms",
+            "/api/cg/v1/algorithms",
             {"source": AGREED + "\n# v2\n", "forked_from": body["latest"]["version_id"]},
         )
         .json()

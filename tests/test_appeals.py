@@ -28,12 +28,12 @@ def _ban(client: TestClient, world: World) -> int:
 
 
 def _appeal(client: TestClient, world: World, who: str, action_id: int, text: str = "Sorry."):
-    url = f"/api/v1/moderation/actions/{action_id}/appeal"
+    url = f"/api/cg/v1/moderation/actions/{action_id}/appeal"
     return client.post(url, json={"text": text}, headers=world.tokens[who])
 
 
 def _decide(client: TestClient, world: World, who: str, appeal_id: int, verdict: str):
-    url = f"/api/v1/moderation/appeals/{appeal_id}/{verdict}"
+    url = f"/api/cg/v1/moderation/appeals/{appeal_id}/{verdict}"
     return client.post(url, json={"reason": "Fair enough."}, headers=world.tokens[who])
 
 
@@ -55,7 +55,7 @@ def test_a_granted_appeal_lifts_the_ban_and_is_logged_as_a_reversal(
     assert r.status_code == 201, r.text
     appeal_id = r.json()["id"]
     queue = client.get(
-        "/api/v1/moderation/queue",
+        "/api/cg/v1/moderation/queue",
         params={"scope": "community:garden"},
         headers=world.tokens["mod"],
     ).json()
@@ -64,7 +64,7 @@ def test_a_granted_appeal_lifts_the_ban_and_is_logged_as_a_reversal(
     r = _decide(client, world, "mod", appeal_id, "grant")
     assert r.status_code == 200, r.text
     assert r.json()["action"] == "appeal_granted" and r.json()["reverses_id"] == banned
-    r = client.post("/api/v1/communities/garden/join", headers=world.tokens["ada"])
+    r = client.post("/api/cg/v1/communities/garden/join", headers=world.tokens["ada"])
     assert r.status_code in (200, 201), r.text
     with new_ctx() as ctx:
         assert ctx.db.get(Appeal, appeal_id).state == "granted"
@@ -81,7 +81,7 @@ def test_a_denied_appeal_keeps_the_ban(client: TestClient, new_ctx, world: World
     appeal_id = _appeal(client, world, "ada", banned).json()["id"]
     r = _decide(client, world, "mod", appeal_id, "deny")
     assert r.status_code == 200 and r.json()["action"] == "appeal_denied", r.text
-    r = client.post("/api/v1/communities/garden/join", headers=world.tokens["ada"])
+    r = client.post("/api/cg/v1/communities/garden/join", headers=world.tokens["ada"])
     assert r.status_code == 403
     assert _verbs(new_ctx, world.ids["ada"])[-1] == ("appeal_decided", "appeal_denied")
 

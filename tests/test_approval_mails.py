@@ -13,7 +13,7 @@ from tests.mailbox import Mailbox, link, mailbox  # noqa: F401 - the fixture
 
 def _apply(client: TestClient, name: str, **extra) -> None:
     r = client.post(
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         json={"username": name, "password": PASSWORD, "reason": "I live by the river", **extra},
     )
     assert r.status_code == 202, r.text
@@ -29,7 +29,7 @@ def test_the_applicant_is_mailed_the_decision(
     with new_ctx() as ctx:
         accounts.register(ctx, "root", PASSWORD, is_admin=True)
     root = client.post(
-        "/api/v1/tokens", json={"username": "root", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "root", "password": PASSWORD, "scope": "write"}
     ).json()["token"]
     admin = {"Authorization": f"Bearer {root}"}
     _apply(client, "ada", email="ada@example.org")
@@ -38,11 +38,13 @@ def test_the_applicant_is_mailed_the_decision(
     mailbox.deliver()  # the confirmation links
     ids = {
         a["username"]: a["id"]
-        for a in client.get("/api/v1/admin/applications", headers=admin).json()["items"]
+        for a in client.get("/api/cg/v1/admin/applications", headers=admin).json()["items"]
     }
 
     assert (
-        client.post(f"/api/v1/admin/applications/{ids['ada']}/approve", headers=admin).status_code
+        client.post(
+            f"/api/cg/v1/admin/applications/{ids['ada']}/approve", headers=admin
+        ).status_code
         == 200
     )
     [(rcpt, message)] = mailbox.deliver()
@@ -51,7 +53,7 @@ def test_the_applicant_is_mailed_the_decision(
     assert page.status_code == 200 and 'name="password"' in page.text
 
     assert (
-        client.post(f"/api/v1/admin/applications/{ids['ben']}/reject", headers=admin).status_code
+        client.post(f"/api/cg/v1/admin/applications/{ids['ben']}/reject", headers=admin).status_code
         == 200
     )
     [(rcpt, message)] = mailbox.deliver()
@@ -59,7 +61,9 @@ def test_the_applicant_is_mailed_the_decision(
     assert "did not accept your application" in message.get_content()
 
     assert (
-        client.post(f"/api/v1/admin/applications/{ids['cyd']}/approve", headers=admin).status_code
+        client.post(
+            f"/api/cg/v1/admin/applications/{ids['cyd']}/approve", headers=admin
+        ).status_code
         == 200
     )
     assert mailbox.deliver() == []  # no address, no mail

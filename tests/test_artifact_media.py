@@ -28,8 +28,8 @@ BODY = "Leaves block the drains.\n"
 @pytest.fixture
 def garden(api_user):
     ada, ben = api_user("ada"), api_user("ben")
-    assert ada.post("/api/v1/communities", {"name": "garden"}).status_code == 201
-    assert ben.post("/api/v1/communities/garden/join").status_code == 200
+    assert ada.post("/api/cg/v1/communities", {"name": "garden"}).status_code == 201
+    assert ben.post("/api/cg/v1/communities/garden/join").status_code == 200
     return ada, ben
 
 
@@ -41,7 +41,7 @@ def image(user, alt: str, color: tuple[int, int, int] = (0, 128, 0)) -> dict:
 
 def new_artifact(user, **extra) -> dict:
     body = {"community": "garden", "kind": "problem", "title": "Floods", "body": BODY, **extra}
-    r = user.post("/api/v1/artifacts", body)
+    r = user.post("/api/cg/v1/artifacts", body)
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -53,7 +53,7 @@ def test_an_artifact_carries_its_images_with_alt_text(client: TestClient, garden
     assert [m["description"] for m in art["media"]] == ["A blocked drain", "A flooded street"]
     assert [m["id"] for m in art["media"]] == [drain["id"], street["id"]]
     assert art["media"][0]["sensitive"] is False
-    assert ada.get(f"/api/v1/artifacts/{art['id']}").json()["media"] == art["media"]
+    assert ada.get(f"/api/cg/v1/artifacts/{art['id']}").json()["media"] == art["media"]
     page = client.get(f"/artifacts/{art['id']}").text
     for m in art["media"]:
         preview = m["preview_url"].removeprefix("http://127.0.0.1:8000")
@@ -79,28 +79,28 @@ def test_bad_media_on_an_artifact_are_refused_and_nothing_is_stored(garden) -> N
     ada, ben = garden
     ids = [image(ada, f"picture {i}")["id"] for i in range(5)]
     body = {"community": "garden", "kind": "idea", "title": "Too many", "body": "x"}
-    r = ada.post("/api/v1/artifacts", {**body, "media": ids})
+    r = ada.post("/api/cg/v1/artifacts", {**body, "media": ids})
     assert r.status_code == 422 and r.json()["error"] == "too_many_media"
-    r = ben.post("/api/v1/artifacts", {**body, "media": ids[:1]})
+    r = ben.post("/api/cg/v1/artifacts", {**body, "media": ids[:1]})
     assert r.status_code == 422 and r.json()["error"] == "media_not_found"
-    r = ada.post("/api/v1/artifacts", {**body, "media": [ids[0], ids[0]]})
+    r = ada.post("/api/cg/v1/artifacts", {**body, "media": [ids[0], ids[0]]})
     assert r.status_code == 422 and r.json()["error"] == "duplicate_media"
-    assert ada.get("/api/v1/communities/garden/artifacts").json() == []
+    assert ada.get("/api/cg/v1/communities/garden/artifacts").json() == []
     art = new_artifact(ada, media=ids[:1])
     # on an artifact, an image is on no post (and on no other artifact)
-    r = ada.post("/api/v1/posts", {"text": "again", "media": ids[:1]})
+    r = ada.post("/api/cg/v1/posts", {"text": "again", "media": ids[:1]})
     assert r.status_code == 422 and r.json()["error"] == "media_in_use"
-    r = ada.post("/api/v1/artifacts", {**body, "media": ids[:1]})
+    r = ada.post("/api/cg/v1/artifacts", {**body, "media": ids[:1]})
     assert r.status_code == 422 and r.json()["error"] == "media_in_use"
     # a revision names the artifact's own images or the editor's uploads, no one else's
     bens = image(ben, "Ben's")
     r = ada.post(
-        f"/api/v1/artifacts/{art['id']}/revisions",
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
         {"base_revision": art["revision"], "body": BODY, "media": [bens["id"]]},
     )
     assert r.status_code == 422 and r.json()["error"] == "media_not_found"
     r = ada.post(
-        f"/api/v1/artifacts/{art['id']}/revisions",
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
         {"base_revision": art["revision"], "body": BODY, "media": "drain"},
     )
     assert r.status_code == 422
@@ -115,13 +115,13 @@ def test_revisions_add_and_remove_images_attributed_and_files_stay(
     # Ben adds a picture and removes Ada's, without changing the text
     street = image(ben, "A flooded street", (0, 0, 200))
     r = ben.post(
-        f"/api/v1/artifacts/{art['id']}/revisions",
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
         {"base_revision": art["revision"], "body": BODY, "media": [street["id"]]},
     )
     assert r.status_code == 201 and r.json()["outcome"] == "applied", r.text
     after = r.json()["artifact"]
     assert [m["description"] for m in after["media"]] == ["A flooded street"]
-    revs = ada.get(f"/api/v1/artifacts/{art['id']}/revisions").json()
+    revs = ada.get(f"/api/cg/v1/artifacts/{art['id']}/revisions").json()
     newest, first = revs[0], revs[1]
     assert newest["author"]["handle"].startswith("ben@")
     assert [m["id"] for m in newest["media_added"]] == [street["id"]]
@@ -137,7 +137,7 @@ def test_revisions_add_and_remove_images_attributed_and_files_stay(
     assert not re.search(rf"removed {near}A flooded street", history)
     # a revision without "media" keeps the images; one with the text changed too
     r = ada.post(
-        f"/api/v1/artifacts/{art['id']}/revisions",
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
         {"base_revision": after["revision"], "body": BODY + "More.\n"},
     )
     assert [m["id"] for m in r.json()["artifact"]["media"]] == [street["id"]]
@@ -149,9 +149,9 @@ def test_revisions_add_and_remove_images_attributed_and_files_stay(
         pass
     assert served(client, drain["url"]).status_code == 200
     # reverting to revision 1 brings its image back
-    r = ada.post(f"/api/v1/artifacts/{art['id']}/revert", {"revision": first["id"]})
+    r = ada.post(f"/api/cg/v1/artifacts/{art['id']}/revert", {"revision": first["id"]})
     assert r.status_code in (200, 201), r.text
-    now = ada.get(f"/api/v1/artifacts/{art['id']}").json()
+    now = ada.get(f"/api/cg/v1/artifacts/{art['id']}").json()
     assert [m["id"] for m in now["media"]] == [drain["id"]]
 
 
@@ -161,13 +161,13 @@ def test_a_stale_edit_merges_the_image_changes(garden) -> None:
     art = new_artifact(ada, media=[one["id"]])
     base = art["revision"]
     r = ada.post(
-        f"/api/v1/artifacts/{art['id']}/revisions",
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
         {"base_revision": base, "body": BODY, "media": [one["id"], two["id"]]},
     )
     assert r.status_code == 201, r.text
     three = image(ben, "three", (90, 9, 9))
     r = ben.post(  # from the old base: removes "one", adds "three"; keeps Ada's "two"
-        f"/api/v1/artifacts/{art['id']}/revisions",
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
         {"base_revision": base, "body": BODY, "media": [three["id"]]},
     )
     assert r.status_code == 201 and r.json()["outcome"] == "merged", r.text
@@ -193,7 +193,7 @@ def test_the_artifact_forms_upload_images_with_alt_text(client: TestClient, gard
     )
     assert r.status_code == 303, r.text
     artifact_id = int(r.headers["location"].rsplit("/", 1)[-1])
-    art = ada.get(f"/api/v1/artifacts/{artifact_id}").json()
+    art = ada.get(f"/api/cg/v1/artifacts/{artifact_id}").json()
     assert [m["description"] for m in art["media"]] == ["A rain garden in bloom"]
     page = client.get(f"/artifacts/{artifact_id}").text
     assert 'alt="A rain garden in bloom"' in page
@@ -218,7 +218,7 @@ def test_the_artifact_forms_upload_images_with_alt_text(client: TestClient, gard
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    art = ada.get(f"/api/v1/artifacts/{artifact_id}").json()
+    art = ada.get(f"/api/cg/v1/artifacts/{artifact_id}").json()
     assert [m["description"] for m in art["media"]] == [
         "A rain garden in bloom",
         "Gravel around the garden",
@@ -237,4 +237,4 @@ def test_the_artifact_forms_upload_images_with_alt_text(client: TestClient, gard
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    assert ada.get(f"/api/v1/artifacts/{artifact_id}").json()["media"] == []
+    assert ada.get(f"/api/cg/v1/artifacts/{artifact_id}").json()["media"] == []

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def _upload(instance: Instance, user: str, alt: str, color: tuple[int, int, int]) -> dict:
     with instance.http() as http:
         r = http.post(
-            "/api/v1/media",
+            "/api/cg/v1/media",
             headers=instance.auth(user),
             files={"file": ("x.png", png((48, 24), color), "image/png")},
             data={"description": alt},

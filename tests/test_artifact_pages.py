@@ -24,13 +24,13 @@ def test_create_edit_history_and_diff_through_pages(client: TestClient) -> None:
     page = client.get(url).text
     assert "Floods" in page and "The drains overflow." in page and "#<bdi>water</bdi>" in page
     artifact_id = int(url.rsplit("/", 1)[1])
-    base = client.get(f"/api/v1/artifacts/{artifact_id}").json()["revision"]
+    base = client.get(f"/api/cg/v1/artifacts/{artifact_id}").json()["revision"]
     edit = {"title": "Floods", "body": "The gutters overflow.", "message": "gutters"}
     r = submit(client, f"{url}/edit", f"{url}/edit", {**edit, "base_revision": str(base)})
     assert r.status_code == 303
     history = client.get(f"{url}/history").text
     assert "gutters" in history and history.count('type="radio" name="from"') == 2
-    revs = client.get(f"/api/v1/artifacts/{artifact_id}/revisions").json()
+    revs = client.get(f"/api/cg/v1/artifacts/{artifact_id}/revisions").json()
     diff = client.get(f"{url}/diff", params={"from": revs[1]["id"], "to": revs[0]["id"]}).text
     assert "<del>drains</del>" in diff and "<ins>gutters</ins>" in diff
 

@@ -55,7 +55,7 @@ def _count(client: TestClient, engine: Engine, path: str) -> tuple[int, list]:
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/v1/communities/{}/artifacts", "/api/v1/communities/{}/artifacts/feed"]
+    "path", ["/api/cg/v1/communities/{}/artifacts", "/api/cg/v1/communities/{}/artifacts/feed"]
 )
 def test_an_artifact_list_costs_the_same_for_1_and_20_artifacts(
     path: str,

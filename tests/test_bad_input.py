@@ -19,7 +19,7 @@ CASES = [
     # accounts and tokens
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "alice", "password": PASSWORD},
         NONE,
         409,
@@ -27,7 +27,7 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "ALICE", "password": PASSWORD},
         NONE,
         409,
@@ -35,7 +35,7 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "garden", "password": PASSWORD},
         NONE,
         409,
@@ -43,7 +43,7 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "a b", "password": PASSWORD},
         NONE,
         422,
@@ -51,16 +51,16 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "bob", "password": "short"},
         NONE,
         422,
         "invalid_password",
     ),
-    ("POST", "/api/v1/accounts", {"username": "bob"}, NONE, 422, "validation_error"),
+    ("POST", "/api/cg/v1/accounts", {"username": "bob"}, NONE, 422, "validation_error"),
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "bob", "password": PASSWORD, "admin": True},
         NONE,
         422,
@@ -68,16 +68,16 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         {"username": "b\x00b", "password": PASSWORD},
         NONE,
         422,
         "validation_error",
     ),
-    ("POST", "/api/v1/accounts", [], NONE, 422, "validation_error"),
+    ("POST", "/api/cg/v1/accounts", [], NONE, 422, "validation_error"),
     (
         "POST",
-        "/api/v1/tokens",
+        "/api/cg/v1/tokens",
         {"username": "alice", "password": "wrong pass"},
         NONE,
         401,
@@ -85,7 +85,7 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/tokens",
+        "/api/cg/v1/tokens",
         {"username": "nobody", "password": PASSWORD},
         NONE,
         401,
@@ -93,47 +93,54 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/tokens",
+        "/api/cg/v1/tokens",
         {"username": "alice", "password": PASSWORD, "scope": "admin"},
         NONE,
         422,
         "validation_error",
     ),
     # authentication
-    ("GET", "/api/v1/feed/home", None, NONE, 401, "not_authenticated"),
-    ("GET", "/api/v1/feed/home", None, BAD, 401, "invalid_token"),
-    ("POST", "/api/v1/posts", {"text": "x"}, R, 403, "insufficient_scope"),
-    ("POST", "/api/v1/posts", {"text": "x"}, NONE, 401, "not_authenticated"),
+    ("GET", "/api/cg/v1/feed/home", None, NONE, 401, "not_authenticated"),
+    ("GET", "/api/cg/v1/feed/home", None, BAD, 401, "invalid_token"),
+    ("POST", "/api/cg/v1/posts", {"text": "x"}, R, 403, "insufficient_scope"),
+    ("POST", "/api/cg/v1/posts", {"text": "x"}, NONE, 401, "not_authenticated"),
     # posts
-    ("POST", "/api/v1/posts", {"text": ""}, W, 422, "empty_text"),
-    ("POST", "/api/v1/posts", {"text": "   "}, W, 422, "empty_text"),
-    ("POST", "/api/v1/posts", {"text": "x" * 10_001}, W, 422, "text_too_long"),
-    ("POST", "/api/v1/posts", {"text": "x", "title": "t" * 201}, W, 422, "title_too_long"),
-    ("POST", "/api/v1/posts", {"text": "x", "community": "nowhere"}, W, 404, "community_not_found"),
-    ("POST", "/api/v1/posts", {"text": "x", "community": "closed"}, W, 403, "not_a_member"),
-    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": 999999}, W, 404, "post_not_found"),
-    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": HUGE}, W, 422, "validation_error"),
-    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": -1}, W, 422, "validation_error"),
-    ("POST", "/api/v1/posts", {"text": "x", "in_reply_to": "one"}, W, 422, "validation_error"),
-    ("POST", "/api/v1/posts", {"text": 5}, W, 422, "validation_error"),
-    ("POST", "/api/v1/posts", {"text": "nul\x00byte"}, W, 422, "validation_error"),
-    ("GET", "/api/v1/posts/999999", None, NONE, 404, "post_not_found"),
-    ("GET", f"/api/v1/posts/{HUGE}", None, NONE, 422, "validation_error"),
-    ("GET", f"/api/v1/posts/{2**31}", None, NONE, 422, "validation_error"),
-    ("GET", "/api/v1/posts/abc", None, NONE, 422, "validation_error"),
-    ("PATCH", "/api/v1/posts/{post}", {"text": ""}, W, 422, "empty_text"),
-    ("PATCH", "/api/v1/posts/{other_post}", {"text": "mine now"}, W, 403, "not_author"),
-    ("DELETE", "/api/v1/posts/{other_post}", None, W, 403, "not_author"),
-    ("POST", "/api/v1/posts/{post}/reactions", {"kind": "love"}, W, 422, "validation_error"),
-    ("POST", "/api/v1/posts/999999/reactions", {"kind": "like"}, W, 404, "post_not_found"),
-    ("DELETE", "/api/v1/posts/{post}/reactions/love", None, W, 422, "invalid_kind"),
-    # communities
-    ("POST", "/api/v1/communities", {"name": "garden"}, W, 409, "community_name_taken"),
-    ("POST", "/api/v1/communities", {"name": "alice"}, W, 409, "community_name_taken"),
-    ("POST", "/api/v1/communities", {"name": "Bad Name!"}, W, 422, "invalid_community_name"),
+    ("POST", "/api/cg/v1/posts", {"text": ""}, W, 422, "empty_text"),
+    ("POST", "/api/cg/v1/posts", {"text": "   "}, W, 422, "empty_text"),
+    ("POST", "/api/cg/v1/posts", {"text": "x" * 10_001}, W, 422, "text_too_long"),
+    ("POST", "/api/cg/v1/posts", {"text": "x", "title": "t" * 201}, W, 422, "title_too_long"),
     (
         "POST",
-        "/api/v1/communities",
+        "/api/cg/v1/posts",
+        {"text": "x", "community": "nowhere"},
+        W,
+        404,
+        "community_not_found",
+    ),
+    ("POST", "/api/cg/v1/posts", {"text": "x", "community": "closed"}, W, 403, "not_a_member"),
+    ("POST", "/api/cg/v1/posts", {"text": "x", "in_reply_to": 999999}, W, 404, "post_not_found"),
+    ("POST", "/api/cg/v1/posts", {"text": "x", "in_reply_to": HUGE}, W, 422, "validation_error"),
+    ("POST", "/api/cg/v1/posts", {"text": "x", "in_reply_to": -1}, W, 422, "validation_error"),
+    ("POST", "/api/cg/v1/posts", {"text": "x", "in_reply_to": "one"}, W, 422, "validation_error"),
+    ("POST", "/api/cg/v1/posts", {"text": 5}, W, 422, "validation_error"),
+    ("POST", "/api/cg/v1/posts", {"text": "nul\x00byte"}, W, 422, "validation_error"),
+    ("GET", "/api/cg/v1/posts/999999", None, NONE, 404, "post_not_found"),
+    ("GET", f"/api/cg/v1/posts/{HUGE}", None, NONE, 422, "validation_error"),
+    ("GET", f"/api/cg/v1/posts/{2**31}", None, NONE, 422, "validation_error"),
+    ("GET", "/api/cg/v1/posts/abc", None, NONE, 422, "validation_error"),
+    ("PATCH", "/api/cg/v1/posts/{post}", {"text": ""}, W, 422, "empty_text"),
+    ("PATCH", "/api/cg/v1/posts/{other_post}", {"text": "mine now"}, W, 403, "not_author"),
+    ("DELETE", "/api/cg/v1/posts/{other_post}", None, W, 403, "not_author"),
+    ("POST", "/api/cg/v1/posts/{post}/reactions", {"kind": "love"}, W, 422, "validation_error"),
+    ("POST", "/api/cg/v1/posts/999999/reactions", {"kind": "like"}, W, 404, "post_not_found"),
+    ("DELETE", "/api/cg/v1/posts/{post}/reactions/love", None, W, 422, "invalid_kind"),
+    # communities
+    ("POST", "/api/cg/v1/communities", {"name": "garden"}, W, 409, "community_name_taken"),
+    ("POST", "/api/cg/v1/communities", {"name": "alice"}, W, 409, "community_name_taken"),
+    ("POST", "/api/cg/v1/communities", {"name": "Bad Name!"}, W, 422, "invalid_community_name"),
+    (
+        "POST",
+        "/api/cg/v1/communities",
         {"name": "ok-name", "join_policy": "secret"},
         W,
         422,
@@ -141,20 +148,27 @@ CASES = [
     ),
     (
         "POST",
-        "/api/v1/communities",
+        "/api/cg/v1/communities",
         {"name": "ok-name", "charter": "x" * 20_001},
         W,
         422,
         "invalid_charter",
     ),
-    ("GET", "/api/v1/communities/nowhere", None, NONE, 404, "community_not_found"),
-    ("POST", "/api/v1/communities/nowhere/join", None, W, 404, "community_not_found"),
-    ("POST", "/api/v1/communities/closed/leave", None, W, 404, "not_a_member"),
-    ("PATCH", "/api/v1/communities/closed", {"title": "mine"}, W, 403, "insufficient_role"),
-    ("POST", "/api/v1/communities/closed/members/alice/approve", None, W, 403, "insufficient_role"),
+    ("GET", "/api/cg/v1/communities/nowhere", None, NONE, 404, "community_not_found"),
+    ("POST", "/api/cg/v1/communities/nowhere/join", None, W, 404, "community_not_found"),
+    ("POST", "/api/cg/v1/communities/closed/leave", None, W, 404, "not_a_member"),
+    ("PATCH", "/api/cg/v1/communities/closed", {"title": "mine"}, W, 403, "insufficient_role"),
+    (
+        "POST",
+        "/api/cg/v1/communities/closed/members/alice/approve",
+        None,
+        W,
+        403,
+        "insufficient_role",
+    ),
     (
         "PUT",
-        "/api/v1/communities/garden/members/nobody/role",
+        "/api/cg/v1/communities/garden/members/nobody/role",
         {"role": "admin"},
         W,
         404,
@@ -162,24 +176,24 @@ CASES = [
     ),
     (
         "PUT",
-        "/api/v1/communities/garden/members/alice/role",
+        "/api/cg/v1/communities/garden/members/alice/role",
         {"role": "king"},
         W,
         422,
         "validation_error",
     ),
     # follows and feeds
-    ("POST", "/api/v1/follows", {"target": "ghost"}, W, 404, "target_not_found"),
-    ("POST", "/api/v1/follows", {"target": "alice"}, W, 422, "self_follow"),
-    ("POST", "/api/v1/follows", {"target": ""}, W, 422, "invalid_target"),
-    ("DELETE", "/api/v1/follows?target=bob", None, W, 404, "not_following"),
-    ("GET", "/api/v1/feed/home?cursor=not-a-cursor", None, W, 400, "invalid_cursor"),
-    ("GET", "/api/v1/feed/home?limit=0", None, W, 422, "validation_error"),
-    ("GET", "/api/v1/feed/home?limit=1000", None, W, 422, "validation_error"),
-    ("GET", "/api/v1/feed/home?cursor=%00", None, W, 400, "bad_request"),
-    ("GET", "/api/v1/accounts/nobody", None, NONE, 404, "account_not_found"),
-    ("GET", "/api/v1/nothing-here", None, NONE, 404, "not_found"),
-    ("PUT", "/api/v1/feed/home", None, W, 405, "method_not_allowed"),
+    ("POST", "/api/cg/v1/follows", {"target": "ghost"}, W, 404, "target_not_found"),
+    ("POST", "/api/cg/v1/follows", {"target": "alice"}, W, 422, "self_follow"),
+    ("POST", "/api/cg/v1/follows", {"target": ""}, W, 422, "invalid_target"),
+    ("DELETE", "/api/cg/v1/follows?target=bob", None, W, 404, "not_following"),
+    ("GET", "/api/cg/v1/feed/home?cursor=not-a-cursor", None, W, 400, "invalid_cursor"),
+    ("GET", "/api/cg/v1/feed/home?limit=0", None, W, 422, "validation_error"),
+    ("GET", "/api/cg/v1/feed/home?limit=1000", None, W, 422, "validation_error"),
+    ("GET", "/api/cg/v1/feed/home?cursor=%00", None, W, 400, "bad_request"),
+    ("GET", "/api/cg/v1/accounts/nobody", None, NONE, 404, "account_not_found"),
+    ("GET", "/api/cg/v1/nothing-here", None, NONE, 404, "not_found"),
+    ("PUT", "/api/cg/v1/feed/home", None, W, 405, "method_not_allowed"),
 ]
 
 
@@ -195,11 +209,11 @@ def row_counts(engine: Engine) -> dict[str, int]:
 @pytest.fixture
 def world(client: TestClient, api_user):
     alice, bob = api_user("alice"), api_user("bob")
-    read = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD}).json()
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities", {"name": "closed", "join_policy": "approval"})
-    post = alice.post("/api/v1/posts", {"text": "mine"}).json()["id"]
-    other = bob.post("/api/v1/posts", {"text": "bob's"}).json()["id"]
+    read = client.post("/api/cg/v1/tokens", json={"username": "alice", "password": PASSWORD}).json()
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities", {"name": "closed", "join_policy": "approval"})
+    post = alice.post("/api/cg/v1/posts", {"text": "mine"}).json()["id"]
+    other = bob.post("/api/cg/v1/posts", {"text": "bob's"}).json()["id"]
     tokens = {W: alice.token, R: read["token"], BAD: "cg_not_a_real_token"}
     return {"tokens": tokens, "ids": {"post": post, "other_post": other}}
 
@@ -248,7 +262,7 @@ def test_malformed_bodies(
     code: str,
 ) -> None:
     headers = {"Authorization": f"Bearer {world['tokens'][W]}", "Content-Type": ctype}
-    r = client.post("/api/v1/posts", content=content, headers=headers)
+    r = client.post("/api/cg/v1/posts", content=content, headers=headers)
     assert (r.status_code, r.json()["error"]) == (status, code), r.text
 
 
@@ -256,7 +270,7 @@ def test_body_over_the_limit_is_413(client: TestClient, engine: Engine, world) -
     headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
     before = row_counts(engine)
     big = {"text": "x" * (client.app.state.settings.max_body_bytes + 10)}
-    r = client.post("/api/v1/posts", json=big, headers=headers)
+    r = client.post("/api/cg/v1/posts", json=big, headers=headers)
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
     assert row_counts(engine) == before
 
@@ -269,16 +283,16 @@ def test_streamed_body_over_the_limit_is_413(client: TestClient, world) -> None:
             yield b"x" * 1024
 
     headers = {"Authorization": f"Bearer {world['tokens'][W]}", "Content-Type": "application/json"}
-    r = client.post("/api/v1/posts", content=chunks(), headers=headers)
+    r = client.post("/api/cg/v1/posts", content=chunks(), headers=headers)
     assert r.status_code == 413
 
 
 def test_login_rate_limit_answers_429_with_retry_after(client: TestClient, world) -> None:
     limit = client.app.state.settings.login_max_failures
     for _ in range(limit):
-        r = client.post("/api/v1/tokens", json={"username": "alice", "password": "wrong pass"})
+        r = client.post("/api/cg/v1/tokens", json={"username": "alice", "password": "wrong pass"})
         assert r.status_code == 401
-    r = client.post("/api/v1/tokens", json={"username": "alice", "password": PASSWORD})
+    r = client.post("/api/cg/v1/tokens", json={"username": "alice", "password": PASSWORD})
     assert r.status_code == 429 and r.json()["error"] == "rate_limited"
     assert int(r.headers["Retry-After"]) > 0
 
@@ -315,9 +329,9 @@ def test_garbled_or_out_of_range_cursors_are_400(client: TestClient, world) -> N
     token = {"Authorization": f"Bearer {world['tokens'][W]}"}
     feeds = [
         ("/tags/x", {}),  # a page, anonymous
-        ("/api/v1/feed/tags/x", {}),  # the API, anonymous
-        ("/api/v1/feed/home", token),
-        ("/api/v1/accounts/alice/posts", {}),
+        ("/api/cg/v1/feed/tags/x", {}),  # the API, anonymous
+        ("/api/cg/v1/feed/home", token),
+        ("/api/cg/v1/accounts/alice/posts", {}),
     ]
     for name, cursor in BAD_CURSORS.items():
         for path, headers in feeds:
@@ -330,17 +344,17 @@ def test_garbled_or_out_of_range_cursors_are_400(client: TestClient, world) -> N
 
 # "@" stands for a JSON escape of a lone surrogate, which no database stores
 SURROGATE_CASES = [
-    ("POST", "/api/v1/posts", '{"text": "x", "title": @}'),
-    ("POST", "/api/v1/posts", '{"text": "x", "community": @}'),
-    ("POST", "/api/v1/posts", '{"text": "fine \\ud83d\\ude00 pair", "title": @}'),
-    ("PATCH", "/api/v1/me", '{"display_name": @}'),
-    ("PATCH", "/api/v1/me", '{"bio": "ok", "avatar_url": @}'),
-    ("POST", "/api/v1/communities", '{"name": "fine", "description": @}'),
-    ("POST", "/api/v1/communities", '{"name": "fine", "charter": @}'),
-    ("PATCH", "/api/v1/communities/garden", '{"title": @}'),
-    ("PUT", "/api/v1/me/feed-algorithm", '{"algorithm": 1, "params": {"k": @}}'),
-    ("PUT", "/api/v1/me/feed-algorithm", '{"algorithm": 1, "params": {@: 1}}'),
-    ("POST", "/api/v1/tokens", '{"username": "alice", "password": "x", "name": @}'),
+    ("POST", "/api/cg/v1/posts", '{"text": "x", "title": @}'),
+    ("POST", "/api/cg/v1/posts", '{"text": "x", "community": @}'),
+    ("POST", "/api/cg/v1/posts", '{"text": "fine \\ud83d\\ude00 pair", "title": @}'),
+    ("PATCH", "/api/cg/v1/me", '{"display_name": @}'),
+    ("PATCH", "/api/cg/v1/me", '{"bio": "ok", "avatar_url": @}'),
+    ("POST", "/api/cg/v1/communities", '{"name": "fine", "description": @}'),
+    ("POST", "/api/cg/v1/communities", '{"name": "fine", "charter": @}'),
+    ("PATCH", "/api/cg/v1/communities/garden", '{"title": @}'),
+    ("PUT", "/api/cg/v1/me/feed-algorithm", '{"algorithm": 1, "params": {"k": @}}'),
+    ("PUT", "/api/cg/v1/me/feed-algorithm", '{"algorithm": 1, "params": {@: 1}}'),
+    ("POST", "/api/cg/v1/tokens", '{"username": "alice", "password": "x", "name": @}'),
 ]
 
 
@@ -365,7 +379,9 @@ def test_a_surrogate_pair_is_ordinary_text(client: TestClient, world) -> None:
         "Authorization": f"Bearer {world['tokens'][W]}",
         "Content-Type": "application/json",
     }
-    r = client.post("/api/v1/posts", content=b'{"text": "smile \\ud83d\\ude00"}', headers=headers)
+    r = client.post(
+        "/api/cg/v1/posts", content=b'{"text": "smile \\ud83d\\ude00"}', headers=headers
+    )
     assert r.status_code == 201 and "\U0001f600" in r.json()["text"], r.text
 
 
@@ -445,7 +461,7 @@ def test_deeply_nested_module_sources_get_a_lint_error(
     headers = {"Authorization": f"Bearer {world['tokens'][W]}"}
     source = DEEP_SOURCES[name]
     assert len(source.encode()) < 64 * 1024
-    r = client.post("/api/v1/algorithms", json={"source": source}, headers=headers)
+    r = client.post("/api/cg/v1/algorithms", json={"source": source}, headers=headers)
     assert r.status_code == 422, r.text[:300]
     body = r.json()
     assert body["error"] == "lint_failed"
@@ -458,6 +474,6 @@ def test_parameters_that_are_not_plain_literals_are_a_clear_422(client: TestClie
         source = (
             f'NAME = "x"\nPARAMETERS = {params}\ndef rank(items, context, params):\n    return []\n'
         )
-        r = client.post("/api/v1/algorithms", json={"source": source}, headers=headers)
+        r = client.post("/api/cg/v1/algorithms", json={"source": source}, headers=headers)
         assert r.status_code == 422, (params, r.status_code, r.text[:300])
         assert r.json()["error"] in ("invalid_module", "invalid_parameters"), r.text

@@ -126,17 +126,17 @@ def test_a_remote_block_ends_follows_quietly(ctx: Ctx, people) -> None:
 
 def test_blocks_through_the_api(api_user) -> None:
     ada, ben = api_user("ada"), api_user("ben")
-    r = ada.post("/api/v1/blocks", json={"target": "ben"})
+    r = ada.post("/api/cg/v1/blocks", json={"target": "ben"})
     assert r.status_code == 201, r.text
     assert r.json()["handle"] == "@ben@127.0.0.1:8000"
-    listed = ada.get("/api/v1/blocks").json()
+    listed = ada.get("/api/cg/v1/blocks").json()
     assert [b["target"] for b in listed] == [r.json()["target"]]
-    assert ben.post("/api/v1/follows", json={"target": "ada"}).status_code == 403
-    assert ada.post("/api/v1/blocks", json={"target": "nobody"}).status_code == 404
-    assert ada.post("/api/v1/blocks", json={"target": ""}).status_code in (400, 422)
-    assert ada.delete("/api/v1/blocks", params={"target": "ben"}).status_code == 204
-    assert ada.delete("/api/v1/blocks", params={"target": "ben"}).status_code == 404
-    assert ada.get("/api/v1/blocks").json() == []
+    assert ben.post("/api/cg/v1/follows", json={"target": "ada"}).status_code == 403
+    assert ada.post("/api/cg/v1/blocks", json={"target": "nobody"}).status_code == 404
+    assert ada.post("/api/cg/v1/blocks", json={"target": ""}).status_code in (400, 422)
+    assert ada.delete("/api/cg/v1/blocks", params={"target": "ben"}).status_code == 204
+    assert ada.delete("/api/cg/v1/blocks", params={"target": "ben"}).status_code == 404
+    assert ada.get("/api/cg/v1/blocks").json() == []
 
 
 def test_blocks_through_the_settings_page(client: TestClient) -> None:
@@ -182,16 +182,16 @@ def test_replies_to_a_blocker_are_refused_on_pages_and_in_the_api(
     client: TestClient, api_user
 ) -> None:
     ada, ben = api_user("ada"), api_user("ben")
-    root = ada.post("/api/v1/posts", json={"text": "Mine."}).json()["id"]
-    assert ada.post("/api/v1/blocks", json={"target": "ben"}).status_code == 201
-    r = ben.post("/api/v1/posts", json={"text": "Hi!", "in_reply_to": root})
+    root = ada.post("/api/cg/v1/posts", json={"text": "Mine."}).json()["id"]
+    assert ada.post("/api/cg/v1/blocks", json={"target": "ben"}).status_code == 201
+    r = ben.post("/api/cg/v1/posts", json={"text": "Hi!", "in_reply_to": root})
     assert r.status_code == 403, r.text
     assert r.json()["error"] == "blocked_by_author"
     submit(client, "/login", "/login", {"username": "ben", "password": PASSWORD})
     r = submit(client, f"/posts/{root}", f"/posts/{root}/reply", {"text": "Hi again!"})
     assert r.status_code == 403
     assert "blocked you" in r.text and "Hi again!" in r.text  # the reason, and nothing lost
-    assert ada.get(f"/api/v1/posts/{root}/thread").json()["replies"] == []
+    assert ada.get(f"/api/cg/v1/posts/{root}/thread").json()["replies"] == []
 
 
 def test_a_remote_reply_from_a_blocked_actor_is_not_stored(ctx: Ctx, people) -> None:

@@ -29,7 +29,7 @@ def edit(page: Page, text: str, message: str) -> None:
 
 def others_take_stances(base: str, artifact_id: int) -> None:
     """Six more members, in two camps, through the JSON API."""
-    with httpx.Client(base_url=f"{base}/api/v1", trust_env=False, timeout=20) as http:
+    with httpx.Client(base_url=f"{base}/api/cg/v1", trust_env=False, timeout=20) as http:
         statements = http.get(f"/artifacts/{artifact_id}/statements").json()
         for i in range(6):
             name = f"neighbour{i}"

@@ -206,7 +206,7 @@ def make_content(base: str) -> dict[str, object]:
     """Artifacts with history and statements, a module with two versions, a
     community vote, an edited post: every page has something real to show."""
     names: dict[str, object] = {}
-    with httpx.Client(base_url=f"{base}/api/v1", trust_env=False, timeout=60) as http:
+    with httpx.Client(base_url=f"{base}/api/cg/v1", trust_env=False, timeout=60) as http:
         ada = Api(http, "ada")
         a = ada.call(
             "POST",
@@ -338,8 +338,10 @@ def mailed_links(server: ServerProcess) -> dict[str, str]:
     reset, read from the queued mails (this server runs no worker to send them)."""
     with httpx.Client(base_url=server.url) as http:
         body = {"username": "dora", "password": PASSWORD, "email": "dora@example.org"}
-        assert http.post("/api/v1/accounts", json=body).status_code == 201
-        assert http.post("/api/v1/password-resets", json={"email": "dora@example.org"}).is_success
+        assert http.post("/api/cg/v1/accounts", json=body).status_code == 201
+        assert http.post(
+            "/api/cg/v1/password-resets", json={"email": "dora@example.org"}
+        ).is_success
     with sqlite3.connect(server.data_dir / "commonground.db") as db:
         texts = [row[0] for row in db.execute("SELECT payload FROM jobs WHERE kind = 'mail.send'")]
     found = {}
@@ -476,7 +478,7 @@ def test_api_docs_render_offline(browser: Browser, site: Site) -> None:  # noqa:
     page.goto(f"{site.server.url}/docs")
     expect(page.locator(".opblock").first).to_be_visible()
     assert page.locator(".opblock").count() > 20
-    expect(page.get_by_text("/api/v1/communities", exact=True).first).to_be_visible()
+    expect(page.get_by_text("/api/cg/v1/communities", exact=True).first).to_be_visible()
     elsewhere = [
         url
         for url in requested

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 def api_member(base: str, username: str) -> httpx.Client:
     """A JSON-API client for a new member (made through the API)."""
-    http = httpx.Client(base_url=f"{base}/api/v1", trust_env=False, timeout=20)
+    http = httpx.Client(base_url=f"{base}/api/cg/v1", trust_env=False, timeout=20)
     http.post("/accounts", json={"username": username, "password": PASSWORD})
     token = http.post(
         "/tokens", json={"username": username, "password": PASSWORD, "scope": "write"}

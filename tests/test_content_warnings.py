@@ -43,7 +43,8 @@ def _behind(warning: str, body: str, *, open_: bool = False) -> re.Pattern:
 def test_a_post_with_a_warning_carries_summary_and_sensitive(client: TestClient, api_user) -> None:
     alice = api_user("alice")
     r = alice.post(
-        "/api/v1/posts", {"text": "The butler did it", "summary": " Spoilers ", "sensitive": True}
+        "/api/cg/v1/posts",
+        {"text": "The butler did it", "summary": " Spoilers ", "sensitive": True},
     )
     assert r.status_code == 201, r.text
     post = r.json()
@@ -52,19 +53,19 @@ def test_a_post_with_a_warning_carries_summary_and_sensitive(client: TestClient,
     assert doc["summary"] == "Spoilers" and doc["sensitive"] is True
     assert "butler" in doc["content"]
     # only marked sensitive: a general warning, sent as Mastodon shows one
-    r = alice.post("/api/v1/posts", {"text": "gore", "sensitive": True})
+    r = alice.post("/api/cg/v1/posts", {"text": "gore", "sensitive": True})
     assert r.json()["content_warning"] == "Sensitive content"
     doc = client.get(f"/posts/{r.json()['id']}", headers=AS2).json()
     assert doc["summary"] == "Sensitive content" and doc["sensitive"] is True
     # a summary alone warns too (Mastodon's spoiler text is a warning)
-    r = alice.post("/api/v1/posts", {"text": "x", "summary": "Food"})
+    r = alice.post("/api/cg/v1/posts", {"text": "x", "summary": "Food"})
     assert r.json()["content_warning"] == "Food"
 
 
 def test_a_warning_survives_an_edit_and_its_update_carries_it(client: TestClient, api_user) -> None:
     alice = api_user("alice")
-    post = alice.post("/api/v1/posts", {"text": "one", "summary": "Politics"}).json()
-    r = alice.patch(f"/api/v1/posts/{post['id']}", {"text": "two"})
+    post = alice.post("/api/cg/v1/posts", {"text": "one", "summary": "Politics"}).json()
+    r = alice.patch(f"/api/cg/v1/posts/{post['id']}", {"text": "two"})
     assert r.status_code == 200 and r.json()["content_warning"] == "Politics"
     doc = client.get(f"/posts/{post['id']}", headers=AS2).json()
     assert doc["summary"] == "Politics" and doc["sensitive"] is True
@@ -72,14 +73,14 @@ def test_a_warning_survives_an_edit_and_its_update_carries_it(client: TestClient
 
 def test_bad_warnings_are_refused_in_plain_words(client: TestClient, api_user) -> None:
     alice = api_user("alice")
-    r = alice.post("/api/v1/posts", {"text": "x", "summary": "w" * 501})
+    r = alice.post("/api/cg/v1/posts", {"text": "x", "summary": "w" * 501})
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "warning_too_long" and "500" in r.json()["detail"]
-    r = alice.post("/api/v1/posts", {"text": "x", "summary": "w" * 5000})
+    r = alice.post("/api/cg/v1/posts", {"text": "x", "summary": "w" * 5000})
     assert r.status_code == 422 and r.json()["error"] == "validation_error"
-    r = alice.post("/api/v1/posts", {"text": "x", "sensitive": "very"})
+    r = alice.post("/api/cg/v1/posts", {"text": "x", "sensitive": "very"})
     assert r.status_code == 422
-    r = alice.post("/api/v1/posts", {"text": "x", "summary": "   "})
+    r = alice.post("/api/cg/v1/posts", {"text": "x", "summary": "   "})
     assert r.status_code == 201 and r.json()["content_warning"] is None
 
 
@@ -109,7 +110,7 @@ def test_compose_page_writes_a_warning_and_pages_hide_the_body_behind_it(
 
 def test_a_member_may_always_expand_warnings(client: TestClient, api_user) -> None:
     alice = api_user("alice")
-    alice.post("/api/v1/posts", {"text": "The butler did it", "summary": "Spoilers"})
+    alice.post("/api/cg/v1/posts", {"text": "The butler did it", "summary": "Spoilers"})
     _log_in(client, "alice")
     settings = client.get("/settings").text
     assert 'name="expand_warnings"' in settings
@@ -123,11 +124,11 @@ def test_a_member_may_always_expand_warnings(client: TestClient, api_user) -> No
     assert "checked" in client.get("/settings").text.split('name="expand_warnings"')[1][:40]
     page = client.get("/@alice").text
     assert _behind("Spoilers", "butler", open_=True).search(page), page
-    assert alice.get("/api/v1/me").json()["expand_warnings"] is True
+    assert alice.get("/api/cg/v1/me").json()["expand_warnings"] is True
     # unticked: warnings close again; the API sets the same preference
     client.post("/settings/preferences", data={"csrf_token": _csrf(settings)})
     assert _behind("Spoilers", "butler").search(client.get("/@alice").text)
-    r = alice.patch("/api/v1/me", {"expand_warnings": True})
+    r = alice.patch("/api/cg/v1/me", {"expand_warnings": True})
     assert r.status_code == 200 and r.json()["expand_warnings"] is True
     assert _behind("Spoilers", "butler", open_=True).search(client.get("/@alice").text)
     # others' pages, and visitors, keep warnings closed
@@ -137,9 +138,9 @@ def test_a_member_may_always_expand_warnings(client: TestClient, api_user) -> No
 
 def test_an_artifact_may_carry_a_warning_too(client: TestClient, api_user) -> None:
     ada = api_user("ada")
-    assert ada.post("/api/v1/communities", {"name": "garden"}).status_code == 201
+    assert ada.post("/api/cg/v1/communities", {"name": "garden"}).status_code == 201
     art = {"community": "garden", "kind": "problem", "title": "Rats", "body": "They bite"}
-    r = ada.post("/api/v1/artifacts", {**art, "summary": "Pests"})
+    r = ada.post("/api/cg/v1/artifacts", {**art, "summary": "Pests"})
     assert r.status_code == 201, r.text
     made = r.json()
     assert made["content_warning"] == "Pests"
@@ -148,17 +149,17 @@ def test_an_artifact_may_carry_a_warning_too(client: TestClient, api_user) -> No
     _log_in(client, "ada")
     assert _behind("Pests", "They bite").search(client.get(f"/artifacts/{made['id']}").text)
     # without one, the Page's summary stays an excerpt and nothing is folded
-    plain = ada.post("/api/v1/artifacts", {**art, "title": "Paths"}).json()
+    plain = ada.post("/api/cg/v1/artifacts", {**art, "title": "Paths"}).json()
     assert plain["content_warning"] is None
     doc = client.get(f"/artifacts/{plain['id']}", headers=AS2).json()
     assert "sensitive" not in doc and doc["summary"] == "They bite"
-    r = ada.post("/api/v1/artifacts", {**art, "summary": "w" * 501})
+    r = ada.post("/api/cg/v1/artifacts", {**art, "summary": "w" * 501})
     assert r.status_code == 422 and r.json()["error"] == "warning_too_long"
 
 
 def test_the_new_artifact_form_takes_a_warning(client: TestClient, api_user) -> None:
     ada = api_user("ada")
-    assert ada.post("/api/v1/communities", {"name": "garden"}).status_code == 201
+    assert ada.post("/api/cg/v1/communities", {"name": "garden"}).status_code == 201
     _log_in(client, "ada")
     page = client.get("/c/garden/artifacts").text
     assert 'name="summary"' in page and 'name="sensitive"' in page

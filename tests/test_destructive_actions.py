@@ -58,13 +58,13 @@ def test_dissolving_deletes_the_community_and_is_for_its_admins(ctx) -> None:
 
 def test_the_api_follows_the_rule_and_dissolves_explicitly(api_user) -> None:
     root, ada = api_user("root"), api_user("ada")
-    assert root.post("/api/v1/communities", json={"name": "garden"}).status_code == 201
-    r = root.post("/api/v1/communities/garden/leave")
+    assert root.post("/api/cg/v1/communities", json={"name": "garden"}).status_code == 201
+    r = root.post("/api/cg/v1/communities/garden/leave")
     assert r.status_code == 409 and r.json()["error"] == "last_admin"
-    ada.post("/api/v1/communities/garden/join")
-    assert ada.delete("/api/v1/communities/garden").status_code == 403
-    assert root.delete("/api/v1/communities/garden").status_code == 204
-    assert root.get("/api/v1/communities/garden").status_code == 404
+    ada.post("/api/cg/v1/communities/garden/join")
+    assert ada.delete("/api/cg/v1/communities/garden").status_code == 403
+    assert root.delete("/api/cg/v1/communities/garden").status_code == 204
+    assert root.get("/api/cg/v1/communities/garden").status_code == 404
 
 
 def test_the_leave_page_tells_the_only_admin_how_to_hand_over_or_dissolve(

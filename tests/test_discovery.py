@@ -21,13 +21,13 @@ BASE = f"http://{DOMAIN}"
 @pytest.fixture
 def world(api_user):
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "garden", "charter": "Grow *together*"})
-    bob.post("/api/v1/communities/garden/join")
-    bob.post("/api/v1/follows", {"target": "alice"})
+    alice.post("/api/cg/v1/communities", {"name": "garden", "charter": "Grow *together*"})
+    bob.post("/api/cg/v1/communities/garden/join")
+    bob.post("/api/cg/v1/follows", {"target": "alice"})
     root = alice.post(
-        "/api/v1/posts", {"text": "Seeds #swap @bob", "community": "garden", "title": "Swap"}
+        "/api/cg/v1/posts", {"text": "Seeds #swap @bob", "community": "garden", "title": "Swap"}
     ).json()
-    reply = bob.post("/api/v1/posts", {"text": "yes", "in_reply_to": root["id"]}).json()
+    reply = bob.post("/api/cg/v1/posts", {"text": "yes", "in_reply_to": root["id"]}).json()
     return {"root": root, "reply": reply, "alice": alice}
 
 
@@ -131,9 +131,9 @@ def test_posts_are_notes_and_pages(client: TestClient, world) -> None:
 
 def test_edited_posts_carry_updated_and_deleted_ones_are_tombstones(client, world) -> None:
     alice, root = world["alice"], world["root"]
-    alice.patch(f"/api/v1/posts/{root['id']}", {"text": "Seeds, edited"})
+    alice.patch(f"/api/cg/v1/posts/{root['id']}", {"text": "Seeds, edited"})
     assert "updated" in client.get(f"/posts/{root['id']}", headers=AS2).json()
-    alice.delete(f"/api/v1/posts/{root['id']}")
+    alice.delete(f"/api/cg/v1/posts/{root['id']}")
     r = client.get(f"/posts/{root['id']}", headers=AS2)
     assert r.status_code == 410
     assert r.json()["type"] == "Tombstone" and r.json()["formerType"] == "Page"
@@ -143,7 +143,7 @@ def test_collections_page_through_followers(client: TestClient, api_user) -> Non
     api_user("star")
     fans = [api_user(f"fan{i}") for i in range(23)]
     for fan in fans:
-        fan.post("/api/v1/follows", {"target": "star"})
+        fan.post("/api/cg/v1/follows", {"target": "star"})
     top = client.get("/users/star/followers").json()
     assert top["type"] == "OrderedCollection" and top["totalItems"] == 23
     seen, url = [], top["first"]

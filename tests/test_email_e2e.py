@@ -52,30 +52,30 @@ def test_links_from_mails_sent_over_smtp_work_against_the_server(
         httpx.Client(base_url=server.url, timeout=30) as http,
     ):
         r = http.post(
-            "/api/v1/accounts",
+            "/api/cg/v1/accounts",
             json={"username": "ada", "password": PASSWORD, "email": "ada@example.org"},
         )
         assert r.status_code == 201, r.text
         token = {"username": "ada", "password": PASSWORD, "scope": "write"}
-        assert http.post("/api/v1/tokens", json=token).json()["error"] == "email_unconfirmed"
+        assert http.post("/api/cg/v1/tokens", json=token).json()["error"] == "email_unconfirmed"
 
         confirmation = _next_mail(inbox, 0)
         assert confirmation["To"] == "ada@example.org"
         path = link(confirmation, "/confirm-email/", base=server.url)
         assert http.get(path).status_code == 200
-        r = http.post("/api/v1/email-verifications/" + path.rsplit("/", 1)[1])
+        r = http.post("/api/cg/v1/email-verifications/" + path.rsplit("/", 1)[1])
         assert r.status_code == 200, r.text
-        r = http.post("/api/v1/tokens", json=token)
+        r = http.post("/api/cg/v1/tokens", json=token)
         assert r.status_code == 201, r.text
         api = {"Authorization": f"Bearer {r.json()['token']}"}
 
-        assert http.post("/api/v1/password-resets", json={"email": "ada@example.org"}).is_success
+        assert http.post("/api/cg/v1/password-resets", json={"email": "ada@example.org"}).is_success
         reset = _next_mail(inbox, 1)
         path = link(reset, "/password-reset/", base=server.url)
         assert 'name="password"' in http.get(path).text
         r = http.post(
-            "/api/v1/password-resets/" + path.rsplit("/", 1)[1], json={"password": "new " * 3}
+            "/api/cg/v1/password-resets/" + path.rsplit("/", 1)[1], json={"password": "new " * 3}
         )
         assert r.status_code == 204, r.text
-        assert http.get("/api/v1/me", headers=api).status_code == 401
-        assert http.post("/api/v1/tokens", json={**token, "password": "new " * 3}).is_success
+        assert http.get("/api/cg/v1/me", headers=api).status_code == 401
+        assert http.post("/api/cg/v1/tokens", json={**token, "password": "new " * 3}).is_success

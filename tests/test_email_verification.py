@@ -21,12 +21,14 @@ from tests.test_pages import csrf, submit
 
 
 def _sign_up(client: TestClient, name: str, **extra):
-    return client.post("/api/v1/accounts", json={"username": name, "password": PASSWORD, **extra})
+    return client.post(
+        "/api/cg/v1/accounts", json={"username": name, "password": PASSWORD, **extra}
+    )
 
 
 def _token(client: TestClient, name: str, password: str = PASSWORD):
     return client.post(
-        "/api/v1/tokens", json={"username": name, "password": password, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": name, "password": password, "scope": "write"}
     )
 
 
@@ -43,7 +45,7 @@ def test_with_verification_on_a_new_member_logs_in_only_after_the_link(
     mailbox: Mailbox,  # noqa: F811
 ) -> None:
     _verification_on(new_ctx)
-    assert client.get("/api/v1/instance/registration").json()["email_required"] is True
+    assert client.get("/api/cg/v1/instance/registration").json()["email_required"] is True
     r = _sign_up(client, "ada")
     assert r.status_code == 422 and r.json()["error"] == "email_required"
     r = _sign_up(client, "ada", email="not an address")
@@ -71,7 +73,7 @@ def test_with_verification_on_a_new_member_logs_in_only_after_the_link(
 
     again = client.post(path, data={"csrf_token": csrf(page.text)}, follow_redirects=False)
     assert again.status_code == 400 and "used up, expired or not one of ours" in again.text
-    r = client.post("/api/v1/email-verifications/" + path.rsplit("/", 1)[1])
+    r = client.post("/api/cg/v1/email-verifications/" + path.rsplit("/", 1)[1])
     assert r.status_code == 422 and r.json()["error"] == "invalid_link"
     assert client.get(path).status_code == 400
 
@@ -128,25 +130,25 @@ def test_an_expired_link_is_refused_and_a_new_one_can_be_asked_for(
     with new_ctx() as ctx:
         ctx.db.execute(update(EmailToken).values(expires_at=utcnow() - timedelta(minutes=1)))
     token = link(first, "/confirm-email/").rsplit("/", 1)[1]
-    r = client.post(f"/api/v1/email-verifications/{token}")
+    r = client.post(f"/api/cg/v1/email-verifications/{token}")
     assert r.status_code == 422 and r.json()["error"] == "invalid_link"
     assert client.get(f"/confirm-email/{token}").status_code == 400
 
-    known = client.post("/api/v1/email-verifications", json={"email": "ada@example.org"})
-    unknown = client.post("/api/v1/email-verifications", json={"email": "eve@example.org"})
+    known = client.post("/api/cg/v1/email-verifications", json={"email": "ada@example.org"})
+    unknown = client.post("/api/cg/v1/email-verifications", json={"email": "eve@example.org"})
     assert known.status_code == unknown.status_code == 202
     assert known.json() == unknown.json()
     [(rcpt, second)] = mailbox.deliver()  # only to the address that waits
     assert rcpt == ["ada@example.org"]
-    r = client.post("/api/v1/email-verifications/" + link(second, "/confirm-email/")[15:])
+    r = client.post("/api/cg/v1/email-verifications/" + link(second, "/confirm-email/")[15:])
     assert r.status_code == 200 and r.json() == {"username": "ada", "email": "ada@example.org"}
     assert _token(client, "ada").status_code == 201
 
     settings.mail_limit_per_address = 2
     for _ in range(2):
-        r = client.post("/api/v1/email-verifications", json={"email": "cyd@example.org"})
+        r = client.post("/api/cg/v1/email-verifications", json={"email": "cyd@example.org"})
         assert r.status_code == 202
-    r = client.post("/api/v1/email-verifications", json={"email": "CYD@example.org"})
+    r = client.post("/api/cg/v1/email-verifications", json={"email": "CYD@example.org"})
     assert r.status_code == 429 and "Retry-After" in r.headers
 
 
@@ -158,26 +160,26 @@ def test_a_change_of_address_is_confirmed_at_the_new_one_and_the_old_one_is_told
     assert _sign_up(client, "ada", email="ada@example.org").status_code == 201
     assert _sign_up(client, "ben", email="ben@example.org").status_code == 201
     [(_, welcome), _] = mailbox.deliver()
-    client.post("/api/v1/email-verifications/" + link(welcome, "/confirm-email/")[15:])
+    client.post("/api/cg/v1/email-verifications/" + link(welcome, "/confirm-email/")[15:])
     ada = {"Authorization": f"Bearer {_token(client, 'ada').json()['token']}"}
 
     change = {"email": "ada@river.example", "password": "wrong password"}
-    r = client.post("/api/v1/me/email", json=change, headers=ada)
+    r = client.post("/api/cg/v1/me/email", json=change, headers=ada)
     assert r.status_code == 422 and r.json()["error"] == "bad_password", r.text
     r = client.post(
-        "/api/v1/me/email", json={"email": "BEN@example.org", "password": PASSWORD}, headers=ada
+        "/api/cg/v1/me/email", json={"email": "BEN@example.org", "password": PASSWORD}, headers=ada
     )
     assert r.status_code == 409 and r.json()["error"] == "email_taken"
-    r = client.post("/api/v1/me/email", json={**change, "password": PASSWORD}, headers=ada)
+    r = client.post("/api/cg/v1/me/email", json={**change, "password": PASSWORD}, headers=ada)
     assert r.status_code == 202, r.text
-    me = client.get("/api/v1/me", headers=ada).json()
+    me = client.get("/api/cg/v1/me", headers=ada).json()
     assert (me["email"], me["email_verified"]) == ("ada@example.org", True)  # not yet replaced
 
     [(rcpt, message)] = mailbox.deliver()
     assert rcpt == ["ada@river.example"]
-    r = client.post("/api/v1/email-verifications/" + link(message, "/confirm-email/")[15:])
+    r = client.post("/api/cg/v1/email-verifications/" + link(message, "/confirm-email/")[15:])
     assert r.status_code == 200 and r.json()["email"] == "ada@river.example"
-    me = client.get("/api/v1/me", headers=ada).json()
+    me = client.get("/api/cg/v1/me", headers=ada).json()
     assert (me["email"], me["email_verified"]) == ("ada@river.example", True)
     [(rcpt, notice)] = mailbox.deliver()
     assert rcpt == ["ada@example.org"]
@@ -224,9 +226,9 @@ def test_the_admin_turns_verification_on_and_off_on_the_admin_page(
     ).is_redirect
     r = submit(client, "/admin", "/admin/email-verification", {"verification": "on"})
     assert r.status_code == 303
-    assert client.get("/api/v1/instance/registration").json()["email_required"] is True
+    assert client.get("/api/cg/v1/instance/registration").json()["email_required"] is True
     assert 'value="on" selected' in client.get("/admin").text
     r = submit(client, "/admin", "/admin/email-verification", {"verification": "off"})
     assert r.status_code == 303
-    assert client.get("/api/v1/instance/registration").json()["email_required"] is False
+    assert client.get("/api/cg/v1/instance/registration").json()["email_required"] is False
     assert _sign_up(client, "ada").status_code == 201  # no address needed

@@ -77,20 +77,20 @@ def test_a_deleted_post_and_its_history_are_served_nowhere(
     new_ctx,
 ) -> None:
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities/garden/join")
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities/garden/join")
     with new_ctx() as ctx:  # a remote follower, so the community announces too
         rita = remote.store_actor(ctx, actor_doc("rita"))
         follows.follow(ctx, rita, communities.get(ctx, "garden"), activity_uri=f"{PEER}/f/1")
         follows.follow(ctx, rita, accounts.get_local(ctx, "alice"), activity_uri=f"{PEER}/f/2")
     post = alice.post(
-        "/api/v1/posts",
+        "/api/cg/v1/posts",
         {"text": "first-secret plan", "title": "first-secret title", "community": "garden"},
     ).json()
     pid = post["id"]
-    assert alice.patch(f"/api/v1/posts/{pid}", {"text": "second-secret plan"}).status_code == 200
-    reply = bob.post("/api/v1/posts", {"text": "a reply that stays", "in_reply_to": pid}).json()
-    assert alice.delete(f"/api/v1/posts/{pid}").status_code == 204
+    assert alice.patch(f"/api/cg/v1/posts/{pid}", {"text": "second-secret plan"}).status_code == 200
+    reply = bob.post("/api/cg/v1/posts", {"text": "a reply that stays", "in_reply_to": pid}).json()
+    assert alice.delete(f"/api/cg/v1/posts/{pid}").status_code == 204
 
     with new_ctx() as ctx:
         stored = [(i.uri, i.activity_type, i.body) for i in ctx.db.exec(select(OutboxItem))]
@@ -107,9 +107,9 @@ def test_a_deleted_post_and_its_history_are_served_nowhere(
         assert post["uri"] not in {carried_id(i) for i in items}, collection
         paths += [collection]
     served = {p: client.get(p, headers=AS2) for p in paths}
-    for p in (f"/api/v1/posts/{pid}", f"/api/v1/posts/{pid}/history"):
+    for p in (f"/api/cg/v1/posts/{pid}", f"/api/cg/v1/posts/{pid}/history"):
         served[p] = client.get(p)
-    served["thread"] = client.get(f"/api/v1/posts/{reply['id']}/thread")
+    served["thread"] = client.get(f"/api/cg/v1/posts/{reply['id']}/thread")
     for p in (f"/posts/{pid}", f"/posts/{pid}/history", "/@alice", "/c/garden"):
         served["html " + p] = client.get(p)
     for p, r in served.items():
@@ -135,19 +135,21 @@ def test_outboxes_list_every_public_post_whether_or_not_anyone_followed(
     api_user,
 ) -> None:
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities/garden/join")
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities/garden/join")
     threads = [
         alice.post(
-            "/api/v1/posts", {"text": f"thread {i}", "title": f"T{i}", "community": "garden"}
+            "/api/cg/v1/posts", {"text": f"thread {i}", "title": f"T{i}", "community": "garden"}
         ).json()
         for i in range(21)
     ]
-    reply = bob.post("/api/v1/posts", {"text": "a reply", "in_reply_to": threads[0]["id"]}).json()
-    alone = alice.post("/api/v1/posts", {"text": "outside any community"}).json()
+    reply = bob.post(
+        "/api/cg/v1/posts", {"text": "a reply", "in_reply_to": threads[0]["id"]}
+    ).json()
+    alone = alice.post("/api/cg/v1/posts", {"text": "outside any community"}).json()
 
     art = alice.post(
-        "/api/v1/artifacts", {"community": "garden", "kind": "solution", "title": "Rain gardens"}
+        "/api/cg/v1/artifacts", {"community": "garden", "kind": "solution", "title": "Rain gardens"}
     ).json()
 
     group, items = walk(client, "/c/garden/outbox")
@@ -189,17 +191,17 @@ def test_a_post_nobody_elsewhere_hears_of_stores_no_activity(
     """Activities are stored to be delivered: with no remote audience nothing is
     built or kept (the outbox is made from the posts), with one it is."""
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities/garden/join")
-    first = alice.post("/api/v1/posts", {"text": "quiet", "community": "garden"}).json()
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities/garden/join")
+    first = alice.post("/api/cg/v1/posts", {"text": "quiet", "community": "garden"}).json()
     pid = first["id"]
-    bob.post("/api/v1/posts", {"text": "a quiet reply", "in_reply_to": pid})
-    alice.patch(f"/api/v1/posts/{pid}", {"text": "quieter"})
+    bob.post("/api/cg/v1/posts", {"text": "a quiet reply", "in_reply_to": pid})
+    alice.patch(f"/api/cg/v1/posts/{pid}", {"text": "quieter"})
     with new_ctx() as ctx:
         assert ctx.db.exec(select(OutboxItem)).all() == []
         rita = remote.store_actor(ctx, actor_doc("rita"))
         follows.follow(ctx, rita, accounts.get_local(ctx, "bob"), activity_uri=f"{PEER}/f/1")
-    bob.post("/api/v1/posts", {"text": "heard", "in_reply_to": pid})
+    bob.post("/api/cg/v1/posts", {"text": "heard", "in_reply_to": pid})
     with new_ctx() as ctx:
         kept = ctx.db.exec(select(OutboxItem).where(OutboxItem.activity_type != "Accept")).all()
     assert [(i.activity_type, i.actor_uri) for i in kept] == [("Create", f"{BASE}/users/bob")]
@@ -280,7 +282,7 @@ def test_a_remote_content_warning_is_kept_and_the_body_is_shown_behind_it(
         follows.accepted(ctx, follows.follow(ctx, accounts.get_local(ctx, "alice"), rita))
     post = stored(new_ctx, f"{PEER}/notes/1")
     assert post.content_warning == "Spoilers: the finale"
-    api = client.get(f"/api/v1/posts/{post.id}").json()
+    api = client.get(f"/api/cg/v1/posts/{post.id}").json()
     assert api["content_warning"] == "Spoilers: the finale" and "note 1" in api["html"]
     log_in(client, "alice")
     warning = re.compile(
@@ -327,7 +329,7 @@ def test_remote_attachments_are_kept_as_links_with_their_alt_text(
     many = [{"type": "Document", "url": f"{PEER}/media/{i}.png"} for i in range(40)]
     receive(new_ctx, note(4, attachment=[kite, *hostile, *many]))
     post = stored(new_ctx, f"{PEER}/notes/4")
-    api = client.get(f"/api/v1/posts/{post.id}").json()
+    api = client.get(f"/api/cg/v1/posts/{post.id}").json()
     kept = api["attachments"]
     assert kept[0] == {
         "url": f"{PEER}/media/kite.png",
@@ -343,7 +345,7 @@ def test_remote_attachments_are_kept_as_links_with_their_alt_text(
     assert f'href="{PEER}/media/kite.png"' in html and ">A red kite<" in html
     assert "javascript:" not in html and "data:text" not in html and "<b>kite" not in html
     receive(new_ctx, note(5, attachment=kite))  # a single object, not a list
-    assert client.get(f"/api/v1/posts/{stored(new_ctx, f'{PEER}/notes/5').id}").json()[
+    assert client.get(f"/api/cg/v1/posts/{stored(new_ctx, f'{PEER}/notes/5').id}").json()[
         "attachments"
     ] == [kept[0]]
 
@@ -368,7 +370,7 @@ def test_a_remote_poll_shows_its_options_and_counts_read_only(
 ) -> None:
     receive(new_ctx, _question(6, tea=3, coffee=5))
     post = stored(new_ctx, f"{PEER}/notes/6")
-    poll = client.get(f"/api/v1/posts/{post.id}").json()["poll"]
+    poll = client.get(f"/api/cg/v1/posts/{post.id}").json()["poll"]
     assert datetime.fromisoformat(poll.pop("end_time")) == datetime(2030, 1, 1, 12, tzinfo=UTC)
     assert poll == {
         "multiple": False,
@@ -380,9 +382,9 @@ def test_a_remote_poll_shows_its_options_and_counts_read_only(
     assert "<input" not in block and "<form" not in block
 
     receive(new_ctx, _question(6, tea=4, coffee=5, updated="2029-01-01T00:00:00Z"), kind="Update")
-    poll = client.get(f"/api/v1/posts/{post.id}").json()["poll"]
+    poll = client.get(f"/api/cg/v1/posts/{post.id}").json()["poll"]
     assert poll["options"][0] == {"name": "Tea", "votes": 4}
-    assert client.get(f"/api/v1/posts/{post.id}/history").json() == []  # a count is no edit
+    assert client.get(f"/api/cg/v1/posts/{post.id}/history").json() == []  # a count is no edit
 
     many = note(
         7,
@@ -393,7 +395,7 @@ def test_a_remote_poll_shows_its_options_and_counts_read_only(
         ],
     )
     receive(new_ctx, many)
-    poll = client.get(f"/api/v1/posts/{stored(new_ctx, f'{PEER}/notes/7').id}").json()["poll"]
+    poll = client.get(f"/api/cg/v1/posts/{stored(new_ctx, f'{PEER}/notes/7').id}").json()["poll"]
     assert poll["multiple"] is True and len(poll["options"]) <= 20
     assert all(o["votes"] == 0 for o in poll["options"]) and poll["end_time"] is None
 
@@ -403,11 +405,11 @@ def test_our_own_notes_carry_a_warning_only_when_written_and_no_attachments_or_p
     api_user,
 ) -> None:
     alice = api_user("alice")
-    post = alice.post("/api/v1/posts", {"text": "plain"}).json()
+    post = alice.post("/api/cg/v1/posts", {"text": "plain"}).json()
     assert (post["content_warning"], post["attachments"], post["poll"]) == (None, [], None)
     doc = client.get(f"/posts/{post['id']}", headers=AS2).json()
     assert not {"summary", "sensitive", "attachment", "oneOf", "anyOf"} & set(doc)
-    warned = alice.post("/api/v1/posts", {"text": "boo", "summary": "Scary"}).json()
+    warned = alice.post("/api/cg/v1/posts", {"text": "boo", "summary": "Scary"}).json()
     doc = client.get(f"/posts/{warned['id']}", headers=AS2).json()
     assert (doc["summary"], doc["sensitive"]) == ("Scary", True)
     assert not {"attachment", "oneOf", "anyOf"} & set(doc)

@@ -34,20 +34,20 @@ def test_followers_and_following_are_listed_newest_first_in_pages(
     client: TestClient, new_ctx
 ) -> None:
     _world(new_ctx)
-    first = client.get("/api/v1/accounts/alice/followers", params={"limit": 2}).json()
+    first = client.get("/api/cg/v1/accounts/alice/followers", params={"limit": 2}).json()
     assert [a["handle"] for a in first["items"]] == ["rita@peer.example", "carol"]
     rest = client.get(
-        "/api/v1/accounts/alice/followers", params={"limit": 2, "cursor": first["next_cursor"]}
+        "/api/cg/v1/accounts/alice/followers", params={"limit": 2, "cursor": first["next_cursor"]}
     ).json()
     assert [a["handle"] for a in rest["items"]] == ["bob"] and rest["next_cursor"] is None
-    following = client.get("/api/v1/accounts/alice/following").json()
+    following = client.get("/api/cg/v1/accounts/alice/following").json()
     assert [(a["kind"], a["handle"]) for a in following["items"]] == [
         ("community", "garden"),
         ("account", "rita@peer.example"),
         ("account", "bob"),
     ]
     assert following["items"][1]["uri"] == "https://peer.example/users/rita"
-    bob = client.get("/api/v1/accounts/bob/following").json()
+    bob = client.get("/api/cg/v1/accounts/bob/following").json()
     assert bob["next_cursor"] is None
     assert [(a["kind"], a["handle"], a["url"]) for a in bob["items"]] == [
         ("account", "alice", "http://127.0.0.1:8000/@alice")
@@ -70,8 +70,8 @@ def test_the_profile_links_to_its_lists_and_they_page(client: TestClient, new_ct
 
 def test_a_bad_cursor_or_an_unknown_member_is_a_clear_error(client: TestClient, new_ctx) -> None:
     _world(new_ctx)
-    r = client.get("/api/v1/accounts/alice/followers", params={"cursor": "x!"})
+    r = client.get("/api/cg/v1/accounts/alice/followers", params={"cursor": "x!"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_cursor"
-    r = client.get("/api/v1/accounts/nobody/following")
+    r = client.get("/api/cg/v1/accounts/nobody/following")
     assert r.status_code == 404
     assert client.get("/@alice/following?cursor=zz").status_code == 400

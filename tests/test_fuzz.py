@@ -17,7 +17,7 @@ from tests.conftest import PASSWORD
 
 # The spec alone (no database is opened) decides which requests are generated.
 schema = schemathesis.openapi.from_asgi(
-    "/api/v1/openapi.json", create_app(Settings(secret_key="spec-only"))
+    "/api/cg/v1/openapi.json", create_app(Settings(secret_key="spec-only"))
 )
 
 
@@ -29,7 +29,9 @@ def fuzz_app(settings: Settings, engine: Engine) -> FastAPI:
     """One app per database for the whole file, driven only by schemathesis (which
     keeps an app's lifespan running for the rest of the process)."""
     app = _APPS.get(engine) or _APPS.setdefault(engine, create_app(settings, engine))
-    settings.stream_max_seconds = 0.2  # a generated GET /api/v1/stream ends, as every stream does
+    settings.stream_max_seconds = (
+        0.2  # a generated GET /api/cg/v1/stream ends, as every stream does
+    )
     app.state.settings = settings
     return app
 

@@ -256,9 +256,9 @@ def test_viewing_an_overdue_vote_writes_nothing_and_says_closing(
         for path in (
             "/c/garden/algorithm",
             f"/artifacts/{overdue['artifact']}",
-            "/api/v1/communities/garden/algorithm-proposals",
-            f"/api/v1/artifacts/{overdue['artifact']}/decision",
-            "/api/v1/communities/garden/algorithm",
+            "/api/cg/v1/communities/garden/algorithm-proposals",
+            f"/api/cg/v1/artifacts/{overdue['artifact']}/decision",
+            "/api/cg/v1/communities/garden/algorithm",
         ):
             r = client.get(path)
             assert r.status_code == 200, (path, r.text)
@@ -267,7 +267,9 @@ def test_viewing_an_overdue_vote_writes_nothing_and_says_closing(
     assert _writes_during(engine, look) == []
     assert "closing…" in pages["/c/garden/algorithm"]
     assert "closing…" in pages[f"/artifacts/{overdue['artifact']}"]
-    assert json.loads(pages["/api/v1/communities/garden/algorithm-proposals"])[0]["state"] == "open"
+    assert (
+        json.loads(pages["/api/cg/v1/communities/garden/algorithm-proposals"])[0]["state"] == "open"
+    )
     with new_ctx() as ctx:
         assert ctx.db.get(AlgorithmProposal, overdue["proposal"]).state == "open"
         assert ctx.db.get(Decision, overdue["decision"]).state == "open"
@@ -398,9 +400,9 @@ def test_racing_closers_decide_a_vote_once(postgres: tuple[Engine, Settings]) ->
 
 def test_admins_read_and_set_the_floors_through_the_api(api_user) -> None:
     ada, ben = api_user("ada"), api_user("ben")
-    ada.post("/api/v1/communities", {"name": "garden"})
-    ben.post("/api/v1/communities/garden/join")
-    rules = ben.get("/api/v1/communities/garden/vote-rules").json()
+    ada.post("/api/cg/v1/communities", {"name": "garden"})
+    ben.post("/api/cg/v1/communities/garden/join")
+    rules = ben.get("/api/cg/v1/communities/garden/vote-rules").json()
     assert rules == {
         "min_hours": 24,
         "quorum_percent": 10,
@@ -409,13 +411,13 @@ def test_admins_read_and_set_the_floors_through_the_api(api_user) -> None:
         "min_quorum": 2,
     }
     change = {"min_hours": 48, "quorum_percent": 50, "openers": "moderators"}
-    r = ben.put("/api/v1/communities/garden/vote-rules", change)
+    r = ben.put("/api/cg/v1/communities/garden/vote-rules", change)
     assert r.status_code == 403 and r.json()["error"] == "insufficient_role"
-    r = ada.put("/api/v1/communities/garden/vote-rules", {**change, "min_hours": 0})
+    r = ada.put("/api/cg/v1/communities/garden/vote-rules", {**change, "min_hours": 0})
     assert r.status_code == 422
-    r = ada.put("/api/v1/communities/garden/vote-rules", change)
+    r = ada.put("/api/cg/v1/communities/garden/vote-rules", change)
     assert r.status_code == 200 and r.json()["min_hours"] == 48
-    assert ben.get("/api/v1/communities/garden/vote-rules").json()["openers"] == "moderators"
+    assert ben.get("/api/cg/v1/communities/garden/vote-rules").json()["openers"] == "moderators"
 
 
 def test_the_vote_forms_state_the_floors(client: TestClient, new_ctx) -> None:

@@ -68,8 +68,12 @@ class Stream:
 
 
 def _member(http: httpx.Client, name: str) -> dict:
-    http.post("/api/v1/accounts", json={"username": name, "password": PASSWORD}).raise_for_status()
-    r = http.post("/api/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"})
+    http.post(
+        "/api/cg/v1/accounts", json={"username": name, "password": PASSWORD}
+    ).raise_for_status()
+    r = http.post(
+        "/api/cg/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
+    )
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
@@ -93,25 +97,25 @@ def test_a_notification_reaches_connected_streams_on_every_worker(
         httpx.Client(base_url=server.url, trust_env=False, timeout=30) as http,
     ):
         ada, ben = _member(http, "ada"), _member(http, "ben")
-        http.post("/api/v1/follows", json={"target": "ben"}, headers=ada).raise_for_status()
+        http.post("/api/cg/v1/follows", json={"target": "ben"}, headers=ada).raise_for_status()
         streams: list[Stream] = []
         for _ in range(24):  # until streams are held by every worker
-            streams.append(_open(server, ada, "/api/v1/stream?feed=home"))
+            streams.append(_open(server, ada, "/api/cg/v1/stream?feed=home"))
             if len({s.pid for s in streams}) == workers:
                 break
         assert len({s.pid for s in streams}) == workers, "streams never reached both workers"
         try:
             for s in streams:
                 assert s.next("notification") == {"unread": 0}  # the count at connect
-            r = http.post("/api/v1/posts", json={"text": "Hello @ada"}, headers=ben)
+            r = http.post("/api/cg/v1/posts", json={"text": "Hello @ada"}, headers=ben)
             r.raise_for_status()
             post_id = r.json()["id"]
             for s in streams:  # whichever worker took the post, every stream hears
                 assert s.next("notification") == {"unread": 1}, s.pid
                 assert s.next("feed.new") == {"post": post_id}, s.pid
-            first = http.get("/api/v1/notifications", headers=ada).json()["items"][0]
+            first = http.get("/api/cg/v1/notifications", headers=ada).json()["items"][0]
             http.post(
-                "/api/v1/notifications/read", json={"ids": [first["id"]]}, headers=ada
+                "/api/cg/v1/notifications/read", json={"ids": [first["id"]]}, headers=ada
             ).raise_for_status()
             for s in streams:
                 assert s.next("notification") == {"unread": 0}, s.pid
@@ -121,11 +125,11 @@ def test_a_notification_reaches_connected_streams_on_every_worker(
 
 
 def test_the_stream_needs_a_member_and_a_known_feed(client, api_user) -> None:
-    assert client.get("/api/v1/stream").status_code == 401
+    assert client.get("/api/cg/v1/stream").status_code == 401
     ada = api_user("ada")
-    r = ada.get("/api/v1/stream", params={"feed": "everything"})
+    r = ada.get("/api/cg/v1/stream", params={"feed": "everything"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_feed"
-    r = ada.get("/api/v1/stream", params={"feed": "community:nowhere"})
+    r = ada.get("/api/cg/v1/stream", params={"feed": "community:nowhere"})
     assert r.status_code == 404
 
 
@@ -138,7 +142,9 @@ def test_a_stream_ends_after_its_longest_life_and_says_when_to_come_back(
     settings.stream_max_seconds = 0.5
     ada = api_user("ada")
     answer: list[httpx.Response] = []
-    reader = threading.Thread(target=lambda: answer.append(ada.get("/api/v1/stream")), daemon=True)
+    reader = threading.Thread(
+        target=lambda: answer.append(ada.get("/api/cg/v1/stream")), daemon=True
+    )
     reader.start()
     reader.join(20)
     assert answer, "the stream was still open after 20 s"

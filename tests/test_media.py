@@ -59,7 +59,7 @@ def png_claiming(width: int, height: int) -> bytes:
 def upload(user, data: bytes, description: str = "", name: str = "photo.jpg", ctype: str = ""):
     files = {"file": (name, data, ctype or "image/jpeg")}
     return user.client.post(
-        "/api/v1/media", files=files, data={"description": description}, headers=user.headers
+        "/api/cg/v1/media", files=files, data={"description": description}, headers=user.headers
     )
 
 
@@ -162,30 +162,30 @@ def test_media_names_are_checked_before_anything_is_read(client: TestClient) -> 
 def test_a_post_carries_its_media_and_shows_the_alt_text(client: TestClient, api_user) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     ids = [upload(alice, png(), f"picture {i}", ctype="image/png").json()["id"] for i in range(5)]
-    r = alice.post("/api/v1/posts", {"text": "five?", "media": ids})
+    r = alice.post("/api/cg/v1/posts", {"text": "five?", "media": ids})
     assert r.status_code == 422 and r.json()["error"] == "too_many_media"
-    r = bob.post("/api/v1/posts", {"text": "not mine", "media": ids[:1]})
+    r = bob.post("/api/cg/v1/posts", {"text": "not mine", "media": ids[:1]})
     assert r.status_code == 422 and r.json()["error"] == "media_not_found"
-    r = alice.post("/api/v1/posts", {"text": "a garden", "media": ids[:2]})
+    r = alice.post("/api/cg/v1/posts", {"text": "a garden", "media": ids[:2]})
     assert r.status_code == 201, r.text
     post = r.json()
     assert [m["description"] for m in post["media"]] == ["picture 0", "picture 1"]
-    r = alice.post("/api/v1/posts", {"text": "again", "media": ids[:1]})
+    r = alice.post("/api/cg/v1/posts", {"text": "again", "media": ids[:1]})
     assert r.status_code == 422 and r.json()["error"] == "media_in_use"
     page = client.get(f"/posts/{post['id']}").text
     for m in post["media"]:
         preview = m["preview_url"].removeprefix("http://127.0.0.1:8000")
         assert re.search(rf'<img[^>]*src="{re.escape(preview)}"[^>]*alt="{m["description"]}"', page)
-    only_media = alice.post("/api/v1/posts", {"text": "", "media": ids[2:3]})
+    only_media = alice.post("/api/cg/v1/posts", {"text": "", "media": ids[2:3]})
     assert only_media.status_code == 201, only_media.text
 
 
 def test_deleting_a_post_deletes_its_files(client: TestClient, api_user, engine, settings) -> None:
     alice = api_user("alice")
     body = upload(alice, png(), "to go", ctype="image/png").json()
-    post = alice.post("/api/v1/posts", {"text": "brief", "media": [body["id"]]}).json()
+    post = alice.post("/api/cg/v1/posts", {"text": "brief", "media": [body["id"]]}).json()
     assert served(client, body["url"]).status_code == 200
-    assert alice.delete(f"/api/v1/posts/{post['id']}").status_code == 204
+    assert alice.delete(f"/api/cg/v1/posts/{post['id']}").status_code == 204
     while jobs.run_one(engine, settings, "test") is not None:
         pass
     assert served(client, body["url"]).status_code == 404
@@ -259,14 +259,14 @@ def test_avatar_and_header_are_uploads_with_alt_text(
     alt text, federated as icon and image, the previous files deleted."""
     alice = api_user("alice")
     r = alice.client.post(
-        "/api/v1/me/avatar",
+        "/api/cg/v1/me/avatar",
         files={"file": ("me.jpg", jpeg_with_gps(), "image/jpeg")},
         data={"description": "Alice in a red coat"},
         headers=alice.headers,
     )
     assert r.status_code == 201, r.text
     first = r.json()
-    assert alice.get("/api/v1/me").json()["avatar_url"] == first["preview_url"]
+    assert alice.get("/api/cg/v1/me").json()["avatar_url"] == first["preview_url"]
     from tests.test_federation_content import log_in
 
     log_in(client, "alice")
@@ -309,7 +309,7 @@ def test_uploads_never_put_on_a_post_are_pruned_after_a_day(
     old = upload(alice, png(), "forgotten", ctype="image/png").json()
     kept = upload(alice, png(), "on a post", ctype="image/png").json()
     fresh = upload(alice, png(), "just now", ctype="image/png").json()
-    alice.post("/api/v1/posts", {"text": "keep", "media": [kept["id"]]})
+    alice.post("/api/cg/v1/posts", {"text": "keep", "media": [kept["id"]]})
     with new_ctx() as ctx:
         for media_id in (old["id"], kept["id"]):
             row = ctx.db.get(MediaFile, media_id)

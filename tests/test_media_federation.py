@@ -138,10 +138,10 @@ def test_a_mastodon_attachment_is_fetched_cleaned_cached_and_shown(media_app, en
 
         receive(new_ctx, note)
         post = stored(new_ctx, note["id"])
-        assert client.get(f"/api/v1/posts/{post.id}").json()["media"] == []  # not yet
+        assert client.get(f"/api/cg/v1/posts/{post.id}").json()["media"] == []  # not yet
         run_jobs(engine, settings)
         assert sorted(peer.hits) == sorted(files)
-    api = client.get(f"/api/v1/posts/{post.id}").json()
+    api = client.get(f"/api/cg/v1/posts/{post.id}").json()
     assert [m["description"] for m in api["media"]] == ["A kite"]
     cached = api["media"][0]
     assert (cached["width"], cached["height"]) == (60, 40)
@@ -197,7 +197,7 @@ def test_remote_media_fetching_is_bounded_per_domain(tmp_path, database_url, eng
 def test_our_notes_carry_their_images_as_attachments(client: TestClient, api_user) -> None:
     alice = api_user("alice")
     body = upload(alice, png((30, 20)), "A green field", ctype="image/png").json()
-    post = alice.post("/api/v1/posts", {"text": "look", "media": [body["id"]]}).json()
+    post = alice.post("/api/cg/v1/posts", {"text": "look", "media": [body["id"]]}).json()
     doc = client.get(f"/ap/posts/{post['id']}", headers=AS2).json()
     assert doc["attachment"] == [
         {
@@ -225,7 +225,7 @@ def test_an_attachment_federates_to_a_second_instance_with_its_alt_text() -> Non
         )
         with b.http() as http:
             r = http.post(
-                "/api/v1/media",
+                "/api/cg/v1/media",
                 headers=b.auth("bob"),
                 files={"file": ("field.png", png((48, 24)), "image/png")},
                 data={"description": "A green field at dawn"},
@@ -267,7 +267,7 @@ def test_a_deleted_remote_account_takes_its_cached_files_with_it(media_app, engi
         receive(new_ctx, mastodon_note(3, [document(peer.url("/files/a.png"), "A", "image/png")]))
         run_jobs(engine, settings)
     post = stored(new_ctx, f"{PEER}/users/rita/statuses/3")
-    cached = client.get(f"/api/v1/posts/{post.id}").json()["media"][0]
+    cached = client.get(f"/api/cg/v1/posts/{post.id}").json()["media"][0]
     path = cached["url"].removeprefix("http://127.0.0.1:8000")
     assert client.get(path).status_code == 200
     receive(new_ctx, {"id": f"{PEER}/users/rita", "type": "Person"}, kind="Delete")

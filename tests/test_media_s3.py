@@ -96,8 +96,8 @@ def test_uploads_live_in_the_bucket_and_go_with_their_post(
                 r.headers["content-type"] == "image/png"
                 and "sandbox" in r.headers["content-security-policy"]
             )
-            post = alice.post("/api/v1/posts", {"text": "s3", "media": [body["id"]]}).json()
-            assert alice.delete(f"/api/v1/posts/{post['id']}").status_code == 204
+            post = alice.post("/api/cg/v1/posts", {"text": "s3", "media": [body["id"]]}).json()
+            assert alice.delete(f"/api/cg/v1/posts/{post['id']}").status_code == 204
             while jobs.run_one(engine, settings, "test") is not None:
                 pass
             assert files.get(key) is None

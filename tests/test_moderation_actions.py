@@ -52,7 +52,7 @@ def _notes(new_ctx, account_id: int) -> list[tuple[str, str, int | None]]:
 
 
 def _feed_ids(client: TestClient, headers: dict | None = None) -> set[int]:
-    r = client.get("/api/v1/communities/garden/feed", headers=headers or {})
+    r = client.get("/api/cg/v1/communities/garden/feed", headers=headers or {})
     assert r.status_code == 200, r.text
     return {item["post"]["id"] for item in r.json()["items"]}
 
@@ -96,7 +96,7 @@ def test_a_forged_action_by_a_non_moderator_is_refused_and_stores_nothing(
         rule=world.instance_rule,
     )
     assert r.status_code == 403 and r.json()["error"] == "not_admin"
-    r = client.post("/api/v1/moderation/actions", json={"action": "remove"})
+    r = client.post("/api/cg/v1/moderation/actions", json={"action": "remove"})
     assert r.status_code in (401, 422)
     with new_ctx() as ctx:
         assert not ctx.db.get(Post, world.post).is_deleted
@@ -168,7 +168,7 @@ def test_warn_tells_the_member_and_dismiss_only_settles_the_report(
     r = act(client, world, "mod", action="warn", target=target, scope="community:garden")
     assert r.status_code == 201, r.text
     assert _notes(new_ctx, world.ids["ada"]) == [("moderation", "warn", r.json()["id"])]
-    page = client.get("/api/v1/notifications", headers=world.tokens["ada"]).json()
+    page = client.get("/api/cg/v1/notifications", headers=world.tokens["ada"]).json()
     assert page["items"][0]["summary"] == "Moderators warned you"
 
 
@@ -182,11 +182,11 @@ def test_a_ban_ends_membership_keeps_the_member_out_and_their_posts_off_the_feed
     assert r.json()["expires_at"] is not None
     assert _rows(new_ctx, Membership, col(Membership.account_id) == world.ids["ada"]) == []
     assert world.post not in _feed_ids(client)
-    r = client.post("/api/v1/communities/garden/join", headers=ada)
+    r = client.post("/api/cg/v1/communities/garden/join", headers=ada)
     assert r.status_code == 403 and r.json()["error"] == "banned_from_community"
-    r = client.post("/api/v1/posts", json={"text": "hi", "community": "garden"}, headers=ada)
+    r = client.post("/api/cg/v1/posts", json={"text": "hi", "community": "garden"}, headers=ada)
     assert r.status_code == 403
-    r = client.post("/api/v1/posts", json={"text": "hi", "in_reply_to": world.post}, headers=ada)
+    r = client.post("/api/cg/v1/posts", json={"text": "hi", "in_reply_to": world.post}, headers=ada)
     assert r.status_code == 403
     assert [k for k, *_ in _notes(new_ctx, world.ids["ada"])] == ["moderation"]
     with new_ctx() as ctx:  # two hours later
@@ -194,7 +194,7 @@ def test_a_ban_ends_membership_keeps_the_member_out_and_their_posts_off_the_feed
         ban.expires_at = utcnow() - timedelta(minutes=1)
         ctx.db.add(ban)
     assert world.post in _feed_ids(client)
-    r = client.post("/api/v1/communities/garden/join", headers=ada)
+    r = client.post("/api/cg/v1/communities/garden/join", headers=ada)
     assert r.status_code in (200, 201), r.text
 
 
@@ -206,7 +206,7 @@ def test_unban_lets_the_member_back(client: TestClient, new_ctx, world: World) -
     assert r.status_code == 403
     r = act(client, world, "mod", action="unban", target=target, scope="community:garden")
     assert r.status_code == 201 and r.json()["reverses_id"] == ban.json()["id"]
-    r = client.post("/api/v1/communities/garden/join", headers=world.tokens["ada"])
+    r = client.post("/api/cg/v1/communities/garden/join", headers=world.tokens["ada"])
     assert r.status_code in (200, 201), r.text
     # moderators are not banned: their role changes first
     target = {"type": "account", "id": world.ids["mod"]}
@@ -267,7 +267,7 @@ def test_domain_actions_limit_and_suspend_a_domain(
         rita_post = posts.find_by_uri(ctx, "https://peer.example/notes/1").id
 
     def tagged(headers=None) -> set[int]:
-        r = client.get("/api/v1/feed/tags/seeds", headers=headers or {})
+        r = client.get("/api/cg/v1/feed/tags/seeds", headers=headers or {})
         assert r.status_code == 200, r.text
         return {i["post"]["id"] for i in r.json()["items"]}
 
@@ -279,9 +279,9 @@ def test_domain_actions_limit_and_suspend_a_domain(
     assert r.status_code == 201 and r.json()["target_label"] == "peer.example", r.text
     assert rita_post not in tagged() and rita_post not in tagged(world.tokens["ada"])
     assert rita_post in tagged(world.tokens["bob"])  # bob follows rita
-    r = client.get("/api/v1/search", params={"q": "cheap"}, headers=world.tokens["ada"])
+    r = client.get("/api/cg/v1/search", params={"q": "cheap"}, headers=world.tokens["ada"])
     assert r.status_code == 200 and r.json()["items"] == [], r.text
-    r = client.get("/api/v1/search", params={"q": "cheap"}, headers=world.tokens["bob"])
+    r = client.get("/api/cg/v1/search", params={"q": "cheap"}, headers=world.tokens["bob"])
     assert r.status_code == 200 and len(r.json()["items"]) == 1, r.text
     r = act(client, world, "root", action="suspend_domain", **body)
     assert r.status_code == 201, r.text

@@ -20,7 +20,7 @@ def world(client: TestClient, new_ctx) -> World:
 
 def _queue(client: TestClient, world: World, who: str, scope: str):
     return client.get(
-        "/api/v1/moderation/queue", params={"scope": scope}, headers=world.tokens[who]
+        "/api/cg/v1/moderation/queue", params={"scope": scope}, headers=world.tokens[who]
     )
 
 
@@ -75,7 +75,7 @@ def test_nobody_else_sees_the_queue(
     r = _queue(client, world, who, scope)
     assert r.status_code == status, r.text
     assert "secret words" not in r.text
-    assert client.get("/api/v1/moderation/queue", params={"scope": scope}).status_code in (
+    assert client.get("/api/cg/v1/moderation/queue", params={"scope": scope}).status_code in (
         401,
         422,
     )

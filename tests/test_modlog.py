@@ -23,7 +23,7 @@ def test_the_log_is_public_and_never_shows_the_content(
     client: TestClient, new_ctx, world: World
 ) -> None:
     assert act(client, world, "mod", action="remove").status_code == 201
-    r = client.get("/api/v1/communities/garden/modlog")
+    r = client.get("/api/cg/v1/communities/garden/modlog")
     assert r.status_code == 200, r.text
     (entry,) = r.json()["items"]
     assert entry["actor"] == "a moderator" and entry["action"] == "remove"
@@ -34,14 +34,14 @@ def test_the_log_is_public_and_never_shows_the_content(
     page = client.get("/c/garden/modlog")
     assert page.status_code == 200 and "Only gardens." in page.text
     assert "pills" not in page.text.lower()
-    assert client.get("/api/v1/instance/modlog").json()["items"] == []  # scopes apart
+    assert client.get("/api/cg/v1/instance/modlog").json()["items"] == []  # scopes apart
 
 
 def test_moderators_see_the_excerpt(client: TestClient, new_ctx, world: World) -> None:
     act(client, world, "mod", action="remove")
-    r = client.get("/api/v1/communities/garden/modlog", headers=world.tokens["mod"])
+    r = client.get("/api/cg/v1/communities/garden/modlog", headers=world.tokens["mod"])
     assert r.json()["items"][0]["excerpt"].startswith("Pills Buy my pills")
-    r = client.get("/api/v1/communities/garden/modlog", headers=world.tokens["bob"])
+    r = client.get("/api/cg/v1/communities/garden/modlog", headers=world.tokens["bob"])
     assert r.json()["items"][0]["excerpt"] is None
     submit(client, "/login", "/login", {"username": "mod", "password": PASSWORD})
     assert "Buy my pills" in client.get("/c/garden/modlog").text
@@ -51,11 +51,11 @@ def test_names_show_only_when_the_community_chooses(
     client: TestClient, new_ctx, world: World
 ) -> None:
     act(client, world, "mod", action="warn")
-    url = "/api/v1/communities/garden/modlog-settings"
+    url = "/api/cg/v1/communities/garden/modlog-settings"
     assert client.put(url, json={"names": True}, headers=world.tokens["bob"]).status_code == 403
     r = client.put(url, json={"names": True}, headers=world.tokens["mod"])
     assert r.status_code == 200 and r.json() == {"names": True}
-    (entry,) = client.get("/api/v1/communities/garden/modlog").json()["items"]
+    (entry,) = client.get("/api/cg/v1/communities/garden/modlog").json()["items"]
     assert entry["actor"] == "@mod"
     assert (
         client.put(url, json={"names": "yes please"}, headers=world.tokens["mod"]).status_code
@@ -67,19 +67,19 @@ def test_appeals_and_reversals_show_in_the_log(client: TestClient, new_ctx, worl
     target = {"type": "account", "id": world.ids["ada"]}
     banned = act(client, world, "mod", action="ban", target=target, scope="community:garden")
     banned_id = banned.json()["id"]
-    url = f"/api/v1/moderation/actions/{banned_id}/appeal"
+    url = f"/api/cg/v1/moderation/actions/{banned_id}/appeal"
     appeal = client.post(url, json={"text": "Sorry."}, headers=world.tokens["ada"]).json()
     client.post(
-        f"/api/v1/moderation/appeals/{appeal['id']}/grant",
+        f"/api/cg/v1/moderation/appeals/{appeal['id']}/grant",
         json={"reason": "Fair."},
         headers=world.tokens["mod"],
     )
-    items = client.get("/api/v1/communities/garden/modlog").json()["items"]
+    items = client.get("/api/cg/v1/communities/garden/modlog").json()["items"]
     assert [i["action"] for i in items] == ["appeal_granted", "ban"]
     granted, ban = items
     assert granted["reverses"] == banned_id and ban["reversed_by"] == granted["id"]
     assert ban["appeal"] == "granted" and ban["target"].startswith("@ada@")
-    assert "Sorry." not in client.get("/api/v1/communities/garden/modlog").text
+    assert "Sorry." not in client.get("/api/cg/v1/communities/garden/modlog").text
 
 
 def test_the_log_pages_through_with_a_cursor(client: TestClient, new_ctx, world: World) -> None:
@@ -98,20 +98,20 @@ def test_the_log_pages_through_with_a_cursor(client: TestClient, new_ctx, world:
     seen, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = client.get("/api/v1/instance/modlog", params=params).json()
+        page = client.get("/api/cg/v1/instance/modlog", params=params).json()
         seen += [i["reason"] for i in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
             break
     assert seen == [f"warning {n}" for n in reversed(range(5))]
     assert entry_actor(client) == "an admin"
-    r = client.get("/api/v1/instance/modlog", params={"cursor": "garbage"})
+    r = client.get("/api/cg/v1/instance/modlog", params={"cursor": "garbage"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_cursor"
-    assert client.get("/api/v1/communities/nowhere/modlog").status_code == 404
+    assert client.get("/api/cg/v1/communities/nowhere/modlog").status_code == 404
     r = client.get("/modlog")
     assert r.status_code == 200 and "warning 4" in r.text
     assert 'href="/modlog"' in client.get("/rules").text
 
 
 def entry_actor(client: TestClient) -> str:
-    return client.get("/api/v1/instance/modlog").json()["items"][0]["actor"]
+    return client.get("/api/cg/v1/instance/modlog").json()["items"][0]["actor"]

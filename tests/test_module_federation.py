@@ -97,13 +97,13 @@ def test_a_module_whose_source_does_not_match_its_hash_is_refused(
 ) -> None:
     app = create_app(settings.model_copy(update={"allow_private_addresses": True}), engine)
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
-        client.post("/api/v1/accounts", json={"username": "alice", "password": "correct horse"})
+        client.post("/api/cg/v1/accounts", json={"username": "alice", "password": "correct horse"})
         token = client.post(
-            "/api/v1/tokens",
+            "/api/cg/v1/tokens",
             json={"username": "alice", "password": "correct horse", "scope": "write"},
         ).json()["token"]
         r = client.post(
-            "/api/v1/algorithms/import",
+            "/api/cg/v1/algorithms/import",
             json={"url": tampered.url},
             headers={"Authorization": f"Bearer {token}"},
         )

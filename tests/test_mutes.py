@@ -154,21 +154,21 @@ def test_mute_input_is_checked(ctx: Ctx, people) -> None:
 
 def test_mutes_through_the_api(api_user) -> None:
     ada, ben = api_user("ada"), api_user("ben")
-    r = ada.post("/api/v1/mutes", json={"target": "@ben", "duration_seconds": 600})
+    r = ada.post("/api/cg/v1/mutes", json={"target": "@ben", "duration_seconds": 600})
     assert r.status_code == 201, r.text
     assert r.json()["target"] == "ben@127.0.0.1:8000" and r.json()["expires_at"]
-    assert ada.post("/api/v1/mutes", json={"target": "tag:compost"}).status_code == 201
-    listed = ada.get("/api/v1/mutes").json()
+    assert ada.post("/api/cg/v1/mutes", json={"target": "tag:compost"}).status_code == 201
+    listed = ada.get("/api/cg/v1/mutes").json()
     assert sorted(m["target"] for m in listed) == ["ben@127.0.0.1:8000", "tag:compost"]
-    assert ben.get("/api/v1/mutes").json() == []
-    assert ada.post("/api/v1/mutes", json={"target": "nobody"}).status_code == 404
-    assert ada.post("/api/v1/mutes", json={"target": ""}).status_code in (400, 422)
-    r = ada.post("/api/v1/mutes", json={"target": "ben", "duration_seconds": -1})
+    assert ben.get("/api/cg/v1/mutes").json() == []
+    assert ada.post("/api/cg/v1/mutes", json={"target": "nobody"}).status_code == 404
+    assert ada.post("/api/cg/v1/mutes", json={"target": ""}).status_code in (400, 422)
+    r = ada.post("/api/cg/v1/mutes", json={"target": "ben", "duration_seconds": -1})
     assert r.status_code == 422
-    assert ada.post("/api/v1/mutes", json={"target": "thread:x"}).status_code == 404
-    assert ada.delete("/api/v1/mutes", params={"target": "ben"}).status_code == 204
-    assert ada.delete("/api/v1/mutes", params={"target": "ben"}).status_code == 404
-    assert [m["target"] for m in ada.get("/api/v1/mutes").json()] == ["tag:compost"]
+    assert ada.post("/api/cg/v1/mutes", json={"target": "thread:x"}).status_code == 404
+    assert ada.delete("/api/cg/v1/mutes", params={"target": "ben"}).status_code == 204
+    assert ada.delete("/api/cg/v1/mutes", params={"target": "ben"}).status_code == 404
+    assert [m["target"] for m in ada.get("/api/cg/v1/mutes").json()] == ["tag:compost"]
 
 
 def test_mutes_through_the_pages(client: TestClient) -> None:

@@ -200,7 +200,7 @@ def test_settings_profile_and_tokens(client: TestClient) -> None:
     r = submit(client, "/settings", "/settings/tokens", {"scope": "write", "name": "script"})
     token = re.search(r'<code class="token">(cg_[^<]+)</code>', r.text).group(1)
     assert (
-        client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["username"]
+        client.get("/api/cg/v1/me", headers={"Authorization": f"Bearer {token}"}).json()["username"]
         == "alice"
     )
 

@@ -100,18 +100,18 @@ def test_the_api_password_change_ends_sessions_and_can_revoke_other_tokens(
     alice = api_user("alice")
     _login(client)
     other = client.post(
-        "/api/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "read"}
+        "/api/cg/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "read"}
     ).json()["token"]
     r = alice.post(
-        "/api/v1/me/password",
+        "/api/cg/v1/me/password",
         {"current_password": PASSWORD, "new_password": NEW, "revoke_tokens": True},
     )
     assert r.status_code == 204, r.text
     assert client.get("/settings", follow_redirects=False).status_code == 303  # logged out
-    gone = client.get("/api/v1/me", headers={"Authorization": f"Bearer {other}"})
+    gone = client.get("/api/cg/v1/me", headers={"Authorization": f"Bearer {other}"})
     assert gone.status_code == 401
-    assert alice.get("/api/v1/me").status_code == 200  # the token that asked is kept
+    assert alice.get("/api/cg/v1/me").status_code == 200  # the token that asked is kept
     r = alice.post(
-        "/api/v1/me/password", {"current_password": NEW, "new_password": "x" * 9, "x": 1}
+        "/api/cg/v1/me/password", {"current_password": NEW, "new_password": "x" * 9, "x": 1}
     )
     assert r.status_code == 422  # unknown fields are still refused

@@ -21,7 +21,7 @@ NEW_PASSWORD = "a brand new password"
 
 def _member(client: TestClient, mailbox: Mailbox, name: str = "ada") -> None:  # noqa: F811
     r = client.post(
-        "/api/v1/accounts",
+        "/api/cg/v1/accounts",
         json={"username": name, "password": PASSWORD, "email": f"{name}@example.org"},
     )
     assert r.status_code == 201, r.text
@@ -30,12 +30,12 @@ def _member(client: TestClient, mailbox: Mailbox, name: str = "ada") -> None:  #
 
 def _token(client: TestClient, password: str = PASSWORD):
     return client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": password, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": password, "scope": "write"}
     )
 
 
 def _reset_link(client: TestClient, mailbox: Mailbox) -> str:  # noqa: F811
-    r = client.post("/api/v1/password-resets", json={"email": "ada@example.org"})
+    r = client.post("/api/cg/v1/password-resets", json={"email": "ada@example.org"})
     assert r.status_code == 202
     [(rcpt, message)] = mailbox.deliver()
     assert rcpt == ["ada@example.org"]
@@ -45,14 +45,14 @@ def _reset_link(client: TestClient, mailbox: Mailbox) -> str:  # noqa: F811
 
 def test_the_answer_is_the_same_for_unknown_addresses(client: TestClient, mailbox: Mailbox) -> None:  # noqa: F811
     _member(client, mailbox)
-    known = client.post("/api/v1/password-resets", json={"email": "Ada@Example.org"})
-    unknown = client.post("/api/v1/password-resets", json={"email": "eve@example.org"})
+    known = client.post("/api/cg/v1/password-resets", json={"email": "Ada@Example.org"})
+    unknown = client.post("/api/cg/v1/password-resets", json={"email": "eve@example.org"})
     assert known.status_code == unknown.status_code == 202
     assert known.json() == unknown.json()
     assert known.headers["content-length"] == unknown.headers["content-length"]
     received = mailbox.deliver()
     assert [rcpt for rcpt, _ in received] == [["ada@example.org"]]
-    r = client.post("/api/v1/password-resets", json={"email": "not an address"})
+    r = client.post("/api/cg/v1/password-resets", json={"email": "not an address"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_email"
 
 
@@ -69,18 +69,18 @@ def test_a_reset_ends_every_session_and_revokes_every_token_and_works_once(
         path = _reset_link(client, mailbox)
         token = path.rsplit("/", 1)[1]
 
-        r = client.post(f"/api/v1/password-resets/{token}", json={"password": "short"})
+        r = client.post(f"/api/cg/v1/password-resets/{token}", json={"password": "short"})
         assert r.status_code == 422 and r.json()["error"] == "invalid_password"
-        assert client.get("/api/v1/me", headers=api).status_code == 200  # nothing happened
+        assert client.get("/api/cg/v1/me", headers=api).status_code == 200  # nothing happened
 
-        r = client.post(f"/api/v1/password-resets/{token}", json={"password": NEW_PASSWORD})
+        r = client.post(f"/api/cg/v1/password-resets/{token}", json={"password": NEW_PASSWORD})
         assert r.status_code == 204, r.text
-        assert client.get("/api/v1/me", headers=api).status_code == 401
+        assert client.get("/api/cg/v1/me", headers=api).status_code == 401
         assert browser.get("/settings", follow_redirects=False).status_code in (303, 401)
     assert _token(client).status_code == 401
     assert _token(client, NEW_PASSWORD).status_code == 201
 
-    r = client.post(f"/api/v1/password-resets/{token}", json={"password": "another password"})
+    r = client.post(f"/api/cg/v1/password-resets/{token}", json={"password": "another password"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_link"
     used, unknown = client.get(path), client.get("/password-reset/not-a-token")
     assert used.status_code == unknown.status_code == 400
@@ -93,7 +93,7 @@ def test_an_expired_link_gets_the_same_error(client: TestClient, new_ctx, mailbo
     path = _reset_link(client, mailbox)
     with new_ctx() as ctx:
         ctx.db.execute(update(EmailToken).values(expires_at=utcnow() - timedelta(seconds=1)))
-    r = client.post(f"/api/v1/password-resets/{path[16:]}", json={"password": NEW_PASSWORD})
+    r = client.post(f"/api/cg/v1/password-resets/{path[16:]}", json={"password": NEW_PASSWORD})
     assert r.status_code == 422 and r.json()["error"] == "invalid_link"
     page = client.get(path)
     assert page.status_code == 400 and 'name="password"' not in page.text
@@ -128,12 +128,13 @@ def test_asking_is_rate_limited_per_address_and_per_client(
 ) -> None:
     settings.mail_limit_per_address, settings.mail_limit_per_client = 2, 3
     for _ in range(2):
-        r = client.post("/api/v1/password-resets", json={"email": "ada@example.org"})
+        r = client.post("/api/cg/v1/password-resets", json={"email": "ada@example.org"})
         assert r.status_code == 202
-    r = client.post("/api/v1/password-resets", json={"email": "ADA@example.org"})
+    r = client.post("/api/cg/v1/password-resets", json={"email": "ADA@example.org"})
     assert r.status_code == 429 and r.json()["error"] == "rate_limited"
     assert (
-        client.post("/api/v1/password-resets", json={"email": "b@example.org"}).status_code == 202
+        client.post("/api/cg/v1/password-resets", json={"email": "b@example.org"}).status_code
+        == 202
     )
-    r = client.post("/api/v1/password-resets", json={"email": "c@example.org"})
+    r = client.post("/api/cg/v1/password-resets", json={"email": "c@example.org"})
     assert r.status_code == 429  # this client asked too often, whatever the address

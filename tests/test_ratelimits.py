@@ -63,12 +63,12 @@ def test_parallel_wrong_passwords_are_checked_at_most_the_limit_times(
     env = {"CG_LOGIN_MAX_FAILURES": str(LOGIN_LIMIT), "CG_WEB_WORKERS": "2"}
     with ServerProcess(env=env, database_url=database_url, startup_timeout=120) as server:
         with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as http:
-            r = http.post("/api/v1/accounts", json={"username": "alice", "password": PASSWORD})
+            r = http.post("/api/cg/v1/accounts", json={"username": "alice", "password": PASSWORD})
             assert r.status_code == 201, r.text
 
         def wrong_password(http: httpx.Client) -> httpx.Response:
             return http.post(
-                f"{server.url}/api/v1/tokens",
+                f"{server.url}/api/cg/v1/tokens",
                 json={"username": "alice", "password": "not the password"},
             )
 
@@ -110,59 +110,59 @@ def assert_refused(r: httpx.Response, doing: str) -> None:
 def test_posts_and_replies_are_limited_per_account(limited) -> None:
     client = limited(post_limit_per_account=3)
     alice, bob = Api(client, "alice"), Api(client, "bob")
-    first = alice.post("/api/v1/posts", {"text": "one"})
+    first = alice.post("/api/cg/v1/posts", {"text": "one"})
     assert first.status_code == 201
-    assert alice.post("/api/v1/posts", {"text": "two"}).status_code == 201
-    reply = alice.post("/api/v1/posts", {"text": "a reply", "in_reply_to": first.json()["id"]})
+    assert alice.post("/api/cg/v1/posts", {"text": "two"}).status_code == 201
+    reply = alice.post("/api/cg/v1/posts", {"text": "a reply", "in_reply_to": first.json()["id"]})
     assert reply.status_code == 201
-    assert_refused(alice.post("/api/v1/posts", {"text": "four"}), "posting")
-    assert_refused(alice.post("/api/v1/posts", {"text": "5", "in_reply_to": 1}), "posting")
-    assert len(alice.get("/api/v1/accounts/alice/posts").json()["items"]) == 3  # nothing lost
-    assert bob.post("/api/v1/posts", {"text": "bob has his own count"}).status_code == 201
+    assert_refused(alice.post("/api/cg/v1/posts", {"text": "four"}), "posting")
+    assert_refused(alice.post("/api/cg/v1/posts", {"text": "5", "in_reply_to": 1}), "posting")
+    assert len(alice.get("/api/cg/v1/accounts/alice/posts").json()["items"]) == 3  # nothing lost
+    assert bob.post("/api/cg/v1/posts", {"text": "bob has his own count"}).status_code == 201
 
 
 def test_posts_are_limited_per_client_address(limited) -> None:
     client = limited(post_limit_per_client=3)
     alice, bob = Api(client, "alice"), Api(client, "bob")
     for api, text in ((alice, "one"), (bob, "two"), (alice, "three")):
-        assert api.post("/api/v1/posts", {"text": text}).status_code == 201
-    assert_refused(bob.post("/api/v1/posts", {"text": "same address"}), "posting")
+        assert api.post("/api/cg/v1/posts", {"text": text}).status_code == 201
+    assert_refused(bob.post("/api/cg/v1/posts", {"text": "same address"}), "posting")
 
 
 def test_reactions_are_limited(limited) -> None:
     client = limited(reaction_limit_per_account=2)
     alice = Api(client, "alice")
-    ids = [alice.post("/api/v1/posts", {"text": f"p{i}"}).json()["id"] for i in range(3)]
-    assert alice.post(f"/api/v1/posts/{ids[0]}/reactions", {"kind": "like"}).status_code == 200
-    assert alice.post(f"/api/v1/posts/{ids[1]}/reactions", {"kind": "agree"}).status_code == 200
-    r = alice.post(f"/api/v1/posts/{ids[2]}/reactions", {"kind": "like"})
+    ids = [alice.post("/api/cg/v1/posts", {"text": f"p{i}"}).json()["id"] for i in range(3)]
+    assert alice.post(f"/api/cg/v1/posts/{ids[0]}/reactions", {"kind": "like"}).status_code == 200
+    assert alice.post(f"/api/cg/v1/posts/{ids[1]}/reactions", {"kind": "agree"}).status_code == 200
+    r = alice.post(f"/api/cg/v1/posts/{ids[2]}/reactions", {"kind": "like"})
     assert_refused(r, "reacting to posts")
 
 
 def test_signups_are_limited_per_client_address(limited) -> None:
     client = limited(signup_limit_per_client=2)
     for name in ("alice", "bob"):
-        r = client.post("/api/v1/accounts", json={"username": name, "password": PASSWORD})
+        r = client.post("/api/cg/v1/accounts", json={"username": name, "password": PASSWORD})
         assert r.status_code == 201
-    r = client.post("/api/v1/accounts", json={"username": "carol", "password": PASSWORD})
+    r = client.post("/api/cg/v1/accounts", json={"username": "carol", "password": PASSWORD})
     assert_refused(r, "signing up")
-    assert client.get("/api/v1/accounts/carol").status_code == 404
+    assert client.get("/api/cg/v1/accounts/carol").status_code == 404
 
 
 def test_api_token_creation_is_limited(limited) -> None:
     client = limited(token_limit_per_account=2)
     Api(client, "alice")  # its first token
     login = {"username": "alice", "password": PASSWORD, "scope": "read"}
-    assert client.post("/api/v1/tokens", json=login).status_code == 201
-    assert_refused(client.post("/api/v1/tokens", json=login), "creating API tokens")
+    assert client.post("/api/cg/v1/tokens", json=login).status_code == 201
+    assert_refused(client.post("/api/cg/v1/tokens", json=login), "creating API tokens")
 
 
 @pytest.mark.usefixtures("sandbox_required")
 def test_module_submissions_are_limited(limited) -> None:
     client = limited(module_limit_per_account=1)
     alice = Api(client, "alice")
-    assert alice.post("/api/v1/algorithms", {"source": AGREED}).status_code == 201
-    r = alice.post("/api/v1/algorithms", {"source": AGREED.replace("Most agreed", "Agreed")})
+    assert alice.post("/api/cg/v1/algorithms", {"source": AGREED}).status_code == 201
+    r = alice.post("/api/cg/v1/algorithms", {"source": AGREED.replace("Most agreed", "Agreed")})
     assert_refused(r, "submitting algorithm modules")
 
 

@@ -21,14 +21,16 @@ def _admin(client: TestClient, ctx_factory) -> dict:
     with ctx_factory() as ctx:
         accounts.register(ctx, "root", PASSWORD, is_admin=True)
     r = client.post(
-        "/api/v1/tokens", json={"username": "root", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "root", "password": PASSWORD, "scope": "write"}
     )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
 def _sign_up(client: TestClient, name: str, **extra):
-    return client.post("/api/v1/accounts", json={"username": name, "password": PASSWORD, **extra})
+    return client.post(
+        "/api/cg/v1/accounts", json={"username": name, "password": PASSWORD, **extra}
+    )
 
 
 def _accounts(new_ctx) -> set[str]:
@@ -44,7 +46,7 @@ def _open_registrations(client: TestClient) -> bool:
 def test_open_is_the_default_and_nodeinfo_says_so(client: TestClient, new_ctx) -> None:
     assert _sign_up(client, "ada").status_code == 201
     assert _open_registrations(client) is True
-    assert client.get("/api/v1/instance/registration").json() == {
+    assert client.get("/api/cg/v1/instance/registration").json() == {
         "mode": "open",
         "members_may_invite": False,
         "email_required": False,
@@ -76,14 +78,14 @@ def test_the_admin_sets_the_mode_and_a_member_cannot(client: TestClient, new_ctx
     root = _admin(client, new_ctx)
     assert _sign_up(client, "ada").status_code == 201
     r = client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
     )
     ada = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = client.put("/api/v1/instance/registration", json={"mode": "closed"}, headers=ada)
+    r = client.put("/api/cg/v1/instance/registration", json={"mode": "closed"}, headers=ada)
     assert r.status_code == 403 and r.json()["error"] == "not_admin"
-    r = client.put("/api/v1/instance/registration", json={"mode": "sometimes"}, headers=root)
+    r = client.put("/api/cg/v1/instance/registration", json={"mode": "sometimes"}, headers=root)
     assert r.status_code == 422
-    r = client.put("/api/v1/instance/registration", json={"mode": "closed"}, headers=root)
+    r = client.put("/api/cg/v1/instance/registration", json={"mode": "closed"}, headers=root)
     assert r.status_code == 200 and r.json()["mode"] == "closed"
     assert _sign_up(client, "ben").status_code == 403
     assert _open_registrations(client) is False
@@ -96,7 +98,9 @@ def test_invite_only_needs_a_live_invite_and_counts_its_uses(
     root = _admin(client, new_ctx)
     r = _sign_up(client, "ada")
     assert r.status_code == 403 and r.json()["error"] == "invite_required"
-    r = client.post("/api/v1/invites", json={"max_uses": 2, "expires_in_hours": 24}, headers=root)
+    r = client.post(
+        "/api/cg/v1/invites", json={"max_uses": 2, "expires_in_hours": 24}, headers=root
+    )
     assert r.status_code == 201, r.text
     invite = r.json()
     assert invite["url"].endswith(f"/signup?invite={invite['code']}") and invite["uses"] == 0
@@ -107,7 +111,7 @@ def test_invite_only_needs_a_live_invite_and_counts_its_uses(
     r = _sign_up(client, "cyd", invite=invite["code"])
     assert r.status_code == 403 and r.json()["error"] == "invite_used_up"
     assert _accounts(new_ctx) == {"root", "ada", "ben"}
-    listed = client.get("/api/v1/invites", headers=root).json()["items"]
+    listed = client.get("/api/cg/v1/invites", headers=root).json()["items"]
     assert [(i["code"], i["uses"], sorted(i["joined"])) for i in listed] == [
         (invite["code"], 2, ["ada", "ben"])
     ]
@@ -117,7 +121,7 @@ def test_invite_only_needs_a_live_invite_and_counts_its_uses(
 def test_an_expired_invite_is_refused(client: TestClient, settings, new_ctx) -> None:
     settings.registration = "invite"
     root = _admin(client, new_ctx)
-    code = client.post("/api/v1/invites", json={"max_uses": 5}, headers=root).json()["code"]
+    code = client.post("/api/cg/v1/invites", json={"max_uses": 5}, headers=root).json()["code"]
     with new_ctx() as ctx:
         row = ctx.db.exec(select(Invite).where(Invite.code == code)).one()
         row.expires_at = utcnow() - timedelta(minutes=1)
@@ -130,18 +134,18 @@ def test_an_expired_invite_is_refused(client: TestClient, settings, new_ctx) -> 
 def test_members_invite_only_when_the_admin_allows(client: TestClient, settings, new_ctx) -> None:
     settings.registration = "invite"
     root = _admin(client, new_ctx)
-    code = client.post("/api/v1/invites", json={}, headers=root).json()["code"]
+    code = client.post("/api/cg/v1/invites", json={}, headers=root).json()["code"]
     assert _sign_up(client, "ada", invite=code).status_code == 201
     r = client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
     )
     ada = {"Authorization": f"Bearer {r.json()['token']}"}
-    r = client.post("/api/v1/invites", json={}, headers=ada)
+    r = client.post("/api/cg/v1/invites", json={}, headers=ada)
     assert r.status_code == 403 and r.json()["error"] == "invites_by_admins_only"
     settings.members_may_invite = True
-    r = client.post("/api/v1/invites", json={"max_uses": 1}, headers=ada)
+    r = client.post("/api/cg/v1/invites", json={"max_uses": 1}, headers=ada)
     assert r.status_code == 201
-    assert [i["code"] for i in client.get("/api/v1/invites", headers=ada).json()["items"]] == [
+    assert [i["code"] for i in client.get("/api/cg/v1/invites", headers=ada).json()["items"]] == [
         r.json()["code"]
     ]  # a member sees their own invites only
 
@@ -152,9 +156,9 @@ def test_members_invite_only_when_the_admin_allows(client: TestClient, settings,
 )
 def test_bad_invites_are_refused(client: TestClient, new_ctx, body: dict) -> None:
     root = _admin(client, new_ctx)
-    r = client.post("/api/v1/invites", json=body, headers=root)
+    r = client.post("/api/cg/v1/invites", json=body, headers=root)
     assert r.status_code == 422, r.text
-    assert client.get("/api/v1/invites", headers=root).json()["items"] == []
+    assert client.get("/api/cg/v1/invites", headers=root).json()["items"] == []
 
 
 def test_approval_holds_an_applicant_until_an_admin_decides(
@@ -169,35 +173,36 @@ def test_approval_holds_an_applicant_until_an_admin_decides(
 
     def token(name: str, password: str = PASSWORD):
         return client.post(
-            "/api/v1/tokens", json={"username": name, "password": password, "scope": "read"}
+            "/api/cg/v1/tokens", json={"username": name, "password": password, "scope": "read"}
         )
 
     r = token("ada")
     assert r.status_code == 403 and r.json()["error"] == "application_pending"
     assert token("ada", "a wrong password").json()["error"] == "bad_credentials"  # no hint
-    assert "ada" not in client.get("/api/v1/accounts/ada").text or (
-        client.get("/api/v1/accounts/ada").status_code == 404
+    assert "ada" not in client.get("/api/cg/v1/accounts/ada").text or (
+        client.get("/api/cg/v1/accounts/ada").status_code == 404
     )
-    queue = client.get("/api/v1/admin/applications", headers=root).json()["items"]
+    queue = client.get("/api/cg/v1/admin/applications", headers=root).json()["items"]
     assert [(a["username"], a["reason"]) for a in queue] == [
         ("ada", "I garden by the river."),
         ("ben", "Spam, spam, spam."),
     ]
     ada_id, ben_id = (a["id"] for a in queue)
-    r = client.post(f"/api/v1/admin/applications/{ada_id}/approve", headers=root)
+    r = client.post(f"/api/cg/v1/admin/applications/{ada_id}/approve", headers=root)
     assert r.status_code == 200 and (r.json()["state"], r.json()["decided_by"]) == (
         "approved",
         "root",
     )
     assert (
-        client.post(f"/api/v1/admin/applications/{ben_id}/reject", headers=root).status_code == 200
+        client.post(f"/api/cg/v1/admin/applications/{ben_id}/reject", headers=root).status_code
+        == 200
     )
-    again = client.post(f"/api/v1/admin/applications/{ben_id}/approve", headers=root)
+    again = client.post(f"/api/cg/v1/admin/applications/{ben_id}/approve", headers=root)
     assert again.status_code == 409 and again.json()["error"] == "application_decided"
     assert token("ada").status_code == 201
     r = token("ben")
     assert r.status_code == 403 and r.json()["error"] == "application_rejected"
-    assert client.get("/api/v1/admin/applications", headers=root).json()["items"] == []
+    assert client.get("/api/cg/v1/admin/applications", headers=root).json()["items"] == []
     assert _sign_up(client, "ben", reason="again").json()["error"] == "username_taken"
     assert _open_registrations(client) is False
 
@@ -208,13 +213,13 @@ def test_only_admins_see_and_decide_applications(client: TestClient, settings, n
     with new_ctx() as ctx:
         accounts.register(ctx, "ada", PASSWORD)  # a member made by a trusted path
     r = client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
     )
     ada = {"Authorization": f"Bearer {r.json()['token']}"}
     assert _sign_up(client, "ben", reason="hello").status_code == 202
-    assert client.get("/api/v1/admin/applications", headers=ada).status_code == 403
-    assert client.post("/api/v1/admin/applications/1/approve", headers=ada).status_code == 403
-    assert client.post("/api/v1/admin/applications/999999/approve").status_code == 401
+    assert client.get("/api/cg/v1/admin/applications", headers=ada).status_code == 403
+    assert client.post("/api/cg/v1/admin/applications/1/approve", headers=ada).status_code == 403
+    assert client.post("/api/cg/v1/admin/applications/999999/approve").status_code == 401
 
 
 def test_the_pages_follow_each_mode(client: TestClient, settings, new_ctx) -> None:

@@ -64,7 +64,7 @@ def test_a_member_starts_a_titled_thread_in_a_remote_community(
     alice = api_user("alice")
     remote_member(new_ctx, "alice")
     r = alice.post(
-        "/api/v1/posts",
+        "/api/cg/v1/posts",
         {"text": "Who has beans?", "title": "Seed swap", "community": "garden@peer.example"},
     )
     assert r.status_code == 201, r.text
@@ -82,7 +82,7 @@ def test_an_untitled_thread_is_a_note_addressed_to_the_group(
 ) -> None:
     alice = api_user("alice")
     remote_member(new_ctx, "alice")
-    r = alice.post("/api/v1/posts", {"text": "Hello garden", "community": "Garden@Peer.Example"})
+    r = alice.post("/api/cg/v1/posts", {"text": "Hello garden", "community": "Garden@Peer.Example"})
     assert r.status_code == 201, r.text
     (create,) = sent_to_group(new_ctx)
     note = create["object"]
@@ -94,14 +94,14 @@ def test_a_remote_community_takes_threads_only_from_its_members(
     client: TestClient, api_user, new_ctx
 ) -> None:
     alice = api_user("alice")
-    r = alice.post("/api/v1/posts", {"text": "hi", "community": "garden@peer.example"})
+    r = alice.post("/api/cg/v1/posts", {"text": "hi", "community": "garden@peer.example"})
     assert r.status_code == 404 and r.json()["error"] == "community_not_found"
     assert "garden@peer.example" in r.json()["detail"]
     remote_member(new_ctx, "alice", joined=False)  # known here, but not joined
-    r = alice.post("/api/v1/posts", {"text": "hi", "community": "garden@peer.example"})
+    r = alice.post("/api/cg/v1/posts", {"text": "hi", "community": "garden@peer.example"})
     assert r.status_code == 403 and r.json()["error"] == "not_a_member"
     for bad in ("garden@", "@peer.example", "gar den@peer.example", "x" * 400):
-        r = alice.post("/api/v1/posts", {"text": "hi", "community": bad})
+        r = alice.post("/api/cg/v1/posts", {"text": "hi", "community": bad})
         assert r.status_code in (404, 422), (bad, r.text)
         assert r.status_code != 500
     assert sent_to_group(new_ctx) == []

@@ -21,7 +21,7 @@ from tests.test_ratelimits import assert_refused, limited  # noqa: F401 - the fi
 
 def _token(client: TestClient, name: str) -> dict:
     r = client.post(
-        "/api/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
     )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
@@ -236,21 +236,21 @@ def test_the_api_files_and_lists_reports(client: TestClient, world) -> None:
         "posts": world["others"][:2],
         "forward": False,
     }
-    assert client.post("/api/v1/reports", json=body).status_code == 401
+    assert client.post("/api/cg/v1/reports", json=body).status_code == 401
     read = client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "read"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "read"}
     ).json()["token"]
-    r = client.post("/api/v1/reports", json=body, headers={"Authorization": f"Bearer {read}"})
+    r = client.post("/api/cg/v1/reports", json=body, headers={"Authorization": f"Bearer {read}"})
     assert r.status_code == 403 and r.json()["error"] == "insufficient_scope"
-    r = client.post("/api/v1/reports", json=body, headers=ada)
+    r = client.post("/api/cg/v1/reports", json=body, headers=ada)
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["target"] == {"type": "post", "id": world["post"]} and out["state"] == "open"
     assert out["rules"] == [world["topic"]] and out["posts"] == world["others"][:2]
     assert out["comment"] == "<b>spam</b>"  # stored as typed, plain text
-    r = client.post("/api/v1/reports", json=body, headers=ada)
+    r = client.post("/api/cg/v1/reports", json=body, headers=ada)
     assert r.status_code == 409 and r.json()["error"] == "already_reported"
-    listed = client.get("/api/v1/reports", headers=ada)
+    listed = client.get("/api/cg/v1/reports", headers=ada)
     assert listed.status_code == 200
     assert [(i["id"], i["state"]) for i in listed.json()["items"]] == [(out["id"], "open")]
     assert "reporter" not in json.dumps(listed.json())
@@ -268,7 +268,7 @@ def test_the_api_files_and_lists_reports(client: TestClient, world) -> None:
     ],
 )
 def test_the_api_refuses_bad_reports_clearly(client: TestClient, world, new_ctx, body) -> None:
-    r = client.post("/api/v1/reports", json=body, headers=_token(client, "ada"))
+    r = client.post("/api/cg/v1/reports", json=body, headers=_token(client, "ada"))
     assert r.status_code in (404, 422), r.text
     assert r.json()["error"] and r.json()["detail"]
     assert _count(new_ctx) == 0
@@ -281,7 +281,7 @@ def test_reports_are_rate_limited(limited, new_ctx) -> None:  # noqa: F811
     ada = _token(client, "ada")
     targets = [world["post"], *world["others"][:2]]
     answers = [
-        client.post("/api/v1/reports", json={"target": {"type": "post", "id": t}}, headers=ada)
+        client.post("/api/cg/v1/reports", json={"target": {"type": "post", "id": t}}, headers=ada)
         for t in targets
     ]
     assert [r.status_code for r in answers[:2]] == [201, 201]

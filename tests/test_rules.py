@@ -14,7 +14,7 @@ from tests.test_pages import submit
 
 def _token(client: TestClient, name: str) -> dict:
     r = client.post(
-        "/api/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
     )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
@@ -38,28 +38,30 @@ def _texts(r) -> list[str]:
 
 
 def test_admins_set_the_instance_rules_and_anyone_reads_them(client: TestClient, people) -> None:
-    assert _texts(client.get("/api/v1/instance/rules")) == []
+    assert _texts(client.get("/api/cg/v1/instance/rules")) == []
     body = {"rules": ["Be kind.", "  No spam.  "]}
-    r = client.put("/api/v1/instance/rules", json=body, headers=people["ada"])
+    r = client.put("/api/cg/v1/instance/rules", json=body, headers=people["ada"])
     assert r.status_code == 403 and r.json()["error"] == "not_admin"
-    r = client.put("/api/v1/instance/rules", json=body, headers=people["root"])
+    r = client.put("/api/cg/v1/instance/rules", json=body, headers=people["root"])
     assert _texts(r) == [(1, "Be kind."), (2, "No spam.")]
     first_id = r.json()["items"][0]["id"]
-    r = client.put("/api/v1/instance/rules", json={"rules": ["Be kind!"]}, headers=people["root"])
+    r = client.put(
+        "/api/cg/v1/instance/rules", json={"rules": ["Be kind!"]}, headers=people["root"]
+    )
     assert _texts(r) == [(1, "Be kind!")]
     assert r.json()["items"][0]["id"] == first_id  # a rule keeps its id (reports cite it)
-    assert _texts(client.get("/api/v1/instance/rules")) == [(1, "Be kind!")]
+    assert _texts(client.get("/api/cg/v1/instance/rules")) == [(1, "Be kind!")]
 
 
 def test_moderators_set_their_communitys_rules(client: TestClient, people) -> None:
-    url = "/api/v1/communities/garden/rules"
+    url = "/api/cg/v1/communities/garden/rules"
     body = {"rules": ["Stay on topic: gardens."]}
     r = client.put(url, json=body, headers=people["ada"])
     assert r.status_code == 403 and r.json()["error"] == "insufficient_role"
     assert _texts(client.put(url, json=body, headers=people["mod"])) == [(1, body["rules"][0])]
     assert _texts(client.put(url, json={"rules": []}, headers=people["root"])) == []
-    assert client.get("/api/v1/communities/nowhere/rules").status_code == 404
-    assert _texts(client.get("/api/v1/instance/rules")) == []  # the two lists are apart
+    assert client.get("/api/cg/v1/communities/nowhere/rules").status_code == 404
+    assert _texts(client.get("/api/cg/v1/instance/rules")) == []  # the two lists are apart
 
 
 @pytest.mark.parametrize(
@@ -74,12 +76,12 @@ def test_moderators_set_their_communitys_rules(client: TestClient, people) -> No
 def test_bad_rules_are_refused_and_nothing_changes(
     client: TestClient, people, rules_sent, code
 ) -> None:
-    client.put("/api/v1/instance/rules", json={"rules": ["Be kind."]}, headers=people["root"])
-    r = client.put("/api/v1/instance/rules", json={"rules": rules_sent}, headers=people["root"])
+    client.put("/api/cg/v1/instance/rules", json={"rules": ["Be kind."]}, headers=people["root"])
+    r = client.put("/api/cg/v1/instance/rules", json={"rules": rules_sent}, headers=people["root"])
     assert r.status_code == 422, r.text
     if code:
         assert r.json()["error"] == code
-    assert _texts(client.get("/api/v1/instance/rules")) == [(1, "Be kind.")]
+    assert _texts(client.get("/api/cg/v1/instance/rules")) == [(1, "Be kind.")]
 
 
 def test_the_pages_show_and_edit_the_rules(client: TestClient, people, new_ctx) -> None:

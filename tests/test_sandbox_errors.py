@@ -40,16 +40,16 @@ def rank(items, context, params):
 def test_viewer_data_in_error_text_is_not_shown(api_user, client, source, shown) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     api_user(SECRET)
-    assert alice.post("/api/v1/follows", {"target": SECRET}).status_code == 201
-    alice.post("/api/v1/communities", {"name": "garden"})
-    alice.post("/api/v1/posts", {"text": "hello", "community": "garden"})
-    r = alice.post("/api/v1/algorithms", {"source": source})
+    assert alice.post("/api/cg/v1/follows", {"target": SECRET}).status_code == 201
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    alice.post("/api/cg/v1/posts", {"text": "hello", "community": "garden"})
+    r = alice.post("/api/cg/v1/algorithms", {"source": source})
     assert r.status_code == 201, r.text
     module_id, version_id = r.json()["id"], r.json()["latest"]["version_id"]
-    alice.put("/api/v1/communities/garden/algorithm", {"algorithm": version_id})
-    feed = alice.get("/api/v1/feed/home", params={"algorithm": version_id}).json()
+    alice.put("/api/cg/v1/communities/garden/algorithm", {"algorithm": version_id})
+    feed = alice.get("/api/cg/v1/feed/home", params={"algorithm": version_id}).json()
     assert "could not rank" in feed["notice"]  # alice's own call failed: fallback
-    api = bob.get(f"/api/v1/algorithms/{module_id}").text
+    api = bob.get(f"/api/cg/v1/algorithms/{module_id}").text
     page = client.get(f"/algorithms/{module_id}").text  # anyone, logged out
     for seen in (api, page):
         assert SECRET not in seen

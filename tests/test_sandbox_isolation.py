@@ -25,10 +25,10 @@ REACH = (
 @pytest.fixture
 def garden(api_user):
     alice, bob = api_user("alice"), api_user("bob")
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities/garden/join")
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities/garden/join")
     posts = [
-        alice.post("/api/v1/posts", {"text": f"post {n}", "community": "garden"}).json()
+        alice.post("/api/cg/v1/posts", {"text": f"post {n}", "community": "garden"}).json()
         for n in range(3)
     ]
     return {"alice": alice, "bob": bob, "posts": posts}
@@ -36,17 +36,17 @@ def garden(api_user):
 
 def adopt(garden: dict, source: str) -> int:
     """Alice submits the module and makes it garden's algorithm; its version id."""
-    r = garden["alice"].post("/api/v1/algorithms", {"source": source})
+    r = garden["alice"].post("/api/cg/v1/algorithms", {"source": source})
     assert r.status_code == 201, r.text
     garden["module_id"] = r.json()["id"]
     version_id = r.json()["latest"]["version_id"]
-    r = garden["alice"].put("/api/v1/communities/garden/algorithm", {"algorithm": version_id})
+    r = garden["alice"].put("/api/cg/v1/communities/garden/algorithm", {"algorithm": version_id})
     assert r.status_code == 200, r.text
     return version_id
 
 
 def home(api, version_id: int) -> dict:
-    r = api.get("/api/v1/feed/home", params={"algorithm": version_id})
+    r = api.get("/api/cg/v1/feed/home", params={"algorithm": version_id})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -139,9 +139,9 @@ def test_a_forger_that_stalls_costs_only_its_deadline(garden, stall: str) -> Non
     feed = home(alice, version_id)
     assert "could not rank" in feed["notice"]
     assert {i["post"]["id"] for i in feed["items"]} == {p["id"] for p in garden["posts"]}
-    assert bob.get("/api/v1/communities/garden/feed").status_code == 200
+    assert bob.get("/api/cg/v1/communities/garden/feed").status_code == 200
     assert home(bob, version_id)["items"]  # and the next call is a clean one, not a desync
-    stats = alice.get(f"/api/v1/algorithms/{garden['module_id']}").json()["errors"]
+    stats = alice.get(f"/api/cg/v1/algorithms/{garden['module_id']}").json()["errors"]
     assert stats["last_24h"].get("timeout", 0) >= 1
 
 
@@ -149,6 +149,6 @@ def test_a_long_import_is_refused_at_submission_with_a_clear_message(garden) -> 
     """The top level runs on every call, inside the call's deadline: a module whose
     import takes too long is refused when submitted, never a 500 later."""
     source = HEADER + REACH + ("time.sleep(30)\ndef rank(items, context, params):\n    return []\n")
-    r = garden["alice"].post("/api/v1/algorithms", {"source": source})
+    r = garden["alice"].post("/api/cg/v1/algorithms", {"source": source})
     assert r.status_code == 422, r.text
     assert "while loading" in r.text and "top level" in r.text

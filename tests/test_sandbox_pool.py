@@ -53,7 +53,7 @@ def test_forty_submissions_leave_a_bounded_pool(api_user) -> None:
             "def rank(items, context, params):\n"
             f"    return [(it['id'], it['created_at'] + {n}, {{}}) for it in items]\n"
         )
-        r = authors[n % 2].post("/api/v1/algorithms", {"source": source})
+        r = authors[n % 2].post("/api/cg/v1/algorithms", {"source": source})
         assert r.status_code == 201, r.text
     new = {pid: info for pid, info in children().items() if pid not in before}
     assert [info for info in new.values() if info[1] == "Z"] == [], new

@@ -38,17 +38,17 @@ def rank(items, context, params):
 @pytest.fixture
 def garden(api_user):
     alice, bob, carol = api_user("alice"), api_user("bob"), api_user("carol")
-    alice.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/communities/garden/join")
-    carol.post("/api/v1/communities/garden/join")
+    alice.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/communities/garden/join")
+    carol.post("/api/cg/v1/communities/garden/join")
     posts = [
-        alice.post("/api/v1/posts", {"text": f"post {n}", "community": "garden"}).json()
+        alice.post("/api/cg/v1/posts", {"text": f"post {n}", "community": "garden"}).json()
         for n in range(3)
     ]
-    r = alice.post(f"/api/v1/posts/{posts[0]['id']}/reactions", {"kind": "agree"})
+    r = alice.post(f"/api/cg/v1/posts/{posts[0]['id']}/reactions", {"kind": "agree"})
     assert r.status_code in (200, 201), r.text
     # carol has no posts: bob follows her, so his context differs, not his window
-    assert bob.post("/api/v1/follows", {"target": "carol"}).status_code in (200, 201)
+    assert bob.post("/api/cg/v1/follows", {"target": "carol"}).status_code in (200, 201)
     return {"alice": alice, "bob": bob, "carol": carol, "posts": posts}
 
 
@@ -57,7 +57,7 @@ def factors(feed: dict) -> list[dict]:
 
 
 def test_two_viewers_share_one_window_and_get_their_own_answers(garden, monkeypatch) -> None:
-    r = garden["alice"].post("/api/v1/algorithms", {"source": PROBE})
+    r = garden["alice"].post("/api/cg/v1/algorithms", {"source": PROBE})
     assert r.status_code == 201, r.text
     version_id = r.json()["latest"]["version_id"]
     sent: list[tuple[str, int, list]] = []
@@ -73,7 +73,7 @@ def test_two_viewers_share_one_window_and_get_their_own_answers(garden, monkeypa
     monkeypatch.setattr(rankers, "CACHE", rankers.RankingCache())
     feeds = {}
     for name in ("alice", "bob", "carol"):
-        r = garden[name].get("/api/v1/feed/home", params={"algorithm": version_id})
+        r = garden[name].get("/api/cg/v1/feed/home", params={"algorithm": version_id})
         assert r.status_code == 200, r.text
         assert not r.json().get("notice"), r.json()["notice"]
         feeds[name] = r.json()

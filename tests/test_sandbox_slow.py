@@ -28,8 +28,10 @@ def rank(items, context, params):
 
 
 def member(http: httpx.Client, name: str) -> dict:
-    http.post("/api/v1/accounts", json={"username": name, "password": PASSWORD})
-    r = http.post("/api/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"})
+    http.post("/api/cg/v1/accounts", json={"username": name, "password": PASSWORD})
+    r = http.post(
+        "/api/cg/v1/tokens", json={"username": name, "password": PASSWORD, "scope": "write"}
+    )
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
@@ -37,16 +39,16 @@ def test_a_slow_module_does_not_delay_other_feeds() -> None:
     with ServerProcess() as server, httpx.Client(base_url=server.url, timeout=60) as http:
         alice, bob = member(http, "alice"), member(http, "bob")
         for name in ("slowville", "fastville"):
-            http.post("/api/v1/communities", json={"name": name}, headers=alice)
-            http.post(f"/api/v1/communities/{name}/join", headers=bob)
+            http.post("/api/cg/v1/communities", json={"name": name}, headers=alice)
+            http.post(f"/api/cg/v1/communities/{name}/join", headers=bob)
             http.post(
-                "/api/v1/posts", json={"text": f"in {name}", "community": name}, headers=alice
+                "/api/cg/v1/posts", json={"text": f"in {name}", "community": name}, headers=alice
             )
-        r = http.post("/api/v1/algorithms", json={"source": SLOW}, headers=alice)
+        r = http.post("/api/cg/v1/algorithms", json={"source": SLOW}, headers=alice)
         assert r.status_code == 201, r.text
         version = r.json()["latest"]["version_id"]
         r = http.put(
-            "/api/v1/communities/slowville/algorithm", json={"algorithm": version}, headers=alice
+            "/api/cg/v1/communities/slowville/algorithm", json={"algorithm": version}, headers=alice
         )
         assert r.status_code == 200, r.text
 
@@ -58,7 +60,7 @@ def test_a_slow_module_does_not_delay_other_feeds() -> None:
                 in_flight.set()
                 for _ in range(3):
                     feed = own.get(
-                        "/api/v1/feed/home", params={"algorithm": version}, headers=alice
+                        "/api/cg/v1/feed/home", params={"algorithm": version}, headers=alice
                     )
                     slow_statuses.append(feed.status_code)
 
@@ -69,8 +71,8 @@ def test_a_slow_module_does_not_delay_other_feeds() -> None:
         served_meanwhile, statuses = 0, []
         while any(t.is_alive() for t in slow) and len(statuses) < 200:
             for path in (
-                "/api/v1/communities/fastville/feed",
-                "/api/v1/communities/slowville/feed",
+                "/api/cg/v1/communities/fastville/feed",
+                "/api/cg/v1/communities/slowville/feed",
             ):
                 statuses.append(http.get(path, headers=bob).status_code)
             served_meanwhile += any(t.is_alive() for t in slow)

@@ -167,22 +167,24 @@ def test_query_syntax_is_never_passed_through(ctx: Ctx, people) -> None:
 
 def test_search_through_the_api(api_user) -> None:
     ada, ben = api_user("ada"), api_user("ben")
-    made = [ben.post("/api/v1/posts", json={"text": f"Hedge laying {i}"}).json() for i in range(3)]
-    r = ada.get("/api/v1/search", params={"q": "hedge", "limit": 2})
+    made = [
+        ben.post("/api/cg/v1/posts", json={"text": f"Hedge laying {i}"}).json() for i in range(3)
+    ]
+    r = ada.get("/api/cg/v1/search", params={"q": "hedge", "limit": 2})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["type"] == "posts"
     assert [p["id"] for p in body["items"]] == [made[2]["id"], made[1]["id"]]
-    rest = ada.get("/api/v1/search", params={"q": "hedge", "cursor": body["next_cursor"]}).json()
+    rest = ada.get("/api/cg/v1/search", params={"q": "hedge", "cursor": body["next_cursor"]}).json()
     assert [p["id"] for p in rest["items"]] == [made[0]["id"]] and rest["next_cursor"] is None
-    members = ada.get("/api/v1/search", params={"q": "ben", "type": "members"}).json()
+    members = ada.get("/api/cg/v1/search", params={"q": "ben", "type": "members"}).json()
     assert [m["handle"] for m in members["items"]] == ["ben"]
-    handle = ada.get("/api/v1/search", params={"q": "@ben"}).json()  # a handle names them
+    handle = ada.get("/api/cg/v1/search", params={"q": "@ben"}).json()  # a handle names them
     assert handle["type"] == "members" and [m["uri"] for m in handle["items"]] == [
         "http://127.0.0.1:8000/users/ben"
     ]
-    assert ada.post("/api/v1/mutes", json={"target": "ben"}).status_code == 201
-    assert ada.get("/api/v1/search", params={"q": "hedge"}).json()["items"] == []
+    assert ada.post("/api/cg/v1/mutes", json={"target": "ben"}).status_code == 201
+    assert ada.get("/api/cg/v1/search", params={"q": "hedge"}).json()["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -195,7 +197,7 @@ def test_search_through_the_api(api_user) -> None:
     ],
 )
 def test_bad_searches_through_the_api_are_4xx(client, params, code) -> None:
-    r = client.get("/api/v1/search", params=params)
+    r = client.get("/api/cg/v1/search", params=params)
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["error"] == code
 

@@ -31,7 +31,9 @@ def test_a_remote_handle_and_a_post_url_are_found_over_the_network() -> None:
         assert post["author"]["domain"] == b.domain  # its author was fetched with it
 
         with a.http() as anonymous:  # only members make this server fetch from others
-            r = anonymous.get("/api/v1/search", params={"q": f"bob@{b.domain}", "resolve": "true"})
+            r = anonymous.get(
+                "/api/cg/v1/search", params={"q": f"bob@{b.domain}", "resolve": "true"}
+            )
         assert r.status_code == 200 and r.json()["items"] == []
         before = a.api("GET", "/search", "alice", params={"q": f"bob@{b.domain}"})
         assert before.status_code == 200 and before.json()["items"] == []  # not known yet

@@ -40,7 +40,9 @@ def folded(page: str, preview_path: str, *, open_: bool = False) -> bool:
 def test_a_post_with_sensitive_media_folds_only_its_images(client: TestClient, api_user) -> None:
     alice = api_user("alice")
     m = upload(alice, png(), "A wound, stitched", ctype="image/png").json()
-    r = alice.post("/api/v1/posts", {"text": "healing well", "media": [m["id"]], "sensitive": True})
+    r = alice.post(
+        "/api/cg/v1/posts", {"text": "healing well", "media": [m["id"]], "sensitive": True}
+    )
     assert r.status_code == 201, r.text
     post = r.json()
     assert post["content_warning"] is None  # Mastodon: the text stays in view
@@ -53,7 +55,7 @@ def test_a_post_with_sensitive_media_folds_only_its_images(client: TestClient, a
     assert doc["sensitive"] is True and "summary" not in doc
     # not sensitive: no disclosure, and peers read sensitive: false as absent
     plain = upload(alice, png(color=(1, 2, 3)), "A cat", ctype="image/png").json()
-    other = alice.post("/api/v1/posts", {"text": "cat", "media": [plain["id"]]}).json()
+    other = alice.post("/api/cg/v1/posts", {"text": "cat", "media": [plain["id"]]}).json()
     assert other["media"][0]["sensitive"] is False
     assert 'class="sensitive-media"' not in client.get(f"/posts/{other['id']}").text
     assert "sensitive" not in client.get(f"/posts/{other['id']}", headers=AS2).json()
@@ -63,7 +65,7 @@ def test_within_a_content_warning_images_are_not_folded_twice(client: TestClient
     alice = api_user("alice")
     m = upload(alice, png(), "A spider", ctype="image/png").json()
     r = alice.post(
-        "/api/v1/posts",
+        "/api/cg/v1/posts",
         {"text": "found one", "summary": "Spiders", "sensitive": True, "media": [m["id"]]},
     )
     post = r.json()
@@ -83,9 +85,11 @@ def test_within_a_content_warning_images_are_not_folded_twice(client: TestClient
 def test_always_expand_opens_sensitive_media(client: TestClient, api_user) -> None:
     alice = api_user("alice")
     m = upload(alice, png(), "Surgery", ctype="image/png").json()
-    post = alice.post("/api/v1/posts", {"text": "x", "media": [m["id"]], "sensitive": True}).json()
+    post = alice.post(
+        "/api/cg/v1/posts", {"text": "x", "media": [m["id"]], "sensitive": True}
+    ).json()
     preview = post["media"][0]["preview_url"].removeprefix("http://127.0.0.1:8000")
-    assert alice.patch("/api/v1/me", {"expand_warnings": True}).status_code == 200
+    assert alice.patch("/api/cg/v1/me", {"expand_warnings": True}).status_code == 200
     _log_in(client, "alice")
     assert folded(client.get(f"/posts/{post['id']}").text, preview, open_=True)
 
@@ -108,16 +112,16 @@ def test_the_composer_marks_images_sensitive(client: TestClient, api_user) -> No
     )
     assert r.status_code == 303, r.text
     post_id = int(r.headers["location"].split("/posts/")[1].split("?")[0].split("#")[0])
-    post = alice.get(f"/api/v1/posts/{post_id}").json()
+    post = alice.get(f"/api/cg/v1/posts/{post_id}").json()
     assert post["media"][0]["sensitive"] is True and post["content_warning"] is None
 
 
 def test_an_artifact_with_sensitive_media(client: TestClient, api_user) -> None:
     ada = api_user("ada")
-    assert ada.post("/api/v1/communities", {"name": "clinic"}).status_code == 201
+    assert ada.post("/api/cg/v1/communities", {"name": "clinic"}).status_code == 201
     m = upload(ada, png(), "An infected cut", ctype="image/png").json()
     r = ada.post(
-        "/api/v1/artifacts",
+        "/api/cg/v1/artifacts",
         {"community": "clinic", "kind": "problem", "title": "Wounds", "body": "Care.",
          "media": [m["id"]], "sensitive": True},
     )  # fmt: skip
@@ -159,10 +163,10 @@ def test_a_mastodon_note_marked_sensitive_folds_its_image(fetching_app, engine) 
         receive(new_ctx, note)
         post = stored(new_ctx, note["id"])
         assert post.content_warning is None  # only the image is sensitive
-        links = client.get(f"/api/v1/posts/{post.id}").json()["attachments"]
+        links = client.get(f"/api/cg/v1/posts/{post.id}").json()["attachments"]
         assert [a["sensitive"] for a in links] == [True]
         run_jobs(engine, settings)
-    api = client.get(f"/api/v1/posts/{post.id}").json()
+    api = client.get(f"/api/cg/v1/posts/{post.id}").json()
     assert [(m["description"], m["sensitive"]) for m in api["media"]] == [("An X-ray", True)]
     preview = api["media"][0]["preview_url"].removeprefix("http://127.0.0.1:8000")
     page = client.get(f"/posts/{post.id}").text
@@ -210,7 +214,7 @@ def test_a_copied_artifact_keeps_only_safe_image_links_and_their_sensitivity(
         job = ctx.db.exec(select(Job).where(Job.kind == "media.fetch_remote")).one()
         assert json.loads(job.payload) == {"artifact": copy.id}  # the posts' job, for an artifact
         copy_id = copy.id
-    api = client.get(f"/api/v1/artifacts/{copy_id}").json()
+    api = client.get(f"/api/cg/v1/artifacts/{copy_id}").json()
     assert api["attachments"] == [
         {"url": f"{PEER}/m/a.png", "media_type": "image/png", "name": "Green water",
          "sensitive": True}
@@ -222,7 +226,7 @@ def test_a_copied_artifact_keeps_only_safe_image_links_and_their_sensitivity(
     ada = api_user("ada")
     upload_id = upload(ada, png(), "mine", ctype="image/png").json()["id"]
     r = ada.post(
-        f"/api/v1/artifacts/{copy_id}/revisions",
+        f"/api/cg/v1/artifacts/{copy_id}/revisions",
         {"base_revision": api["revision"], "body": "Green water.", "media": [upload_id]},
     )
     assert r.status_code == 422 and r.json()["error"] == "media_on_copy"

@@ -29,7 +29,7 @@ def csrf_token(page: httpx.Response) -> str:
 def test_register_post_and_read_over_http() -> None:
     with ServerProcess() as server, client(server) as http:
         r = http.post(
-            "/api/v1/accounts",
+            "/api/cg/v1/accounts",
             json={"username": "alice", "password": PASSWORD, "display_name": "Alice A."},
         )
         assert r.status_code == 201, r.text
@@ -38,27 +38,29 @@ def test_register_post_and_read_over_http() -> None:
         assert account["is_admin"] is False
 
         r = http.post(
-            "/api/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "write"}
+            "/api/cg/v1/tokens", json={"username": "alice", "password": PASSWORD, "scope": "write"}
         )
         assert r.status_code == 201, r.text
         assert r.json()["scope"] == "write"
         auth = {"Authorization": f"Bearer {r.json()['token']}"}
-        assert http.get("/api/v1/me", headers=auth).json()["username"] == "alice"
+        assert http.get("/api/cg/v1/me", headers=auth).json()["username"] == "alice"
 
         r = http.post(
-            "/api/v1/communities", json={"name": "garden", "title": "Garden"}, headers=auth
+            "/api/cg/v1/communities", json={"name": "garden", "title": "Garden"}, headers=auth
         )
         assert r.status_code == 201, r.text
         assert (r.json()["name"], r.json()["title"], r.json()["members"]) == ("garden", "Garden", 1)
 
         r = http.post(
-            "/api/v1/posts", json={"text": "Hello over #http", "community": "garden"}, headers=auth
+            "/api/cg/v1/posts",
+            json={"text": "Hello over #http", "community": "garden"},
+            headers=auth,
         )
         assert r.status_code == 201, r.text
         post = r.json()
         assert post["uri"] == f"{server.url}/posts/{post['id']}"
 
-        got = http.get(f"/api/v1/posts/{post['id']}")
+        got = http.get(f"/api/cg/v1/posts/{post['id']}")
         assert got.status_code == 200
         got = got.json()
         assert got["text"] == "Hello over #http"
@@ -67,13 +69,13 @@ def test_register_post_and_read_over_http() -> None:
         assert got["community"]["name"] == "garden"
         assert got["in_reply_to"] is None and got["deleted"] is False
 
-        feed = http.get("/api/v1/feed/home", headers=auth)
+        feed = http.get("/api/cg/v1/feed/home", headers=auth)
         assert feed.status_code == 200
         items = feed.json()["items"]
         assert [item["id"] for item in items] == [post["uri"]]
         assert items[0]["post"]["text"] == "Hello over #http"
 
-        assert http.get("/api/v1/feed/home").status_code == 401  # the feed is per member
+        assert http.get("/api/cg/v1/feed/home").status_code == 401  # the feed is per member
         page = http.get(f"/posts/{post['id']}")
         assert page.status_code == 200 and "Hello over" in page.text
 
@@ -122,11 +124,11 @@ def test_first_run_setup_link() -> None:
             assert home.status_code == 200 and ADMIN_LINK in home.text
             assert fresh.get(path).status_code == 403
 
-        r = http.post("/api/v1/tokens", json={"username": "root", "password": PASSWORD})
+        r = http.post("/api/cg/v1/tokens", json={"username": "root", "password": PASSWORD})
         token = r.json()["token"]
-        me = http.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+        me = http.get("/api/cg/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
         assert (me["username"], me["is_admin"]) == ("root", True)
-        town = http.get("/api/v1/communities/town").json()
+        town = http.get("/api/cg/v1/communities/town").json()
         assert (town["title"], town["members"]) == ("Our Town", 1)
 
 

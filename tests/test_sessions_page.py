@@ -35,7 +35,7 @@ def _log_in(browser: TestClient) -> None:
 def test_the_page_lists_logins_and_tokens_and_ends_them(client: TestClient, app) -> None:
     signup(client, "ada")  # a first login, by the test client
     r = client.post(
-        "/api/v1/tokens",
+        "/api/cg/v1/tokens",
         json={"username": "ada", "password": PASSWORD, "scope": "read", "name": "my script"},
     )
     api = {"Authorization": f"Bearer {r.json()['token']}"}
@@ -44,7 +44,7 @@ def test_the_page_lists_logins_and_tokens_and_ends_them(client: TestClient, app)
         _log_in(laptop)
         _log_in(phone)
         assert "never used" in laptop.get("/settings/sessions").text
-        assert client.get("/api/v1/me", headers=api).status_code == 200
+        assert client.get("/api/cg/v1/me", headers=api).status_code == 200
         page = laptop.get("/settings/sessions")
         assert page.status_code == 200
         assert "Firefox on Linux" in page.text and "Chrome on Android" in page.text
@@ -52,7 +52,7 @@ def test_the_page_lists_logins_and_tokens_and_ends_them(client: TestClient, app)
         assert f"<code>{prefix}…</code>" in page.text and "my script" in page.text
         assert "read" in page.text and "never used" not in page.text
 
-        listed = client.get("/api/v1/me/sessions", headers=api).json()
+        listed = client.get("/api/cg/v1/me/sessions", headers=api).json()
         assert len(listed) == 3
         phone_id = next(s["id"] for s in listed if s["browser"] == "Chrome on Android")
         laptop_id = next(s["id"] for s in listed if s["browser"] == "Firefox on Linux")
@@ -64,7 +64,7 @@ def test_the_page_lists_logins_and_tokens_and_ends_them(client: TestClient, app)
         r = submit(laptop, "/settings/sessions", f"/settings/sessions/{laptop_id}/end", {})
         assert r.status_code == 303 and r.headers["location"] == "/"
         assert laptop.get("/settings", follow_redirects=False).status_code in (303, 401)
-    assert len(client.get("/api/v1/me/sessions", headers=api).json()) == 1
+    assert len(client.get("/api/cg/v1/me/sessions", headers=api).json()) == 1
 
 
 def test_the_api_ends_only_the_members_own_sessions(client: TestClient, app) -> None:
@@ -72,19 +72,21 @@ def test_the_api_ends_only_the_members_own_sessions(client: TestClient, app) -> 
     with _browser(app, FIREFOX) as other:
         signup(other, "ben")
         ben = other.post(
-            "/api/v1/tokens", json={"username": "ben", "password": PASSWORD, "scope": "write"}
+            "/api/cg/v1/tokens", json={"username": "ben", "password": PASSWORD, "scope": "write"}
         ).json()["token"]
         ada = client.post(
-            "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
+            "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
         ).json()["token"]
-        [bens] = other.get("/api/v1/me/sessions", headers={"Authorization": f"Bearer {ben}"}).json()
+        [bens] = other.get(
+            "/api/cg/v1/me/sessions", headers={"Authorization": f"Bearer {ben}"}
+        ).json()
         r = client.delete(
-            f"/api/v1/me/sessions/{bens['id']}", headers={"Authorization": f"Bearer {ada}"}
+            f"/api/cg/v1/me/sessions/{bens['id']}", headers={"Authorization": f"Bearer {ada}"}
         )
         assert r.status_code == 404 and r.json()["error"] == "session_not_found"
         assert other.get("/settings").status_code == 200  # ben is still logged in
         r = other.delete(
-            f"/api/v1/me/sessions/{bens['id']}", headers={"Authorization": f"Bearer {ben}"}
+            f"/api/cg/v1/me/sessions/{bens['id']}", headers={"Authorization": f"Bearer {ben}"}
         )
         assert r.status_code == 204
         assert other.get("/settings", follow_redirects=False).status_code in (303, 401)

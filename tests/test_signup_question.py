@@ -17,7 +17,9 @@ QUESTION = "What is the name of our river?"
 
 
 def _sign_up(client: TestClient, name: str, **extra):
-    return client.post("/api/v1/accounts", json={"username": name, "password": PASSWORD, **extra})
+    return client.post(
+        "/api/cg/v1/accounts", json={"username": name, "password": PASSWORD, **extra}
+    )
 
 
 def _as_admin(client: TestClient, new_ctx) -> None:
@@ -44,7 +46,7 @@ def test_the_admin_sets_a_question_that_sign_ups_must_answer(
         client, "/admin", "/admin/signup-question", {"question": QUESTION, "answer": " Isar "}
     )
     assert r.status_code == 303
-    assert client.get("/api/v1/instance/registration").json()["question"] == QUESTION
+    assert client.get("/api/cg/v1/instance/registration").json()["question"] == QUESTION
 
     with TestClient(app, base_url="http://127.0.0.1:8000") as visitor:
         page = visitor.get("/signup")
@@ -91,4 +93,4 @@ def test_only_admins_set_the_question(client: TestClient, new_ctx) -> None:
     assert submit(client, "/login", "/login", {"username": "ada", "password": PASSWORD}).is_redirect
     r = submit(client, "/settings", "/admin/signup-question", {"question": QUESTION, "answer": "x"})
     assert r.status_code == 403
-    assert client.get("/api/v1/instance/registration").json()["question"] == ""
+    assert client.get("/api/cg/v1/instance/registration").json()["question"] == ""

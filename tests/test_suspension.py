@@ -121,14 +121,14 @@ def test_pages_and_api_hide_a_suspended_members_posts(client: TestClient, new_ct
         assert "Ben-reply-text" not in r.text and "Ben-thread-text" not in r.text, page
     assert client.get(f"/posts/{own_id}").status_code == 404
     api = {
-        "/api/v1/feed/tags/fences": "items",
-        "/api/v1/communities/garden/feed": "items",
+        "/api/cg/v1/feed/tags/fences": "items",
+        "/api/cg/v1/communities/garden/feed": "items",
     }
     for path, key in api.items():
         r = client.get(path)
         assert r.status_code == 200, r.text
         assert not {i["post"]["id"] for i in r.json()[key]} & {reply_id, own_id}, path
-    thread = client.get(f"/api/v1/posts/{root_id}/thread").json()
+    thread = client.get(f"/api/cg/v1/posts/{root_id}/thread").json()
     assert thread["replies"] == []
-    assert client.get(f"/api/v1/posts/{own_id}").status_code == 404
-    assert client.get(f"/api/v1/posts/{own_id}/thread").status_code == 404
+    assert client.get(f"/api/cg/v1/posts/{own_id}").status_code == 404
+    assert client.get(f"/api/cg/v1/posts/{own_id}/thread").status_code == 404

@@ -57,21 +57,23 @@ def test_pages_and_api_reads_are_served_while_another_process_holds_the_write_lo
     sqlite_app: tuple[TestClient, Path],
 ) -> None:
     client, path = sqlite_app
-    r = client.post("/api/v1/accounts", json={"username": "ada", "password": PASSWORD})
+    r = client.post("/api/cg/v1/accounts", json={"username": "ada", "password": PASSWORD})
     assert r.status_code == 201, r.text
     r = client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
     )
     token = r.json()["token"]
     post = client.post(
-        "/api/v1/posts", json={"text": "hello #river"}, headers={"Authorization": f"Bearer {token}"}
+        "/api/cg/v1/posts",
+        json={"text": "hello #river"},
+        headers={"Authorization": f"Bearer {token}"},
     ).json()
     holder = sqlite3.connect(path, isolation_level=None)  # e.g. the job worker
     holder.execute("BEGIN IMMEDIATE")
     try:
-        for url in ("/", "/tags/river", f"/posts/{post['id']}", "/api/v1/communities"):
+        for url in ("/", "/tags/river", f"/posts/{post['id']}", "/api/cg/v1/communities"):
             assert client.get(url).status_code == 200, url
-        r = client.get("/api/v1/feed/home", headers={"Authorization": f"Bearer {token}"})
+        r = client.get("/api/cg/v1/feed/home", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["items"][0]["post"]["id"] == post["id"]
     finally:
         holder.rollback()
@@ -99,25 +101,25 @@ def test_password_hashing_and_module_dry_runs_hold_no_write_lock(
     spy(registry, "dry_run")
 
     # sign-up, a token (login), a wrong and a right password change, a module
-    r = client.post("/api/v1/accounts", json={"username": "ada", "password": PASSWORD})
+    r = client.post("/api/cg/v1/accounts", json={"username": "ada", "password": PASSWORD})
     assert r.status_code == 201
     r = client.post(
-        "/api/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
+        "/api/cg/v1/tokens", json={"username": "ada", "password": PASSWORD, "scope": "write"}
     )
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     r = client.post(
-        "/api/v1/me/password",
+        "/api/cg/v1/me/password",
         json={"current_password": "wrong password", "new_password": "another good one"},
         headers=headers,
     )
     assert r.status_code == 422, r.text
     r = client.post(
-        "/api/v1/me/password",
+        "/api/cg/v1/me/password",
         json={"current_password": PASSWORD, "new_password": "another good one"},
         headers=headers,
     )
     assert r.status_code == 204, r.text
-    r = client.post("/api/v1/algorithms", json={"source": AGREED}, headers=headers)
+    r = client.post("/api/cg/v1/algorithms", json={"source": AGREED}, headers=headers)
     assert r.status_code == 201, r.text
 
     names = [n for n, _ in seen]

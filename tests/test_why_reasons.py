@@ -24,17 +24,17 @@ def _kinds(reasons: list[dict]) -> set[str]:
 
 def test_each_home_item_says_how_it_reached_me(client: TestClient, api_user, new_ctx) -> None:
     alice, bob, carol = api_user("alice"), api_user("bob"), api_user("carol")
-    carol.post("/api/v1/communities", {"name": "garden"})
-    alice.post("/api/v1/communities/garden/join")
-    bob.post("/api/v1/communities", {"name": "river"})
-    carol.post("/api/v1/communities/river/join")
-    alice.post("/api/v1/follows", {"target": "river"})
-    alice.post("/api/v1/follows", {"target": "bob"})
-    mine = alice.post("/api/v1/posts", {"text": "my question"}).json()
-    carol.post("/api/v1/posts", {"text": "an answer", "in_reply_to": mine["id"]})
-    bob.post("/api/v1/posts", {"text": "bob alone"})
-    carol.post("/api/v1/posts", {"text": "in the garden", "community": "garden"})
-    carol.post("/api/v1/posts", {"text": "by the river", "community": "river"})
+    carol.post("/api/cg/v1/communities", {"name": "garden"})
+    alice.post("/api/cg/v1/communities/garden/join")
+    bob.post("/api/cg/v1/communities", {"name": "river"})
+    carol.post("/api/cg/v1/communities/river/join")
+    alice.post("/api/cg/v1/follows", {"target": "river"})
+    alice.post("/api/cg/v1/follows", {"target": "bob"})
+    mine = alice.post("/api/cg/v1/posts", {"text": "my question"}).json()
+    carol.post("/api/cg/v1/posts", {"text": "an answer", "in_reply_to": mine["id"]})
+    bob.post("/api/cg/v1/posts", {"text": "bob alone"})
+    carol.post("/api/cg/v1/posts", {"text": "in the garden", "community": "garden"})
+    carol.post("/api/cg/v1/posts", {"text": "by the river", "community": "river"})
     with new_ctx() as ctx:  # a member on another server posts in garden
         rita = remote.store_actor(ctx, actor_doc("rita"))
         follows.follow(ctx, rita, communities.get(ctx, "garden"))
@@ -44,7 +44,7 @@ def test_each_home_item_says_how_it_reached_me(client: TestClient, api_user, new
             handlers.Budget(),
         )
 
-    feed = alice.get("/api/v1/feed/home").json()
+    feed = alice.get("/api/cg/v1/feed/home").json()
     reasons = _reasons(feed)
     assert _kinds(reasons["my question"]) == {"own"}
     assert _kinds(reasons["an answer"]) == {"reply"}
@@ -68,13 +68,13 @@ def test_each_home_item_says_how_it_reached_me(client: TestClient, api_user, new
 
 def test_other_feeds_say_where_their_items_come_from(client: TestClient, api_user) -> None:
     alice, bob = api_user("alice"), api_user("bob")
-    bob.post("/api/v1/communities", {"name": "garden"})
-    bob.post("/api/v1/posts", {"text": "seeds #swap", "community": "garden"})
-    tag = alice.get("/api/v1/feed/tags/swap").json()
+    bob.post("/api/cg/v1/communities", {"name": "garden"})
+    bob.post("/api/cg/v1/posts", {"text": "seeds #swap", "community": "garden"})
+    tag = alice.get("/api/cg/v1/feed/tags/swap").json()
     assert [r["text"] for r in _reasons(tag)["seeds #swap"]] == ["Tagged #swap."]
-    group = alice.get("/api/v1/communities/garden/feed").json()
+    group = alice.get("/api/cg/v1/communities/garden/feed").json()
     assert [r["kind"] for r in _reasons(group)["seeds #swap"]] == ["community"]
-    anonymous = client.get("/api/v1/communities/garden/feed").json()
+    anonymous = client.get("/api/cg/v1/communities/garden/feed").json()
     assert [r["text"] for r in _reasons(anonymous)["seeds #swap"]] == ["A thread in garden."]
 
 

@@ -1,4 +1,4 @@
-"""The JSON API under ``/api/v1``."""
+"""The JSON API under ``/api/cg/v1``."""
 
 from fastapi import APIRouter
 
@@ -26,7 +26,7 @@ from app.api.schemas import ErrorOut
 
 _errors = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 413, 422, 429)}
 
-router = APIRouter(prefix="/api/v1", responses=_errors)
+router = APIRouter(prefix="/api/cg/v1", responses=_errors)
 for module in (
     accounts,
     emails,  # before media's /me/{which}

@@ -82,7 +82,7 @@ class MoveIn(Body):
 
 def export_out(ctx: Ctx, export: AccountExport) -> ExportOut:
     state = account_export.state_of(export)
-    url = f"{ctx.base_url}/api/v1/me/exports/{export.id}/download" if state == "ready" else None
+    url = f"{ctx.base_url}/api/cg/v1/me/exports/{export.id}/download" if state == "ready" else None
     return ExportOut(
         id=export.id,
         state=state,

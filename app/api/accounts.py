@@ -54,7 +54,7 @@ def account_out(ctx: Ctx, a: Account) -> AccountOut:
 )
 def register(body: AccountCreate, ctx: CtxDep, request: Request, response: Response) -> AccountOut:
     """Sign up, under the instance's registration mode (``GET
-    /api/v1/instance/registration``): ``invite`` needs an invite code, ``approval`` a
+    /api/cg/v1/instance/registration``): ``invite`` needs an invite code, ``approval`` a
     reason, and answers 202 until an admin approves. ``email`` is required when the
     instance verifies addresses (log in after following the mailed link);
     ``answer`` when it asks a sign-up question."""
@@ -203,7 +203,7 @@ class SessionOut(BaseModel):
 
 @router.get("/me/sessions", response_model=list[SessionOut])
 def list_sessions(ctx: CtxDep, account: Reader) -> list[SessionOut]:
-    """The member's browser logins (API tokens: ``GET /api/v1/me/tokens``)."""
+    """The member's browser logins (API tokens: ``GET /api/cg/v1/me/tokens``)."""
     return [
         SessionOut(
             id=s.id,

@@ -62,7 +62,7 @@ def module_out(
         version=latest.version,
         sha256=latest.sha256,
         latest=version_out(latest),
-        source_url=f"{ctx.base_url}/api/v1/algorithm-versions/{latest.id}/source",
+        source_url=f"{ctx.base_url}/api/cg/v1/algorithm-versions/{latest.id}/source",
         report=json.loads(latest.report),
     )
     if detail:

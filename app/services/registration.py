@@ -1,6 +1,6 @@
 """Who may sign up: the instance's registration mode, invites and applications.
 
-Public sign-ups (the sign-up page and ``POST /api/v1/accounts``) come through
+Public sign-ups (the sign-up page and ``POST /api/cg/v1/accounts``) come through
 :func:`sign_up`, which applies the mode; trusted paths (the first-run setup link,
 ``commonground create-admin``) call :func:`app.services.accounts.register` directly
 and work in every mode, so an instance can always get its admin.

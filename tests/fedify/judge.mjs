@@ -160,11 +160,11 @@ for (const [n, target] of [[1, memberActor], [2, groupActor]]) {
 // The member starts a thread in the community: the member's Create reaches the
 // member's followers, the Group's Announce its followers (FEP-1b12).
 const text = "Hello from Commonground to Fedify";
-const made = await fetch(`${base}/api/v1/posts`, {
+const made = await fetch(`${base}/api/cg/v1/posts`, {
   method: "POST", body: JSON.stringify({ text, community: group }),
   headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
 });
-if (made.status !== 201) throw new Error(`POST /api/v1/posts: ${made.status} ${await made.text()}`);
+if (made.status !== 201) throw new Error(`POST /api/cg/v1/posts: ${made.status} ${await made.text()}`);
 const { id: madeId } = await made.json();
 await until("Create", () => received.find((a) => a.type === "Create" && a.content?.includes(text)));
 await until("Announce", () => received.find(

@@ -1,13 +1,13 @@
 // Progressive enhancement: the pages work without it. With it, the header's
 // unread count follows live, and a feed page says "N new posts" (a link that
-// reloads it). Server-Sent Events from /api/v1/stream; no polling.
+// reloads it). Server-Sent Events from /api/cg/v1/stream; no polling.
 (function () {
   "use strict";
   if (!window.EventSource) return;
   var path = window.location.pathname;
   var feed = path === "/" ? "home" : (path.match(/^\/c\/([A-Za-z0-9_-]+)$/) || [])[1];
   if (feed && feed !== "home") feed = "community:" + feed;
-  var url = "/api/v1/stream" + (feed ? "?feed=" + encodeURIComponent(feed) : "");
+  var url = "/api/cg/v1/stream" + (feed ? "?feed=" + encodeURIComponent(feed) : "");
   var source = new EventSource(url);
   var fresh = 0;
 
