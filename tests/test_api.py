@@ -161,3 +161,16 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
     spec = client.get("/api/cg/v1/openapi.json").json()
     assert "/api/cg/v1/posts" in spec["paths"] and "/api/cg/v1/feed/home" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_native_api_lives_under_api_cg_v1_and_leaves_api_v1_to_mastodon(
+    client: TestClient,
+) -> None:
+    """Mastodon apps hard-code /api/v1 and /api/v2; none of our own routes may sit there."""
+    spec = client.get("/api/cg/v1/openapi.json").json()
+    ours = [p for p in spec["paths"] if p.startswith("/api/cg/v1/")]
+    assert len(ours) > 50
+    assert not [p for p in spec["paths"] if p.startswith(("/api/v1/", "/api/v2/"))]
+    assert client.get("/api/cg/v1/communities").status_code == 200
+    assert client.get("/api/v1/communities").status_code == 404
+    assert client.get("/api/v1/openapi.json").status_code == 404
