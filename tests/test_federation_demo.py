@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server_process import free_port
+from tests.server_process import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "federation_demo.py"
@@ -21,6 +21,7 @@ def test_federation_demo_shows_remote_posts_on_both_sides(tmp_path: Path) -> Non
         **os.environ,
         "DEMO_PORTS": f"{free_port()},{free_port()}",
         "DEMO_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),  # this checkout's code, as tests/server_process.py runs it
     }
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"],
