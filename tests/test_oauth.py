@@ -158,6 +158,14 @@ def test_bad_registrations_are_refused_in_mastodons_shape(client, new_ctx, field
         (b"[1, 2]", "application/json"),
         (b'{"a": ' * 100 + b"1" + b"}" * 100, "application/json"),
         (b"\xff\xfe", "application/x-www-form-urlencoded"),
+        (
+            b"client_name=a%00b&redirect_uris=urn:ietf:wg:oauth:2.0:oob",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            b'{"client_name": "a\\ud800", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob"}',
+            "application/json",
+        ),
         (b"hello", "text/plain"),
     ],
 )
@@ -391,6 +399,7 @@ def test_client_authentication_failures(client: TestClient) -> None:
         (b'{"grant_type": ["a", "b"]}', "application/json"),
         (b'{"a": ' * 100 + b"1" + b"}" * 100, "application/json"),
         (b"grant_type=teleport", "application/x-www-form-urlencoded"),
+        (b"grant_type=client_credentials&client_id=a%00b", "application/x-www-form-urlencoded"),
         (b"", "application/x-www-form-urlencoded"),
         (b"\x00\x01", "application/octet-stream"),
     ],

@@ -35,7 +35,7 @@ def _clean(name: str, value: object) -> str | list[str]:
 def _text(name: str, value: str) -> str:
     if len(value) > MAX_VALUE:
         raise OAuthError("invalid_request", f"{name[:50]} is too long.")
-    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if "\x00" in value or not safejson.storable_text(value):  # as the native API's CleanStr
         raise OAuthError("invalid_request", f"{name[:50]} holds characters that are not allowed.")
     return value
 
