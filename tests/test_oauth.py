@@ -13,6 +13,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -629,3 +632,41 @@ def test_native_scope_of_mastodon_scopes(scopes: str, native: str) -> None:
 )
 def test_redirect_uri_rules(uri: str, ok: bool) -> None:
     assert oauth.redirect_uri_allowed(uri) is ok
+
+
+# --- anything at all: never a 500, always the endpoint's error shape --------------------------
+
+_field_names = st.sampled_from(
+    ["grant_type", "client_id", "client_secret", "code", "redirect_uri", "code_verifier",
+     "refresh_token", "scope", "username", "password", "token", "client_name",
+     "redirect_uris", "scopes", "website"]
+)  # fmt: skip
+_values = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from(["authorization_code", "client_credentials", "refresh_token", "password"]),
+    st.integers(),
+    st.none(),
+    st.lists(st.text(max_size=20), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+@given(
+    path=st.sampled_from(["/oauth/token", "/oauth/revoke", "/api/v1/apps"]),
+    body=st.dictionaries(_field_names, _values, max_size=8),
+    as_json=st.booleans(),
+)
+@hypothesis_settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_body_makes_a_500(client: TestClient, path: str, body: dict, as_json: bool) -> None:
+    if as_json:
+        r = client.post(path, json=body)
+    else:
+        form = {k: v for k, v in body.items() if isinstance(v, (str, int, list))}
+        r = client.post(path, data=form)
+    assert r.status_code < 500, (path, body, r.text)
+    if r.status_code >= 400:
+        assert isinstance(r.json()["error"], str) and r.json()["error"]
