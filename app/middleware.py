@@ -177,7 +177,10 @@ class CorsMiddleware:
 
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + CORS_HEADERS
+                existing = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in CORS_HEADERS if k not in existing
+                ]  # a route's own (discovery's) stays, once
             await send(message)
 
         await self.app(scope, receive, add_headers)

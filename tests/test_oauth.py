@@ -565,6 +565,9 @@ def test_cors_on_well_known_but_not_on_pages(client: TestClient) -> None:
     origin = {"Origin": "https://web.example"}
     meta = client.get("/.well-known/oauth-authorization-server", headers=origin)
     assert meta.headers["access-control-allow-origin"] == "*"
+    # a route that sets its own (WebFinger) keeps one, not two
+    finger = client.get("/.well-known/webfinger?resource=acct:nobody@127.0.0.1:8000")
+    assert finger.headers.get_list("access-control-allow-origin") == ["*"]
     assert "access-control-allow-origin" not in client.get("/login", headers=origin).headers
     assert (
         "access-control-allow-origin"
