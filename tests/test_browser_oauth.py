@@ -22,11 +22,13 @@ from playwright.sync_api import expect
 from app.api import router as native_api
 from tests.server_process import HOST, ServerProcess
 from tests.test_browser import PASSWORD, browser  # noqa: F401 - the fixture
+from tests.test_browser_every_page import AXE_RUN, axe_path
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+OOB = "urn:ietf:wg:oauth:2.0:oob"
 
 
 class Callback(BaseHTTPRequestHandler):
@@ -169,3 +171,39 @@ def test_deny_sends_the_member_back_with_access_denied(browser: Browser, callbac
         page.get_by_role("button", name="Deny").click()
         page.wait_for_url(f"{redirect_uri}?**")
         assert received == [{"error": ["access_denied"], "state": ["s1"]}]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_consent_and_code_pages_are_accessible(browser: Browser, scheme: str) -> None:  # noqa: F811
+    """axe-core on the two OAuth pages, which the every-page walk cannot reach
+    without an app (tests/test_browser_every_page.py NOT_PAGES)."""
+    axe = axe_path()
+    with ServerProcess() as server, httpx.Client(base_url=server.url) as http:
+        base = server.url
+        member(http, "ada")
+        made = http.post(
+            "/api/v1/apps",
+            json={"client_name": "Tooter", "redirect_uris": OOB, "website": "https://t.example"},
+        ).json()
+        # bypass_csp: the app's CSP (rightly) refuses the injected axe script
+        context = browser.new_context(color_scheme=scheme, bypass_csp=True)
+        page = context.new_page()
+        page.goto(f"{base}/login")
+        page.get_by_label("Username").fill("ada")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(f"{base}/")
+        query = {"response_type": "code", "client_id": made["client_id"], "scope": "read"}
+        page.goto(f"{base}/oauth/authorize?{urlencode(query)}")
+        found = []
+        for step in ("consent", "code"):
+            page.add_script_tag(path=str(axe))
+            found += [
+                f"{step} [{v['rule']}] {v['help']}: {v['nodes'][:3]}"
+                for v in page.evaluate(AXE_RUN)
+            ]
+            if step == "consent":
+                page.get_by_role("button", name="Allow").click()
+                expect(page.locator("#oauth-code")).to_be_visible()
+        context.close()
+        assert found == []
