@@ -41,6 +41,8 @@ media_limit_window_seconds
 mail_limit_per_address  # read by name in app/infra/ratelimit.py SETTINGS ("mail")
 mail_limit_per_client
 mail_limit_window_seconds
+app_limit_per_client  # read by name in app/infra/ratelimit.py SETTINGS ("app")
+app_limit_window_seconds
 email_required  # RegistrationOut, an API answer's field (app/api/registration.py)
 email_verified  # MeOut, an API answer's field (app/api/schemas.py)
 preview_path  # MediaView, read by macros.html

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     token_limit_per_account: int = Field(default=30, ge=1)
     token_limit_per_client: int = Field(default=100, ge=1)
     token_limit_window_seconds: int = Field(default=3600, ge=1)
+    # OAuth client apps registered (POST /api/v1/apps) per client address
+    app_limit_per_client: int = Field(default=30, ge=1)
+    app_limit_window_seconds: int = Field(default=3600, ge=1)
+    # OAuth's "password" grant (an app takes the member's password itself): off unless
+    # an admin turns it on; docs/mastodon-api.md
+    oauth_password_grant: bool = False
     module_limit_per_account: int = Field(default=30, ge=1)
     module_limit_per_client: int = Field(default=100, ge=1)
     module_limit_window_seconds: int = Field(default=3600, ge=1)

@@ -19,7 +19,7 @@ from app import __version__, safejson
 from app.config import Settings, load_settings
 from app.db import make_engine, transaction
 from app.errors import DomainError
-from app.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from app.middleware import BodyLimitMiddleware, CorsMiddleware, SecurityHeadersMiddleware
 from app.web import forms
 from app.web.templating import STATIC_DIR, render_error
 from federation.negotiation import AS2Negotiation
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     once per worker process; tests pass their own settings and engine."""
     from app import plugins
     from app.api import router as api_router
+    from app.mastodon import router as mastodon_router
     from app.web import api_docs, media_pages
     from app.web import router as web_router
     from federation import discovery, endpoints, inbox, modules
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or make_engine(settings.resolved_database_url)
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(mastodon_router)
     app.include_router(discovery.router)
     app.include_router(endpoints.router)
     app.include_router(inbox.router)
@@ -170,4 +172,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(AS2Negotiation)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
+    app.add_middleware(CorsMiddleware)
     return app

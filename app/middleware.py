@@ -1,4 +1,4 @@
-"""ASGI middleware: request body limits, and security headers."""
+"""ASGI middleware: request body limits, security headers, and CORS for client apps."""
 
 from __future__ import annotations
 
@@ -92,12 +92,15 @@ async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def content_security_policy(script_src: str = "'self'") -> str:
+def content_security_policy(script_src: str = "'self'", form_action: str = "'self'") -> str:
     """The Content-Security-Policy of every response; a page that must run an inline
-    script (only /docs) sets its own header with that script's hash in ``script_src``."""
+    script (only /docs) sets its own header with that script's hash in ``script_src``,
+    and one whose form's answer redirects to another site (only the OAuth consent
+    page, to the app's redirect URI) names that site in ``form_action``."""
     return (
         "default-src 'self'; img-src 'self' https: data:; style-src 'self'; "
-        f"script-src {script_src}; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        f"script-src {script_src}; frame-ancestors 'none'; form-action {form_action}; "
+        "base-uri 'none'"
     )
 
 
@@ -126,6 +129,58 @@ class SecurityHeadersMiddleware:
                 message["headers"] = list(message.get("headers", [])) + [
                     (k, v) for k, v in SECURITY_HEADERS if k not in existing
                 ]
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
+
+
+# Paths browser-based client apps (Mastodon web clients) call from other origins. No
+# cookie is ever sent cross-origin (no Allow-Credentials): these take bearer tokens
+# and client secrets, so allowing every origin hands no one a member's login.
+CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/.well-known/", "/api/v1/apps")
+CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"Link, Retry-After"),
+]
+PREFLIGHT_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+    (b"access-control-allow-headers", b"Authorization, Content-Type, Accept, Idempotency-Key"),
+    (b"access-control-max-age", b"86400"),
+    (b"content-length", b"0"),
+]
+
+
+def cors_applies(path: str, paths: tuple[str, ...] = CORS_PATHS) -> bool:
+    return any(
+        path.startswith(p) if p.endswith("/") else path == p or path.startswith(p + "/")
+        for p in paths
+    )
+
+
+class CorsMiddleware:
+    """CORS for CORS_PATHS only: ``Access-Control-Allow-Origin: *`` on their answers,
+    and an OPTIONS preflight answered here (204) without reaching the routes."""
+
+    def __init__(self, app: ASGIApp, paths: tuple[str, ...] = CORS_PATHS) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not cors_applies(scope["path"], self.paths):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": PREFLIGHT_HEADERS})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def add_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                existing = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in CORS_HEADERS if k not in existing
+                ]  # a route's own (discovery's) stays, once
             await send(message)
 
         await self.app(scope, receive, add_headers)

@@ -187,9 +187,63 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(default="", max_length=100)
     token_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)  # shown in settings so members can tell tokens apart
-    scope: str = Field(max_length=10)  # "read" | "write"
+    scope: str = Field(max_length=10)  # "read" | "write" ("" for an app's push-only token)
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
+    # a token an OAuth app got for the member (app/services/oauth.py); None for personal ones
+    app_id: int | None = Field(
+        default=None, foreign_key="oauth_apps.id", index=True, ondelete="CASCADE"
+    )
+    oauth_scopes: str = Field(
+        default="", max_length=1000, sa_column_kwargs={"server_default": text("''")}
+    )  # the Mastodon scopes granted, space-separated
+    refresh_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
+
+
+class OAuthApp(SQLModel, table=True):
+    """A client app registered through ``POST /api/v1/apps`` (app/services/oauth.py).
+    Only the SHA-256 of its client secret is stored."""
+
+    __tablename__ = "oauth_apps"
+
+    id: int = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    website: str = Field(default="", max_length=2048)
+    redirect_uris: str = Field(default="", sa_column=Column(Text, nullable=False))  # one a line
+    scopes: str = Field(max_length=1000)  # space-separated
+    client_id: str = Field(max_length=64, unique=True)
+    secret_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OAuthCode(SQLModel, table=True):
+    """An authorization code a member approved: single use, short-lived, bound to its
+    app, redirect URI, scopes and PKCE challenge. Only its SHA-256 is stored."""
+
+    __tablename__ = "oauth_codes"
+
+    id: int = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    app_id: int = Field(foreign_key="oauth_apps.id", index=True, ondelete="CASCADE")
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    redirect_uri: str = Field(max_length=2048)
+    scopes: str = Field(max_length=1000)
+    code_challenge: str = Field(default="", max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+
+
+class OAuthAppToken(SQLModel, table=True):
+    """A token of the app itself (the ``client_credentials`` grant): no member behind
+    it, so the native API refuses it; ``GET /api/v1/apps/verify_credentials`` takes it."""
+
+    __tablename__ = "oauth_app_tokens"
+
+    id: int = Field(default=None, primary_key=True)
+    app_id: int = Field(foreign_key="oauth_apps.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: str = Field(max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class AccountExport(SQLModel, table=True):

@@ -133,6 +133,10 @@ NOT_PAGES = {
         "a member's zip archive, not a page: tests/test_account_export.py downloads one"
     ),
     "/media/{key}": "an uploaded image file, not a page: tests/test_media.py checks its headers",
+    "/oauth/authorize": (
+        "the consent page needs an app's request: tests/test_browser_oauth.py walks it"
+    ),
+    "/.well-known/oauth-authorization-server": "OAuth metadata (JSON): tests/test_oauth.py",
     "/digest/unsubscribe/{account_id}/{signature}": (
         "a signed link from a digest mail: tests/test_digests.py follows one, "
         "tests/test_every_page.py renders it"

@@ -1,9 +1,9 @@
 """Rate limits: the one limiter every limited action calls, shared by all processes.
 
 An action (a login attempt, a sign-up, a post or reply, a reaction, an API token,
-an algorithm module, an inbox delivery, a report) is counted in buckets (per account, per
-client address, per remote domain) as a sliding window of rows in
-``rate_limit_hits``. :func:`limit` checks every bucket and counts the attempt in
+an algorithm module, an inbox delivery, a report, an OAuth app) is counted in
+buckets (per account, per client address, per remote domain) as a sliding window
+of rows in ``rate_limit_hits``. :func:`limit` checks every bucket and counts the attempt in
 one short transaction of its own, committed *before* the action does its work:
 
 - it is atomic (``app.db.hold`` on each bucket: on PostgreSQL a transaction-level
@@ -48,6 +48,7 @@ Action = Literal[
     "remote_media",
     "report",
     "mail",
+    "app",
 ]
 
 # What a refused person was doing, for "You're … faster than this instance allows".
@@ -62,6 +63,7 @@ DOING: dict[str, str] = {
     "remote_media": "sending media",
     "report": "filing reports",
     "mail": "asking for e-mails",
+    "app": "registering apps",
 }
 
 # action -> (per-account setting, per-client setting, window setting); see app/config.py
@@ -87,6 +89,7 @@ SETTINGS: dict[str, tuple[str | None, str, str]] = {
     ),
     # per address asked about (``account`` is the lower-cased address)
     "mail": ("mail_limit_per_address", "mail_limit_per_client", "mail_limit_window_seconds"),
+    "app": (None, "app_limit_per_client", "app_limit_window_seconds"),  # OAuth app registration
 }
 
 

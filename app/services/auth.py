@@ -14,7 +14,7 @@ from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from app.db import rows_changed, side_transaction
-from app.errors import Invalid, NotAuthenticated, NotFound
+from app.errors import Forbidden, Invalid, NotAuthenticated, NotFound
 from app.infra import ratelimit
 from app.models import Account, ApiToken, WebSession, utcnow
 from app.security.tokens import digest, new_secret
@@ -175,6 +175,10 @@ def token_account(ctx: Ctx, raw: str) -> tuple[Account, str]:
     if row is None or not row[1].is_active:
         raise NotAuthenticated("That API token is not valid.", code="invalid_token")
     token, account = row
+    if token.scope not in SCOPES:  # an app's token for push or profile alone
+        raise Forbidden(
+            "This token's scopes give no access to this API.", code="insufficient_scope"
+        )
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > NOTE_USE_EVERY:
         _note_use(ctx, token, now)  # coarse, so reads do not write on every request

@@ -17,7 +17,7 @@ from app.web.forms import OptionalShort, PasswordField, ShortField, redisplayed_
 from app.web.templating import SESSION_COOKIE, redirect, render, set_cookie
 
 router = APIRouter()
-Next = Annotated[str, Query(max_length=500)]
+Next = Annotated[str, Query(max_length=2000)]  # an OAuth authorize link is long
 
 
 def _safe_next(target: str) -> str:
@@ -124,7 +124,7 @@ def login(
     ctx: CtxDep,
     username: ShortField,
     password: PasswordField,
-    next: Annotated[CleanStr, Form(max_length=500)] = "/",
+    next: Annotated[CleanStr, Form(max_length=2000)] = "/",
 ) -> Response:
     try:
         account = accounts.authenticate(ctx, username, password, client_ip(request))
