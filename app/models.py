@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, Session, SQLModel
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
@@ -323,6 +323,12 @@ class Post(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    # a time-sortable id (posts.status_id: milliseconds of created_at, then bits of
+    # the row id), which the Mastodon client API shows as the status id; set in the
+    # transaction that inserts the row
+    status_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, unique=True, index=True)
+    )
 
     @property
     def is_deleted(self) -> bool:

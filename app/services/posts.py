@@ -43,6 +43,35 @@ _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,49}/[a-z0-9][a-z0-9.+-]{0,49}$
 _URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 
 
+# A post's status id: the milliseconds of its time since 1970 above STATUS_ID_BITS
+# bits of its row id, so ids sort by the post's time (Mastodon's "snowflake" ids).
+STATUS_ID_BITS = 16
+MAX_STATUS_ID = 2**63 - 1  # a BIGINT
+
+
+def status_id(created_at: datetime, row_id: int) -> int:
+    """The time-sortable id of the post with this time and row id. A remote post
+    has its own ``published`` time, so one that arrives late sorts where it was
+    written, not where it arrived."""
+    ms = max(int(created_at.timestamp() * 1000), 0)
+    return (ms << STATUS_ID_BITS) | (row_id & ((1 << STATUS_ID_BITS) - 1))
+
+
+def status_id_floor(moment: datetime) -> int:
+    """The smallest status id of a post written at or after ``moment``."""
+    return max(int(moment.timestamp() * 1000), 0) << STATUS_ID_BITS
+
+
+def get_by_status_id(ctx: Ctx, value: int) -> Post:
+    """The post with this status id, as :func:`get_visible` shows it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_STATUS_ID:
+        raise NotFound("No such post.", code="post_not_found")
+    post = ctx.db.exec(select(Post).where(col(Post.status_id) == value)).first()
+    if post is None:
+        raise NotFound("No such post.", code="post_not_found")
+    return _visible(ctx, post)
+
+
 def post_url(ctx: Ctx, post: Post) -> str:
     return f"{ctx.base_url}/posts/{post.id}"
 
@@ -177,6 +206,7 @@ def create(
     ctx.db.add(post)
     ctx.db.flush()
     post.uri = post_url(ctx, post)
+    post.status_id = status_id(post.created_at, post.id)
     _store_links(ctx, post, rendered, known, replacing=False)
     media.attach(ctx, author, post, media_ids or [], sensitive=folded or sensitive_media)
     if parent is not None:
@@ -458,6 +488,8 @@ def store_remote(
     )
     ctx.db.add(post)
     ctx.db.flush()
+    post.status_id = status_id(post.created_at, post.id)
+    ctx.db.add(post)
     _store_remote_tags(ctx, post, tags)
     for account_id in {m.id for m in mentions if m.is_local}:
         ctx.db.add(PostMention(post_id=post.id, account_id=account_id))
