@@ -335,6 +335,20 @@ class Post(SQLModel, table=True):
         return self.deleted_at is not None
 
 
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` for a post it made: a retry with the same key
+    (within a day) answers the same post instead of making another."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_keys"),)
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    key: str = Field(max_length=200)
+    post_id: int = Field(foreign_key="posts.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class MediaFile(SQLModel, table=True):
     """An image a member uploaded (or a remote post's, fetched and cached): its
     processed file and preview in the storage (``app/infra/storage.py``), and what

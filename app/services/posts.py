@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import EllipsisType
 
 from sqlalchemy import delete, update
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
+from app.db import hold
 from app.errors import Forbidden, Gone, Invalid, NotFound
 from app.infra import events, ratelimit
 from app.models import (
     Account,
     Artifact,
     Community,
+    IdempotencyKey,
     Post,
     PostMention,
     PostRevision,
@@ -39,6 +41,8 @@ MAX_POLL_OPTIONS = 20
 MAX_OPTION_NAME = 200
 MAX_VOTES = 10**9
 SENSITIVE = "Sensitive content"
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY = 200
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,49}/[a-z0-9][a-z0-9.+-]{0,49}$")
 _URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 
@@ -70,6 +74,43 @@ def get_by_status_id(ctx: Ctx, value: int) -> Post:
     if post is None:
         raise NotFound("No such post.", code="post_not_found")
     return _visible(ctx, post)
+
+
+def author_counts(ctx: Ctx, author_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+    """Each author's posts that are not deleted, and when they last posted, in one query."""
+    out: dict[int, tuple[int, datetime | None]] = dict.fromkeys(author_ids, (0, None))
+    if not author_ids:
+        return out
+    rows = ctx.db.exec(
+        select(col(Post.author_id), func.count(), func.max(col(Post.created_at)))
+        .where(col(Post.author_id).in_(author_ids), col(Post.deleted_at).is_(None))
+        .group_by(col(Post.author_id))
+    ).all()
+    for author_id, n, last in rows:
+        out[author_id] = (n, last)
+    return out
+
+
+def tags_of(ctx: Ctx, post_ids: list[int]) -> dict[int, list[str]]:
+    """Each post's hashtags, in one query."""
+    found: dict[int, list[str]] = {}
+    if post_ids:
+        q = select(PostTag).where(col(PostTag.post_id).in_(post_ids)).order_by(col(PostTag.tag))
+        for row in ctx.db.exec(q):
+            found.setdefault(row.post_id, []).append(row.tag)
+    return found
+
+
+def mentions_of(ctx: Ctx, post_ids: list[int]) -> dict[int, list[Account]]:
+    """The accounts each post mentions, in one query."""
+    found: dict[int, list[Account]] = {}
+    if post_ids:
+        q = select(col(PostMention.post_id), Account).join(
+            Account, col(Account.id) == col(PostMention.account_id)
+        )
+        for post_id, account in ctx.db.exec(q.where(col(PostMention.post_id).in_(post_ids))):
+            found.setdefault(post_id, []).append(account)
+    return found
 
 
 def post_url(ctx: Ctx, post: Post) -> str:
@@ -160,6 +201,7 @@ def create(
     sensitive: bool = False,
     media_ids: list[int] | None = None,
     sensitive_media: bool = False,
+    idempotency_key: str | None = None,
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
     request) makes it rate-limited, trusted callers (demo data) pass none.
@@ -168,7 +210,12 @@ def create(
     community starts threads there too (federation sends them to its Group).
     ``media_ids`` are the author's uploads it carries (at most four); they are
     sensitive with ``sensitive_media``, or ``sensitive`` read as Mastodon does
-    (:func:`media.sensitivity`)."""
+    (:func:`media.sensitivity`). A retry with the same ``idempotency_key`` (a
+    client's, within :data:`IDEMPOTENCY_WINDOW`) answers the post the first made."""
+    if idempotency_key is not None:
+        earlier = _made_with_key(ctx, author, idempotency_key)
+        if earlier is not None:
+            return earlier
     text, title = _validate(ctx, text, title, with_media=bool(media_ids))
     warned, folded = media.sensitivity(summary, sensitive, has_media=bool(media_ids))
     warning = own_warning(summary, warned)
@@ -209,6 +256,8 @@ def create(
     post.status_id = status_id(post.created_at, post.id)
     _store_links(ctx, post, rendered, known, replacing=False)
     media.attach(ctx, author, post, media_ids or [], sensitive=folded or sensitive_media)
+    if idempotency_key is not None:
+        ctx.db.add(IdempotencyKey(account_id=author.id, key=idempotency_key, post_id=post.id))
     if parent is not None:
         ctx.db.execute(
             update(Post)
@@ -217,6 +266,29 @@ def create(
         )
     events.emit(ctx, "post.created", post=post)
     return post
+
+
+def _made_with_key(ctx: Ctx, author: Account, key: str) -> Post | None:
+    """The post ``author`` made with this idempotency key lately, if any. Holds the
+    key until the transaction ends, so a retry sent at once waits for the first."""
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise Invalid(
+            f"Idempotency keys are 1 to {MAX_IDEMPOTENCY_KEY} characters.",
+            code="invalid_idempotency_key",
+        )
+    hold(ctx.db, f"idempotency:{author.id}:{key}")
+    since = utcnow() - IDEMPOTENCY_WINDOW
+    ctx.db.execute(
+        delete(IdempotencyKey).where(
+            col(IdempotencyKey.account_id) == author.id, col(IdempotencyKey.created_at) < since
+        )
+    )
+    row = ctx.db.exec(
+        select(IdempotencyKey).where(
+            col(IdempotencyKey.account_id) == author.id, col(IdempotencyKey.key) == key
+        )
+    ).first()
+    return ctx.db.get(Post, row.post_id) if row is not None else None
 
 
 def get(ctx: Ctx, post_id: int) -> Post:

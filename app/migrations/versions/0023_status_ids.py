@@ -1,4 +1,5 @@
-"""status ids: a time-sortable id for every post (the Mastodon client API's status id)
+"""status ids: a time-sortable id for every post (the Mastodon client API's status id);
+idempotency keys of posts made through that API
 
 Revision ID: 0023_status_ids
 Revises: 0021_account_lifecycle
@@ -46,8 +47,22 @@ def upgrade() -> None:
             conn.execute(posts.update().where(posts.c.id == row_id).values(status_id=value))
         last = rows[-1][0]
     op.create_index("ix_posts_status_id", "posts", ["status_id"], unique=True)
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("post_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["post_id"], ["posts.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("account_id", "key", name="uq_idempotency_keys"),
+    )
+    op.create_index("ix_idempotency_keys_post_id", "idempotency_keys", ["post_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("idempotency_keys")
     op.drop_index("ix_posts_status_id", table_name="posts")
     op.drop_column("posts", "status_id")
