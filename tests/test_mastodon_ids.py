@@ -52,7 +52,8 @@ def test_remote_post_sorts_by_its_published_time(ctx: Ctx) -> None:
     )
     assert old is not None and old.status_id is not None and newer.status_id is not None
     assert old.status_id < newer.status_id
-    assert old.status_id < posts.status_id_floor(datetime.now(UTC) - timedelta(hours=23))
+    day_ago_ms = int((datetime.now(UTC) - timedelta(hours=23)).timestamp() * 1000)
+    assert old.status_id < day_ago_ms << posts.STATUS_ID_BITS
     assert posts.get_by_status_id(ctx, old.status_id).id == old.id
 
 

@@ -130,7 +130,6 @@ def account_statuses(
     page: PageDep,
     exclude_replies: bool = False,
     pinned: bool = False,
-    only_media: bool = False,
 ) -> list[Json]:
     """Newest first, by status id. Nothing is pinned here; ``only_media`` is not
     filtered on (docs/mastodon-api.md)."""

@@ -214,8 +214,8 @@ def _poll(status_id: str, poll: dict | None) -> Json | None:
 def _content(view: PostView) -> str:
     """The post's HTML; a community thread's title heads it, as Mastodon shows a Page."""
     if view.title:
-        return f"<p><strong>{escape(view.title)}</strong></p>{view.html}"
-    return view.html
+        return f"<p><strong>{escape(view.title)}</strong></p>{view.html.strip()}"
+    return view.html.strip()
 
 
 def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:

@@ -40,7 +40,6 @@ class StatusParams(params.Params):
     sensitive: bool = False
     spoiler_text: params.Text = Field(default="", max_length=10_000)
     visibility: str | None = Field(default=None, max_length=20)
-    language: str | None = Field(default=None, max_length=20)
     scheduled_at: str | None = Field(default=None, max_length=100)
     poll: Any = None
 
@@ -181,7 +180,7 @@ def status_history(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> list[Js
     versions = []
     for rev in reversed(posts.history(ctx, post)):
         if post.uri.startswith(ctx.base_url):
-            html = render_markdown(rev.text, base_url=ctx.base_url).html
+            html = render_markdown(rev.text, base_url=ctx.base_url).html.strip()
         else:
             html = f"<p>{escape(rev.text)}</p>"
         versions.append((html, rev.written_at))

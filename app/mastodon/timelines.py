@@ -85,7 +85,6 @@ def public(
     page: PageDep,
     local: bool = False,
     remote: bool = False,
-    only_media: bool = False,
 ) -> list[Json]:
     """Every post this instance holds that starts a thread (replies are left out,
     as Mastodon's public timeline leaves them); ``only_media`` is not filtered on."""
@@ -112,6 +111,6 @@ def by_tag(
 
 
 @router.get("/list/{list_id}", dependencies=[Depends(reader)])
-def by_list(list_id: str) -> list[Json]:
+def by_list() -> list[Json]:
     """There are no lists yet (GET /api/v1/lists is empty), so none is found."""
     raise NotFound("No such list.", code="not_found")

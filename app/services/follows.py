@@ -261,15 +261,14 @@ def pending_from(ctx: Ctx, follower: Account, target_ids: list[int]) -> set[int]
     """Which of these accounts ``follower`` asked to follow and still waits for."""
     if not target_ids:
         return set()
-    return set(
-        ctx.db.exec(
-            select(col(Follow.target_account_id)).where(
-                col(Follow.follower_id) == follower.id,
-                col(Follow.target_account_id).in_(target_ids),
-                col(Follow.state) == "pending",
-            )
-        ).all()
-    )
+    rows = ctx.db.exec(
+        select(col(Follow.target_account_id)).where(
+            col(Follow.follower_id) == follower.id,
+            col(Follow.target_account_id).in_(target_ids),
+            col(Follow.state) == "pending",
+        )
+    ).all()
+    return {i for i in rows if i is not None}
 
 
 def accepted_between(

@@ -61,11 +61,6 @@ def status_id(created_at: datetime, row_id: int) -> int:
     return (ms << STATUS_ID_BITS) | (row_id & ((1 << STATUS_ID_BITS) - 1))
 
 
-def status_id_floor(moment: datetime) -> int:
-    """The smallest status id of a post written at or after ``moment``."""
-    return max(int(moment.timestamp() * 1000), 0) << STATUS_ID_BITS
-
-
 def get_by_status_id(ctx: Ctx, value: int) -> Post:
     """The post with this status id, as :func:`get_visible` shows it."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_STATUS_ID:
