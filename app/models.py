@@ -298,6 +298,9 @@ class Post(SQLModel, table=True):
         Index("ix_posts_author_created", "author_id", "created_at", "id"),
         Index("ix_posts_root_created", "root_id", "created_at", "id"),
         Index("ix_posts_created", "created_at", "id"),
+        # the Mastodon client API's timelines, in status-id order per source
+        Index("ix_posts_author_status", "author_id", "status_id"),
+        Index("ix_posts_community_status", "community_id", "status_id"),
     )
 
     id: int = Field(default=None, primary_key=True)

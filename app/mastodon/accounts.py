@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from typing import Annotated, Any
 
+from anyio.to_thread import run_sync
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
@@ -44,7 +45,7 @@ async def update_credentials(request: Request, ctx: CtxDep, account: Writer) -> 
     images = {which: params.file(values, which) for which in ("avatar", "header")}
     given = params.parse(Credentials, values)
     uploads = {which: await f.read() for which, f in images.items() if f is not None}
-    return await _in_thread(_update, ctx, account, given, uploads, client_ip(request))
+    return await run_sync(_update, ctx, account, given, uploads, client_ip(request))
 
 
 def _update(
@@ -54,12 +55,6 @@ def _update(
     for which, data in uploads.items():
         media.set_profile_image(ctx, account, which, data, client=client)
     return entities.credential_account(ctx, account)
-
-
-async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
-    from anyio.to_thread import run_sync
-
-    return await run_sync(fn, *args)
 
 
 def _known(ctx: Ctx, acct: str) -> Account:
@@ -230,7 +225,7 @@ async def mute(account_id: str, request: Request, ctx: CtxDep, viewer: Writer) -
     """``duration`` in seconds (0: until unmuted); notifications are muted with
     the account whatever ``notifications`` says (Commonground mutes both)."""
     given = params.parse(MuteParams, await params.read(request))
-    return await _in_thread(_mute, ctx, viewer, account_id, given.duration)
+    return await run_sync(_mute, ctx, viewer, account_id, given.duration)
 
 
 def _mute(ctx: Ctx, viewer: Account, account_id: str, duration: int) -> Json:

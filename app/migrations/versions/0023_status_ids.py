@@ -47,6 +47,8 @@ def upgrade() -> None:
             conn.execute(posts.update().where(posts.c.id == row_id).values(status_id=value))
         last = rows[-1][0]
     op.create_index("ix_posts_status_id", "posts", ["status_id"], unique=True)
+    op.create_index("ix_posts_author_status", "posts", ["author_id", "status_id"])
+    op.create_index("ix_posts_community_status", "posts", ["community_id", "status_id"])
     op.create_table(
         "idempotency_keys",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -64,5 +66,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("idempotency_keys")
+    op.drop_index("ix_posts_community_status", table_name="posts")
+    op.drop_index("ix_posts_author_status", table_name="posts")
     op.drop_index("ix_posts_status_id", table_name="posts")
     op.drop_column("posts", "status_id")
