@@ -61,8 +61,8 @@ async def read(request: Request) -> dict[str, Any]:
             out.update({k.removesuffix("[]"): v for k, v in body.items()})
     elif kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form()
-        for key, value in form.multi_items():
-            _put(out, key, value)
+        for key, item in form.multi_items():
+            _put(out, key, item)
     return out
 
 

@@ -9,6 +9,7 @@ docs/mastodon-api.md ("Statuses")."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from html import escape
 from typing import Annotated, Any
 
@@ -277,7 +278,7 @@ def _thread(post: Post) -> mutes.Target:
     return mutes.Target("thread", str(post.root_id or post.id))
 
 
-def _unsupported(what: str, code: str):  # type: ignore[no-untyped-def]
+def _unsupported(what: str, code: str) -> Callable[..., Json]:
     def refuse(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
         ids.post_by_status_id(ctx, status_id)
         raise Invalid(NOT_SUPPORTED.format(what=what), code=code)
