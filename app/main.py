@@ -19,6 +19,7 @@ from app import __version__, safejson
 from app.config import Settings, load_settings
 from app.db import make_engine, transaction
 from app.errors import DomainError
+from app.mastodon import problems
 from app.middleware import BodyLimitMiddleware, CorsMiddleware, SecurityHeadersMiddleware
 from app.web import forms
 from app.web.templating import STATIC_DIR, render_error
@@ -52,6 +53,8 @@ def wants_json(request: Request) -> bool:
 def error_response(
     request: Request, status: int, code: str, detail: object, headers: dict[str, str] | None = None
 ) -> Response:
+    if problems.is_mastodon_path(request.url.path):  # the Mastodon client API's own shape
+        return problems.response(status, code, detail, headers)
     if wants_json(request):
         return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
     return render_error(request, status, detail if isinstance(detail, str) else code, headers)
@@ -136,7 +139,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     once per worker process; tests pass their own settings and engine."""
     from app import plugins
     from app.api import router as api_router
-    from app.mastodon import router as mastodon_router
+    from app.mastodon import client_api
     from app.web import api_docs, media_pages
     from app.web import router as web_router
     from federation import discovery, endpoints, inbox, modules
@@ -159,7 +162,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine or make_engine(settings.resolved_database_url)
     install_error_handlers(app)
     app.include_router(api_router)
-    app.include_router(mastodon_router)
+    app.include_router(client_api.router)
     app.include_router(discovery.router)
     app.include_router(endpoints.router)
     app.include_router(inbox.router)

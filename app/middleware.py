@@ -7,6 +7,7 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
+from app.mastodon import problems
 
 
 class BodyLimitMiddleware:
@@ -24,7 +25,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if b"%00" in scope.get("raw_path", b"").lower() or b"%00" in scope.get("query_string", b""):
-            await _send_error(send, 400, "bad_request", "NUL characters are not allowed in URLs.")
+            await _send_error(
+                scope, send, 400, "bad_request", "NUL characters are not allowed in URLs."
+            )
             return
         headers = dict(scope.get("headers") or [])
         ctype = headers.get(b"content-type", b"").decode("latin-1")
@@ -38,10 +41,12 @@ class BodyLimitMiddleware:
             try:
                 too_big = int(declared) > limit
             except ValueError:
-                await _send_error(send, 400, "bad_request", "Content-Length is not a number.")
+                await _send_error(
+                    scope, send, 400, "bad_request", "Content-Length is not a number."
+                )
                 return
             if too_big:
-                await _send_error(send, 413, "payload_too_large", _too_large(limit))
+                await _send_error(scope, send, 413, "payload_too_large", _too_large(limit))
                 return
 
         seen = 0
@@ -70,15 +75,18 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded:
-            await _send_error(send, 413, "payload_too_large", _too_large(limit))
+            await _send_error(scope, send, 413, "payload_too_large", _too_large(limit))
 
 
 def _too_large(limit: int) -> str:
     return f"The request body is larger than this instance accepts ({limit:,} bytes)."
 
 
-async def _send_error(send: Send, status: int, code: str, detail: str) -> None:
-    body = json.dumps({"error": code, "detail": detail}).encode()
+async def _send_error(scope: Scope, send: Send, status: int, code: str, detail: str) -> None:
+    shape: dict[str, str] = {"error": code, "detail": detail}
+    if problems.is_mastodon_path(scope.get("path", "")):  # the Mastodon client API's shape
+        shape = {"error": problems.message(status, code, detail)}
+    body = json.dumps(shape).encode()
     await send(
         {
             "type": "http.response.start",

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, Session, SQLModel
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
@@ -352,6 +352,9 @@ class Post(SQLModel, table=True):
         Index("ix_posts_author_created", "author_id", "created_at", "id"),
         Index("ix_posts_root_created", "root_id", "created_at", "id"),
         Index("ix_posts_created", "created_at", "id"),
+        # the Mastodon client API's timelines, in status-id order per source
+        Index("ix_posts_author_status", "author_id", "status_id"),
+        Index("ix_posts_community_status", "community_id", "status_id"),
     )
 
     id: int = Field(default=None, primary_key=True)
@@ -377,10 +380,30 @@ class Post(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
+    # a time-sortable id (posts.status_id: milliseconds of created_at, then bits of
+    # the row id), which the Mastodon client API shows as the status id; set in the
+    # transaction that inserts the row
+    status_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, unique=True, index=True)
+    )
 
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` for a post it made: a retry with the same key
+    (within a day) answers the same post instead of making another."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_keys"),)
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    key: str = Field(max_length=200)
+    post_id: int = Field(foreign_key="posts.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class MediaFile(SQLModel, table=True):

@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import col, func, select
 
 from app import __version__
 from app.deps import CtxDep
 from app.errors import DomainError, NotFound
-from app.models import Account, Post
-from app.services import accounts, communities, registration
+from app.mastodon.instance import MASTODON_VERSION
+from app.models import Account
+from app.services import accounts, communities, registration, usage
 from federation.vocab import AS2_TYPE, JRD_TYPE
 
 router = APIRouter(include_in_schema=False)
@@ -88,17 +88,7 @@ def nodeinfo_links(ctx: CtxDep) -> Response:
 
 @router.get("/nodeinfo/2.1")
 def nodeinfo(ctx: CtxDep) -> Response:
-    users = ctx.db.exec(
-        select(func.count())
-        .select_from(Account)
-        .where(col(Account.domain) == "", col(Account.is_active))
-    ).one()
-    local_posts = ctx.db.exec(
-        select(func.count())
-        .select_from(Post)
-        .join(Account, col(Account.id) == col(Post.author_id))
-        .where(col(Account.domain) == "", col(Post.deleted_at).is_(None))
-    ).one()
+    counted = usage.usage(ctx)
     body = {
         "version": "2.1",
         "software": {
@@ -109,11 +99,14 @@ def nodeinfo(ctx: CtxDep) -> Response:
         "protocols": ["activitypub"],
         "services": {"inbound": [], "outbound": []},
         "openRegistrations": registration.is_open(ctx),
-        "usage": {"users": {"total": users}, "localPosts": local_posts},
+        "usage": {"users": {"total": counted.users}, "localPosts": counted.local_posts},
         "metadata": {
             "nodeName": ctx.settings.instance_name,
             # where this instance publishes its ranking modules (docs/algorithms.md)
             "algorithmModules": f"{ctx.base_url}/algorithms",
+            # it serves the Mastodon client API (docs/mastodon-api.md): what client
+            # libraries such as megalodon look for beside an unknown software name
+            "upstream": {"name": "mastodon", "version": MASTODON_VERSION},
         },
     }
     profile = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"'

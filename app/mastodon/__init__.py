@@ -1,10 +1,4 @@
-"""The Mastodon client API (issue 15), so Mastodon apps work with Commonground. So far
-its OAuth 2 (docs/mastodon-api.md): app registration, authorization, tokens."""
-
-from fastapi import APIRouter
-
-from app.mastodon import apps, oauth
-
-router = APIRouter(include_in_schema=False)
-for module_router in (apps.router, oauth.pages, oauth.api):
-    router.include_router(module_router)
+"""The Mastodon client API (docs/mastodon-api.md), so Mastodon apps work with
+Commonground: its OAuth 2 (app registration, authorization, tokens) and the client
+endpoints. :mod:`app.mastodon.client_api` gathers them into one router; this package
+imports nothing at start, so :mod:`app.mastodon.problems` is cheap to import."""

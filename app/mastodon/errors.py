@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from app.errors import DomainError
+from app.mastodon import problems
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -27,8 +28,9 @@ def _headers(exc: DomainError) -> dict[str, str]:
 
 
 def mastodon_error(exc: DomainError) -> JSONResponse:
-    detail = exc.detail if isinstance(exc.detail, str) else exc.code
-    return JSONResponse({"error": detail}, status_code=exc.status, headers=_headers(exc))
+    """The sentence comes from :mod:`app.mastodon.problems`, as for every other
+    error under /api/v1 and /api/v2."""
+    return problems.response(exc.status, exc.code, exc.detail, headers=_headers(exc))
 
 
 def oauth_error(exc: DomainError) -> JSONResponse:

@@ -35,7 +35,12 @@ def followers(
     ctx: Ctx, account: Account, *, cursor: str | None = None, limit: int = 40
 ) -> tuple[list[Account], str | None]:
     """Accepted followers of ``account``, local and remote, and the next page's cursor."""
-    q = (
+    rows, next_cursor = _page(ctx, _followers(account), cursor, limit)
+    return [a for _, a in rows], next_cursor
+
+
+def _followers(account: Account):
+    return (
         select(col(Follow.id), Account)
         .join(Account, col(Account.id) == col(Follow.follower_id))
         .where(
@@ -44,8 +49,43 @@ def followers(
             ~blocks.hides_account(None),
         )
     )
-    rows, next_cursor = _page(ctx, q, cursor, limit)
-    return [a for _, a in rows], next_cursor
+
+
+def _people_followed(account: Account):
+    return (
+        select(col(Follow.id), Account)
+        .join(Account, col(Account.id) == col(Follow.target_account_id))
+        .where(
+            col(Follow.follower_id) == account.id,
+            col(Follow.state) == "accepted",
+            ~blocks.hides_account(None),
+        )
+    )
+
+
+def between(
+    ctx: Ctx,
+    account: Account,
+    direction: str,
+    *,
+    below: int | None = None,
+    above: int | None = None,
+    oldest_first: bool = False,
+    limit: int = 40,
+) -> list[tuple[int, Account]]:
+    """A page of ``account``'s followers (``direction`` "followers") or of the members
+    it follows ("following"), each with its follow's id, between the follow ids
+    ``above`` and ``below`` (both excluded): newest follow first, or the ones just
+    above ``above`` with ``oldest_first`` (still returned newest first). Mastodon's
+    max_id / since_id / min_id; communities followed are not among them."""
+    q = _followers(account) if direction == "followers" else _people_followed(account)
+    if below is not None:
+        q = q.where(col(Follow.id) < below)
+    if above is not None:
+        q = q.where(col(Follow.id) > above)
+    order = col(Follow.id).asc() if oldest_first else col(Follow.id).desc()
+    rows = [(fid, person) for fid, person in ctx.db.exec(q.order_by(order).limit(_limit(limit)))]
+    return rows[::-1] if oldest_first else rows
 
 
 def following(

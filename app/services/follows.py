@@ -228,3 +228,60 @@ def _membership_approved(ctx: Ctx, membership: Membership) -> None:
     ).first()
     if pending is not None:
         accepted(ctx, pending)
+
+
+def counts(ctx: Ctx, account_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Each account's accepted followers and the members it follows, in two queries."""
+    out = dict.fromkeys(account_ids, (0, 0))
+    if not account_ids:
+        return out
+    accepted_ = col(Follow.state) == "accepted"
+    followers = dict(
+        ctx.db.exec(
+            select(col(Follow.target_account_id), func.count())
+            .where(col(Follow.target_account_id).in_(account_ids), accepted_)
+            .group_by(col(Follow.target_account_id))
+        ).all()
+    )
+    following_ = dict(
+        ctx.db.exec(
+            select(col(Follow.follower_id), func.count())
+            .where(
+                col(Follow.follower_id).in_(account_ids),
+                col(Follow.target_account_id).is_not(None),
+                accepted_,
+            )
+            .group_by(col(Follow.follower_id))
+        ).all()
+    )
+    return {i: (followers.get(i, 0), following_.get(i, 0)) for i in account_ids}
+
+
+def pending_from(ctx: Ctx, follower: Account, target_ids: list[int]) -> set[int]:
+    """Which of these accounts ``follower`` asked to follow and still waits for."""
+    if not target_ids:
+        return set()
+    rows = ctx.db.exec(
+        select(col(Follow.target_account_id)).where(
+            col(Follow.follower_id) == follower.id,
+            col(Follow.target_account_id).in_(target_ids),
+            col(Follow.state) == "pending",
+        )
+    ).all()
+    return {i for i in rows if i is not None}
+
+
+def accepted_between(
+    ctx: Ctx, follower_ids: list[int], target_ids: list[int]
+) -> set[tuple[int, int]]:
+    """The accepted (follower, followed) pairs among these accounts."""
+    if not follower_ids or not target_ids:
+        return set()
+    rows = ctx.db.exec(
+        select(col(Follow.follower_id), col(Follow.target_account_id)).where(
+            col(Follow.follower_id).in_(follower_ids),
+            col(Follow.target_account_id).in_(target_ids),
+            col(Follow.state) == "accepted",
+        )
+    ).all()
+    return {(a, b) for a, b in rows if b is not None}

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import EllipsisType
 
 from sqlalchemy import delete, update
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
+from app.db import hold
 from app.errors import Forbidden, Gone, Invalid, NotFound
 from app.infra import events, ratelimit
 from app.models import (
     Account,
     Artifact,
     Community,
+    IdempotencyKey,
     Post,
     PostMention,
     PostRevision,
@@ -39,8 +41,71 @@ MAX_POLL_OPTIONS = 20
 MAX_OPTION_NAME = 200
 MAX_VOTES = 10**9
 SENSITIVE = "Sensitive content"
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY = 200
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+-]{0,49}/[a-z0-9][a-z0-9.+-]{0,49}$")
 _URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
+
+
+# A post's status id: the milliseconds of its time since 1970 above STATUS_ID_BITS
+# bits of its row id, so ids sort by the post's time (Mastodon's "snowflake" ids).
+STATUS_ID_BITS = 16
+MAX_STATUS_ID = 2**63 - 1  # a BIGINT
+
+
+def status_id(created_at: datetime, row_id: int) -> int:
+    """The time-sortable id of the post with this time and row id. A remote post
+    has its own ``published`` time, so one that arrives late sorts where it was
+    written, not where it arrived."""
+    ms = max(int(created_at.timestamp() * 1000), 0)
+    return (ms << STATUS_ID_BITS) | (row_id & ((1 << STATUS_ID_BITS) - 1))
+
+
+def get_by_status_id(ctx: Ctx, value: int) -> Post:
+    """The post with this status id, as :func:`get_visible` shows it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_STATUS_ID:
+        raise NotFound("No such post.", code="post_not_found")
+    post = ctx.db.exec(select(Post).where(col(Post.status_id) == value)).first()
+    if post is None:
+        raise NotFound("No such post.", code="post_not_found")
+    return _visible(ctx, post)
+
+
+def author_counts(ctx: Ctx, author_ids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+    """Each author's posts that are not deleted, and when they last posted, in one query."""
+    out: dict[int, tuple[int, datetime | None]] = dict.fromkeys(author_ids, (0, None))
+    if not author_ids:
+        return out
+    rows = ctx.db.exec(
+        select(col(Post.author_id), func.count(), func.max(col(Post.created_at)))
+        .where(col(Post.author_id).in_(author_ids), col(Post.deleted_at).is_(None))
+        .group_by(col(Post.author_id))
+    ).all()
+    for author_id, n, last in rows:
+        out[author_id] = (n, last)
+    return out
+
+
+def tags_of(ctx: Ctx, post_ids: list[int]) -> dict[int, list[str]]:
+    """Each post's hashtags, in one query."""
+    found: dict[int, list[str]] = {}
+    if post_ids:
+        q = select(PostTag).where(col(PostTag.post_id).in_(post_ids)).order_by(col(PostTag.tag))
+        for row in ctx.db.exec(q):
+            found.setdefault(row.post_id, []).append(row.tag)
+    return found
+
+
+def mentions_of(ctx: Ctx, post_ids: list[int]) -> dict[int, list[Account]]:
+    """The accounts each post mentions, in one query."""
+    found: dict[int, list[Account]] = {}
+    if post_ids:
+        q = select(col(PostMention.post_id), Account).join(
+            Account, col(Account.id) == col(PostMention.account_id)
+        )
+        for post_id, account in ctx.db.exec(q.where(col(PostMention.post_id).in_(post_ids))):
+            found.setdefault(post_id, []).append(account)
+    return found
 
 
 def post_url(ctx: Ctx, post: Post) -> str:
@@ -131,6 +196,7 @@ def create(
     sensitive: bool = False,
     media_ids: list[int] | None = None,
     sensitive_media: bool = False,
+    idempotency_key: str | None = None,
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
     request) makes it rate-limited, trusted callers (demo data) pass none.
@@ -139,7 +205,12 @@ def create(
     community starts threads there too (federation sends them to its Group).
     ``media_ids`` are the author's uploads it carries (at most four); they are
     sensitive with ``sensitive_media``, or ``sensitive`` read as Mastodon does
-    (:func:`media.sensitivity`)."""
+    (:func:`media.sensitivity`). A retry with the same ``idempotency_key`` (a
+    client's, within :data:`IDEMPOTENCY_WINDOW`) answers the post the first made."""
+    if idempotency_key is not None:
+        earlier = _made_with_key(ctx, author, idempotency_key)
+        if earlier is not None:
+            return earlier
     text, title = _validate(ctx, text, title, with_media=bool(media_ids))
     warned, folded = media.sensitivity(summary, sensitive, has_media=bool(media_ids))
     warning = own_warning(summary, warned)
@@ -177,8 +248,11 @@ def create(
     ctx.db.add(post)
     ctx.db.flush()
     post.uri = post_url(ctx, post)
+    post.status_id = status_id(post.created_at, post.id)
     _store_links(ctx, post, rendered, known, replacing=False)
     media.attach(ctx, author, post, media_ids or [], sensitive=folded or sensitive_media)
+    if idempotency_key is not None:
+        ctx.db.add(IdempotencyKey(account_id=author.id, key=idempotency_key, post_id=post.id))
     if parent is not None:
         ctx.db.execute(
             update(Post)
@@ -187,6 +261,29 @@ def create(
         )
     events.emit(ctx, "post.created", post=post)
     return post
+
+
+def _made_with_key(ctx: Ctx, author: Account, key: str) -> Post | None:
+    """The post ``author`` made with this idempotency key lately, if any. Holds the
+    key until the transaction ends, so a retry sent at once waits for the first."""
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise Invalid(
+            f"Idempotency keys are 1 to {MAX_IDEMPOTENCY_KEY} characters.",
+            code="invalid_idempotency_key",
+        )
+    hold(ctx.db, f"idempotency:{author.id}:{key}")
+    since = utcnow() - IDEMPOTENCY_WINDOW
+    ctx.db.execute(
+        delete(IdempotencyKey).where(
+            col(IdempotencyKey.account_id) == author.id, col(IdempotencyKey.created_at) < since
+        )
+    )
+    row = ctx.db.exec(
+        select(IdempotencyKey).where(
+            col(IdempotencyKey.account_id) == author.id, col(IdempotencyKey.key) == key
+        )
+    ).first()
+    return ctx.db.get(Post, row.post_id) if row is not None else None
 
 
 def get(ctx: Ctx, post_id: int) -> Post:
@@ -458,6 +555,8 @@ def store_remote(
     )
     ctx.db.add(post)
     ctx.db.flush()
+    post.status_id = status_id(post.created_at, post.id)
+    ctx.db.add(post)
     _store_remote_tags(ctx, post, tags)
     for account_id in {m.id for m in mentions if m.is_local}:
         ctx.db.add(PostMention(post_id=post.id, account_id=account_id))

@@ -14,7 +14,7 @@ from app.db import hold
 from app.errors import Forbidden, Gone, Invalid
 from app.infra import events, ratelimit
 from app.models import Account, Block, Reaction
-from app.services import Ctx
+from app.services import Ctx, blocks
 from app.services.posts import get as get_post
 
 KINDS = ("like", "agree", "disagree", "pass")
@@ -118,3 +118,16 @@ def mine(ctx: Ctx, account: Account | None, post_ids: list[int]) -> dict[int, se
     for post_id, kind in rows:
         out[post_id].add(kind)
     return out
+
+
+def likers(ctx: Ctx, post_id: int, limit: int = 80) -> list[Account]:
+    """Who likes this post, the latest first, without accounts hidden from everyone."""
+    q = (
+        select(Account)
+        .join(Reaction, col(Reaction.account_id) == col(Account.id))
+        .where(col(Reaction.post_id) == post_id, col(Reaction.kind) == "like")
+        .where(~blocks.hides_account(None))
+        .order_by(col(Reaction.id).desc())
+        .limit(limit)
+    )
+    return list(ctx.db.exec(q))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, inspect, tuple_, union
+from sqlalchemy import BindParameter, ColumnElement, bindparam, inspect, true, tuple_, union
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -26,20 +26,8 @@ from app.services.ranking.types import CANDIDATE_COLUMNS, Candidate, Cursor, Ran
 MAX_SOURCE_SUBQUERIES = 200
 
 
-@lru_cache(maxsize=256)
-def _candidate_statement(
-    n_communities: int,
-    n_authors: int,
-    tag: bool,
-    top_level_only: bool,
-    after: bool,
-    many: bool,
-    viewer: bool = False,
-    threads: bool = False,
-) -> SelectOfScalar[int] | None:
-    """The candidate query for one *shape* of sources, with bound parameters for
-    the ids, the cursor and the limit. Built once per shape: constructing a UNION of
-    a dozen subqueries costs milliseconds of Python, more than running it."""
+def _base_conditions(viewer: bool) -> list[ColumnElement[bool]]:
+    """What no feed shows, for a viewer (bound as ``viewer_id``, with ``now``) or none."""
     # posts of authors hidden from this viewer (suspended, blocked...) are never
     # candidates: each post considered joins its author by primary key
     hidden = blocks.hides_account(bindparam("viewer_id") if viewer else None)
@@ -55,16 +43,13 @@ def _candidate_statement(
     if viewer:  # and what the viewer muted (authors, domains, threads, tags)
         now = bindparam("now", type_=inspect(Mute).columns["expires_at"].type)
         base.append(~mutes.hides_post(bindparam("viewer_id"), now))
-    if top_level_only:
-        base.append(col(Post.in_reply_to_id).is_(None))
-    if after:
-        base.append(
-            tuple_(col(Post.created_at), col(Post.id))
-            < tuple_(
-                bindparam("before_t", type_=inspect(Post).columns["created_at"].type),
-                bindparam("before_id"),
-            )
-        )
+    return base
+
+
+def _source_conditions(
+    n_communities: int, n_authors: int, tag: bool, many: bool, threads: bool
+) -> list[ColumnElement[bool]]:
+    """One condition per source (a community, an author, the viewer's threads, a tag)."""
     conditions: list[ColumnElement[bool]] = []
     if many:
         if n_communities:
@@ -89,6 +74,35 @@ def _candidate_statement(
                 select(col(PostTag.post_id)).where(col(PostTag.tag) == bindparam("tag"))
             )
         )
+    return conditions
+
+
+@lru_cache(maxsize=256)
+def _candidate_statement(
+    n_communities: int,
+    n_authors: int,
+    tag: bool,
+    top_level_only: bool,
+    after: bool,
+    many: bool,
+    viewer: bool = False,
+    threads: bool = False,
+) -> SelectOfScalar[int] | None:
+    """The candidate query for one *shape* of sources, with bound parameters for
+    the ids, the cursor and the limit. Built once per shape: constructing a UNION of
+    a dozen subqueries costs milliseconds of Python, more than running it."""
+    base = _base_conditions(viewer)
+    if top_level_only:
+        base.append(col(Post.in_reply_to_id).is_(None))
+    if after:
+        base.append(
+            tuple_(col(Post.created_at), col(Post.id))
+            < tuple_(
+                bindparam("before_t", type_=inspect(Post).columns["created_at"].type),
+                bindparam("before_id"),
+            )
+        )
+    conditions = _source_conditions(n_communities, n_authors, tag, many, threads)
     if not conditions:
         return None
     limit: BindParameter[int] = bindparam("lim")
@@ -106,6 +120,105 @@ def _candidate_statement(
     else:
         merged = union(*[select(p.c.id, p.c.created_at) for p in parts]).subquery()
     return select(merged.c.id).order_by(merged.c.created_at.desc(), merged.c.id.desc()).limit(limit)
+
+
+@lru_cache(maxsize=256)
+def _status_id_statement(
+    n_communities: int,
+    n_authors: int,
+    tag: bool,
+    many: bool,
+    viewer: bool,
+    threads: bool,
+    everyone: bool,
+    origin: str | None,
+    top_level_only: bool,
+    below: bool,
+    above: bool,
+    oldest_first: bool,
+) -> SelectOfScalar[int] | None:
+    """Like :func:`_candidate_statement`, in status-id order between the bounds
+    ``below`` (``max_id``) and ``above`` (``since_id`` or ``min_id``): newest first, or
+    ``oldest_first`` (the page just newer than ``min_id``)."""
+    base = _base_conditions(viewer)
+    base.append(col(Post.status_id).is_not(None))
+    if top_level_only:
+        base.append(col(Post.in_reply_to_id).is_(None))
+    if below:
+        base.append(col(Post.status_id) < bindparam("below_sid"))
+    if above:
+        base.append(col(Post.status_id) > bindparam("above_sid"))
+    if origin == "local":
+        base.append(col(Account.domain) == "")
+    elif origin == "remote":
+        base.append(col(Account.domain) != "")
+    conditions = _source_conditions(n_communities, n_authors, tag, many, threads)
+    if everyone:
+        conditions = [true()]
+    if not conditions:
+        return None
+    order = col(Post.status_id).asc() if oldest_first else col(Post.status_id).desc()
+    limit: BindParameter[int] = bindparam("lim")
+    parts = [
+        select(col(Post.id).label("id"), col(Post.status_id).label("sid"))
+        .join(Account, col(Account.id) == col(Post.author_id))
+        .where(cond, *base)
+        .order_by(order)
+        .limit(limit)
+        .subquery()
+        for cond in conditions
+    ]
+    if len(parts) == 1:
+        merged = parts[0]
+    else:
+        merged = union(*[select(p.c.id, p.c.sid) for p in parts]).subquery()
+    merged_order = merged.c.sid.asc() if oldest_first else merged.c.sid.desc()
+    return select(merged.c.id).order_by(merged_order).limit(limit)
+
+
+def status_id_page(
+    ctx: Ctx,
+    sources: Sources,
+    *,
+    below: int | None = None,
+    above: int | None = None,
+    oldest_first: bool = False,
+    limit: int = 20,
+) -> list[Post]:
+    """Up to ``limit`` posts from ``sources`` with status ids between ``above`` and
+    ``below`` (both excluded), newest first; with ``oldest_first`` the ones just
+    above ``above``, still returned newest first. What Mastodon's ``max_id``,
+    ``since_id`` and ``min_id`` ask of a timeline; the same posts are hidden as in
+    every feed."""
+    many = len(sources.community_ids) + len(sources.author_ids) > MAX_SOURCE_SUBQUERIES
+    stmt = _status_id_statement(
+        len(sources.community_ids),
+        len(sources.author_ids),
+        bool(sources.tag),
+        many,
+        sources.viewer_id is not None,
+        sources.replies_to_viewer and sources.viewer_id is not None,
+        sources.everyone,
+        sources.origin,
+        sources.top_level_only,
+        below is not None,
+        above is not None,
+        oldest_first,
+    )
+    if stmt is None:
+        return []
+    params = _source_params(sources, limit, many)
+    if below is not None:
+        params["below_sid"] = below
+    if above is not None:
+        params["above_sid"] = above
+    ids = list(ctx.db.exec(stmt, params=params))
+    if oldest_first:
+        ids.reverse()
+    if not ids:
+        return []
+    rows = {p.id: p for p in ctx.db.exec(select(Post).where(col(Post.id).in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
 
 
 def candidate_posts(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int) -> list[Post]:
@@ -161,11 +274,16 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
     )
     if stmt is None:
         return []
+    params = _source_params(sources, limit, many)
+    if cursor is not None:
+        params.update(before_t=cursor.created_at, before_id=cursor.id)
+    return list(ctx.db.exec(stmt, params=params))
+
+
+def _source_params(sources: Sources, limit: int, many: bool) -> dict[str, object]:
     params: dict[str, object] = {"lim": limit, "ban_now": utcnow()}
     if sources.viewer_id is not None:
         params.update(viewer_id=sources.viewer_id, now=utcnow())
-    if cursor is not None:
-        params.update(before_t=cursor.created_at, before_id=cursor.id)
     if sources.tag:
         params["tag"] = sources.tag
     if many:
@@ -176,7 +294,7 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
     else:
         params.update({f"c{i}": cid for i, cid in enumerate(sources.community_ids)})
         params.update({f"a{i}": aid for i, aid in enumerate(sources.author_ids)})
-    return list(ctx.db.exec(stmt, params=params))
+    return params
 
 
 def home_sources(ctx: Ctx, viewer: Account) -> Sources:

@@ -26,6 +26,7 @@ from app.services.ranking.candidates import (
     candidate_window,
     full_posts,
     home_sources,
+    status_id_page,
 )
 from app.services.ranking.rankers import (
     CHRONOLOGICAL,
@@ -129,6 +130,44 @@ def home(
         ranking = strategy(ctx, *choices.active_for_member(ctx, viewer))
     return build_feed(
         ctx, home_sources(ctx, viewer), viewer=viewer, cursor=cursor, limit=limit, ranking=ranking
+    )
+
+
+def in_time_order(
+    ctx: Ctx,
+    sources: Sources,
+    viewer: Account | None,
+    *,
+    below: int | None = None,
+    above: int | None = None,
+    oldest_first: bool = False,
+    limit: int = 20,
+) -> list[Post]:
+    """A feed in time order by status id, between ``above`` and ``below``: what the
+    Mastodon client API's timelines show (their order is the time, not a ranking;
+    docs/mastodon-api.md). The same posts are hidden as in every feed."""
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise DomainError(f"limit must be between 1 and {MAX_LIMIT}.", code="invalid_limit")
+    if viewer is not None and sources.viewer_id is None:
+        sources = replace(sources, viewer_id=viewer.id)
+    return status_id_page(
+        ctx, sources, below=below, above=above, oldest_first=oldest_first, limit=limit
+    )
+
+
+def home_in_time_order(
+    ctx: Ctx,
+    viewer: Account,
+    *,
+    below: int | None = None,
+    above: int | None = None,
+    oldest_first: bool = False,
+    limit: int = 20,
+) -> list[Post]:
+    """The viewer's home feed's posts (:func:`home`'s sources), in time order."""
+    sources = home_sources(ctx, viewer)
+    return in_time_order(
+        ctx, sources, viewer, below=below, above=above, oldest_first=oldest_first, limit=limit
     )
 
 

@@ -79,6 +79,8 @@ class Sources:
     top_level_only: bool = False
     viewer_id: int | None = None  # whose blocks hide authors (see blocks.hides_account)
     replies_to_viewer: bool = False  # and replies in threads the viewer started
+    everyone: bool = False  # every post (the instance's public timeline), in place of the above
+    origin: str | None = None  # "local" or "remote": only posts by such authors
 
 
 @dataclass

@@ -1,0 +1,297 @@
+"""Statuses in the Mastodon client API: post (with an Idempotency-Key), read,
+edit, delete, source, history, context, and favourite (Commonground's "like").
+
+Only ``public`` statuses exist here: every post is public. ``unlisted``,
+``private`` and ``direct`` are refused (422) rather than posted more widely than
+the member asked; boosts, bookmarks and pins are not supported (422). See
+docs/mastodon-api.md ("Statuses")."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from html import escape
+from typing import Annotated, Any
+
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, Header, Request
+from pydantic import Field, field_validator
+
+from app.api.auth import MaybeAccount, Writer
+from app.deps import CtxDep, client_ip
+from app.errors import Forbidden, Invalid, NotFound
+from app.mastodon import entities, ids, params
+from app.models import MAX_ID, Account, Post
+from app.services import Ctx, mutes, posts, reactions
+from app.text import render_markdown
+
+router = APIRouter(prefix="/api/v1/statuses")
+
+Json = dict[str, Any]
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+NOT_SUPPORTED = (
+    "{what} are not supported on this server (Commonground); see its docs/mastodon-api.md."
+)
+
+
+class StatusParams(params.Params):
+    status: params.Text = Field(default="", max_length=200_000)
+    in_reply_to_id: str | None = Field(default=None, max_length=40)
+    media_ids: list[str] = Field(default=[], max_length=20)
+    sensitive: bool = False
+    spoiler_text: params.Text = Field(default="", max_length=10_000)
+    visibility: str | None = Field(default=None, max_length=20)
+    scheduled_at: str | None = Field(default=None, max_length=100)
+    poll: Any = None
+
+    @field_validator("media_ids", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | int) else value
+
+    @field_validator("media_ids", mode="after")
+    @classmethod
+    def _digits(cls, value: list[str]) -> list[str]:
+        for v in value:
+            n = ids.number(str(v))
+            if n is None or n > MAX_ID:
+                raise ValueError(f"{str(v)[:40]!r} is not a media id")
+        return value
+
+
+def _media_ids(given: StatusParams) -> list[int]:
+    return [int(v) for v in given.media_ids]
+
+
+def _refuse_what_we_lack(given: StatusParams) -> None:
+    if given.visibility is not None and given.visibility not in VISIBILITIES:
+        raise Invalid(
+            f"Validation failed: visibility must be one of {', '.join(VISIBILITIES)}.",
+            code="invalid_visibility",
+        )
+    if given.visibility not in (None, "public"):
+        raise Invalid(
+            f"Validation failed: only public statuses exist here (not {given.visibility}): "
+            "every post on Commonground is public.",
+            code="unsupported_visibility",
+        )
+    if given.poll is not None:
+        raise Invalid(NOT_SUPPORTED.format(what="Polls"), code="polls_not_supported")
+    if given.scheduled_at:
+        raise Invalid(
+            NOT_SUPPORTED.format(what="Scheduled statuses"), code="scheduling_not_supported"
+        )
+
+
+@router.post("")
+async def create_status(
+    request: Request,
+    ctx: CtxDep,
+    author: Writer,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Json:
+    given = params.parse(StatusParams, await params.read(request))
+    return await run_sync(_create, ctx, author, given, idempotency_key, client_ip(request))
+
+
+def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, client: str) -> Json:
+    _refuse_what_we_lack(given)
+    parent = ids.post_by_status_id(ctx, given.in_reply_to_id) if given.in_reply_to_id else None
+    post = posts.create(
+        ctx,
+        author,
+        given.status,
+        in_reply_to=parent.id if parent else None,
+        client=client,
+        summary=given.spoiler_text or None,
+        sensitive=given.sensitive,
+        media_ids=_media_ids(given),
+        idempotency_key=key or None,
+    )
+    return entities.status(ctx, post, author)
+
+
+@router.get("/{status_id}")
+def get_status(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
+    post = ids.post_by_status_id(ctx, status_id)
+    if post.is_deleted:
+        raise NotFound("No such status.", code="post_not_found")
+    return entities.status(ctx, post, viewer)
+
+
+def _live(ctx: Ctx, status_id: str) -> Post:
+    post = ids.post_by_status_id(ctx, status_id)
+    if post.is_deleted:
+        raise NotFound("No such status.", code="post_not_found")
+    return post
+
+
+@router.delete("/{status_id}")
+def delete_status(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    """The status as it was, with its ``text`` (what apps offer to redraft)."""
+    post = _live(ctx, status_id)
+    if not posts.can_delete(ctx, viewer, post):
+        raise Forbidden("This action is not allowed", code="not_author")
+    shown = entities.status(ctx, post, viewer)
+    shown["text"] = post.text
+    posts.delete_post(ctx, viewer, post.id)
+    return shown
+
+
+class EditParams(params.Params):
+    status: params.Text = Field(default="", max_length=200_000)
+    spoiler_text: params.Text | None = Field(default=None, max_length=10_000)
+
+
+@router.put("/{status_id}")
+async def edit_status(status_id: str, request: Request, ctx: CtxDep, viewer: Writer) -> Json:
+    """The text changes (the earlier version goes to the history); a changed
+    content warning or media is not supported (422)."""
+    given = params.parse(EditParams, await params.read(request))
+    return await run_sync(_edit, ctx, viewer, status_id, given)
+
+
+def _edit(ctx: Ctx, viewer: Account, status_id: str, given: EditParams) -> Json:
+    post = _live(ctx, status_id)
+    if post.author_id != viewer.id:
+        raise Forbidden("This action is not allowed", code="not_author")
+    current = entities.status(ctx, post, viewer)["spoiler_text"]
+    if given.spoiler_text is not None and given.spoiler_text.strip() != current:
+        raise Invalid(
+            NOT_SUPPORTED.format(what="Changes to a content warning"), code="warning_unchanged"
+        )
+    edited = posts.edit(ctx, viewer, post.id, given.status)
+    return entities.status(ctx, edited, viewer)
+
+
+@router.get("/{status_id}/source")
+def status_source(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    post = _live(ctx, status_id)
+    if post.author_id != viewer.id:
+        raise Forbidden("This action is not allowed", code="not_author")
+    spoiler = entities.status(ctx, post, viewer)["spoiler_text"]
+    return {"id": ids.status_id(post), "text": post.text, "spoiler_text": spoiler}
+
+
+@router.get("/{status_id}/history")
+def status_history(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> list[Json]:
+    """Every version, oldest first, the current one last (as Mastodon lists them)."""
+    post = _live(ctx, status_id)
+    now = entities.status(ctx, post, viewer)
+    versions = []
+    for rev in reversed(posts.history(ctx, post)):
+        if post.uri.startswith(ctx.base_url):
+            html = render_markdown(rev.text, base_url=ctx.base_url).html.strip()
+        else:
+            html = f"<p>{escape(rev.text)}</p>"
+        versions.append((html, rev.written_at))
+    versions.append((now["content"], post.updated_at or post.created_at))
+    return [
+        {
+            "content": html,
+            "spoiler_text": now["spoiler_text"],
+            "sensitive": now["sensitive"],
+            "created_at": entities.when(at),
+            "account": now["account"],
+            "poll": None,
+            "media_attachments": now["media_attachments"],
+            "emojis": [],
+        }
+        for html, at in versions
+    ]
+
+
+@router.get("/{status_id}/context")
+def status_context(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
+    """The posts above this one in its thread, oldest first, and those below it,
+    in the order they were written (without authors hidden from the viewer)."""
+    post = ids.post_by_status_id(ctx, status_id)
+    root, replies = posts.thread(ctx, post, viewer=viewer)
+    by_id = {p.id: p for p in [root, *replies]}
+    ancestors: list[Post] = []
+    seen = {post.id}
+    up = post.in_reply_to_id
+    while up is not None and up in by_id and up not in seen:
+        seen.add(up)
+        ancestors.append(by_id[up])
+        up = by_id[up].in_reply_to_id
+    ancestors.reverse()
+    below = {post.id}
+    descendants = []
+    for reply in replies:  # written order: a parent comes before its replies
+        if reply.in_reply_to_id in below and reply.id not in below:
+            below.add(reply.id)
+            descendants.append(reply)
+    live = [p for p in [*ancestors, *descendants] if not p.is_deleted]
+    shown = dict(zip([p.id for p in live], entities.statuses(ctx, live, viewer), strict=True))
+    return {
+        "ancestors": [shown[p.id] for p in ancestors if p.id in shown],
+        "descendants": [shown[p.id] for p in descendants if p.id in shown],
+    }
+
+
+@router.post("/{status_id}/favourite")
+def favourite(status_id: str, request: Request, ctx: CtxDep, viewer: Writer) -> Json:
+    post = ids.post_by_status_id(ctx, status_id)
+    reactions.react(ctx, viewer, post.id, "like", client=client_ip(request))
+    return entities.status(ctx, post, viewer)
+
+
+@router.post("/{status_id}/unfavourite")
+def unfavourite(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    post = ids.post_by_status_id(ctx, status_id)
+    reactions.unreact(ctx, viewer, post.id, "like")
+    return entities.status(ctx, post, viewer)
+
+
+@router.get("/{status_id}/favourited_by")
+def favourited_by(status_id: str, ctx: CtxDep) -> list[Json]:
+    post = ids.post_by_status_id(ctx, status_id)
+    people = reactions.likers(ctx, post.id)
+    cards = entities.accounts(ctx, people)
+    return [cards[p.id] for p in people]
+
+
+@router.get("/{status_id}/reblogged_by")
+def reblogged_by(status_id: str, ctx: CtxDep) -> list[Json]:
+    ids.post_by_status_id(ctx, status_id)
+    return []  # no boosts here
+
+
+@router.post("/{status_id}/mute")
+def mute_conversation(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    """Mute the thread (Commonground's thread mute: its posts leave the feeds)."""
+    post = ids.post_by_status_id(ctx, status_id)
+    mutes.mute(ctx, viewer, _thread(post))
+    return {**entities.status(ctx, post, viewer), "muted": True}
+
+
+@router.post("/{status_id}/unmute")
+def unmute_conversation(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    post = ids.post_by_status_id(ctx, status_id)
+    with contextlib.suppress(NotFound):
+        mutes.unmute(ctx, viewer, _thread(post))
+    return entities.status(ctx, post, viewer)
+
+
+def _thread(post: Post) -> mutes.Target:
+    return mutes.Target("thread", str(post.root_id or post.id))
+
+
+def _unsupported(what: str, code: str) -> Callable[..., Json]:
+    def refuse(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+        ids.post_by_status_id(ctx, status_id)
+        raise Invalid(NOT_SUPPORTED.format(what=what), code=code)
+
+    return refuse
+
+
+for verb, what, code in (
+    ("reblog", "Boosts", "boosts_not_supported"),
+    ("unreblog", "Boosts", "boosts_not_supported"),
+    ("bookmark", "Bookmarks", "bookmarks_not_supported"),
+    ("unbookmark", "Bookmarks", "bookmarks_not_supported"),
+    ("pin", "Pinned statuses", "pins_not_supported"),
+    ("unpin", "Pinned statuses", "pins_not_supported"),
+):
+    router.add_api_route(f"/{{status_id}}/{verb}", _unsupported(what, code), methods=["POST"])
