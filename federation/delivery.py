@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -255,13 +256,21 @@ def _prepare(
 def attempt_row(
     job_id: int | None, inbox: str, status: int | None, error: str | None
 ) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        job_id=job_id,
-        inbox=inbox,
-        domain=remote.authority_of(inbox),
-        status_code=status,
-        error=error[:2000] if error else None,
-    )
+    return DeliveryAttempt(**attempt_values(job_id, inbox, status, error, utcnow()))
+
+
+def attempt_values(
+    job_id: int | None, inbox: str, status: int | None, error: str | None, when: datetime
+) -> dict[str, Any]:
+    """A ``delivery_attempts`` row's columns (all of them but the id)."""
+    return {
+        "job_id": job_id,
+        "inbox": inbox,
+        "domain": remote.authority_of(inbox),
+        "status_code": status,
+        "error": error[:2000] if error else None,
+        "attempted_at": when,
+    }
 
 
 def steady(peer: PeerDomain, result: Outcome, now: datetime) -> bool:
@@ -336,7 +345,8 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     now = utcnow()
     result = outcome(status, status is None, answer_headers, now)
     if steady(peer, result, now):
-        job.on_done(attempt_row(job.job.id, inbox, status, None))  # logged with the job's end
+        # logged with the job's end, as a plain row (no ORM object per delivery)
+        job.on_done_insert(DeliveryAttempt, attempt_values(job.job.id, inbox, status, None, now))
         return
     cache.remember_peer(
         await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error, result))
