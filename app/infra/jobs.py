@@ -46,7 +46,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 
 from app.config import Settings
-from app.db import begin_writing, rows_changed
+from app.db import begin_writing, commit_without_waiting_for_disk, rows_changed
 from app.infra import live
 from app.infra.context import Ctx
 from app.models import Job, utcnow
@@ -61,6 +61,7 @@ LOCK_TIMEOUT = timedelta(minutes=10)
 MAX_ERROR_CHARS = 2000
 WORKER_DIED = "worker died while running this job"
 CLAIM_AHEAD = 4  # a worker holds up to this many times its concurrency in claimed jobs
+CLAIMS_IN_FLIGHT = 2  # on PostgreSQL: the next claim starts before the last returns
 
 JOBS = cast(Any, Job).__table__  # Core statements: a claim or completion builds no ORM objects
 
@@ -191,16 +192,15 @@ class JobContext:
     shared: dict[str, Any] = field(default_factory=dict)
     done_rows: list[DoneRow] = field(default_factory=list)
 
-    def on_done(self, row: SQLModel) -> None:
-        """Insert ``row`` in the transaction that marks this job done (e.g. the log
-        of a successful delivery), instead of in a transaction of its own."""
-        self.done_rows.append(row)
-
-    def on_done_insert(self, model: type[SQLModel], values: dict[str, Any]) -> None:
-        """:meth:`on_done` as a plain INSERT of ``values`` (every column, defaults
-        included, since none are filled in): no ORM object per row, for the one
-        row every delivery writes."""
-        self.done_rows.append((cast(Any, model).__table__, values))
+    def on_done(self, row: SQLModel | type[SQLModel], values: dict[str, Any] | None = None) -> None:
+        """Insert a row in the transaction that marks this job done (e.g. the log of
+        a successful delivery), instead of in a transaction of its own: an ORM
+        object, or a model and its column values, a plain INSERT that makes no ORM
+        object (for the row every delivery writes; no default is filled in)."""
+        if values is None:
+            self.done_rows.append(cast(SQLModel, row))
+        else:
+            self.done_rows.append((cast(Any, row).__table__, values))
 
     def transaction(self):  # a context manager yielding Ctx
         return _ctx_transaction(self.engine, self.settings)
@@ -373,6 +373,7 @@ def claim_many(
     postgres = engine.dialect.name == "postgresql"
     with Session(engine) as db:
         begin_writing(db)
+        commit_without_waiting_for_disk(db)  # a claim lost in a crash is a job run again
         spent = core_select(*_CLAIMED).where(stale, JOBS.c.attempts >= JOBS.c.max_attempts)
         spent = spent.limit(100)
         if postgres:
@@ -489,6 +490,7 @@ def _finish_many(engine: Engine, batch: list[tuple[Claimed, list[DoneRow]]]) -> 
     now = utcnow()
     with Session(engine) as db:
         begin_writing(db)
+        commit_without_waiting_for_disk(db)  # a done-mark lost in a crash: run again
         held: set[int] = set()
         for token, ids in by_claim.items():
             marked = db.execute(
@@ -639,7 +641,8 @@ async def work(
     window = concurrency * CLAIM_AHEAD
     running: set[asyncio.Task] = set()
     ready: deque[Claimed] = deque()  # claimed, waiting for a free slot
-    claiming: asyncio.Task[list[Claimed]] | None = None
+    chunk = max(window // 2, 1)  # what one claim asks for
+    claims: dict[asyncio.Task[list[Claimed]], int] = {}  # in flight → how many asked
     nudge = asyncio.Event()  # something changed: a job ended, a claim came back, a wake-up
     state = {"idle": False}  # the last claim found nothing due: wait for news first
     poll: asyncio.TimerHandle | None = None
@@ -660,13 +663,13 @@ async def work(
     try:
         while not stop.is_set():
             nudge.clear()
-            if claiming is not None and claiming.done():
+            for claim_task in [t for t in claims if t.done()]:
+                del claims[claim_task]
                 try:
-                    batch = claiming.result()
+                    batch = claim_task.result()
                 except Exception:  # a database hiccup must not kill the worker
                     log.exception("could not claim jobs")
                     batch = []
-                claiming = None
                 ready.extend(batch)
                 if not batch:
                     state["idle"] = True
@@ -677,12 +680,20 @@ async def work(
                 task = asyncio.create_task(execute(ready.popleft(), engine, settings, shared))
                 running.add(task)
                 task.add_done_callback(ended)
-            held = len(ready) + len(running)
-            if claiming is None and not state["idle"] and held <= window // 2:
-                claiming = asyncio.create_task(
-                    asyncio.to_thread(_claim_batch, engine, settings, shared, who, window - held)
+            # Claims overlap (SKIP LOCKED keeps them apart), so a claim's round trips
+            # are hidden behind the one before it, not added to the jobs' time.
+            while (
+                not state["idle"]
+                and len(claims) < CLAIMS_IN_FLIGHT
+                and len(ready) + len(running) + sum(claims.values()) + chunk <= window
+            ):
+                claim_task = asyncio.create_task(
+                    asyncio.to_thread(_claim_batch, engine, settings, shared, who, chunk)
                 )
-                claiming.add_done_callback(news)
+                claim_task.add_done_callback(news)
+                claims[claim_task] = chunk
+                if engine.dialect.name != "postgresql":
+                    break  # SQLite claims one after another anyway
             await nudge.wait()
     finally:
         if poll is not None:
@@ -691,9 +702,9 @@ async def work(
             listener.cancel()
         if woken is not None:
             live.JOBS.unsubscribe(woken)
-        if claiming is not None:
-            with suppress(Exception):  # logged by nobody else: it is only given back
-                ready.extend(await claiming)
+        for claim_task in claims:
+            with suppress(Exception):  # only given back: a failed claim took nothing
+                ready.extend(await claim_task)
         if ready:
             try:
                 await asyncio.to_thread(release_unstarted, engine, list(ready))
