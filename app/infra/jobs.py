@@ -34,6 +34,7 @@ import os
 import random
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -62,6 +63,7 @@ MAX_ERROR_CHARS = 2000
 WORKER_DIED = "worker died while running this job"
 CLAIM_AHEAD = 4  # a worker holds up to this many times its concurrency in claimed jobs
 CLAIMS_IN_FLIGHT = 2  # on PostgreSQL: the next claim starts before the last returns
+BURY_EVERY = 5.0  # seconds between a worker's looks for stale claims to bury
 
 JOBS = cast(Any, Job).__table__  # Core statements: a claim or completion builds no ORM objects
 
@@ -139,17 +141,26 @@ def prefetch(kind: str) -> Callable[[Prefetcher], Prefetcher]:
     return register
 
 
-def _prefetch(engine: Engine, settings: Settings, shared: dict, batch: list[Claimed]) -> None:
+def _by_kind(batch: list[Claimed]) -> dict[str, list[dict]]:
     by_kind: dict[str, list[dict]] = {}
     for job in batch:
         if job.kind in PREFETCHERS:
             by_kind.setdefault(job.kind, []).append(json.loads(job.payload))
-    for kind, payloads in by_kind.items():
+    return by_kind
+
+
+def _prefetch(engine: Engine, settings: Settings, shared: dict, batch: list[Claimed]) -> None:
+    """Run the batch's prefetchers, each in a transaction of its own."""
+    for kind, payloads in _by_kind(batch).items():
         try:
             with _ctx_transaction(engine, settings) as ctx:
                 PREFETCHERS[kind](ctx, shared, payloads)
         except Exception:  # only an optimisation: each job loads its own
             log.exception("prefetch for %s failed", kind)
+
+
+class _PrefetchFailed(Exception):
+    """A prefetcher failed inside the claiming transaction (so it cannot commit)."""
 
 
 def handler(kind: str) -> Callable:
@@ -357,7 +368,13 @@ def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Claimed |
 
 
 def claim_many(
-    engine: Engine, who: str, limit: int, *, now: datetime | None = None
+    engine: Engine,
+    who: str,
+    limit: int,
+    *,
+    now: datetime | None = None,
+    bury: bool = True,
+    before_commit: Callable[[Session, list[Claimed]], None] | None = None,
 ) -> list[Claimed]:
     """Atomically take up to ``limit`` due jobs, oldest first, in one statement
     (a busy worker would otherwise spend a round of queries, and an ORM object,
@@ -366,19 +383,22 @@ def claim_many(
     The rows are held from the SELECT to the UPDATE: on PostgreSQL by ``FOR UPDATE
     SKIP LOCKED`` in the subquery (other workers skip them), on SQLite by the write
     lock that ``begin_writing`` takes first. A stale claim taken over says so in
-    ``last_error``; one whose attempts are used up is buried instead."""
+    ``last_error``; one whose attempts are used up is buried instead (looked for
+    unless ``bury`` is false). ``before_commit(db, claimed)`` runs in the claiming
+    transaction (the worker's prefetch: two round trips fewer than its own)."""
     now = now or utcnow()
     due = (JOBS.c.state == "queued") & (JOBS.c.run_at <= now)
     stale = (JOBS.c.state == "running") & (JOBS.c.locked_at < now - LOCK_TIMEOUT)
     postgres = engine.dialect.name == "postgresql"
-    with Session(engine) as db:
+    with Session(engine, expire_on_commit=False) as db:  # what a prefetch loads outlives it
         begin_writing(db)
         commit_without_waiting_for_disk(db)  # a claim lost in a crash is a job run again
-        spent = core_select(*_CLAIMED).where(stale, JOBS.c.attempts >= JOBS.c.max_attempts)
-        spent = spent.limit(100)
-        if postgres:
-            spent = spent.with_for_update(skip_locked=True)
-        _bury_exhausted(db, _claimed(db.execute(spent)), now)
+        if bury:
+            spent = core_select(*_CLAIMED).where(stale, JOBS.c.attempts >= JOBS.c.max_attempts)
+            spent = spent.limit(100)
+            if postgres:
+                spent = spent.with_for_update(skip_locked=True)
+            _bury_exhausted(db, _claimed(db.execute(spent)), now)
         ids = core_select(JOBS.c.id).where(due | (stale & (JOBS.c.attempts < JOBS.c.max_attempts)))
         ids = ids.order_by(JOBS.c.run_at, JOBS.c.id).limit(limit)
         if postgres:
@@ -398,6 +418,11 @@ def claim_many(
             .returning(*_CLAIMED)
         )
         jobs = sorted(_claimed(taken), key=lambda job: (job.run_at, job.id))
+        if jobs and before_commit is not None:
+            try:
+                before_commit(db, jobs)
+            except Exception as exc:  # the transaction may be unusable: nothing is claimed
+                raise _PrefetchFailed from exc
         db.commit()
         return jobs
 
@@ -609,11 +634,26 @@ def run_one(engine: Engine, settings: Settings, who: str) -> Claimed | None:
 def _claim_batch(
     engine: Engine, settings: Settings, shared: dict, who: str, limit: int
 ) -> list[Claimed]:
-    """Claim up to ``limit`` jobs and run their prefetch, in one trip off the loop."""
-    batch = claim_many(engine, who, limit)
-    if batch:
+    """Claim up to ``limit`` jobs and prefetch for them in the same transaction, in
+    one trip off the loop. Stale claims at their last attempt are looked for every
+    ``BURY_EVERY`` seconds (they need ``LOCK_TIMEOUT`` to appear), not per claim."""
+    now = time.monotonic()
+    bury = now - shared.get("bury_checked", -BURY_EVERY) >= BURY_EVERY
+    if bury:
+        shared["bury_checked"] = now
+
+    def prefetch(db: Session, batch: list[Claimed]) -> None:
+        ctx = Ctx(db, settings)
+        for kind, payloads in _by_kind(batch).items():
+            PREFETCHERS[kind](ctx, shared, payloads)
+
+    try:
+        return claim_many(engine, who, limit, bury=bury, before_commit=prefetch)
+    except _PrefetchFailed:  # claim without it; each prefetcher then on its own
+        log.exception("prefetch in the claiming transaction failed")
+        batch = claim_many(engine, who, limit, bury=bury)
         _prefetch(engine, settings, shared, batch)
-    return batch
+        return batch
 
 
 async def work(
