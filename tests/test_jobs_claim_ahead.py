@@ -181,3 +181,44 @@ def test_a_stopping_worker_writes_completions_that_came_during_its_last_flush(
     asyncio.run(drive())
     with new_ctx() as ctx:
         assert [ctx.db.get(Job, job_id).state for job_id in ids] == ["done", "done"]
+
+
+RAN: list[int] = []
+
+
+@jobs.prefetch("ahead.prefetched")
+def _broken_prefetch(ctx, shared: dict, payloads: list[dict]) -> None:
+    ctx.db.exec(select(func.count()).select_from(Job))
+    raise RuntimeError("the prefetch is broken")
+
+
+@jobs.handler("ahead.prefetched")
+async def _prefetched(job: jobs.JobContext, payload: dict) -> None:
+    RAN.append(payload["n"])
+
+
+def test_a_prefetch_failing_inside_the_claim_does_not_stop_the_jobs(
+    new_ctx, engine: Engine, settings: Settings
+) -> None:
+    """The prefetch runs in the claiming transaction; if it fails, that claim is
+    undone and the jobs are claimed again without it (they load their own)."""
+    RAN.clear()
+    with new_ctx() as ctx:
+        for n in range(5):
+            jobs.enqueue(ctx, "ahead.prefetched", {"n": n})
+
+    async def drive() -> None:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(jobs.work(engine, settings, stop, concurrency=2, who="w1"))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if len(RAN) == 5:
+                break
+        stop.set()
+        await worker
+
+    asyncio.run(drive())
+    assert sorted(RAN) == list(range(5))
+    with new_ctx() as ctx:
+        rows = ctx.db.exec(select(Job.state, Job.attempts)).all()
+    assert set(rows) == {("done", 1)}
