@@ -682,6 +682,8 @@ async def work(
     running: set[asyncio.Task] = set()
     ready: deque[Claimed] = deque()  # claimed, waiting for a free slot
     chunk = max(window // 2, 1)  # what one claim asks for
+    # SQLite claims one after another anyway (its write lock)
+    in_flight = CLAIMS_IN_FLIGHT if engine.dialect.name == "postgresql" else 1
     claims: dict[asyncio.Task[list[Claimed]], int] = {}  # in flight → how many asked
     nudge = asyncio.Event()  # something changed: a job ended, a claim came back, a wake-up
     state = {"idle": False}  # the last claim found nothing due: wait for news first
@@ -724,7 +726,7 @@ async def work(
             # are hidden behind the one before it, not added to the jobs' time.
             while (
                 not state["idle"]
-                and len(claims) < CLAIMS_IN_FLIGHT
+                and len(claims) < in_flight
                 and len(ready) + len(running) + sum(claims.values()) + chunk <= window
             ):
                 claim_task = asyncio.create_task(
@@ -732,8 +734,6 @@ async def work(
                 )
                 claim_task.add_done_callback(news)
                 claims[claim_task] = chunk
-                if engine.dialect.name != "postgresql":
-                    break  # SQLite claims one after another anyway
             await nudge.wait()
     finally:
         if poll is not None:
