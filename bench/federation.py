@@ -148,8 +148,12 @@ def _settings(url: str, data_dir: str) -> Settings:
 
 
 def _worker_env(url: str, data_dir: str) -> dict:
+    """The worker processes' environment: this checkout's code (PYTHONPATH first, as
+    tests/server_process.py does, since the venv's editable install may be another
+    checkout's), this benchmark's database and settings."""
     return {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         "CG_DATABASE_URL": url,
         "CG_DATA_DIR": data_dir,
         "CG_DOMAIN": "127.0.0.1:9",

@@ -25,9 +25,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -145,8 +147,8 @@ class DeliveryCache:
     STATE_SECONDS = 2.0
 
     def __init__(self) -> None:
-        # item id → (body, actor uri, when its state was read, withheld)
-        self.items: OrderedDict[int, tuple[bytes, str, float, bool]] = OrderedDict()
+        # item id → (body, actor uri, when its state was read, withheld, what it carries)
+        self.items: OrderedDict[int, tuple[bytes, str, float, bool, list[str]]] = OrderedDict()
         self.keys: dict[str, tuple[float, str, str]] = {}
         self.peers: dict[str, tuple[float, PeerDomain]] = {}
 
@@ -163,19 +165,40 @@ class DeliveryCache:
         self.items.move_to_end(item_id)
         return Prepared(item[0], key[1], key[2], item[3]), peer[1]
 
-    def remember(self, item_id: int, actor_uri: str, prepared: Prepared, peer: PeerDomain) -> None:
+    def remember(
+        self,
+        item_id: int,
+        actor_uri: str,
+        prepared: Prepared,
+        peer: PeerDomain,
+        carried: list[str] | None = None,
+        *,
+        key_read: bool = True,
+    ) -> None:
+        """Keep an item just read; ``key_read``: its key was read with it (not
+        taken from this cache, whose age for it then stands)."""
         now = time.monotonic()
-        self.items[item_id] = (prepared.body, actor_uri, now, prepared.withheld)
+        if carried is None:
+            carried = objects.carried_uris(json.loads(prepared.body))
+        self.items[item_id] = (prepared.body, actor_uri, now, prepared.withheld, carried)
         while len(self.items) > self.ITEMS:
             self.items.popitem(last=False)
-        self.keys[actor_uri] = (now, prepared.key_id, prepared.private_pem)
+        if key_read or actor_uri not in self.keys:
+            self.keys[actor_uri] = (now, prepared.key_id, prepared.private_pem)
         self.remember_peer(peer)
+
+    def key_of(self, actor_uri: str) -> str | None:
+        """A signing key read recently enough to use without reading it again."""
+        key = self.keys.get(actor_uri)
+        if key is None or time.monotonic() - key[0] > self.KEY_SECONDS / 2:
+            return None
+        return key[2]
 
     def recheck(self, item_id: int, withheld: bool) -> None:
         """The item's state, just read again (for a claimed batch)."""
         item = self.items.get(item_id)
         if item is not None:
-            self.items[item_id] = (item[0], item[1], time.monotonic(), withheld)
+            self.items[item_id] = (item[0], item[1], time.monotonic(), withheld, item[4])
 
     def remember_peer(self, peer: PeerDomain) -> None:
         self.peers[peer.domain] = (time.monotonic(), peer)
@@ -191,23 +214,29 @@ def _cache(shared: dict) -> DeliveryCache:
 @jobs.prefetch("ap.deliver")
 def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
     """Load the outbox items, keys and peer states of a claimed batch at once, and
-    read again whether the items already cached may still be sent."""
+    read again whether the items already cached may still be sent. Plain columns,
+    not ORM objects, and each body parsed once, when first loaded: this runs for
+    every claimed batch of deliveries."""
     cache = _cache(shared)
     batch = {p["outbox_item"] for p in payloads}
     cached = batch & set(cache.items)
     if cached:
-        bodies = {item_id: json.loads(cache.items[item_id][0]) for item_id in cached}
-        withheld = objects.withheld_among(ctx, bodies)
+        chains = {item_id: cache.items[item_id][4] for item_id in cached}
+        withheld = objects.withheld_among(ctx, chains)
         for item_id in cached:
             cache.recheck(item_id, item_id in withheld)
     wanted = batch - cached
     if not wanted:
         return
     items = {
-        item.id: item
-        for item in ctx.db.exec(select(OutboxItem).where(col(OutboxItem.id).in_(wanted))).all()
+        item_id: (body, actor_uri, objects.carried_uris(orjson.loads(body)))
+        for item_id, body, actor_uri in ctx.db.exec(
+            select(col(OutboxItem.id), col(OutboxItem.body), col(OutboxItem.actor_uri)).where(
+                col(OutboxItem.id).in_(wanted)
+            )
+        ).all()
     }
-    held = objects.withheld_among(ctx, {i: json.loads(item.body) for i, item in items.items()})
+    held = objects.withheld_among(ctx, {i: item[2] for i, item in items.items()})
     domains = {remote.authority_of(p["inbox"]) for p in payloads}
     peers = {
         peer.domain: peer
@@ -215,20 +244,19 @@ def _prefetch(ctx: Ctx, shared: dict, payloads: list[dict]) -> None:
     }
     for domain in domains - set(peers):
         peers[domain] = peer_domain(ctx, domain)
-    keys: dict[str, str] = {}
+    keys: dict[str, tuple[str, bool]] = {}  # actor → (key, read now)
     for p in payloads:
-        item = items.get(p["outbox_item"])
-        if item is None:
-            continue  # gone: the job itself finds out and says so
-        if item.actor_uri not in keys:
-            keys[item.actor_uri] = private_pem(ctx.db, item.actor_uri)
-        prepared = Prepared(
-            item.body.encode(),
-            key_id_for(item.actor_uri),
-            keys[item.actor_uri],
-            item.id in held,
-        )
-        cache.remember(item.id, item.actor_uri, prepared, peers[remote.authority_of(p["inbox"])])
+        item_id = p["outbox_item"]
+        if item_id not in items:
+            continue  # gone (the job itself finds out and says so), or cached
+        body, actor_uri, carried = items[item_id]
+        if actor_uri not in keys:
+            known = cache.key_of(actor_uri)
+            keys[actor_uri] = (known, False) if known else (private_pem(ctx.db, actor_uri), True)
+        pem, read = keys[actor_uri]
+        prepared = Prepared(body.encode(), key_id_for(actor_uri), pem, item_id in held)
+        peer = peers[remote.authority_of(p["inbox"])]
+        cache.remember(item_id, actor_uri, prepared, peer, carried, key_read=read)
 
 
 def _withheld(ctx: Ctx, activity: dict) -> bool:
@@ -255,13 +283,21 @@ def _prepare(
 def attempt_row(
     job_id: int | None, inbox: str, status: int | None, error: str | None
 ) -> DeliveryAttempt:
-    return DeliveryAttempt(
-        job_id=job_id,
-        inbox=inbox,
-        domain=remote.authority_of(inbox),
-        status_code=status,
-        error=error[:2000] if error else None,
-    )
+    return DeliveryAttempt(**attempt_values(job_id, inbox, status, error, utcnow()))
+
+
+def attempt_values(
+    job_id: int | None, inbox: str, status: int | None, error: str | None, when: datetime
+) -> dict[str, Any]:
+    """A ``delivery_attempts`` row's columns (all of them but the id)."""
+    return {
+        "job_id": job_id,
+        "inbox": inbox,
+        "domain": remote.authority_of(inbox),
+        "status_code": status,
+        "error": error[:2000] if error else None,
+        "attempted_at": when,
+    }
 
 
 def steady(peer: PeerDomain, result: Outcome, now: datetime) -> bool:
@@ -310,7 +346,13 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     ready = cache.prepared(item_id, remote.authority_of(inbox))
     if ready is None:
         ready = await job.run_db(lambda ctx: _prepare(ctx, item_id, inbox, cache))
-    (body, key_id, pem, withheld), peer = astuple(ready[0]), ready[1]
+    prepared, peer = ready  # (astuple would deep-copy the body and the key)
+    body, key_id, pem, withheld = (
+        prepared.body,
+        prepared.key_id,
+        prepared.private_pem,
+        prepared.withheld,
+    )
     if withheld:
         log.info("not sending outbox item %s: the post it carries is withheld", item_id)
         return  # done: what it carried may no longer leave
@@ -336,7 +378,8 @@ async def deliver(job: jobs.JobContext, payload: dict) -> None:
     now = utcnow()
     result = outcome(status, status is None, answer_headers, now)
     if steady(peer, result, now):
-        job.on_done(attempt_row(job.job.id, inbox, status, None))  # logged with the job's end
+        # logged with the job's end, as a plain row (no ORM object per delivery)
+        job.on_done(DeliveryAttempt, attempt_values(job.job.id, inbox, status, None, now))
         return
     cache.remember_peer(
         await job.run_db(lambda ctx: record(ctx, job.job.id, inbox, status, error, result))

@@ -175,7 +175,7 @@ def withheld(ctx: Ctx, post: Post) -> bool:
     return post.is_deleted or blocks.hidden_from_everyone(ctx, post.author_id)
 
 
-def _carried_uris(activity: dict) -> list[str]:
+def carried_uris(activity: dict) -> list[str]:
     """The ids of what an activity carries, outermost first: its object, and the
     object of a carrying activity it wraps (Announce(Create(Note)) is as deep as we nest)."""
     uris: list[str] = []
@@ -192,7 +192,7 @@ def _carried_uris(activity: dict) -> list[str]:
 
 def carried_post(ctx: Ctx, activity: dict) -> Post | None:
     """The post an activity (or the activity it wraps) carries a copy of, if any."""
-    for uri in _carried_uris(activity):
+    for uri in carried_uris(activity):
         post = find_by_uri(ctx, uri)
         if post is not None:
             return post
@@ -205,24 +205,30 @@ def withheld_post_in(ctx: Ctx, activity: dict) -> Post | None:
     return post if post is not None and withheld(ctx, post) else None
 
 
-def withheld_among(ctx: Ctx, activities: Mapping[K, dict]) -> set[K]:
+def withheld_among(ctx: Ctx, chains: Mapping[K, list[str]]) -> set[K]:
     """The keys of the activities :func:`withheld_post_in` would refuse, for a whole
-    batch in at most two queries (the delivery prefetch asks this per claimed batch)."""
-    chains = {key: _carried_uris(activity) for key, activity in activities.items()}
+    batch in at most two queries (the delivery prefetch asks this per claimed batch),
+    given what each carries (:func:`carried_uris`): a worker that keeps an activity
+    need not parse it again to ask."""
     wanted = {uri for chain in chains.values() for uri in chain}
     if not wanted:
         return set()
-    found = {p.uri: p for p in ctx.db.exec(select(Post).where(col(Post.uri).in_(wanted))).all()}
+    found = {
+        uri: (author_id, deleted_at is not None)
+        for uri, author_id, deleted_at in ctx.db.exec(
+            select(col(Post.uri), col(Post.author_id), col(Post.deleted_at)).where(
+                col(Post.uri).in_(wanted)
+            )
+        ).all()
+    }
     carried = {
         key: next((found[uri] for uri in chain if uri in found), None)
         for key, chain in chains.items()
     }
-    live = [p.author_id for p in carried.values() if p is not None and not p.is_deleted]
+    live = [post[0] for post in carried.values() if post is not None and not post[1]]
     hidden = blocks.hidden_among(ctx, live)
     return {
-        key
-        for key, post in carried.items()
-        if post is not None and (post.is_deleted or post.author_id in hidden)
+        key for key, post in carried.items() if post is not None and (post[1] or post[0] in hidden)
     }
 
 

@@ -34,17 +34,20 @@ import os
 import random
 import secrets
 import socket
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, case, func, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 
 from app.config import Settings
-from app.db import begin_writing, rows_changed
+from app.db import begin_writing, commit_without_waiting_for_disk, rows_changed
 from app.infra import live
 from app.infra.context import Ctx
 from app.models import Job, utcnow
@@ -58,6 +61,53 @@ PERIODIC: dict[str, timedelta] = {}  # kinds a worker keeps scheduled, and how o
 LOCK_TIMEOUT = timedelta(minutes=10)
 MAX_ERROR_CHARS = 2000
 WORKER_DIED = "worker died while running this job"
+CLAIM_AHEAD = 4  # a worker holds up to this many times its concurrency in claimed jobs
+CLAIMS_IN_FLIGHT = 2  # on PostgreSQL: the next claim starts before the last returns
+BURY_EVERY = 5.0  # seconds between a worker's looks for stale claims to bury
+
+JOBS = cast(Any, Job).__table__  # Core statements: a claim or completion builds no ORM objects
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A claimed job as the worker needs it: read from the claiming UPDATE's
+    RETURNING, a few plain fields instead of an ORM object per job."""
+
+    id: int
+    kind: str
+    payload: str
+    attempts: int
+    max_attempts: int
+    claim_token: str | None
+    locked_by: str | None
+    locked_at: datetime | None
+    run_at: datetime
+    last_error: str | None
+    state: str = "running"
+
+
+_CLAIMED = (
+    JOBS.c.id,
+    JOBS.c.kind,
+    JOBS.c.payload,
+    JOBS.c.attempts,
+    JOBS.c.max_attempts,
+    JOBS.c.claim_token,
+    JOBS.c.locked_by,
+    JOBS.c.locked_at,
+    JOBS.c.run_at,
+    JOBS.c.last_error,
+    JOBS.c.state,
+)
+
+
+def _claimed(rows: Any) -> list[Claimed]:
+    return [Claimed(*row) for row in rows]
+
+
+# a row to write with a job's completion: an ORM object, or (table, column values)
+DoneRow = SQLModel | tuple[Any, dict[str, Any]]
+
 
 DeadHook = Callable[[Session, dict, str], None]
 DEAD_HOOKS: dict[str, DeadHook] = {}
@@ -91,17 +141,26 @@ def prefetch(kind: str) -> Callable[[Prefetcher], Prefetcher]:
     return register
 
 
-def _prefetch(engine: Engine, settings: Settings, shared: dict, batch: list[Job]) -> None:
+def _by_kind(batch: list[Claimed]) -> dict[str, list[dict]]:
     by_kind: dict[str, list[dict]] = {}
     for job in batch:
         if job.kind in PREFETCHERS:
             by_kind.setdefault(job.kind, []).append(json.loads(job.payload))
-    for kind, payloads in by_kind.items():
+    return by_kind
+
+
+def _prefetch(engine: Engine, settings: Settings, shared: dict, batch: list[Claimed]) -> None:
+    """Run the batch's prefetchers, each in a transaction of its own."""
+    for kind, payloads in _by_kind(batch).items():
         try:
             with _ctx_transaction(engine, settings) as ctx:
                 PREFETCHERS[kind](ctx, shared, payloads)
         except Exception:  # only an optimisation: each job loads its own
             log.exception("prefetch for %s failed", kind)
+
+
+class _PrefetchFailed(Exception):
+    """A prefetcher failed inside the claiming transaction (so it cannot commit)."""
 
 
 def handler(kind: str) -> Callable:
@@ -138,16 +197,21 @@ class JobContext:
     """What an async handler may use: the job, settings, the database, and
     resources shared by all jobs of one worker (e.g. a pooled HTTP client)."""
 
-    job: Job
+    job: Claimed
     engine: Engine
     settings: Settings
     shared: dict[str, Any] = field(default_factory=dict)
-    done_rows: list[SQLModel] = field(default_factory=list)
+    done_rows: list[DoneRow] = field(default_factory=list)
 
-    def on_done(self, row: SQLModel) -> None:
-        """Insert ``row`` in the transaction that marks this job done (e.g. the log
-        of a successful delivery), instead of in a transaction of its own."""
-        self.done_rows.append(row)
+    def on_done(self, row: SQLModel | type[SQLModel], values: dict[str, Any] | None = None) -> None:
+        """Insert a row in the transaction that marks this job done (e.g. the log of
+        a successful delivery), instead of in a transaction of its own: an ORM
+        object, or a model and its column values, a plain INSERT that makes no ORM
+        object (for the row every delivery writes; no default is filled in)."""
+        if values is None:
+            self.done_rows.append(cast(SQLModel, row))
+        else:
+            self.done_rows.append((cast(Any, row).__table__, values))
 
     def transaction(self):  # a context manager yielding Ctx
         return _ctx_transaction(self.engine, self.settings)
@@ -225,9 +289,9 @@ def release_orphans(engine: Engine) -> int:
     host = socket.gethostname()
     with Session(engine) as db:
         begin_writing(db)
-        held = db.exec(
-            select(col(Job.id), col(Job.locked_by)).where(
-                col(Job.state) == "running", col(Job.locked_by).like(f"{host}:%")
+        held = db.execute(
+            core_select(JOBS.c.id, JOBS.c.locked_by).where(
+                JOBS.c.state == "running", JOBS.c.locked_by.like(f"{host}:%")
             )
         ).all()
         dead = [
@@ -239,16 +303,16 @@ def release_orphans(engine: Engine) -> int:
         ]
         if dead:
             now = utcnow()
-            orphans = db.exec(
-                select(Job).where(col(Job.id).in_(dead), col(Job.state) == "running")
-            ).all()
-            exhausted = _bury_exhausted(db, list(orphans), now)
+            orphans = db.execute(
+                core_select(*_CLAIMED).where(JOBS.c.id.in_(dead), JOBS.c.state == "running")
+            )
+            exhausted = _bury_exhausted(db, _claimed(orphans), now)
             db.execute(
-                update(Job)
+                update(JOBS)
                 .where(
-                    col(Job.id).in_(dead),
-                    col(Job.id).not_in(exhausted or [0]),
-                    col(Job.state) == "running",
+                    JOBS.c.id.in_(dead),
+                    JOBS.c.id.not_in(exhausted or [0]),
+                    JOBS.c.state == "running",
                 )
                 .values(
                     state="queued",
@@ -264,7 +328,7 @@ def release_orphans(engine: Engine) -> int:
         return len(dead)
 
 
-def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[int]:
+def _bury_exhausted(db: Session, abandoned: list[Claimed], now: datetime) -> list[int]:
     """Of jobs whose worker died holding them, make those whose attempts are used
     up ``dead`` (running their on_dead hooks); the ids of those buried."""
     buried = []
@@ -272,8 +336,8 @@ def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[in
         error = f"{WORKER_DIED} (attempt {job.attempts} of {job.max_attempts})"
         marked = rows_changed(
             db.execute(
-                update(Job)
-                .where(col(Job.id) == job.id, _holds(job.claim_token))
+                update(JOBS)
+                .where(JOBS.c.id == job.id, _holds(job.claim_token))
                 .values(
                     state="dead",
                     last_error=error,
@@ -291,66 +355,99 @@ def _bury_exhausted(db: Session, abandoned: list[Job], now: datetime) -> list[in
     return buried
 
 
-def _run_dead_hook(db: Session, job: Job, error: str) -> None:
+def _run_dead_hook(db: Session, job: Claimed, error: str) -> None:
     hook = DEAD_HOOKS.get(job.kind)
     if hook is not None:
         hook(db, json.loads(job.payload), error)
 
 
-def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Job | None:
+def claim(engine: Engine, who: str, *, now: datetime | None = None) -> Claimed | None:
     """Atomically take the next due job (or one whose worker died holding it)."""
     taken = claim_many(engine, who, 1, now=now)
     return taken[0] if taken else None
 
 
-def claim_many(engine: Engine, who: str, limit: int, *, now: datetime | None = None) -> list[Job]:
-    """Atomically take up to ``limit`` due jobs in one transaction (a busy worker
-    would otherwise spend a round of queries per job just on claiming).
+def claim_many(
+    engine: Engine,
+    who: str,
+    limit: int,
+    *,
+    now: datetime | None = None,
+    bury: bool = True,
+    before_commit: Callable[[Session, list[Claimed]], None] | None = None,
+) -> list[Claimed]:
+    """Atomically take up to ``limit`` due jobs, oldest first, in one statement
+    (a busy worker would otherwise spend a round of queries, and an ORM object,
+    per job just on claiming): ``UPDATE … WHERE id IN (SELECT …) RETURNING``.
 
     The rows are held from the SELECT to the UPDATE: on PostgreSQL by ``FOR UPDATE
-    SKIP LOCKED`` (other workers skip them), on SQLite by the write lock that
-    ``begin_writing`` takes first. So one UPDATE claims them all."""
+    SKIP LOCKED`` in the subquery (other workers skip them), on SQLite by the write
+    lock that ``begin_writing`` takes first. A stale claim taken over says so in
+    ``last_error``; one whose attempts are used up is buried instead (looked for
+    unless ``bury`` is false). ``before_commit(db, claimed)`` runs in the claiming
+    transaction (the worker's prefetch: two round trips fewer than its own)."""
     now = now or utcnow()
-    due = (col(Job.state) == "queued") & (col(Job.run_at) <= now)
-    stale = (col(Job.state) == "running") & (col(Job.locked_at) < now - LOCK_TIMEOUT)
+    due = (JOBS.c.state == "queued") & (JOBS.c.run_at <= now)
+    stale = (JOBS.c.state == "running") & (JOBS.c.locked_at < now - LOCK_TIMEOUT)
     postgres = engine.dialect.name == "postgresql"
-    with Session(engine, expire_on_commit=False) as db:
+    with Session(engine, expire_on_commit=False) as db:  # what a prefetch loads outlives it
         begin_writing(db)
-        spent = select(Job).where(stale, col(Job.attempts) >= col(Job.max_attempts)).limit(100)
+        commit_without_waiting_for_disk(db)  # a claim lost in a crash is a job run again
+        if bury:
+            spent = core_select(*_CLAIMED).where(stale, JOBS.c.attempts >= JOBS.c.max_attempts)
+            spent = spent.limit(100)
+            if postgres:
+                spent = spent.with_for_update(skip_locked=True)
+            _bury_exhausted(db, _claimed(db.execute(spent)), now)
+        ids = core_select(JOBS.c.id).where(due | (stale & (JOBS.c.attempts < JOBS.c.max_attempts)))
+        ids = ids.order_by(JOBS.c.run_at, JOBS.c.id).limit(limit)
         if postgres:
-            spent = spent.with_for_update(skip_locked=True)
-        _bury_exhausted(db, list(db.exec(spent).all()), now)
-        q = select(col(Job.id)).where(due | (stale & (col(Job.attempts) < col(Job.max_attempts))))
-        q = q.order_by(col(Job.run_at), col(Job.id)).limit(limit)
-        if postgres:
-            q = q.with_for_update(skip_locked=True)
-        taken = list(db.exec(q).all())
-        if not taken:
-            db.commit()
-            return []
-        db.execute(  # a claim taken over from a worker that went silent
-            update(Job)
-            .where(col(Job.id).in_(taken), col(Job.state) == "running")
-            .values(last_error=WORKER_DIED)
-        )
-        db.execute(
-            update(Job)
-            .where(col(Job.id).in_(taken))
+            ids = ids.with_for_update(skip_locked=True)
+        taken = db.execute(
+            update(JOBS)
+            .where(JOBS.c.id.in_(ids.scalar_subquery()))
             .values(
                 state="running",
                 locked_by=who,
                 locked_at=now,
-                attempts=col(Job.attempts) + 1,
+                attempts=JOBS.c.attempts + 1,
                 claim_token=secrets.token_hex(16),
+                # SET sees the row as it was: a running row is a take-over
+                last_error=case((JOBS.c.state == "running", WORKER_DIED), else_=JOBS.c.last_error),
             )
+            .returning(*_CLAIMED)
         )
-        jobs = list(
-            db.exec(
-                select(Job).where(col(Job.id).in_(taken)).order_by(col(Job.run_at), col(Job.id))
-            )
-        )
+        jobs = sorted(_claimed(taken), key=lambda job: (job.run_at, job.id))
+        if jobs and before_commit is not None:
+            try:
+                before_commit(db, jobs)
+            except Exception as exc:  # the transaction may be unusable: nothing is claimed
+                raise _PrefetchFailed from exc
         db.commit()
         return jobs
+
+
+def release_unstarted(engine: Engine, claimed: list[Claimed]) -> None:
+    """Give back jobs this worker claimed ahead but never started (it is stopping):
+    queued again at once, unlocked, and not counted as an attempt."""
+    by_claim: dict[str | None, list[int]] = {}
+    for job in claimed:
+        by_claim.setdefault(job.claim_token, []).append(job.id)
+    with Session(engine) as db:
+        begin_writing(db)
+        for token, ids in by_claim.items():
+            db.execute(
+                update(JOBS)
+                .where(JOBS.c.id.in_(ids), _holds(token))
+                .values(
+                    state="queued",
+                    attempts=JOBS.c.attempts - 1,
+                    locked_by=None,
+                    locked_at=None,
+                    claim_token=None,
+                )
+            )
+        db.commit()
 
 
 class Completions:
@@ -367,23 +464,26 @@ class Completions:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.pending: list[tuple[Job, list[SQLModel]]] = []
+        self.pending: list[tuple[Claimed, list[DoneRow]]] = []
         self.wake = asyncio.Event()
 
-    def add(self, job: Job, rows: list[SQLModel]) -> None:
+    def add(self, job: Claimed, rows: list[DoneRow]) -> None:
         self.pending.append((job, rows))
         self.wake.set()
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
+        """Write what is pending; False if the database refused (they stay pending)."""
         batch, self.pending = self.pending, []
         if not batch:
-            return
+            return True
         try:
             await asyncio.to_thread(_finish_many, self.engine, batch)
         except Exception:  # put them back; the next flush tries again
             log.exception("could not mark %d jobs done", len(batch))
             self.pending[:0] = batch
             await asyncio.sleep(1)
+            return False
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush whenever a batch is full or its first job waited MAX_WAIT."""
@@ -400,51 +500,66 @@ class Completions:
                 continue
             if len(self.pending) < self.MAX_BATCH and not stop.is_set():
                 await asyncio.sleep(self.MAX_WAIT)
-            await self.flush()
-            if stop.is_set() and self.pending:
+            written = await self.flush()
+            if stop.is_set() and self.pending and not written:
                 return  # the database is away: these run again after a restart
 
 
-def _finish_many(engine: Engine, batch: list[tuple[Job, list[SQLModel]]]) -> None:
+def _finish_many(engine: Engine, batch: list[tuple[Claimed, list[DoneRow]]]) -> None:
+    """Mark a batch done, one UPDATE per claim in it, and write the rows of the
+    jobs whose claim still held (one INSERT per table): a job taken over meanwhile
+    runs again under its new claim, which writes its own."""
+    by_claim: dict[str | None, list[int]] = {}
+    for job, _ in batch:
+        by_claim.setdefault(job.claim_token, []).append(job.id)
+    now = utcnow()
     with Session(engine) as db:
         begin_writing(db)
-        for _, rows in batch:
-            db.add_all(rows)
-        by_claim: dict[str | None, list[int]] = {}
-        for job, _ in batch:
-            by_claim.setdefault(job.claim_token, []).append(job.id)
-        now = utcnow()
+        commit_without_waiting_for_disk(db)  # a done-mark lost in a crash: run again
+        held: set[int] = set()
         for token, ids in by_claim.items():
-            marked = rows_changed(
-                db.execute(
-                    update(Job)
-                    .where(col(Job.id).in_(ids), _holds(token))
-                    .values(
-                        state="done",
-                        finished_at=now,
-                        locked_by=None,
-                        locked_at=None,
-                        claim_token=None,
-                        last_error=None,
-                    )
+            marked = db.execute(
+                update(JOBS)
+                .where(JOBS.c.id.in_(ids), _holds(token))
+                .values(
+                    state="done",
+                    finished_at=now,
+                    locked_by=None,
+                    locked_at=None,
+                    claim_token=None,
+                    last_error=None,
                 )
+                .returning(JOBS.c.id)
             )
-            if marked != len(ids):
-                log.warning("%d finished jobs had been taken over meanwhile", len(ids) - marked)
+            held.update(marked.scalars())
+        if len(held) != len(batch):
+            log.warning("%d finished jobs had been taken over meanwhile", len(batch) - len(held))
+        inserts: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for job, rows in batch:
+            if job.id not in held:
+                continue
+            for row in rows:
+                if isinstance(row, SQLModel):
+                    db.add(row)
+                else:
+                    table, values = row
+                    inserts.setdefault((table, tuple(values)), []).append(values)
+        for (table, _), values_list in inserts.items():
+            db.execute(insert(table), values_list)
         db.commit()
 
 
 def _holds(token: str | None):  # a SQL condition
     """The fence of every completion: the job is still under this very claim."""
-    return (col(Job.state) == "running") & (col(Job.claim_token) == token)
+    return (JOBS.c.state == "running") & (JOBS.c.claim_token == token)
 
 
-def _finish(engine: Engine, job: Job, **values: object) -> bool:
+def _finish(engine: Engine, job: Claimed, **values: object) -> bool:
     """Record a failed attempt's outcome, if ``job``'s claim still holds the row;
     a job made dead here runs its on_dead hook in the same transaction."""
     with Session(engine) as db:
         begin_writing(db)
-        fenced = update(Job).where(col(Job.id) == job.id, _holds(job.claim_token))
+        fenced = update(JOBS).where(JOBS.c.id == job.id, _holds(job.claim_token))
         if not rows_changed(db.execute(fenced.values(claim_token=None, **values))):
             db.rollback()
             log.warning("job %s was taken over meanwhile; its outcome is dropped", job.id)
@@ -455,7 +570,7 @@ def _finish(engine: Engine, job: Job, **values: object) -> bool:
         return True
 
 
-async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) -> Job:
+async def execute(job: Claimed, engine: Engine, settings: Settings, shared: dict) -> Claimed:
     """Run a claimed job and record the outcome on its row."""
     fn = HANDLERS.get(job.kind)
     try:
@@ -483,7 +598,7 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
         when = exc.when if isinstance(exc, RetryAt) else utcnow() + delay
         log.warning("job %s (%s) failed, attempt %s: %s", job.id, job.kind, job.attempts, error)
         state = "dead" if dead else "queued"
-        extra = {"attempts": col(Job.attempts) - 1} if free else {}
+        extra = {"attempts": JOBS.c.attempts - 1} if free else {}
         recorded = await asyncio.to_thread(
             _finish,
             engine,
@@ -508,12 +623,37 @@ async def execute(job: Job, engine: Engine, settings: Settings, shared: dict) ->
     return job
 
 
-def run_one(engine: Engine, settings: Settings, who: str) -> Job | None:
+def run_one(engine: Engine, settings: Settings, who: str) -> Claimed | None:
     """Claim and run one job (synchronously; used by tests and tools)."""
     job = claim(engine, who)
     if job is None:
         return None
     return asyncio.run(execute(job, engine, settings, {}))
+
+
+def _claim_batch(
+    engine: Engine, settings: Settings, shared: dict, who: str, limit: int
+) -> list[Claimed]:
+    """Claim up to ``limit`` jobs and prefetch for them in the same transaction, in
+    one trip off the loop. Stale claims at their last attempt are looked for every
+    ``BURY_EVERY`` seconds (they need ``LOCK_TIMEOUT`` to appear), not per claim."""
+    now = time.monotonic()
+    bury = now - shared.get("bury_checked", -BURY_EVERY) >= BURY_EVERY
+    if bury:
+        shared["bury_checked"] = now
+
+    def prefetch(db: Session, batch: list[Claimed]) -> None:
+        ctx = Ctx(db, settings)
+        for kind, payloads in _by_kind(batch).items():
+            PREFETCHERS[kind](ctx, shared, payloads)
+
+    try:
+        return claim_many(engine, who, limit, bury=bury, before_commit=prefetch)
+    except _PrefetchFailed:  # claim without it; each prefetcher then on its own
+        log.exception("prefetch in the claiming transaction failed")
+        batch = claim_many(engine, who, limit, bury=bury)
+        _prefetch(engine, settings, shared, batch)
+        return batch
 
 
 async def work(
@@ -527,60 +667,109 @@ async def work(
     """The worker loop: keep up to ``concurrency`` jobs running until ``stop``.
 
     Network-bound jobs (deliveries) overlap on one event loop and share pooled
-    connections through ``shared``; database work runs in threads.
+    connections through ``shared``; database work runs in threads. The worker
+    holds up to ``CLAIM_AHEAD`` times ``concurrency`` claimed jobs and claims the
+    next batch (with its prefetch) while the last one runs, so a free slot never
+    waits for a claim. What it claimed but did not start when it stops goes back.
     """
     who = who or worker_id()
     await asyncio.to_thread(release_orphans, engine)
     woken = await _wake_ups(engine, settings)
     completions = Completions(engine)
     shared: dict[str, Any] = {"completions": completions}
+    loop = asyncio.get_running_loop()
+    window = concurrency * CLAIM_AHEAD
     running: set[asyncio.Task] = set()
+    ready: deque[Claimed] = deque()  # claimed, waiting for a free slot
+    chunk = max(window // 2, 1)  # what one claim asks for
+    # SQLite claims one after another anyway (its write lock)
+    in_flight = CLAIMS_IN_FLIGHT if engine.dialect.name == "postgresql" else 1
+    claims: dict[asyncio.Task[list[Claimed]], int] = {}  # in flight → how many asked
+    nudge = asyncio.Event()  # something changed: a job ended, a claim came back, a wake-up
+    state = {"idle": False}  # the last claim found nothing due: wait for news first
+    poll: asyncio.TimerHandle | None = None
+
+    def news(_: object = None) -> None:
+        state["idle"] = False
+        nudge.set()
+
+    def ended(task: asyncio.Task) -> None:
+        running.discard(task)
+        news()
+
+    listeners = [asyncio.create_task(_then(stop.wait(), nudge.set))]
+    if woken is not None:
+        listeners.append(asyncio.create_task(_forward(woken, news)))
     finished = asyncio.Event()
     flusher = asyncio.create_task(completions.run(finished))
     try:
         while not stop.is_set():
-            claimed = False
-            # Refill in batches (when half the slots are free): one claim and one
-            # prefetch serve many jobs.
-            if len(running) <= concurrency // 2:
+            nudge.clear()
+            for claim_task in [t for t in claims if t.done()]:
+                del claims[claim_task]
                 try:
-                    batch = await asyncio.to_thread(
-                        claim_many, engine, who, concurrency - len(running)
-                    )
+                    batch = claim_task.result()
                 except Exception:  # a database hiccup must not kill the worker
                     log.exception("could not claim jobs")
                     batch = []
-                if batch:
-                    await asyncio.to_thread(_prefetch, engine, settings, shared, batch)
-                for job in batch:
-                    claimed = True
-                    task = asyncio.create_task(execute(job, engine, settings, shared))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-            if not claimed:
-                waiters: list[asyncio.Task[Any]] = [asyncio.create_task(stop.wait())]
-                if running:
-                    waiters.append(asyncio.create_task(_first(set(running))))
-                if woken is not None:
-                    waiters.append(asyncio.create_task(woken.queue.get()))
-                done, pending = await asyncio.wait(
-                    waiters,
-                    timeout=settings.worker_poll_seconds,
-                    return_when=asyncio.FIRST_COMPLETED,
+                ready.extend(batch)
+                if not batch:
+                    state["idle"] = True
+                    if poll is not None:
+                        poll.cancel()
+                    poll = loop.call_later(settings.worker_poll_seconds, news)
+            while ready and len(running) < concurrency:
+                task = asyncio.create_task(execute(ready.popleft(), engine, settings, shared))
+                running.add(task)
+                task.add_done_callback(ended)
+            # Claims overlap (SKIP LOCKED keeps them apart), so a claim's round trips
+            # are hidden behind the one before it, not added to the jobs' time.
+            while (
+                not state["idle"]
+                and len(claims) < in_flight
+                and len(ready) + len(running) + sum(claims.values()) + chunk <= window
+            ):
+                claim_task = asyncio.create_task(
+                    asyncio.to_thread(_claim_batch, engine, settings, shared, who, chunk)
                 )
-                for w in pending:
-                    w.cancel()
-                while woken is not None and not woken.queue.empty():
-                    woken.queue.get_nowait()  # one claim answers every wake-up so far
+                claim_task.add_done_callback(news)
+                claims[claim_task] = chunk
+            await nudge.wait()
     finally:
+        if poll is not None:
+            poll.cancel()
+        for listener in listeners:
+            listener.cancel()
         if woken is not None:
             live.JOBS.unsubscribe(woken)
+        for claim_task in claims:
+            with suppress(Exception):  # only given back: a failed claim took nothing
+                ready.extend(await claim_task)
+        if ready:
+            try:
+                await asyncio.to_thread(release_unstarted, engine, list(ready))
+            except Exception:  # left running under this worker: released when it is gone
+                log.exception("could not give back %d claimed jobs", len(ready))
         if running:  # finish what was started; the rows would be retried otherwise
             await asyncio.gather(*running, return_exceptions=True)
         finished.set()
         await flusher
         for closer in shared.get("closers", []):
             await closer()
+
+
+async def _then(awaitable: Awaitable[Any], fn: Callable[[], None]) -> None:
+    await awaitable
+    fn()
+
+
+async def _forward(woken: live.Subscriber, news: Callable[[], None]) -> None:
+    """Turn wake-ups into news for the worker loop; one claim answers all so far."""
+    while True:
+        await woken.queue.get()
+        while not woken.queue.empty():
+            woken.queue.get_nowait()
+        news()
 
 
 async def _wake_ups(engine: Engine, settings: Settings) -> live.Subscriber | None:
@@ -592,11 +781,6 @@ async def _wake_ups(engine: Engine, settings: Settings) -> live.Subscriber | Non
     woken = live.JOBS.subscribe()
     await live.ensure_listening(engine.url.render_as_string(hide_password=False))
     return woken
-
-
-async def _first(tasks: set[asyncio.Task]) -> None:
-    """Wait for one of ``tasks`` (a snapshot: the running set shrinks as they end)."""
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
 
 
 @dataclass
