@@ -14,11 +14,10 @@ from pydantic import Field
 from app.api.auth import MaybeAccount, Reader, Writer
 from app.deps import CtxDep, client_ip
 from app.errors import Invalid, NotFound
-from app.mastodon import entities, ids, params
+from app.mastodon import entities, ids, params, timelines
 from app.mastodon.pagination import PageDep, set_link
 from app.models import Account
 from app.services import Ctx, accounts, blocks, follow_lists, follows, media, mutes, search
-from app.services.ranking import feeds
 from app.services.ranking.types import Sources
 
 router = APIRouter(prefix="/api/v1/accounts")
@@ -132,18 +131,8 @@ def account_statuses(
     if pinned:
         return []
     sources = Sources(author_ids=[author.id], top_level_only=exclude_replies)
-    rows = feeds.in_time_order(
-        ctx,
-        sources,
-        viewer,
-        below=page.below,
-        above=page.above,
-        oldest_first=page.oldest_first,
-        limit=page.limit,
-    )
-    out = entities.statuses(ctx, rows, viewer)
-    set_link(response, request, ctx.base_url, [s["id"] for s in out])
-    return out
+    rows = timelines.in_time_order(ctx, sources, viewer, page)
+    return timelines.answer(ctx, request, response, rows, viewer)
 
 
 def _people(

@@ -29,19 +29,21 @@ router = APIRouter(prefix="/api/v1/timelines")
 Json = dict[str, Any]
 
 
-def _answer(
+def answer(
     ctx: Ctx,
     request: Request,
     response: Response,
     rows: list[Post],
     viewer: Account | None,
 ) -> list[Json]:
+    """Statuses for ``rows`` with the Link header that pages on from them."""
     out = entities.statuses(ctx, rows, viewer)
     set_link(response, request, ctx.base_url, [s["id"] for s in out])
     return out
 
 
-def _page(ctx: Ctx, sources: Sources, viewer: Account | None, page: Page) -> list[Post]:
+def in_time_order(ctx: Ctx, sources: Sources, viewer: Account | None, page: Page) -> list[Post]:
+    """One page of ``sources`` by status id, under every feed's hiding rules."""
     return feeds.in_time_order(
         ctx,
         sources,
@@ -73,7 +75,7 @@ def home(
         oldest_first=page.oldest_first,
         limit=page.limit,
     )
-    return _answer(ctx, request, response, rows, viewer)
+    return answer(ctx, request, response, rows, viewer)
 
 
 @router.get("/public")
@@ -89,7 +91,7 @@ def public(
     """Every post this instance holds that starts a thread (replies are left out,
     as Mastodon's public timeline leaves them); ``only_media`` is not filtered on."""
     sources = Sources(everyone=True, top_level_only=True, origin=_origin(local, remote))
-    return _answer(ctx, request, response, _page(ctx, sources, viewer, page), viewer)
+    return answer(ctx, request, response, in_time_order(ctx, sources, viewer, page), viewer)
 
 
 @router.get("/tag/{tag}")
@@ -107,7 +109,7 @@ def by_tag(
     if not name:
         return []
     sources = Sources(tag=name, origin=_origin(local, remote))
-    return _answer(ctx, request, response, _page(ctx, sources, viewer, page), viewer)
+    return answer(ctx, request, response, in_time_order(ctx, sources, viewer, page), viewer)
 
 
 @router.get("/list/{list_id}", dependencies=[Depends(reader)])
