@@ -7,28 +7,21 @@ Mastodon's shape (app/mastodon/problems.py), never a 500."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile
 
 from app import safejson
+from app.api.schemas import CleanStr
 from app.errors import DomainError
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def _clean(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    if not safejson.storable_text(value):
-        raise ValueError("must not contain lone surrogate characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_clean)]
+Text = CleanStr  # the native API's one check: no NUL, no lone surrogate
 
 
 class Params(BaseModel):
