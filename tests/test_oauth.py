@@ -481,12 +481,14 @@ def test_client_credentials_refuse_scopes_beyond_the_app(client: TestClient, new
 # --- the password grant -----------------------------------------------------------------------
 
 
-def password_grant(client: TestClient, made: dict, password: str = PASSWORD):
+def password_grant(
+    client: TestClient, made: dict, password: str = PASSWORD, username: str = "alice"
+):
     return client.post(
         "/oauth/token",
         data={
             "grant_type": "password",
-            "username": "alice",
+            "username": username,
             "password": password,
             "scope": "read",
             "client_id": made["client_id"],
@@ -515,6 +517,29 @@ def test_password_grant_when_turned_on(settings, engine) -> None:
         oauth_error(password_grant(client, made, "wrong password"), 400, "invalid_grant")
         meta = client.get("/.well-known/oauth-authorization-server").json()
         assert "password" in meta["grant_types_supported"]
+
+
+def test_the_password_grant_takes_the_members_email_address(settings, engine) -> None:
+    """Mastodon's password grant names the member by e-mail address (toot sends one)."""
+    app = app_for(settings.model_copy(update={"oauth_password_grant": True}), engine)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        made = register(client)
+        r = client.post(
+            "/api/cg/v1/accounts",
+            json={"username": "alice", "password": PASSWORD, "email": "Alice@Example.org"},
+        )
+        assert r.status_code == 201, r.text
+        r = password_grant(client, made, username="alice@example.ORG")
+        assert r.status_code == 200, r.text
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert client.get(ME, headers=headers).json()["username"] == "alice"
+        for wrong in ("nobody@example.org", "@example.org", "alice@"):
+            oauth_error(password_grant(client, made, username=wrong), 400, "invalid_grant")
+        oauth_error(
+            password_grant(client, made, "wrong password", username="alice@example.org"),
+            400,
+            "invalid_grant",
+        )
 
 
 # --- metadata, CORS, rate limits --------------------------------------------------------------

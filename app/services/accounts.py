@@ -133,10 +133,10 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
     The attempt is counted (committed) before the password is checked, so parallel
     attempts cannot all pass a check that none has counted yet; the check itself
     holds no lock, and a right password takes the attempt back."""
-    key = (username or "").strip().lower()[:64]
+    name = (username or "").strip().lower()[: emails.MAX_EMAIL]
     s = ctx.settings
-    attempt = ratelimit.limit(ctx, "login", account=key, client=client_ip)
-    account = find_local(ctx, key, include_suspended=True) if USERNAME_RE.match(key) else None
+    attempt = ratelimit.limit(ctx, "login", account=name[:64], client=client_ip)
+    account = _by_login_name(ctx, name)
     with unlocked(ctx.db):  # argon2 is slow on purpose: hold no lock meanwhile
         verified = verify_password(s, account.password_hash if account else None, password or "")
     if not verified or account is None:
@@ -153,6 +153,19 @@ def authenticate(ctx: Ctx, username: str, password: str, client_ip: str) -> Acco
     if needs_rehash(s, account.password_hash or ""):
         account.password_hash = hash_password(s, password)
     return account
+
+
+def _by_login_name(ctx: Ctx, name: str) -> Account | None:
+    """The local member a login names: a username, or the member's e-mail address,
+    which is what Mastodon's password grant sends (toot's ``login_cli`` does)."""
+    if USERNAME_RE.match(name):
+        return find_local(ctx, name, include_suspended=True)
+    if "@" not in name:
+        return None
+    try:
+        return emails.find_local(ctx, emails.normalize(name))
+    except Invalid:
+        return None
 
 
 def _refuse_inactive(ctx: Ctx, account: Account) -> None:
