@@ -35,7 +35,8 @@ install:
 
 # Test-only JavaScript, exactly as package-lock.json pins it, from the npm registry: axe-core for
 # tests/test_browser_every_page.py, and Fedify with Node 22 (the npm package `node`, whose one
-# install script fetches its binary package from the same registry) for tests/test_fedify_judge.py.
+# install script fetches its binary package from the same registry) for tests/test_fedify_judge.py,
+# and the Mastodon client libraries masto and megalodon for tests/test_node_clients.py.
 # No other package runs install scripts. Without npm those tests skip and say why.
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import judge_missing
+from tests.node import node_with
 from tests.peers import Instance, eventually
 from tests.server_process import HOST, free_port
 from tests.tls_front import TlsFront
@@ -29,29 +29,14 @@ from tests.tls_front import TlsFront
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-NODE = ROOT / "node_modules" / ".bin" / "node"
 SCRIPT = ROOT / "tests" / "fedify" / "judge.mjs"
-
-
-def node_or_missing() -> str:
-    if not (ROOT / "node_modules" / "@fedify" / "fedify").is_dir():
-        judge_missing("Fedify is not installed: run `make node_modules/.installed-stamp` (npm)")
-    if not NODE.exists():
-        judge_missing(
-            "node_modules has no Node 22 (npm package `node`): "
-            "run `make node_modules/.installed-stamp`"
-        )
-    version = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True)
-    if int(version.stdout.strip().lstrip("v").split(".")[0]) < 22:
-        judge_missing(f"Fedify needs Node >= 22; node_modules has {version.stdout.strip()}")
-    return str(NODE)
 
 
 @pytest.fixture(scope="module")
 def judged() -> Iterator[tuple[Instance, dict[str, Any], dict[str, Any], str]]:
     """One server behind an https front (Fedify resolves ``acct:`` over https only),
     with a member, a community, a post with a reply; the judge's report."""
-    node = node_or_missing()
+    node = node_with("@fedify/fedify")
     port = free_port()
     with TlsFront(port) as front:
         env = {"CG_DOMAIN": f"{HOST}:{front.port}", "CG_SCHEME": "https"}
