@@ -488,6 +488,30 @@ class Reaction(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Bookmark(SQLModel, table=True):
+    """A post a member keeps to read again; only they see it (app/services/bookmarks.py)."""
+
+    __tablename__ = "bookmarks"
+    __table_args__ = (UniqueConstraint("account_id", "post_id", name="uq_bookmarks_pair"),)
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    post_id: int = Field(foreign_key="posts.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Pin(SQLModel, table=True):
+    """A member's own post shown first on their profile (app/services/pins.py)."""
+
+    __tablename__ = "pins"
+    __table_args__ = (UniqueConstraint("account_id", "post_id", name="uq_pins_pair"),)
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", index=True, ondelete="CASCADE")
+    post_id: int = Field(foreign_key="posts.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Follow(SQLModel, table=True):
     """A member following another account or a community."""
 

@@ -17,7 +17,7 @@ from app.errors import Invalid, NotFound
 from app.mastodon import entities, ids, params, timelines
 from app.mastodon.pagination import PageDep, set_link
 from app.models import Account
-from app.services import Ctx, accounts, blocks, follow_lists, follows, media, mutes, search
+from app.services import Ctx, accounts, blocks, follow_lists, follows, media, mutes, pins, search
 from app.services.ranking.types import Sources
 
 router = APIRouter(prefix="/api/v1/accounts")
@@ -125,11 +125,11 @@ def account_statuses(
     exclude_replies: bool = False,
     pinned: bool = False,
 ) -> list[Json]:
-    """Newest first, by status id. Nothing is pinned here; ``only_media`` is not
-    filtered on (docs/mastodon-api.md)."""
+    """Newest first, by status id; ``pinned`` gives the pinned posts, the latest
+    pinned first, on one page. ``only_media`` is not filtered on (docs/mastodon-api.md)."""
     author = ids.account_by_id(ctx, account_id)
     if pinned:
-        return []
+        return entities.statuses(ctx, pins.of(ctx, author), viewer)
     sources = Sources(author_ids=[author.id], top_level_only=exclude_replies)
     rows = timelines.in_time_order(ctx, sources, viewer, page)
     return timelines.answer(ctx, request, response, rows, viewer)

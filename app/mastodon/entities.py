@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from app.mastodon import ids
 from app.models import Account, Post
-from app.services import Ctx, blocks, follows, mutes, posts
+from app.services import Ctx, blocks, bookmarks, follows, mutes, pins, posts
 from app.services.accounts import profile_url
 from app.services.views import MediaView, PostView, present
 
@@ -246,6 +246,8 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
     cards = accounts(ctx, list(authors.values()))
     tags = posts.tags_of(ctx, post_ids)
     mentioned = posts.mentions_of(ctx, post_ids)
+    kept = bookmarks.marked(ctx, viewer, post_ids)
+    pinned = pins.pinned_among(ctx, post_ids)
     out = []
     for p in rows:
         v = views[p.id]
@@ -279,8 +281,8 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
                 "favourited": "like" in v.my_reactions,
                 "reblogged": False,
                 "muted": False,
-                "bookmarked": False,
-                "pinned": False,
+                "bookmarked": p.id in kept,
+                "pinned": p.id in pinned,
                 "reblog": None,
                 "application": None,
                 "media_attachments": media,

@@ -3,7 +3,8 @@ edit, delete, source, history, context, and favourite (Commonground's "like").
 
 Only ``public`` statuses exist here: every post is public. ``unlisted``,
 ``private`` and ``direct`` are refused (422) rather than posted more widely than
-the member asked; boosts, bookmarks and pins are not supported (422). See
+the member asked; boosts are not supported (422). Bookmarks and pins are
+app/services/bookmarks.py and pins.py. See
 docs/mastodon-api.md ("Statuses")."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from app.deps import CtxDep, client_ip
 from app.errors import Forbidden, Invalid, NotFound
 from app.mastodon import entities, ids, params
 from app.models import MAX_ID, Account, Post
-from app.services import Ctx, mutes, posts, reactions
+from app.services import Ctx, bookmarks, mutes, pins, posts, reactions
 from app.text import render_markdown
 
 router = APIRouter(prefix="/api/v1/statuses")
@@ -289,9 +290,25 @@ def _unsupported(what: str, code: str) -> Callable[..., Json]:
 for verb, what, code in (
     ("reblog", "Boosts", "boosts_not_supported"),
     ("unreblog", "Boosts", "boosts_not_supported"),
-    ("bookmark", "Bookmarks", "bookmarks_not_supported"),
-    ("unbookmark", "Bookmarks", "bookmarks_not_supported"),
-    ("pin", "Pinned statuses", "pins_not_supported"),
-    ("unpin", "Pinned statuses", "pins_not_supported"),
 ):
     router.add_api_route(f"/{{status_id}}/{verb}", _unsupported(what, code), methods=["POST"])
+
+
+def _marking(change: Callable[[Ctx, Account, Post], None]) -> Callable[..., Json]:
+    """An endpoint that bookmarks, pins or undoes either, answering the Status."""
+
+    def endpoint(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+        post = ids.post_by_status_id(ctx, status_id)
+        change(ctx, viewer, post)
+        return entities.status(ctx, post, viewer)
+
+    return endpoint
+
+
+for verb, change in (
+    ("bookmark", bookmarks.add),
+    ("unbookmark", bookmarks.remove),
+    ("pin", pins.pin),
+    ("unpin", pins.unpin),
+):
+    router.add_api_route(f"/{{status_id}}/{verb}", _marking(change), methods=["POST"])
