@@ -50,6 +50,22 @@ def test_bookmarks_are_private_paged_and_undone(client: TestClient, api_user) ->
     assert [p["text"] for p in native.json()["items"]] == ["note 0"]
 
 
+def test_favourites_list_the_likes_latest_like_first(client: TestClient, api_user) -> None:
+    alice, bob = api_user("alice"), api_user("bob")
+    made = [_post(alice, f"likeable {i}") for i in range(3)]
+    for sid in (made[1], made[0], made[2]):
+        assert bob.post(f"/api/v1/statuses/{sid}/favourite").status_code == 200
+    first = bob.get("/api/v1/favourites", params={"limit": 2})
+    assert [s["id"] for s in first.json()] == [made[2], made[0]]
+    assert all(s["favourited"] for s in first.json())
+    rest = client.get(first.headers["Link"].split(";")[0].strip("<>"), headers=bob.headers)
+    assert [s["id"] for s in rest.json()] == [made[1]]
+    assert bob.post(f"/api/v1/statuses/{made[0]}/unfavourite").status_code == 200
+    assert [s["id"] for s in bob.get("/api/v1/favourites").json()] == [made[2], made[1]]
+    assert alice.get("/api/v1/favourites").json() == []
+    assert client.get("/api/v1/favourites").status_code == 401
+
+
 def test_pins_are_ones_own_show_on_the_profile_and_are_limited(
     client: TestClient, api_user
 ) -> None:

@@ -4,14 +4,16 @@ client API all go through here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import col, delete, select
 
 from app.db import hold
-from app.errors import Gone, Invalid
+from app.errors import Gone
 from app.models import Account, Bookmark, Post
-from app.services import Ctx, blocks
+from app.services import Ctx, marks
 
-MAX_PAGE = 40
+MAX_PAGE = marks.MAX_PAGE
 
 
 def add(ctx: Ctx, account: Account, post: Post) -> None:
@@ -43,31 +45,9 @@ def marked(ctx: Ctx, account: Account | None, post_ids: list[int]) -> set[int]:
     return set(ctx.db.exec(q))
 
 
-def page(
-    ctx: Ctx,
-    account: Account,
-    *,
-    below: int | None = None,
-    above: int | None = None,
-    oldest_first: bool = False,
-    limit: int = 20,
-) -> list[tuple[int, Post]]:
-    """The member's bookmarks, newest bookmark first, as (bookmark id, post): pages
-    run by bookmark id, so a post bookmarked today comes first whenever it was
-    written. Deleted posts and those of authors hidden from the member are left out."""
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise Invalid(f"limit must be between 1 and {MAX_PAGE}.", code="invalid_limit")
-    q = (
-        select(col(Bookmark.id), Post)
-        .join(Post, col(Post.id) == col(Bookmark.post_id))
-        .join(Account, col(Account.id) == col(Post.author_id))
-        .where(col(Bookmark.account_id) == account.id, col(Post.deleted_at).is_(None))
-        .where(~blocks.hides_account(account.id))
-    )
-    if below is not None:
-        q = q.where(col(Bookmark.id) < below)
-    if above is not None:
-        q = q.where(col(Bookmark.id) > above)
-    order = col(Bookmark.id).asc() if oldest_first else col(Bookmark.id).desc()
-    rows = [(bid, post) for bid, post in ctx.db.exec(q.order_by(order).limit(limit))]
-    return sorted(rows, key=lambda r: -r[0]) if oldest_first else rows
+def page(ctx: Ctx, account: Account, **window: Any) -> list[tuple[int, Post]]:
+    """The member's bookmarks, newest bookmark first (:func:`marks.page`)."""
+    return marks.page(
+        ctx, account, col(Bookmark.id), col(Bookmark.post_id),
+        col(Bookmark.account_id) == account.id, **window,
+    )  # fmt: skip

@@ -7,14 +7,15 @@ replaces the old one. Stances are the ratings bridging algorithms learn from.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from sqlmodel import col, func, select
 
 from app.db import hold
 from app.errors import Forbidden, Gone, Invalid
 from app.infra import events, ratelimit
-from app.models import Account, Block, Reaction
-from app.services import Ctx, blocks
+from app.models import Account, Block, Post, Reaction
+from app.services import Ctx, blocks, marks
 from app.services.posts import get as get_post
 
 KINDS = ("like", "agree", "disagree", "pass")
@@ -131,3 +132,11 @@ def likers(ctx: Ctx, post_id: int, limit: int = 80) -> list[Account]:
         .limit(limit)
     )
     return list(ctx.db.exec(q))
+
+
+def liked_page(ctx: Ctx, account: Account, **window: Any) -> list[tuple[int, Post]]:
+    """The posts the member likes, the latest like first (:func:`marks.page`)."""
+    return marks.page(
+        ctx, account, col(Reaction.id), col(Reaction.post_id),
+        col(Reaction.account_id) == account.id, col(Reaction.kind) == "like", **window,
+    )  # fmt: skip
