@@ -142,10 +142,12 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, add_headers)
 
 
-# Paths browser-based client apps (Mastodon web clients) call from other origins. No
-# cookie is ever sent cross-origin (no Allow-Credentials): these take bearer tokens
-# and client secrets, so allowing every origin hands no one a member's login.
-CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/.well-known/", "/api/v1/apps")
+# Paths browser-based client apps (Mastodon web clients such as Elk and Phanpy) call
+# from other origins: every API, as Mastodon allows. There is no Allow-Credentials,
+# so a browser never lets another origin read an answer made with a member's
+# cookie: they get in with bearer tokens and client secrets only, and allowing
+# every origin hands no one a member's login.
+CORS_PATHS = ("/api/", "/oauth/token", "/oauth/revoke", "/.well-known/")
 CORS_HEADERS = [
     (b"access-control-allow-origin", b"*"),
     (b"access-control-expose-headers", b"Link, Retry-After"),

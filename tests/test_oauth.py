@@ -586,6 +586,22 @@ def test_cors_preflight_and_headers(client: TestClient, path: str) -> None:
     assert "Link" in r.headers["access-control-expose-headers"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/timelines/public", "/api/v2/instance", "/api/cg/v1/communities"]
+)
+def test_cors_on_every_api(client: TestClient, path: str) -> None:
+    """Web clients (Elk, Phanpy) read every API from their own origin, and page by
+    the Link header, which must be exposed to them."""
+    origin = {"Origin": "https://web.example"}
+    pre = client.options(path, headers={**origin, "Access-Control-Request-Method": "GET"})
+    assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "*"
+    r = client.get(path, headers=origin)
+    assert r.status_code == 200, r.text
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "Link" in r.headers["access-control-expose-headers"]
+    assert "access-control-allow-credentials" not in r.headers
+
+
 def test_cors_on_well_known_but_not_on_pages(client: TestClient) -> None:
     origin = {"Origin": "https://web.example"}
     meta = client.get("/.well-known/oauth-authorization-server", headers=origin)
@@ -594,6 +610,7 @@ def test_cors_on_well_known_but_not_on_pages(client: TestClient) -> None:
     finger = client.get("/.well-known/webfinger?resource=acct:nobody@127.0.0.1:8000")
     assert finger.headers.get_list("access-control-allow-origin") == ["*"]
     assert "access-control-allow-origin" not in client.get("/login", headers=origin).headers
+    assert "access-control-allow-origin" not in client.get("/apiary", headers=origin).headers
     assert (
         "access-control-allow-origin"
         not in client.get("/oauth/authorize", headers=origin, follow_redirects=False).headers
