@@ -19,6 +19,7 @@ from app import __version__, safejson
 from app.config import Settings, load_settings
 from app.db import make_engine, transaction
 from app.errors import DomainError
+from app.infra import live
 from app.mastodon import problems
 from app.middleware import BodyLimitMiddleware, CorsMiddleware, SecurityHeadersMiddleware
 from app.web import forms
@@ -121,6 +122,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.key_cache = None
         if net is not None:
             await net.aclose()
+        await live.stop_listening(app.state.settings.resolved_database_url)
 
 
 def _record_builtins(engine: Engine, settings: Settings) -> None:

@@ -742,6 +742,7 @@ async def work(
             listener.cancel()
         if woken is not None:
             live.JOBS.unsubscribe(woken)
+            await live.stop_listening(engine.url.render_as_string(hide_password=False))
         for claim_task in claims:
             with suppress(Exception):  # only given back: a failed claim took nothing
                 ready.extend(await claim_task)

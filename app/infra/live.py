@@ -121,21 +121,35 @@ def _after_rollback(db: Session) -> None:
 
 # --- PostgreSQL: one listening connection per web worker ----------------------
 
-_listeners: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Event]] = {}
+_Key = tuple[asyncio.AbstractEventLoop, str]
+_listeners: dict[_Key, tuple[asyncio.Task, asyncio.Event]] = {}
 
 
 async def ensure_listening(database_url: str, *, wait: float = 5.0) -> None:
-    """Start this loop's LISTEN task once (PostgreSQL only), and wait until it
-    listens, so a stream that has started misses nothing published after."""
+    """Start this loop's LISTEN task for this database once (PostgreSQL only), and
+    wait until it listens, so a stream that has started misses nothing published
+    after. A process serves one database; tests run several in one loop."""
     if make_url(database_url).get_backend_name() != "postgresql":
         return
     loop = asyncio.get_running_loop()
-    found = _listeners.get(loop)
+    key = (loop, database_url)
+    found = _listeners.get(key)
     if found is None or found[0].done():
         ready = asyncio.Event()
-        found = _listeners[loop] = (loop.create_task(_listen(database_url, ready)), ready)
+        found = _listeners[key] = (loop.create_task(_listen(database_url, ready)), ready)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(found[1].wait(), wait)
+
+
+async def stop_listening(database_url: str) -> None:
+    """End this loop's LISTEN task for this database: its app or worker is
+    stopping. A stream that starts later begins a new one (:func:`ensure_listening`)."""
+    found = _listeners.pop((asyncio.get_running_loop(), database_url), None)
+    if found is None:
+        return
+    found[0].cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await found[0]
 
 
 def _libpq(database_url: str) -> str:
