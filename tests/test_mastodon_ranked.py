@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.mastodon import ids
 from app.services import reactions, stances
 from tests.server_process import ServerProcess
 
@@ -264,6 +265,53 @@ def test_bad_stances_are_refused_and_store_nothing(api_user) -> None:
     assert bob.client.post(url, json={"stance": "agree"}).status_code == 401
 
 
+def test_artifacts_read_as_statuses_with_history_and_statements(api_user) -> None:
+    ada, ben = api_user("ada"), api_user("ben")
+    ada.post("/api/cg/v1/communities", {"name": "garden"})
+    ben.post("/api/cg/v1/communities/garden/join")
+    art = ada.post(
+        "/api/cg/v1/artifacts",
+        {"community": "garden", "kind": "problem", "title": "Floods", "body": "Drains clog."},
+    ).json()
+    r = ben.post(
+        f"/api/cg/v1/artifacts/{art['id']}/revisions",
+        {"base_revision": art["revision"], "body": "Drains clog with leaves."},
+    )
+    assert r.status_code == 201, r.text
+    said = ben.post(f"/api/cg/v1/artifacts/{art['id']}/statements", {"text": "Clear them weekly"})
+    assert said.status_code == 201, said.text
+    post = ada.post("/api/v1/statuses", json={"status": "an ordinary post"}).json()
+    sid = str(ids.artifact_status_id(art["id"]))
+    assert int(sid) > int(post["id"])  # a range of its own: never a post's id
+    shown = ben.get(f"/api/v1/statuses/{sid}").json()
+    assert shown["id"] == sid and shown["uri"] == art["uri"]
+    assert "Floods" in shown["content"] and "with leaves" in shown["content"]
+    assert shown["account"]["username"] == "ada" and shown["replies_count"] == 1
+    assert shown["commonground"]["artifact"] == {"kind": "problem", "stage": "draft"}
+    history = ben.get(f"/api/v1/statuses/{sid}/history").json()
+    assert [v["account"]["username"] for v in history] == ["ada", "ben"]
+    assert "with leaves" not in history[0]["content"] and "with leaves" in history[1]["content"]
+    context = ben.get(f"/api/v1/statuses/{sid}/context").json()
+    assert context["ancestors"] == []
+    [statement] = context["descendants"]
+    assert statement["in_reply_to_id"] == sid and "Clear them weekly" in statement["content"]
+    assert ben.get(f"/api/v1/statuses/{statement['id']}").json()["id"] == statement["id"]
+    up = ben.get(f"/api/v1/statuses/{statement['id']}/context").json()
+    assert [s["id"] for s in up["ancestors"]] == [sid]
+    # stances through the same endpoint: on the artifact and on a statement
+    r = ben.post(f"/api/v1/statuses/{sid}/commonground/stance", json={"stance": "agree"})
+    assert r.status_code == 200, r.text
+    assert r.json()["commonground"]["my_stance"] == "agree"
+    assert r.json()["commonground"]["stances"]["agree"] == 1
+    url = f"/api/v1/statuses/{statement['id']}/commonground/stance"
+    assert ben.post(url, json={"stance": "pass"}).json()["commonground"]["stances"]["pass"] == 1
+    assert ben.post(url, json={"stance": "none"}).status_code == 422
+    for missing in (ids.artifact_status_id(999_999), ids.statement_status_id(999_999)):
+        assert ben.get(f"/api/v1/statuses/{missing}").status_code == 404
+        assert ben.get(f"/api/v1/statuses/{missing}/context").status_code == 404
+    assert ben.post(f"/api/v1/statuses/{sid}/favourite").status_code == 404
+
+
 @pytest.mark.slow
 def test_mastodon_py_reads_ranked_lists_and_takes_a_stance() -> None:
     mastodon = pytest.importorskip("mastodon")
@@ -308,3 +356,17 @@ def test_mastodon_py_reads_ranked_lists_and_takes_a_stance() -> None:
         again = api.status(made["id"])
         assert again["commonground"]["my_stance"] == "agree"
         assert again["commonground"]["stances"]["agree"] == 1
+
+
+def test_artifact_and_statement_ids_never_meet_a_posts() -> None:
+    from datetime import UTC, datetime
+
+    from app.services import posts
+
+    far = posts.status_id(datetime(4000, 1, 1, tzinfo=UTC), 2**40 - 1)
+    assert far < ids.ARTIFACTS  # a post's id stays below both ranges for millennia
+    assert ids.artifact_or_statement(str(far)) is None
+    assert ids.artifact_or_statement(ids.artifact_status_id(7)) == ("artifact", 7)
+    assert ids.artifact_or_statement(ids.statement_status_id(7)) == ("statement", 7)
+    assert int(ids.statement_status_id(2**60)) <= posts.MAX_STATUS_ID
+    assert ids.artifact_or_statement("abc") is None

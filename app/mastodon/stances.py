@@ -13,9 +13,10 @@ from pydantic import Field, field_validator
 
 from app.api.auth import Writer
 from app.deps import CtxDep, client_ip
-from app.mastodon import entities, ids, params
-from app.models import Account
-from app.services import Ctx, reactions
+from app.errors import Invalid
+from app.mastodon import artifact_statuses, entities, ids, params
+from app.models import Account, Artifact, Statement
+from app.services import Ctx, reactions, stances
 
 router = APIRouter(prefix="/api/v1/statuses")
 Json = dict[str, Any]
@@ -45,6 +46,8 @@ async def take_stance(status_id: str, request: Request, ctx: CtxDep, viewer: Wri
 
 
 def _take(ctx: Ctx, viewer: Account, status_id: str, stance: str, client: str) -> Json:
+    if found := artifact_statuses.find(ctx, status_id):
+        return _on_artifact(ctx, viewer, found, stance)
     post = ids.post_by_status_id(ctx, status_id)
     if stance in WITHDRAW:
         held = reactions.mine(ctx, viewer, [post.id])[post.id] & set(reactions.STANCES)
@@ -53,3 +56,21 @@ def _take(ctx: Ctx, viewer: Account, status_id: str, stance: str, client: str) -
     else:
         reactions.react(ctx, viewer, post.id, stance, client=client)
     return entities.status(ctx, post, viewer)
+
+
+def _on_artifact(
+    ctx: Ctx, viewer: Account, found: tuple[Artifact, Statement | None], stance: str
+) -> Json:
+    """A stance on an artifact or a statement (``stances.take``): changed, never
+    withdrawn, as on the pages."""
+    artifact, statement = found
+    if stance in WITHDRAW:
+        raise Invalid(
+            "A stance on an artifact or a statement can be changed but not withdrawn.",
+            code="stance_kept",
+        )
+    if statement is not None:
+        stances.take(ctx, viewer, stance, statement_id=statement.id)
+    else:
+        stances.take(ctx, viewer, stance, artifact_id=artifact.id)
+    return artifact_statuses.status(ctx, found, viewer)
