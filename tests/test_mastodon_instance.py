@@ -67,8 +67,7 @@ def test_nodeinfo_says_upstream_mastodon(client: TestClient) -> None:
     assert body["metadata"]["upstream"]["name"] == "mastodon"
 
 
-LISTS = [
-    "/api/v1/lists",
+LISTS = [  # /api/v1/lists: the ranked feeds (tests/test_mastodon_ranked.py)
     "/api/v1/filters",
     "/api/v2/filters",
     "/api/v1/announcements",

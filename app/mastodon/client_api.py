@@ -12,8 +12,10 @@ from app.mastodon import (
     apps,
     bookmarks,
     instance,
+    lists,
     oauth,
     placeholders,
+    stances,
     statuses,
     timelines,
 )
@@ -21,5 +23,15 @@ from app.mastodon import (
 router = APIRouter(include_in_schema=False)
 for part in (apps.router, oauth.pages, oauth.api):
     router.include_router(part)
-for module in (instance, accounts, statuses, timelines, bookmarks, placeholders):
+PARTS = (
+    instance,
+    accounts,
+    statuses,
+    stances,
+    timelines,
+    lists,
+    bookmarks,
+    placeholders,  # last: what the others do not serve yet
+)
+for module in PARTS:
     router.include_router(module.router)

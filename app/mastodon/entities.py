@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from app.mastodon import ids
 from app.models import Account, Post
-from app.services import Ctx, blocks, bookmarks, follows, mutes, pins, posts
+from app.services import Ctx, blocks, bookmarks, follows, mutes, pins, posts, reactions
 from app.services.accounts import profile_url
 from app.services.views import MediaView, PostView, present
 
@@ -218,6 +218,18 @@ def _content(view: PostView) -> str:
     return view.html.strip()
 
 
+def commonground(view: PostView) -> Json:
+    """Commonground's own part of a status, namespaced so apps ignore it: the
+    stance counts, the viewer's stance, and ``why`` it is in a ranked feed (set
+    only by ranked answers, app/mastodon/lists.py; docs/mastodon-api.md)."""
+    mine = [s for s in view.my_reactions if s in reactions.STANCES]
+    return {
+        "why": None,
+        "stances": {s: view.reactions.get(s, 0) for s in reactions.STANCES},
+        "my_stance": mine[0] if mine else None,
+    }
+
+
 def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
     """Status entities for these posts, in their order, in a fixed number of queries."""
     if not rows:
@@ -302,6 +314,7 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
                 "card": None,
                 "poll": _poll(sid, v.poll),
                 "filtered": [],
+                "commonground": commonground(v),
             }
         )
     return out

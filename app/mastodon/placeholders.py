@@ -1,5 +1,5 @@
 """Empty but valid answers for what apps ask at start-up and Commonground does not
-have (yet): lists, filters, emojis, announcements, trends, conversations...
+have (yet): filters, emojis, announcements, trending tags, conversations...
 
 Mastodon answers these with 200 and ``[]`` (or ``{}``) for an account that has
 none, and apps treat an error here as a broken server; so these say "none", in
@@ -19,7 +19,6 @@ router = APIRouter()
 
 # a member's own (empty) collections: a token is needed, as in Mastodon
 MEMBER_LISTS = (
-    "/api/v1/lists",  # until ranked lists exist
     "/api/v1/filters",
     "/api/v2/filters",
     "/api/v1/announcements",
@@ -39,7 +38,6 @@ PUBLIC_LISTS = (
     "/api/v1/trends",
     "/api/v1/trends/tags",
     "/api/v1/trends/links",
-    "/api/v1/trends/statuses",  # until ranked
 )
 
 

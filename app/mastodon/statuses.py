@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from app.api.auth import MaybeAccount, Writer
 from app.deps import CtxDep, client_ip
 from app.errors import Forbidden, Invalid, NotFound
-from app.mastodon import entities, ids, params
+from app.mastodon import artifact_statuses, entities, ids, params
 from app.models import MAX_ID, Account, Post
 from app.services import Ctx, bookmarks, mutes, pins, posts, reactions
 from app.text import render_markdown
@@ -114,6 +114,8 @@ def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, cli
 
 @router.get("/{status_id}")
 def get_status(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
+    if found := artifact_statuses.find(ctx, status_id):
+        return artifact_statuses.status(ctx, found, viewer)
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
         raise NotFound("No such status.", code="post_not_found")
@@ -177,6 +179,8 @@ def status_source(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
 @router.get("/{status_id}/history")
 def status_history(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> list[Json]:
     """Every version, oldest first, the current one last (as Mastodon lists them)."""
+    if found := artifact_statuses.find(ctx, status_id):
+        return artifact_statuses.history(ctx, found, viewer)
     post = _live(ctx, status_id)
     now = entities.status(ctx, post, viewer)
     versions = []
@@ -206,6 +210,8 @@ def status_history(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> list[Js
 def status_context(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
     """The posts above this one in its thread, oldest first, and those below it,
     in the order they were written (without authors hidden from the viewer)."""
+    if found := artifact_statuses.find(ctx, status_id):
+        return artifact_statuses.context(ctx, found, viewer)
     post = ids.post_by_status_id(ctx, status_id)
     root, replies = posts.thread(ctx, post, viewer=viewer)
     by_id = {p.id: p for p in [root, *replies]}

@@ -5,17 +5,17 @@ since_id and min_id and a Link header.
 The home timeline has the home feed's sources (people and communities followed,
 the member's communities, replies in their threads) in time order: Mastodon apps
 show a timeline, so the member's ranking algorithm does not apply here (the
-native API's /api/cg/v1/feed/home keeps it)."""
+native API's /api/cg/v1/feed/home keeps it, and so does the "home" list: the
+ranked feeds are lists, app/mastodon/lists.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
-from app.api.auth import MaybeAccount, Reader, reader
+from app.api.auth import MaybeAccount, Reader
 from app.deps import CtxDep
-from app.errors import NotFound
 from app.mastodon import entities
 from app.mastodon.pagination import Page, PageDep, set_link
 from app.models import Account, Post
@@ -110,9 +110,3 @@ def by_tag(
         return []
     sources = Sources(tag=name, origin=_origin(local, remote))
     return answer(ctx, request, response, in_time_order(ctx, sources, viewer, page), viewer)
-
-
-@router.get("/list/{list_id}", dependencies=[Depends(reader)])
-def by_list() -> list[Json]:
-    """There are no lists yet (GET /api/v1/lists is empty), so none is found."""
-    raise NotFound("No such list.", code="not_found")

@@ -87,6 +87,7 @@ def _candidate_statement(
     many: bool,
     viewer: bool = False,
     threads: bool = False,
+    everyone: bool = False,
 ) -> SelectOfScalar[int] | None:
     """The candidate query for one *shape* of sources, with bound parameters for
     the ids, the cursor and the limit. Built once per shape: constructing a UNION of
@@ -103,6 +104,8 @@ def _candidate_statement(
             )
         )
     conditions = _source_conditions(n_communities, n_authors, tag, many, threads)
+    if everyone:  # every post the instance holds (its ranking: trending statuses)
+        conditions = [true()]
     if not conditions:
         return None
     limit: BindParameter[int] = bindparam("lim")
@@ -271,6 +274,7 @@ def _candidate_ids(ctx: Ctx, sources: Sources, cursor: Cursor | None, limit: int
         many,
         sources.viewer_id is not None,
         sources.replies_to_viewer and sources.viewer_id is not None,
+        sources.everyone,
     )
     if stmt is None:
         return []

@@ -12,7 +12,8 @@ The background jobs that keep submitted modules' rankings fresh live here too.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from app.db import get_or_raise
@@ -85,26 +86,35 @@ def build_feed(
         ranked = ranking.rank(window[:limit], context)
         oldest = window[limit - 1] if len(window) > limit else None
         next_cursor = Cursor(oldest.created_at, oldest.id).encode() if oldest else None
+        cursors: list[str | None] = [Cursor(r.post.created_at, r.post.id).encode() for r in ranked]
     else:
         pool = candidate_window(ctx, sources, after, WINDOW)
         # the window is fixed by its newest post, so later pages rank the same window
         anchor = after or (Cursor(pool[0].created_at, pool[0].id + 1) if pool else None)
         offset = after.offset if after else 0
         ranked_all = ranking.rank(pool, context)
-        ranked = full_posts(ctx, ranked_all[offset : offset + limit])
+        cut = ranked_all[offset : offset + limit]
+        place = {r.post.id: offset + i + 1 for i, r in enumerate(cut)}  # rank after each
+        ranked = full_posts(ctx, cut)
         more = offset + limit < len(ranked_all)
         next_cursor = (
             Cursor(anchor.created_at, anchor.id, offset + limit).encode()
             if more and anchor
             else None
         )
+        cursors = [
+            Cursor(anchor.created_at, anchor.id, place[r.post.id]).encode() if anchor else None
+            for r in ranked
+        ]
     shown = [_full(r.post) for r in ranked]
     views = {v.id: v for v in present(ctx, shown, viewer)}
     why = reasons.explain(ctx, sources, viewer, shown)
     version, sha = getattr(ranking, "version", None), getattr(ranking, "sha256", None)
     items = [
-        FeedItem(views[r.post.id], r.score, r.factors, ranking.name, version, sha, why[r.post.id])
-        for r in ranked
+        FeedItem(
+            views[r.post.id], r.score, r.factors, ranking.name, version, sha, why[r.post.id], at
+        )
+        for r, at in zip(ranked, cursors, strict=True)
     ]
     return FeedPage(items, next_cursor, ranking.name, version, sha, ranking.notice)
 
@@ -117,6 +127,62 @@ def _full(post: Post | Candidate) -> Post:
     return post
 
 
+@dataclass(frozen=True)
+class RankedFeed:
+    """A feed's candidates and the ranking chosen for it: what :func:`build_feed`
+    and :func:`walk` are given."""
+
+    sources: Sources
+    ranking: Ranking
+
+
+def home_feed(ctx: Ctx, viewer: Account) -> RankedFeed:
+    """The viewer's home feed, ranked by the algorithm they chose (or chronological)."""
+    ranking = strategy(ctx, *choices.active_for_member(ctx, viewer))
+    return RankedFeed(home_sources(ctx, viewer), ranking)
+
+
+def community_feed(ctx: Ctx, group: Community) -> RankedFeed:
+    """A community's threads (top-level posts), ranked by the community's algorithm."""
+    chosen = strategy(ctx, *choices.active_for_community(ctx, group), community=group)
+    return RankedFeed(Sources(community_ids=[group.id], top_level_only=True), chosen)
+
+
+def instance_feed(ctx: Ctx) -> RankedFeed:
+    """Every thread this instance holds, by the instance's default algorithm: what
+    the Mastodon client API offers as trending statuses."""
+    default = strategy(ctx, registry.builtin_version(ctx, registry.DEFAULT), {})
+    return RankedFeed(Sources(everyone=True, top_level_only=True), default)
+
+
+def walk(
+    ctx: Ctx,
+    feed: RankedFeed,
+    viewer: Account | None,
+    *,
+    cursor: str | None = None,
+    most: int = WINDOW,
+) -> Iterator[FeedItem]:
+    """A ranked feed's items in its order, from ``cursor``, at most ``most`` of
+    them: for clients that page by what a ranking can't be cut at (an offset, a
+    status id). Each item's ``cursor`` goes on right after it."""
+    seen = 0
+    while seen < most:
+        page = build_feed(
+            ctx,
+            feed.sources,
+            viewer=viewer,
+            cursor=cursor,
+            limit=min(MAX_LIMIT, most - seen),
+            ranking=feed.ranking,
+        )
+        yield from page.items
+        seen += len(page.items)
+        if page.next_cursor is None or not page.items:
+            return
+        cursor = page.next_cursor
+
+
 def home(
     ctx: Ctx,
     viewer: Account,
@@ -126,10 +192,14 @@ def home(
     ranking: Ranking | None = None,
 ) -> FeedPage:
     """The viewer's home feed, ranked by the algorithm they chose (or chronological)."""
-    if ranking is None:
-        ranking = strategy(ctx, *choices.active_for_member(ctx, viewer))
+    feed = home_feed(ctx, viewer)
     return build_feed(
-        ctx, home_sources(ctx, viewer), viewer=viewer, cursor=cursor, limit=limit, ranking=ranking
+        ctx,
+        feed.sources,
+        viewer=viewer,
+        cursor=cursor,
+        limit=limit,
+        ranking=ranking or feed.ranking,
     )
 
 
@@ -180,9 +250,10 @@ def community(
     limit: int = 20,
 ) -> FeedPage:
     """A community's threads (top-level posts), ranked by the community's algorithm."""
-    chosen = strategy(ctx, *choices.active_for_community(ctx, group), community=group)
-    sources = Sources(community_ids=[group.id], top_level_only=True)
-    return build_feed(ctx, sources, viewer=viewer, cursor=cursor, limit=limit, ranking=chosen)
+    feed = community_feed(ctx, group)
+    return build_feed(
+        ctx, feed.sources, viewer=viewer, cursor=cursor, limit=limit, ranking=feed.ranking
+    )
 
 
 def profile(

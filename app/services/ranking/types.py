@@ -166,6 +166,8 @@ class FeedItem:
     version: int | None = None
     sha256: str | None = None
     reasons: list[Reason] = field(default_factory=list)
+    # where the feed goes on right after this item, in the ranking's order
+    cursor: str | None = None
 
 
 @dataclass
