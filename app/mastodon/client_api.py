@@ -11,6 +11,7 @@ from app.mastodon import (
     accounts,
     apps,
     instance,
+    markers,
     notifications,
     oauth,
     placeholders,
@@ -21,5 +22,5 @@ from app.mastodon import (
 router = APIRouter(include_in_schema=False)
 for part in (apps.router, oauth.pages, oauth.api):
     router.include_router(part)
-for module in (instance, accounts, statuses, timelines, notifications, placeholders):
+for module in (instance, accounts, statuses, timelines, notifications, markers, placeholders):
     router.include_router(module.router)
