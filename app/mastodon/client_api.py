@@ -15,6 +15,7 @@ from app.mastodon import (
     notifications,
     oauth,
     placeholders,
+    reports,
     statuses,
     timelines,
 )
@@ -22,5 +23,14 @@ from app.mastodon import (
 router = APIRouter(include_in_schema=False)
 for part in (apps.router, oauth.pages, oauth.api):
     router.include_router(part)
-for module in (instance, accounts, statuses, timelines, notifications, markers, placeholders):
+for module in (
+    instance,
+    accounts,
+    statuses,
+    timelines,
+    notifications,
+    markers,
+    reports,
+    placeholders,
+):
     router.include_router(module.router)
