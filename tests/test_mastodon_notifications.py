@@ -99,6 +99,21 @@ def test_commonground_kinds_only_when_asked(client: TestClient, api_user) -> Non
     assert listed(alice, "?types[]=nonsense") == []  # unknown types match nothing, as Mastodon
 
 
+def test_join_request_is_commonground_kind(client: TestClient, api_user) -> None:
+    alice, bob = api_user("alice"), api_user("bob")
+    r = alice.post("/api/cg/v1/communities", {"name": "garden", "join_policy": "approval"})
+    assert r.status_code == 201, r.text
+    assert bob.post("/api/cg/v1/communities/garden/join").status_code == 200
+    assert listed(alice) == []  # not Mastodon's follow_request: that asks to follow Alice
+    (asked,) = listed(alice, "?types[]=commonground.join_request")
+    assert asked["account"]["acct"] == "bob" and asked["status"] is None
+    extra = asked["commonground"]
+    assert extra["kind"] == "follow_request" and extra["verb"] == "join"
+    assert extra["community"]["name"] == "garden"
+    assert extra["community"]["url"] == "http://127.0.0.1:8000/c/garden"
+    assert extra["pending_account_ids"] == [account_id(bob)]
+
+
 def test_exclude_types_and_account_id(client: TestClient, api_user) -> None:
     alice, bob, cara = api_user("alice"), api_user("bob"), api_user("cara")
     busy_morning(alice, bob)
@@ -116,10 +131,10 @@ def test_exclude_types_and_account_id(client: TestClient, api_user) -> None:
     json_body = alice.client.request(
         "GET",
         "/api/v1/notifications",
-        json={"types": ["favourite"]},
+        json={"types": ["favourite", "follow"], "account_id": int(account_id(bob))},
         headers=alice.headers,
     ).json()
-    assert [n["type"] for n in json_body] == ["favourite"]
+    assert [n["type"] for n in json_body] == ["favourite", "follow"]
 
 
 def _link(r) -> dict[str, str]:

@@ -118,8 +118,10 @@ def test_report_an_account_by_form(client: TestClient, world, ada, new_ctx) -> N
     r = client.post("/api/v1/reports", json={"account_id": world["bob"]}, headers=ada)
     assert r.status_code == 409 and set(r.json()) == {"error"}  # still open
     assert len(stored(new_ctx)) == 1
-    r = client.post("/api/v1/reports", json={"account_id": world["cat"]}, headers=ada)
+    as_numbers = {"account_id": int(world["cat"]), "status_ids": [int(world["cats"])]}
+    r = client.post("/api/v1/reports", json=as_numbers, headers=ada)
     assert r.status_code == 200 and r.json()["category"] == "other"
+    assert r.json()["status_ids"] == [world["cats"]]
 
 
 def test_forward_only_tells_another_instance(client: TestClient, world, ada, new_ctx) -> None:

@@ -108,7 +108,7 @@ def _commonground(ctx: Ctx, item: notifications.Item) -> Json:
             else None
         ),
         "ref_id": str(note.ref_id) if note.ref_id else None,
-        "pending_account_ids": sorted(str(a) for a in item.pending),
+        "pending_account_ids": [str(a.id) for a in item.actors if a.id in item.pending],
     }
 
 
@@ -171,6 +171,11 @@ class ListParams(params.Params):
             if len(v) > 50:
                 raise ValueError(f"{v[:40]!r}… is not a notification type")
         return value
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _digits(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("account_id", mode="after")
     @classmethod

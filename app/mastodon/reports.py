@@ -39,10 +39,20 @@ class ReportParams(params.Params):
     category: str | None = Field(default=None, max_length=20)
     rule_ids: list[str] = Field(default=[], max_length=50)
 
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _digits(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("status_ids", "rule_ids", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str | int) else value
+        """One id or several, as strings or (JSON) numbers."""
+        if isinstance(value, str | int):
+            value = [value]
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
 
     @field_validator("status_ids", "rule_ids", mode="after")
     @classmethod
