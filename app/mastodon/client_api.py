@@ -13,8 +13,11 @@ from app.mastodon import (
     bookmarks,
     instance,
     lists,
+    markers,
+    notifications,
     oauth,
     placeholders,
+    reports,
     stances,
     statuses,
     timelines,
@@ -31,6 +34,9 @@ PARTS = (
     timelines,
     lists,
     bookmarks,
+    notifications,
+    markers,
+    reports,
     placeholders,  # last: what the others do not serve yet
 )
 for module in PARTS:

@@ -1,7 +1,7 @@
 """bookmarks and pinned posts
 
 Revision ID: 0026_bookmarks_pins
-Revises: 0023_status_ids
+Revises: 0024_markers
 Create Date: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0026_bookmarks_pins"
-down_revision = "0023_status_ids"
+down_revision = "0024_markers"
 branch_labels = None
 depends_on = None
 
