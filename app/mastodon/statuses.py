@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 from app.api.auth import MaybeAccount, Writer
 from app.deps import CtxDep, client_ip
 from app.errors import Forbidden, Invalid, NotFound
-from app.mastodon import entities, ids, params
+from app.mastodon import entities, groups, ids, params
 from app.models import MAX_ID, Account, Post
 from app.services import Ctx, mutes, posts, reactions
 from app.text import render_markdown
@@ -97,10 +97,15 @@ async def create_status(
 def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, client: str) -> Json:
     _refuse_what_we_lack(given)
     parent = ids.post_by_status_id(ctx, given.in_reply_to_id) if given.in_reply_to_id else None
+    community, title, text = (
+        (None, None, given.status) if parent else groups.addressed(ctx, given.status)
+    )
     post = posts.create(
         ctx,
         author,
-        given.status,
+        text,
+        community=community,
+        title=title,
         in_reply_to=parent.id if parent else None,
         client=client,
         summary=given.spoiler_text or None,
@@ -113,9 +118,12 @@ def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, cli
 
 @router.get("/{status_id}")
 def get_status(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
+    """A boost id answers the Group's boost (app/mastodon/groups.py)."""
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
         raise NotFound("No such status.", code="post_not_found")
+    if ids.is_boost_id(status_id):
+        return entities.statuses_or_boosts(ctx, [post], viewer, None)[0]
     return entities.status(ctx, post, viewer)
 
 
