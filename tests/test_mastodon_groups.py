@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, func, select
 
@@ -390,3 +392,52 @@ def test_a_too_long_title_is_refused_and_nothing_is_posted(
     assert r.status_code == 422 and set(r.json()) == {"error"}
     with new_ctx() as ctx:
         assert ctx.db.exec(select(func.count()).select_from(Post)).one() == 0
+
+
+# --- a real client against a real server -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_mastodon_py_joins_a_community_and_posts_into_it() -> None:
+    """Mastodon.py: look the community up as an account, follow it (join), post
+    ``@garden first line`` then a body, and find the post in the community (the
+    native API) and in home as the Group's boost."""
+    mastodon = pytest.importorskip("mastodon")  # Mastodon.py, in the dev extras
+    from tests.server_process import ServerProcess
+    from tests.test_mastodon_client import _token
+
+    with ServerProcess() as server:
+        owner = {"Authorization": f"Bearer {_token(server, 'alice')}"}
+        made = httpx.post(
+            f"{server.url}/api/cg/v1/communities",
+            json={"name": "garden", "title": "The Garden", "join_policy": "open"},
+            headers=owner,
+            timeout=30,
+        )
+        assert made.status_code == 201, made.text
+        api = mastodon.Mastodon(access_token=_token(server, "bob"), api_base_url=server.url)
+
+        group = api.account_lookup("garden")
+        assert group["group"] is True and group["display_name"] == "The Garden"
+        relationship = api.account_follow(group["id"])
+        assert relationship["following"] is True
+        assert api.account_relationships(group["id"])[0]["following"] is True
+
+        status = api.status_post("@garden Tomatoes are in\nCome by the shed before noon.")
+        feed = httpx.get(f"{server.url}/api/cg/v1/communities/garden/feed", timeout=30).json()
+        (item,) = feed["items"]
+        assert item["post"]["uri"] == status["uri"]
+        assert item["post"]["title"] == "Tomatoes are in"
+        assert item["post"]["text"] == "Come by the shed before noon."
+        assert item["post"]["author"]["username"] == "bob"
+
+        (boost,) = api.timeline_home()
+        assert boost["reblog"]["id"] == status["id"]
+        assert boost["account"]["id"] == group["id"] and boost["account"]["group"] is True
+        assert api.status(boost["id"])["reblog"]["id"] == status["id"]
+        assert [s["id"] for s in api.account_statuses(group["id"])] == [boost["id"]]
+        assert [a["acct"] for a in api.account_followers(group["id"])] == ["bob", "alice"]
+
+        assert api.account_unfollow(group["id"])["following"] is False
+        (own,) = api.timeline_home()  # left: bob's own post is his, no longer the Group's boost
+        assert own["id"] == status["id"] and own["reblog"] is None
