@@ -296,6 +296,21 @@ def test_community_posts_reach_home_as_the_groups_boosts(client: TestClient, api
     assert [s["id"] for s in since] == [later["id"], boost["id"]]
 
 
+def test_a_post_that_reaches_home_through_its_author_stays_itself(
+    client: TestClient, api_user
+) -> None:
+    alice = api_user("alice")
+    _community(alice)
+    carol = api_user("carol")  # follows alice, not a member of the garden
+    carol.post(
+        f"/api/v1/accounts/{alice.get('/api/v1/accounts/verify_credentials').json()['id']}/follow"
+    )
+    made = alice.post("/api/cg/v1/posts", json={"text": "in the garden", "community": "garden"})
+    (shown,) = carol.get("/api/v1/timelines/home").json()
+    assert shown["uri"] == made.json()["uri"] and shown["reblog"] is None
+    assert shown["account"]["username"] == "alice"
+
+
 def test_a_boost_id_answers_the_boost_and_acts_on_its_post(client: TestClient, api_user) -> None:
     alice = api_user("alice")
     _community(alice)
@@ -310,6 +325,15 @@ def test_a_boost_id_answers_the_boost_and_acts_on_its_post(client: TestClient, a
     assert liked.status_code == 200, liked.text
     post = bob.get(f"/api/v1/statuses/{boost['reblog']['id']}").json()
     assert post["favourited"] is True and post["favourites_count"] == 1
+    # the boost is the Group's: not deleted or edited through its id
+    mine = alice.get(f"/api/v1/statuses/{boost['id']}")
+    assert mine.status_code == 200
+    for method in ("DELETE", "PUT"):
+        r = alice.client.request(
+            method, f"/api/v1/statuses/{boost['id']}", json={"status": "x"}, headers=alice.headers
+        )
+        assert r.status_code == 404 and r.json() == {"error": "Record not found"}
+    assert alice.get(f"/api/v1/statuses/{boost['reblog']['id']}").json()["content"] != ""
     # a post outside any community has no boost: its id + 1 is nobody's
     plain = bob.post("/api/v1/statuses", json={"status": "mine"}).json()
     r = bob.get(f"/api/v1/statuses/{int(plain['id']) + 1}")

@@ -128,6 +128,10 @@ def get_status(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
 
 
 def _live(ctx: Ctx, status_id: str) -> Post:
+    """A post to change or read the source of; a Group's boost is not the member's
+    to change (404, as Mastodon answers for another's reblog)."""
+    if ids.is_boost_id(status_id):
+        raise NotFound("No such status.", code="post_not_found")
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
         raise NotFound("No such status.", code="post_not_found")
