@@ -136,6 +136,9 @@ def test_following_a_group_joins_it_and_unfollowing_leaves(client: TestClient, a
     assert _group(client)["followers_count"] == 2
     (now,) = bob.get("/api/v1/accounts/relationships", params={"id[]": gid}).json()
     assert now["following"] is True and now["showing_reblogs"] is True
+    alice_id = _group(client, "alice")["id"]
+    mixed = bob.get("/api/v1/accounts/relationships", params={"id[]": [alice_id, gid, "x"]})
+    assert [(r["id"], r["following"]) for r in mixed.json()] == [(alice_id, False), (gid, True)]
     assert bob.post(f"/api/v1/accounts/{gid}/follow").json()["following"] is True  # twice: harmless
     r = bob.post(f"/api/v1/accounts/{gid}/unfollow")
     assert r.status_code == 200 and r.json()["following"] is False

@@ -103,7 +103,7 @@ def relationships(
     order = [
         ids.account_id(a) if isinstance(a, Account) else ids.group_account_id(a) for a in found
     ]
-    return [by_id[i] for i in dict.fromkeys(order)]
+    return [by_id[i] for i in order]  # in the order asked, as before
 
 
 @router.get("/search")
