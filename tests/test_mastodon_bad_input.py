@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from tests.test_pages import all_routes
 
-IDS = ("abc", "-1", "99999999999999999999999", "1", "%00")
+# the last: a Group account id (community 1 on a fresh database)
+IDS = ("abc", "-1", "99999999999999999999999", "1", "%00", "1000000000000001")
 BODIES = (
     ("application/json", b"[" * 100_000),
     ("application/json", b'{"a": ' * 100 + b"1" + b"}" * 100),
@@ -44,6 +45,8 @@ def test_no_mastodon_route_answers_500(client: TestClient, app, api_user) -> Non
     alice = api_user("alice")
     api_user("bob")
     alice.post("/api/v1/statuses", json={"status": "something to find"})
+    alice.post("/api/cg/v1/communities", json={"name": "walk"})  # Group account 1000000000000001
+    alice.post("/api/v1/statuses", json={"status": "@walk a title\nin the walk community"})
     routes = _mastodon_routes(app)
     assert len(routes) >= 60
     for method, path in routes:

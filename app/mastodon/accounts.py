@@ -14,9 +14,9 @@ from pydantic import Field
 from app.api.auth import MaybeAccount, Reader, Writer
 from app.deps import CtxDep, client_ip
 from app.errors import Invalid, NotFound
-from app.mastodon import entities, ids, params, timelines
+from app.mastodon import entities, groups, ids, params, timelines
 from app.mastodon.pagination import PageDep, set_link
-from app.models import Account
+from app.models import Account, Community
 from app.services import Ctx, accounts, blocks, follow_lists, follows, media, mutes, pins, search
 from app.services.ranking.types import Sources
 
@@ -56,9 +56,9 @@ def _update(
     return entities.credential_account(ctx, account)
 
 
-def _known(ctx: Ctx, acct: str) -> Account:
-    """An account this instance knows, by ``name`` or ``name@domain`` (no lookup
-    elsewhere), shown to anyone."""
+def _known(ctx: Ctx, acct: str) -> Account | Community:
+    """An account (or a community: a Group) this instance knows, by ``name`` or
+    ``name@domain`` (no lookup elsewhere), shown to anyone."""
     name, _, domain = acct.strip().lstrip("@").partition("@")
     if not name or len(acct) > 400:
         raise NotFound("No such account.", code="account_not_found")
@@ -66,6 +66,8 @@ def _known(ctx: Ctx, acct: str) -> Account:
         found = follows.resolve_target(ctx, f"{name}@{domain}" if domain else name)
     except (NotFound, Invalid):
         found = None
+    if isinstance(found, Community):
+        return groups.shown(ctx, found)
     if not isinstance(found, Account):
         raise NotFound("No such account.", code="account_not_found")
     return ids.account_by_id(ctx, str(found.id))
@@ -73,7 +75,10 @@ def _known(ctx: Ctx, acct: str) -> Account:
 
 @router.get("/lookup")
 def lookup(ctx: CtxDep, acct: Annotated[str, Query(max_length=400)] = "") -> Json:
-    return entities.account(ctx, _known(ctx, acct))
+    found = _known(ctx, acct)
+    if isinstance(found, Community):
+        return entities.group(ctx, found)
+    return entities.account(ctx, found)
 
 
 @router.get("/relationships")
@@ -83,13 +88,22 @@ def relationships(
     id: Annotated[list[str], Query(alias="id[]", max_length=MAX_RELATIONSHIPS)] = [],  # noqa: B006 - FastAPI copies it
     single: Annotated[list[str], Query(alias="id", max_length=MAX_RELATIONSHIPS)] = [],  # noqa: B006 - FastAPI copies it
 ) -> list[Json]:
-    found = []
+    found: list[Account | Community] = []
     for value in [*id, *single]:
         try:
-            found.append(ids.account_by_id(ctx, value))
+            found.append(ids.group_by_account_id(ctx, value) or ids.account_by_id(ctx, value))
         except NotFound:
             continue  # Mastodon leaves out what it does not find
-    return entities.relationships(ctx, viewer, found)
+    people = [a for a in found if isinstance(a, Account)]
+    bands = [c for c in found if isinstance(c, Community)]
+    out = entities.relationships(ctx, viewer, people) + entities.group_relationships(
+        ctx, viewer, bands
+    )
+    by_id = {r["id"]: r for r in out}
+    order = [
+        ids.account_id(a) if isinstance(a, Account) else ids.group_account_id(a) for a in found
+    ]
+    return [by_id[i] for i in order]  # in the order asked, as before
 
 
 @router.get("/search")
@@ -105,12 +119,18 @@ def search_accounts(
         return []
     hits = search.search(ctx, viewer, q, type="members", limit=n).items
     people = [h for h in hits if isinstance(h, Account)]
+    bands = [h for h in hits if isinstance(h, Community)]  # ``@name`` of a community
+    if not bands and len(people) < n:
+        bands = list(search.search(ctx, viewer, q, type="communities", limit=n - len(people)).items)
     cards = entities.accounts(ctx, people)
-    return [cards[p.id] for p in people]
+    found = [cards[p.id] for p in people]
+    return found + list(entities.groups(ctx, bands).values())
 
 
 @router.get("/{account_id}")
 def get_account(account_id: str, ctx: CtxDep) -> Json:
+    if (group := ids.group_by_account_id(ctx, account_id)) is not None:
+        return entities.group(ctx, group)
     return entities.account(ctx, ids.account_by_id(ctx, account_id))
 
 
@@ -126,7 +146,15 @@ def account_statuses(
     pinned: bool = False,
 ) -> list[Json]:
     """Newest first, by status id; ``pinned`` gives the pinned posts, the latest
-    pinned first, on one page. ``only_media`` is not filtered on (docs/mastodon-api.md)."""
+    pinned first, on one page (a Group pins nothing). ``only_media`` is not filtered
+    on (docs/mastodon-api.md). A Group's are its boosts (app/mastodon/groups.py)."""
+    group = ids.group_by_account_id(ctx, account_id)
+    if group is not None:
+        return (
+            []
+            if pinned
+            else groups.statuses(ctx, request, response, group, viewer, page, exclude_replies)
+        )
     author = ids.account_by_id(ctx, account_id)
     if pinned:
         return entities.statuses(ctx, pins.of(ctx, author), viewer)
@@ -157,7 +185,10 @@ def _people(
 def followers(
     account_id: str, request: Request, response: Response, ctx: CtxDep, page: PageDep
 ) -> list[Json]:
-    """Paged by the follow's id (the Link header's max_id / min_id)."""
+    """Paged by the follow's id (the Link header's max_id / min_id); a Group's are
+    its members, paged by the membership's id."""
+    if (group := ids.group_by_account_id(ctx, account_id)) is not None:
+        return groups.followers(ctx, request, response, group, page)
     return _people("followers", account_id, request, response, ctx, page)
 
 
@@ -165,6 +196,8 @@ def followers(
 def following(
     account_id: str, request: Request, response: Response, ctx: CtxDep, page: PageDep
 ) -> list[Json]:
+    if ids.group_by_account_id(ctx, account_id) is not None:
+        return []  # a Group follows nobody
     return _people("following", account_id, request, response, ctx, page)
 
 
@@ -175,7 +208,9 @@ def _relationship(ctx: Ctx, viewer: Account, target: Account) -> Json:
 @router.post("/{account_id}/follow")
 def follow(account_id: str, ctx: CtxDep, viewer: Writer) -> Json:
     """Follows of members here are accepted at once; of members elsewhere they
-    wait for an answer (``requested: true`` until it comes)."""
+    wait for an answer (``requested: true`` until it comes). Following a Group joins it."""
+    if (group := ids.group_by_account_id(ctx, account_id)) is not None:
+        return groups.follow(ctx, viewer, group)
     target = ids.account_by_id(ctx, account_id)
     follows.follow(ctx, viewer, target)
     return _relationship(ctx, viewer, target)
@@ -183,6 +218,8 @@ def follow(account_id: str, ctx: CtxDep, viewer: Writer) -> Json:
 
 @router.post("/{account_id}/unfollow")
 def unfollow(account_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    if (group := ids.group_by_account_id(ctx, account_id)) is not None:
+        return groups.unfollow(ctx, viewer, group)  # leaves it
     target = ids.account_by_id(ctx, account_id)
     with contextlib.suppress(NotFound):  # not following: answered the same, as Mastodon does
         follows.unfollow(ctx, viewer, target)

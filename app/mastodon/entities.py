@@ -15,8 +15,18 @@ from typing import Any
 from sqlmodel import col, select
 
 from app.mastodon import ids
-from app.models import Account, Post
-from app.services import Ctx, blocks, bookmarks, follows, mutes, pins, posts, reactions
+from app.models import Account, Community, Post
+from app.services import (
+    Ctx,
+    blocks,
+    bookmarks,
+    follows,
+    group_actors,
+    mutes,
+    pins,
+    posts,
+    reactions,
+)
 from app.services.accounts import profile_url
 from app.services.views import MediaView, PostView, present
 
@@ -322,3 +332,147 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
 
 def status(ctx: Ctx, row: Post, viewer: Account | None) -> Json:
     return statuses(ctx, [row], viewer)[0]
+
+
+# --- communities as Group accounts (docs/mastodon-api.md, "Communities as Group accounts")
+
+
+def group_url(ctx: Ctx, community: Community) -> str:
+    """A community's page: here, or its own actor URL on its instance."""
+    return community.uri if community.domain else f"{ctx.base_url}/c/{community.name}"
+
+
+def groups(ctx: Ctx, rows: list[Community]) -> dict[int, Json]:
+    """Account entities (``group: true``) for these communities, by community id, in
+    two queries: members are its followers, its posts its statuses; ``locked`` when a
+    moderator approves who joins."""
+    counted = group_actors.counts(ctx, list({c.id for c in rows}))
+    avatar, header = ctx.base_url + DEFAULT_AVATAR, ctx.base_url + DEFAULT_HEADER
+    out: dict[int, Json] = {}
+    for c in rows:
+        members, statuses_, last = counted.get(c.id, (0, 0, None))
+        out[c.id] = {
+            "id": ids.group_account_id(c),
+            "username": c.name,
+            "acct": c.handle,
+            "display_name": c.display_title,
+            "locked": c.join_policy == "approval",
+            "bot": False,
+            "discoverable": True,
+            "indexable": True,
+            "group": True,
+            "noindex": False,
+            "hide_collections": False,
+            "created_at": when(c.created_at),
+            "note": _note_html(c.description),
+            "url": group_url(ctx, c),
+            "uri": c.uri,
+            "avatar": avatar,
+            "avatar_static": avatar,
+            "header": header,
+            "header_static": header,
+            "followers_count": members,
+            "following_count": 0,
+            "statuses_count": statuses_,
+            "last_status_at": last.date().isoformat() if last else None,
+            "emojis": [],
+            "fields": [],
+            "roles": [],
+            "moved": None,
+            "suspended": False,
+            "limited": False,
+        }
+    return out
+
+
+def group(ctx: Ctx, row: Community) -> Json:
+    return groups(ctx, [row])[row.id]
+
+
+def group_relationships(ctx: Ctx, viewer: Account, targets: list[Community]) -> list[Json]:
+    """The viewer's Relationship with each Group: ``following`` is membership (or a
+    follow), ``requested`` a request to join (or a follow elsewhere) not yet answered."""
+    standing = group_actors.standings(ctx, viewer, [t.id for t in targets])
+    blocked = blocks.blocked_uris(ctx, viewer)
+    return [
+        {
+            "id": ids.group_account_id(t),
+            "following": standing[t.id].following,
+            "showing_reblogs": standing[t.id].following,
+            "notifying": False,
+            "languages": None,
+            "followed_by": False,
+            "blocking": t.uri in blocked,
+            "blocked_by": False,
+            "muting": False,
+            "muting_notifications": False,
+            "requested": standing[t.id].requested,
+            "requested_by": False,
+            "domain_blocking": False,
+            "endorsed": False,
+            "note": "",
+        }
+        for t in targets
+    ]
+
+
+def _announce_uri(ctx: Ctx, post: Post, community: Community) -> str:
+    """The Announce's id where this instance makes it (federation/endpoints.py)."""
+    if community.domain:
+        return f"{community.uri}#announce-{post.id}"
+    return f"{ctx.base_url}/posts/{post.id}/announce"
+
+
+def boost(ctx: Ctx, post: Post, shown: Json, community: Community, card: Json) -> Json:
+    """The Group's boost of a post in it (``shown``, the post's Status): a Status of
+    its own, as Mastodon shows a FEP-1b12 Group's Announce, at the post's time."""
+    return {
+        **shown,
+        "id": ids.boost_id(post),
+        "uri": _announce_uri(ctx, post, community),
+        "account": card,
+        "edited_at": None,
+        "in_reply_to_id": None,
+        "in_reply_to_account_id": None,
+        "content": "",
+        "text": None,
+        "spoiler_text": "",
+        "sensitive": False,
+        "language": None,
+        "replies_count": 0,
+        "reblogs_count": 0,
+        "favourites_count": 0,
+        "pinned": False,
+        "reblog": shown,
+        "media_attachments": [],
+        "mentions": [],
+        "tags": [],
+        "emojis": [],
+        "card": None,
+        "poll": None,
+        "filtered": [],
+    }
+
+
+def statuses_or_boosts(
+    ctx: Ctx, rows: list[Post], viewer: Account | None, boosted_in: set[int] | None
+) -> list[Json]:
+    """Statuses for ``rows``, each post in one of the communities ``boosted_in``
+    (None: any community) shown as its Group's boost."""
+    shown = statuses(ctx, rows, viewer)
+    wanted = {
+        p.community_id
+        for p in rows
+        if p.community_id is not None and (boosted_in is None or p.community_id in boosted_in)
+    }
+    if not wanted:
+        return shown
+    found = list(ctx.db.exec(select(Community).where(col(Community.id).in_(wanted))))
+    by_id = {c.id: c for c in found}
+    cards = groups(ctx, found)
+    return [
+        boost(ctx, p, s, by_id[p.community_id], cards[p.community_id])
+        if p.community_id in by_id
+        else s
+        for p, s in zip(rows, shown, strict=True)
+    ]

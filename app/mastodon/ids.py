@@ -1,23 +1,33 @@
 """Ids as the Mastodon client API spells them: strings of digits.
 
 A status id is its post's time-sortable ``status_id`` (app/services/posts.py); an
-account keeps its row id. Artifacts and their statements read as statuses too,
-from ranges of their own above every post's: a post's id is its time in
-milliseconds shifted left 16 bits, below 2**62 until the year 4199 (and a post's
-time is never later than its arrival), so ``2**62 + row id`` (an artifact) and
-``3 * 2**61 + row id`` (a statement) never meet one. Whatever a client sends
-that is no such id (``abc``, ``-1``, a number past 64 bits) finds nothing: 404,
-as Mastodon answers."""
+account keeps its row id. Whatever a client sends that is no such id (``abc``,
+``-1``, a number past 64 bits) finds nothing: 404, as Mastodon answers.
+
+Artifacts and their statements read as statuses too, from ranges of their own
+above every post's: a post's id is its time in milliseconds shifted left 16 bits,
+below 2**62 until the year 4199 (and a post's time is never later than its
+arrival), so ``2**62 + row id`` (an artifact) and ``3 * 2**61 + row id`` (a
+statement) never meet one.
+
+Communities are Group accounts (docs/mastodon-api.md, "Communities as Group
+accounts"). A Group's account id is :data:`GROUP_ACCOUNT_BASE` plus the community's
+row id: every such id is above any account's (row ids are 32-bit), below 2**53 (safe
+where JavaScript reads ids as numbers), and the same for as long as the community
+exists. A community post's boost by its Group has the post's status id plus one:
+status ids are even (posts.status_id), so a boost id is odd, never another status's,
+and sorts just above its post and below anything newer."""
 
 from __future__ import annotations
 
 from app.errors import NotFound
-from app.models import MAX_ID, Account, Post, get_row
-from app.services import Ctx, blocks, posts
+from app.models import MAX_ID, Account, Community, Post, get_row
+from app.services import Ctx, blocks, peers, posts
 
 MAX_DIGITS = 19  # 2**63 - 1 has 19
 ARTIFACTS = 2**62  # an artifact's status id: this + its row id
 STATEMENTS = 3 * 2**61  # a statement's: this + its row id
+GROUP_ACCOUNT_BASE = 10**15  # a Group's account id: this plus its community's row id
 
 
 def number(value: str | None) -> int | None:
@@ -38,11 +48,34 @@ def account_id(account: Account) -> str:
     return str(account.id)
 
 
+def boost_id(post: Post) -> str:
+    """The id of the boost of this community post by its Group."""
+    return str((post.status_id or 0) + 1)
+
+
+def is_boost_id(value: str) -> bool:
+    """Odd and below the artifacts' range (whose ids are row ids above a base)."""
+    n = number(value)
+    return n is not None and n < ARTIFACTS and n % 2 == 1
+
+
+def below(max_id: int | None) -> int | None:
+    """What ``max_id`` pages below: a boost's post is below the boost, so paging on
+    from the boost starts under its post (which the boost showed)."""
+    return max_id - max_id % 2 if max_id is not None else None
+
+
 def post_by_status_id(ctx: Ctx, value: str) -> Post:
-    """The visible post with this status id, else 404."""
+    """The visible post with this status id, else 404. A boost id names the post
+    the Group boosted (what a verb on a boost acts on, as in Mastodon)."""
     n = number(value)
     if n is None:
         raise NotFound("No such status.", code="post_not_found")
+    if n % 2 == 1:
+        post = posts.get_by_status_id(ctx, n - 1)
+        if post.community_id is None:
+            raise NotFound("No such status.", code="post_not_found")
+        return post
     return posts.get_by_status_id(ctx, n)
 
 
@@ -73,3 +106,19 @@ def artifact_or_statement(value: str) -> tuple[str, int] | None:
     if n <= STATEMENTS:
         return "artifact", n - ARTIFACTS
     return "statement", n - STATEMENTS
+
+
+def group_account_id(community: Community) -> str:
+    return str(GROUP_ACCOUNT_BASE + community.id)
+
+
+def group_by_account_id(ctx: Ctx, value: str) -> Community | None:
+    """The community whose Group account id this is; None for an id that is no
+    Group's (a member's, or no id at all); 404 for a Group that does not exist."""
+    n = number(value)
+    if n is None or n <= GROUP_ACCOUNT_BASE or n > GROUP_ACCOUNT_BASE + MAX_ID:
+        return None
+    community = get_row(ctx.db, Community, n - GROUP_ACCOUNT_BASE)
+    if community is None or (community.domain and peers.is_blocked(ctx, community.domain)):
+        raise NotFound("No such account.", code="account_not_found")
+    return community

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from app.api.auth import MaybeAccount, Writer
 from app.deps import CtxDep, client_ip
 from app.errors import Forbidden, Invalid, NotFound
-from app.mastodon import artifact_statuses, entities, ids, params
+from app.mastodon import artifact_statuses, entities, groups, ids, params
 from app.models import MAX_ID, Account, Post
 from app.services import Ctx, bookmarks, mutes, pins, posts, reactions
 from app.text import render_markdown
@@ -98,10 +98,15 @@ async def create_status(
 def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, client: str) -> Json:
     _refuse_what_we_lack(given)
     parent = ids.post_by_status_id(ctx, given.in_reply_to_id) if given.in_reply_to_id else None
+    community, title, text = (
+        (None, None, given.status) if parent else groups.addressed(ctx, given.status)
+    )
     post = posts.create(
         ctx,
         author,
-        given.status,
+        text,
+        community=community,
+        title=title,
         in_reply_to=parent.id if parent else None,
         client=client,
         summary=given.spoiler_text or None,
@@ -114,15 +119,23 @@ def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, cli
 
 @router.get("/{status_id}")
 def get_status(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
+    """A boost id answers the Group's boost (app/mastodon/groups.py); an artifact's
+    or statement's id, the artifact as a status (app/mastodon/artifact_statuses.py)."""
     if found := artifact_statuses.find(ctx, status_id):
         return artifact_statuses.status(ctx, found, viewer)
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
         raise NotFound("No such status.", code="post_not_found")
+    if ids.is_boost_id(status_id):
+        return entities.statuses_or_boosts(ctx, [post], viewer, None)[0]
     return entities.status(ctx, post, viewer)
 
 
 def _live(ctx: Ctx, status_id: str) -> Post:
+    """A post to change or read the source of; a Group's boost is not the member's
+    to change (404, as Mastodon answers for another's reblog)."""
+    if ids.is_boost_id(status_id):
+        raise NotFound("No such status.", code="post_not_found")
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
         raise NotFound("No such status.", code="post_not_found")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from app.api.auth import MaybeAccount, Reader
 from app.deps import CtxDep
-from app.mastodon import entities
+from app.mastodon import entities, groups
 from app.mastodon.pagination import Page, PageDep, set_link
 from app.models import Account, Post
 from app.services import Ctx
@@ -67,15 +67,8 @@ def _origin(local: bool, remote: bool) -> str | None:
 def home(
     request: Request, response: Response, ctx: CtxDep, viewer: Reader, page: PageDep
 ) -> list[Json]:
-    rows = feeds.home_in_time_order(
-        ctx,
-        viewer,
-        below=page.below,
-        above=page.above,
-        oldest_first=page.oldest_first,
-        limit=page.limit,
-    )
-    return answer(ctx, request, response, rows, viewer)
+    """Community posts are their Group's boosts here (app/mastodon/groups.py)."""
+    return groups.home(ctx, request, response, viewer, page)
 
 
 @router.get("/public")

@@ -48,7 +48,9 @@ _URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 
 
 # A post's status id: the milliseconds of its time since 1970 above STATUS_ID_BITS
-# bits of its row id, so ids sort by the post's time (Mastodon's "snowflake" ids).
+# bits, so ids sort by the post's time (Mastodon's "snowflake" ids): 15 bits of its
+# row id, then a 0. Every status id is even, so the one just above it (odd) is free
+# for the boost of a community post by its Group (app/mastodon/ids.py boost_id).
 STATUS_ID_BITS = 16
 MAX_STATUS_ID = 2**63 - 1  # a BIGINT
 
@@ -58,7 +60,7 @@ def status_id(created_at: datetime, row_id: int) -> int:
     has its own ``published`` time, so one that arrives late sorts where it was
     written, not where it arrived."""
     ms = max(int(created_at.timestamp() * 1000), 0)
-    return (ms << STATUS_ID_BITS) | (row_id & ((1 << STATUS_ID_BITS) - 1))
+    return (ms << STATUS_ID_BITS) | ((row_id << 1) & ((1 << STATUS_ID_BITS) - 1))
 
 
 def get_by_status_id(ctx: Ctx, value: int) -> Post:
