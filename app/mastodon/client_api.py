@@ -14,6 +14,7 @@ from app.mastodon import (
     media,
     oauth,
     placeholders,
+    search,
     statuses,
     timelines,
 )
@@ -21,5 +22,5 @@ from app.mastodon import (
 router = APIRouter(include_in_schema=False)
 for part in (apps.router, oauth.pages, oauth.api):
     router.include_router(part)
-for module in (instance, accounts, statuses, timelines, media, placeholders):
+for module in (instance, accounts, statuses, timelines, media, search, placeholders):
     router.include_router(module.router)
