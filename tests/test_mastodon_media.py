@@ -252,3 +252,21 @@ def test_over_quota_is_refused_and_nothing_is_stored(
 def test_media_needs_a_write_token(client: TestClient, api_user) -> None:
     r = client.post("/api/v2/media", files={"file": ("a.png", png(), "image/png")})
     assert r.status_code == 401 and r.json() == {"error": "The access token is invalid"}
+
+
+def test_an_account_export_skips_uploads_not_yet_processed(deferred, api_user, engine) -> None:
+    """An archive holds the files there are: an upload still waiting has none yet."""
+    from sqlmodel import Session, select
+
+    from app.models import Account
+    from app.services import Ctx, account_export
+
+    client, settings = deferred
+    alice = Api(client, "alice")
+    done = send(alice, png((10, 10)), "v1").json()
+    assert send(alice, png()).status_code == 202
+    with Session(engine) as db:
+        account = db.exec(select(Account).where(Account.username == "alice")).one()
+        files = account_export.files_of(Ctx(db, settings), account)
+    media = [name for name in files if name.startswith("media/")]
+    assert len(media) == 1 and done["url"].endswith(media[0].removeprefix("media/"))
