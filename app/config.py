@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     remote_media_limit_window_seconds: int = Field(default=300, ge=1)
     media_quota_bytes: int = Field(default=1_073_741_824, ge=0)
     media_max_bytes: int = Field(default=8_388_608, ge=1024)  # one uploaded file
+    # the Mastodon API's v2 upload processes a file this small in the request, a larger
+    # one in the media.process job (202, apps poll); 0: every one in the job
+    media_process_inline_bytes: int = Field(default=1_048_576, ge=0)
     remote_media_max_bytes: int = Field(default=4_194_304, ge=1024)  # a larger one stays a link
     # account lifecycle (docs/accounts.md): hours between asking to delete an
     # account and its deletion; days an export stays downloadable; import file cap

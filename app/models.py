@@ -17,7 +17,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, Session, SQLModel
 
 MAX_ID = 2**31 - 1  # primary keys are 32-bit INTEGER columns
@@ -435,6 +444,25 @@ class MediaFile(SQLModel, table=True):
     blurhash: str = Field(default="", max_length=100)
     description: str = Field(default="", sa_column=Column(Text, nullable=False))
     remote_url: str | None = Field(default=None, max_length=2048)  # a cached remote file
+    created_at: datetime = Field(default_factory=utcnow)
+    # ready | processing (its bytes wait in media_uploads for the media.process job) | failed
+    state: str = Field(default="ready", max_length=10, sa_column_kwargs={"server_default": "ready"})
+    error: str = Field(  # why processing failed, in words for its member
+        default="", sa_column=Column(Text, nullable=False, server_default=text("''"))
+    )
+    # the focal point (Mastodon's focus: -1..1 left to right, bottom to top), if set
+    focus_x: float | None = None
+    focus_y: float | None = None
+
+
+class MediaUpload(SQLModel, table=True):
+    """The bytes of an upload left to the ``media.process`` job, as they came: in the
+    database, so they are kept exactly when their row is (and go with it)."""
+
+    __tablename__ = "media_uploads"
+
+    media_id: int = Field(primary_key=True, foreign_key="media.id", ondelete="CASCADE")
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -14,6 +14,7 @@ def load() -> None:
     import app.services.governance
     import app.services.maintenance
     import app.services.media
+    import app.services.media_processing
     import app.services.moderation
     import app.services.notifications
     import app.services.ranking.feeds  # noqa: F401

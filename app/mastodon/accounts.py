@@ -8,16 +8,17 @@ import contextlib
 from typing import Annotated, Any
 
 from anyio.to_thread import run_sync
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from app.api.auth import MaybeAccount, Reader, Writer
 from app.deps import CtxDep, client_ip
 from app.errors import Invalid, NotFound
 from app.mastodon import entities, groups, ids, params, timelines
+from app.mastodon import search as search_api
 from app.mastodon.pagination import PageDep, set_link
 from app.models import Account, Community
-from app.services import Ctx, accounts, blocks, follow_lists, follows, media, mutes, pins, search
+from app.services import Ctx, accounts, blocks, follow_lists, follows, media, mutes, pins
 from app.services.ranking.types import Sources
 
 router = APIRouter(prefix="/api/v1/accounts")
@@ -108,23 +109,16 @@ def relationships(
 
 @router.get("/search")
 def search_accounts(
+    given: Annotated[search_api.SearchParams, Depends(search_api.resolve_first)],
     ctx: CtxDep,
     viewer: MaybeAccount,
-    q: Annotated[str, Query(max_length=search.MAX_QUERY)] = "",
-    limit: Annotated[str | None, Query(max_length=10)] = None,
 ) -> list[Json]:
-    n = int(limit) if limit and limit.isdigit() else 40
-    n = min(max(n, 1), search.MAX_LIMIT)
-    if not q.strip():
-        return []
-    hits = search.search(ctx, viewer, q, type="members", limit=n).items
-    people = [h for h in hits if isinstance(h, Account)]
-    bands = [h for h in hits if isinstance(h, Community)]  # ``@name`` of a community
-    if not bands and len(people) < n:
-        bands = list(search.search(ctx, viewer, q, type="communities", limit=n - len(people)).items)
-    cards = entities.accounts(ctx, people)
-    found = [cards[p.id] for p in people]
-    return found + list(entities.groups(ctx, bands).values())
+    """The accounts of GET /api/v2/search (one place: app/mastodon/search.py), by
+    default 40 of them; ``resolve`` and ``offset`` as there."""
+    limit = search_api.limit_of(given.limit, default=40)
+    return search_api.found_accounts(
+        ctx, viewer, given.q, limit=limit, offset=given.offset, following=given.following
+    )
 
 
 @router.get("/{account_id}")

@@ -14,10 +14,12 @@ from app.mastodon import (
     instance,
     lists,
     markers,
+    media,
     notifications,
     oauth,
     placeholders,
     reports,
+    search,
     stances,
     statuses,
     timelines,
@@ -37,6 +39,8 @@ PARTS = (
     notifications,
     markers,
     reports,
+    media,
+    search,
     placeholders,  # last: what the others do not serve yet
 )
 for module in PARTS:

@@ -169,20 +169,34 @@ def relationships(ctx: Ctx, viewer: Account, targets: list[Account]) -> list[Jso
     return out
 
 
-def _media(m: MediaView) -> Json:
-    aspect = round(m.width / m.height, 4) if m.width and m.height else None
-    size = {"width": m.width, "height": m.height, "size": f"{m.width}x{m.height}", "aspect": aspect}
+def _size(width: int, height: int) -> Json:
+    aspect = round(width / height, 4) if width and height else None
+    return {"width": width, "height": height, "size": f"{width}x{height}", "aspect": aspect}
+
+
+def media_attachment(ctx: Ctx, m: MediaView, *, ready: bool = True) -> Json:
+    """A MediaAttachment of an upload here (on a status, or just uploaded): the one
+    builder of both. ``url`` and ``preview_url`` are null until it is processed
+    (``ready``), as Mastodon's are; ``small`` is the preview's size."""
+    meta: Json = {}
+    if ready and m.width and m.height:
+        side = ctx.settings.media_preview_side
+        scale = min(1.0, side / max(m.width, m.height))
+        meta["original"] = _size(m.width, m.height)
+        meta["small"] = _size(max(round(m.width * scale), 1), max(round(m.height * scale), 1))
+    if m.focus is not None:
+        meta["focus"] = {"x": m.focus[0], "y": m.focus[1]}
     return {
         "id": str(m.id),
         "type": "image",
-        "url": m.url,
-        "preview_url": m.preview_url,
+        "url": m.url if ready else None,
+        "preview_url": m.preview_url if ready else None,
         "remote_url": None,
         "preview_remote_url": None,
         "text_url": None,
-        "meta": {"original": size, "small": size},
+        "meta": meta,
         "description": m.description or None,
-        "blurhash": m.blurhash or None,
+        "blurhash": (m.blurhash or None) if ready else None,
     }
 
 
@@ -277,7 +291,7 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
         parent = parents.get(p.in_reply_to_id) if p.in_reply_to_id else None
         warning = v.content_warning or ""
         spoiler = "" if warning == posts.SENSITIVE else warning
-        media = [_media(m) for m in v.media]
+        media = [media_attachment(ctx, m) for m in v.media]
         media += [_remote_media(sid, i, a) for i, a in enumerate(v.attachments)]
         sensitive = bool(warning) or any(m.sensitive for m in v.media)
         sensitive = sensitive or any(a.get("sensitive") for a in v.attachments)

@@ -17,6 +17,12 @@ PREFIXES = ("/api/v1/", "/api/v2/")
 NOT_FOUND = "Record not found"
 INVALID_TOKEN = "The access token is invalid"  # noqa: S105 - a message, not a secret
 OUT_OF_SCOPE = "This action is outside the authorized scopes"
+# what search refuses without a token, in Mastodon's words (by the error's code)
+SIGNED_IN_ONLY = {
+    "resolve_needs_token": "Search queries that resolve remote resources are not supported "
+    "without authentication",
+    "offset_needs_token": "Search queries pagination is not supported without authentication",
+}
 GENERIC = {
     400: "Bad request",
     403: "This action is not allowed",
@@ -39,7 +45,7 @@ def message(status: int, code: str, detail: object) -> str:
     """The sentence for an error: Mastodon's own for 401 and 404 and for a token
     without the scope, else the domain's sentence, else a general one."""
     if status == 401:
-        return INVALID_TOKEN
+        return SIGNED_IN_ONLY.get(code, INVALID_TOKEN)
     if status == 404:
         return NOT_FOUND
     if code == "insufficient_scope":

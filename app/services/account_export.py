@@ -227,7 +227,12 @@ def _likes(ctx: Ctx, account: Account) -> dict:
 def _media(ctx: Ctx, account: Account) -> dict[str, bytes]:
     store = storage.storage_for(ctx.settings)
     files = {}
-    rows = ctx.db.exec(select(MediaFile).where(col(MediaFile.account_id) == account.id))
+    rows = ctx.db.exec(
+        select(MediaFile).where(
+            col(MediaFile.account_id) == account.id,
+            col(MediaFile.state) == "ready",  # one still processing has no file yet
+        )
+    )
     for row in rows:
         data = store.get(row.file_key)
         if data is not None:

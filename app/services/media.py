@@ -82,11 +82,14 @@ def readable_size(n: int) -> str:
     return f"{n / 1_000_000_000:.1f} GB"
 
 
-def process(
-    data: bytes, *, max_bytes: int, max_pixels: int, max_side: int, preview: int
-) -> Processed:
-    """Check and clean one image file (see the module's docstring); raises
-    :class:`Invalid` (not an image we take) or :class:`TooLarge` (bytes, pixels)."""
+EMPTY_FILE = "That file is empty; choose an image to upload."
+
+
+def _opened(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Image.Image, str]:
+    """The image ``data`` holds, its header read (no pixel decoded yet), and the
+    type it is stored as; raises :class:`Invalid` or :class:`TooLarge`."""
+    if not data:
+        raise Invalid(EMPTY_FILE, code="empty_file")
     if len(data) > max_bytes:
         raise TooLarge(
             f"That file is {readable_size(len(data))}; files are at most "
@@ -98,13 +101,36 @@ def process(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(io.BytesIO(data), formats=list(FORMATS))
             width, height = opened.size
-            if width * height > max_pixels:
-                raise TooLarge(
-                    f"That image is {width:,}×{height:,} pixels; images of at most "
-                    f"{max_pixels / 1e6:g} million pixels are accepted.",
-                    code="image_too_large",
-                )
             media_type = FORMATS[opened.format or ""]
+    except (UnidentifiedImageError, KeyError, OSError, SyntaxError, ValueError) as exc:
+        raise Invalid(NOT_AN_IMAGE, code="not_an_image") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLarge(str(exc), code="image_too_large") from exc
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"That image is {width:,}×{height:,} pixels; images of at most "
+            f"{max_pixels / 1e6:g} million pixels are accepted.",
+            code="image_too_large",
+        )
+    return opened, media_type
+
+
+def peek(s: Settings, data: bytes) -> str:
+    """The quick look at an upload that is processed later (its header only): the
+    type it is stored as, or the refusal :func:`process` would give for its size,
+    pixels or kind. A file cut short inside passes, and fails in the job."""
+    return _opened(data, max_bytes=s.media_max_bytes, max_pixels=s.media_max_pixels)[1]
+
+
+def process(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_side: int, preview: int
+) -> Processed:
+    """Check and clean one image file (see the module's docstring); raises
+    :class:`Invalid` (not an image we take) or :class:`TooLarge` (bytes, pixels)."""
+    opened, media_type = _opened(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened.seek(0)
             opened.load()
             image: Image.Image = ImageOps.exif_transpose(opened)
@@ -178,7 +204,7 @@ def used_bytes(ctx: Ctx, account: Account) -> int:
     return int(ctx.db.exec(q).one())
 
 
-def _check_quota(ctx: Ctx, account: Account, adding: int) -> None:
+def check_quota(ctx: Ctx, account: Account, adding: int) -> None:
     quota = ctx.settings.media_quota_bytes
     used = used_bytes(ctx, account)
     if used + adding > quota:
@@ -203,13 +229,13 @@ def upload(
     (``client``: pages and the API) and counted against the member's quota."""
     description = alt_text(description)
     ratelimit.limit(ctx, "media", account=owner.id, client=client)
-    _check_quota(ctx, owner, min(len(data), ctx.settings.media_max_bytes))  # cheap, early
+    check_quota(ctx, owner, min(len(data), ctx.settings.media_max_bytes))  # cheap, early
     with unlocked(ctx.db):  # decoding, resizing and writing files hold no lock
         processed = process_for(ctx.settings, data)
         file_key, preview_key = store(ctx.settings, processed)
     try:
         hold(ctx.db, f"media-quota:{owner.id}")
-        _check_quota(ctx, owner, processed.size)
+        check_quota(ctx, owner, processed.size)
         row = MediaFile(
             account_id=owner.id,
             purpose=purpose,
@@ -388,6 +414,13 @@ def _free_upload(ctx: Ctx, author: Account, media_id: int) -> MediaFile:
         raise Invalid(f"You have no uploaded image {media_id}.", code="media_not_found")
     if row.post_id is not None or row.artifact_id is not None:
         raise Invalid(f"Image {media_id} is already on a post or artifact.", code="media_in_use")
+    if row.state == "processing":  # waiting for the media.process job (media_processing.py)
+        raise Invalid(
+            f"Image {media_id} is still being processed; try again in a moment.",
+            code="media_processing",
+        )
+    if row.state == "failed":
+        raise Invalid(f"Image {media_id} could not be processed: {row.error}", code="media_failed")
     return row
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal_column, text
+from sqlalchemy import ColumnElement, Select, func, literal_column, text
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -346,3 +346,25 @@ def _load(ctx: Ctx, type: str, ids: list[int], viewer: Account | None) -> list[A
         views: list[PostView] = present(ctx, ordered, viewer)
         return views
     return ordered
+
+
+_WHOLE_TAG = re.compile(r"^#?(\w{1,100})$")
+
+
+def hashtags(ctx: Ctx, q: str | None, *, limit: int = 20, offset: int = 0) -> list[str]:
+    """Hashtags in use that begin with ``q`` (one word, ``#`` or not), the most used
+    first; none for anything else (words, handles, URLs)."""
+    found = _WHOLE_TAG.match((q or "").strip())
+    if found is None:
+        return []
+    prefix = normalize_tag(found.group(1))
+    uses = func.count(col(PostTag.post_id))
+    q_ = (
+        select(col(PostTag.tag))
+        .where(col(PostTag.tag).startswith(prefix, autoescape=True))
+        .group_by(col(PostTag.tag))
+        .order_by(uses.desc(), col(PostTag.tag))
+        .offset(max(offset, 0))
+        .limit(min(max(limit, 1), MAX_LIMIT))
+    )
+    return list(ctx.db.exec(q_))

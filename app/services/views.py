@@ -48,6 +48,7 @@ class MediaView:
     height: int
     description: str
     sensitive: bool = False  # folded behind a disclosure
+    focus: tuple[float, float] | None = None  # the focal point, -1..1 (Mastodon's focus)
 
     @property
     def path(self) -> str:
@@ -69,6 +70,9 @@ def media_view(ctx: Ctx, row: MediaFile) -> MediaView:
         height=row.height,
         description=row.description,
         sensitive=row.sensitive,
+        focus=(row.focus_x, row.focus_y)
+        if row.focus_x is not None and row.focus_y is not None
+        else None,
     )
 
 

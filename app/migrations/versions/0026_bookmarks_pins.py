@@ -1,7 +1,7 @@
 """bookmarks and pinned posts
 
 Revision ID: 0026_bookmarks_pins
-Revises: 0024_markers
+Revises: 0025_media_processing
 Create Date: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0026_bookmarks_pins"
-down_revision = "0024_markers"
+down_revision = "0025_media_processing"
 branch_labels = None
 depends_on = None
 
