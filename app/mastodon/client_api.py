@@ -7,10 +7,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.mastodon import accounts, apps, instance, oauth, placeholders, statuses, timelines
+from app.mastodon import (
+    accounts,
+    apps,
+    instance,
+    oauth,
+    placeholders,
+    statuses,
+    streaming,
+    timelines,
+)
 
 router = APIRouter(include_in_schema=False)
 for part in (apps.router, oauth.pages, oauth.api):
     router.include_router(part)
-for module in (instance, accounts, statuses, timelines, placeholders):
+for module in (instance, accounts, statuses, timelines, streaming, placeholders):
     router.include_router(module.router)
