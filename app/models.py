@@ -1211,3 +1211,16 @@ class CommunityBan(SQLModel, table=True):
     )
     expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Marker(SQLModel, table=True):
+    """Where a member stopped reading a timeline (``home``, ``notifications``), kept
+    for their apps to pick up on another device: the Mastodon API's read markers."""
+
+    __tablename__ = "markers"
+
+    account_id: int = Field(foreign_key="accounts.id", primary_key=True, ondelete="CASCADE")
+    timeline: str = Field(primary_key=True, max_length=20)
+    last_read_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    version: int = 0  # one more on every update
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -11,8 +11,11 @@ from app.mastodon import (
     accounts,
     apps,
     instance,
+    markers,
+    notifications,
     oauth,
     placeholders,
+    reports,
     statuses,
     streaming,
     timelines,
@@ -21,5 +24,15 @@ from app.mastodon import (
 router = APIRouter(include_in_schema=False)
 for part in (apps.router, oauth.pages, oauth.api):
     router.include_router(part)
-for module in (instance, accounts, statuses, timelines, streaming, placeholders):
+for module in (
+    instance,
+    accounts,
+    statuses,
+    timelines,
+    notifications,
+    markers,
+    reports,
+    streaming,
+    placeholders,
+):
     router.include_router(module.router)

@@ -59,12 +59,6 @@ for path in PUBLIC_LISTS:
     router.add_api_route(path, _public_list, methods=["GET"])
 
 
-@router.get("/api/v1/markers", dependencies=[Depends(reader)])
-def markers() -> dict[str, Any]:
-    """No read positions are kept: none for any timeline."""
-    return {}
-
-
 @router.get("/api/v1/push/subscription", dependencies=[Depends(reader)])
 def push_subscription() -> dict[str, Any]:
     """Web Push is not offered, so there is never a subscription (Mastodon's 404)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 
 from app.db import hold
@@ -466,6 +466,94 @@ def mark_read(
     if changed:
         publish_counts(ctx, [account.id])
     return changed
+
+
+def items(ctx: Ctx, rows: list[Notification]) -> list[Item]:
+    """Read models for notifications already found (e.g. a page in id order)."""
+    return _items(ctx, rows)
+
+
+def by_id(
+    ctx: Ctx,
+    account: Account,
+    *,
+    kinds: Iterable[str] = (),
+    actor_id: int | None = None,
+    below: int | None = None,
+    above: int | None = None,
+    oldest_first: bool = False,
+    limit: int = PAGE,
+) -> list[Notification]:
+    """The member's notifications of these kinds in the order they were first made
+    (row id), for clients that page by id (the Mastodon API): newest first, or
+    oldest first just above ``above``; ``actor_id``: only those that actor is in."""
+    kinds = _check_kinds(kinds)
+    if not kinds:
+        return []
+    q = select(Notification).where(
+        col(Notification.account_id) == account.id, col(Notification.kind).in_(kinds)
+    )
+    if actor_id is not None:
+        q = q.where(
+            select(col(NotificationActor.account_id))
+            .where(
+                col(NotificationActor.notification_id) == col(Notification.id),
+                col(NotificationActor.account_id) == actor_id,
+            )
+            .exists()
+        )
+    if below is not None:
+        q = q.where(col(Notification.id) < below)
+    if above is not None:
+        q = q.where(col(Notification.id) > above)
+    order = col(Notification.id).asc() if oldest_first else col(Notification.id).desc()
+    rows = list(ctx.db.exec(q.order_by(order).limit(max(1, min(limit, MAX_PAGE)))))
+    return sorted(rows, key=lambda n: n.id, reverse=True)
+
+
+def latest_replies(ctx: Ctx, found: list[Item]) -> dict[int, Post]:
+    """For reply notifications (which name the member's post replied to): the
+    latest actor's newest visible reply to it, by notification id; one query."""
+    wanted = {
+        (i.note.post_id, i.actors[0].id): i.note.id
+        for i in found
+        if i.note.kind == "reply" and i.note.post_id and i.actors
+    }
+    if not wanted:
+        return {}
+    rows = ctx.db.exec(
+        select(Post)
+        .where(
+            col(Post.in_reply_to_id).in_({p for p, _ in wanted}),
+            col(Post.author_id).in_({a for _, a in wanted}),
+            col(Post.deleted_at).is_(None),
+        )
+        .order_by(col(Post.id))
+    )
+    out: dict[int, Post] = {}
+    for post in rows:  # oldest first: the newest reply of each pair is kept
+        note_id = wanted.get((post.in_reply_to_id or 0, post.author_id))
+        if note_id is not None:
+            out[note_id] = post
+    return out
+
+
+def dismiss(ctx: Ctx, account: Account, note_id: int) -> None:
+    """Remove one notification for good (its group is gone: a later event starts
+    a new one); another member's, or one already dismissed, is not found."""
+    note = get(ctx, account, note_id)
+    ctx.db.delete(note)
+    ctx.db.flush()
+    publish_counts(ctx, [account.id])
+
+
+def clear(ctx: Ctx, account: Account) -> int:
+    """Dismiss every notification of the member; how many there were."""
+    q = delete(Notification).where(col(Notification.account_id) == account.id)
+    gone = ctx.db.execute(q).rowcount or 0  # type: ignore[attr-defined]
+    if gone:  # their actors go with them (ON DELETE CASCADE)
+        publish_counts(ctx, [account.id])
+    return gone
 
 
 # --- who contributed, who belongs ---------------------------------------------
