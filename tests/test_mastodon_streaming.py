@@ -132,6 +132,36 @@ def _denial(client: TestClient, path: str, subprotocols: list[str] | None = None
     raise AssertionError(f"{path} was accepted")
 
 
+def test_the_notification_stream_hears_notifications_alone(
+    client: TestClient, api_user, settings
+) -> None:
+    """``user:notification`` sends the Notification as the REST API shows it, and
+    no posts; a notification that becomes read sends nothing."""
+    settings.stream_max_seconds = 3
+    ada, ben = api_user("ada"), api_user("ben")
+    ben_id = ben.get("/api/v1/accounts/verify_credentials").json()["id"]
+    assert ada.post(f"/api/v1/accounts/{ben_id}/follow").status_code == 200
+    before = len(live.BROKER._subscribers)
+    answer: list[httpx.Response] = []
+    reader = threading.Thread(
+        target=lambda: answer.append(ada.get("/api/v1/streaming/user/notification")),
+        daemon=True,
+    )
+    reader.start()
+    _wait_for_subscribers(before + 1)
+    ben.post("/api/v1/statuses", json={"status": "no mention here"})
+    made = ben.post("/api/v1/statuses", json={"status": "hello @ada"}).json()
+    listed = ada.get("/api/v1/notifications").json()
+    ada.post("/api/cg/v1/notifications/read", json={"ids": [int(listed[0]["id"])]})
+    reader.join(WAIT)
+    assert answer, "the stream outlived stream_max_seconds"
+    events = _sse_events(answer[0].text)
+    assert [e for e, _ in events] == ["notification"], events
+    note = json.loads(events[0][1])
+    assert note == listed[0]
+    assert note["type"] == "mention" and note["status"]["id"] == made["id"]
+
+
 def test_websocket_refuses_bad_tokens_and_answers_bad_messages(
     client: TestClient, api_user
 ) -> None:
@@ -274,6 +304,15 @@ def test_mastodon_py_stream_user_hears_posts_edits_and_deletes(
             own = ada.status_post("and my own words")
             name, status = listener.next()
             assert name == "update" and status["id"] == own["id"]
+
+            mention = ben.status_post("@ada the gate again")
+            heard = dict([listener.next(), listener.next()])
+            assert set(heard) == {"notification", "update"}
+            assert heard["update"]["id"] == mention["id"]
+            note = heard["notification"]
+            assert note["type"] == "mention" and note["status"]["id"] == mention["id"]
+            assert note["account"]["acct"] == "ben"
+            assert note["id"] == ada.notifications()[0]["id"]
             assert listener.events.empty()
 
 

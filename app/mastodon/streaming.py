@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from anyio.to_thread import run_sync
@@ -35,8 +36,9 @@ from app.deps import reading_slot
 from app.errors import DomainError, NotAuthenticated
 from app.infra import live
 from app.mastodon import entities, problems
+from app.mastodon import notifications as mastodon_notes
 from app.models import Account, Post
-from app.services import Ctx, auth
+from app.services import Ctx, auth, notifications
 from app.services.ranking import feeds
 from app.services.ranking.candidates import home_sources
 from app.services.ranking.types import Sources
@@ -75,6 +77,10 @@ class Channel:
     @property
     def hears_posts(self) -> bool:
         return self.stream != "user:notification"
+
+    @property
+    def hears_notifications(self) -> bool:
+        return self.stream in ("user", "user:notification")
 
 
 def channel(stream: object, tag: object = None) -> Channel:
@@ -129,6 +135,7 @@ class Viewer:
     token: str
     account_id: int
     channels: set[Channel] = field(default_factory=set)
+    told_up_to: datetime | None = None  # the latest notification event sent (or at start)
 
     def account(self, ctx: Ctx) -> Account | None:
         """The token's account while the token is valid, else None (the stream ends)."""
@@ -142,6 +149,8 @@ class Viewer:
         kind = message.get("e")
         if kind in POST_EVENTS or kind == "post.deleted":
             return any(ch.hears_posts for ch in self.channels)
+        if kind == "notification" and str(self.account_id) in (message.get("u") or {}):
+            return any(ch.hears_notifications for ch in self.channels)
         return False
 
     def events(self, ctx: Ctx, message: dict) -> list[Event] | None:
@@ -151,6 +160,8 @@ class Viewer:
         if viewer is None:
             return None
         kind = message.get("e")
+        if kind == "notification":
+            return self._notifications(ctx, viewer)
         channels = sorted((ch for ch in self.channels if ch.hears_posts), key=lambda c: c.names)
         if kind == "post.deleted":
             sid = message.get("s")
@@ -163,6 +174,23 @@ class Viewer:
             return []
         payload = json.dumps(entities.status(ctx, post, viewer), separators=(",", ":"))
         return [(ch, POST_EVENTS[kind], payload) for ch in shown]
+
+    def _notifications(self, ctx: Ctx, viewer: Account) -> list[Event]:
+        """The viewer's notifications made or moved up since the last ones told,
+        as the REST API shows them; only the types Mastodon apps know."""
+        rows = notifications.changed_since(ctx, viewer, self.told_up_to)
+        if not rows:
+            return []
+        self.told_up_to = rows[-1].latest_at
+        shown = [n for n in rows if mastodon_notes.is_standard(n)]
+        channels = sorted(
+            (c for c in self.channels if c.hears_notifications), key=lambda c: c.names
+        )
+        out: list[Event] = []
+        for entity in mastodon_notes.entities(ctx, viewer, shown) if shown else []:
+            payload = json.dumps(entity, separators=(",", ":"))
+            out.extend((ch, "notification", payload) for ch in channels)
+        return out
 
 
 def _token(conn: HTTPConnection, *, subprotocol: str | None = None) -> str:
@@ -193,7 +221,9 @@ async def _start(conn: HTTPConnection, token: str, channels: set[Channel]) -> Vi
     fan-out once it listens, so nothing published after this is missed."""
 
     def check(ctx: Ctx) -> Viewer:
-        return Viewer(token, auth.token_account(ctx, token)[0].id, channels)
+        account = auth.token_account(ctx, token)[0]
+        since = notifications.newest_latest_at(ctx, account)
+        return Viewer(token, account.id, channels, since)
 
     viewer = await _read(conn, check)
     await live.ensure_listening(conn.app.state.settings.resolved_database_url)
