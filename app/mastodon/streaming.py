@@ -358,7 +358,7 @@ async def websocket_stream(ws: WebSocket) -> None:
     try:
         await ws.accept(subprotocol=subprotocol if subprotocol == token else None)
         await _serve_socket(ws, viewer, sub)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, OSError):  # the client went away mid-send
         pass
     finally:
         live.BROKER.unsubscribe(sub)
