@@ -13,6 +13,8 @@ import click
 
 from app.config import Settings, load_settings
 
+SHUTDOWN_GRACE_SECONDS = 3  # how long `serve` lets open requests finish on SIGTERM
+
 
 def _settings() -> Settings:
     try:
@@ -108,6 +110,9 @@ def serve(host: str, port: int, workers: int | None, with_worker: bool) -> None:
         workers=workers or settings.web_workers,
         proxy_headers=True,
         log_level="info",
+        # then what is still open (live streams above all) is cancelled: a stream
+        # would otherwise hold the shutdown for its whole life (CG_STREAM_MAX_SECONDS)
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

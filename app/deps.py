@@ -6,12 +6,13 @@ import asyncio
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 
 import anyio
 from anyio.to_thread import run_sync
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from app.db import open_session
 from app.services import Ctx
@@ -135,7 +136,7 @@ class DbGate:
 _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, DbGate] = weakref.WeakKeyDictionary()
 
 
-def _gate(request: Request) -> DbGate:
+def _gate(request: HTTPConnection) -> DbGate:
     loop = asyncio.get_running_loop()
     gate = _GATES.get(loop)
     if gate is None:
@@ -171,6 +172,12 @@ async def _in_thread(fn: Callable[[], object]) -> None:
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx, scope="function")]
+
+
+def reading_slot(conn: HTTPConnection) -> AbstractAsyncContextManager[None]:
+    """A reading slot of the gate, for a connection that outlives its request (a
+    live stream): it takes one only while it reads, never while it waits."""
+    return _gate(conn).slot(False)
 
 
 def client_ip(request: Request) -> str:

@@ -12,6 +12,7 @@ def load() -> None:
     import app.services.decisions
     import app.services.digests
     import app.services.governance
+    import app.services.live_posts
     import app.services.maintenance
     import app.services.media
     import app.services.media_processing

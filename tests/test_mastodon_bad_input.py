@@ -41,7 +41,8 @@ def _check(r) -> None:
         assert "Traceback" not in body["error"]
 
 
-def test_no_mastodon_route_answers_500(client: TestClient, app, api_user) -> None:
+def test_no_mastodon_route_answers_500(client: TestClient, app, api_user, settings) -> None:
+    settings.stream_max_seconds = 0.05  # the streaming routes answer, then end
     alice = api_user("alice")
     api_user("bob")
     alice.post("/api/v1/statuses", json={"status": "something to find"})

@@ -22,6 +22,7 @@ from app.mastodon import (
     search,
     stances,
     statuses,
+    streaming,
     timelines,
 )
 
@@ -41,6 +42,7 @@ PARTS = (
     reports,
     media,
     search,
+    streaming,
     placeholders,  # last: what the others do not serve yet
 )
 for module in PARTS:

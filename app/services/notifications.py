@@ -511,6 +511,29 @@ def by_id(
     return sorted(rows, key=lambda n: n.id, reverse=True)
 
 
+def newest_latest_at(ctx: Ctx, account: Account) -> datetime | None:
+    """When the member's latest notification event happened (a stream starts there)."""
+    return ctx.db.exec(
+        select(func.max(col(Notification.latest_at))).where(
+            col(Notification.account_id) == account.id
+        )
+    ).first()
+
+
+def changed_since(
+    ctx: Ctx, account: Account, since: datetime | None, limit: int = PAGE
+) -> list[Notification]:
+    """The member's unread notifications made or joined by a new event after
+    ``since``, oldest first: what a live stream has not told yet."""
+    q = select(Notification).where(
+        col(Notification.account_id) == account.id, col(Notification.read_at).is_(None)
+    )
+    if since is not None:
+        q = q.where(col(Notification.latest_at) > since)
+    order = (col(Notification.latest_at), col(Notification.id))
+    return list(ctx.db.exec(q.order_by(*order).limit(limit)))
+
+
 def latest_replies(ctx: Ctx, found: list[Item]) -> dict[int, Post]:
     """For reply notifications (which name the member's post replied to): the
     latest actor's newest visible reply to it, by notification id; one query."""
