@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -426,3 +427,29 @@ def test_a_revoked_token_ends_an_sse_stream_and_shutdown_ends_every_stream() -> 
                 held.recv(timeout=WAIT)
             with contextlib.suppress(httpx.HTTPError):
                 list(response.iter_lines())  # ends, rather than waiting for more
+
+
+@pytest.mark.slow
+def test_a_client_that_vanishes_mid_stream_leaves_no_error_behind() -> None:
+    """A phone that loses its network drops the socket without a closing frame; the
+    next event finds it gone. The server lets it go quietly (no traceback, no 500
+    in its log) and keeps serving the others."""
+    with ServerProcess() as server:
+        ada_token, _ = _member(server, "ada")
+        ben_token, _ = _member(server, "ben")
+        ben = mastodon.Mastodon(access_token=ben_token, api_base_url=server.url)
+        gone = websockets_sync.connect(
+            _ws_url(server, "?stream=public"), subprotocols=[ada_token], open_timeout=WAIT
+        )
+        ben.status_post("the first one arrives")
+        assert _receive(gone)["event"] == "update"
+        gone.socket.shutdown(socket.SHUT_RDWR)  # no closing handshake: the line just ends
+        gone.socket.close()
+        with websockets_sync.connect(
+            _ws_url(server, "?stream=public"), subprotocols=[ben_token], open_timeout=WAIT
+        ) as staying:
+            for i in range(3):  # events the vanished client's task tries to send
+                ben.status_post(f"anyone there? {i}")
+                assert _receive(staying)["event"] == "update"
+        time.sleep(0.5)
+        assert "Traceback" not in server.output(), server.output()[-3000:]

@@ -363,7 +363,8 @@ async def websocket_stream(ws: WebSocket) -> None:
     finally:
         live.BROKER.unsubscribe(sub)
         if ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError):
+            # a client that vanished is found gone here too: nothing to close
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
                 await ws.close()
 
 

@@ -64,21 +64,18 @@ seen.attached = withImage.mediaAttachments.map((m) => m.id);
 
 const streaming = createStreamingAPIClient({ streamingApiUrl: seen.streaming, accessToken: token.accessToken, retry: false });
 const subscription = streaming.user.subscribe();
-const iterator = subscription[Symbol.asyncIterator]();
+// masto subscribes when the subscription is first read: start reading now
+const heard = (async () => {
+  for await (const event of subscription) {
+    if (event.event === "update" && event.payload.content.includes("heard live")) return event;
+  }
+  throw new Error("the stream ended");
+})();
 // give the subscription a moment to reach the server before posting
 await new Promise((resolve) => setTimeout(resolve, 1500));
 const live = await rest.v1.statuses.create({ status: "heard live" });
-const event = await withTimeout(
-  (async () => {
-    for (;;) {
-      const { value, done } = await iterator.next();
-      if (done) throw new Error("the stream ended");
-      if (value.event === "update" && value.payload.id === live.id) return value;
-    }
-  })(),
-  30000,
-  "the stream",
-);
+const event = await withTimeout(heard, 30000, "the stream");
+seen.liveId = live.id;
 seen.streamed = { event: event.event, id: event.payload.id, content: event.payload.content };
 subscription.unsubscribe();
 streaming.close();
