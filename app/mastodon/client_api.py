@@ -19,6 +19,7 @@ from app.mastodon import (
     oauth,
     placeholders,
     reports,
+    scopes,
     search,
     stances,
     statuses,
@@ -42,8 +43,10 @@ PARTS = (
     reports,
     media,
     search,
-    streaming,
     placeholders,  # last: what the others do not serve yet
 )
+# every call's scope is checked once, here (app/mastodon/scopes.py); the streams,
+# which hold no request transaction, check theirs as they start
 for module in PARTS:
-    router.include_router(module.router)
+    router.include_router(module.router, dependencies=[scopes.Checked])
+router.include_router(streaming.router)

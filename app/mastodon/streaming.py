@@ -35,7 +35,7 @@ from app.db import transaction
 from app.deps import reading_slot
 from app.errors import DomainError, NotAuthenticated
 from app.infra import live
-from app.mastodon import entities, problems
+from app.mastodon import entities, problems, scopes
 from app.mastodon import notifications as mastodon_notes
 from app.models import Account, Post
 from app.services import Ctx, auth, notifications
@@ -222,6 +222,7 @@ async def _start(conn: HTTPConnection, token: str, channels: set[Channel]) -> Vi
 
     def check(ctx: Ctx) -> Viewer:
         account = auth.token_account(ctx, token)[0]
+        scopes.refuse_outside(ctx, token, scopes.for_streams({c.stream for c in channels}))
         since = notifications.newest_latest_at(ctx, account)
         return Viewer(token, account.id, channels, since)
 
