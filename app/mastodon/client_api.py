@@ -18,6 +18,7 @@ from app.mastodon import (
     notifications,
     oauth,
     placeholders,
+    relations,
     reports,
     scopes,
     search,
@@ -33,6 +34,7 @@ for part in (apps.router, oauth.pages, oauth.api):
 PARTS = (
     instance,
     accounts,
+    relations,
     statuses,
     stances,
     timelines,

@@ -27,7 +27,6 @@ MEMBER_LISTS = (
     "/api/v1/scheduled_statuses",
     "/api/v1/suggestions",
     "/api/v2/suggestions",
-    "/api/v1/domain_blocks",
     "/api/v1/follow_requests",  # members here are never locked; see docs/mastodon-api.md
     "/api/v1/endorsements",
     "/api/v1/featured_tags",

@@ -63,6 +63,7 @@ RULES: tuple[tuple[frozenset[str], str, str], ...] = (
     (_R, r"/favourites", "read:favourites"),
     (_W, r"/follow_requests", "write:follows"),
     (_R, r"/follow_requests", "read:follows"),
+    (_W, r"/domain_blocks", "write:blocks"),
     (_R, r"/blocks|/domain_blocks", "read:blocks"),
     (_R, r"/mutes", "read:mutes"),
     (_R, r"/filters", "read:filters"),
