@@ -7,15 +7,17 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import anyio
 from anyio.to_thread import run_sync
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
-from app.db import open_session
+from app.db import open_session, transaction
 from app.services import Ctx
+
+T = TypeVar("T")
 
 READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -178,6 +180,20 @@ def reading_slot(conn: HTTPConnection) -> AbstractAsyncContextManager[None]:
     """A reading slot of the gate, for a connection that outlives its request (a
     live stream): it takes one only while it reads, never while it waits."""
     return _gate(conn).slot(False)
+
+
+async def read_apart(conn: HTTPConnection, fn: Callable[[Ctx], T]) -> T:
+    """Run ``fn`` in a short reading transaction of its own, holding a slot of the
+    gate only meanwhile: for a live stream, or a check that must not open the
+    request's transaction early (a remote lookup may have to come first)."""
+    engine, settings = conn.app.state.engine, conn.app.state.settings
+
+    def run() -> T:
+        with transaction(engine, write=False) as db:
+            return fn(Ctx(db, settings))
+
+    async with reading_slot(conn):
+        return await run_sync(run)
 
 
 def client_ip(request: Request) -> str:

@@ -20,7 +20,7 @@ from fastapi.requests import HTTPConnection
 from sqlmodel import col, select
 
 from app.api.auth import _bearer
-from app.deps import CtxDep
+from app.deps import read_apart
 from app.errors import DomainError, Forbidden
 from app.models import ApiToken
 from app.security.tokens import digest
@@ -84,8 +84,8 @@ def needed(method: str, path: str) -> str | None:
     return None
 
 
-def check(
-    connection: HTTPConnection, ctx: CtxDep, authorization: Annotated[str | None, Header()] = None
+async def check(
+    connection: HTTPConnection, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """Refuse a call its app's token was not granted (before the endpoint runs).
     Not on the streaming router, whose streams check in :func:`refuse_outside`."""
@@ -100,7 +100,9 @@ def check(
     except DomainError:
         return  # a malformed header: the endpoint's own check says so
     if scope is not None and raw is not None:
-        refuse_outside(ctx, raw, scope)
+        # in a short read of its own: the request's transaction is not opened yet,
+        # as a search that resolves a remote account must look it up first
+        await read_apart(connection, lambda ctx: refuse_outside(ctx, raw, scope))
 
 
 def refuse_outside(ctx: Ctx, raw: str, scope: str) -> None:

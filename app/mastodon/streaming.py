@@ -19,20 +19,18 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from anyio.to_thread import run_sync
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app.api.auth import _bearer
-from app.db import transaction
-from app.deps import reading_slot
+from app.deps import read_apart
 from app.errors import DomainError, NotAuthenticated
 from app.infra import live
 from app.mastodon import entities, problems, scopes
@@ -46,7 +44,6 @@ from app.text import normalize_tag
 
 router = APIRouter(prefix="/api/v1/streaming")
 
-T = TypeVar("T")
 HEARTBEAT_SECONDS = 15.0  # Mastodon's ":thump" interval
 MAX_CLIENT_MESSAGE = 4096  # characters; a subscribe message is far shorter
 MAX_SUBSCRIPTIONS = 50  # per WebSocket
@@ -203,19 +200,6 @@ def _token(conn: HTTPConnection, *, subprotocol: str | None = None) -> str:
     return raw
 
 
-async def _read(conn: HTTPConnection, fn: Callable[[Ctx], T]) -> T:
-    """Run ``fn`` in a short reading transaction of its own, holding a slot of the
-    database gate only meanwhile."""
-    engine, settings = conn.app.state.engine, conn.app.state.settings
-
-    def run() -> T:
-        with transaction(engine, write=False) as db:
-            return fn(Ctx(db, settings))
-
-    async with reading_slot(conn):
-        return await run_sync(run)
-
-
 async def _start(conn: HTTPConnection, token: str, channels: set[Channel]) -> Viewer:
     """The viewer of a new stream (401 for a bad token), subscribed to the broker's
     fan-out once it listens, so nothing published after this is missed."""
@@ -226,7 +210,7 @@ async def _start(conn: HTTPConnection, token: str, channels: set[Channel]) -> Vi
         since = notifications.newest_latest_at(ctx, account)
         return Viewer(token, account.id, channels, since)
 
-    viewer = await _read(conn, check)
+    viewer = await read_apart(conn, check)
     await live.ensure_listening(conn.app.state.settings.resolved_database_url)
     return viewer
 
@@ -262,13 +246,13 @@ async def _event_stream(request: Request, ch: Channel) -> StreamingResponse:
             while (left := ends_at - time.monotonic()) > 0 and not await request.is_disconnected():
                 message = await _next(sub, min(HEARTBEAT_SECONDS, left))
                 if message is None:
-                    if await _read(request, viewer.account) is None:
+                    if await read_apart(request, viewer.account) is None:
                         return
                     yield ":thump\n\n"
                     continue
                 if not viewer.wants(message):
                     continue
-                found = await _read(request, lambda ctx, m=message: viewer.events(ctx, m))
+                found = await read_apart(request, lambda ctx, m=message: viewer.events(ctx, m))
                 if found is None:
                     return
                 for _, event, payload in found:
@@ -381,7 +365,7 @@ async def _serve_socket(ws: WebSocket, viewer: Viewer, sub: live.Subscriber) -> 
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if not done:  # quiet: is the token still good? (pings are uvicorn's)
-                if await _read(ws, viewer.account) is None:
+                if await read_apart(ws, viewer.account) is None:
                     await ws.close(1008, "The access token is invalid")
                     return
                 continue
@@ -416,7 +400,7 @@ async def _deliver(ws: WebSocket, viewer: Viewer, message: dict) -> bool:
     is no longer valid (the socket is closed)."""
     if not viewer.wants(message):
         return True
-    found = await _read(ws, lambda ctx: viewer.events(ctx, message))
+    found = await read_apart(ws, lambda ctx: viewer.events(ctx, message))
     if found is None:
         await ws.close(1008, "The access token is invalid")
         return False
