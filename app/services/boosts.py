@@ -174,19 +174,19 @@ def of_accounts_between(
         .where(col(Post.id) == col(Boost.post_id), *base_conditions(True))
         .correlate_except(Post, Account)
     )
-    booster_hidden = (
-        select(col(Account.id))
-        .where(
-            col(Account.id) == col(Boost.account_id),
-            blocks.hides_account(viewer.id) | mutes.mutes_actor_row(viewer.id),
-        )
-        .correlate_except(Account)
+    # the boosters the viewer's feeds hide (their blocks and mutes), as their own
+    # query: the post's author is tested with the same conditions below
+    hidden = select(col(Account.id)).where(
+        col(Account.id).in_(booster_ids),
+        blocks.hides_account(viewer.id) | mutes.mutes_actor_row(viewer.id),
     )
+    shown = sorted(set(booster_ids) - set(ctx.db.exec(hidden)))
+    if not shown:
+        return []
     q = select(Boost).where(
-        col(Boost.account_id).in_(booster_ids),
+        col(Boost.account_id).in_(shown),
         col(Boost.status_id).is_not(None),
         post_shown.exists(),
-        ~booster_hidden.exists(),
     )
     if below is not None:
         q = q.where(col(Boost.status_id) < below)
