@@ -60,7 +60,8 @@ def boost(
         account_id=account.id,
         post_id=post.id,
         uri=uri or f"{ctx.base_url}/activities/{uuid.uuid4().hex}",
-        created_at=min(at, utcnow()) if at is not None else utcnow(),
+        # a remote boost's own time, but never before its post nor in the future
+        created_at=min(max(at, post.created_at), utcnow()) if at is not None else utcnow(),
     )
     ctx.db.add(made)
     ctx.db.flush()
