@@ -98,3 +98,30 @@ def test_native_api_boost_and_unboost(client: TestClient, api_user) -> None:
     assert alice.delete(f"/api/cg/v1/posts/{pid}").status_code == 204
     r = bob.put(f"/api/cg/v1/posts/{pid}/boost")
     assert r.status_code == 410, r.text
+
+
+def test_the_boost_button_on_a_post_toggles(client: TestClient) -> None:
+    import re
+
+    from tests.test_pages import signup, submit
+
+    signup(client, "alice")
+    r = submit(client, "/compose", "/compose", {"text": "press boost"})
+    page = r.headers["location"]
+    pid = page.rsplit("/", 1)[1]
+    button = (
+        r'action="/posts/{pid}/boost".*?aria-pressed="{pressed}"[^>]*>'
+        r'⟲ Boost <span class="count">{n}<'
+    )
+    shown = client.get(page).text
+    assert re.search(button.format(pid=pid, pressed="false", n=0), shown, re.S)
+    r = submit(client, page, f"/posts/{pid}/boost", {"back": page})
+    assert r.status_code == 303 and r.headers["location"].endswith(f"{page}#p{pid}")
+    shown = client.get(page).text
+    assert re.search(button.format(pid=pid, pressed="true", n=1), shown, re.S)
+    submit(client, page, f"/posts/{pid}/boost", {})
+    assert re.search(button.format(pid=pid, pressed="false", n=0), client.get(page).text, re.S)
+    # without the CSRF token nothing changes
+    r = client.post(f"/posts/{pid}/boost", data={}, follow_redirects=False)
+    assert r.status_code in (400, 403)
+    assert re.search(button.format(pid=pid, pressed="false", n=0), client.get(page).text, re.S)
