@@ -481,9 +481,7 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     if not uri:
         raise Ignored("Delete of nothing")
     if uri == actor.uri:
-        if isinstance(actor, Account):
-            boosts.remove_all_by(ctx, actor)
-        remote.deactivate(ctx, uri)
+        remote.deactivate(ctx, uri)  # a person's boosts go too (account_deletion)
         return
     post = posts.find_by_uri(ctx, uri)
     if post is None:

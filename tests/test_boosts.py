@@ -76,6 +76,16 @@ def test_the_booster_of_a_suspended_account_is_not_found(ctx: Ctx) -> None:
     assert boosts.boosters(ctx, post.id) == []
 
 
+def test_an_erased_account_leaves_no_boosts(ctx: Ctx) -> None:
+    from app.services import account_deletion
+
+    alice, bob = _members(ctx, "alice", "bob")
+    post = posts.create(ctx, alice, "shared, then the booster leaves")
+    boosts.boost(ctx, bob, post)
+    account_deletion.erase(ctx, bob)
+    assert boosts.counts(ctx, [post.id]) == {}
+
+
 def test_native_api_boost_and_unboost(client: TestClient, api_user) -> None:
     alice, bob = api_user("alice"), api_user("bob")
     r = alice.post("/api/cg/v1/posts", json={"text": "native"})
