@@ -528,6 +528,28 @@ class Bookmark(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Boost(SQLModel, table=True):
+    """A member's boost (Mastodon's reblog, ActivityPub's Announce) of a post: here,
+    or received from a remote account's Announce (app/services/boosts.py)."""
+
+    __tablename__ = "boosts"
+    __table_args__ = (
+        UniqueConstraint("account_id", "post_id", name="uq_boosts_pair"),
+        # home timelines: the boosts of the accounts a member follows, by status id
+        Index("ix_boosts_account_status", "account_id", "status_id"),
+    )
+
+    id: int = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="accounts.id", ondelete="CASCADE")
+    post_id: int = Field(foreign_key="posts.id", index=True, ondelete="CASCADE")
+    uri: str = Field(max_length=2048, unique=True)  # the Announce's id
+    created_at: datetime = Field(default_factory=utcnow)
+    # a time-sortable status id of its own (boosts.status_id), set with the row
+    status_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True, unique=True)
+    )
+
+
 class Pin(SQLModel, table=True):
     """A member's own post shown first on their profile (app/services/pins.py)."""
 

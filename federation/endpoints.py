@@ -22,9 +22,9 @@ from app.db import get_or_raise
 from app.deps import CtxDep
 from app.errors import DomainError, NotFound
 from app.models import Account, Artifact, Community, Follow, OutboxItem, Post
-from app.services import Ctx, accounts, communities, posts
+from app.services import Ctx, accounts, boosts, communities, posts
 from app.services.blocks import hides_account
-from federation import actors, objects
+from federation import actors, objects, outbound
 from federation.signatures import require_signed_fetch
 from federation.vocab import AS2_TYPE, CONTEXT, PAGE_SIZE
 
@@ -299,14 +299,29 @@ def artifact_activity(ctx: CtxDep, artifact_id: Annotated[int, Path(ge=1, le=MAX
 @router.get("/activities/{token}", dependencies=Signed)
 def activity(ctx: CtxDep, token: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]) -> Response:
     """An activity we published, so peers can check a relayed copy at its origin
-    (a Tombstone once the post it carries is deleted)."""
-    item = ctx.db.exec(
-        select(OutboxItem).where(col(OutboxItem.uri) == f"{ctx.base_url}/activities/{token}")
-    ).first()
-    if item is None:
+    (a Tombstone once the post it carries is deleted). A member's boost is its
+    ``Announce`` for as long as the boost stands (app/services/boosts.py)."""
+    uri = f"{ctx.base_url}/activities/{token}"
+    if (found := boosts.find_by_uri(ctx, uri)) is not None:
+        if (built := outbound.boost_announce(ctx, found)) is None:
+            raise NotFound("No such activity.", code="activity_not_found")
+        body, status = objects.served_activity(ctx, built[0])
+        return as2(body, status=status)
+    item = ctx.db.exec(select(OutboxItem).where(col(OutboxItem.uri) == uri)).first()
+    if item is None or _undone_boost(ctx, item):
         raise NotFound("No such activity.", code="activity_not_found")
     body, status = objects.served_activity(ctx, json.loads(item.body))
     return as2(body, status=status)
+
+
+def _undone_boost(ctx: Ctx, item: OutboxItem) -> bool:
+    """A member's Announce whose boost was taken back (a Group's stay)."""
+    if item.activity_type != "Announce":
+        return False
+    return (
+        ctx.db.exec(select(col(Account.id)).where(col(Account.uri) == item.actor_uri)).first()
+        is not None
+    )
 
 
 PostId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -19,7 +19,7 @@ from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import jobs
 from app.models import Account, Community, DeletedObject, Follow, Post, Reaction
-from app.services import Ctx, follows, moderation, posts, reactions, rules
+from app.services import Ctx, boosts, follows, moderation, posts, reactions, rules
 from app.text import plain_text
 from federation import remote, vocab
 from federation.vocab import AS_PUBLIC
@@ -221,6 +221,11 @@ def on_undo(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget
         if follow is None or follow.follower_id != actor.id:
             raise Ignored("no follow by that actor matches")
         follows.remove(ctx, follow)
+        return
+    if inner_id and isinstance(actor, Account) and (boost := boosts.find_by_uri(ctx, inner_id)):
+        if boost.account_id != actor.id:
+            raise Ignored("a boost is undone only by its booster")
+        boosts.remove(ctx, boost)
         return
     if inner_id and isinstance(actor, Account):  # reactions are people's
         gone = ctx.db.exec(
@@ -476,7 +481,7 @@ def on_delete(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budg
     if not uri:
         raise Ignored("Delete of nothing")
     if uri == actor.uri:
-        remote.deactivate(ctx, uri)
+        remote.deactivate(ctx, uri)  # a person's boosts go too (account_deletion)
         return
     post = posts.find_by_uri(ctx, uri)
     if post is None:
@@ -526,10 +531,13 @@ RELAYED = (
 @handles("Announce")
 def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Budget) -> None:
     """A boost, or (FEP-1b12) a Group relaying what happened in it."""
-    if not follows.remote_is_followed(ctx, actor):
-        raise Ignored("nobody here follows the announcer")
     obj = vocab.one(activity.get("object"))
     inner_type = vocab.kind_of(obj, RELAYED)
+    if isinstance(actor, Account) and inner_type is None:
+        _person_boost(ctx, activity, actor, vocab.id_of(obj), budget)
+        return
+    if not follows.remote_is_followed(ctx, actor):
+        raise Ignored("nobody here follows the announcer")
     if isinstance(obj, dict) and inner_type is not None:
         inner_actor = vocab.id_of(obj.get("actor"))
         inner_object = vocab.id_of(obj.get("object"))
@@ -555,6 +563,33 @@ def on_announce(ctx: Ctx, activity: dict, actor: Account | Community, budget: Bu
     if not uri:
         raise Ignored("Announce of nothing")
     _announced_object(ctx, uri, budget)
+
+
+def _person_boost(
+    ctx: Ctx, activity: dict, actor: Account, uri: str | None, budget: Budget
+) -> None:
+    """A person's boost of a post: recorded when the post is one we hold (theirs to
+    boost whoever follows them here) or can fetch because someone here follows them."""
+    boost_id = activity.get("id")
+    if not uri or not isinstance(boost_id, str) or len(boost_id) > 2048:
+        raise Ignored("Announce of nothing, or without an id")
+    if not remote.same_host(boost_id, actor.uri):
+        raise Ignored("an Announce's id is on its actor's host")
+    post = posts.find_by_uri(ctx, uri)
+    if post is None:
+        if not follows.remote_is_followed(ctx, actor):
+            raise Ignored("nobody here follows the announcer")
+        _announced_object(ctx, uri, budget)
+        post = posts.find_by_uri(ctx, uri)
+    if post is None:
+        raise Ignored("could not fetch the announced object")
+    known = boosts.find_by_uri(ctx, boost_id)
+    if known is not None and known.account_id != actor.id:
+        raise Ignored("that Announce id is another actor's boost")
+    try:
+        boosts.boost(ctx, actor, post, uri=boost_id, at=_time(activity.get("published")))
+    except DomainError as exc:  # a deleted post, an author who blocked them
+        raise Ignored(f"not a boost we record: {exc}") from exc
 
 
 def _announced_object(ctx: Ctx, uri: str, budget: Budget) -> None:

@@ -19,6 +19,7 @@ from app.infra import events, jobs
 from app.models import (
     Account,
     Block,
+    Boost,
     Community,
     Follow,
     OutboxItem,
@@ -247,6 +248,55 @@ def _unreacted(ctx: Ctx, reaction: Reaction) -> None:
     activity, inboxes = built
     undo = {"id": activity_id(ctx), "type": "Undo", "actor": activity["actor"], "object": activity}
     publish(ctx, undo, inboxes, public=False)
+
+
+def boost_announce(ctx: Ctx, boost: Boost) -> tuple[dict, set[str]] | None:
+    """A local member's boost as its ``Announce`` (at the boost's stable id) and the
+    inboxes that hear of it: the booster's remote followers and the post's remote
+    author, but none the booster blocked. None for a remote account's boost."""
+    booster = ctx.db.get(Account, boost.account_id)
+    post = ctx.db.get(Post, boost.post_id)
+    if booster is None or not booster.is_local or post is None:
+        return None
+    author = get_or_raise(ctx.db, Account, post.author_id)
+    uris = [a.uri for a in follows.remote_followers(ctx, booster)]
+    if author.domain:
+        uris.append(author.uri)
+    blocked = blocks.blocked_uris(ctx, booster)
+    published = boost.created_at.isoformat().replace("+00:00", "Z")
+    activity = {
+        "id": boost.uri,
+        "type": "Announce",
+        "actor": booster.uri,
+        "object": post.uri,
+        "published": published,
+        "to": [AS_PUBLIC],
+        "cc": [f"{booster.uri}/followers", author.uri],
+    }
+    return activity, inboxes_of(ctx, [uri for uri in uris if uri not in blocked])
+
+
+@events.on("boost.added")
+def _boosted(ctx: Ctx, boost: Boost) -> None:
+    built = boost_announce(ctx, boost)
+    if built is not None and built[1]:
+        publish(ctx, built[0], built[1])
+
+
+@events.on("boost.removed")
+def _unboosted(ctx: Ctx, boost: Boost) -> None:
+    built = boost_announce(ctx, boost)
+    if built is None or not built[1]:
+        return
+    activity, inboxes = built
+    undo = {
+        "id": activity_id(ctx),
+        "type": "Undo",
+        "actor": activity["actor"],
+        "object": activity,
+        "to": [AS_PUBLIC],
+    }
+    publish(ctx, undo, inboxes)
 
 
 def _follow_parts(ctx: Ctx, follow: Follow) -> tuple[Account, Account | Community]:

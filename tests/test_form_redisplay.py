@@ -32,6 +32,7 @@ BUTTONS = {
     "/c/{name}/members/{username}/remove": "confirm=yes from its confirmation page",
     "/posts/{post_id}/delete": "confirm=yes from its confirmation page",
     "/posts/{post_id}/react": "the pressed button's kind and the page it was on",
+    "/posts/{post_id}/boost": "a toggle carrying the page it was on",
     "/@{username}/follow": "a button",
     "/@{username}/unfollow": "a button",
     "/settings/blocks/remove": "an Unblock button carrying the blocked handle",

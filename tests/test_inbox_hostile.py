@@ -978,3 +978,94 @@ def test_a_key_rotated_just_after_we_fetched_it_is_accepted(
     headers = rotated.sign(body, private_pem=keys["stranger"][0])
     assert_refused(client, engine, body, headers, 401, "invalid_signature")
     assert actor_fetches() == 3
+
+
+# --- boosts by people: an Announce of a post (not a Group's relay) ------------------------
+
+
+def _member_post(engine: Engine, settings: Settings) -> str:
+    from app.services import posts
+
+    with transaction(engine) as db:
+        ctx = Ctx(db, settings)
+        alice = accounts.find_local(ctx, MEMBER)
+        assert alice is not None
+        return posts.create(ctx, alice, "boost me").uri
+
+
+def _boosts(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT a.uri, b.uri FROM boosts b JOIN accounts a ON a.id = b.account_id")
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def _inbox_states(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT state FROM inbox_items ORDER BY id"))]
+
+
+def _announce(peer: Peer, obj: str) -> dict:
+    return {
+        "@context": AS_CONTEXT,
+        "id": peer.new_id(),
+        "type": "Announce",
+        "actor": peer.uri,
+        "object": obj,
+        "to": [AS_PUBLIC],
+    }
+
+
+def _deliver(client: TestClient, settings: Settings, engine: Engine, peer: Peer, act: dict):
+    body = dumps(act)
+    r = post(client, body, peer.sign(body))
+    assert r.status_code == 202 and r.json() == {"status": "accepted"}, r.text
+    run_job(engine, settings, "ap.inbox")
+
+
+def test_a_persons_announce_of_our_post_is_a_boost_only_they_undo(
+    client: TestClient,
+    hostile_settings: Settings,
+    engine: Engine,
+    attacker: DocServer,
+    mallory: Peer,
+    keys: dict[str, tuple[str, str]],
+) -> None:
+    post_uri = _member_post(engine, hostile_settings)
+    boost = _announce(mallory, post_uri)
+    _deliver(client, hostile_settings, engine, mallory, boost)
+    assert _boosts(engine) == [(mallory.uri, boost["id"])]
+    # someone else on the same host undoes it: nothing changes
+    stranger = Peer(attacker, "stranger", keys["stranger"]).publish()
+    undo = {"id": stranger.new_id(), "type": "Undo", "actor": stranger.uri, "object": boost["id"]}
+    _deliver(client, hostile_settings, engine, stranger, undo)
+    assert _boosts(engine) == [(mallory.uri, boost["id"])]
+    assert _inbox_states(engine)[-1] == "ignored"
+    # the booster undoes it
+    undo = {"id": mallory.new_id(), "type": "Undo", "actor": mallory.uri, "object": boost}
+    _deliver(client, hostile_settings, engine, mallory, undo)
+    assert _boosts(engine) == []
+    # and a Delete of the actor takes its boosts along
+    _deliver(client, hostile_settings, engine, mallory, _announce(mallory, post_uri))
+    assert len(_boosts(engine)) == 1
+    gone = {"id": mallory.new_id(), "type": "Delete", "actor": mallory.uri, "object": mallory.uri}
+    _deliver(client, hostile_settings, engine, mallory, gone)
+    assert _boosts(engine) == []
+
+
+def test_a_persons_announce_of_an_unfetchable_object_is_ignored(
+    client: TestClient, hostile_settings: Settings, engine: Engine, mallory: Peer
+) -> None:
+    missing = f"{mallory.server.base}/notes/nowhere"  # 404 on the attacker's server
+    _deliver(client, hostile_settings, engine, mallory, _announce(mallory, missing))
+    assert _boosts(engine) == [] and _inbox_states(engine) == ["ignored"]
+    assert stored(engine)["posts"] == 0  # nothing fetched and stored
+    # an Announce whose id claims to be ours is not recorded either
+    post_uri = _member_post(engine, hostile_settings)
+    forged = {**_announce(mallory, post_uri), "id": f"{BASE}/activities/{'0' * 32}"}
+    body = dumps(forged)
+    r = post(client, body, mallory.sign(body))
+    if r.status_code == 202 and r.json() == {"status": "accepted"}:
+        run_job(engine, hostile_settings, "ap.inbox")
+    assert _boosts(engine) == []

@@ -343,13 +343,15 @@ def test_a_boost_id_answers_the_boost_and_acts_on_its_post(client: TestClient, a
     assert r.status_code == 404 and r.json() == {"error": "Record not found"}
 
 
-def test_every_status_id_is_even_so_boost_ids_never_collide(ctx) -> None:
+def test_every_status_id_ends_in_two_zero_bits_so_boost_ids_never_collide(ctx) -> None:
     from app.services import accounts
 
     alice = accounts.register(ctx, "alice", "correct horse battery")
     made = [posts.create(ctx, alice, f"post {i}") for i in range(5)]
-    assert all(p.status_id is not None and p.status_id % 2 == 0 for p in made)
+    assert all(p.status_id is not None and p.status_id % 4 == 0 for p in made)
     assert all(ids.boost_id(p) == str(p.status_id + 1) for p in made if p.status_id)
+    assert all(ids.is_boost_id(ids.boost_id(p)) for p in made)
+    assert not any(ids.is_boost_id(ids.status_id(p)) for p in made)
 
 
 # --- posting into a community by mentioning it first -----------------------------------

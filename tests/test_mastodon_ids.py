@@ -95,5 +95,5 @@ def test_migration_gives_existing_posts_status_ids(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     newer_ms = int(datetime(2026, 1, 2, 0, 0, 0, 500000, tzinfo=UTC).timestamp() * 1000)
-    assert got[1] == (newer_ms << 16) | (1 << 1)  # 0024: row id above a 0 bit (even)
+    assert got[1] == (newer_ms << 16) | (1 << 2)  # 0027: row id above two 0 bits
     assert got[2] < got[1]

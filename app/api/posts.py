@@ -20,7 +20,7 @@ from app.api.schemas import (
 )
 from app.deps import CtxDep, client_ip
 from app.models import Account, Post
-from app.services import Ctx, posts, reactions
+from app.services import Ctx, boosts, posts, reactions
 from app.services.views import present
 
 router = APIRouter(prefix="/posts", tags=["posts"], route_class=BoundedJSONRoute)
@@ -101,3 +101,16 @@ def react(
 def unreact(post_id: PostId, kind: str, ctx: CtxDep, account: Writer) -> ReactionsOut:
     reactions.unreact(ctx, account, post_id, kind)
     return _reactions_out(ctx, post_id, account)
+
+
+@router.put("/{post_id}/boost", status_code=204)
+def boost(post_id: PostId, ctx: CtxDep, account: Writer, request: Request) -> Response:
+    """Boost the post to one's followers (twice is once; app/services/boosts.py)."""
+    boosts.boost(ctx, account, posts.get_visible(ctx, post_id), client=client_ip(request))
+    return Response(status_code=204)
+
+
+@router.delete("/{post_id}/boost", status_code=204)
+def unboost(post_id: PostId, ctx: CtxDep, account: Writer) -> Response:
+    boosts.unboost(ctx, account, posts.get(ctx, post_id))
+    return Response(status_code=204)

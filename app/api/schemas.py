@@ -265,6 +265,8 @@ class PostOut(BaseModel):
     attachments: list[AttachmentOut] = []  # a remote post's media not cached here: links
     media: list[MediaOut] = []
     poll: PollOut | None = None
+    boosts: int = 0  # members' boosts of it
+    boosted: bool = False  # by the viewer
 
     @classmethod
     def of(cls, view: PostView) -> PostOut:

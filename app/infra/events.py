@@ -24,6 +24,8 @@ EVENTS = (
     "post.deleted",  # post
     "reaction.added",  # reaction, replaced (the earlier Reaction it replaced, or None)
     "reaction.removed",  # reaction
+    "boost.added",  # boost
+    "boost.removed",  # boost (just before it is deleted)
     "follow.created",  # follow
     "follow.removed",  # follow
     "follow.accepted",  # follow (a pending follower was approved locally)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from app.mastodon import ids
-from app.models import Account, Community, Post
+from app.models import Account, Boost, Community, Post
 from app.services import (
     Ctx,
     blocks,
@@ -312,10 +312,10 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
                 "visibility": "public",
                 "language": None,
                 "replies_count": p.reply_count,
-                "reblogs_count": 0,
+                "reblogs_count": v.boosts,
                 "favourites_count": v.reactions.get("like", 0),
                 "favourited": "like" in v.my_reactions,
-                "reblogged": False,
+                "reblogged": v.boosted,
                 "muted": False,
                 "bookmarked": p.id in kept,
                 "pinned": p.id in pinned,
@@ -440,10 +440,41 @@ def _announce_uri(ctx: Ctx, post: Post, community: Community) -> str:
 def boost(ctx: Ctx, post: Post, shown: Json, community: Community, card: Json) -> Json:
     """The Group's boost of a post in it (``shown``, the post's Status): a Status of
     its own, as Mastodon shows a FEP-1b12 Group's Announce, at the post's time."""
+    return _reblog(shown, ids.boost_id(post), _announce_uri(ctx, post, community), card)
+
+
+def member_boosts(ctx: Ctx, rows: list[Boost], viewer: Account | None) -> list[Json]:
+    """Statuses for members' boosts (app/services/boosts.py), in their order: each a
+    Status of its own by the booster, at the boost's time, whose ``reblog`` is the
+    post (in a fixed number of queries)."""
+    if not rows:
+        return []
+    found = {
+        p.id: p
+        for p in ctx.db.exec(select(Post).where(col(Post.id).in_({b.post_id for b in rows})))
+    }
+    wanted = [found[b.post_id] for b in rows if b.post_id in found]
+    shown = {p.id: s for p, s in zip(wanted, statuses(ctx, wanted, viewer), strict=True)}
+    boosters = list(
+        ctx.db.exec(select(Account).where(col(Account.id).in_({b.account_id for b in rows})))
+    )
+    cards = accounts(ctx, boosters)
+    return [
+        {
+            **_reblog(shown[b.post_id], str(b.status_id or 0), b.uri, cards[b.account_id]),
+            "created_at": when(b.created_at),
+        }
+        for b in rows
+        if b.post_id in shown and b.account_id in cards
+    ]
+
+
+def _reblog(shown: Json, status_id: str, uri: str, card: Json) -> Json:
+    """A boost of the post whose Status is ``shown``, with this id, uri and booster."""
     return {
         **shown,
-        "id": ids.boost_id(post),
-        "uri": _announce_uri(ctx, post, community),
+        "id": status_id,
+        "uri": uri,
         "account": card,
         "edited_at": None,
         "in_reply_to_id": None,

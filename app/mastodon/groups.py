@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import Request, Response
 
 from app.errors import NotFound
+from app.mastodon import boosts as mastodon_boosts
 from app.mastodon import entities, ids
 from app.mastodon.pagination import Page, set_link
 from app.models import Account, Community, Post
-from app.services import Ctx, communities, group_actors
+from app.services import Ctx, boosts, communities, group_actors
 from app.services.ranking import feeds
 from app.services.ranking.candidates import home_sources
 from app.services.ranking.types import Sources
@@ -43,17 +44,23 @@ def answer(
 
 def home(ctx: Ctx, request: Request, response: Response, viewer: Account, page: Page) -> list[Json]:
     """The home timeline in time order: a post that came in through a community the
-    member belongs to or follows is that Group's boost of it."""
-    rows = feeds.home_in_time_order(
-        ctx,
-        viewer,
-        below=ids.below(page.below),
-        above=page.above,
-        oldest_first=page.oldest_first,
-        limit=page.limit,
+    member belongs to or follows is that Group's boost of it, and members' boosts by
+    the people followed come in at their own ids (app/mastodon/boosts.py)."""
+    window: dict[str, Any] = {
+        "below": ids.below(page.below),
+        "above": page.above,
+        "oldest_first": page.oldest_first,
+        "limit": page.limit,
+    }
+    rows = feeds.home_in_time_order(ctx, viewer, **window)
+    sources = home_sources(ctx, viewer)
+    boosted = boosts.of_accounts_between(ctx, viewer, sources.author_ids, **window)
+    shown = entities.statuses_or_boosts(ctx, rows, viewer, set(sources.community_ids))
+    out, cursors = mastodon_boosts.merged(
+        ctx, rows, shown, boosted, viewer, oldest_first=page.oldest_first, limit=page.limit
     )
-    boosted_in = set(home_sources(ctx, viewer).community_ids)
-    return answer(ctx, request, response, rows, viewer, boosted_in)
+    set_link(response, request, ctx.base_url, cursors)
+    return out
 
 
 def statuses(

@@ -14,20 +14,23 @@ Communities are Group accounts (docs/mastodon-api.md, "Communities as Group
 accounts"). A Group's account id is :data:`GROUP_ACCOUNT_BASE` plus the community's
 row id: every such id is above any account's (row ids are 32-bit), below 2**53 (safe
 where JavaScript reads ids as numbers), and the same for as long as the community
-exists. A community post's boost by its Group has the post's status id plus one:
-status ids are even (posts.status_id), so a boost id is odd, never another status's,
-and sorts just above its post and below anything newer."""
+exists. The low two bits of a status id say what it names (posts.status_id): 0b00 a
+post; 0b01 a community post's boost by its Group, the post's status id plus one, so
+it sorts just above its post and below anything newer; 0b10 a member's boost
+(app/services/boosts.py), from the boost's own time and row id. None is ever another's."""
 
 from __future__ import annotations
 
 from app.errors import NotFound
 from app.models import MAX_ID, Account, Community, Post, get_row
-from app.services import Ctx, blocks, peers, posts
+from app.services import Ctx, blocks, boosts, peers, posts
 
 MAX_DIGITS = 19  # 2**63 - 1 has 19
 ARTIFACTS = 2**62  # an artifact's status id: this + its row id
 STATEMENTS = 3 * 2**61  # a statement's: this + its row id
 GROUP_ACCOUNT_BASE = 10**15  # a Group's account id: this plus its community's row id
+GROUP_BOOST = 1  # a status id's low two bits (posts.KIND_BITS): a Group's boost
+MEMBER_BOOST = 2  # a member's boost
 
 
 def number(value: str | None) -> int | None:
@@ -53,29 +56,44 @@ def boost_id(post: Post) -> str:
     return str((post.status_id or 0) + 1)
 
 
-def is_boost_id(value: str) -> bool:
-    """Odd and below the artifacts' range (whose ids are row ids above a base)."""
+def _kind(value: str) -> int | None:
+    """A post's id's low two bits, or None for an artifact's, a statement's or no id."""
     n = number(value)
-    return n is not None and n < ARTIFACTS and n % 2 == 1
+    return n % 4 if n is not None and n < ARTIFACTS else None
+
+
+def is_boost_id(value: str) -> bool:
+    """A Group's boost's id (below the artifacts' range, whose ids are row ids above
+    a base)."""
+    return _kind(value) == GROUP_BOOST
+
+
+def is_member_boost_id(value: str) -> bool:
+    return _kind(value) == MEMBER_BOOST
 
 
 def below(max_id: int | None) -> int | None:
-    """What ``max_id`` pages below: a boost's post is below the boost, so paging on
-    from the boost starts under its post (which the boost showed)."""
-    return max_id - max_id % 2 if max_id is not None else None
+    """What ``max_id`` pages below: a Group boost's post is just below the boost, so
+    paging on from the boost starts under its post (which the boost showed)."""
+    if max_id is None:
+        return None
+    return max_id - 1 if max_id < ARTIFACTS and max_id % 4 == GROUP_BOOST else max_id
 
 
 def post_by_status_id(ctx: Ctx, value: str) -> Post:
     """The visible post with this status id, else 404. A boost id names the post
-    the Group boosted (what a verb on a boost acts on, as in Mastodon)."""
+    boosted (what a verb on a boost acts on, as in Mastodon)."""
     n = number(value)
     if n is None:
         raise NotFound("No such status.", code="post_not_found")
-    if n % 2 == 1:
-        post = posts.get_by_status_id(ctx, n - 1)
+    kind = n % 4 if n < ARTIFACTS else 0
+    if kind == GROUP_BOOST:
+        post = posts.get_by_status_id(ctx, n - GROUP_BOOST)
         if post.community_id is None:
             raise NotFound("No such status.", code="post_not_found")
         return post
+    if kind == MEMBER_BOOST:
+        return boosts.post_of(ctx, boosts.by_status_id(ctx, n))
     return posts.get_by_status_id(ctx, n)
 
 

@@ -3,7 +3,8 @@ edit, delete, source, history, context, and favourite (Commonground's "like").
 
 Only ``public`` statuses exist here: every post is public. ``unlisted``,
 ``private`` and ``direct`` are refused (422) rather than posted more widely than
-the member asked; boosts are not supported (422). Bookmarks and pins are
+the member asked. Boosts (reblogs) are app/services/boosts.py; a boost has a status
+id of its own (app/mastodon/ids.py). Bookmarks and pins are
 app/services/bookmarks.py and pins.py. See
 docs/mastodon-api.md ("Statuses")."""
 
@@ -23,7 +24,7 @@ from app.deps import CtxDep, client_ip
 from app.errors import Forbidden, Invalid, NotFound
 from app.mastodon import artifact_statuses, entities, groups, ids, params
 from app.models import MAX_ID, Account, Post
-from app.services import Ctx, bookmarks, mutes, pins, posts, reactions
+from app.services import Ctx, bookmarks, boosts, mutes, pins, posts, reactions
 from app.text import render_markdown
 
 router = APIRouter(prefix="/api/v1/statuses")
@@ -65,22 +66,26 @@ def _media_ids(given: StatusParams) -> list[int]:
 
 
 def _refuse_what_we_lack(given: StatusParams) -> None:
-    if given.visibility is not None and given.visibility not in VISIBILITIES:
-        raise Invalid(
-            f"Validation failed: visibility must be one of {', '.join(VISIBILITIES)}.",
-            code="invalid_visibility",
-        )
-    if given.visibility not in (None, "public"):
-        raise Invalid(
-            f"Validation failed: only public statuses exist here (not {given.visibility}): "
-            "every post on Commonground is public.",
-            code="unsupported_visibility",
-        )
+    _public_only(given.visibility)
     if given.poll is not None:
         raise Invalid(NOT_SUPPORTED.format(what="Polls"), code="polls_not_supported")
     if given.scheduled_at:
         raise Invalid(
             NOT_SUPPORTED.format(what="Scheduled statuses"), code="scheduling_not_supported"
+        )
+
+
+def _public_only(visibility: str | None) -> None:
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise Invalid(
+            f"Validation failed: visibility must be one of {', '.join(VISIBILITIES)}.",
+            code="invalid_visibility",
+        )
+    if visibility not in (None, "public"):
+        raise Invalid(
+            f"Validation failed: only public statuses exist here (not {visibility}): "
+            "every post on Commonground is public.",
+            code="unsupported_visibility",
         )
 
 
@@ -126,15 +131,17 @@ def get_status(status_id: str, ctx: CtxDep, viewer: MaybeAccount) -> Json:
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
         raise NotFound("No such status.", code="post_not_found")
+    if ids.is_member_boost_id(status_id):
+        return _boost_status(ctx, status_id, viewer)
     if ids.is_boost_id(status_id):
         return entities.statuses_or_boosts(ctx, [post], viewer, None)[0]
     return entities.status(ctx, post, viewer)
 
 
 def _live(ctx: Ctx, status_id: str) -> Post:
-    """A post to change or read the source of; a Group's boost is not the member's
-    to change (404, as Mastodon answers for another's reblog)."""
-    if ids.is_boost_id(status_id):
+    """A post to change or read the source of; a boost is not a post to change (404,
+    as Mastodon answers for a reblog)."""
+    if ids.is_boost_id(status_id) or ids.is_member_boost_id(status_id):
         raise NotFound("No such status.", code="post_not_found")
     post = ids.post_by_status_id(ctx, status_id)
     if post.is_deleted:
@@ -144,7 +151,10 @@ def _live(ctx: Ctx, status_id: str) -> Post:
 
 @router.delete("/{status_id}")
 def delete_status(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
-    """The status as it was, with its ``text`` (what apps offer to redraft)."""
+    """The status as it was, with its ``text`` (what apps offer to redraft). One's
+    own boost's id undoes the boost (as Mastodon lets a reblog be deleted)."""
+    if ids.is_member_boost_id(status_id):
+        return _delete_boost(ctx, status_id, viewer)
     post = _live(ctx, status_id)
     if not posts.can_delete(ctx, viewer, post):
         raise Forbidden("This action is not allowed", code="not_author")
@@ -274,8 +284,53 @@ def favourited_by(status_id: str, ctx: CtxDep) -> list[Json]:
 
 @router.get("/{status_id}/reblogged_by")
 def reblogged_by(status_id: str, ctx: CtxDep) -> list[Json]:
-    ids.post_by_status_id(ctx, status_id)
-    return []  # no boosts here
+    post = ids.post_by_status_id(ctx, status_id)
+    people = boosts.boosters(ctx, post.id)
+    cards = entities.accounts(ctx, people)
+    return [cards[p.id] for p in people]
+
+
+class ReblogParams(params.Params):
+    visibility: str | None = Field(default=None, max_length=20)
+
+
+@router.post("/{status_id}/reblog")
+async def reblog(status_id: str, request: Request, ctx: CtxDep, viewer: Writer) -> Json:
+    """The boost, a Status of its own whose ``reblog`` is the post; ``visibility``
+    public only, as every post here is."""
+    given = params.parse(ReblogParams, await params.read(request))
+    return await run_sync(_reblog, ctx, viewer, status_id, given, client_ip(request))
+
+
+def _reblog(ctx: Ctx, viewer: Account, status_id: str, given: ReblogParams, client: str) -> Json:
+    post = ids.post_by_status_id(ctx, status_id)
+    _public_only(given.visibility)
+    made = boosts.boost(ctx, viewer, post, client=client)
+    return entities.member_boosts(ctx, [made], viewer)[0]
+
+
+@router.post("/{status_id}/unreblog")
+def unreblog(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
+    """The post, no longer boosted by the viewer."""
+    post = ids.post_by_status_id(ctx, status_id)
+    boosts.unboost(ctx, viewer, post)
+    return entities.status(ctx, post, viewer)
+
+
+def _boost_status(ctx: Ctx, status_id: str, viewer: Account | None) -> Json:
+    found = boosts.by_status_id(ctx, int(status_id))
+    return entities.member_boosts(ctx, [found], viewer)[0]
+
+
+def _delete_boost(ctx: Ctx, status_id: str, viewer: Account) -> Json:
+    """Undo one's own boost, answering it as it was; another's is not found."""
+    post = ids.post_by_status_id(ctx, status_id)
+    found = boosts.by_status_id(ctx, int(status_id))
+    if found.account_id != viewer.id or post.is_deleted:
+        raise NotFound("No such status.", code="post_not_found")
+    shown = entities.member_boosts(ctx, [found], viewer)[0]
+    boosts.remove(ctx, found)
+    return shown
 
 
 @router.post("/{status_id}/mute")
@@ -296,21 +351,6 @@ def unmute_conversation(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
 
 def _thread(post: Post) -> mutes.Target:
     return mutes.Target("thread", str(post.root_id or post.id))
-
-
-def _unsupported(what: str, code: str) -> Callable[..., Json]:
-    def refuse(status_id: str, ctx: CtxDep, viewer: Writer) -> Json:
-        ids.post_by_status_id(ctx, status_id)
-        raise Invalid(NOT_SUPPORTED.format(what=what), code=code)
-
-    return refuse
-
-
-for verb, what, code in (
-    ("reblog", "Boosts", "boosts_not_supported"),
-    ("unreblog", "Boosts", "boosts_not_supported"),
-):
-    router.add_api_route(f"/{{status_id}}/{verb}", _unsupported(what, code), methods=["POST"])
 
 
 def _marking(change: Callable[[Ctx, Account, Post], None]) -> Callable[..., Json]:

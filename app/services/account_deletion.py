@@ -34,7 +34,7 @@ from app.models import (
     utcnow,
 )
 from app.security.passwords import verify_password
-from app.services import Ctx, account_export, media, posts
+from app.services import Ctx, account_export, boosts, media, posts
 
 
 def request(ctx: Ctx, account: Account, password: str) -> datetime:
@@ -72,13 +72,14 @@ def carry_out(ctx: Ctx, payload: dict) -> None:
 
 def remote_left(ctx: Ctx, account: Account) -> None:
     """A remote actor deleted itself (federation checked it asked): its posts here
-    become tombstones, its follows (both ways) and memberships end, its cached files
-    go, and it is hidden from then on. The row stays, so a late copy finds it gone."""
+    become tombstones, its boosts, follows (both ways) and memberships end, its
+    cached files go, and it is hidden from then on. The row stays, so a late copy finds it gone."""
     own = ctx.db.exec(
         select(Post).where(col(Post.author_id) == account.id, col(Post.deleted_at).is_(None))
     ).all()
     for post in own:
         posts.delete_remote(ctx, post)
+    boosts.remove_all_by(ctx, account)
     _end_ties(ctx, account)
     media.delete_for_account(ctx, account)
     account.is_active = False
@@ -105,6 +106,7 @@ def erase(ctx: Ctx, account: Account) -> None:
         posts.delete_post(ctx, account, post_id)
     media.delete_for_account(ctx, account)
     account_export.expire_all(ctx, account)
+    boosts.remove_all_by(ctx, account)  # each boost's Undo, while followers are known
     _end_ties(ctx, account)
     ctx.db.execute(delete(Block).where(col(Block.target_uri) == account.uri))
     for model in (Block, Mute, Reaction, ApiToken, WebSession):

@@ -48,10 +48,13 @@ _URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f]+$")
 
 
 # A post's status id: the milliseconds of its time since 1970 above STATUS_ID_BITS
-# bits, so ids sort by the post's time (Mastodon's "snowflake" ids): 15 bits of its
-# row id, then a 0. Every status id is even, so the one just above it (odd) is free
-# for the boost of a community post by its Group (app/mastodon/ids.py boost_id).
+# bits, so ids sort by the post's time (Mastodon's "snowflake" ids): 14 bits of its
+# row id, then two 0 bits. The low two bits say what a status id names: 0b00 a post,
+# 0b01 the boost of a community post by its Group (its post's id + 1,
+# app/mastodon/ids.py boost_id), 0b10 a member's boost (app/services/boosts.py, from
+# the boost's own time and row id), so no two ever collide.
 STATUS_ID_BITS = 16
+KIND_BITS = 2  # the low bits that say what a status id names
 MAX_STATUS_ID = 2**63 - 1  # a BIGINT
 
 
@@ -59,8 +62,14 @@ def status_id(created_at: datetime, row_id: int) -> int:
     """The time-sortable id of the post with this time and row id. A remote post
     has its own ``published`` time, so one that arrives late sorts where it was
     written, not where it arrived."""
+    return time_sortable_id(created_at, row_id, 0)
+
+
+def time_sortable_id(created_at: datetime, row_id: int, kind: int) -> int:
+    """Milliseconds of ``created_at``, 14 bits of ``row_id``, then ``kind`` (two bits)."""
     ms = max(int(created_at.timestamp() * 1000), 0)
-    return (ms << STATUS_ID_BITS) | ((row_id << 1) & ((1 << STATUS_ID_BITS) - 1))
+    low = ((row_id << KIND_BITS) | kind) & ((1 << STATUS_ID_BITS) - 1)
+    return (ms << STATUS_ID_BITS) | low
 
 
 def get_by_status_id(ctx: Ctx, value: int) -> Post:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import col, select
 
 from app.models import Account, Community, MediaFile, Post
-from app.services import Ctx, media, reactions
+from app.services import Ctx, boosts, media, reactions
 from app.services.accounts import profile_url
 from app.services.posts import attachments_of, poll_of, post_url
 
@@ -100,6 +100,8 @@ class PostView:
     attachments: list[dict] = field(default_factory=list)
     poll: dict | None = None
     media: list[MediaView] = field(default_factory=list)  # images stored here
+    boosts: int = 0  # members' boosts of it (app/services/boosts.py)
+    boosted: bool = False  # by the viewer
 
 
 def author_view(ctx: Ctx, account: Account) -> AuthorView:
@@ -141,6 +143,8 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
     )
     counts = reactions.counts(ctx, ids)
     mine = reactions.mine(ctx, viewer, ids)
+    boosted = boosts.counts(ctx, ids)
+    my_boosts = boosts.mine(ctx, viewer, ids)
     files = media.of_posts(ctx, ids)
     out = []
     for p in posts:
@@ -172,6 +176,8 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
                 attachments=[a for a in attachments_of(p) if a["url"] not in cached],
                 poll=poll_of(p),
                 media=[media_view(ctx, row) for row in images],
+                boosts=boosted.get(p.id, 0),
+                boosted=p.id in my_boosts,
             )
         )
     return out

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from app.api.schemas import MAX_ID, CleanStr
 from app.deps import CtxDep, client_ip
 from app.errors import DomainError, Forbidden
-from app.services import communities, mutes, posts, reactions
+from app.services import boosts, communities, mutes, posts, reactions
 from app.services.views import present
 from app.web.deps import Csrf, Member, Viewer
 from app.web.forms import (
@@ -237,5 +237,23 @@ def react(
         reactions.unreact(ctx, viewer, post_id, kind)
     else:
         reactions.react(ctx, viewer, post_id, kind, client=client_ip(request))
+    target = back if back.startswith("/") and not back.startswith("//") else f"/posts/{post_id}"
+    return redirect(request, f"{target}#p{post_id}" if "#" not in target else target)
+
+
+@router.post("/posts/{post_id}/boost", dependencies=[Csrf])
+def boost(
+    request: Request,
+    post_id: PostId,
+    ctx: CtxDep,
+    viewer: Member,
+    back: Annotated[CleanStr, Form(max_length=500)] = "",
+) -> Response:
+    """Toggle: boosting a post you boosted takes the boost back (app/services/boosts.py)."""
+    post = posts.get_visible(ctx, post_id)
+    if post.id in boosts.mine(ctx, viewer, [post.id]):
+        boosts.unboost(ctx, viewer, post)
+    else:
+        boosts.boost(ctx, viewer, post, client=client_ip(request))
     target = back if back.startswith("/") and not back.startswith("//") else f"/posts/{post_id}"
     return redirect(request, f"{target}#p{post_id}" if "#" not in target else target)

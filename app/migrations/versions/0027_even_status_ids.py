@@ -1,6 +1,8 @@
-"""even status ids: every post's status id keeps its lowest bit 0, so the id just
-above it is free for the boost of a community post by its Group (the Mastodon client
-API's boost ids, app/mastodon/ids.py)
+"""status ids with two kind bits: every post's status id keeps its lowest two bits
+0, so the id just above it (0b01) is free for the boost of a community post by its
+Group and 0b10 ids for members' boosts (the Mastodon client API's boost ids,
+app/mastodon/ids.py; app/services/boosts.py). The name says "even" from when there
+was one bit; the revision id stays as it was.
 
 Revision ID: 0027_even_status_ids
 Revises: 0026_bookmarks_pins
@@ -46,7 +48,7 @@ def _renumber(even: bool) -> None:
             break
         for row_id, created_at in rows:
             ms = max(int(created_at.timestamp() * 1000), 0)
-            low = ((row_id << 1) if even else row_id) & LOW
+            low = ((row_id << 2) if even else row_id) & LOW
             conn.execute(
                 posts.update().where(posts.c.id == row_id).values(status_id=(ms << BITS) | low)
             )

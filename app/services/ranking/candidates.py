@@ -46,6 +46,9 @@ def _base_conditions(viewer: bool) -> list[ColumnElement[bool]]:
     return base
 
 
+base_conditions = _base_conditions  # for a query of another table's rows (boosts.py)
+
+
 def _source_conditions(
     n_communities: int, n_authors: int, tag: bool, many: bool, threads: bool
 ) -> list[ColumnElement[bool]]:
