@@ -17,7 +17,7 @@ from app.mastodon import boosts as mastodon_boosts
 from app.mastodon import entities, ids
 from app.mastodon.pagination import Page, set_link
 from app.models import Account, Community, Post
-from app.services import Ctx, boosts, communities, group_actors
+from app.services import Ctx, communities, group_actors
 from app.services.ranking import feeds
 from app.services.ranking.candidates import home_sources
 from app.services.ranking.types import Sources
@@ -54,7 +54,7 @@ def home(ctx: Ctx, request: Request, response: Response, viewer: Account, page: 
     }
     rows = feeds.home_in_time_order(ctx, viewer, **window)
     sources = home_sources(ctx, viewer)
-    boosted = boosts.of_accounts_between(ctx, viewer, sources.author_ids, **window)
+    boosted = feeds.boosts_in_time_order(ctx, viewer, sources.author_ids, **window)
     shown = entities.statuses_or_boosts(ctx, rows, viewer, set(sources.community_ids))
     out, cursors = mastodon_boosts.merged(
         ctx, rows, shown, boosted, viewer, oldest_first=page.oldest_first, limit=page.limit

@@ -20,7 +20,7 @@ from app.db import hold
 from app.errors import Forbidden, Gone, NotFound
 from app.infra import events, ratelimit
 from app.models import Account, Block, Boost, Post, utcnow
-from app.services import Ctx, blocks, mutes, posts
+from app.services import Ctx, blocks, posts
 
 MEMBER_BOOST = 0b10  # a boost's status id's kind bits (posts.KIND_BITS)
 MAX_BOOSTERS = 80
@@ -149,58 +149,3 @@ def boosters(ctx: Ctx, post_id: int, limit: int = MAX_BOOSTERS) -> list[Account]
         .limit(limit)
     )
     return list(ctx.db.exec(q))
-
-
-def of_accounts_between(
-    ctx: Ctx,
-    viewer: Account,
-    booster_ids: list[int],
-    *,
-    below: int | None = None,
-    above: int | None = None,
-    oldest_first: bool = False,
-    limit: int = 20,
-) -> list[Boost]:
-    """Up to ``limit`` boosts by ``booster_ids`` with status ids between ``above``
-    and ``below`` (both excluded), newest first (``oldest_first``: the ones just
-    above ``above``, still returned newest first), under every feed's hiding rules
-    for the viewer: neither a booster nor a post the viewer's feeds would hide."""
-    from app.services.ranking.candidates import base_conditions
-
-    if not booster_ids:
-        return []
-    post_shown = (
-        select(col(Post.id))
-        .join(Account, col(Account.id) == col(Post.author_id))
-        .where(col(Post.id) == col(Boost.post_id), *base_conditions(True))
-        .correlate_except(Post, Account)
-    )
-    # the boosters the viewer's feeds hide (their blocks and mutes), as their own
-    # query: the post's author is tested with the same conditions below
-    hidden = select(col(Account.id)).where(
-        col(Account.id).in_(booster_ids),
-        blocks.hides_account(viewer.id) | mutes.mutes_actor_row(viewer.id),
-    )
-    shown = sorted(set(booster_ids) - set(ctx.db.exec(hidden)))
-    if not shown:
-        return []
-    q = select(Boost).where(
-        col(Boost.account_id).in_(shown),
-        col(Boost.status_id).is_not(None),
-        post_shown.exists(),
-    )
-    if below is not None:
-        q = q.where(col(Boost.status_id) < below)
-    if above is not None:
-        q = q.where(col(Boost.status_id) > above)
-    order = col(Boost.status_id).asc() if oldest_first else col(Boost.status_id).desc()
-    now = utcnow()
-    rows = list(
-        ctx.db.exec(
-            q.order_by(order).limit(limit),
-            params={"viewer_id": viewer.id, "now": now, "ban_now": now},
-        )
-    )
-    if oldest_first:
-        rows.reverse()
-    return rows

@@ -16,13 +16,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from sqlmodel import col, select
+
 from app.db import get_or_raise
 from app.errors import DomainError
 from app.infra import jobs
-from app.models import Account, AlgorithmModule, AlgorithmVersion, Community, Post, utcnow
-from app.services import Ctx, artifacts
+from app.models import (
+    Account,
+    AlgorithmModule,
+    AlgorithmVersion,
+    Boost,
+    Community,
+    Post,
+    utcnow,
+)
+from app.services import Ctx, artifacts, blocks, mutes
 from app.services.ranking import choices, reasons, registry, snapshots
 from app.services.ranking.candidates import (
+    base_conditions,
     candidate_posts,
     candidate_window,
     full_posts,
@@ -320,3 +331,58 @@ def rank_community_artifacts(ctx: Ctx, payload: dict) -> None:
         return  # the module failed: keep the last good snapshot
     rows_ranked = [[i.artifact.id, i.score, i.why] for i in ranked]
     snapshots.store(ctx, community, version, params, rows_ranked, feed="artifacts")
+
+
+def boosts_in_time_order(
+    ctx: Ctx,
+    viewer: Account,
+    booster_ids: list[int],
+    *,
+    below: int | None = None,
+    above: int | None = None,
+    oldest_first: bool = False,
+    limit: int = 20,
+) -> list[Boost]:
+    """Up to ``limit`` boosts by ``booster_ids`` with status ids between ``above``
+    and ``below`` (both excluded), newest first (``oldest_first``: the ones just
+    above ``above``, still returned newest first), under every feed's hiding rules
+    for the viewer: neither a booster nor a post the viewer's feeds would hide. The
+    Mastodon home timeline merges them with its posts (app/mastodon/groups.py)."""
+    if not booster_ids:
+        return []
+    post_shown = (
+        select(col(Post.id))
+        .join(Account, col(Account.id) == col(Post.author_id))
+        .where(col(Post.id) == col(Boost.post_id), *base_conditions(True))
+        .correlate_except(Post, Account)
+    )
+    # the boosters the viewer's feeds hide (their blocks and mutes), as their own
+    # query: the post's author is tested with the same conditions below
+    hidden = select(col(Account.id)).where(
+        col(Account.id).in_(booster_ids),
+        blocks.hides_account(viewer.id) | mutes.mutes_actor_row(viewer.id),
+    )
+    hidden_ids: set[int] = set(ctx.db.exec(hidden).all())
+    shown = sorted(set(booster_ids) - hidden_ids)
+    if not shown:
+        return []
+    q = select(Boost).where(
+        col(Boost.account_id).in_(shown),
+        col(Boost.status_id).is_not(None),
+        post_shown.exists(),
+    )
+    if below is not None:
+        q = q.where(col(Boost.status_id) < below)
+    if above is not None:
+        q = q.where(col(Boost.status_id) > above)
+    order = col(Boost.status_id).asc() if oldest_first else col(Boost.status_id).desc()
+    now = utcnow()
+    rows = list(
+        ctx.db.exec(
+            q.order_by(order).limit(limit),
+            params={"viewer_id": viewer.id, "now": now, "ban_now": now},
+        )
+    )
+    if oldest_first:
+        rows.reverse()
+    return rows
