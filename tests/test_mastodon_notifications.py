@@ -43,7 +43,7 @@ def busy_morning(alice, bob) -> dict:
 
 def test_every_kind_has_a_mastodon_type() -> None:
     assert set(TYPES) == set(KINDS)
-    assert STANDARD == ["favourite", "follow", "mention"]
+    assert STANDARD == ["favourite", "follow", "mention", "reblog"]
 
 
 def test_standard_types_with_account_and_status(client: TestClient, api_user) -> None:
@@ -216,3 +216,20 @@ def test_bad_input_is_refused(client: TestClient, api_user) -> None:
     r = client.post("/api/v1/notifications/clear", headers=reader)
     assert r.status_code == 403 and set(r.json()) == {"error"}
     assert len(listed(alice)) == 4  # nothing was cleared
+
+
+def test_a_boost_tells_the_author_as_a_reblog(client: TestClient, api_user) -> None:
+    alice, bob, carl = api_user("alice"), api_user("bob"), api_user("carl")
+    post = status_of(alice, "worth sharing")
+    assert bob.post(f"/api/v1/statuses/{post['id']}/reblog").status_code == 200
+    assert carl.post(f"/api/v1/statuses/{post['id']}/reblog").status_code == 200
+    [note] = listed(alice, "?types[]=reblog")
+    assert note["type"] == "reblog" and note["status"]["id"] == post["id"]
+    assert note["account"]["username"] == "carl"  # the latest booster of the group
+    assert [n["type"] for n in listed(alice)] == ["reblog"]
+    # one's own boost tells no one; the web list says it in words
+    assert alice.post(f"/api/v1/statuses/{post['id']}/reblog").status_code == 200
+    assert listed(alice, "?types[]=reblog")[0]["account"]["username"] == "carl"
+    page = client.get("/api/cg/v1/notifications", headers=alice.headers).json()
+    assert page["items"][0]["kind"] == "boost"
+    assert "boosted your post" in page["items"][0]["summary"]

@@ -46,7 +46,9 @@ def run_node(node: str, script: str, *args: str, env: dict[str, str] | None = No
 
 def test_masto_js_posts_pages_uploads_and_streams() -> None:
     node = node_with("masto")
-    with ServerProcess(env={"CG_OAUTH_PASSWORD_GRANT": "1"}, with_worker=True) as server:
+    # every upload goes to the worker's job (202): masto polls /api/v1/media/:id
+    env = {"CG_OAUTH_PASSWORD_GRANT": "1", "CG_MEDIA_PROCESS_INLINE_BYTES": "0"}
+    with ServerProcess(env=env, with_worker=True) as server:
         r = httpx.post(
             f"{server.url}/api/cg/v1/accounts", json={"username": "ivy", "password": PASSWORD}
         )
@@ -64,6 +66,7 @@ def test_masto_js_posts_pages_uploads_and_streams() -> None:
         except AssertionError:
             print(server.output()[-6000:])
             raise
+        log = server.output()
     assert seen["app"] == {"name": "masto.js test", "hasSecret": True}
     assert seen["me"] == "ivy"
     assert seen["streaming"].startswith("ws://127.0.0.1:")
@@ -74,6 +77,9 @@ def test_masto_js_posts_pages_uploads_and_streams() -> None:
     # the last page still links on, as Mastodon's does; what it leads to is empty
     assert [len(page) for page in seen["pages"]] in ([2, 2, 1], [2, 2, 1, 0])
     assert seen["media"]["type"] == "image" and seen["media"]["hasUrl"] is True
+    # it answered 202 and masto polled until the job had processed it
+    assert '"POST /api/v2/media HTTP/1.1" 202' in log
+    assert '"GET /api/v1/media/' in log
     assert seen["media"]["description"] == "a small square"
     assert seen["attached"] == [seen["media"]["id"]]
     assert seen["streamed"]["event"] == "update"

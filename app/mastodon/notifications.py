@@ -44,6 +44,7 @@ TYPES: dict[str, str] = {
     "mention": "mention",
     "follow": "follow",
     "like": "favourite",
+    "boost": "reblog",
     "follow_request": NAMESPACE + "join_request",  # to join a community, not to follow you
     **{
         kind: NAMESPACE + kind

@@ -32,6 +32,7 @@ from app.models import (
     Artifact,
     ArtifactRevision,
     Block,
+    Boost,
     Community,
     Decision,
     Follow,
@@ -59,6 +60,7 @@ KINDS: dict[str, str] = {
     "follow": "followed you",
     "follow_request": "asked to join",
     "like": "liked your post",
+    "boost": "boosted your post",
     "stance": "took a stance on your post",
     "revision": "revised an artifact you contributed to",
     "statement": "added a statement to an artifact you contributed to",
@@ -682,6 +684,15 @@ def _reaction_added(ctx: Ctx, reaction: Reaction) -> None:
         kind = reaction.kind
         what = What("stance", f"stance:{kind}:{post.id}", who, verb=kind, post_id=post.id)
     notify(ctx, what, [post.author_id])
+
+
+@events.on("boost.added")
+def _boost_added(ctx: Ctx, boost: Boost) -> None:
+    post = ctx.db.get(Post, boost.post_id)
+    who = ctx.db.get(Account, boost.account_id)
+    if post is None or who is None:
+        return
+    notify(ctx, What("boost", f"boost:{post.id}", who, post_id=post.id), [post.author_id])
 
 
 @events.on("artifact.revised")
