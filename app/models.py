@@ -385,6 +385,11 @@ class Post(SQLModel, table=True):
     content_warning: str | None = Field(default=None, max_length=500)  # AS2 summary / sensitive
     attachments: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON
     poll: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # JSON, Question
+    # "public" | "unlisted": an unlisted post is left out of the public and hashtag
+    # timelines (app/services/ranking/candidates.py), shown everywhere else
+    visibility: str = Field(
+        default="public", max_length=20, sa_column_kwargs={"server_default": "public"}
+    )
     reply_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime | None = None

@@ -399,6 +399,8 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
         raise Ignored("that object was already deleted")
     if not PUBLIC_ALIASES & set(_addressed(obj)):
         raise Ignored("only public posts are stored")
+    # Public in ``to`` is public; only in ``cc`` (or audience), Mastodon's unlisted
+    public = bool(PUBLIC_ALIASES & set(vocab.ids_of(obj.get("to"))))
     author = actor_of(ctx, author_uri, budget)
     if not isinstance(author, Account):
         raise Ignored("posts are written by people")
@@ -442,6 +444,7 @@ def store_object(ctx: Ctx, obj: dict, budget: Budget) -> Post | None:
             attachments=attachments_of(obj),
             poll=_poll(obj),
             mentions=_mentions(ctx, obj),
+            visibility="public" if public else "unlisted",
         )
     except DomainError as exc:
         raise Ignored(exc.detail) from exc

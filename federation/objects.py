@@ -81,7 +81,9 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
         .join(PostMention, col(PostMention.account_id) == col(Account.id))
         .where(col(PostMention.post_id) == post.id)
     ).all()
-    cc = [f"{author.uri}/followers"] + [m.uri for m in mentioned]
+    to, cc = [AS_PUBLIC], [f"{author.uri}/followers"] + [m.uri for m in mentioned]
+    if post.visibility == "unlisted":  # Mastodon's unlisted addressing
+        to, cc = [f"{author.uri}/followers"], [AS_PUBLIC] + [m.uri for m in mentioned]
     if community is not None:
         cc.insert(0, community.uri)
     doc: dict = {
@@ -92,7 +94,7 @@ def note(ctx: Ctx, post: Post, *, with_context: bool = True) -> dict:
         "source": {"content": post.text, "mediaType": "text/markdown"},
         "published": post.created_at.isoformat(),
         "url": post_url(ctx, post),
-        "to": [AS_PUBLIC],
+        "to": to,
         "cc": cc,
         "inReplyTo": parent.uri if parent else None,
         "tag": [
@@ -133,7 +135,7 @@ def create_activity(ctx: Ctx, post: Post) -> dict:
         "actor": author.uri,
         "published": post.created_at.isoformat(),
         "object": obj,
-        "to": [AS_PUBLIC],
+        "to": obj.get("to", [AS_PUBLIC]),
         "cc": obj.get("cc", [f"{author.uri}/followers"]),
     }
 

@@ -166,7 +166,7 @@ def _activity(ctx: Ctx, post: Post, author: Account, kind: str) -> dict:
         "type": kind,
         "actor": author.uri,
         "object": obj,
-        "to": [AS_PUBLIC],
+        "to": obj.get("to", [AS_PUBLIC]),  # an unlisted post's Update: to its followers
         "cc": obj.get("cc", []) if kind != "Delete" else [f"{author.uri}/followers"],
     }
     if kind == "Update":

@@ -45,6 +45,7 @@ def create_post(body: PostCreate, ctx: CtxDep, account: Writer, request: Request
         summary=body.summary,
         sensitive=body.sensitive,
         media_ids=body.media,
+        visibility=body.visibility,
     )
     return post_out(ctx, post, account)
 

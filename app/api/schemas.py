@@ -188,6 +188,8 @@ class PostCreate(Body):
     # media, the body is shown behind a general warning
     sensitive: bool = False
     media: list[Id] = Field(default_factory=list, max_length=100)  # ids from POST /media
+    # "public", or "unlisted": not in the public and hashtag feeds (app/services/visibility.py)
+    visibility: CleanStr = Field(default="public", max_length=20)
 
 
 class PostUpdate(Body):
@@ -267,6 +269,7 @@ class PostOut(BaseModel):
     poll: PollOut | None = None
     boosts: int = 0  # members' boosts of it
     boosted: bool = False  # by the viewer
+    visibility: str = "public"  # or "unlisted"
 
     @classmethod
     def of(cls, view: PostView) -> PostOut:

@@ -309,7 +309,7 @@ def statuses(ctx: Ctx, rows: list[Post], viewer: Account | None) -> list[Json]:
                 "text": None,
                 "spoiler_text": spoiler,
                 "sensitive": sensitive,
-                "visibility": "public",
+                "visibility": p.visibility,
                 "language": None,
                 "replies_count": p.reply_count,
                 "reblogs_count": v.boosts,

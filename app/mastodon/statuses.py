@@ -1,9 +1,9 @@
 """Statuses in the Mastodon client API: post (with an Idempotency-Key), read,
 edit, delete, source, history, context, and favourite (Commonground's "like").
 
-Only ``public`` statuses exist here: every post is public. ``unlisted``,
-``private`` and ``direct`` are refused (422) rather than posted more widely than
-the member asked. Boosts (reblogs) are app/services/boosts.py; a boost has a status
+Statuses are ``public`` or ``unlisted`` (app/services/visibility.py); ``private``
+and ``direct`` are refused (422) rather than posted more widely than the member
+asked. Boosts (reblogs) are app/services/boosts.py; a boost has a status
 id of its own (app/mastodon/ids.py). Bookmarks and pins are
 app/services/bookmarks.py and pins.py. See
 docs/mastodon-api.md ("Statuses")."""
@@ -66,13 +66,19 @@ def _media_ids(given: StatusParams) -> list[int]:
 
 
 def _refuse_what_we_lack(given: StatusParams) -> None:
-    _public_only(given.visibility)
+    _public_or_unlisted(given.visibility)
     if given.poll is not None:
         raise Invalid(NOT_SUPPORTED.format(what="Polls"), code="polls_not_supported")
     if given.scheduled_at:
         raise Invalid(
             NOT_SUPPORTED.format(what="Scheduled statuses"), code="scheduling_not_supported"
         )
+
+
+def _public_or_unlisted(visibility: str | None) -> None:
+    """What a new status may be: ``private`` and ``direct`` are not made here."""
+    if visibility != "unlisted":
+        _public_only(visibility)
 
 
 def _public_only(visibility: str | None) -> None:
@@ -83,8 +89,8 @@ def _public_only(visibility: str | None) -> None:
         )
     if visibility not in (None, "public"):
         raise Invalid(
-            f"Validation failed: only public statuses exist here (not {visibility}): "
-            "every post on Commonground is public.",
+            f"Validation failed: only public and unlisted statuses exist here (not "
+            f"{visibility}): Commonground has no followers-only or direct visibility.",
             code="unsupported_visibility",
         )
 
@@ -118,6 +124,7 @@ def _create(ctx: Ctx, author: Account, given: StatusParams, key: str | None, cli
         sensitive=given.sensitive,
         media_ids=_media_ids(given),
         idempotency_key=key or None,
+        visibility="public" if given.visibility is None else given.visibility,
     )
     return entities.status(ctx, post, author)
 

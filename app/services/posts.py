@@ -28,6 +28,7 @@ from app.models import (
     utcnow,
 )
 from app.services import Ctx, blocks, communities, media
+from app.services import visibility as visibilities
 from app.services.accounts import find_local, profile_url
 from app.text import Rendered, normalize_tag, plain_text, render_markdown, sanitize_html
 
@@ -208,6 +209,7 @@ def create(
     media_ids: list[int] | None = None,
     sensitive_media: bool = False,
     idempotency_key: str | None = None,
+    visibility: str = "public",
 ) -> Post:
     """A post or reply by a local member; ``client`` (the address of a page or API
     request) makes it rate-limited, trusted callers (demo data) pass none.
@@ -217,7 +219,9 @@ def create(
     ``media_ids`` are the author's uploads it carries (at most four); they are
     sensitive with ``sensitive_media``, or ``sensitive`` read as Mastodon does
     (:func:`media.sensitivity`). A retry with the same ``idempotency_key`` (a
-    client's, within :data:`IDEMPOTENCY_WINDOW`) answers the post the first made."""
+    client's, within :data:`IDEMPOTENCY_WINDOW`) answers the post the first made.
+    ``visibility`` is ``public`` or ``unlisted`` (app/services/visibility.py); a post
+    in a community is public."""
     if idempotency_key is not None:
         earlier = _made_with_key(ctx, author, idempotency_key)
         if earlier is not None:
@@ -243,6 +247,7 @@ def create(
         target = named
     if target is not None and not communities.is_active_member(ctx, author, target):
         raise Forbidden(f"Join “{target.display_title}” to post there.", code="not_a_member")
+    visibility = visibilities.checked(visibility, into_community=target is not None)
     rendered, known = _render(ctx, text)
     post = Post(
         uri=pending_uri(),
@@ -254,6 +259,7 @@ def create(
         text=text,
         html=rendered.html,
         content_warning=warning,
+        visibility=visibility,
     )
     post.object_type = kind_of(post)
     ctx.db.add(post)
@@ -494,6 +500,7 @@ def store_remote(
     attachments: list[dict] | tuple[dict, ...] = (),
     poll: dict | None = None,
     mentions: list[Account] | tuple[Account, ...] = (),
+    visibility: str = "public",
 ) -> Post | None:
     """Insert, or update, a post that lives on another instance.
 
@@ -504,6 +511,8 @@ def store_remote(
     previous version in the history (a poll's new counts alone are no new version);
     a post already deleted stays deleted (None is returned). Only the author may
     change a post. ``mentions`` are the accounts of this instance it names.
+    ``visibility`` (``public`` or ``unlisted``, as it was addressed) is set when it
+    is stored; an edit does not change it, as Mastodon's edits do not.
     """
     html = sanitize_html(html or "")
     text = plain_text(html)[: ctx.settings.max_post_chars * 2]
@@ -563,6 +572,7 @@ def store_remote(
         content_warning=extras["content_warning"],
         attachments=extras["attachments"],
         poll=extras["poll"],
+        visibility=visibilities.checked(visibility, into_community=False),
     )
     ctx.db.add(post)
     ctx.db.flush()

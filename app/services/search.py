@@ -36,7 +36,7 @@ from app.models import (
     PostTag,
     utcnow,
 )
-from app.services import Ctx, blocks, follows, mutes
+from app.services import Ctx, blocks, follows, mutes, visibility
 from app.services.views import PostView, present
 from app.text import normalize_tag
 
@@ -253,6 +253,9 @@ def _posts(ctx: Ctx, query: Query, viewer: Account | None) -> Kind:
     ]
     if viewer is not None:
         conditions.append(~mutes.hides_post(viewer.id, utcnow()))
+    # others' unlisted posts are not found (their own are)
+    mine = col(Post.author_id) == viewer.id if viewer is not None else None
+    conditions.append(visibility.listed() if mine is None else visibility.listed() | mine)
     if query.words:
         source = _stream(ctx, _match_ids(ctx, "posts", query.words))
         if query.tag:

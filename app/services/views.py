@@ -102,6 +102,7 @@ class PostView:
     media: list[MediaView] = field(default_factory=list)  # images stored here
     boosts: int = 0  # members' boosts of it (app/services/boosts.py)
     boosted: bool = False  # by the viewer
+    visibility: str = "public"  # or "unlisted" (app/services/visibility.py)
 
 
 def author_view(ctx: Ctx, account: Account) -> AuthorView:
@@ -178,6 +179,7 @@ def present(ctx: Ctx, posts: list[Post], viewer: Account | None) -> list[PostVie
                 media=[media_view(ctx, row) for row in images],
                 boosts=boosted.get(p.id, 0),
                 boosted=p.id in my_boosts,
+                visibility=p.visibility,
             )
         )
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, inspect, true, tuple_, union
+from sqlalchemy import BindParameter, ColumnElement, bindparam, inspect, tuple_, union
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.models import Account, Follow, Membership, Mute, Post, PostTag, utcnow
 from app.services import Ctx, blocks, communities, mutes
 from app.services.ranking.types import CANDIDATE_COLUMNS, Candidate, Cursor, Ranked, Sources
+from app.services.visibility import listed
 
 # SQLite allows 500 terms in a compound SELECT; beyond this many sources we
 # fall back to IN-lists, which are still indexed but sort more rows.
@@ -71,11 +72,12 @@ def _source_conditions(
                 )
             )
         )
-    if tag:
+    if tag:  # a hashtag's timeline: its public posts (app/services/visibility.py)
         conditions.append(
             col(Post.id).in_(
                 select(col(PostTag.post_id)).where(col(PostTag.tag) == bindparam("tag"))
             )
+            & listed()
         )
     return conditions
 
@@ -107,8 +109,8 @@ def _candidate_statement(
             )
         )
     conditions = _source_conditions(n_communities, n_authors, tag, many, threads)
-    if everyone:  # every post the instance holds (its ranking: trending statuses)
-        conditions = [true()]
+    if everyone:  # every public post the instance holds (its ranking: trending statuses)
+        conditions = [listed()]
     if not conditions:
         return None
     limit: BindParameter[int] = bindparam("lim")
@@ -160,7 +162,7 @@ def _status_id_statement(
         base.append(col(Account.domain) != "")
     conditions = _source_conditions(n_communities, n_authors, tag, many, threads)
     if everyone:
-        conditions = [true()]
+        conditions = [listed()]
     if not conditions:
         return None
     order = col(Post.status_id).asc() if oldest_first else col(Post.status_id).desc()
