@@ -35,6 +35,12 @@ class Stream:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        try:
+            self._read()
+        except httpx.RemoteProtocolError:  # the server stopped and cut the stream
+            self.events.put(("cut", {}))
+
+    def _read(self) -> None:
         timeout = httpx.Timeout(5, read=60)
         with (
             httpx.Client(trust_env=False, timeout=timeout) as http,

@@ -438,13 +438,13 @@ def test_a_client_that_vanishes_mid_stream_leaves_no_error_behind() -> None:
         ada_token, _ = _member(server, "ada")
         ben_token, _ = _member(server, "ben")
         ben = mastodon.Mastodon(access_token=ben_token, api_base_url=server.url)
-        gone = websockets_sync.connect(
+        with websockets_sync.connect(
             _ws_url(server, "?stream=public"), subprotocols=[ada_token], open_timeout=WAIT
-        )
-        ben.status_post("the first one arrives")
-        assert _receive(gone)["event"] == "update"
-        gone.socket.shutdown(socket.SHUT_RDWR)  # no closing handshake: the line just ends
-        gone.socket.close()
+        ) as gone:
+            ben.status_post("the first one arrives")
+            assert _receive(gone)["event"] == "update"
+            gone.socket.shutdown(socket.SHUT_RDWR)  # no closing handshake: the line just ends
+            gone.socket.close()
         with websockets_sync.connect(
             _ws_url(server, "?stream=public"), subprotocols=[ben_token], open_timeout=WAIT
         ) as staying:
