@@ -55,6 +55,58 @@ def _image(ctx: Ctx, url: str, default: str) -> str:
     return url if url.startswith(("http://", "https://")) else ctx.base_url + url
 
 
+def _account_entity(
+    *,
+    id: str,
+    username: str,
+    acct: str,
+    display_name: str,
+    locked: bool,
+    group: bool,
+    created_at: datetime | None,
+    note: str,
+    url: str,
+    uri: str,
+    avatar: str,
+    header: str,
+    counts: tuple[int, int, int],
+    last: datetime | None,
+) -> Json:
+    """Mastodon's Account, with every field apps read (a member's or a Group's)."""
+    followers, following, statuses = counts
+    return {
+        "id": id,
+        "username": username,
+        "acct": acct,
+        "display_name": display_name,
+        "locked": locked,
+        "bot": False,
+        "discoverable": True,
+        "indexable": True,
+        "group": group,
+        "noindex": False,
+        "hide_collections": False,
+        "created_at": when(created_at),
+        "note": note,
+        "url": url,
+        "uri": uri,
+        "avatar": avatar,
+        "avatar_static": avatar,
+        "header": header,
+        "header_static": header,
+        "followers_count": followers,
+        "following_count": following,
+        "statuses_count": statuses,
+        "last_status_at": last.date().isoformat() if last else None,
+        "emojis": [],
+        "fields": [],
+        "roles": [],
+        "moved": None,
+        "suspended": False,
+        "limited": False,
+    }
+
+
 def accounts(ctx: Ctx, rows: list[Account]) -> dict[int, Json]:
     """Account entities for these accounts, by id (four queries whatever their number)."""
     wanted = list({a.id for a in rows})
@@ -67,37 +119,22 @@ def accounts(ctx: Ctx, rows: list[Account]) -> dict[int, Json]:
         avatar = _image(ctx, a.avatar_url, DEFAULT_AVATAR)
         header = _image(ctx, a.header_url, DEFAULT_HEADER)
         note = "" if a.is_deleted else _note_html(a.bio)
-        out[a.id] = {
-            "id": ids.account_id(a),
-            "username": a.username,
-            "acct": acct(a),
-            "display_name": a.name if a.display_name or a.is_deleted else "",
-            "locked": False,
-            "bot": False,
-            "discoverable": True,
-            "indexable": True,
-            "group": False,
-            "noindex": False,
-            "hide_collections": False,
-            "created_at": when(a.created_at),
-            "note": note,
-            "url": profile_url(ctx, a),
-            "uri": a.uri,
-            "avatar": avatar,
-            "avatar_static": avatar,
-            "header": header,
-            "header_static": header,
-            "followers_count": followers,
-            "following_count": following,
-            "statuses_count": statuses,
-            "last_status_at": last.date().isoformat() if last else None,
-            "emojis": [],
-            "fields": [],
-            "roles": [],
-            "moved": None,
-            "suspended": False,
-            "limited": False,
-        }
+        out[a.id] = _account_entity(
+            id=ids.account_id(a),
+            username=a.username,
+            acct=acct(a),
+            display_name=a.name if a.display_name or a.is_deleted else "",
+            locked=False,
+            group=False,
+            created_at=a.created_at,
+            note=note,
+            url=profile_url(ctx, a),
+            uri=a.uri,
+            avatar=avatar,
+            header=header,
+            counts=(followers, following, statuses),
+            last=last,
+        )
     return out
 
 
@@ -365,37 +402,22 @@ def groups(ctx: Ctx, rows: list[Community]) -> dict[int, Json]:
     out: dict[int, Json] = {}
     for c in rows:
         members, statuses_, last = counted.get(c.id, (0, 0, None))
-        out[c.id] = {
-            "id": ids.group_account_id(c),
-            "username": c.name,
-            "acct": c.handle,
-            "display_name": c.display_title,
-            "locked": c.join_policy == "approval",
-            "bot": False,
-            "discoverable": True,
-            "indexable": True,
-            "group": True,
-            "noindex": False,
-            "hide_collections": False,
-            "created_at": when(c.created_at),
-            "note": _note_html(c.description),
-            "url": group_url(ctx, c),
-            "uri": c.uri,
-            "avatar": avatar,
-            "avatar_static": avatar,
-            "header": header,
-            "header_static": header,
-            "followers_count": members,
-            "following_count": 0,
-            "statuses_count": statuses_,
-            "last_status_at": last.date().isoformat() if last else None,
-            "emojis": [],
-            "fields": [],
-            "roles": [],
-            "moved": None,
-            "suspended": False,
-            "limited": False,
-        }
+        out[c.id] = _account_entity(
+            id=ids.group_account_id(c),
+            username=c.name,
+            acct=c.handle,
+            display_name=c.display_title,
+            locked=c.join_policy == "approval",
+            group=True,
+            created_at=c.created_at,
+            note=_note_html(c.description),
+            url=group_url(ctx, c),
+            uri=c.uri,
+            avatar=avatar,
+            header=header,
+            counts=(members, 0, statuses_),
+            last=last,
+        )
     return out
 
 
