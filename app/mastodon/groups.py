@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from app.errors import NotFound
 from app.mastodon import boosts as mastodon_boosts
 from app.mastodon import entities, ids
-from app.mastodon.pagination import Page, set_link
+from app.mastodon.pagination import Page, linked, set_link
 from app.models import Account, Community, Post
 from app.services import Ctx, communities, group_actors
 from app.services.ranking import feeds
@@ -38,8 +38,7 @@ def answer(
     """Statuses for ``rows`` (posts in ``boosted_in`` as their Group's boosts) with
     the Link header that pages on from them."""
     out = entities.statuses_or_boosts(ctx, rows, viewer, boosted_in)
-    set_link(response, request, ctx.base_url, [s["id"] for s in out])
-    return out
+    return linked(response, request, ctx.base_url, out)
 
 
 def home(ctx: Ctx, request: Request, response: Response, viewer: Account, page: Page) -> list[Json]:

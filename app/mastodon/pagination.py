@@ -95,3 +95,9 @@ def set_link(
     """Set the Link header for a page with these cursors, newest first (none: no header)."""
     if cursors:
         response.headers["Link"] = link(request, base_url, cursors[0], cursors[-1])
+
+
+def linked(response: Response, request: Request, base_url: str, statuses: list[dict]) -> list[dict]:
+    """``statuses``, with the Link header that pages on from them set on ``response``."""
+    set_link(response, request, base_url, [s["id"] for s in statuses])
+    return statuses

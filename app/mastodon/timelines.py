@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request, Response
 from app.api.auth import MaybeAccount, Reader
 from app.deps import CtxDep
 from app.mastodon import entities, groups
-from app.mastodon.pagination import Page, PageDep, set_link
+from app.mastodon.pagination import Page, PageDep, linked
 from app.models import Account, Post
 from app.services import Ctx
 from app.services.ranking import feeds
@@ -37,9 +37,7 @@ def answer(
     viewer: Account | None,
 ) -> list[Json]:
     """Statuses for ``rows`` with the Link header that pages on from them."""
-    out = entities.statuses(ctx, rows, viewer)
-    set_link(response, request, ctx.base_url, [s["id"] for s in out])
-    return out
+    return linked(response, request, ctx.base_url, entities.statuses(ctx, rows, viewer))
 
 
 def in_time_order(ctx: Ctx, sources: Sources, viewer: Account | None, page: Page) -> list[Post]:
